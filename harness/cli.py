@@ -1,0 +1,222 @@
+"""`prefbench`: the command line (DESIGN §7). Thin: each command calls library functions.
+
+Exit codes: 0 success, 2 bad usage or bad input (the message names the file and the fix),
+1 an internal failure or an unfinished stage, 130 interrupted (run again to resume).
+"""
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from harness.errors import PrefbenchInputError
+from harness.profile import Profile, load_profile, parse_profile
+from harness.stages import StageInterrupted
+
+app = typer.Typer(
+    help="Benchmark personalized text generation: preference agents and baselines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+ProfileOption = Annotated[
+    str, typer.Option("--profile", help="Built-in profile (demo, paper) or a YAML file.")
+]
+RunOption = Annotated[Path, typer.Option("--run", help="The run folder, e.g. runs/demo.")]
+DisplayOption = Annotated[
+    str, typer.Option("--display", help="inspect's progress display: rich, plain or none.")
+]
+
+
+def _offline_environment(profile: Profile) -> None:
+    """Profiles on packaged models never reach a hub (DESIGN §3)."""
+    if all(spec.model.startswith("offline/") for spec in profile.roles.values()):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _open_existing(run_dir: Path, display: str):  # noqa: ANN202
+    from harness.pipeline import open_run
+    from harness.run_folder import RunFolder
+
+    run = RunFolder(run_dir).require_existing()
+    import yaml
+
+    profile = parse_profile(yaml.safe_load(run.profile.read_text("utf-8")), run.profile)
+    _offline_environment(profile)
+    return open_run(run_dir, profile, console, display=display)
+
+
+def _print_leaderboard(report: dict, run_dir: Path) -> None:
+    from harness.report import leaderboard_table
+
+    console.print(leaderboard_table(report))
+    console.print(
+        f"Run folder: [bold]{run_dir}[/bold] (report.json, report.md, logs/ for `inspect view`)"
+    )
+
+
+@app.command()
+def run(
+    profile: ProfileOption = "demo",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default runs/<profile>).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most N test samples per system.")
+    ] = None,
+    display: DisplayOption = "rich",
+) -> None:
+    """Run the whole benchmark: records, intents, build, generation, judging, report."""
+    from harness.pipeline import open_run, run_benchmark
+
+    resolved, _ = load_profile(profile)
+    _offline_environment(resolved)
+    run_dir = out or Path("runs") / resolved.name
+    context = open_run(run_dir, resolved, console, display=display, limit=limit)
+    report = run_benchmark(context)
+    if context.recomputed_nothing:
+        console.print(
+            "[green]Nothing changed since the last run: every stage was reused; "
+            "no model call, no training.[/green]"
+        )
+    _print_leaderboard(report, run_dir)
+
+
+@app.command()
+def build(
+    system: Annotated[str, typer.Argument(help="The system to build, e.g. preference_agent.")],
+    run_dir: RunOption,
+    display: DisplayOption = "rich",
+) -> None:
+    """Run one system's build step (drafts, rules, per-user adapters) in a run folder."""
+    from harness.pipeline import build_systems, prepare_records
+
+    context = _open_existing(run_dir, display)
+    if system not in context.profile.systems:
+        raise PrefbenchInputError(
+            f"system '{system}' is not in {context.run.profile}: {context.profile.systems}"
+        )
+    build_systems(context, prepare_records(context), only=system)
+
+
+@app.command()
+def generate(
+    run_dir: RunOption,
+    system: Annotated[str | None, typer.Option("--system", help="Only this system.")] = None,
+    display: DisplayOption = "rich",
+) -> None:
+    """Generate the test split with each system (logs/gen/)."""
+    from harness.pipeline import generate as generate_stage
+    from harness.pipeline import prepare_records
+
+    context = _open_existing(run_dir, display)
+    generate_stage(context, prepare_records(context), only=system)
+
+
+@app.command()
+def judge(run_dir: RunOption, display: DisplayOption = "rich") -> None:
+    """Judge the reference system against each other system (logs/judge/), then report."""
+    from harness.pipeline import generate as generate_stage
+    from harness.pipeline import judge as judge_stage
+    from harness.pipeline import prepare_records, report
+
+    context = _open_existing(run_dir, display)
+    context.runner.reuse_only = True
+    generate_stage(context, prepare_records(context))
+    context.runner.reuse_only = False
+    judge_stage(context)
+    _print_leaderboard(report(context), run_dir)
+
+
+@app.command(name="report")
+def report_command(
+    run_dir: RunOption,
+    output_format: Annotated[
+        str, typer.Option("--format", help="md (print table) or json.")
+    ] = "md",
+) -> None:
+    """Print a finished run's results (report.json)."""
+    import json
+
+    from harness.run_folder import RunFolder
+
+    run = RunFolder(run_dir).require_existing()
+    if not run.report_json.exists():
+        raise PrefbenchInputError(
+            f"{run.report_json} does not exist: finish the run with `prefbench run` first"
+        )
+    try:
+        report = json.loads(run.report_json.read_text("utf-8"))
+    except json.JSONDecodeError as error:
+        raise PrefbenchInputError(
+            f"{run.report_json} is corrupt ({error}): "
+            f"run `prefbench judge --run {run_dir}` to rewrite it"
+        ) from error
+    if output_format == "json":
+        print(json.dumps(report, indent=2))
+    elif output_format == "md":
+        _print_leaderboard(report, run_dir)
+    else:
+        raise PrefbenchInputError(f"unknown --format '{output_format}'; use md or json")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    dataset: Annotated[str, typer.Argument(help="Dataset: demo (enron and new_yorker: issue 3).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder; records.jsonl is written there.")
+    ],
+    users: Annotated[int, typer.Option("--users", min=1, help="Number of personas.")] = 3,
+    records_per_user: Annotated[int, typer.Option("--records-per-user", min=2)] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Write a dataset's records (without intents) to OUT/records.jsonl."""
+    from tasks.demo import generate_demo_records
+    from tasks.records import write_records
+
+    if dataset != "demo":
+        raise PrefbenchInputError(f"unknown dataset '{dataset}'; available: demo")
+    try:
+        records = generate_demo_records(
+            personas=users, records_per_persona=records_per_user, seed=seed
+        )
+    except ValueError as error:
+        raise PrefbenchInputError(str(error)) from error
+    write_records(out / "records.jsonl", records)
+    console.print(f"{len(records)} records → {out / 'records.jsonl'}")
+
+
+def main() -> None:
+    """Entry point of the `prefbench` console script."""
+    try:
+        app(standalone_mode=False)
+    except PrefbenchInputError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(2)
+    except StageInterrupted as error:
+        console.print(f"[yellow]{error}[/yellow]", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted: run the same command again to resume; "
+            "finished work is kept.[/yellow]"
+        )
+        sys.exit(130)
+    except Exception as error:  # click's usage errors carry their own exit code
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(2)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(130)
+        raise

@@ -1,0 +1,315 @@
+"""The benchmark pipeline: records → intents → build → generate → judge → report.
+
+Every stage is a library function over a run folder, so the CLI, a notebook and the tests
+call the same code. Each stage reuses what an earlier run finished (see `harness.stages`).
+"""
+
+import inspect as pyinspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.atomic import atomic_write_text
+from harness.errors import PrefbenchInputError
+from harness.fingerprint import fingerprint
+from harness.models import training_base
+from harness.profile import Profile, dump_profile
+from harness.prompt_files import prompts_fingerprint
+from harness.report import build_report, write_report
+from harness.run_folder import RunFolder
+from harness.stages import StageResult, StageRunner
+from solvers import lookup_system
+from solvers._adapters import release_adapter_models
+from solvers.build.context import BuildContext
+from solvers.build.manifest import read_manifest
+from tasks.demo import generate_demo_records
+from tasks.generation import personalized_writing
+from tasks.intents import intent_task
+from tasks.pairwise import pairwise_comparison
+from tasks.records import Record, read_records, write_records
+
+
+@dataclass
+class PipelineContext:
+    """A run in progress: its folder, profile, stage runner and console."""
+
+    run: RunFolder
+    profile: Profile
+    console: Console
+    runner: StageRunner
+    limit: int | None = None
+    adapters_trained: int = 0
+    generation_logs: dict[str, StageResult] = field(default_factory=dict)
+    judge_logs: dict[str, StageResult] = field(default_factory=dict)
+
+    @property
+    def recomputed_nothing(self) -> bool:
+        """True when no eval ran and no adapter was trained in this invocation."""
+        return self.runner.calls_made == 0 and self.adapters_trained == 0
+
+
+def open_run(
+    run_dir: Path,
+    profile: Profile,
+    console: Console,
+    display: str = "rich",
+    limit: int | None = None,
+) -> PipelineContext:
+    """Create (or reopen) a run folder for `profile` and write its resolved profile.
+
+    Reopening a run with a different profile is allowed: stages whose inputs changed are
+    recomputed, the others reused.
+    """
+    run = RunFolder(run_dir)
+    run.root.mkdir(parents=True, exist_ok=True)
+    text = dump_profile(profile)
+    if not run.profile.exists() or run.profile.read_text("utf-8") != text:
+        atomic_write_text(run.profile, text)
+    runner = StageRunner(run, profile, display=display, announce=console.print)
+    return PipelineContext(run, profile, console, runner, limit=limit)
+
+
+def source_records(context: PipelineContext) -> list[Record]:
+    """The profile's records before the intents stage."""
+    dataset = context.profile.dataset
+    if dataset.kind == "demo":
+        return generate_demo_records(
+            personas=dataset.personas,
+            records_per_persona=dataset.records_per_persona,
+            seed=context.profile.seed,
+            test_fraction=dataset.test_fraction,
+        )
+    assert dataset.path is not None
+    return read_records(Path(dataset.path))
+
+
+def prepare_records(context: PipelineContext) -> list[Record]:
+    """Records with intents, written to `data/records.jsonl` (intents stage when needed)."""
+    context.console.rule("[bold]1. records and intents")
+    records = source_records(context)
+    missing = [record for record in records if not record.intent]
+    if missing:
+        settings = context.profile.generation
+        task = intent_task(
+            missing, seed=context.profile.seed, max_tokens=settings.intent_max_tokens
+        )
+        key = {
+            "records": fingerprint([record.model_dump() for record in missing]),
+            "prompts": prompts_fingerprint(),
+            "max_tokens": settings.intent_max_tokens,
+            "seed": context.profile.seed,
+        }
+        result = context.runner.run_stage(
+            "intents", "intents", task, ("large",), key, sampling=True
+        )
+        intents = {
+            str(sample.id): sample.output.completion for sample in result.read().samples or []
+        }
+        records = [
+            record if record.intent else record.model_copy(update={"intent": intents[record.id]})
+            for record in records
+        ]
+    if not context.run.records.exists() or read_records(context.run.records) != records:
+        write_records(context.run.records, records)
+    counts = {split: sum(r.split == split for r in records) for split in ("train", "test")}
+    users = len({record.user for record in records})
+    context.console.print(
+        f"{len(records)} records of {users} users ({counts['train']} train, {counts['test']} test) "
+        f"→ {context.run.records}"
+    )
+    return records
+
+
+def _training_progress(
+    progress: Progress,
+) -> Callable[[str, str], Callable[[int, int, float], None]]:
+    def reporter(system: str, user: str) -> Callable[[int, int, float], None]:
+        task_id = progress.add_task(f"LoRA {system} / {user}", total=None)
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            progress.update(
+                task_id,
+                completed=step,
+                total=total,
+                description=f"LoRA {system} / {user} loss {loss:.3f}",
+            )
+
+        return on_step
+
+    return reporter
+
+
+def build_systems(context: PipelineContext, records: list[Record], only: str | None = None) -> None:
+    """Run the build step (rules, adapters) of every profile system that has one."""
+    context.console.rule("[bold]2. build (rules and adapters)")
+    profile = context.profile
+    systems = [lookup_system(name) for name in profile.systems if only in (None, name)]
+    to_build = [system for system in systems if system.build is not None]
+    if not to_build:
+        context.console.print("no system needs a build step")
+        return
+    base_dir, base_id = training_base(profile)
+    train = [record for record in records if record.split == "train"]
+
+    def run_eval(stage: str, task: Any, key: dict[str, Any]) -> Any:
+        full_key = {**key, "prompts": prompts_fingerprint()}
+        return context.runner.run_stage("build", stage, task, ("large",), full_key).read()
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=context.console,
+        transient=False,
+    ) as progress:
+        build_context = BuildContext(
+            run_dir=context.run.root,
+            train_records=train,
+            base_model_dir=base_dir,
+            base_model_id=base_id,
+            lora=profile.training.lora(profile.seed),
+            email_max_tokens=profile.generation.max_tokens,
+            rules_max_tokens=profile.generation.rules_max_tokens,
+            run_eval=run_eval,
+            training_progress=_count_training(context, _training_progress(progress)),
+            announce=context.console.print,
+        )
+        for system in to_build:
+            assert system.build is not None
+            system.build(build_context)
+
+
+def _count_training(
+    context: PipelineContext, reporter: Callable[[str, str], Callable[[int, int, float], None]]
+) -> Callable[[str, str], Callable[[int, int, float], None]]:
+    def counted(system: str, user: str) -> Callable[[int, int, float], None]:
+        context.adapters_trained += 1
+        return reporter(system, user)
+
+    return counted
+
+
+def system_options(profile: Profile, system_name: str) -> dict[str, Any]:
+    """The profile settings a system's solver factory accepts (by parameter name)."""
+    settings = profile.generation
+    offered = {
+        "max_tokens": settings.max_tokens,
+        "rules_max_tokens": settings.rules_max_tokens,
+        "k": settings.few_shot_k,
+        "seed": profile.seed,
+    }
+    accepted = pyinspect.signature(lookup_system(system_name).solver_factory).parameters
+    return {name: value for name, value in offered.items() if name in accepted}
+
+
+def generate(
+    context: PipelineContext, records: list[Record], only: str | None = None
+) -> dict[str, StageResult]:
+    """One generation eval per system over the test split (`logs/gen/`)."""
+    context.console.rule("[bold]3. generation")
+    test = [record for record in records if record.split == "test"]
+    users = sorted({record.user for record in test})
+    for name in context.profile.systems:
+        if only not in (None, name):
+            continue
+        system = lookup_system(name)
+        options = system_options(context.profile, name)
+        adapters: dict[str, str] = {}
+        if system.uses_adapter:
+            for user in users:
+                manifest = read_manifest(context.run.root, name, user)
+                if manifest is None:
+                    raise PrefbenchInputError(
+                        f"system {name} has no adapter for user {user} in {context.run.artifacts}: "
+                        f"run `prefbench build {name} --run {context.run.root}` first."
+                    )
+                adapters[user] = manifest.adapter_hash
+        key = {
+            "system": name,
+            "records": fingerprint([record.model_dump() for record in records]),
+            "options": options,
+            "adapters": adapters,
+            "prompts": prompts_fingerprint(),
+            "limit": context.limit,
+        }
+        task = personalized_writing(records=str(context.run.records), split="test")
+        context.generation_logs[name] = context.runner.run_stage(
+            "gen",
+            f"gen-{name}",
+            task,
+            system.roles,
+            key,
+            metadata={"system": name},
+            solver=system.make_solver(str(context.run.root), **options),
+            limit=context.limit,
+            on_done=release_adapter_models,
+        )
+    return context.generation_logs
+
+
+def _stage_key_of(result: StageResult) -> str:
+    header = result.read_header()
+    return str((header.eval.metadata or {}).get("prefbench_key"))
+
+
+def judge(context: PipelineContext) -> dict[str, StageResult]:
+    """Judge the reference system against every other system (`logs/judge/`)."""
+    context.console.rule("[bold]4. pairwise judging")
+    profile = context.profile
+    reference = profile.reference_system
+    missing = [name for name in profile.systems if name not in context.generation_logs]
+    if missing:
+        raise PrefbenchInputError(
+            f"no generation logs for {missing} in {context.run.logs('gen')}: run "
+            f"`prefbench generate --run {context.run.root}` first."
+        )
+    roles = ("judge",) if profile.judge.kind == "llm" else ()
+    log_a = context.generation_logs[reference]
+    for other in profile.systems:
+        if other == reference:
+            continue
+        log_b = context.generation_logs[other]
+        key = {
+            "a": _stage_key_of(log_a),
+            "b": _stage_key_of(log_b),
+            "judge": profile.judge.kind,
+            "prompts": prompts_fingerprint(),
+        }
+        task = pairwise_comparison(
+            generations_a=str(log_a.log_path),
+            generations_b=str(log_b.log_path),
+            judge=profile.judge.kind,
+            tie_policy=profile.judge.tie_policy,
+        )
+        context.judge_logs[other] = context.runner.run_stage(
+            "judge",
+            f"judge-{reference}-vs-{other}",
+            task,
+            roles,
+            key,
+            metadata={"system_a": reference, "system_b": other, "judge": profile.judge.kind},
+        )
+    return context.judge_logs
+
+
+def report(context: PipelineContext) -> dict[str, Any]:
+    """Write report.json / report.md from the judge logs and return the report."""
+    context.console.rule("[bold]5. report")
+    paths = [result.log_path for result in context.judge_logs.values()]
+    result = build_report(context.run, context.profile, paths)
+    write_report(context.run, result)
+    return result
+
+
+def run_benchmark(context: PipelineContext) -> dict[str, Any]:
+    """All stages in order; returns the report."""
+    records = prepare_records(context)
+    build_systems(context, records)
+    generate(context, records)
+    judge(context)
+    return report(context)

@@ -1,0 +1,200 @@
+"""Profiles: which models fill each role, which data, systems, judge and training settings.
+
+A profile is a YAML file validated once, here, into typed settings (DESIGN §3). The
+resolved profile is written into the run folder as `profile.yaml`.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.errors import PrefbenchInputError
+from scorers.outcome import TIE_POLICIES
+from solvers.build.lora import LoraSettings
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+ROLES = ("small", "large", "judge")
+OFFLINE_MODELS = ("offline/smollm2",)
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, so a typo never silently falls back to a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(StrictModel):
+    """One role's model, its model args and its generate config.
+
+    `model` is an inspect model name (`hf/...`, `openai/gpt-4o`, `vllm/...`) or
+    `offline/smollm2`, the packaged SmolLM2-135M-Instruct (DESIGN §3).
+    """
+
+    model: str
+    model_args: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+
+    @field_validator("model")
+    @classmethod
+    def _provider_named(cls, value: str) -> str:
+        if "/" not in value:
+            raise ValueError(
+                f"model '{value}' must be written provider/name, e.g. hf/..., openai/gpt-4o"
+            )
+        return value
+
+
+class DatasetSpec(StrictModel):
+    """Where the records come from: the synthetic demo corpus, or a prepared records file."""
+
+    kind: Literal["demo", "records"]
+    personas: int = 3
+    records_per_persona: int = 10
+    test_fraction: float = 0.2
+    path: str | None = None
+
+
+class GenerationSettings(StrictModel):
+    """Token budgets and concurrency of the generation stages."""
+
+    max_tokens: int = Field(128, ge=8)
+    rules_max_tokens: int = Field(128, ge=8)
+    intent_max_tokens: int = Field(96, ge=8)
+    few_shot_k: int = Field(3, ge=1)
+    max_samples: int = Field(32, ge=1)
+
+
+class JudgeSettings(StrictModel):
+    """Which judge scores the pairs, and how order-inconsistent pairs count."""
+
+    kind: Literal["similarity", "llm"] = "similarity"
+    tie_policy: str = "inconsistent_is_tie"
+
+    @field_validator("tie_policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in TIE_POLICIES:
+            raise ValueError(f"unknown tie policy '{value}'; choose one of {list(TIE_POLICIES)}")
+        return value
+
+
+class TrainingSettings(StrictModel):
+    """LoRA/QLoRA settings of every adapter (see `solvers.build.lora.LoraSettings`)."""
+
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    learning_rate: float = 3e-4
+    max_steps: int = 4
+    batch_size: int = 4
+    max_seq_len: int = 384
+    quantization: Literal["none", "nf4"] = "none"
+
+    def lora(self, seed: int) -> LoraSettings:
+        """The trainer's settings object."""
+        return LoraSettings(
+            rank=self.rank,
+            alpha=self.alpha,
+            dropout=self.dropout,
+            learning_rate=self.learning_rate,
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            max_seq_len=self.max_seq_len,
+            seed=seed,
+            quantization=self.quantization,
+        )
+
+
+class Profile(StrictModel):
+    """A whole benchmark configuration."""
+
+    name: str
+    seed: int = 0
+    dataset: DatasetSpec
+    roles: dict[str, ModelSpec]
+    systems: list[str]
+    reference_system: str = "preference_agent"
+    judge: JudgeSettings = JudgeSettings()
+    generation: GenerationSettings = GenerationSettings()
+    training: TrainingSettings = TrainingSettings()
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; the roles are {list(ROLES)}")
+        missing = sorted({"small", "large"} - set(roles))
+        if missing:
+            raise ValueError(f"missing role(s) {missing}")
+        return roles
+
+
+def _validation_message(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_profile(name_or_path: str) -> tuple[Profile, Path]:
+    """A profile by name (`demo`, `paper`) or YAML path, validated; and where it was read from.
+
+    Unknown keys, roles, systems or judges are input errors naming the file and the key.
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILES_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+            raise PrefbenchInputError(
+                f"unknown profile '{name_or_path}'; built-in profiles: {known}, "
+                "or give the path of a YAML file"
+            )
+    if not path.exists():
+        raise PrefbenchInputError(f"profile file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise PrefbenchInputError(f"profile {path} is not valid YAML: {error}") from error
+    return parse_profile(raw, path), path
+
+
+def parse_profile(raw: Any, source: Path) -> Profile:
+    """Validate a profile's parsed YAML; `source` names it in error messages."""
+    try:
+        profile = Profile.model_validate(raw)
+    except ValidationError as error:
+        raise PrefbenchInputError(
+            f"profile {source} is invalid; fix these entries:\n{_validation_message(error)}"
+        ) from error
+    from solvers import lookup_system
+
+    for system in profile.systems:
+        try:
+            lookup_system(system)
+        except PrefbenchInputError as error:
+            raise PrefbenchInputError(f"profile {source}: {error}") from error
+    if profile.reference_system not in profile.systems:
+        raise PrefbenchInputError(
+            f"profile {source}: reference_system '{profile.reference_system}' is not in systems "
+            f"{profile.systems}; add it to `systems` or change `reference_system`."
+        )
+    if profile.judge.kind == "llm" and "judge" not in profile.roles:
+        raise PrefbenchInputError(
+            f"profile {source}: judge.kind is 'llm' but no `judge` role is set; add roles.judge "
+            "(e.g. model: openai/gpt-4o) or use judge.kind: similarity."
+        )
+    if profile.dataset.kind == "records" and not profile.dataset.path:
+        raise PrefbenchInputError(
+            f"profile {source}: dataset.kind 'records' needs dataset.path (a records.jsonl file)"
+        )
+    return profile
+
+
+def dump_profile(profile: Profile) -> str:
+    """The resolved profile as YAML (what `runs/NAME/profile.yaml` holds)."""
+    return yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,165 @@
+"""Run inspect evals as cached, resumable pipeline stages.
+
+A stage is keyed by a fingerprint of everything it depends on (records, prompts, settings,
+the role models' specs, adapter hashes). A finished log with the same key means the stage
+is done: it is reused without loading a model. An interrupted stage leaves a log that is
+not `success`; the next run evaluates again, and every model call that finished before is
+answered from inspect's cache in the run folder, so nothing is recomputed or lost. Once the
+new log succeeds the unfinished ones of that key are removed.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspect_ai import Task, eval
+from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+from inspect_ai.solver import Solver
+
+from harness.errors import PrefbenchInputError
+from harness.fingerprint import fingerprint
+from harness.models import RoleModels, role_fingerprint
+from harness.profile import Profile
+from harness.run_folder import RunFolder
+
+KEY_FIELD = "prefbench_key"
+STAGE_FIELD = "prefbench_stage"
+
+
+class StageInterrupted(Exception):
+    """An eval ended without finishing (cancelled or failed); the run can be resumed."""
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A finished stage's log path and whether it was reused."""
+
+    log_path: Path
+    cached: bool
+
+    def read(self) -> EvalLog:
+        """The full log, samples included."""
+        return read_eval_log(str(self.log_path))
+
+    def read_header(self) -> EvalLog:
+        """The log without its samples (metadata, status, stats)."""
+        return read_eval_log(str(self.log_path), header_only=True)
+
+
+def _logs_with_key(log_dir: Path, key: str) -> list[tuple[Path, EvalLog]]:
+    found = []
+    if not log_dir.exists():
+        return found
+    for info in list_eval_logs(str(log_dir)):
+        path = Path(info.name.removeprefix("file://"))
+        try:
+            header = read_eval_log(str(path), header_only=True)
+        except Exception as error:
+            raise PrefbenchInputError(
+                f"log {path} is corrupt ({type(error).__name__}): delete it and run again; "
+                "finished model calls are cached, so nothing is recomputed."
+            ) from error
+        if (header.eval.metadata or {}).get(KEY_FIELD) == key:
+            found.append((path, header))
+    return found
+
+
+class StageRunner:
+    """Runs eval stages for one run folder with the profile's role models."""
+
+    def __init__(
+        self,
+        run: RunFolder,
+        profile: Profile,
+        display: str = "rich",
+        announce: Callable[[str], None] = print,
+    ) -> None:
+        self.run = run
+        self.profile = profile
+        self.display = display
+        self.announce = announce
+        self.calls_made = 0
+        self.reuse_only = False
+        os.environ["INSPECT_CACHE_DIR"] = str(run.cache.resolve())
+
+    def stage_key(self, stage: str, roles: tuple[str, ...], key: dict[str, Any]) -> str:
+        """The fingerprint that identifies a stage's inputs."""
+        return fingerprint(
+            {"stage": stage, "inputs": key, "roles": role_fingerprint(self.profile, roles)}
+        )
+
+    def finished(
+        self, kind: str, stage: str, roles: tuple[str, ...], key: dict[str, Any]
+    ) -> Path | None:
+        """The log of an earlier successful run of this stage with these inputs, if any."""
+        full_key = self.stage_key(stage, roles, key)
+        for path, header in _logs_with_key(self.run.logs(kind), full_key):
+            if header.status == "success":
+                return path
+        return None
+
+    def run_stage(
+        self,
+        kind: str,
+        stage: str,
+        task: Task,
+        roles: tuple[str, ...],
+        key: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        solver: Solver | None = None,
+        limit: int | None = None,
+        sampling: bool = False,
+        on_done: Callable[[], None] | None = None,
+    ) -> StageResult:
+        """Run `task` as `stage` (logs in `logs/<kind>/`) unless it already finished.
+
+        `roles` are the model roles the task uses (none for a judge that needs no model);
+        `on_done` runs after the eval (e.g. releasing adapter models).
+        """
+        existing = self.finished(kind, stage, roles, key)
+        if existing is not None:
+            self.announce(f"[dim]{stage}: finished before, reused {existing.name}[/dim]")
+            return StageResult(existing, cached=True)
+        if self.reuse_only:
+            raise PrefbenchInputError(
+                f"stage {stage} has not finished in {self.run.root} (or its inputs changed): "
+                f"run `prefbench run --out {self.run.root}` first."
+            )
+        full_key = self.stage_key(stage, roles, key)
+        log_dir = self.run.logs(kind)
+        with RoleModels(self.profile, roles, sampling=sampling) as models:
+            main_model = models.roles[roles[0]] if roles else "none/none"
+            try:
+                logs = eval(
+                    task,
+                    solver=solver,
+                    limit=limit,
+                    model=main_model,
+                    model_roles=dict(models.roles) or None,
+                    log_dir=str(log_dir),
+                    metadata={STAGE_FIELD: stage, KEY_FIELD: full_key, **(metadata or {})},
+                    display=self.display,  # type: ignore[arg-type]
+                    max_samples=self.profile.generation.max_samples,
+                    fail_on_error=True,
+                    score_display=False,
+                    log_format="eval",
+                )
+            finally:
+                if on_done is not None:
+                    on_done()
+        log = logs[0]
+        if log.status != "success":
+            detail = f": {log.error.message}" if log.error else ""
+            raise StageInterrupted(
+                f"stage {stage} ended with status {log.status}{detail}. Run the same command "
+                "again to resume; finished model calls are cached."
+            )
+        self.calls_made += 1
+        path = Path(log.location.removeprefix("file://"))
+        for stale_path, header in _logs_with_key(log_dir, full_key):
+            if header.status != "success":
+                stale_path.unlink(missing_ok=True)
+        self.announce(f"{stage}: done → {path.name}")
+        return StageResult(path, cached=False)

@@ -1,0 +1,19 @@
+"""Judge lookup by the name a profile uses (`judge.kind`)."""
+
+from inspect_ai.scorer import Scorer
+
+from scorers.llm_judge import llm_judge
+from scorers.outcome import TIE_POLICIES, TiePolicy
+from scorers.similarity_judge import similarity_judge
+
+JUDGES = {"similarity": similarity_judge, "llm": llm_judge}
+
+
+def judge_scorer(kind: str, tie_policy: str) -> Scorer:
+    """The pairwise judge scorer `kind` with the given tie policy; `ValueError` otherwise."""
+    if kind not in JUDGES:
+        raise ValueError(f"unknown judge '{kind}'; choose one of {sorted(JUDGES)}")
+    if tie_policy not in TIE_POLICIES:
+        raise ValueError(f"unknown tie policy '{tie_policy}'; choose one of {list(TIE_POLICIES)}")
+    policy: TiePolicy = tie_policy  # type: ignore[assignment]
+    return JUDGES[kind](tie_policy=policy)

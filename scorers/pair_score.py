@@ -1,0 +1,55 @@
+"""The inspect `Score` of one judged pair, and the outcome read back from it."""
+
+from typing import Any
+
+from inspect_ai.scorer import Score
+
+from scorers.outcome import PairOutcome, TiePolicy, combine_orders
+
+EXACT_TIE = PairOutcome(outcome="tie", score=0.5, position_consistent=True)
+
+
+def pair_outcome(
+    winner_ab: int | None, winner_ba: int | None, tie_policy: TiePolicy, exact_tie: bool = False
+) -> PairOutcome:
+    """Combine the two orders; a judge that saw the candidates as equal gives a tie."""
+    return EXACT_TIE if exact_tie else combine_orders(winner_ab, winner_ba, tie_policy)
+
+
+def pair_score(
+    winner_ab: int | None,
+    winner_ba: int | None,
+    tie_policy: TiePolicy,
+    judge: str,
+    details: dict[str, Any],
+    exact_tie: bool = False,
+) -> Score:
+    """Score value = the outcome for system A; metadata = both verdicts and the judge's details.
+
+    The per-order winners are kept so a report can re-apply another tie policy without
+    judging again (`outcome_from_metadata`).
+    """
+    pair = pair_outcome(winner_ab, winner_ba, tie_policy, exact_tie)
+    return Score(
+        value=pair.outcome,
+        answer=pair.outcome,
+        metadata={
+            "judge": judge,
+            "winner_ab": winner_ab,
+            "winner_ba": winner_ba,
+            "exact_tie": exact_tie,
+            "position_consistent": pair.position_consistent,
+            "tie_policy": tie_policy,
+            **details,
+        },
+    )
+
+
+def outcome_from_metadata(metadata: dict[str, Any], tie_policy: TiePolicy) -> PairOutcome:
+    """Re-apply a tie policy to the verdicts stored by `pair_score` (no judge call)."""
+    return pair_outcome(
+        metadata.get("winner_ab"),
+        metadata.get("winner_ba"),
+        tie_policy,
+        bool(metadata.get("exact_tie")),
+    )

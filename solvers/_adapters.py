@@ -1,0 +1,67 @@
+"""Per-user adapter models for solvers: find the adapter, derive a model from the role's base.
+
+A solver asks for the adapter of `metadata.user` through the run's artifact store; the
+model is derived from the role's base model, so whatever provider the profile chose for
+`small` decides how the adapter is served:
+
+- `hf/`: `model_path=<adapter dir>`, `tokenizer_path=<base>`, the base's other model args;
+- `vllm/`: `vllm/<base>:<adapter dir>` on the base's server;
+- `prefbench-mock/`: the scripted test model (control-flow tests only).
+
+Models are memoized per adapter while a generation stage runs; the harness calls
+`release_adapter_models()` after each stage so memory does not grow with users.
+"""
+
+from pathlib import Path
+
+from inspect_ai.model import Model, get_model
+
+from harness.errors import PrefbenchInputError
+from solvers.build.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
+
+_adapter_models: dict[str, Model] = {}
+
+
+def require_manifest(run_dir: Path, system: str, user: str) -> AdapterManifest:
+    """The user's adapter manifest; an input error naming the build command when absent."""
+    manifest = read_manifest(run_dir, system, user)
+    if manifest is None:
+        raise PrefbenchInputError(
+            f"no adapter for system '{system}' and user '{user}' in {run_dir}/artifacts: "
+            f"run `prefbench build {system} --run {run_dir}` (or `prefbench run`) first."
+        )
+    return manifest
+
+
+def adapter_model(role: str, run_dir: Path, system: str, user: str) -> tuple[Model, str]:
+    """The role's base model with the user's adapter, and the adapter hash."""
+    manifest = require_manifest(run_dir, system, user)
+    adapter_path = user_artifacts(run_dir, system, user) / ADAPTER_FOLDER
+    key = f"{system}/{user}/{manifest.adapter_hash}"
+    if key not in _adapter_models:
+        _adapter_models[key] = _derive_adapter_model(get_model(role=role), adapter_path, key)
+    return _adapter_models[key], manifest.adapter_hash
+
+
+def _derive_adapter_model(base: Model, adapter_path: Path, key: str) -> Model:
+    provider = str(base).split("/", 1)[0]
+    model_args = dict(base.model_args)
+    if provider == "hf":
+        base_path = model_args.get("model_path") or base.name
+        model_args.update(model_path=str(adapter_path), tokenizer_path=str(base_path))
+        return get_model(f"hf/{key}", config=base.config, memoize=False, **model_args)
+    if provider == "vllm":
+        return get_model(f"vllm/{base.name}:{adapter_path}", config=base.config, **model_args)
+    if provider == "prefbench-mock":
+        return get_model(f"prefbench-mock/{key}", config=base.config, memoize=False, **model_args)
+    raise PrefbenchInputError(
+        f"adapter systems need a local small model served by hf/ or vllm/, not '{base}'. "
+        "Set the profile's `small` role to an hf/ or vllm/ model."
+    )
+
+
+def release_adapter_models() -> None:
+    """Close every adapter model loaded so far and free its memory."""
+    while _adapter_models:
+        _, model = _adapter_models.popitem()
+        model.api.close()

@@ -1,0 +1,39 @@
+"""Shared solve step of the rule agents: the agent writes rules, the large model follows them."""
+
+from pathlib import Path
+
+from inspect_ai.model import get_model
+from inspect_ai.solver import Solver, TaskState
+
+from solvers._adapters import adapter_model
+from solvers._writer import generate_from_template, generation_cache
+from solvers.build.rule_agents import AGENT_TEMPLATE
+
+
+def rule_following_solver(
+    system: str, run_dir: str, rules_max_tokens: int, max_tokens: int
+) -> Solver:
+    """P = M_A(x) with the user's adapter; y = M_L(x, p). Rules are kept in the store."""
+
+    async def solve(state: TaskState, generate: object) -> TaskState:
+        agent, adapter_hash = adapter_model("small", Path(run_dir), system, state.metadata["user"])
+        rules_output = await generate_from_template(
+            state,
+            agent,
+            AGENT_TEMPLATE,
+            cache=generation_cache(system, adapter_hash),
+            max_tokens=rules_max_tokens,
+        )
+        rules = rules_output.completion.strip()
+        state.store.set("rules", rules)
+        state.output = await generate_from_template(
+            state,
+            get_model(role="large"),
+            "write_email_with_rules_v1",
+            cache=generation_cache(f"{system}-writer"),
+            max_tokens=max_tokens,
+            rules=rules,
+        )
+        return state
+
+    return solve

@@ -1,0 +1,30 @@
+"""`naive_finetune`: the small model with the user's adapter trained on (x, g) writes the email."""
+
+from pathlib import Path
+
+from inspect_ai.solver import Generate, Solver, TaskState
+
+from solvers._adapters import adapter_model
+from solvers._system import generation_system
+from solvers._writer import generate_from_template, generation_cache
+from solvers.build.naive_finetune import build_naive_finetune
+
+SYSTEM = "naive_finetune"
+
+
+@generation_system(roles=("small",), build=build_naive_finetune, uses_adapter=True)
+def naive_finetune(run_dir: str, max_tokens: int = 128) -> Solver:
+    """M_S + the user's LoRA adapter writes from x (`write_email_v1`, as in training)."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        model, adapter_hash = adapter_model("small", Path(run_dir), SYSTEM, state.metadata["user"])
+        state.output = await generate_from_template(
+            state,
+            model,
+            "write_email_v1",
+            cache=generation_cache(SYSTEM, adapter_hash),
+            max_tokens=max_tokens,
+        )
+        return state
+
+    return solve

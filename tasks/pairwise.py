@@ -1,0 +1,131 @@
+"""Pairwise judging task: join two generation logs by sample id; the judge is the scorer.
+
+inspect has no built-in pairwise support (DESIGN §5), so each sample of this task carries
+both systems' outputs for one record plus the ground truth; the judge scorer judges both
+A/B orders and keeps its verdicts and reasoning in the log.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.log import EvalLog, read_eval_log
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from harness.errors import PrefbenchInputError
+from scorers.judges import judge_scorer
+
+OnMismatch = Literal["error", "intersect"]
+
+
+def read_generation_log(path: Path) -> EvalLog:
+    """A finished generation log; an input error naming the file and the fix otherwise."""
+    fix = f"delete {path} and run `prefbench generate` again to recreate it"
+    if not path.exists():
+        raise PrefbenchInputError(f"generation log {path} does not exist: {fix}")
+    try:
+        log = read_eval_log(str(path))
+    except Exception as error:
+        raise PrefbenchInputError(
+            f"generation log {path} cannot be read ({error}): {fix}"
+        ) from error
+    if log.status != "success" or log.samples is None:
+        raise PrefbenchInputError(
+            f"generation log {path} is not a finished run (status {log.status}): {fix}"
+        )
+    return log
+
+
+def system_of(log: EvalLog) -> str:
+    """The generation system that wrote a log (its eval metadata, else its solver name)."""
+    metadata = log.eval.metadata or {}
+    return str(metadata.get("system") or log.eval.solver or log.eval.task)
+
+
+def join_generations(
+    log_a: EvalLog, log_b: EvalLog, on_mismatch: OnMismatch = "error"
+) -> list[Sample]:
+    """One pairwise sample per record id present in both logs, in log A's order.
+
+    Ids in only one log are an input error naming up to five of them (`on_mismatch="error"`,
+    the default), or are left out (`"intersect"`).
+    """
+    if on_mismatch not in ("error", "intersect"):
+        raise ValueError(f"on_mismatch must be 'error' or 'intersect', got '{on_mismatch}'")
+    system_a, system_b = system_of(log_a), system_of(log_b)
+    samples_a = {str(s.id): s for s in log_a.samples or []}
+    samples_b = {str(s.id): s for s in log_b.samples or []}
+    only_a = sorted(samples_a.keys() - samples_b.keys())
+    only_b = sorted(samples_b.keys() - samples_a.keys())
+    if (only_a or only_b) and on_mismatch == "error":
+        raise PrefbenchInputError(
+            f"the generation logs of {system_a} ({log_a.location}) and {system_b} "
+            f"({log_b.location}) cover different samples: only in {system_a}: {only_a[:5]} "
+            f"({len(only_a)} in all), only in {system_b}: {only_b[:5]} ({len(only_b)} in all). "
+            "Regenerate both systems on the same records, or join with on_mismatch='intersect'."
+        )
+    joined = []
+    for sample_id, sample_a in samples_a.items():
+        if sample_id not in samples_b:
+            continue
+        sample_b = samples_b[sample_id]
+        ground_truth = (
+            sample_a.target if isinstance(sample_a.target, str) else "\n".join(sample_a.target)
+        )
+        metadata = sample_a.metadata or {}
+        joined.append(
+            Sample(
+                id=sample_id,
+                input=ground_truth,
+                target=ground_truth,
+                metadata={
+                    "user": metadata.get("user"),
+                    "dataset": metadata.get("dataset"),
+                    "system_a": system_a,
+                    "system_b": system_b,
+                    "candidate_a": sample_a.output.completion,
+                    "candidate_b": sample_b.output.completion,
+                },
+            )
+        )
+    return joined
+
+
+@solver
+def candidates_in_place() -> Solver:
+    """No generation: the candidates are already in the sample; the judge scorer works."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        return state
+
+    return solve
+
+
+@task
+def pairwise_comparison(
+    generations_a: str,
+    generations_b: str,
+    judge: str = "similarity",
+    tie_policy: str = "inconsistent_is_tie",
+    on_mismatch: OnMismatch = "error",
+) -> Task:
+    """Judge system A's outputs against system B's, record by record, in both orders.
+
+    Args:
+        generations_a: generation log (.eval) of system A (the reference system).
+        generations_b: generation log of system B.
+        judge: `similarity` (BERTScore with the local MiniLM) or `llm` (role `judge`).
+        tie_policy: `inconsistent_is_tie` (default) or `each_order_half`.
+        on_mismatch: what to do with ids in only one log: `error` or `intersect`.
+    """
+    log_a = read_generation_log(Path(generations_a))
+    log_b = read_generation_log(Path(generations_b))
+    samples = join_generations(log_a, log_b, on_mismatch)
+    name = f"{system_of(log_a)}-vs-{system_of(log_b)}"
+    return Task(
+        name="pairwise_comparison",
+        dataset=MemoryDataset(samples, name=name),
+        solver=candidates_in_place(),
+        scorer=judge_scorer(judge, tie_policy),
+    )

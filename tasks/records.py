@@ -1,0 +1,185 @@
+"""The record every dataset loader produces, and its JSON-lines reader and writer (DESIGN §7).
+
+A records file holds one JSON object per line, each a `Record`. Blank lines are skipped.
+Reading a file that breaks the schema raises `PrefbenchInputError` (exit code 2 in the
+command line) naming the file, the line, the record id when known, what is wrong and how to
+fix it.
+"""
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from harness.atomic import atomic_write_text
+from harness.errors import PrefbenchInputError
+
+Split = Literal["train", "test"]
+SPLITS: tuple[Split, ...] = ("train", "test")
+
+REGENERATE_HINT = (
+    "regenerate it with `prefbench data prepare {enron,new_yorker,demo} --source PATH --out DIR`"
+)
+
+
+class Record(BaseModel):
+    """One text a user really wrote, with what a system may see when it writes it instead.
+
+    `content` is the ground truth; `intent` is empty until the intents stage fills it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    """Stable, unique, non-empty identifier, e.g. ``"demo-ava-003"``."""
+    dataset: str
+    """Which corpus the record comes from, e.g. ``"demo"``, ``"enron"``, ``"new_yorker"``."""
+    user: str
+    """The person whose style is personalized for."""
+    split: Split
+    """``"train"`` (the system may learn from it) or ``"test"`` (it is generated and judged)."""
+    metadata: dict[str, str]
+    """Emails: ``from``, ``to``, ``cc``, ``subject``, ``date``; articles: ``author``,
+    ``title``, ``section``, ``date``."""
+    previous_context: str = ""
+    """The message this text replies to, or empty."""
+    content: str
+    """The ground truth: the text the user really wrote."""
+    intent: str | None = None
+    """What the text should say, filled by the intents stage."""
+    source: str
+    """The file and row the record came from."""
+
+    @field_validator("id", "dataset", "user", "content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+def read_records(path: Path) -> list[Record]:
+    """Read a JSON-lines records file, one `Record` per non-blank line, in file order.
+
+    Raises `PrefbenchInputError` when the file is missing or unreadable, or when a line is
+    not valid JSON, misses a field, has an unknown field or a bad value (a split other than
+    "train"/"test", an empty content), or repeats an id seen on an earlier line. The message
+    names the file, the 1-based line number, the record id when known, and the fix.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PrefbenchInputError(
+            f"{path}: records file not found; check the path or create it with "
+            f"`prefbench data prepare {{enron,new_yorker,demo}} --source PATH --out DIR`"
+        ) from None
+    except OSError as error:
+        raise PrefbenchInputError(
+            f"{path}: cannot read the records file ({error.strerror or error}); "
+            f"check the path and its permissions"
+        ) from None
+
+    records: list[Record] = []
+    first_line_of_id: dict[str, int] = {}
+    for line_number, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        if not line_bytes.strip():
+            continue
+        where = f"{path}, line {line_number}"
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise PrefbenchInputError(
+                f"{where}: not valid UTF-8 ({error.reason} at byte {error.start}); "
+                f"save the file as UTF-8, or {REGENERATE_HINT}"
+            ) from None
+        try:
+            fields = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise PrefbenchInputError(
+                f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
+                f"fix or delete that line, or {REGENERATE_HINT}"
+            ) from None
+        if not isinstance(fields, dict):
+            raise PrefbenchInputError(
+                f"{where}: expected a JSON object (one record per line), got "
+                f"{type(fields).__name__}; fix or delete that line, or {REGENERATE_HINT}"
+            )
+        record_id = fields.get("id")
+        if isinstance(record_id, str) and record_id.strip():
+            where += f" (record {record_id!r})"
+        try:
+            record = Record.model_validate(fields)
+        except ValidationError as error:
+            raise PrefbenchInputError(
+                f"{where}: {_describe(error)}; fix or delete that line, or {REGENERATE_HINT}"
+            ) from None
+        if record.id in first_line_of_id:
+            raise PrefbenchInputError(
+                f"{where}: duplicate id {record.id!r}, already used on line "
+                f"{first_line_of_id[record.id]}; ids must be unique: delete or rename one of "
+                f"lines {first_line_of_id[record.id]} and {line_number}, or {REGENERATE_HINT}"
+            )
+        first_line_of_id[record.id] = line_number
+        records.append(record)
+    return records
+
+
+def write_records(path: Path, records: Iterable[Record]) -> None:
+    """Write records as JSON lines (UTF-8, non-ASCII kept as is), atomically.
+
+    Raises `PrefbenchInputError` and leaves `path` untouched when two records share an id.
+    A reader never sees a half-written file: the text goes to a temporary file beside `path`
+    that is renamed over it.
+    """
+    path = Path(path)
+    lines: list[str] = []
+    position_of_id: dict[str, int] = {}
+    for position, record in enumerate(records, start=1):
+        if record.id in position_of_id:
+            raise PrefbenchInputError(
+                f"{path}: refusing to write duplicate id {record.id!r} (records "
+                f"{position_of_id[record.id]} and {position}); give every record a unique id"
+            )
+        position_of_id[record.id] = position
+        lines.append(json.dumps(record.model_dump(mode="json"), ensure_ascii=False) + "\n")
+    atomic_write_text(path, "".join(lines))
+
+
+def records_by_user(
+    records: Iterable[Record], split: Split | None = None
+) -> dict[str, list[Record]]:
+    """Group records by user: keys sorted by user, each list in the input order.
+
+    With `split` ("train" or "test") only the records of that split are kept; a user with
+    none of them is left out. Raises `ValueError` for any other split value.
+    """
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+    grouped: dict[str, list[Record]] = {}
+    for record in records:
+        if split is None or record.split == split:
+            grouped.setdefault(record.user, []).append(record)
+    return {user: grouped[user] for user in sorted(grouped)}
+
+
+def _describe(error: ValidationError) -> str:
+    """Say in plain words what is wrong with a record, one clause per problem."""
+    problems: list[str] = []
+    for detail in error.errors():
+        field = ".".join(str(part) for part in detail["loc"]) or "record"
+        kind = detail["type"]
+        if kind == "missing":
+            problems.append(f"missing field {field!r}")
+        elif kind == "extra_forbidden":
+            allowed = ", ".join(Record.model_fields)
+            problems.append(f"unknown field {field!r} (allowed fields: {allowed})")
+        elif field == "split":
+            problems.append(f"bad split value {detail['input']!r} (allowed: 'train', 'test')")
+        elif kind == "value_error":
+            problems.append(f"field {field!r} {detail['msg'].removeprefix('Value error, ')}")
+        else:
+            problems.append(f"field {field!r}: {detail['msg']} (got {detail['input']!r})")
+    return "; ".join(problems)

@@ -1,0 +1,204 @@
+import math
+import warnings
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+
+from scorers.outcome import PairOutcome
+from scorers.stats import WinRateSummary, summarize_win_rate
+
+WIN = PairOutcome("win", 1.0, True)
+LOSS = PairOutcome("loss", 0.0, True)
+TIE = PairOutcome("tie", 0.5, False)
+FAIL = PairOutcome("parse_failure", None, None)
+WIN_ONE_ORDER = PairOutcome("win", 1.0, None)  # each_order_half with one order parsed
+
+REPORT_KEYS = {
+    "n",
+    "wins",
+    "losses",
+    "ties",
+    "parse_failures",
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "position_consistency",
+}
+
+
+def wilson(count: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Closed-form Wilson score interval."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = count / n
+    denominator = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return centre - half, centre + half
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact binomial test at p = 0.5, by hand."""
+    trials = wins + losses
+    tail = sum(math.comb(trials, k) for k in range(min(wins, losses) + 1)) / 2**trials
+    return min(1.0, 2 * tail)
+
+
+def test_hand_computed_single_user() -> None:
+    outcomes = [WIN, WIN, WIN, LOSS, TIE, FAIL, FAIL]
+    summary = summarize_win_rate(outcomes, ["u"] * len(outcomes))
+    assert (summary.n, summary.wins, summary.losses, summary.ties) == (5, 3, 1, 1)
+    assert summary.parse_failures == 2
+    assert summary.win_rate == pytest.approx(3.5 / 5)
+    assert summary.position_consistency == pytest.approx(4 / 5)
+    assert summary.ci_method == "wilson"
+    low, high = wilson(3.5, 5)
+    assert summary.ci_low == pytest.approx(low, abs=1e-12)
+    assert summary.ci_high == pytest.approx(high, abs=1e-12)
+    assert summary.p_value == pytest.approx(sign_test(3, 1))  # = 0.625
+    assert summary.p_value == pytest.approx(0.625)
+
+
+@pytest.mark.parametrize(("wins", "losses"), [(10, 0), (7, 3), (5, 5), (1, 12), (40, 22)])
+def test_p_value_matches_hand_computation(wins: int, losses: int) -> None:
+    outcomes = [WIN] * wins + [LOSS] * losses + [TIE] * 3
+    summary = summarize_win_rate(outcomes, ["u"] * len(outcomes))
+    assert summary.p_value == pytest.approx(sign_test(wins, losses), rel=1e-9)
+
+
+@pytest.mark.parametrize(("count", "n", "confidence"), [(0, 4, 0.95), (4, 4, 0.95), (6.5, 11, 0.9)])
+def test_wilson_matches_closed_form(count: float, n: int, confidence: float) -> None:
+    wins, ties = int(count), round(2 * (count - int(count)))
+    outcomes = [WIN] * wins + [TIE] * ties + [LOSS] * (n - wins - ties)
+    summary = summarize_win_rate(outcomes, ["u"] * n, confidence=confidence)
+    low, high = wilson(count, n, confidence)
+    assert summary.ci_method == "wilson"
+    assert summary.ci_low == pytest.approx(low, abs=1e-12)
+    assert summary.ci_high == pytest.approx(high, abs=1e-12)
+
+
+def test_no_decisive_pairs_has_no_p_value() -> None:
+    summary = summarize_win_rate([TIE, TIE, FAIL], ["u", "v", "v"])
+    assert summary.p_value is None
+    assert summary.win_rate == 0.5
+
+
+def test_empty_and_all_failures() -> None:
+    for outcomes in ([], [FAIL, FAIL]):
+        summary = summarize_win_rate(outcomes, ["u"] * len(outcomes))
+        assert summary.n == 0
+        assert summary.parse_failures == len(outcomes)
+        assert summary.win_rate is None
+        assert summary.ci_low is None and summary.ci_high is None
+        assert summary.ci_method is None
+        assert summary.p_value is None
+        assert summary.position_consistency is None
+
+
+def test_position_consistency_ignores_unknown() -> None:
+    summary = summarize_win_rate([WIN, TIE, WIN_ONE_ORDER, FAIL], ["u"] * 4)
+    assert summary.position_consistency == pytest.approx(1 / 2)
+    assert summary.n == 3 and summary.wins == 2
+
+
+def test_to_dict_has_report_keys() -> None:
+    summary = summarize_win_rate([WIN, LOSS], ["u", "v"])
+    record = summary.to_dict()
+    assert REPORT_KEYS <= set(record)
+    assert set(record) == REPORT_KEYS | {"ci_method"}
+    assert isinstance(summary, WinRateSummary)
+
+
+def test_length_mismatch_raises() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        summarize_win_rate([WIN, LOSS], ["u"])
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, 95])
+def test_bad_confidence_raises(confidence: float) -> None:
+    with pytest.raises(ValueError, match="confidence"):
+        summarize_win_rate([WIN], ["u"], confidence=confidence)
+
+
+def several_users() -> tuple[list[PairOutcome], list[str]]:
+    pattern = {
+        "alice": [WIN, WIN, WIN, WIN, LOSS],
+        "bob": [WIN, LOSS, LOSS, TIE],
+        "carol": [WIN, WIN, TIE, FAIL],
+        "dave": [LOSS, LOSS, WIN],
+        "erin": [WIN, WIN, WIN, WIN, WIN, WIN, TIE],
+        "frank": [WIN, LOSS],
+    }
+    outcomes = [o for user_outcomes in pattern.values() for o in user_outcomes]
+    users = [user for user, user_outcomes in pattern.items() for _ in user_outcomes]
+    return outcomes, users
+
+
+def hand_cluster_bootstrap(
+    outcomes: list[PairOutcome], users: list[str], n_resamples: int, seed: int
+) -> tuple[float, float]:
+    """Independent percentile cluster bootstrap: resample users, pool their pairs."""
+    names = sorted(set(users))
+    scored = [(o.score, u) for o, u in zip(outcomes, users, strict=True) if o.score is not None]
+    sums = np.array([sum(score for score, u in scored if u == name) for name in names])
+    counts = np.array([sum(1 for _, u in scored if u == name) for name in names])
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(names), size=(n_resamples, len(names)))
+    rates = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    return float(np.quantile(rates, 0.025)), float(np.quantile(rates, 0.975))
+
+
+def test_bootstrap_over_users() -> None:
+    outcomes, users = several_users()
+    summary = summarize_win_rate(outcomes, users)
+    assert summary.ci_method == "bootstrap-user-cluster"
+    assert (summary.n, summary.parse_failures) == (24, 1)
+    assert summary.win_rate == pytest.approx((15 + 3 / 2) / 24)
+    assert 0.0 <= summary.ci_low <= summary.win_rate <= summary.ci_high <= 1.0
+    assert summary.ci_low < summary.ci_high
+    low, high = hand_cluster_bootstrap(outcomes, users, n_resamples=20000, seed=1)
+    assert summary.ci_low == pytest.approx(low, abs=0.03)
+    assert summary.ci_high == pytest.approx(high, abs=0.03)
+
+
+def test_bootstrap_is_reproducible_with_seed() -> None:
+    outcomes, users = several_users()
+    first = summarize_win_rate(outcomes, users, seed=7, n_resamples=500)
+    again = summarize_win_rate(outcomes, users, seed=7, n_resamples=500)
+    assert first == again
+    others = {
+        (s.ci_low, s.ci_high)
+        for s in (summarize_win_rate(outcomes, users, seed=k, n_resamples=500) for k in range(5))
+    }
+    assert len(others) > 1  # the seed actually drives the resampling
+
+
+def test_users_with_only_failures_do_not_count_as_clusters() -> None:
+    summary = summarize_win_rate([WIN, LOSS, WIN, FAIL, FAIL], ["u", "u", "u", "v", "w"])
+    assert summary.ci_method == "wilson"
+    assert summary.n == 3 and summary.parse_failures == 2
+
+
+def test_degenerate_bootstrap_falls_back_to_wilson_without_warnings() -> None:
+    outcomes = [WIN] * 9  # every user wins everything: each resample gives 1.0
+    users = ["u"] * 3 + ["v"] * 2 + ["w"] * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = summarize_win_rate(outcomes, users)
+    assert summary.ci_method == "wilson"
+    low, high = wilson(9, 9)
+    assert summary.ci_low == pytest.approx(low, abs=1e-12)
+    assert summary.ci_high == pytest.approx(high, abs=1e-12)
+    assert summary.win_rate == 1.0
+
+
+def test_identical_user_rates_with_ties_fall_back() -> None:
+    outcomes = [WIN, LOSS, WIN, LOSS, TIE, TIE]
+    users = ["u", "u", "v", "v", "w", "w"]  # every user at 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = summarize_win_rate(outcomes, users)
+    assert summary.ci_method == "wilson"
+    assert summary.win_rate == 0.5
+    assert summary.ci_low < 0.5 < summary.ci_high
