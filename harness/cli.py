@@ -211,12 +211,8 @@ def main() -> None:
             "finished work is kept.[/yellow]"
         )
         sys.exit(130)
-    except Exception as error:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(2)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as error:  # click's usage errors, as typer vendors them
+        error.show()
+        sys.exit(2)

@@ -1,14 +1,20 @@
 """An offline scripted model for unit tests of control flow (DESIGN §5).
 
 inspect's stock `mockllm` counts tokens with tiktoken, which downloads an encoding: not
-offline. `prefbench-mock/NAME` never touches the network. Its replies come from the
-`replies` model arg (a list cycled in order, or a callable taking the prompt text);
-without it every reply is `DEFAULT_REPLY`. Every call is recorded in `calls` so tests can
-assert on the prompts a stage sent.
+offline. `prefbench-mock/NAME` never touches the network. Model args:
+
+- `replies`: a list cycled in order; or a dict from a substring of the prompt to the reply
+  (the first key found in the prompt wins, the key "" is the fallback); or a callable
+  taking the prompt text. Without it every reply is `DEFAULT_REPLY`.
+- `call_log`: a file that gets one line per call (model name, a tab, the first prompt line), so
+  tests can count calls across processes and runs.
+- `delay_seconds`: sleep before answering (to interrupt a run mid-stage in tests).
 """
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from inspect_ai.model import (
@@ -26,6 +32,23 @@ DEFAULT_REPLY = "mock reply"
 ReplyFunction = Callable[[str], str]
 
 
+def _reply_function(replies: list[str] | dict[str, str] | ReplyFunction | None) -> ReplyFunction:
+    if callable(replies):
+        return replies
+    if isinstance(replies, dict):
+        table = dict(replies)
+
+        def by_substring(prompt: str) -> str:
+            for key, reply in table.items():
+                if key and key in prompt:
+                    return reply
+            return table.get("", DEFAULT_REPLY)
+
+        return by_substring
+    cycle: Iterator[str] = itertools.cycle(replies or [DEFAULT_REPLY])
+    return lambda prompt: next(cycle)
+
+
 @modelapi(name="prefbench-mock")
 class ScriptedModelAPI(ModelAPI):
     """A model that answers from a script and records every prompt it receives."""
@@ -36,17 +59,16 @@ class ScriptedModelAPI(ModelAPI):
         base_url: str | None = None,
         api_key: str | None = None,
         config: GenerateConfig | None = None,
-        replies: list[str] | ReplyFunction | None = None,
+        replies: list[str] | dict[str, str] | ReplyFunction | None = None,
+        call_log: str | None = None,
+        delay_seconds: float = 0.0,
         **model_args: Any,
     ) -> None:
         super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
         self.calls: list[tuple[str, GenerateConfig]] = []
-        self._reply_function: ReplyFunction | None = None
-        self._reply_cycle: Iterator[str] | None = None
-        if callable(replies):
-            self._reply_function = replies
-        else:
-            self._reply_cycle = itertools.cycle(replies or [DEFAULT_REPLY])
+        self._reply = _reply_function(replies)
+        self._call_log = Path(call_log) if call_log else None
+        self._delay_seconds = delay_seconds
 
     async def generate(
         self,
@@ -55,14 +77,16 @@ class ScriptedModelAPI(ModelAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput:
-        """Return the next scripted reply, with word-count token usage."""
+        """Return the scripted reply, with word-count token usage."""
+        if self._delay_seconds:
+            await asyncio.sleep(self._delay_seconds)
         prompt = "\n\n".join(message.text for message in input)
         self.calls.append((prompt, config))
-        if self._reply_function is not None:
-            reply = self._reply_function(prompt)
-        else:
-            assert self._reply_cycle is not None
-            reply = next(self._reply_cycle)
+        if self._call_log is not None:
+            first_line = prompt.strip().splitlines()[0] if prompt.strip() else ""
+            with self._call_log.open("a", encoding="utf-8") as handle:
+                handle.write(f"{self.model_name}\t{first_line}\n")
+        reply = self._reply(prompt)
         input_tokens = len(prompt.split())
         output_tokens = len(reply.split())
         output = ModelOutput.from_content(model=self.model_name, content=reply)

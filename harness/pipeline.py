@@ -28,7 +28,7 @@ from solvers.build.context import BuildContext
 from solvers.build.manifest import read_manifest
 from tasks.demo import generate_demo_records
 from tasks.generation import personalized_writing
-from tasks.intents import intent_task
+from tasks.intents import chosen_intent, intent_task
 from tasks.pairwise import pairwise_comparison
 from tasks.records import Record, read_records, write_records
 
@@ -107,7 +107,7 @@ def prepare_records(context: PipelineContext) -> list[Record]:
             "intents", "intents", task, ("large",), key, sampling=True
         )
         intents = {
-            str(sample.id): sample.output.completion for sample in result.read().samples or []
+            str(sample.id): chosen_intent(sample.store) for sample in result.read().samples or []
         }
         records = [
             record if record.intent else record.model_copy(update={"intent": intents[record.id]})

@@ -1,4 +1,4 @@
-"""inspect metrics over pairwise outcomes (score values "win", "loss", "tie", "parse_failure")."""
+"""inspect metrics over pairwise outcomes (a score's `answer` is the outcome for system A)."""
 
 from inspect_ai.scorer import Metric, SampleScore, metric
 
@@ -10,7 +10,9 @@ def win_rate() -> Metric:
     """Share of judged pairs won by system A, a tie counting half; parse failures left out."""
 
     def compute(scores: list[SampleScore]) -> float:
-        values = [OUTCOME_SCORES[s.score.value] for s in scores if s.score.value in OUTCOME_SCORES]
+        values = [
+            OUTCOME_SCORES[s.score.answer] for s in scores if s.score.answer in OUTCOME_SCORES
+        ]
         return sum(values) / len(values) if values else float("nan")
 
     return compute
@@ -21,6 +23,6 @@ def parse_failures() -> Metric:
     """Number of pairs whose verdict could not be parsed in one order or both."""
 
     def compute(scores: list[SampleScore]) -> int:
-        return sum(1 for s in scores if s.score.value == "parse_failure")
+        return sum(1 for s in scores if s.score.answer == "parse_failure")
 
     return compute

@@ -2,11 +2,15 @@
 
 from typing import Any
 
-from inspect_ai.scorer import Score
+from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, PARTIAL, Score
 
 from scorers.outcome import PairOutcome, TiePolicy, combine_orders
 
 EXACT_TIE = PairOutcome(outcome="tie", score=0.5, position_consistent=True)
+
+# inspect's score values: a win is "correct" for system A, a tie "partial", a parse failure
+# "no answer"; the outcome word itself is the score's `answer`.
+SCORE_VALUES = {"win": CORRECT, "tie": PARTIAL, "loss": INCORRECT, "parse_failure": NOANSWER}
 
 
 def pair_outcome(
@@ -24,14 +28,17 @@ def pair_score(
     details: dict[str, Any],
     exact_tie: bool = False,
 ) -> Score:
-    """Score value = the outcome for system A; metadata = both verdicts and the judge's details.
+    """The pair's score: value and answer give the outcome for system A.
+
+    The value is inspect's C/P/I/N (`SCORE_VALUES`); metadata holds both verdicts and the
+    judge's details.
 
     The per-order winners are kept so a report can re-apply another tie policy without
     judging again (`outcome_from_metadata`).
     """
     pair = pair_outcome(winner_ab, winner_ba, tie_policy, exact_tie)
     return Score(
-        value=pair.outcome,
+        value=SCORE_VALUES[pair.outcome],
         answer=pair.outcome,
         metadata={
             "judge": judge,

@@ -42,6 +42,11 @@ def choose_variant(record_id: str, seed: int, count: int) -> int:
     return random.Random(f"{seed}:{record_id}").randrange(count)
 
 
+def chosen_intent(store: dict) -> str:
+    """The intent a finished sample's store selected among its variants."""
+    return store["intent_variants"][store["intent_choice"]]
+
+
 @solver
 def extract_intents(
     temperatures: tuple[float, ...] = TEMPERATURES, seed: int = 0, max_tokens: int = 96

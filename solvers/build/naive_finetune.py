@@ -1,0 +1,25 @@
+"""Build step of `naive_finetune`: LoRA on (x, g), the user's intents and real emails."""
+
+from solvers._writer import render_prompt
+from solvers.build.context import BuildContext
+from solvers.build.lora import TrainingExample
+from solvers.build.training import ensure_user_adapter
+from tasks.records import records_by_user
+from tasks.samples import record_to_sample
+
+SYSTEM = "naive_finetune"
+
+
+def build_naive_finetune(context: BuildContext) -> None:
+    """Train one adapter per user that writes the email directly from the writer prompt."""
+    for user, records in records_by_user(context.train_records).items():
+        examples = []
+        for record in records:
+            metadata = record_to_sample(record).metadata or {}
+            examples.append(
+                TrainingExample(
+                    prompt=render_prompt("write_email_v1", metadata), target=record.content
+                )
+            )
+        _, trained = ensure_user_adapter(context, SYSTEM, user, examples)
+        context.announce(f"{SYSTEM} / {user}: {'trained' if trained else 'adapter up to date'}")

@@ -1,0 +1,75 @@
+"""Rule distillation: the large model states a user's preferences as rules (DESIGN §1).
+
+Strategy `r3` compares the large model's own zero-shot draft with what the user really
+wrote (thinking + baseline, the paper's default); `no_baseline` sees only the real text.
+The rules are what the preference agent is then trained to write.
+"""
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from inspect_ai import Task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import get_model
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from solvers._writer import generate_from_template, generation_cache
+
+PROMPTS = Path(__file__).parent / "prompts"
+RuleStrategy = Literal["r3", "no_baseline"]
+TEMPLATES: dict[str, str] = {
+    "r3": "distill_rules_r3_v1",
+    "no_baseline": "distill_rules_no_baseline_v1",
+}
+
+_RULES = re.compile(r"<rules>(.*?)(?:</rules>|$)", re.DOTALL | re.IGNORECASE)
+_THINKING = re.compile(r"<thinking>.*?(?:</thinking>|$)", re.DOTALL | re.IGNORECASE)
+
+
+def parse_rules(text: str) -> tuple[str, bool]:
+    """The rules in a distillation answer, and whether they came from a `<rules>` tag.
+
+    Without the tag (small models often omit it) the answer minus any `<thinking>` block is
+    taken as the rules, and the second value is False so the build can count it.
+    """
+    match = _RULES.search(text)
+    if match and match.group(1).strip():
+        return match.group(1).strip(), True
+    return _THINKING.sub("", text).strip(), False
+
+
+@solver
+def distill_rules(strategy: RuleStrategy = "r3", max_tokens: int = 256) -> Solver:
+    """Ask the `large` role for the user's preference rules for one training record."""
+    if strategy not in TEMPLATES:
+        raise ValueError(f"unknown rule strategy '{strategy}'; choose one of {list(TEMPLATES)}")
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        fields = {"ground_truth": state.target.text}
+        if strategy == "r3":
+            fields["draft"] = state.metadata["draft"]
+        state.output = await generate_from_template(
+            state,
+            get_model(role="large"),
+            TEMPLATES[strategy],
+            cache=generation_cache(f"rules-{strategy}"),
+            max_tokens=max_tokens,
+            prompts_dir=PROMPTS,
+            **fields,
+        )
+        rules, tagged = parse_rules(state.output.completion)
+        state.store.set("rules", rules)
+        state.store.set("rules_tagged", tagged)
+        return state
+
+    return solve
+
+
+def rule_distillation_task(samples: list[Sample], strategy: RuleStrategy, max_tokens: int) -> Task:
+    """A task over training samples (with `metadata.draft` for r3) that distills rules."""
+    return Task(
+        name=f"rule_distillation_{strategy}",
+        dataset=MemoryDataset(samples, name=f"train-{strategy}"),
+        solver=distill_rules(strategy=strategy, max_tokens=max_tokens),
+    )

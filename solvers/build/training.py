@@ -1,0 +1,71 @@
+"""Train (or reuse) one user's adapter for a system, keyed by a hash of all its inputs."""
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+from solvers.build.context import BuildContext
+from solvers.build.lora import TrainingExample, train_lora_adapter
+from solvers.build.manifest import (
+    ADAPTER_FOLDER,
+    AdapterManifest,
+    read_manifest,
+    user_artifacts,
+    write_manifest,
+)
+
+
+def training_input_hash(
+    base_model_id: str, settings: dict, examples: Sequence[TrainingExample]
+) -> str:
+    """sha256 over the base model, the LoRA settings and every training example."""
+    payload = {
+        "base_model": base_model_id,
+        "settings": settings,
+        "examples": [{"prompt": ex.prompt, "target": ex.target} for ex in examples],
+    }
+    encoded = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def ensure_user_adapter(
+    context: BuildContext,
+    system: str,
+    user: str,
+    examples: Sequence[TrainingExample],
+    details: dict | None = None,
+) -> tuple[AdapterManifest, bool]:
+    """The user's adapter for `system`, trained now unless an identical one exists.
+
+    Returns the manifest and whether training ran. The adapter folder is written
+    atomically and the manifest after it, so an interrupted build leaves nothing half-made.
+    """
+    if not examples:
+        raise ValueError(f"no training examples for system {system}, user {user}")
+    settings = context.lora.to_dict()
+    input_hash = training_input_hash(context.base_model_id, settings, examples)
+    existing = read_manifest(context.run_dir, system, user)
+    if existing is not None and existing.input_hash == input_hash:
+        return existing, False
+    adapter_dir = user_artifacts(context.run_dir, system, user) / ADAPTER_FOLDER
+    result = train_lora_adapter(
+        context.base_model_dir,
+        examples,
+        context.lora,
+        adapter_dir,
+        on_step=context.training_progress(system, user),
+    )
+    manifest = AdapterManifest(
+        system=system,
+        user=user,
+        base_model=context.base_model_id,
+        input_hash=input_hash,
+        settings=settings,
+        examples=len(examples),
+        losses=result.losses,
+        steps=result.steps,
+        seconds=round(result.seconds, 2),
+        details={"trainable_parameters": result.trainable_parameters, **(details or {})},
+    )
+    write_manifest(context.run_dir, manifest)
+    return manifest, True

@@ -1,0 +1,118 @@
+"""The whole demo pipeline for real, at reduced size, on SmolLM2-135M and MiniLM (offline).
+
+Every stage runs on the real models: intents (three sampled variants), zero-shot drafts,
+R3 and no-baseline rule distillation, LoRA training of three adapter kinds, generation by
+all six systems, BERTScore judging in both orders, the report; then an unchanged re-run
+that must recompute nothing.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from inspect_ai.log import read_eval_log
+
+from harness.pipeline import run_benchmark
+from tests.helpers import scripted_run
+
+pytestmark = pytest.mark.integration
+
+SYSTEMS = [
+    "small_zero_shot",
+    "large_zero_shot",
+    "few_shot",
+    "naive_finetune",
+    "preference_agent",
+    "no_baseline_agent",
+]
+
+
+def tiny_demo_profile() -> dict:
+    return {
+        "name": "tiny-demo",
+        "dataset": {"kind": "demo", "personas": 2, "records_per_persona": 4, "test_fraction": 0.25},
+        "roles": {"small": {"model": "offline/smollm2"}, "large": {"model": "offline/smollm2"}},
+        "systems": SYSTEMS,
+        "reference_system": "preference_agent",
+        "judge": {"kind": "similarity"},
+        "generation": {
+            "max_tokens": 24,
+            "rules_max_tokens": 16,
+            "intent_max_tokens": 16,
+            "few_shot_k": 1,
+        },
+        "training": {"rank": 4, "alpha": 8, "max_steps": 1, "batch_size": 2, "max_seq_len": 256},
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("demo") / "run"
+    report = run_benchmark(scripted_run(run_dir, tiny_demo_profile()))
+    return run_dir, report
+
+
+def test_every_stage_left_its_output(finished_run):
+    run_dir, report = finished_run
+    records = [
+        json.loads(line) for line in (run_dir / "data" / "records.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 8 and all(r["intent"] for r in records)
+    for system in ("naive_finetune", "preference_agent", "no_baseline_agent"):
+        for user in ("ava", "bo"):
+            manifest = json.loads(
+                (run_dir / "artifacts" / system / user / "manifest.json").read_text()
+            )
+            assert manifest["steps"] == 1 and len(manifest["losses"]) == 1
+            assert (
+                run_dir / "artifacts" / system / user / "adapter" / "adapter_model.safetensors"
+            ).exists()
+    assert len(list((run_dir / "logs" / "gen").glob("*.eval"))) == 6
+    assert len(list((run_dir / "logs" / "judge").glob("*.eval"))) == 5
+    assert len(list((run_dir / "logs" / "build").glob("*.eval"))) == 3  # drafts, r3, no_baseline
+
+
+def test_logs_are_finished_inspect_logs_with_real_outputs(finished_run):
+    run_dir, _ = finished_run
+    for path in (run_dir / "logs" / "gen").glob("*.eval"):
+        log = read_eval_log(str(path))
+        assert log.status == "success" and len(log.samples) == 2
+        assert all(sample.output.completion.strip() for sample in log.samples)
+        assert log.stats.model_usage  # real token counts from the hf provider
+    for path in (run_dir / "logs" / "judge").glob("*.eval"):
+        log = read_eval_log(str(path))
+        for sample in log.samples:
+            score = next(iter(sample.scores.values()))
+            assert 0 < score.metadata["f1_a"] <= 1 and 0 < score.metadata["f1_b"] <= 1
+
+
+def test_agent_rules_are_in_the_generation_log(finished_run):
+    run_dir, _ = finished_run
+    for path in (run_dir / "logs" / "gen").glob("*.eval"):
+        log = read_eval_log(str(path))
+        if log.eval.metadata["system"] == "preference_agent":
+            assert all(sample.store["rules"] for sample in log.samples)
+            return
+    pytest.fail("no preference_agent generation log")
+
+
+def test_report_has_every_comparison(finished_run):
+    run_dir, report = finished_run
+    saved = json.loads((run_dir / "report.json").read_text())
+    assert saved["comparisons"] == report["comparisons"]
+    assert [row["system_b"] for row in report["comparisons"]] == SYSTEMS[:4] + ["no_baseline_agent"]
+    for row in report["comparisons"]:
+        assert row["n"] + row["parse_failures"] == 2
+        assert row["n"] == row["wins"] + row["losses"] + row["ties"]
+        assert row["judge"] == "similarity"
+    assert saved["cost"]["tokens_by_stage"]["gen"]["output_tokens"] > 0
+
+
+def test_unchanged_rerun_recomputes_nothing(finished_run):
+    run_dir, report = finished_run
+    manifests = {p: p.stat().st_mtime_ns for p in run_dir.glob("artifacts/*/*/manifest.json")}
+    context = scripted_run(run_dir, tiny_demo_profile())
+    again = run_benchmark(context)
+    assert context.recomputed_nothing
+    assert again["comparisons"] == report["comparisons"]
+    assert {p: p.stat().st_mtime_ns for p in manifests} == manifests

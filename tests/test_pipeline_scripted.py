@@ -1,0 +1,208 @@
+"""Control flow of the whole pipeline on the offline scripted model.
+
+Role routing, what the prompts contain, few-shot examples, re-runs that recompute nothing,
+and bad logs/manifests. The same stages run for real on SmolLM2/MiniLM in
+test_demo_integration.py.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from inspect_ai.log import read_eval_log
+
+from harness.errors import PrefbenchInputError
+from harness.pipeline import build_systems, generate, judge, prepare_records, report, run_benchmark
+from solvers.build.manifest import AdapterManifest, user_artifacts, write_manifest
+from tasks.records import read_records
+from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
+
+
+def outputs(result) -> dict[str, str]:
+    return {str(s.id): s.output.completion for s in result.read().samples}
+
+
+def test_roles_route_to_the_right_models(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    records = prepare_records(context)
+    assert all(r.intent == "- meet on Friday" for r in records)
+    logs = generate(context, records)
+    assert set(outputs(logs["small_zero_shot"]).values()) == {SMALL_REPLY}
+    assert set(outputs(logs["large_zero_shot"]).values()) == {LARGE_EMAIL}
+    assert set(outputs(logs["few_shot"]).values()) == {LARGE_EMAIL}
+
+
+def test_prompts_carry_metadata_and_intent_never_the_ground_truth(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    records = prepare_records(context)
+    by_id = {r.id: r for r in records}
+    logs = generate(context, records)
+    for system, result in logs.items():
+        for sample in result.read().samples:
+            record = by_id[str(sample.id)]
+            prompt = "\n".join(m.text for m in sample.messages if m.role != "assistant")
+            assert record.content not in prompt, system
+            assert record.metadata["subject"] in prompt and "meet on Friday" in prompt
+            if record.previous_context:
+                assert record.previous_context.strip() in prompt
+
+
+def test_few_shot_examples_come_from_the_same_users_train_split(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    records = prepare_records(context)
+    by_id = {r.id: r for r in records}
+    samples = generate(context, records)["few_shot"].read().samples
+    assert samples
+    for sample in samples:
+        chosen = sample.metadata["few_shot_ids"]
+        assert len(chosen) == 3
+        for example_id in chosen:
+            example = by_id[example_id]
+            assert example.split == "train" and example.user == by_id[str(sample.id)].user
+            prompt = sample.messages[1].text
+            assert example.content in prompt
+
+
+def test_judge_sees_both_orders_and_report_counts_them(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    result = run_benchmark(context)
+    # the scripted judge always answers 1: each pair is order-inconsistent, so a tie
+    for row in result["comparisons"]:
+        assert row["system_a"] == "few_shot"
+        assert row["n"] == row["ties"] == 2 and row["wins"] == row["losses"] == 0
+        assert row["win_rate"] == 0.5 and row["position_consistency"] == 0.0
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["comparisons"] == result["comparisons"]
+    assert "| small_zero_shot | 2 |" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_rerun_with_nothing_changed_makes_no_model_call(tmp_path: Path):
+    call_log = tmp_path / "calls.log"
+    profile = scripted_profile(call_log=call_log)
+    first = run_benchmark(scripted_run(tmp_path / "run", profile))
+    calls_first = call_log.read_text().count("\n")
+    logs_before = sorted(p.name for p in (tmp_path / "run" / "logs").rglob("*.eval"))
+    again = scripted_run(tmp_path / "run", profile)
+    second = run_benchmark(again)
+    assert again.recomputed_nothing
+    assert call_log.read_text().count("\n") == calls_first
+    assert sorted(p.name for p in (tmp_path / "run" / "logs").rglob("*.eval")) == logs_before
+    assert second["comparisons"] == first["comparisons"]
+
+
+def test_lost_stage_log_is_redone_from_the_cache(tmp_path: Path):
+    call_log = tmp_path / "calls.log"
+    profile = scripted_profile(call_log=call_log)
+    run_benchmark(scripted_run(tmp_path / "run", profile))
+    calls_first = call_log.read_text().count("\n")
+    for log in (tmp_path / "run" / "logs" / "gen").glob("*.eval"):
+        log.unlink()
+    context = scripted_run(tmp_path / "run", profile)
+    run_benchmark(context)
+    assert not context.recomputed_nothing  # the evals ran again ...
+    assert call_log.read_text().count("\n") == calls_first  # ... but every answer was cached
+
+
+def test_changed_profile_recomputes_only_what_depends_on_it(tmp_path: Path):
+    call_log = tmp_path / "calls.log"
+    run_benchmark(scripted_run(tmp_path / "run", scripted_profile(call_log=call_log)))
+    call_log.write_text("")
+    changed = scripted_profile(call_log=call_log)
+    changed["generation"] = {"few_shot_k": 2}
+    run_benchmark(scripted_run(tmp_path / "run", changed))
+    calls = call_log.read_text().splitlines()
+    # only few_shot regenerates (2 test samples); intents and the other systems are
+    # reused; its pairs are judged again but the scripted texts are unchanged, so every
+    # judge answer comes from the cache
+    assert sum(line.startswith("large") for line in calls) == 2
+    assert not any(line.startswith(("small", "judge")) for line in calls)
+
+
+def test_corrupt_generation_log_is_an_input_error(tmp_path: Path):
+    profile = scripted_profile()
+    run_benchmark(scripted_run(tmp_path / "run", profile))
+    victim = sorted((tmp_path / "run" / "logs" / "gen").glob("*.eval"))[0]
+    victim.write_bytes(b"this is not a zip file")
+    with pytest.raises(PrefbenchInputError) as error:
+        run_benchmark(scripted_run(tmp_path / "run", profile))
+    assert victim.name in str(error.value) and "delete" in str(error.value)
+
+
+def adapter_profile() -> dict:
+    profile = scripted_profile()
+    profile["systems"] = ["large_zero_shot", "preference_agent"]
+    profile["reference_system"] = "preference_agent"
+    return profile
+
+
+def fake_adapter(run_dir: Path, system: str, user: str) -> None:
+    folder = user_artifacts(run_dir, system, user) / "adapter"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    manifest = AdapterManifest(
+        system=system,
+        user=user,
+        base_model="scripted",
+        input_hash="f" * 64,
+        settings={},
+        examples=1,
+        losses=[1.0],
+        steps=1,
+        seconds=0.1,
+    )
+    write_manifest(run_dir, manifest)
+
+
+def test_preference_agent_rules_come_from_the_adapter_and_reach_the_large_model(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    context = scripted_run(run_dir, adapter_profile())
+    records = prepare_records(context)
+    for user in {r.user for r in records}:
+        fake_adapter(run_dir, "preference_agent", user)
+    samples = generate(context, records)["preference_agent"].read().samples
+    for sample in samples:
+        assert sample.store["rules"] == SMALL_REPLY  # the agent (small + adapter) wrote them
+        assert SMALL_REPLY in sample.messages[1].text  # the large model's prompt has them
+        assert sample.output.completion == LARGE_EMAIL
+
+
+def test_missing_adapter_names_the_build_command(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", adapter_profile())
+    records = prepare_records(context)
+    with pytest.raises(PrefbenchInputError, match="prefbench build preference_agent"):
+        generate(context, records)
+
+
+def test_corrupt_manifest_names_the_folder_to_delete(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    context = scripted_run(run_dir, adapter_profile())
+    records = prepare_records(context)
+    user = records[0].user
+    fake_adapter(run_dir, "preference_agent", user)
+    (user_artifacts(run_dir, "preference_agent", user) / "manifest.json").write_text("{oops")
+    with pytest.raises(PrefbenchInputError) as error:
+        generate(context, records)
+    assert "manifest.json" in str(error.value) and "Delete the folder" in str(error.value)
+
+
+def test_records_file_matches_the_schema(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    prepare_records(context)
+    records = read_records(tmp_path / "run" / "data" / "records.jsonl")
+    assert {r.split for r in records} == {"train", "test"}
+    assert all(r.intent for r in records)
+
+
+def test_stage_functions_compose_like_run(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    records = prepare_records(context)
+    build_systems(context, records)
+    generate(context, records)
+    judge(context)
+    result = report(context)
+    assert [row["system_b"] for row in result["comparisons"]] == [
+        "small_zero_shot",
+        "large_zero_shot",
+    ]
+    header = read_eval_log(str(context.judge_logs["small_zero_shot"].log_path), header_only=True)
+    assert header.eval.metadata["system_a"] == "few_shot"
