@@ -13,6 +13,7 @@ from inspect_ai.model import GenerateConfig, Model, get_model
 
 from harness.errors import PrefbenchInputError
 from harness.fingerprint import fingerprint
+from harness.memory import release_memory
 from harness.profile import ModelSpec, Profile
 
 SMOLLM2 = "offline/smollm2"
@@ -86,6 +87,7 @@ class RoleModels:
             model.api.close()
         self._by_spec.clear()
         self.roles.clear()
+        release_memory()
 
     def __enter__(self) -> "RoleModels":
         return self

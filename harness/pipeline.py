@@ -5,8 +5,10 @@ call the same code. Each stage reuses what an earlier run finished (see `harness
 """
 
 import inspect as pyinspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,23 +126,26 @@ def prepare_records(context: PipelineContext) -> list[Record]:
     return records
 
 
+@contextmanager
 def _training_progress(
-    progress: Progress,
-) -> Callable[[str, str], Callable[[int, int, float], None]]:
-    def reporter(system: str, user: str) -> Callable[[int, int, float], None]:
+    context: PipelineContext, system: str, user: str
+) -> Iterator[Callable[[int, int, float], None]]:
+    """A rich progress bar for one adapter's training steps (counted for the re-run check)."""
+    context.adapters_trained += 1
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=context.console) as progress:
         task_id = progress.add_task(f"LoRA {system} / {user}", total=None)
 
         def on_step(step: int, total: int, loss: float) -> None:
-            progress.update(
-                task_id,
-                completed=step,
-                total=total,
-                description=f"LoRA {system} / {user} loss {loss:.3f}",
-            )
+            description = f"LoRA {system} / {user}  loss {loss:.3f}"
+            progress.update(task_id, completed=step, total=total, description=description)
 
-        return on_step
-
-    return reporter
+        yield on_step
 
 
 def build_systems(context: PipelineContext, records: list[Record], only: str | None = None) -> None:
@@ -159,39 +164,21 @@ def build_systems(context: PipelineContext, records: list[Record], only: str | N
         full_key = {**key, "prompts": prompts_fingerprint()}
         return context.runner.run_stage("build", stage, task, ("large",), full_key).read()
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(),
-        console=context.console,
-        transient=False,
-    ) as progress:
-        build_context = BuildContext(
-            run_dir=context.run.root,
-            train_records=train,
-            base_model_dir=base_dir,
-            base_model_id=base_id,
-            lora=profile.training.lora(profile.seed),
-            email_max_tokens=profile.generation.max_tokens,
-            rules_max_tokens=profile.generation.rules_max_tokens,
-            run_eval=run_eval,
-            training_progress=_count_training(context, _training_progress(progress)),
-            announce=context.console.print,
-        )
-        for system in to_build:
-            assert system.build is not None
-            system.build(build_context)
-
-
-def _count_training(
-    context: PipelineContext, reporter: Callable[[str, str], Callable[[int, int, float], None]]
-) -> Callable[[str, str], Callable[[int, int, float], None]]:
-    def counted(system: str, user: str) -> Callable[[int, int, float], None]:
-        context.adapters_trained += 1
-        return reporter(system, user)
-
-    return counted
+    build_context = BuildContext(
+        run_dir=context.run.root,
+        train_records=train,
+        base_model_dir=base_dir,
+        base_model_id=base_id,
+        lora=profile.training.lora(profile.seed),
+        email_max_tokens=profile.generation.max_tokens,
+        rules_max_tokens=profile.generation.rules_max_tokens,
+        run_eval=run_eval,
+        training_progress=partial(_training_progress, context),
+        announce=context.console.print,
+    )
+    for system in to_build:
+        assert system.build is not None
+        system.build(build_context)
 
 
 def system_options(profile: Profile, system_name: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from inspect_ai.model import Model, get_model
 
 from harness.errors import PrefbenchInputError
+from harness.memory import release_memory
 from solvers.build.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
 
 _adapter_models: dict[str, Model] = {}
@@ -65,3 +66,4 @@ def release_adapter_models() -> None:
     while _adapter_models:
         _, model = _adapter_models.popitem()
         model.api.close()
+    release_memory()

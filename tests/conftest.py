@@ -31,3 +31,9 @@ def write_profile(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def isolated_inspect_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own inspect model-call cache (its key leaves out model args)."""
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "inspect-cache"))

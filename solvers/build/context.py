@@ -1,6 +1,7 @@
 """What a build step gets from the harness: the run, its training data and an eval runner."""
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ EvalRunner = Callable[[str, Task, dict[str, Any]], EvalLog]
 or return the finished log of an earlier run whose `key` (a JSON-able description of
 every input) is the same. Model roles are the run's."""
 
-StepReporter = Callable[[str, str], Callable[[int, int, float], None]]
-"""`training_progress(system, user)` returns the `on_step(step, total, loss)` callback."""
+StepReporter = Callable[[str, str], AbstractContextManager[Callable[[int, int, float], None]]]
+"""`with training_progress(system, user) as on_step:` shows progress while one adapter
+trains; `on_step(step, total, loss)` is the trainer's callback."""
 
 
 @dataclass(frozen=True)

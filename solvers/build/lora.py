@@ -15,6 +15,7 @@ import gc
 import importlib.util
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -371,7 +372,10 @@ def _quiet_transformers() -> Iterator[None]:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            # Trainer itself still calls the renamed `is_gradient_checkpointing`
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+            yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:

@@ -4,6 +4,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
+from harness.memory import release_memory
 from solvers.build.context import BuildContext
 from solvers.build.lora import TrainingExample, train_lora_adapter
 from solvers.build.manifest import (
@@ -48,13 +49,11 @@ def ensure_user_adapter(
     if existing is not None and existing.input_hash == input_hash:
         return existing, False
     adapter_dir = user_artifacts(context.run_dir, system, user) / ADAPTER_FOLDER
-    result = train_lora_adapter(
-        context.base_model_dir,
-        examples,
-        context.lora,
-        adapter_dir,
-        on_step=context.training_progress(system, user),
-    )
+    with context.training_progress(system, user) as on_step:
+        result = train_lora_adapter(
+            context.base_model_dir, examples, context.lora, adapter_dir, on_step=on_step
+        )
+    release_memory()
     manifest = AdapterManifest(
         system=system,
         user=user,

@@ -1,0 +1,46 @@
+"""Prompt templates: every shipped template loads and renders; bad fields are caught."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.templates import load_template
+from solvers._writer import render_prompt
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = sorted(ROOT.glob("*/prompts/*.txt")) + sorted(ROOT.glob("*/*/prompts/*.txt"))
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
+def test_shipped_template_renders(path: Path):
+    template = load_template(path.parent, path.stem)
+    assert template.version.isdigit()
+    system, user = template.render(**{field: f"<{field}>" for field in template.fields})
+    assert system and user and "{" not in user.replace("{{", "")
+
+
+def test_missing_and_unknown_fields_are_errors():
+    template = load_template(ROOT / "solvers" / "prompts", "write_email_v1")
+    with pytest.raises(KeyError, match="write_email_v1"):
+        template.render(context="c")
+    with pytest.raises(ValueError, match="colour"):
+        template.render(context="c", sender="s", intent="i", colour="red")
+
+
+def test_render_prompt_fills_context_sender_and_intent():
+    metadata = {
+        "user": "ava",
+        "fields": {"from": "ava@x", "to": "bo@y", "subject": "Lunch", "date": "2023-01-02"},
+        "previous_context": "Are you free?",
+        "intent": "- lunch on Friday",
+    }
+    system, user = render_prompt("write_email_v1", metadata)
+    assert system["role"] == "system" and user["role"] == "user"
+    for expected in (
+        "From: ava@x",
+        "To: bo@y",
+        "Subject: Lunch",
+        "Are you free?",
+        "- lunch on Friday",
+    ):
+        assert expected in user["content"]
