@@ -41,6 +41,8 @@ def _offline_environment(profile: Profile) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # the CLI draws its own progress; transformers' per-model "Loading weights" bars are noise
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _open_existing(run_dir: Path, display: str):  # noqa: ANN202

@@ -51,7 +51,7 @@ class PipelineContext:
     @property
     def recomputed_nothing(self) -> bool:
         """True when no eval ran and no adapter was trained in this invocation."""
-        return self.runner.calls_made == 0 and self.adapters_trained == 0
+        return self.runner.evals_run == 0 and self.adapters_trained == 0
 
 
 def open_run(

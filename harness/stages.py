@@ -80,7 +80,7 @@ class StageRunner:
         self.profile = profile
         self.display = display
         self.announce = announce
-        self.calls_made = 0
+        self.evals_run = 0
         self.reuse_only = False
         os.environ["INSPECT_CACHE_DIR"] = str(run.cache.resolve())
 
@@ -156,7 +156,7 @@ class StageRunner:
                 f"stage {stage} ended with status {log.status}{detail}. Run the same command "
                 "again to resume; finished model calls are cached."
             )
-        self.calls_made += 1
+        self.evals_run += 1
         path = Path(log.location.removeprefix("file://"))
         for stale_path, header in _logs_with_key(log_dir, full_key):
             if header.status != "success":
