@@ -7,7 +7,7 @@ Exit codes: 0 success, 2 bad usage or bad input (the message names the file and 
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,11 @@ from rich.console import Console
 from harness.errors import PrefbenchInputError
 from harness.profile import Profile, load_profile, parse_profile
 from harness.stages import StageInterrupted
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from harness.pipeline import PipelineContext
 
 app = typer.Typer(
     help="Benchmark personalized text generation: preference agents and baselines.",
@@ -45,14 +50,18 @@ def _offline_environment(profile: Profile) -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-def _open_existing(run_dir: Path, display: str):  # noqa: ANN202
+def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -> "PipelineContext":
+    """Reopen a run folder with its own profile (optionally another judge)."""
+    import yaml
+
     from harness.pipeline import open_run
     from harness.run_folder import RunFolder
 
     run = RunFolder(run_dir).require_existing()
-    import yaml
-
-    profile = parse_profile(yaml.safe_load(run.profile.read_text("utf-8")), run.profile)
+    raw = yaml.safe_load(run.profile.read_text("utf-8"))
+    if judge_kind is not None and isinstance(raw, dict):
+        raw.setdefault("judge", {})["kind"] = judge_kind
+    profile = parse_profile(raw, run.profile)
     _offline_environment(profile)
     return open_run(run_dir, profile, console, display=display)
 
@@ -97,6 +106,7 @@ def run(
 def build(
     system: Annotated[str, typer.Argument(help="The system to build, e.g. preference_agent.")],
     run_dir: RunOption,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's adapter.")] = None,
     display: DisplayOption = "rich",
 ) -> None:
     """Run one system's build step (drafts, rules, per-user adapters) in a run folder."""
@@ -107,7 +117,13 @@ def build(
         raise PrefbenchInputError(
             f"system '{system}' is not in {context.run.profile}: {context.profile.systems}"
         )
-    build_systems(context, prepare_records(context), only=system)
+    records = prepare_records(context)
+    if user is not None:
+        users = sorted({record.user for record in records})
+        if user not in users:
+            raise PrefbenchInputError(f"user '{user}' is not in {context.run.records}: {users}")
+        records = [record for record in records if record.user == user]
+    build_systems(context, records, only=system)
 
 
 @app.command()
@@ -125,13 +141,22 @@ def generate(
 
 
 @app.command()
-def judge(run_dir: RunOption, display: DisplayOption = "rich") -> None:
-    """Judge the reference system against each other system (logs/judge/), then report."""
+def judge(
+    run_dir: RunOption,
+    judge_kind: Annotated[
+        str | None, typer.Option("--judge", help="llm or similarity (default: the profile's).")
+    ] = None,
+    display: DisplayOption = "rich",
+) -> None:
+    """Judge the reference system against each other system (logs/judge/), then report.
+
+    Generations are reused, never recomputed: run `prefbench run` or `generate` first.
+    """
     from harness.pipeline import generate as generate_stage
     from harness.pipeline import judge as judge_stage
     from harness.pipeline import prepare_records, report
 
-    context = _open_existing(run_dir, display)
+    context = _open_existing(run_dir, display, judge_kind)
     context.runner.reuse_only = True
     generate_stage(context, prepare_records(context))
     context.runner.reuse_only = False
@@ -173,20 +198,67 @@ def report_command(
 
 @data_app.command("prepare")
 def data_prepare(
-    dataset: Annotated[str, typer.Argument(help="Dataset: demo (enron and new_yorker: issue 3).")],
-    out: Annotated[
-        Path, typer.Option("--out", help="Output folder; records.jsonl is written there.")
-    ],
-    users: Annotated[int, typer.Option("--users", min=1, help="Number of personas.")] = 3,
-    records_per_user: Annotated[int, typer.Option("--records-per-user", min=2)] = 10,
+    dataset: Annotated[str, typer.Argument(help="enron, new_yorker or demo.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (records.jsonl goes there).")],
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="enron: maildir folder, enron_mail_*.tar.gz, CSV export (file,message) or the "
+            "Enron-42k release (.jsonl/.parquet); new_yorker: All the News 2.0 CSV.",
+        ),
+    ] = None,
+    users: Annotated[int | None, typer.Option("--users", min=1, help="Number of users.")] = None,
+    min_records: Annotated[
+        int, typer.Option("--min-records", min=1, help="Users need this many usable texts.")
+    ] = 20,
+    records_per_user: Annotated[
+        int, typer.Option("--records-per-user", min=2, help="demo only.")
+    ] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    split: Annotated[str, typer.Option("--split", help="random or chronological.")] = "random",
+    user_field: Annotated[
+        str, typer.Option("--user-field", help="new_yorker: author or publication.")
+    ] = "author",
+    strict: Annotated[bool, typer.Option("--strict", help="First bad record is an error.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="List dropped texts.")] = False,
 ) -> None:
-    """Write a dataset's records (without intents) to OUT/records.jsonl."""
+    """Turn a corpus into per-user records (OUT/records.jsonl), counting every drop."""
+    if dataset == "demo":
+        _prepare_demo(out, users or 3, records_per_user, seed)
+        return
+    if dataset not in ("enron", "new_yorker"):
+        raise PrefbenchInputError(f"unknown dataset '{dataset}'; use enron, new_yorker or demo")
+    if source is None:
+        raise PrefbenchInputError(f"`prefbench data prepare {dataset}` needs --source PATH")
+    if split not in ("random", "chronological"):
+        raise PrefbenchInputError(f"unknown --split '{split}'; use random or chronological")
+    if user_field not in ("author", "publication"):
+        raise PrefbenchInputError(f"unknown --user-field '{user_field}'; use author or publication")
+    from tasks.corpora import prepare_corpus
+
+    with console.status(f"reading {source} ..."):
+        summary = prepare_corpus(
+            dataset,  # type: ignore[arg-type]
+            source,
+            out,
+            users=users if users is not None else 15,
+            min_records=min_records,
+            seed=seed,
+            split=split,  # type: ignore[arg-type]
+            user_field=user_field,  # type: ignore[arg-type]
+            strict=strict,
+        )
+    console.print(_two_column_table(f"prepared {dataset}", summary.to_rows()))
+    if verbose:
+        for example in summary.dropped_examples:
+            console.print(f"dropped ({example.reason}): {example.source}: {example.detail}")
+
+
+def _prepare_demo(out: Path, users: int, records_per_user: int, seed: int) -> None:
     from tasks.demo import generate_demo_records
     from tasks.records import write_records
 
-    if dataset != "demo":
-        raise PrefbenchInputError(f"unknown dataset '{dataset}'; available: demo")
     try:
         records = generate_demo_records(
             personas=users, records_per_persona=records_per_user, seed=seed
@@ -195,6 +267,36 @@ def data_prepare(
         raise PrefbenchInputError(str(error)) from error
     write_records(out / "records.jsonl", records)
     console.print(f"{len(records)} records → {out / 'records.jsonl'}")
+
+
+def _two_column_table(title: str, rows: list[tuple[str, str]]) -> "Table":
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+@data_app.command("stats")
+def data_stats(
+    folder: Annotated[Path, typer.Argument(help="A prepared folder (or its records.jsonl).")],
+) -> None:
+    """Users, records per split, text length percentiles and drops by reason."""
+    from rich.table import Table
+
+    from tasks.corpora import corpus_stats
+
+    stats = corpus_stats(folder)
+    console.print(_two_column_table(f"records in {folder}", stats.to_rows()))
+    per_user = Table(title="records per user")
+    per_user.add_column("user")
+    per_user.add_column("records", justify="right")
+    for user, count in sorted(stats.records_per_user.items()):
+        per_user.add_row(user, str(count))
+    console.print(per_user)
 
 
 def main() -> None:

@@ -76,6 +76,9 @@ class RoleModels:
             if role not in profile.roles:
                 raise PrefbenchInputError(f"the profile has no model for role '{role}'")
             spec = resolved_spec(profile.roles[role], sampling=sampling)
+            if sampling:
+                # a local model seeds its sampler once, when it is created
+                spec = spec.model_copy(update={"config": {"seed": profile.seed, **spec.config}})
             key = spec.model_dump_json()
             if key not in self._by_spec:
                 self._by_spec[key] = make_model(spec)

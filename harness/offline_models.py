@@ -18,7 +18,6 @@ asks for sampling. We write exactly that (no `do_sample`, `temperature` or `top_
 
 import contextlib
 import importlib.util
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from harness.atomic import atomic_directory
 from harness.errors import MissingModelPackageError
+from harness.quiet import quiet_transformers
 
 try:  # POSIX only; on other systems concurrent conversions are not guarded.
     import fcntl
@@ -195,30 +195,12 @@ def _file_lock(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' progress bars and warnings (the GGUF reader uses bare tqdm)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _convert_gguf(gguf_file: Path, out_dir: Path) -> None:
     """Dequantize the GGUF model to fp32 and save it, with its tokenizer, into `out_dir`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    with _quiet_transformers():
+    with quiet_transformers(capture_stderr=True):
         tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
         model = AutoModelForCausalLM.from_pretrained(
             gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from inspect_ai.log import EvalLog, read_eval_log
+from rich import box
 from rich.table import Table
 
 from harness.atomic import atomic_write_text
@@ -93,7 +94,7 @@ def leaderboard_rows(report: dict[str, Any]) -> list[list[str]]:
             if row["ci_low"] is not None
             else "–"
         )
-        p_value = "–" if row["p_value"] is None else f"{row['p_value']:.3g}"
+        p_value = "–" if row["p_value"] is None else f"{row['p_value']:.2g}"
         rows.append(
             [
                 str(row["system_b"]),
@@ -110,15 +111,23 @@ def leaderboard_rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-HEADERS = ["vs system", "n", "wins", "losses", "ties", "parse fail", "win rate %", "95% CI", "p"]
+HEADERS = ["vs system", "n", "win", "loss", "tie", "fail", "win %", "95% CI", "p"]
 
 
 def leaderboard_table(report: dict[str, Any]) -> Table:
     """The rich table printed at the end of `prefbench run`."""
     judge = report["comparisons"][0]["judge"] if report["comparisons"] else "?"
-    table = Table(title=f"{report['reference_system']} vs each system (judge: {judge})")
+    table = Table(
+        title=f"{report['reference_system']} vs each system (judge: {judge})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="fail = parse failures (not in n); tie counts half; p = exact sign test",
+    )
     for header in HEADERS:
-        table.add_column(header, justify="left" if header == "vs system" else "right")
+        justify = "left" if header == "vs system" else "right"
+        table.add_column(
+            header, justify=justify, no_wrap=True, min_width=len(header) if header != "p" else 4
+        )
     for row in leaderboard_rows(report):
         table.add_row(*row)
     return table

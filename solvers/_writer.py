@@ -10,8 +10,9 @@ from inspect_ai.model import (
     GenerateConfig,
     Model,
     ModelOutput,
+    get_model,
 )
-from inspect_ai.solver import TaskState
+from inspect_ai.solver import Generate, Solver, TaskState
 
 from harness.templates import load_template
 from tasks.samples import render_context, sender_name
@@ -72,3 +73,19 @@ async def generate_from_template(
     )
     state.messages = [*messages, output.message]
     return output
+
+
+def zero_shot_writer(system: str, role: str, max_tokens: int) -> Solver:
+    """A solver in which the `role` model writes from x with the zero-shot writer prompt."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        state.output = await generate_from_template(
+            state,
+            get_model(role=role),
+            "write_email_v1",
+            cache=generation_cache(system),
+            max_tokens=max_tokens,
+        )
+        return state
+
+    return solve

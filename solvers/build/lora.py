@@ -10,19 +10,18 @@ prompt is rendered with the base tokenizer's chat template (with the assistant h
 target and an end-of-sequence token follow; the loss covers only the target tokens.
 """
 
-import contextlib
 import gc
 import importlib.util
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from harness.atomic import atomic_directory
 from harness.errors import PrefbenchInputError
+from harness.quiet import quiet_transformers
 
 IGNORE_INDEX = -100
 """Label of tokens that carry no loss (prompt and padding); the value torch's loss skips."""
@@ -248,7 +247,7 @@ def train_lora_adapter(
     model: Any = None
     trainer: Any = None
     try:
-        with _quiet_transformers(), tempfile.TemporaryDirectory(prefix="prefbench-lora-") as work:
+        with quiet_transformers(), tempfile.TemporaryDirectory(prefix="prefbench-lora-") as work:
             tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
@@ -360,23 +359,3 @@ def _step_callback(max_steps: int, on_step: Callable[[int, int, float], None] | 
                 on_step(int(state.global_step), max_steps, float(logs["loss"]))
 
     return StepCallback()
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Keep transformers' warnings and progress bars off the terminal (the CLI draws its own)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            # Trainer itself still calls the renamed `is_gradient_checkpointing`
-            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-            yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()

@@ -1,0 +1,252 @@
+"""Raw Enron messages from the CMU corpus as distributed: a maildir folder, its tar.gz, its CSV.
+
+Each reader streams `RawMessage`s (one raw RFC-822 message each) and `SourceProblem`s (a part
+of the source that could not be read: a truncated archive, an unreadable file, a CSV row
+without its fields). Nothing is held beyond one message. Messages outside the wanted folders
+(by default the sent folders) come with ``raw_bytes=None`` so they can be counted unread.
+
+Layout: ``maildir/<mailbox>/<folder>/<n>.``, where ``<folder>`` may itself be nested
+(``inbox/projects``). The tar holds the same paths; the CSV export has columns ``file``
+(``allen-p/_sent_mail/1.``) and ``message`` (the raw text).
+"""
+
+import csv
+import gzip
+import os
+import re
+import sys
+import tarfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import PrefbenchInputError
+
+SENT_FOLDERS = frozenset({"sent", "_sent_mail", "sent_items", "sent items"})
+"""The sent-mail folder names of the CMU corpus (compared lower-cased)."""
+
+CSV_COLUMNS = ("file", "message")
+"""The columns the Enron CSV export (Kaggle ``emails.csv``) must have."""
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One raw message file of a mailbox; `raw_bytes` is None when its folder was not wanted."""
+
+    mailbox: str
+    folder: str
+    name: str
+    raw_bytes: bytes | None
+    source: str
+    """Where it came from: a file path, ``tar:ARCHIVE:MEMBER`` or ``csv:FILE:row N``."""
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """A part of the source that could not be read (`reason`: ``unreadable``, ``truncated``...)."""
+
+    source: str
+    reason: str
+    detail: str
+
+
+EnronItem = RawMessage | SourceProblem
+FolderFilter = Callable[[str], bool]
+
+
+def is_sent_folder(folder: str) -> bool:
+    """Whether a mailbox folder is one of the sent-mail folders (`SENT_FOLDERS`)."""
+    return folder.strip().lower() in SENT_FOLDERS
+
+
+def split_message_path(path: str) -> tuple[str, str, str] | None:
+    """Split ``[.../]maildir/<mailbox>/<folder...>/<n>.`` into (mailbox, folder, name).
+
+    Without a ``maildir`` component the first part is the mailbox. Returns None for a path
+    with fewer than three parts after it (a folder entry, a stray file).
+    """
+    parts = [part for part in re.split(r"[\\/]+", path) if part and part != "."]
+    if "maildir" in parts:
+        parts = parts[parts.index("maildir") + 1 :]
+    if len(parts) < 3:
+        return None
+    return parts[0], "/".join(parts[1:-1]), parts[-1]
+
+
+def iter_enron_source(
+    source: Path, *, wanted_folder: FolderFilter = is_sent_folder
+) -> Iterator[EnronItem]:
+    """Stream raw messages from a maildir folder, a ``.tar.gz``/``.tgz``, or a ``.csv`` export.
+
+    Raises `PrefbenchInputError` when the source does not exist or is of none of these kinds.
+    """
+    source = Path(source)
+    name = source.name.lower()
+    if source.is_dir():
+        return iter_maildir(source, wanted_folder=wanted_folder)
+    if not source.exists():
+        raise PrefbenchInputError(
+            f"{source}: not found; pass the CMU `maildir` folder, `enron_mail_*.tar.gz` or "
+            f"the CSV export (columns file,message) as --source"
+        )
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        return iter_tar(source, wanted_folder=wanted_folder)
+    if name.endswith(".csv"):
+        return iter_csv_export(source, wanted_folder=wanted_folder)
+    raise PrefbenchInputError(
+        f"{source}: unknown Enron source kind; expected a maildir folder, a .tar.gz/.tgz "
+        f"archive or a .csv export (a .jsonl/.parquet file is read as the Enron-42k release)"
+    )
+
+
+def iter_maildir(
+    root: Path, *, wanted_folder: FolderFilter = is_sent_folder
+) -> Iterator[EnronItem]:
+    """Stream the messages under a maildir folder (or a folder holding ``maildir/``).
+
+    Mailboxes, folders and files are visited in a stable order (numeric file names in number
+    order). A file that cannot be read is a ``unreadable`` `SourceProblem`.
+    """
+    root = Path(root)
+    if (root / "maildir").is_dir():
+        root = root / "maildir"
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories.sort(key=natural_key)
+        relative = Path(directory).relative_to(root)
+        if len(relative.parts) < 2:
+            continue
+        mailbox, folder = relative.parts[0], "/".join(relative.parts[1:])
+        wanted = wanted_folder(folder)
+        for name in sorted(files, key=natural_key):
+            path = Path(directory) / name
+            if not wanted:
+                yield RawMessage(mailbox, folder, name, None, str(path))
+                continue
+            try:
+                raw = path.read_bytes()
+            except OSError as error:
+                yield SourceProblem(str(path), "unreadable", error.strerror or str(error))
+                continue
+            yield RawMessage(mailbox, folder, name, raw, str(path))
+
+
+def iter_tar(archive: Path, *, wanted_folder: FolderFilter = is_sent_folder) -> Iterator[EnronItem]:
+    """Stream the messages of a CMU tar(.gz) without unpacking it (tarfile stream mode ``r|``).
+
+    A truncated or corrupt archive ends the stream with a ``truncated`` `SourceProblem`; the
+    messages read before it are kept.
+    """
+    compressed = archive.name.lower().endswith(("gz", "tgz"))
+    try:
+        # gzip.open, unlike tarfile's own "r|gz", notices a stream cut between two members.
+        with (
+            gzip.open(archive) if compressed else open(archive, "rb") as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
+            for member in tar:
+                if not member.isfile():
+                    continue
+                parts = split_message_path(member.name)
+                if parts is None:
+                    continue
+                mailbox, folder, name = parts
+                where = f"tar:{archive}:{member.name}"
+                if not wanted_folder(folder):
+                    yield RawMessage(mailbox, folder, name, None, where)
+                    continue
+                handle = tar.extractfile(member)
+                raw = handle.read() if handle is not None else b""
+                yield RawMessage(mailbox, folder, name, raw, where)
+            # tarfile takes a short last header for the end; draining the gzip stream to its
+            # end-of-stream marker raises EOFError when it was cut between two members.
+            while stream.read(1 << 20):
+                pass
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        yield SourceProblem(
+            f"tar:{archive}", "truncated", f"the archive ends early or is corrupt ({error})"
+        )
+
+
+def iter_csv_export(
+    path: Path, *, wanted_folder: FolderFilter = is_sent_folder
+) -> Iterator[EnronItem]:
+    """Stream the messages of the CSV export (columns ``file``, ``message``), row by row.
+
+    Raises `PrefbenchInputError` when the header lacks a needed column. A row without a file
+    path or message is a ``bad_row`` `SourceProblem`; a file that ends inside a quoted field is a
+    ``truncated`` one (the rows before it are kept).
+    """
+    raise_field_size_limit()
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            header = []
+        except csv.Error as error:
+            raise PrefbenchInputError(f"{path}: not a readable CSV file ({error})") from None
+        columns = require_columns(path, header, CSV_COLUMNS)
+        row_number = 1
+        while True:
+            row_number += 1
+            where = f"csv:{path}:row {row_number}"
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                if "end of data" not in str(error):
+                    yield SourceProblem(where, "bad_row", f"malformed CSV quoting ({error})")
+                    continue
+                yield SourceProblem(where, "truncated", f"the CSV ends inside a row ({error})")
+                return
+            if len(row) < len(header):
+                yield SourceProblem(
+                    where, "bad_row", f"{len(row)} fields, header has {len(header)}"
+                )
+                continue
+            file_path, message = row[columns["file"]], row[columns["message"]]
+            parts = split_message_path(file_path)
+            if parts is None or not message:
+                yield SourceProblem(where, "bad_row", f"no message path or text ({file_path!r})")
+                continue
+            mailbox, folder, name = parts
+            if not wanted_folder(folder):
+                yield RawMessage(mailbox, folder, name, None, where)
+                continue
+            raw = message.encode("utf-8", errors="surrogateescape")
+            yield RawMessage(mailbox, folder, name, raw, where)
+
+
+def require_columns(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:
+    """Map each needed column to its index; raise `PrefbenchInputError` naming found and needed."""
+    position = {name.strip().lower(): index for index, name in enumerate(header)}
+    missing = [name for name in needed if name not in position]
+    if missing:
+        found = ", ".join(name.strip() for name in header) or "none"
+        raise PrefbenchInputError(
+            f"{path}: the CSV lacks the column(s) {', '.join(missing)}; found: {found}; "
+            f"needed: {', '.join(needed)}. Pass the original export, whose first line names "
+            f"these columns"
+        )
+    return {name: position[name] for name in needed}
+
+
+def raise_field_size_limit() -> None:
+    """Let the csv module read fields as large as the platform allows (huge articles/emails)."""
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 10
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key putting ``2.`` before ``10.`` (numbers compared as numbers)."""
+    return tuple(
+        (0, int(piece), "") if piece.isdigit() else (1, 0, piece)
+        for piece in re.split(r"(\d+)", name)
+    )

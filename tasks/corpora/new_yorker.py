@@ -1,0 +1,118 @@
+"""New Yorker articles streamed from the All the News 2.0 CSV.
+
+The CSV has the columns ``date, year, month, day, author, title, article, url, section,
+publication`` (one row per article, articles can be megabytes long). `iter_articles` reads it
+row by row and yields an `Article` for every row of any publication (the caller keeps
+``publication == "The New Yorker"``) and a `SourceProblem` for a row it cannot read.
+"""
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from harness.errors import PrefbenchInputError
+from tasks.corpora.enron_reader import SourceProblem, raise_field_size_limit, require_columns
+
+NEW_YORKER = "The New Yorker"
+"""The `publication` value of New Yorker rows."""
+
+REQUIRED_COLUMNS = ("date", "author", "title", "article", "section", "publication")
+"""Columns the CSV must have (``year``, ``month``, ``day``, ``url`` are used when present)."""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One row of the CSV; `date` is None when no date column parses."""
+
+    row: int
+    publication: str
+    author: str
+    title: str
+    section: str
+    date: datetime | None
+    url: str
+    text: str
+    source: str
+
+
+def iter_articles(path: Path) -> Iterator[Article | SourceProblem]:
+    """Stream the rows of an All the News 2.0 CSV as `Article`s, in file order.
+
+    Raises `PrefbenchInputError` when the file is missing or the header lacks a required
+    column (naming the columns found and needed). A row with too few fields is a ``bad_row``
+    `SourceProblem`; a file that ends inside a quoted field is a ``truncated`` one, after
+    which the stream stops (the rows before it are kept).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PrefbenchInputError(
+            f"{path}: not found; pass the All the News 2.0 CSV (all-the-news-2-1.csv) as --source"
+        )
+    raise_field_size_limit()
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            header = []
+        except csv.Error as error:
+            raise PrefbenchInputError(f"{path}: not a readable CSV file ({error})") from None
+        columns = require_columns(path, header, REQUIRED_COLUMNS)
+        optional = {
+            name.strip().lower(): index
+            for index, name in enumerate(header)
+            if name.strip().lower() in ("year", "month", "day", "url")
+        }
+        row_number = 1
+        while True:
+            row_number += 1
+            where = f"csv:{path}:row {row_number}"
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                if "end of data" not in str(error):
+                    yield SourceProblem(where, "bad_row", f"malformed CSV quoting ({error})")
+                    continue
+                yield SourceProblem(where, "truncated", f"the CSV ends inside a row ({error})")
+                return
+            if not row:
+                continue
+            if len(row) < len(header):
+                yield SourceProblem(
+                    where, "bad_row", f"{len(row)} fields, header has {len(header)}"
+                )
+                continue
+
+            def value(name: str, row: list[str] = row) -> str:
+                index = columns.get(name, optional.get(name))
+                return row[index].strip() if index is not None else ""
+
+            yield Article(
+                row=row_number,
+                publication=value("publication"),
+                author=value("author"),
+                title=value("title"),
+                section=value("section"),
+                date=parse_article_date(value("date"), value("year"), value("month"), value("day")),
+                url=value("url"),
+                text=row[columns["article"]],
+                source=where,
+            )
+
+
+def parse_article_date(
+    date: str, year: str = "", month: str = "", day: str = ""
+) -> datetime | None:
+    """Parse ``2016-12-09 18:31:00`` (or ``2016-12-09``); else the year/month/day columns."""
+    try:
+        return datetime.fromisoformat(date.strip())
+    except ValueError:
+        pass
+    try:
+        return datetime(int(float(year)), int(float(month)), int(float(day or 1)))
+    except ValueError:
+        return None
