@@ -67,9 +67,11 @@ def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -
 
 
 def _print_leaderboard(report: dict, run_dir: Path) -> None:
-    from harness.report import leaderboard_table
+    from harness.report import leaderboard_table, ratings_table
 
     console.print(leaderboard_table(report))
+    if report.get("ratings"):
+        console.print(ratings_table(report))
     console.print(
         f"Run folder: [bold]{run_dir}[/bold] (report.json, report.md, logs/ for `inspect view`)"
     )

@@ -1,6 +1,7 @@
 """report.json and report.md from the judge logs (DESIGN §7), and the leaderboard table."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,28 @@ from harness.atomic import atomic_write_text
 from harness.errors import PrefbenchInputError
 from harness.profile import Profile
 from harness.run_folder import RunFolder
-from scorers.outcome import TiePolicy
+from scorers.outcome import PairOutcome, TiePolicy
 from scorers.pair_score import outcome_from_metadata
-from scorers.stats import summarize_win_rate
+from scorers.stats import Battle, bradley_terry_ratings, per_user_win_rates, summarize_win_rate
 
 LOG_KINDS = ("intents", "build", "gen", "judge")
 
 
-def comparison_from_log(log: EvalLog, tie_policy: TiePolicy, seed: int) -> dict[str, Any]:
-    """One comparison row (DESIGN §7) from a pairwise judge log, re-applying `tie_policy`."""
+@dataclass(frozen=True)
+class JudgedComparison:
+    """The outcomes of one judge log (system A vs system B), record by record."""
+
+    system_a: str
+    system_b: str
+    judge: str
+    datasets: tuple[str, ...]
+    outcomes: list[PairOutcome]
+    users: list[str]
+    log_name: str
+
+
+def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
+    """Outcomes of a pairwise judge log, re-applying `tie_policy` to the stored verdicts."""
     metadata = log.eval.metadata or {}
     outcomes, users, datasets = [], [], set()
     for sample in log.samples or []:
@@ -34,16 +48,49 @@ def comparison_from_log(log: EvalLog, tie_policy: TiePolicy, seed: int) -> dict[
         outcomes.append(outcome_from_metadata(score.metadata or {}, tie_policy))
         users.append(str((sample.metadata or {}).get("user")))
         datasets.add(str((sample.metadata or {}).get("dataset")))
-    summary = summarize_win_rate(outcomes, users, seed=seed)
+    return JudgedComparison(
+        system_a=str(metadata.get("system_a")),
+        system_b=str(metadata.get("system_b")),
+        judge=str(metadata.get("judge")),
+        datasets=tuple(sorted(datasets)),
+        outcomes=outcomes,
+        users=users,
+        log_name=Path(log.location).name,
+    )
+
+
+def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: int) -> dict:
+    """One report.json comparison (DESIGN §7), with a per-user breakdown."""
+    summary = summarize_win_rate(comparison.outcomes, comparison.users, seed=seed)
+    per_user = per_user_win_rates(comparison.outcomes, comparison.users, seed=seed)
     return {
-        "dataset": ",".join(sorted(datasets)),
-        "system_a": metadata.get("system_a"),
-        "system_b": metadata.get("system_b"),
-        "judge": metadata.get("judge"),
+        "dataset": ",".join(comparison.datasets),
+        "system_a": comparison.system_a,
+        "system_b": comparison.system_b,
+        "judge": comparison.judge,
         "tie_policy": tie_policy,
-        "log": Path(log.location).name,
+        "log": comparison.log_name,
         **summary.to_dict(),
+        "per_user": {user: row.to_dict() for user, row in per_user.items()},
     }
+
+
+def battles(comparisons: list[JudgedComparison]) -> list[Battle]:
+    """Every judged pair as a Bradley–Terry battle (parse failures left out)."""
+    return [
+        Battle(comparison.system_a, comparison.system_b, pair.outcome, user)  # type: ignore[arg-type]
+        for comparison in comparisons
+        for pair, user in zip(comparison.outcomes, comparison.users, strict=True)
+        if pair.outcome != "parse_failure"
+    ]
+
+
+def ratings_rows(comparisons: list[JudgedComparison], seed: int) -> list[dict[str, Any]]:
+    """Bradley–Terry ratings of all systems with user-bootstrap intervals (empty if no data)."""
+    judged = battles(comparisons)
+    if not judged:
+        return []
+    return [rating.to_dict() for rating in bradley_terry_ratings(judged, seed=seed)]
 
 
 def usage_by_stage(run: RunFolder) -> dict[str, dict[str, int]]:
@@ -67,15 +114,13 @@ def usage_by_stage(run: RunFolder) -> dict[str, dict[str, int]]:
 def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> dict[str, Any]:
     """The report.json object for a run whose judge logs are given."""
     policy: TiePolicy = profile.judge.tie_policy  # type: ignore[assignment]
-    comparisons = [
-        comparison_from_log(read_eval_log(str(path)), policy, profile.seed) for path in judge_logs
-    ]
+    comparisons = [read_comparison(read_eval_log(str(path)), policy) for path in judge_logs]
     return {
         "run": str(run.root),
         "profile": profile.name,
         "reference_system": profile.reference_system,
-        "comparisons": comparisons,
-        "ratings": [],
+        "comparisons": [comparison_row(c, policy, profile.seed) for c in comparisons],
+        "ratings": ratings_rows(comparisons, profile.seed),
         "agreement": {},
         "cost": {"tokens_by_stage": usage_by_stage(run)},
     }
@@ -133,6 +178,23 @@ def leaderboard_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def ratings_table(report: dict[str, Any]) -> Table:
+    """Bradley–Terry ratings of every system, from all judged pairs."""
+    table = Table(
+        title="Bradley–Terry ratings (95 % interval: bootstrap over users)", box=box.SIMPLE_HEAD
+    )
+    for header in ("system", "rating", "95% CI"):
+        table.add_column(header, justify="left" if header == "system" else "right")
+    for rating in report["ratings"]:
+        interval = (
+            f"[{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]"
+            if rating["ci_low"] is not None
+            else "–"
+        )
+        table.add_row(rating["system"], f"{rating['rating']:.0f}", interval)
+    return table
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     """report.md: the leaderboard, how to read it, and token usage."""
     lines = [
@@ -148,6 +210,21 @@ def report_markdown(report: dict[str, Any]) -> str:
         "|" + "|".join("---" for _ in HEADERS) + "|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in leaderboard_rows(report)]
+    if report["ratings"]:
+        lines += [
+            "",
+            "## Bradley–Terry ratings (all pairings; 95 % interval from a bootstrap over users)",
+            "",
+            "| system | rating | 95% CI |",
+            "|---|---|---|",
+        ]
+        for rating in report["ratings"]:
+            interval = (
+                f"[{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]"
+                if rating["ci_low"] is not None
+                else "–"
+            )
+            lines.append(f"| {rating['system']} | {rating['rating']:.0f} | {interval} |")
     lines += ["", "## Tokens by stage", "", "| stage | input | output |", "|---|---|---|"]
     for stage, usage in report["cost"]["tokens_by_stage"].items():
         lines.append(f"| {stage} | {usage['input_tokens']} | {usage['output_tokens']} |")

@@ -71,6 +71,11 @@ def test_judge_sees_both_orders_and_report_counts_them(tmp_path: Path):
         assert row["system_a"] == "few_shot"
         assert row["n"] == row["ties"] == 2 and row["wins"] == row["losses"] == 0
         assert row["win_rate"] == 0.5 and row["position_consistency"] == 0.0
+    # every pair a tie: all three systems rate the same
+    ratings = {row["system"]: row["rating"] for row in result["ratings"]}
+    assert set(ratings) == {"few_shot", "small_zero_shot", "large_zero_shot"}
+    assert max(ratings.values()) - min(ratings.values()) < 1e-6
+    assert set(result["comparisons"][0]["per_user"]) == {"ava", "bo"}
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
     assert saved["comparisons"] == result["comparisons"]
     assert "| small_zero_shot | 2 |" in (tmp_path / "run" / "report.md").read_text()
