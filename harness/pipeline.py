@@ -265,6 +265,7 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
             "a": _stage_key_of(log_a),
             "b": _stage_key_of(log_b),
             "judge": profile.judge.kind,
+            "judge_max_tokens": profile.judge.max_tokens,
             "prompts": prompts_fingerprint(),
         }
         task = pairwise_comparison(
@@ -272,6 +273,7 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
             generations_b=str(log_b.log_path),
             judge=profile.judge.kind,
             tie_policy=profile.judge.tie_policy,
+            judge_max_tokens=profile.judge.max_tokens,
         )
         context.judge_logs[other] = context.runner.run_stage(
             "judge",

@@ -71,6 +71,7 @@ class JudgeSettings(StrictModel):
 
     kind: Literal["similarity", "llm"] = "similarity"
     tie_policy: str = "inconsistent_is_tie"
+    max_tokens: int = Field(512, ge=8)
 
     @field_validator("tie_policy")
     @classmethod

@@ -9,11 +9,16 @@ from scorers.similarity_judge import similarity_judge
 JUDGES = {"similarity": similarity_judge, "llm": llm_judge}
 
 
-def judge_scorer(kind: str, tie_policy: str) -> Scorer:
-    """The pairwise judge scorer `kind` with the given tie policy; `ValueError` otherwise."""
+def judge_scorer(kind: str, tie_policy: str, max_tokens: int = 512) -> Scorer:
+    """The pairwise judge scorer `kind` with the given tie policy; `ValueError` otherwise.
+
+    `max_tokens` is the LLM judge's answer budget (the similarity judge makes no call).
+    """
     if kind not in JUDGES:
         raise ValueError(f"unknown judge '{kind}'; choose one of {sorted(JUDGES)}")
     if tie_policy not in TIE_POLICIES:
         raise ValueError(f"unknown tie policy '{tie_policy}'; choose one of {list(TIE_POLICIES)}")
     policy: TiePolicy = tie_policy  # type: ignore[assignment]
-    return JUDGES[kind](tie_policy=policy)
+    if kind == "llm":
+        return llm_judge(tie_policy=policy, max_tokens=max_tokens)
+    return similarity_judge(tie_policy=policy)

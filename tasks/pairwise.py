@@ -109,6 +109,7 @@ def pairwise_comparison(
     judge: str = "similarity",
     tie_policy: str = "inconsistent_is_tie",
     on_mismatch: OnMismatch = "error",
+    judge_max_tokens: int = 512,
 ) -> Task:
     """Judge system A's outputs against system B's, record by record, in both orders.
 
@@ -118,6 +119,7 @@ def pairwise_comparison(
         judge: `similarity` (BERTScore with the local MiniLM) or `llm` (role `judge`).
         tie_policy: `inconsistent_is_tie` (default) or `each_order_half`.
         on_mismatch: what to do with ids in only one log: `error` or `intersect`.
+        judge_max_tokens: the LLM judge's answer budget (reasoning + verdict).
     """
     log_a = read_generation_log(Path(generations_a))
     log_b = read_generation_log(Path(generations_b))
@@ -127,5 +129,5 @@ def pairwise_comparison(
         name="pairwise_comparison",
         dataset=MemoryDataset(samples, name=name),
         solver=candidates_in_place(),
-        scorer=judge_scorer(judge, tie_policy),
+        scorer=judge_scorer(judge, tie_policy, judge_max_tokens),
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
-from harness.pipeline import run_benchmark
+from harness.pipeline import generate, judge, prepare_records, report, run_benchmark
 from tests.helpers import scripted_run
 
 pytestmark = pytest.mark.integration
@@ -116,3 +116,25 @@ def test_unchanged_rerun_recomputes_nothing(finished_run):
     assert context.recomputed_nothing
     assert again["comparisons"] == report["comparisons"]
     assert {p: p.stat().st_mtime_ns for p in manifests} == manifests
+
+
+def test_llm_judge_runs_on_smollm2(finished_run):
+    """SmolLM2 as the LLM judge (role judge) over the same generations: real calls, both
+    orders, every pair counted as an outcome or a parse failure."""
+    run_dir, _ = finished_run
+    profile = tiny_demo_profile()
+    profile["roles"]["judge"] = {"model": "offline/smollm2"}
+    profile["judge"] = {"kind": "llm", "max_tokens": 24}
+    profile["systems"] = ["small_zero_shot", "preference_agent"]
+    context = scripted_run(run_dir, profile)
+    records = prepare_records(context)
+    generate(context, records)  # reused: no generation runs again
+    assert context.runner.evals_run == 0
+    judge(context)
+    result = report(context)
+    (row,) = result["comparisons"]
+    assert row["judge"] == "llm" and row["n"] + row["parse_failures"] == 2
+    log = read_eval_log(str(context.judge_logs["small_zero_shot"].log_path))
+    for sample in log.samples:
+        metadata = next(iter(sample.scores.values())).metadata
+        assert 1 <= len(metadata["answers_ab"]) <= 2 and 1 <= len(metadata["answers_ba"]) <= 2
