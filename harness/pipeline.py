@@ -21,7 +21,7 @@ from harness.fingerprint import fingerprint
 from harness.models import training_base
 from harness.profile import Profile, dump_profile
 from harness.prompt_files import prompts_fingerprint
-from harness.report import build_report, write_report
+from harness.report import REPORT_FORMAT, build_report, read_previous_report, write_report
 from harness.run_folder import RunFolder
 from harness.stages import StageResult, StageRunner
 from solvers import lookup_system
@@ -287,10 +287,28 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
 
 
 def report(context: PipelineContext) -> dict[str, Any]:
-    """Write report.json / report.md from the judge logs and return the report."""
+    """Write report.json / report.md from the judge logs and return the report.
+
+    The report is keyed by its inputs (the judge logs' keys, tie policy, seed); an
+    unchanged report is read back instead of recomputing its bootstraps.
+    """
     context.console.rule("[bold]5. report")
     paths = [result.log_path for result in context.judge_logs.values()]
-    result = build_report(context.run, context.profile, paths)
+    profile = context.profile
+    inputs_key = fingerprint(
+        {
+            "judge_logs": [_stage_key_of(result) for result in context.judge_logs.values()],
+            "tie_policy": profile.judge.tie_policy,
+            "seed": profile.seed,
+            "reference": profile.reference_system,
+            "report_format": REPORT_FORMAT,
+        }
+    )
+    previous = read_previous_report(context.run)
+    if previous is not None and previous.get("inputs_key") == inputs_key:
+        context.console.print("[dim]report: inputs unchanged, reused report.json[/dim]")
+        return previous
+    result = {**build_report(context.run, profile, paths), "inputs_key": inputs_key}
     write_report(context.run, result)
     return result
 

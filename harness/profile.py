@@ -16,7 +16,6 @@ from solvers.build.lora import LoraSettings
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ROLES = ("small", "large", "judge")
-OFFLINE_MODELS = ("offline/smollm2",)
 
 
 class StrictModel(BaseModel):

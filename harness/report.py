@@ -18,6 +18,7 @@ from scorers.pair_score import outcome_from_metadata
 from scorers.stats import Battle, bradley_terry_ratings, per_user_win_rates, summarize_win_rate
 
 LOG_KINDS = ("intents", "build", "gen", "judge")
+REPORT_FORMAT = 2  # bump when report.json's content changes, so old reports are rebuilt
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,14 @@ def report_markdown(report: dict[str, Any]) -> str:
     for stage, usage in report["cost"]["tokens_by_stage"].items():
         lines.append(f"| {stage} | {usage['input_tokens']} | {usage['output_tokens']} |")
     return "\n".join(lines) + "\n"
+
+
+def read_previous_report(run: RunFolder) -> dict[str, Any] | None:
+    """The run's report.json, or None when absent or unreadable (it is then rebuilt)."""
+    try:
+        return json.loads(run.report_json.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def write_report(run: RunFolder, report: dict[str, Any]) -> None:

@@ -165,7 +165,7 @@ def _fit_strengths(wins: np.ndarray) -> np.ndarray:
         jac=True,
         hess=hessian,
         method="Newton-CG",
-        options={"maxiter": 1000, "xtol": 1e-10},
+        options={"maxiter": 200, "xtol": 1e-8},
     )
     strengths[present] = result.x
     return strengths
