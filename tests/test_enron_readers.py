@@ -312,18 +312,7 @@ def test_missing_source_and_too_few_records(tmp_path: Path) -> None:
 
 
 def test_release_jsonl(tmp_path: Path) -> None:
-    rows = [
-        {
-            "from": f"{name}@enron.com",
-            "to": "bob@x.com",
-            "subject": f"s{n}",
-            "date": f"2001-05-{n + 1:02d} 10:00:00",
-            "previous_context": "" if n % 2 else "earlier mail",
-            "content": f"text {n} from {name}\r\n",
-        }
-        for name in ("ann", "ben")
-        for n in range(5)
-    ]
+    rows = [{**row, "content": row["content"] + "\r\n"} for row in release_rows()]
     lines = [json.dumps(row) for row in rows]
     lines += ["not json", json.dumps({"from": "x@y.com"}), json.dumps(rows[0])]
     path = tmp_path / "enron42k.jsonl"
