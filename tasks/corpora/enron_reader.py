@@ -187,25 +187,11 @@ def iter_csv_export(
         except csv.Error as error:
             raise PrefbenchInputError(f"{path}: not a readable CSV file ({error})") from None
         columns = require_columns(path, header, CSV_COLUMNS)
-        row_number = 1
-        while True:
-            row_number += 1
-            where = f"csv:{path}:row {row_number}"
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                if "end of data" not in str(error):
-                    yield SourceProblem(where, "bad_row", f"malformed CSV quoting ({error})")
-                    continue
-                yield SourceProblem(where, "truncated", f"the CSV ends inside a row ({error})")
-                return
-            if len(row) < len(header):
-                yield SourceProblem(
-                    where, "bad_row", f"{len(row)} fields, header has {len(header)}"
-                )
+        for item in iter_csv_rows(path, reader, len(header)):
+            if isinstance(item, SourceProblem):
+                yield item
                 continue
+            row_number, where, row = item
             file_path, message = row[columns["file"]], row[columns["message"]]
             parts = split_message_path(file_path)
             if parts is None or not message:
@@ -217,6 +203,37 @@ def iter_csv_export(
                 continue
             raw = message.encode("utf-8", errors="surrogateescape")
             yield RawMessage(mailbox, folder, name, raw, where)
+
+
+def iter_csv_rows(
+    path: Path, reader: Iterator[list[str]], fields: int, skip_blank: bool = False
+) -> Iterator[tuple[int, str, list[str]] | SourceProblem]:
+    """The data rows after the header as `(row number, where, row)`, or `SourceProblem`s.
+
+    A row with fewer than `fields` fields or malformed quoting is a ``bad_row``; a file that
+    ends inside a quoted field is ``truncated`` and ends the stream (earlier rows are kept).
+    `skip_blank` passes over empty lines silently.
+    """
+    row_number = 1
+    while True:
+        row_number += 1
+        where = f"csv:{path}:row {row_number}"
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            if "end of data" not in str(error):
+                yield SourceProblem(where, "bad_row", f"malformed CSV quoting ({error})")
+                continue
+            yield SourceProblem(where, "truncated", f"the CSV ends inside a row ({error})")
+            return
+        if skip_blank and not row:
+            continue
+        if len(row) < fields:
+            yield SourceProblem(where, "bad_row", f"{len(row)} fields, header has {fields}")
+            continue
+        yield row_number, where, row
 
 
 def require_columns(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:

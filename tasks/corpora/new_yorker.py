@@ -13,7 +13,12 @@ from datetime import datetime
 from pathlib import Path
 
 from harness.errors import PrefbenchInputError
-from tasks.corpora.enron_reader import SourceProblem, raise_field_size_limit, require_columns
+from tasks.corpora.enron_reader import (
+    SourceProblem,
+    iter_csv_rows,
+    raise_field_size_limit,
+    require_columns,
+)
 
 NEW_YORKER = "The New Yorker"
 """The `publication` value of New Yorker rows."""
@@ -65,27 +70,11 @@ def iter_articles(path: Path) -> Iterator[Article | SourceProblem]:
             for index, name in enumerate(header)
             if name.strip().lower() in ("year", "month", "day", "url")
         }
-        row_number = 1
-        while True:
-            row_number += 1
-            where = f"csv:{path}:row {row_number}"
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                if "end of data" not in str(error):
-                    yield SourceProblem(where, "bad_row", f"malformed CSV quoting ({error})")
-                    continue
-                yield SourceProblem(where, "truncated", f"the CSV ends inside a row ({error})")
-                return
-            if not row:
+        for item in iter_csv_rows(path, reader, len(header), skip_blank=True):
+            if isinstance(item, SourceProblem):
+                yield item
                 continue
-            if len(row) < len(header):
-                yield SourceProblem(
-                    where, "bad_row", f"{len(row)} fields, header has {len(header)}"
-                )
-                continue
+            row_number, where, row = item
 
             def value(name: str, row: list[str] = row) -> str:
                 index = columns.get(name, optional.get(name))
