@@ -71,6 +71,7 @@ class JudgeSettings(StrictModel):
     kind: Literal["similarity", "llm"] = "similarity"
     tie_policy: str = "inconsistent_is_tie"
     max_tokens: int = Field(512, ge=8)
+    multi_candidate: bool = False
 
     @field_validator("tie_policy")
     @classmethod
@@ -78,6 +79,27 @@ class JudgeSettings(StrictModel):
         if value not in TIE_POLICIES:
             raise ValueError(f"unknown tie policy '{value}'; choose one of {list(TIE_POLICIES)}")
         return value
+
+
+class MetricsSettings(StrictModel):
+    """Similarity metrics of every system's outputs against the ground truth.
+
+    `encoder` is a local Hugging Face encoder folder for BERTScore (default: the packaged
+    MiniLM); `personalization_system` names the system whose per-user agents are crossed
+    with every user's test set (the K×K matrix), or null to skip that stage.
+    """
+
+    encoder: str | None = None
+    num_layers: int = Field(6, ge=1)
+    text_metrics: bool = True
+    personalization_system: str | None = None
+
+
+class ModelPrice(StrictModel):
+    """US dollars per million tokens of one model (for cost estimates)."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
 
 
 class TrainingSettings(StrictModel):
@@ -119,6 +141,8 @@ class Profile(StrictModel):
     judge: JudgeSettings = JudgeSettings()
     generation: GenerationSettings = GenerationSettings()
     training: TrainingSettings = TrainingSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    prices: dict[str, ModelPrice] = {}
 
     @field_validator("roles")
     @classmethod
@@ -187,6 +211,12 @@ def parse_profile(raw: Any, source: Path) -> Profile:
         raise PrefbenchInputError(
             f"profile {source}: judge.kind is 'llm' but no `judge` role is set; add roles.judge "
             "(e.g. model: openai/gpt-4o) or use judge.kind: similarity."
+        )
+    personalization = profile.metrics.personalization_system
+    if personalization is not None and personalization not in profile.systems:
+        raise PrefbenchInputError(
+            f"profile {source}: metrics.personalization_system '{personalization}' is not in "
+            f"systems {profile.systems}; add it to `systems` or set it to null."
         )
     if profile.dataset.kind == "records" and not profile.dataset.path:
         raise PrefbenchInputError(
