@@ -1,12 +1,17 @@
-"""Judge lookup by the name a profile uses (`judge.kind`)."""
+"""Judge lookup by the name a profile uses (`judge.kind`): pairwise and multi-candidate."""
 
 from inspect_ai.scorer import Scorer
 
 from scorers.llm_judge import llm_judge
+from scorers.multi_judge import llm_multi_judge, similarity_multi_judge
 from scorers.outcome import TIE_POLICIES, TiePolicy
 from scorers.similarity_judge import similarity_judge
 
 JUDGES = {"similarity": similarity_judge, "llm": llm_judge}
+"""Pairwise judges: a pair of candidates in orders AB and BA."""
+
+MULTI_JUDGES = {"similarity": similarity_multi_judge, "llm": llm_multi_judge}
+"""Multi-candidate judges: N candidates in N cyclic rotations."""
 
 
 def judge_scorer(kind: str, tie_policy: str, max_tokens: int = 512) -> Scorer:
@@ -22,3 +27,17 @@ def judge_scorer(kind: str, tie_policy: str, max_tokens: int = 512) -> Scorer:
     if kind == "llm":
         return llm_judge(tie_policy=policy, max_tokens=max_tokens)
     return similarity_judge(tie_policy=policy)
+
+
+def multi_judge_scorer(kind: str, max_tokens: int = 512) -> Scorer:
+    """The multi-candidate judge scorer `kind`; `ValueError` naming the known ones otherwise.
+
+    `max_tokens` is the LLM judge's answer budget (the similarity judge makes no call).
+    """
+    if kind not in MULTI_JUDGES:
+        raise ValueError(
+            f"unknown multi-candidate judge '{kind}'; choose one of {sorted(MULTI_JUDGES)}"
+        )
+    if kind == "llm":
+        return llm_multi_judge(max_tokens=max_tokens)
+    return similarity_multi_judge()

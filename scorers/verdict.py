@@ -1,4 +1,4 @@
-"""Parse the pairwise judge's answer: which candidate is closest to the ground truth.
+"""Parse a judge's answer: which of the candidates (two, or N at once) is closest to the truth.
 
 The judge prompt asks for the answer as ``<winner>N</winner>``, N being the 1-based number of
 the candidate closest to what the person really wrote. :func:`parse_winner` turns the judge's

@@ -1,0 +1,174 @@
+"""Multi-candidate judges: which of N systems' candidates is closest to the real text.
+
+A sample of the multi-candidate task carries the ground truth and one candidate per system
+(metadata `systems` and `candidates`, aligned). The judge sees all N candidates at once, in
+N cyclic rotations, so each system is shown once in each position (with N = 2: orders AB and
+BA). Each rotation is one vote for the system it chose (`scorers.stats.first_choice`).
+
+The score's value maps every system to its votes in this sample; its answer is the system
+that all parsed rotations chose, `"tie"` when an exact tie is chosen throughout,
+`"no_consensus"` when parsed rotations disagree, `"parse_failure"` when none parsed. Its
+metadata keeps, per rotation, the shown order (system names), the raw answer of every
+attempt, the parsed winner position and the chosen system, so a report recomputes
+everything without judge calls (`rotation_votes`).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from inspect_ai.model import get_model
+from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric, scorer
+from inspect_ai.solver import TaskState
+
+from scorers.llm_judge import ask_judge, judge_template_for
+from scorers.stats.first_choice import RotationVote, vote_totals
+
+
+def cyclic_rotations(systems: Sequence[str]) -> list[list[str]]:
+    """The N cyclic orders of `systems`: rotation r shows system (r + k) mod N at position k."""
+    count = len(systems)
+    return [[systems[(shift + k) % count] for k in range(count)] for shift in range(count)]
+
+
+def rotation_votes(metadata: dict[str, Any]) -> list[RotationVote]:
+    """Each rotation's vote read back from a multi-candidate score's metadata (no call).
+
+    A rotation that chose a system votes for it; one left without a choice votes for the
+    systems in `tied` (an exact similarity tie, vote split) or, without a tie, is a parse
+    failure (empty vote).
+    """
+    tied = tuple(metadata.get("tied") or ())
+    return [
+        (rotation["chosen"],) if rotation["chosen"] is not None else tied
+        for rotation in metadata["rotations"]
+    ]
+
+
+def multi_score(
+    judge: str, systems: list[str], rotations: list[dict[str, Any]], details: dict[str, Any]
+) -> Score:
+    """The score of one sample from its rotations (`shown`, `answers`, `winner`, `chosen`)."""
+    metadata = {"judge": judge, "systems": systems, "rotations": rotations, **details}
+    votes = rotation_votes(metadata)
+    parsed = [vote for vote in votes if vote]
+    if not parsed:
+        answer = "parse_failure"
+    elif len(set(parsed)) > 1:
+        answer = "no_consensus"
+    else:
+        answer = parsed[0][0] if len(parsed[0]) == 1 else "tie"
+    consistent = len(set(votes)) == 1 if len(parsed) == len(votes) else None
+    chosen = ", ".join(" = ".join(vote) if vote else "(unparsed)" for vote in votes)
+    return Score(
+        value=vote_totals(votes, systems),
+        answer=answer,
+        explanation=f"chosen per rotation: {chosen}",
+        metadata={**metadata, "position_consistent": consistent},
+    )
+
+
+@metric
+def first_choice_shares() -> Metric:
+    """Each system's share of all rotation votes (parse failures cast no vote)."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        metadata = [s.score.metadata or {} for s in scores]
+        systems = metadata[0]["systems"] if metadata else []
+        totals = vote_totals([vote for m in metadata for vote in rotation_votes(m)], systems)
+        all_votes = sum(totals.values())
+        return {
+            system: votes / all_votes if all_votes else float("nan")
+            for system, votes in totals.items()
+        }
+
+    return compute
+
+
+@metric
+def rotation_parse_failures() -> Metric:
+    """Number of rotations whose answer could not be parsed, even after the retry."""
+
+    def compute(scores: list[SampleScore]) -> int:
+        return sum(1 for s in scores for vote in rotation_votes(s.score.metadata or {}) if not vote)
+
+    return compute
+
+
+@scorer(metrics=[first_choice_shares(), rotation_parse_failures()])
+def llm_multi_judge(max_tokens: int = 512, template: str | None = None) -> Scorer:
+    """Show the `judge` role all candidates in every cyclic rotation; one vote per rotation.
+
+    An unparseable answer is asked again once (fresh, uncached call, as in `llm_judge`);
+    if it fails again that rotation is a parse failure and casts no vote.
+
+    Args:
+        max_tokens: the judge's answer budget (reasoning + verdict).
+        template: a prompt template in `scorers/prompts/` for every sample; None (default)
+            picks it per sample from its `dataset` metadata (`judge_template_for`).
+    """
+
+    async def score(state: TaskState, target: Target) -> Score:
+        model = get_model(role="judge")
+        chosen_template = template or judge_template_for(state.metadata.get("dataset"))
+        systems = list(state.metadata["systems"])
+        texts = dict(zip(systems, state.metadata["candidates"], strict=True))
+        rotations = []
+        for shown in cyclic_rotations(systems):
+            winner, answers = await ask_judge(
+                model, chosen_template, target.text, [texts[s] for s in shown], max_tokens
+            )
+            chosen = shown[winner - 1] if winner is not None else None
+            rotations.append(
+                {"shown": shown, "answers": answers, "winner": winner, "chosen": chosen}
+            )
+        return multi_score("llm", systems, rotations, {"template": chosen_template})
+
+    return score
+
+
+@scorer(metrics=[first_choice_shares(), rotation_parse_failures()])
+def similarity_multi_judge(model_dir: str | None = None, num_layers: int = 6) -> Scorer:
+    """Choose the candidate with the highest BERTScore F1 against the ground truth.
+
+    The choice does not depend on the order, so every rotation records the same system
+    (position-consistent by construction). Candidates that tie exactly at the top split
+    each rotation's vote (`tied` in the metadata), as a tie counts half in a pair.
+
+    Args:
+        model_dir: a local Hugging Face encoder folder; default the packaged MiniLM.
+        num_layers: encoder layer whose embeddings BERTScore uses (6 for MiniLM).
+    """
+    scorer_state: dict[str, object] = {}
+
+    def bert_scorer() -> object:
+        if "scorer" not in scorer_state:
+            from bert_score import BERTScorer
+
+            from harness.offline_models import minilm_dir
+
+            scorer_state["scorer"] = BERTScorer(
+                model_type=model_dir or str(minilm_dir()), num_layers=num_layers, lang="en"
+            )
+        return scorer_state["scorer"]
+
+    async def score(state: TaskState, target: Target) -> Score:
+        systems = list(state.metadata["systems"])
+        candidates = list(state.metadata["candidates"])
+        _, _, f1 = bert_scorer().score(candidates, [target.text] * len(candidates))  # type: ignore[attr-defined]
+        f1_by_system = {s: round(float(v), 6) for s, v in zip(systems, f1, strict=True)}
+        best = max(f1_by_system.values())
+        top = [system for system in systems if f1_by_system[system] == best]
+        chosen = top[0] if len(top) == 1 else None
+        rotations = [
+            {
+                "shown": shown,
+                "answers": [],
+                "winner": shown.index(chosen) + 1 if chosen else None,
+                "chosen": chosen,
+            }
+            for shown in cyclic_rotations(systems)
+        ]
+        details = {"f1": f1_by_system, "tied": top if chosen is None else []}
+        return multi_score("similarity", systems, rotations, details)
+
+    return score

@@ -1,0 +1,186 @@
+"""First-choice shares of a multi-candidate judgment, with user-cluster intervals.
+
+Each sample shows the judge the ground truth and N candidates (one per system) in N cyclic
+rotations, so every system is shown once in every position. Each rotation whose answer was
+parsed is one vote for the system it chose; a system's *share* is its votes over all votes.
+A rotation whose answer could not be parsed (after the retry) is a parse failure and no vote.
+A rotation may also name several systems that tie exactly (the similarity judge when two
+candidates have the same score): its one vote is split equally among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from scorers.stats.win_rate import CiMethod, _user_cluster_bootstrap, _wilson
+
+__all__ = [
+    "FirstChoiceSummary",
+    "RotationVote",
+    "SystemShare",
+    "summarize_first_choice",
+    "vote_totals",
+]
+
+RotationVote = tuple[str, ...]
+"""The system one rotation chose; several that tie exactly; none for a parse failure."""
+
+
+@dataclass(frozen=True)
+class SystemShare:
+    """How often the judge chose one system's candidate first.
+
+    Attributes:
+        system: The system's name.
+        votes: Parsed rotations that chose it (a split vote of an exact tie counts its part).
+        share: ``votes`` over all votes; None when no rotation was parsed.
+        ci_low: Lower end of the interval for ``share``; None when ``share`` is None.
+        ci_high: Upper end of the interval for ``share``; None when ``share`` is None.
+        ci_method: ``"bootstrap-user-cluster"`` or ``"wilson"``; None when ``share`` is None.
+    """
+
+    system: str
+    votes: float
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+    ci_method: CiMethod | None
+
+
+@dataclass(frozen=True)
+class FirstChoiceSummary:
+    """First-choice shares of every system over the samples of one multi-candidate log.
+
+    Attributes:
+        n: Samples judged.
+        parse_failures: Rotations left without a vote because the answer could not be parsed.
+        position_consistency: Share of samples whose rotations all chose the same system,
+            among samples whose rotations all parsed; None when there are none.
+        first_choice: One :class:`SystemShare` per system, by share descending (then name).
+    """
+
+    n: int
+    parse_failures: int
+    position_consistency: float | None
+    first_choice: list[SystemShare]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict."""
+        return asdict(self)
+
+
+def vote_totals(votes: Sequence[RotationVote], systems: Sequence[str]) -> dict[str, float]:
+    """Votes per system over rotations (an exact tie splits its vote), in `systems` order.
+
+    Raises:
+        ValueError: If a vote names a system not in ``systems``.
+    """
+    totals = dict.fromkeys(systems, 0.0)
+    for vote in votes:
+        for system in vote:
+            if system not in totals:
+                raise ValueError(f"vote for unknown system {system!r}; systems are {systems}")
+            totals[system] += 1.0 / len(vote)
+    return totals
+
+
+def _position_consistency(choices: Sequence[Sequence[RotationVote]]) -> float | None:
+    complete = [sample for sample in choices if sample and all(sample)]
+    if not complete:
+        return None
+    return sum(len(set(sample)) == 1 for sample in complete) / len(complete)
+
+
+def _share_interval(
+    system: str,
+    per_user: dict[str, list[dict[str, float]]],
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> tuple[float, float, CiMethod]:
+    """Interval of one system's pooled share: user-cluster bootstrap, else Wilson over samples."""
+    users = [user for user, samples in per_user.items() if sum(sum(s.values()) for s in samples)]
+    system_votes = np.array([sum(s[system] for s in per_user[user]) for user in users])
+    all_votes = np.array([sum(sum(s.values()) for s in per_user[user]) for user in users])
+    if len(users) >= 2 and np.ptp(system_votes / all_votes) > 0:
+        interval = _user_cluster_bootstrap(system_votes, all_votes, confidence, n_resamples, seed)
+        if interval is not None:
+            return interval[0], interval[1], "bootstrap-user-cluster"
+    sample_shares = [
+        s[system] / sum(s.values())
+        for samples in per_user.values()
+        for s in samples
+        if sum(s.values())
+    ]
+    low, high = _wilson(sum(sample_shares), len(sample_shares), confidence)
+    return low, high, "wilson"
+
+
+def summarize_first_choice(
+    choices: Sequence[Sequence[RotationVote]],
+    users: Sequence[str],
+    systems: Sequence[str],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> FirstChoiceSummary:
+    """Votes, first-choice share and its interval per system; consistency; parse failures.
+
+    Args:
+        choices: Per sample, the vote of each rotation (see :data:`RotationVote`).
+        users: The user each sample belongs to, aligned with ``choices``.
+        systems: Every system judged (a system never chosen gets 0 votes).
+        confidence: Confidence level of the intervals, strictly between 0 and 1.
+        n_resamples: Bootstrap resamples.
+        seed: Seed of the bootstrap's random generator (the same for every system).
+
+    Returns:
+        A :class:`FirstChoiceSummary`. Each share's interval is a percentile bootstrap
+        (``scipy.stats.bootstrap``, ``paired=True``) that resamples users and recomputes the
+        pooled share ``sum(system votes) / sum(votes)``, so all rotations and samples of a
+        user move together (``"bootstrap-user-cluster"``). With votes from a single user, or
+        when every user gives the system the same share (the bootstrap would collapse to a
+        point), it is the Wilson interval with each sample as one observation and its share
+        of that sample's votes as the count (``"wilson"``).
+
+    Raises:
+        ValueError: If ``choices`` and ``users`` differ in length, a vote names an unknown
+            system, ``confidence`` is not in (0, 1), or ``n_resamples`` is below 1.
+    """
+    if len(choices) != len(users):
+        raise ValueError(
+            f"choices and users must have the same length, got {len(choices)} samples "
+            f"and {len(users)} users"
+        )
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples!r}")
+
+    per_user: dict[str, list[dict[str, float]]] = {}
+    for sample, user in zip(choices, users, strict=True):
+        per_user.setdefault(user, []).append(vote_totals(sample, systems))
+    totals = vote_totals([vote for sample in choices for vote in sample], systems)
+    all_votes = sum(totals.values())
+
+    shares = []
+    for system in systems:
+        share = ci_low = ci_high = ci_method = None
+        if all_votes:
+            share = totals[system] / all_votes
+            ci_low, ci_high, ci_method = _share_interval(
+                system, per_user, confidence, n_resamples, seed
+            )
+        shares.append(SystemShare(system, totals[system], share, ci_low, ci_high, ci_method))
+    shares.sort(key=lambda row: (-(row.share or 0.0), row.system))
+
+    return FirstChoiceSummary(
+        n=len(choices),
+        parse_failures=sum(1 for sample in choices for vote in sample if not vote),
+        position_consistency=_position_consistency(choices),
+        first_choice=shares,
+    )
