@@ -8,15 +8,21 @@ from inspect_ai.solver import Solver, TaskState
 from solvers._adapters import adapter_model
 from solvers._writer import generate_from_template, generation_cache
 from solvers.build.rule_agents import AGENT_TEMPLATE
+from tasks.cross_user import adapter_user
 
 
 def rule_following_solver(
     system: str, run_dir: str, rules_max_tokens: int, max_tokens: int
 ) -> Solver:
-    """P = M_A(x) with the user's adapter; y = M_L(x, p). Rules are kept in the store."""
+    """P = M_A(x) with the user's adapter; y = M_L(x, p). Rules are kept in the store.
+
+    The adapter is the sample's `agent_user`'s when set (cross-user generation), else its
+    `user`'s.
+    """
 
     async def solve(state: TaskState, generate: object) -> TaskState:
-        agent, adapter_hash = adapter_model("small", Path(run_dir), system, state.metadata["user"])
+        user = adapter_user(state.metadata)
+        agent, adapter_hash = adapter_model("small", Path(run_dir), system, user)
         rules_output = await generate_from_template(
             state,
             agent,

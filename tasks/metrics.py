@@ -1,0 +1,145 @@
+"""Similarity metrics of a finished generation log: BERTScore, and BLEU, ROUGE-L, TF-IDF cosine.
+
+The task reuses the generations: each sample carries its log's output, a no-op solver puts
+it in place, and the scorers compare it with the ground truth. No model is called.
+`similarity_rows` summarizes a scored log per (system, dataset) for report.json.
+"""
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.log import EvalLog
+from inspect_ai.model import ModelOutput
+from inspect_ai.scorer import Scorer
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from scorers.bertscore import bertscore
+from scorers.stats.win_rate import _user_cluster_bootstrap
+from scorers.text_metrics import TEXT_METRICS, text_similarity
+from tasks.pairwise import read_generation_log, system_of
+
+METRICS_VERSION = 1
+"""Bump when a metric's definition changes, so cached metrics stages are recomputed."""
+
+GENERATION = "generation"
+BERTSCORE = "bertscore"
+TEXT_SIMILARITY = "text_similarity"
+
+
+def scored_samples(log: EvalLog) -> list[Sample]:
+    """One sample per generation of `log`: same id, input and target, the output in metadata."""
+    system = system_of(log)
+    samples = []
+    for generated in log.samples or []:
+        target = (
+            generated.target if isinstance(generated.target, str) else "\n".join(generated.target)
+        )
+        samples.append(
+            Sample(
+                id=generated.id,
+                input=generated.input,
+                target=target,
+                metadata={
+                    **(generated.metadata or {}),
+                    "system": system,
+                    GENERATION: generated.output.completion,
+                },
+            )
+        )
+    return samples
+
+
+@solver
+def generation_in_place() -> Solver:
+    """No model call: the sample's logged generation becomes its output."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        state.output = ModelOutput.from_content(
+            model=str(state.metadata["system"]), content=state.metadata[GENERATION]
+        )
+        return state
+
+    return solve
+
+
+@task
+def generation_metrics(
+    generations: str, encoder: str | None = None, num_layers: int = 6, text_metrics: bool = True
+) -> Task:
+    """Score every generation of a finished generation log against its ground truth.
+
+    Args:
+        generations: a generation log (.eval) of `personalized_writing` or
+            `cross_user_writing`; an input error names it when it is missing or unfinished.
+        encoder: a local Hugging Face encoder folder for BERTScore; None for the MiniLM.
+        num_layers: the encoder layer BERTScore uses (6 for MiniLM).
+        text_metrics: also score BLEU, ROUGE-L and TF-IDF cosine.
+    """
+    log = read_generation_log(Path(generations))
+    scorers: list[Scorer] = [bertscore(model_dir=encoder, num_layers=num_layers)]
+    if text_metrics:
+        scorers.append(text_similarity())
+    return Task(
+        name="generation_metrics",
+        dataset=MemoryDataset(scored_samples(log), name=f"{system_of(log)}-metrics"),
+        solver=generation_in_place(),
+        scorer=scorers,
+    )
+
+
+def _mean_with_user_ci(
+    values: list[float], users: list[str], seed: int
+) -> tuple[float, float | None, float | None]:
+    """Mean of `values` and its 95% user-cluster bootstrap interval (None: under 2 users)."""
+    per_user: dict[str, list[float]] = defaultdict(list)
+    for value, user in zip(values, users, strict=True):
+        per_user[user].append(value)
+    mean = float(np.mean(values))
+    if len(per_user) < 2:
+        return mean, None, None
+    sums = np.array([sum(scores) for scores in per_user.values()])
+    counts = np.array([len(scores) for scores in per_user.values()], dtype=float)
+    interval = _user_cluster_bootstrap(sums, counts, confidence=0.95, n_resamples=2000, seed=seed)
+    return (mean, *interval) if interval is not None else (mean, None, None)
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def similarity_rows(log: EvalLog, seed: int) -> list[dict[str, Any]]:
+    """Per (system, dataset) of a `generation_metrics` log: means of every metric.
+
+    Each row is `{"system", "dataset", "n", "bertscore_f1", "bertscore_f1_ci_low",
+    "bertscore_f1_ci_high", "bleu", "rouge_l", "tfidf_cosine"}`. The interval is a 95%
+    percentile bootstrap that resamples users (scipy, seeded by `seed`; the pooled mean
+    over a resample's samples), None with fewer than two users. The text metrics are None
+    when the log has no `text_similarity` scores.
+    """
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for sample in log.samples or []:
+        if sample.scores and BERTSCORE in sample.scores:
+            metadata = sample.metadata or {}
+            groups[(str(metadata["system"]), str(metadata["dataset"]))].append(sample)
+    rows = []
+    for (system, dataset), samples in sorted(groups.items()):
+        f1 = [float(sample.scores[BERTSCORE].value) for sample in samples]
+        users = [str(sample.metadata["user"]) for sample in samples]
+        mean, low, high = _mean_with_user_ci(f1, users, seed)
+        texts = [s.scores[TEXT_SIMILARITY].value for s in samples if TEXT_SIMILARITY in s.scores]
+        rows.append(
+            {
+                "system": system,
+                "dataset": dataset,
+                "n": len(samples),
+                "bertscore_f1": mean,
+                "bertscore_f1_ci_low": low,
+                "bertscore_f1_ci_high": high,
+                **{name: _mean_or_none([float(t[name]) for t in texts]) for name in TEXT_METRICS},
+            }
+        )
+    return rows
