@@ -1,0 +1,110 @@
+"""`prefbench human export|serve`: the bundle and the annotation app (mounted by harness.cli).
+
+Bad input raises PrefbenchInputError; the `prefbench` entry point turns it into exit code 2.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from harness.errors import PrefbenchInputError
+
+human_app = typer.Typer(
+    help="Human evaluation: export blinded pairs, the annotation app, import, agreement.",
+    no_args_is_help=True,
+)
+console = Console()
+
+RunOption = Annotated[Path, typer.Option("--run", help="The run folder, e.g. runs/demo.")]
+
+
+def parse_counts(values: list[str]) -> dict[str, int]:
+    """`SYSTEM=N` options → {system: N}; a malformed one is an input error."""
+    counts: dict[str, int] = {}
+    for value in values:
+        system, separator, number = value.partition("=")
+        if not separator or not system.strip() or not number.strip().isdigit():
+            raise PrefbenchInputError(
+                f"--count {value!r} is not SYSTEM=N (e.g. --count naive_finetune=200)"
+            )
+        if system.strip() in counts:
+            raise PrefbenchInputError(f"--count names {system.strip()!r} twice")
+        counts[system.strip()] = int(number)
+    return counts
+
+
+@human_app.command("export")
+def export_command(
+    run_dir: RunOption,
+    annotator: Annotated[
+        list[str], typer.Option("--annotator", help="An annotator's name (repeat for each).")
+    ],
+    count: Annotated[
+        list[str] | None,
+        typer.Option("--count", help="Items for one compared system: SYSTEM=N (repeatable)."),
+    ] = None,
+    default_count: Annotated[
+        int | None,
+        typer.Option(
+            "--default-count", min=0, help="Items for systems without --count (default: all)."
+        ),
+    ] = None,
+    item_order: Annotated[
+        str,
+        typer.Option(
+            "--item-order",
+            help="same: one order for everyone (as the paper); shuffled: per annotator.",
+        ),
+    ] = "same",
+    seed: Annotated[int, typer.Option("--seed", help="Seeds sampling, A/B order, item order.")] = 0,
+    judge: Annotated[
+        str | None, typer.Option("--judge", help="Only judge logs of this judge (llm, similarity).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a bundle exported with other options.")
+    ] = False,
+) -> None:
+    """Sample judged pairs, blind them and write the bundle to RUN/human/."""
+    from human_eval.export import export_bundle
+    from human_eval.folder import HumanFolder
+
+    bundle = export_bundle(
+        run_dir,
+        counts=parse_counts(count or []),
+        default_count=default_count,
+        annotators=annotator,
+        item_order=item_order,
+        seed=seed,
+        overwrite=overwrite,
+        judge=judge,
+        announce=lambda note: console.print(note, highlight=False),
+    )
+    for comparison in bundle.manifest.comparisons:
+        console.print(
+            f"{comparison.system_a} vs {comparison.system_b}: {comparison.items} items "
+            f"({comparison.judge_log})",
+            highlight=False,
+        )
+    folder = HumanFolder(run_dir)
+    console.print(
+        f"{len(bundle.items)} items for {', '.join(bundle.annotator_names)} in {folder.root} "
+        f"(Label Studio files in {folder.label_studio_dir}). "
+        f"Next: `prefbench human serve --run {run_dir}`",
+        highlight=False,
+    )
+
+
+@human_app.command("serve")
+def serve_command(
+    run_dir: RunOption,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 only when needed.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8765,
+) -> None:
+    """Serve the annotation app for RUN's bundle and print each annotator's invite link."""
+    from human_eval.server import serve
+
+    serve(run_dir, host=host, port=port, announce=lambda line: console.print(line, highlight=False))
