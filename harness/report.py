@@ -1,71 +1,111 @@
-"""report.json and report.md from the judge logs (DESIGN §7), and the leaderboard table."""
+"""report.json from the judge logs (DESIGN §7), and writing it with its renderings.
+
+report.json holds one comparison per (judge log, dataset) and the paper's aggregate across
+datasets (the unweighted mean of the dataset win rates). The renderings live beside it:
+`harness.report_markdown` (report.md), `harness.report_html` (report.html) and
+`harness.figures` (figures/*.png, *.svg); `write_report` writes them all.
+"""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from inspect_ai.log import EvalLog, read_eval_log
-from rich import box
-from rich.table import Table
+from inspect_ai.scorer import Score
 
 from harness.atomic import atomic_write_text
 from harness.errors import PrefbenchInputError
+from harness.figures import write_figures
 from harness.profile import Profile
+from harness.report_html import report_html
+from harness.report_markdown import report_markdown
 from harness.run_folder import RunFolder
 from scorers.outcome import PairOutcome, TiePolicy
 from scorers.pair_score import outcome_from_metadata
-from scorers.stats import Battle, bradley_terry_ratings, per_user_win_rates, summarize_win_rate
+from scorers.stats import (
+    Battle,
+    aggregate_across_datasets,
+    bradley_terry_ratings,
+    per_user_win_rates,
+    summarize_win_rate,
+)
 
 LOG_KINDS = ("intents", "build", "gen", "judge")
-REPORT_FORMAT = 2  # bump when report.json's content changes, so old reports are rebuilt
+REPORT_FORMAT = 3  # bump when report.json's content changes, so old reports are rebuilt
+HUMAN_SCORE = "human"
+"""Name of the score that carries human annotations on a judge log (never the judge's)."""
 
 
 @dataclass(frozen=True)
 class JudgedComparison:
-    """The outcomes of one judge log (system A vs system B), record by record."""
+    """The outcomes of one judge log (system A vs system B), pair by pair.
+
+    `users` and `datasets` give each pair's user and dataset, aligned with `outcomes`.
+    """
 
     system_a: str
     system_b: str
     judge: str
-    datasets: tuple[str, ...]
     outcomes: list[PairOutcome]
     users: list[str]
+    datasets: list[str]
     log_name: str
+
+    def by_dataset(self) -> dict[str, "JudgedComparison"]:
+        """The same comparison split by dataset, in order of first appearance."""
+        names = list(dict.fromkeys(self.datasets))
+        return {
+            name: replace(
+                self,
+                outcomes=[
+                    o for o, d in zip(self.outcomes, self.datasets, strict=True) if d == name
+                ],
+                users=[u for u, d in zip(self.users, self.datasets, strict=True) if d == name],
+                datasets=[name] * self.datasets.count(name),
+            )
+            for name in names
+        }
+
+
+def judge_score(log: EvalLog, scores: dict[str, Score]) -> Score | None:
+    """The judge's score of one sample: the log's scorer, never the `human` annotations."""
+    names = [scorer.name for scorer in log.eval.scorers or [] if scorer.name != HUMAN_SCORE]
+    names = names or [name for name in scores if name != HUMAN_SCORE]
+    return next((scores[name] for name in names if name in scores), None)
 
 
 def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
     """Outcomes of a pairwise judge log, re-applying `tie_policy` to the stored verdicts."""
     metadata = log.eval.metadata or {}
-    outcomes, users, datasets = [], [], set()
+    outcomes, users, datasets = [], [], []
     for sample in log.samples or []:
-        scores = sample.scores or {}
-        if not scores:
+        score = judge_score(log, sample.scores or {})
+        if score is None:
             raise PrefbenchInputError(
-                f"judge log {log.location} has an unscored sample {sample.id}: delete the log "
-                "and run `prefbench judge` again."
+                f"judge log {log.location} has no judge score for sample {sample.id}: delete "
+                "the log and run `prefbench judge` again."
             )
-        score = next(iter(scores.values()))
         outcomes.append(outcome_from_metadata(score.metadata or {}, tie_policy))
         users.append(str((sample.metadata or {}).get("user")))
-        datasets.add(str((sample.metadata or {}).get("dataset")))
+        datasets.append(str((sample.metadata or {}).get("dataset")))
     return JudgedComparison(
         system_a=str(metadata.get("system_a")),
         system_b=str(metadata.get("system_b")),
         judge=str(metadata.get("judge")),
-        datasets=tuple(sorted(datasets)),
         outcomes=outcomes,
         users=users,
+        datasets=datasets,
         log_name=Path(log.location).name,
     )
 
 
 def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: int) -> dict:
-    """One report.json comparison (DESIGN §7), with a per-user breakdown."""
+    """One report.json comparison (DESIGN §7) of a single dataset, with a per-user breakdown."""
     summary = summarize_win_rate(comparison.outcomes, comparison.users, seed=seed)
     per_user = per_user_win_rates(comparison.outcomes, comparison.users, seed=seed)
     return {
-        "dataset": ",".join(comparison.datasets),
+        "dataset": ",".join(dict.fromkeys(comparison.datasets)),
         "system_a": comparison.system_a,
         "system_b": comparison.system_b,
         "judge": comparison.judge,
@@ -74,6 +114,41 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: in
         **summary.to_dict(),
         "per_user": {user: row.to_dict() for user, row in per_user.items()},
     }
+
+
+def comparison_rows(
+    comparisons: list[JudgedComparison], tie_policy: TiePolicy, seed: int
+) -> list[dict]:
+    """report.json `comparisons`: one row per (judge log, dataset)."""
+    return [
+        comparison_row(part, tie_policy, seed)
+        for comparison in comparisons
+        for part in comparison.by_dataset().values()
+    ]
+
+
+def aggregate_rows(rows: list[dict]) -> list[dict[str, Any]]:
+    """report.json `aggregate`: per (system A, system B, judge), the mean of dataset win rates.
+
+    As in the paper every dataset counts the same however many pairs it has
+    (`aggregate_across_datasets`); `n` is the total of scored pairs.
+    """
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["system_a"], row["system_b"], row["judge"]), []).append(row)
+    return [
+        {
+            "system_a": system_a,
+            "system_b": system_b,
+            "judge": judge,
+            "datasets": [row["dataset"] for row in group],
+            "win_rate": aggregate_across_datasets(
+                {row["dataset"]: row["win_rate"] for row in group}
+            ),
+            "n": sum(row["n"] for row in group),
+        }
+        for (system_a, system_b, judge), group in groups.items()
+    ]
 
 
 def battles(comparisons: list[JudgedComparison]) -> list[Battle]:
@@ -116,120 +191,17 @@ def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> di
     """The report.json object for a run whose judge logs are given."""
     policy: TiePolicy = profile.judge.tie_policy  # type: ignore[assignment]
     comparisons = [read_comparison(read_eval_log(str(path)), policy) for path in judge_logs]
+    rows = comparison_rows(comparisons, policy, profile.seed)
     return {
         "run": str(run.root),
         "profile": profile.name,
         "reference_system": profile.reference_system,
-        "comparisons": [comparison_row(c, policy, profile.seed) for c in comparisons],
+        "comparisons": rows,
+        "aggregate": aggregate_rows(rows),
         "ratings": ratings_rows(comparisons, profile.seed),
         "agreement": {},
         "cost": {"tokens_by_stage": usage_by_stage(run)},
     }
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
-def leaderboard_rows(report: dict[str, Any]) -> list[list[str]]:
-    """Rows of the leaderboard: reference vs each system."""
-    rows = []
-    for row in report["comparisons"]:
-        interval = (
-            f"[{_percent(row['ci_low'])}, {_percent(row['ci_high'])}]"
-            if row["ci_low"] is not None
-            else "–"
-        )
-        p_value = "–" if row["p_value"] is None else f"{row['p_value']:.2g}"
-        rows.append(
-            [
-                str(row["system_b"]),
-                str(row["n"]),
-                str(row["wins"]),
-                str(row["losses"]),
-                str(row["ties"]),
-                str(row["parse_failures"]),
-                _percent(row["win_rate"]),
-                interval,
-                p_value,
-            ]
-        )
-    return rows
-
-
-HEADERS = ["vs system", "n", "win", "loss", "tie", "fail", "win %", "95% CI", "p"]
-
-
-def leaderboard_table(report: dict[str, Any]) -> Table:
-    """The rich table printed at the end of `prefbench run`."""
-    judge = report["comparisons"][0]["judge"] if report["comparisons"] else "?"
-    table = Table(
-        title=f"{report['reference_system']} vs each system (judge: {judge})",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        caption="fail = parse failures (not in n); tie counts half; p = exact sign test",
-    )
-    for header in HEADERS:
-        justify = "left" if header == "vs system" else "right"
-        table.add_column(
-            header, justify=justify, no_wrap=True, min_width=len(header) if header != "p" else 4
-        )
-    for row in leaderboard_rows(report):
-        table.add_row(*row)
-    return table
-
-
-def ratings_table(report: dict[str, Any]) -> Table:
-    """Bradley–Terry ratings of every system, from all judged pairs."""
-    table = Table(
-        title="Bradley–Terry ratings (95 % interval: bootstrap over users)", box=box.SIMPLE_HEAD
-    )
-    for header in ("system", "rating", "95% CI"):
-        table.add_column(header, justify="left" if header == "system" else "right")
-    for rating in report["ratings"]:
-        interval = (
-            f"[{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]"
-            if rating["ci_low"] is not None
-            else "–"
-        )
-        table.add_row(rating["system"], f"{rating['rating']:.0f}", interval)
-    return table
-
-
-def report_markdown(report: dict[str, Any]) -> str:
-    """report.md: the leaderboard, how to read it, and token usage."""
-    lines = [
-        f"# prefbench report: {report['profile']}",
-        "",
-        f"Run folder: `{report['run']}`. Reference system: `{report['reference_system']}`.",
-        "",
-        "Win rate counts a tie as half a win; parse failures are excluded from n. The 95 % "
-        "interval is a bootstrap over users (Wilson for a single user); p is a two-sided exact "
-        "sign test of wins against losses.",
-        "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join("---" for _ in HEADERS) + "|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in leaderboard_rows(report)]
-    if report["ratings"]:
-        lines += [
-            "",
-            "## Bradley–Terry ratings (all pairings; 95 % interval from a bootstrap over users)",
-            "",
-            "| system | rating | 95% CI |",
-            "|---|---|---|",
-        ]
-        for rating in report["ratings"]:
-            interval = (
-                f"[{rating['ci_low']:.0f}, {rating['ci_high']:.0f}]"
-                if rating["ci_low"] is not None
-                else "–"
-            )
-            lines.append(f"| {rating['system']} | {rating['rating']:.0f} | {interval} |")
-    lines += ["", "## Tokens by stage", "", "| stage | input | output |", "|---|---|---|"]
-    for stage, usage in report["cost"]["tokens_by_stage"].items():
-        lines.append(f"| {stage} | {usage['input_tokens']} | {usage['output_tokens']} |")
-    return "\n".join(lines) + "\n"
 
 
 def read_previous_report(run: RunFolder) -> dict[str, Any] | None:
@@ -240,7 +212,25 @@ def read_previous_report(run: RunFolder) -> dict[str, Any] | None:
         return None
 
 
+def report_html_path(run: RunFolder) -> Path:
+    """`runs/NAME/report.html`: the report as one self-contained page."""
+    return run.root / "report.html"
+
+
+def figures_folder(run: RunFolder) -> Path:
+    """`runs/NAME/figures/`: the report's figures as PNG and SVG."""
+    return run.root / "figures"
+
+
+def render_report(run: RunFolder, report: dict[str, Any]) -> None:
+    """(Re)write the figures, report.md and report.html of a report, each atomically."""
+    figures = write_figures(report, figures_folder(run))
+    relative = {name: path.relative_to(run.root).as_posix() for name, path in figures.items()}
+    atomic_write_text(run.report_md, report_markdown(report, relative))
+    atomic_write_text(report_html_path(run), report_html(report, figures))
+
+
 def write_report(run: RunFolder, report: dict[str, Any]) -> None:
-    """Write report.json and report.md atomically."""
+    """Write the renderings, then report.json (last: an unchanged report.json is reused)."""
+    render_report(run, report)
     atomic_write_text(run.report_json, json.dumps(report, indent=2) + "\n")
-    atomic_write_text(run.report_md, report_markdown(report))

@@ -1,0 +1,224 @@
+"""The report's figures: win rates, Bradley–Terry ratings, the personalization heatmap.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot state, no display), each
+written as `figures/NAME.png` and `figures/NAME.svg` through a temporary file and a rename.
+A figure is drawn only when report.json has its data; the agreement section has none.
+"""
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import PercentFormatter
+
+FIGURE_NAMES = ("win_rates", "ratings", "personalization")
+FORMATS = ("png", "svg")
+PLAIN_TEXT = matplotlib.rc_context({"text.parse_math": False, "svg.hashsalt": "prefbench"})
+"""Names are drawn as written (a `$` never starts mathtext); SVG ids are reproducible."""
+
+
+def _number(value: Any) -> float:
+    """A float, or NaN for a missing value (matplotlib leaves NaN undrawn)."""
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _errors(values: list[float], lows: list[float], highs: list[float]) -> np.ndarray:
+    """Asymmetric error bars (2 × N) from interval ends, never negative."""
+    below = np.clip(np.array(values) - np.array(lows), 0, None)
+    above = np.clip(np.array(highs) - np.array(values), 0, None)
+    return np.vstack([below, above])
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _rows(value: Any) -> list[dict[str, Any]]:
+    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
+
+
+@PLAIN_TEXT
+def win_rate_figure(report: Mapping[str, Any]) -> Figure | None:
+    """Bars of the reference system's win rate vs each system, 95 % intervals, 50 % dashed.
+
+    One bar per compared system; with several datasets the bars are grouped by dataset.
+    None when no comparison has a win rate.
+    """
+    reference = report.get("reference_system")
+    rows = [row for row in _rows(report.get("comparisons")) if row.get("win_rate") is not None]
+    if not rows:
+        return None
+
+    def label(row: dict[str, Any]) -> str:
+        system_b = str(row.get("system_b"))
+        return (
+            system_b if row.get("system_a") == reference else f"{row.get('system_a')} vs {system_b}"
+        )
+
+    datasets = list(dict.fromkeys(str(row.get("dataset")) for row in rows))
+    labels = list(dict.fromkeys(label(row) for row in rows))
+    by_key = {(label(row), str(row.get("dataset"))): row for row in rows}
+    grouped = len(datasets) > 1
+    width = 0.8 / len(labels) if grouped else 0.6
+    figure = _new_figure(max(4.0, 1.5 + 0.7 * len(datasets) * len(labels)), 3.6)
+    axes = figure.add_subplot()
+    for index, name in enumerate(labels):
+        cells = [by_key.get((name, dataset), {}) for dataset in datasets]
+        values = [_number(cell.get("win_rate")) for cell in cells]
+        lows = [_number(cell.get("ci_low")) for cell in cells]
+        highs = [_number(cell.get("ci_high")) for cell in cells]
+        if grouped:
+            positions = np.arange(len(datasets)) + (index - (len(labels) - 1) / 2) * width
+        else:
+            positions = np.array([index], dtype=float)
+        axes.bar(
+            positions,
+            values,
+            width,
+            yerr=_errors(values, lows, highs),
+            capsize=4,
+            label=name,
+            color=f"C{index % 10}",
+        )
+    axes.axhline(0.5, linestyle="--", color="0.4", linewidth=1)
+    axes.set_ylim(0, 1)
+    axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes.set_ylabel(f"win rate of {reference}")
+    if grouped:
+        axes.set_xticks(np.arange(len(datasets)), datasets)
+        axes.legend(title="vs system", fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+    else:
+        axes.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right")
+        axes.set_title(f"{datasets[0]} (error bars: 95 % interval)", fontsize="medium")
+    return figure
+
+
+@PLAIN_TEXT
+def ratings_figure(report: Mapping[str, Any]) -> Figure | None:
+    """Bradley–Terry ratings as dots with 95 % intervals, best system on top; None if empty."""
+    ratings = [row for row in _rows(report.get("ratings")) if row.get("rating") is not None]
+    if not ratings:
+        return None
+    ratings.sort(key=lambda row: _number(row.get("rating")))
+    values = [_number(row.get("rating")) for row in ratings]
+    lows = [_number(row.get("ci_low")) for row in ratings]
+    highs = [_number(row.get("ci_high")) for row in ratings]
+    figure = _new_figure(5.5, 1.2 + 0.4 * len(ratings))
+    axes = figure.add_subplot()
+    positions = np.arange(len(ratings))
+    axes.errorbar(values, positions, xerr=_errors(values, lows, highs), fmt="o", capsize=4)
+    axes.set_yticks(positions, [str(row.get("system")) for row in ratings])
+    axes.set_xlabel("Bradley–Terry rating (Elo scale, 95 % interval)")
+    axes.grid(axis="x", linewidth=0.5, alpha=0.5)
+    return figure
+
+
+@PLAIN_TEXT
+def personalization_figure(section: Mapping[str, Any]) -> Figure | None:
+    """The K×K heatmap: agent of user i (rows) on the test set of user j (columns).
+
+    Every cell is annotated with its value and the diagonal (each agent on its own user)
+    is outlined. None when the matrix is empty.
+    """
+    rows = [row if isinstance(row, list) else [] for row in section.get("matrix") or []]
+    columns = max((len(row) for row in rows), default=0)
+    if not columns:
+        return None
+    matrix = np.full((len(rows), columns), np.nan)
+    for i, row in enumerate(rows):
+        matrix[i, : len(row)] = [_number(value) for value in row]
+    users = [str(user) for user in section.get("users") or []]
+    row_labels = [users[i] if i < len(users) else str(i) for i in range(len(rows))]
+    column_labels = [users[j] if j < len(users) else str(j) for j in range(columns)]
+    figure = _new_figure(2.5 + 0.8 * columns, 1.8 + 0.7 * len(rows))
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, cmap="viridis")
+    figure.colorbar(image, ax=axes, label=str(section.get("metric") or "score"))
+    for i in range(len(rows)):
+        for j in range(columns):
+            value = matrix[i, j]
+            if math.isnan(value):
+                continue
+            shade = float(image.norm(value))
+            axes.text(
+                j,
+                i,
+                f"{value:.3f}",
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="black" if shade > 0.5 else "white",
+            )
+    for i in range(min(len(rows), columns)):
+        axes.add_patch(
+            Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2)
+        )
+    axes.set_xticks(np.arange(columns), column_labels, rotation=30, ha="right")
+    axes.set_yticks(np.arange(len(rows)), row_labels)
+    axes.set_xlabel("test set of user j")
+    axes.set_ylabel("agent of user i")
+    axes.set_title(str(section.get("system") or ""), fontsize="medium")
+    return figure
+
+
+def report_figures(report: Mapping[str, Any]) -> dict[str, Figure]:
+    """Every figure the report has data for, by name (see `FIGURE_NAMES`)."""
+    personalization = report.get("personalization")
+    drawn = {
+        "win_rates": win_rate_figure(report),
+        "ratings": ratings_figure(report),
+        "personalization": personalization_figure(personalization)
+        if isinstance(personalization, dict) and personalization
+        else None,
+    }
+    return {name: figure for name, figure in drawn.items() if figure is not None}
+
+
+@PLAIN_TEXT
+def save_figure(figure: Figure, path: Path) -> None:
+    """Save `figure` in the format of `path`'s suffix via a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    file_format = path.suffix.lstrip(".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            figure.savefig(
+                handle,
+                format=file_format,
+                dpi=150,
+                metadata={"Date": None} if file_format == "svg" else None,
+            )
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_figures(report: Mapping[str, Any], folder: Path) -> dict[str, Path]:
+    """Write each figure as `folder/NAME.png` and `.svg`; return the PNG paths by name.
+
+    Figures of `FIGURE_NAMES` that the report no longer has data for are removed, so the
+    folder never shows a stale figure.
+    """
+    figures = report_figures(report)
+    written = {}
+    for name in FIGURE_NAMES:
+        paths = [folder / f"{name}.{suffix}" for suffix in FORMATS]
+        if name not in figures:
+            for path in paths:
+                path.unlink(missing_ok=True)
+            continue
+        for path in paths:
+            save_figure(figures[name], path)
+        written[name] = paths[0]
+    return written

@@ -1,0 +1,396 @@
+"""report.json per dataset and aggregated, report.md / report.html, figures, `prefbench report`.
+
+A scripted run over two datasets gives real judge logs in seconds: the judge prefers the
+large model's text in both orders, and the small model copies it for one beta record, so
+few_shot beats small_zero_shot on alpha 2/2 and on beta 2.5/3, and ties large_zero_shot.
+"""
+
+import copy
+import json
+import re
+import sys
+import types
+import xml.etree.ElementTree as ElementTree
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from inspect_ai.log import read_eval_log
+from inspect_ai.scorer import Score
+from PIL import Image
+
+from harness.cli import main
+from harness.figures import personalization_figure
+from harness.report import read_comparison, render_report, report_html_path
+from harness.report_html import report_html
+from harness.report_markdown import report_markdown
+from harness.run_folder import RunFolder
+from scorers.stats import summarize_win_rate
+from tasks.records import Record, write_records
+from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
+
+USERS = {"alpha": ["ann", "ben"], "beta": ["cat", "dan", "eve"]}
+COPYCAT = "COPYCAT"  # in one beta test subject: the small model then writes the large text
+EVIL = "<script>alert(1)</script>"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def two_dataset_records() -> list[Record]:
+    records = []
+    for dataset, users in USERS.items():
+        for user in users:
+            for index in range(4):
+                split = "test" if index == 3 else "train"
+                subject = f"{COPYCAT} plan" if (user, split) == ("cat", "test") else "plan"
+                records.append(
+                    Record(
+                        id=f"{dataset}-{user}-{index}",
+                        dataset=dataset,
+                        user=user,
+                        split=split,
+                        metadata={"from": user, "to": "team", "subject": f"{subject} {index}"},
+                        content=f"Hello team, {user} writes note {index} about the plan.",
+                        source=f"test:{dataset}:{user}:{index}",
+                    )
+                )
+    return records
+
+
+def two_dataset_profile(records_path: Path) -> dict:
+    profile = scripted_profile(dataset={"kind": "records", "path": str(records_path)})
+    profile["roles"]["small"]["model_args"]["replies"] = {COPYCAT: LARGE_EMAIL, "": SMALL_REPLY}
+    # the judge picks whichever candidate is the large model's text, in both orders
+    profile["roles"]["judge"]["model_args"]["replies"] = {
+        f"<candidate_1>\n{LARGE_EMAIL}": "<winner>1</winner>",
+        "": "<winner>2</winner>",
+    }
+    return profile
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, dict]:
+    from harness.pipeline import run_benchmark
+
+    root = tmp_path_factory.mktemp("two-datasets")
+    write_records(root / "records.jsonl", two_dataset_records())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INSPECT_CACHE_DIR", str(root / "inspect-cache"))
+        report = run_benchmark(
+            scripted_run(root / "run", two_dataset_profile(root / "records.jsonl"))
+        )
+    return root / "run", report
+
+
+def rows_by_key(report: dict) -> dict[tuple[str, str], dict]:
+    return {(row["system_b"], row["dataset"]): row for row in report["comparisons"]}
+
+
+def test_one_comparison_per_judge_log_and_dataset(finished):
+    _, report = finished
+    rows = rows_by_key(report)
+    assert sorted(rows) == sorted(
+        (system, dataset)
+        for system in ("small_zero_shot", "large_zero_shot")
+        for dataset in ("alpha", "beta")
+    )
+    alpha, beta = rows["small_zero_shot", "alpha"], rows["small_zero_shot", "beta"]
+    assert (alpha["n"], alpha["wins"], alpha["ties"], alpha["win_rate"]) == (2, 2, 0, 1.0)
+    assert (beta["n"], beta["wins"], beta["ties"]) == (3, 2, 1)
+    assert beta["win_rate"] == pytest.approx(2.5 / 3)
+    # exact sign test of 2 wins, 0 losses: 2 * 0.5 ** 2
+    assert alpha["p_value"] == pytest.approx(0.5) and beta["p_value"] == pytest.approx(0.5)
+    assert alpha["position_consistency"] == 1.0
+    assert beta["position_consistency"] == pytest.approx(2 / 3)  # cat's pair disagrees
+    assert set(alpha["per_user"]) == {"ann", "ben"}
+    assert set(beta["per_user"]) == {"cat", "dan", "eve"}
+    assert beta["per_user"]["cat"]["win_rate"] == 0.5
+    for row in report["comparisons"]:
+        assert row["ci_low"] <= row["win_rate"] <= row["ci_high"]
+    # both datasets of a pair come from one judge log
+    assert alpha["log"] == beta["log"]
+    for dataset in ("alpha", "beta"):
+        tie = rows["large_zero_shot", dataset]
+        assert tie["win_rate"] == 0.5 and tie["ties"] == tie["n"] == len(USERS[dataset])
+
+
+def test_aggregate_is_the_mean_of_the_dataset_win_rates(finished):
+    _, report = finished
+    aggregate = {row["system_b"]: row for row in report["aggregate"]}
+    small = aggregate["small_zero_shot"]
+    assert small["datasets"] == ["alpha", "beta"] and small["system_a"] == "few_shot"
+    assert small["win_rate"] == pytest.approx((1.0 + 2.5 / 3) / 2)  # 11/12, not pooled 4.5/5
+    assert small["n"] == 5
+    assert aggregate["large_zero_shot"]["win_rate"] == 0.5
+
+
+def test_aggregate_of_one_dataset_equals_its_row(tmp_path):
+    from harness.pipeline import run_benchmark
+
+    report = run_benchmark(scripted_run(tmp_path / "run", scripted_profile()))
+    by_system = {row["system_b"]: row for row in report["comparisons"]}
+    for aggregate in report["aggregate"]:
+        row = by_system[aggregate["system_b"]]
+        assert aggregate["datasets"] == [row["dataset"]] == ["demo"]
+        assert (aggregate["win_rate"], aggregate["n"]) == (row["win_rate"], row["n"])
+
+
+def test_the_human_score_is_never_read_as_the_judge(finished):
+    run_dir, report = finished
+    path = run_dir / "logs" / "judge" / rows_by_key(report)["small_zero_shot", "beta"]["log"]
+    log = read_eval_log(str(path))
+    judged = read_comparison(log, "inconsistent_is_tie")
+    human = Score(value="I", answer="loss", metadata={"winner_ab": 2, "winner_ba": 1})
+    annotated = copy.deepcopy(log)
+    judge_scorer = annotated.eval.scorers[0]
+    annotated.eval.scorers = [judge_scorer.model_copy(update={"name": "human"}), judge_scorer]
+    for sample in annotated.samples:
+        sample.scores = {"human": human, **sample.scores}
+    assert read_comparison(annotated, "inconsistent_is_tie").outcomes == judged.outcomes
+    annotated.eval.scorers = []  # no scorer list: every score but `human` is the judge's
+    assert read_comparison(annotated, "inconsistent_is_tie").outcomes == judged.outcomes
+    # an independent summary of the beta pairs matches report.json
+    beta = [i for i, dataset in enumerate(judged.datasets) if dataset == "beta"]
+    summary = summarize_win_rate(
+        [judged.outcomes[i] for i in beta], [judged.users[i] for i in beta]
+    )
+    assert summary.win_rate == rows_by_key(report)["small_zero_shot", "beta"]["win_rate"]
+
+
+def image_links(markdown: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+
+
+def test_report_md_has_table_1_and_links_to_existing_figures(finished):
+    run_dir, _ = finished
+    markdown = (run_dir / "report.md").read_text()
+    assert "| vs system | alpha | beta | Aggregate |" in markdown
+    small = next(line for line in markdown.splitlines() if line.startswith("| small_zero_shot |"))
+    cells = [cell.strip() for cell in small.strip("|").split("|")]
+    assert cells[1].startswith("100.0 [") and cells[2].startswith("83.3 [")
+    assert cells[3] == "91.7"
+    links = image_links(markdown)
+    assert {"figures/win_rates.png", "figures/ratings.png"} <= set(links)
+    for link in links:
+        assert (run_dir / link).is_file(), link
+    # the full leaderboard: one line per (dataset, system) with position consistency
+    assert "| beta | small_zero_shot | 3 | 2 | 0 | 1 | 0 | 83.3 |" in markdown
+    assert "pos. cons. %" in markdown and "66.7 |" in markdown
+
+
+def assert_valid_figure(png: Path) -> None:
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    with Image.open(png) as image:
+        image.verify()
+    svg = png.with_suffix(".svg")
+    assert ElementTree.parse(svg).getroot().tag.endswith("svg")
+
+
+def test_figures_are_valid_png_and_svg(finished):
+    run_dir, _ = finished
+    for name in ("win_rates", "ratings"):
+        assert_valid_figure(run_dir / "figures" / f"{name}.png")
+    assert not (run_dir / "figures" / "personalization.png").exists()
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+class PageChecker(HTMLParser):
+    """Balanced tags, and every src/href of the page."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.urls += [value or "" for name, value in attrs if name in ("src", "href")]
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+def check_page(page: str) -> PageChecker:
+    checker = PageChecker()
+    checker.feed(page)
+    checker.close()
+    assert page.startswith("<!DOCTYPE html>")
+    assert not checker.errors and not checker.stack, (checker.errors, checker.stack)
+    assert all(url.startswith("data:image/png;base64,") for url in checker.urls), checker.urls
+    assert "script" not in checker.tags and "link" not in checker.tags
+    return checker
+
+
+def test_report_html_is_well_formed_and_self_contained(finished):
+    run_dir, _ = finished
+    page = report_html_path(RunFolder(run_dir)).read_text()
+    checker = check_page(page)
+    assert len(checker.urls) == 2  # win rates and ratings, embedded
+    assert "Aggregate" in page and "91.7" in page
+
+
+def optional_sections() -> dict:
+    return {
+        "similarity": {
+            "encoder": f"enc {EVIL}",
+            "rows": [
+                {
+                    "system": "few_shot",
+                    "dataset": "alpha",
+                    "n": 2,
+                    "bertscore_f1": 0.61234,
+                    "bertscore_f1_ci_low": 0.5,
+                    "bertscore_f1_ci_high": 0.7,
+                    "bleu": 12.5,
+                    "rouge_l": 0.25,
+                    "tfidf_cosine": 0.4,
+                },
+                {"system": "small_zero_shot"},  # missing keys render as "–"
+            ],
+        },
+        "personalization": {
+            "system": "preference_agent",
+            "metric": "bertscore_f1",
+            "users": ["ann", "ben", "cat"],
+            "matrix": [[0.9, 0.2, 0.3], [0.1, 0.8, 0.25], [0.2, 0.3, 0.7]],
+            "k": 3,
+            "diagonal_best_columns": 3,
+            "diagonal_mean": 0.8,
+            "off_diagonal_mean": 0.225,
+            "p_value": 0.01,
+        },
+        "multi_candidate": {
+            "judge": "llm",
+            "systems": ["few_shot", "small_zero_shot"],
+            "n": 5,
+            "rotations": 2,
+            "parse_failures": 1,
+            "position_consistency": 0.6,
+            "first_choice": [
+                {"system": "few_shot", "votes": 4, "share": 0.8, "ci_low": 0.4, "ci_high": 0.96}
+            ],
+        },
+        "cost": {
+            "tokens_by_stage": {
+                "gen": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+            },
+            "by_stage_model": [
+                {
+                    "stage": "gen",
+                    "model": "openai/gpt-4o",
+                    "input_tokens": 10,
+                    "output_tokens": 5,
+                    "usd": 0.000075,
+                }
+            ],
+            "usd_by_stage": {"gen": 0.000075},
+            "usd_total": 0.000075,
+            "prices_as_of": "2025-01-01",
+        },
+    }
+
+
+def test_heatmap_is_drawn_from_a_personalization_section():
+    section = optional_sections()["personalization"]
+    figure = personalization_figure(section)
+    (axes, _colorbar) = figure.axes
+    assert axes.images[0].get_array().tolist() == section["matrix"]
+    texts = [text.get_text() for text in axes.texts]
+    assert texts == [f"{value:.3f}" for row in section["matrix"] for value in row]
+    outlined = sorted(patch.get_xy() for patch in axes.patches)
+    assert outlined == [(-0.5, -0.5), (0.5, 0.5), (1.5, 1.5)]
+    assert [label.get_text() for label in axes.get_xticklabels()] == section["users"]
+    assert axes.get_ylabel() == "agent of user i"
+
+
+def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
+    _, base = finished
+    report = {**copy.deepcopy(base), **optional_sections()}
+    report["comparisons"][0]["system_b"] = EVIL
+    run = RunFolder(tmp_path / "run")
+    render_report(run, report)
+    assert_valid_figure(tmp_path / "run" / "figures" / "personalization.png")
+
+    markdown = run.report_md.read_text()
+    assert EVIL not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown
+    assert "figures/personalization.png" in image_links(markdown)
+    assert "| ann | **0.900** | 0.200 | 0.300 |" in markdown
+    assert "| small_zero_shot | – | – | – | – |" in markdown  # a similarity row without data
+    assert "| few_shot | 4 | 80.0 | [40.0, 96.0] |" in markdown
+    assert "| gen | openai/gpt-4o | 10 | 5 | 0.0001 |" in markdown
+    assert "prices as of 2025-01-01" in markdown
+
+    page = report_html_path(run).read_text()
+    checker = check_page(page)
+    assert len(checker.urls) == 3
+    assert EVIL not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "enc &lt;script&gt;" in page and "BERTScore F1" in page
+    assert '<td class="emphasis">0.900</td>' in page
+
+    # without the section, its heatmap is gone from the folder and from the pages
+    del report["personalization"]
+    render_report(run, report)
+    assert not (tmp_path / "run" / "figures" / "personalization.png").exists()
+    assert not (tmp_path / "run" / "figures" / "personalization.svg").exists()
+    assert "personalization.png" not in run.report_md.read_text()
+
+
+def test_agreement_is_rendered_by_its_hook(monkeypatch):
+    hook = types.ModuleType("human_eval.agreement_render")
+    hook.agreement_markdown = lambda section: f"## Agreement\n\nkappa {section['kappa']}\n"
+    hook.agreement_html = lambda section: f"<h2>Agreement</h2><p>kappa {section['kappa']}</p>"
+    monkeypatch.setitem(sys.modules, "human_eval.agreement_render", hook)
+    report = {"profile": "p", "comparisons": [], "ratings": [], "agreement": {"kappa": 0.7}}
+    assert "## Agreement\n\nkappa 0.7\n" in report_markdown(report)
+    page = report_html(report)
+    assert '<section id="agreement">\n<h2>Agreement</h2><p>kappa 0.7</p>' in page
+    check_page(page)
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["prefbench", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_info:
+        code = int(exit_info.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_report_json_prints_report_json_only(finished, monkeypatch, capsys):
+    run_dir, _ = finished
+    code, out, _ = run_cli(monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "json")
+    assert code == 0
+    assert json.loads(out) == json.loads((run_dir / "report.json").read_text())
+
+
+@pytest.mark.parametrize("output_format", ["md", "html"])
+def test_cli_report_rewrites_the_files(finished, monkeypatch, capsys, output_format):
+    run_dir, _ = finished
+    written = run_dir / f"report.{output_format}"
+    for path in (written, run_dir / "figures" / "win_rates.png"):
+        path.unlink()
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "report", "--run", str(run_dir), "--format", output_format
+    )
+    assert code == 0, out
+    assert written.is_file() and (run_dir / "figures" / "win_rates.png").is_file()
+    assert "small_zero_shot" in out and "Aggregate" in out and f"report.{output_format}" in out
+
+
+def test_cli_report_unknown_format(finished, monkeypatch, capsys):
+    run_dir, _ = finished
+    code, out, err = run_cli(
+        monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "pdf"
+    )
+    assert code == 2 and "md, html or json" in out + err
