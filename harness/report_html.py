@@ -1,6 +1,6 @@
 """report.html: the report's sections (`harness.report_tables`) as one self-contained page.
 
-The page is `templates/report.html.j2` rendered by Jinja2 with autoescaping on, so any text
+The page is `report_templates/report.html.j2` rendered by Jinja2 with autoescaping on, so any text
 from report.json is escaped. Figures are embedded as base64 PNG `data:` URIs: the file
 needs nothing beside it and loads nothing from the network.
 """
@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from harness.report_tables import appendix_sections, result_sections
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent / "report_templates"
 
 
 @cache
