@@ -67,13 +67,23 @@ def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -
 
 
 def _print_leaderboard(report: dict, run_dir: Path) -> None:
-    from harness.report import leaderboard_table, ratings_table
+    from harness.report_tables import (
+        datasets_of,
+        leaderboard_table,
+        ratings_table,
+        rich_table,
+        win_rate_tables,
+    )
 
+    if len(datasets_of(report)) > 1:
+        for table in win_rate_tables(report):
+            console.print(rich_table(table))
     console.print(leaderboard_table(report))
     if report.get("ratings"):
         console.print(ratings_table(report))
     console.print(
-        f"Run folder: [bold]{run_dir}[/bold] (report.json, report.md, logs/ for `inspect view`)"
+        f"Run folder: [bold]{run_dir}[/bold] (report.json, report.md, report.html, figures/, "
+        "logs/ for `inspect view`)"
     )
 
 
@@ -87,12 +97,26 @@ def run(
         int | None, typer.Option("--limit", min=1, help="At most N test samples per system.")
     ] = None,
     display: DisplayOption = "rich",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the jobs, token estimates and cost the run needs; run nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole benchmark: records, intents, build, generation, judging, report."""
     from harness.pipeline import open_run, run_benchmark
 
     resolved, _ = load_profile(profile)
     _offline_environment(resolved)
+    if dry_run:
+        from harness.dry_run import plan_run, plan_table, profile_records, totals_line
+
+        plan = plan_run(resolved, profile_records(resolved), limit=limit)
+        console.print(plan_table(plan))
+        console.print(totals_line(plan), highlight=False)
+        return
     run_dir = out or Path("runs") / resolved.name
     context = open_run(run_dir, resolved, console, display=display, limit=limit)
     report = run_benchmark(context)
@@ -170,32 +194,42 @@ def judge(
 def report_command(
     run_dir: RunOption,
     output_format: Annotated[
-        str, typer.Option("--format", help="md (print table) or json.")
+        str,
+        typer.Option(
+            "--format",
+            help="md or html: (re)write report.md, report.html and figures/ from report.json "
+            "and print the leaderboard; json: print report.json only.",
+        ),
     ] = "md",
 ) -> None:
-    """Print a finished run's results (report.json)."""
+    """Render a finished run's results (report.json) as report.md/report.html, or print them."""
     import json
 
     from harness.run_folder import RunFolder
 
+    if output_format not in ("md", "html", "json"):
+        raise PrefbenchInputError(f"unknown --format '{output_format}'; use md, html or json")
     run = RunFolder(run_dir).require_existing()
     if not run.report_json.exists():
         raise PrefbenchInputError(
             f"{run.report_json} does not exist: finish the run with `prefbench run` first"
         )
+    fix = f"run `prefbench judge --run {run_dir}` to rewrite it"
     try:
         report = json.loads(run.report_json.read_text("utf-8"))
     except json.JSONDecodeError as error:
-        raise PrefbenchInputError(
-            f"{run.report_json} is corrupt ({error}): "
-            f"run `prefbench judge --run {run_dir}` to rewrite it"
-        ) from error
+        raise PrefbenchInputError(f"{run.report_json} is corrupt ({error}): {fix}") from error
+    if not isinstance(report, dict):
+        raise PrefbenchInputError(f"{run.report_json} is corrupt (not a JSON object): {fix}")
     if output_format == "json":
         print(json.dumps(report, indent=2))
-    elif output_format == "md":
-        _print_leaderboard(report, run_dir)
-    else:
-        raise PrefbenchInputError(f"unknown --format '{output_format}'; use md or json")
+        return
+    from harness.report import render_report, report_html_path
+
+    render_report(run, report)
+    _print_leaderboard(report, run_dir)
+    written = run.report_md if output_format == "md" else report_html_path(run)
+    console.print(f"Report: [bold]{written}[/bold]")
 
 
 @data_app.command("prepare")

@@ -5,14 +5,21 @@ from pathlib import Path
 from inspect_ai.solver import Generate, Solver, TaskState
 
 from solvers._adapters import adapter_model
-from solvers._system import generation_system
+from solvers._system import ModelCall, generation_system
 from solvers._writer import generate_from_template, generation_cache
 from solvers.build.naive_finetune import build_naive_finetune
 
 SYSTEM = "naive_finetune"
 
 
-@generation_system(roles=("small",), build=build_naive_finetune, uses_adapter=True)
+@generation_system(
+    roles=("small",),
+    build=build_naive_finetune,
+    uses_adapter=True,
+    calls=(ModelCall("small", "email", adapter=True),),
+    build_calls_per_train_record=(),
+    trains_adapter=True,
+)
 def naive_finetune(run_dir: str, max_tokens: int = 128) -> Solver:
     """M_S + the user's LoRA adapter writes from x (`write_email_v1`, as in training)."""
 

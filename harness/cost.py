@@ -1,0 +1,140 @@
+"""Model prices and the money a run spent, from the token counts inspect logs per model.
+
+Prices come from the profile's `prices:` (by model name) and else from `prices.yaml` next to
+this module (list prices, with the date they were taken). Models on local providers (`hf/`,
+`vllm/`, `offline/`, ...) cost nothing in money. A model with no price gets no dollar figure
+(None), and neither do the totals it is part of: a cost is never silently undercounted.
+"""
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from inspect_ai.log import read_eval_log
+
+from harness.errors import PrefbenchInputError
+from harness.profile import ModelPrice, Profile, StrictModel
+from harness.run_folder import RunFolder
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
+FREE = ModelPrice(input_per_million=0.0, output_per_million=0.0)
+PIPELINE_KINDS = ("intents", "build", "gen", "judge")
+"""Log folders every run reports (zero when absent), in pipeline order."""
+
+
+class PriceList(StrictModel):
+    """`prices.yaml`: USD per million tokens by model, and the providers that cost nothing."""
+
+    as_of: str
+    local_providers: list[str]
+    models: dict[str, ModelPrice]
+
+
+@cache
+def price_list() -> PriceList:
+    """The packaged price list (`harness/prices.yaml`)."""
+    return PriceList.model_validate(yaml.safe_load(PRICES_FILE.read_text(encoding="utf-8")))
+
+
+def price_of(model: str, profile: Profile | None = None) -> ModelPrice | None:
+    """The price of `model` (an inspect name such as `openai/gpt-4o`), or None if unknown.
+
+    The profile's `prices` entry wins, then `prices.yaml`; models on a local provider are
+    free. Dated snapshots are priced only when listed by their own name.
+    """
+    if profile is not None and model in profile.prices:
+        return profile.prices[model]
+    prices = price_list()
+    if model in prices.models:
+        return prices.models[model]
+    if model.split("/", 1)[0] in prices.local_providers:
+        return FREE
+    return None
+
+
+def usd(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:
+    """Dollars for the tokens at `price`; None when there is no price."""
+    if price is None:
+        return None
+    return (
+        input_tokens * price.input_per_million + output_tokens * price.output_per_million
+    ) / 1_000_000
+
+
+def log_kinds(run: RunFolder) -> list[str]:
+    """Every stage-kind folder under `logs/`: the pipeline's in order, then any other."""
+    root = run.root / "logs"
+    present = sorted(path.name for path in root.iterdir() if path.is_dir()) if root.exists() else []
+    return [*PIPELINE_KINDS, *(kind for kind in present if kind not in PIPELINE_KINDS)]
+
+
+def usage_by_stage_model(run: RunFolder) -> dict[tuple[str, str], dict[str, int]]:
+    """Tokens per (stage kind, model) summed over the finished logs' `stats.model_usage`.
+
+    Unfinished logs are left out: a resumed stage's earlier calls are answered from the
+    cache and its finished log holds only the calls that reached a model.
+    """
+    usage: dict[tuple[str, str], dict[str, int]] = {}
+    for kind in log_kinds(run):
+        folder = run.logs(kind)
+        for path in sorted(folder.glob("*.eval")) if folder.exists() else []:
+            try:
+                header = read_eval_log(str(path), header_only=True)
+            except Exception as error:
+                raise PrefbenchInputError(
+                    f"log {path} cannot be read ({type(error).__name__}): delete it and run the "
+                    "stage again; finished model calls are cached."
+                ) from error
+            if header.status != "success":
+                continue
+            for model, model_usage in header.stats.model_usage.items():
+                totals = usage.setdefault(
+                    (kind, model), {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+                )
+                totals["input_tokens"] += model_usage.input_tokens
+                totals["output_tokens"] += model_usage.output_tokens
+                totals["total_tokens"] += model_usage.total_tokens
+    return usage
+
+
+def _sum_usd(values: list[float | None]) -> float | None:
+    return None if any(value is None for value in values) else sum(values)  # type: ignore[arg-type]
+
+
+def cost_section(run: RunFolder, profile: Profile) -> dict[str, Any]:
+    """report.json's `cost`: tokens and dollars by stage kind and by (stage, model).
+
+    `usd` is None for a model without a price (see `price_of`), and so are the stage and
+    run totals it is part of. Prices do not include prompt-cache or batch discounts.
+    """
+    usage = usage_by_stage_model(run)
+    kinds = log_kinds(run)
+    tokens_by_stage = {
+        kind: {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0} for kind in kinds
+    }
+    by_stage_model: list[dict[str, Any]] = []
+    usd_lists: dict[str, list[float | None]] = {kind: [] for kind in kinds}
+    ordered = sorted(usage.items(), key=lambda item: (kinds.index(item[0][0]), item[0][1]))
+    for (kind, model), totals in ordered:
+        for name, value in totals.items():
+            tokens_by_stage[kind][name] += value
+        dollars = usd(price_of(model, profile), totals["input_tokens"], totals["output_tokens"])
+        usd_lists[kind].append(dollars)
+        by_stage_model.append(
+            {
+                "stage": kind,
+                "model": model,
+                "input_tokens": totals["input_tokens"],
+                "output_tokens": totals["output_tokens"],
+                "usd": dollars,
+            }
+        )
+    usd_by_stage = {kind: _sum_usd(values) for kind, values in usd_lists.items()}
+    return {
+        "tokens_by_stage": tokens_by_stage,
+        "by_stage_model": by_stage_model,
+        "usd_by_stage": usd_by_stage,
+        "usd_total": _sum_usd(list(usd_by_stage.values())),
+        "prices_as_of": price_list().as_of,
+    }
