@@ -1,0 +1,288 @@
+"""Human answers as scores on the judge logs, beside the judge's own verdicts (DESIGN §4).
+
+:func:`attach_human_scores` un-blinds the current answers of the answers database with
+`human/key.json` and gives every exported sample of a judge log one extra score named
+``human``: its value maps annotator → ``"win"``/``"loss"`` (the outcome for system A, like
+the judge score's ``answer``); its metadata holds the item id and the item's whole answer
+history, un-blinded. The judge's score is left untouched. :func:`read_judged_items` reads
+both back for the agreement statistics.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.log import EvalLog, ProvenanceData, edit_score, read_eval_log, write_eval_log
+from inspect_ai.scorer import Score, ScoreEdit
+
+from harness.errors import PrefbenchInputError
+from harness.run_folder import RunFolder
+from human_eval.agreement import JudgedItem
+from human_eval.bundle import Bundle, KeyEntry, read_bundle
+from human_eval.folder import HumanFolder
+from human_eval.store import AnnotationStore, Answer
+from scorers.outcome import TiePolicy
+from scorers.pair_score import outcome_from_metadata
+
+__all__ = [
+    "HUMAN_SCORE",
+    "AttachSummary",
+    "HumanStudy",
+    "attach_human_scores",
+    "current_answers",
+    "read_judged_items",
+    "study_annotators",
+    "unblinded_outcome",
+]
+
+HUMAN_SCORE = "human"
+PROVENANCE = ProvenanceData(author="prefbench human import", reason="human answers un-blinded")
+
+
+@dataclass(frozen=True)
+class AttachSummary:
+    """What :func:`attach_human_scores` found and wrote.
+
+    Attributes:
+        items: Exported items (judge samples that carry a ``human`` score).
+        answers: Current answers attached (one per annotator and item).
+        missing: Item × annotator pairs without an answer (left out of the statistics).
+        missing_by_annotator: Those pairs per annotator.
+        changes: Earlier answers superseded by a later one of the same annotator and item.
+        orphan_answers: Current answers to item ids the bundle does not have (ignored).
+        logs_written: Judge logs rewritten; 0 when every score was already up to date.
+    """
+
+    items: int
+    answers: int
+    missing: int
+    missing_by_annotator: dict[str, int] = field(default_factory=dict)
+    changes: int = 0
+    orphan_answers: int = 0
+    logs_written: int = 0
+
+
+@dataclass(frozen=True)
+class HumanStudy:
+    """Judged items with their human answers, the study's annotators and the judge's name."""
+
+    items: list[JudgedItem]
+    annotators: list[str]
+    judge: str
+
+
+def unblinded_outcome(entry: KeyEntry, choice: int) -> str:
+    """The outcome for system A of a blinded choice: ``"win"`` if it picked system A's text."""
+    return "win" if entry.preferred_side(choice) == "a" else "loss"
+
+
+def _history_row(answer: Answer, entry: KeyEntry) -> dict[str, Any]:
+    return {
+        "answer_id": answer.answer_id,
+        "annotator": answer.annotator,
+        "choice": answer.choice,
+        "outcome": unblinded_outcome(entry, answer.choice),
+        "answered_at": answer.answered_at,
+        "source": answer.source,
+    }
+
+
+def _stored_answers(folder: HumanFolder) -> list[Answer]:
+    if not folder.database.exists():
+        return []
+    with AnnotationStore(folder.database) as store:
+        return store.history()
+
+
+def study_annotators(bundle: Bundle, answers: Sequence[Answer]) -> list[str]:
+    """The bundle's annotators in its order, then annotators added by an import (sorted)."""
+    names = bundle.annotator_names
+    return names + sorted({answer.annotator for answer in answers} - set(names))
+
+
+def current_answers(answers: Sequence[Answer]) -> dict[tuple[str, str], Answer]:
+    """The current answer per (annotator, item id): the row appended last (answers in id order)."""
+    return {(answer.annotator, answer.item_id): answer for answer in answers}
+
+
+def _human_scores(bundle: Bundle, answers: Sequence[Answer]) -> dict[str, Score]:
+    """Item id → the ``human`` score to attach to its judge sample."""
+    by_item: dict[str, list[Answer]] = {}
+    for answer in answers:
+        by_item.setdefault(answer.item_id, []).append(answer)
+    scores = {}
+    for item_id, entry in bundle.key.items():
+        history = by_item.get(item_id, [])
+        current = current_answers(history)
+        value = {
+            annotator: unblinded_outcome(entry, answer.choice)
+            for (annotator, _), answer in current.items()
+        }
+        metadata = {"item_id": item_id, "history": [_history_row(a, entry) for a in history]}
+        scores[item_id] = Score(value=value, metadata=metadata)
+    return scores
+
+
+def _write_log_atomically(log: EvalLog, path: Path) -> None:
+    """Write the log beside `path` under a temporary name, then rename it over `path`."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write_eval_log(log, temporary, format="eval")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _attach_to_log(path: Path, scores: dict[str, Score], key: dict[str, KeyEntry]) -> bool:
+    """Set the ``human`` score of the log's exported samples; True when the log changed."""
+    log = read_eval_log(str(path))
+    wanted = {
+        key[item_id].sample_id: item_id for item_id in scores if key[item_id].judge_log == path.name
+    }
+    found = {str(sample.id) for sample in log.samples or []}
+    absent = sorted(set(wanted) - found)
+    if absent:
+        raise PrefbenchInputError(
+            f"judge log {path} has no samples {absent[:5]} ({len(absent)} in all) that "
+            f"human/key.json points at: export a new bundle with `prefbench human export "
+            f"--run {path.parents[2]} --overwrite`"
+        )
+    changed = False
+    for sample in log.samples or []:
+        sample_scores = sample.scores or {}
+        item_id = wanted.get(str(sample.id))
+        if item_id is None:
+            if HUMAN_SCORE in sample_scores:  # a sample of an earlier bundle
+                del sample_scores[HUMAN_SCORE]
+                changed = True
+            continue
+        new = scores[item_id]
+        old = sample_scores.get(HUMAN_SCORE)
+        if old is not None and old.value == new.value and old.metadata == new.metadata:
+            continue
+        edit = ScoreEdit(value=new.value, metadata=new.metadata, provenance=PROVENANCE)
+        edit_score(log, sample.id, HUMAN_SCORE, edit, recompute_metrics=False)
+        changed = True
+    if changed:
+        _write_log_atomically(log, path)
+    return changed
+
+
+def attach_human_scores(run_dir: Path) -> AttachSummary:
+    """Un-blind the current answers and attach them as ``human`` scores to the judge logs.
+
+    Every sample named in `human/key.json` gets a ``human`` score (an empty dict while
+    nobody answered it); a sample of an earlier bundle loses its stale one. Logs whose
+    scores are already up to date are not rewritten, so attaching twice changes nothing.
+    A log is rewritten through a temporary file and a rename; its eval metadata
+    (``prefbench_key``) and the judge's scores stay as they were.
+
+    Raises:
+        PrefbenchInputError: No bundle, or a judge log of the bundle is missing or lacks
+            a sample the key points at (the message names the fix).
+    """
+    run_dir = Path(run_dir)
+    bundle = read_bundle(run_dir)
+    answers = _stored_answers(HumanFolder(run_dir))
+    scores = _human_scores(bundle, answers)
+    current = current_answers(answers)
+    logs_dir = RunFolder(run_dir).logs("judge")
+    written = 0
+    for name in sorted({entry.judge_log for entry in bundle.key.values()}):
+        path = logs_dir / name
+        if not path.exists():
+            raise PrefbenchInputError(
+                f"judge log {path}, from which human/bundle.json was exported, is missing: "
+                "restore it, or export a new bundle with `prefbench human export --run "
+                f"{run_dir} --overwrite` (answers to the old items no longer apply)"
+            )
+        written += _attach_to_log(path, scores, bundle.key)
+
+    annotators = study_annotators(bundle, answers)
+    attached = [answer for answer in current.values() if answer.item_id in bundle.key]
+    missing_by_annotator = {
+        name: len(bundle.key) - sum(answer.annotator == name for answer in attached)
+        for name in annotators
+    }
+    return AttachSummary(
+        items=len(bundle.key),
+        answers=len(attached),
+        missing=sum(missing_by_annotator.values()),
+        missing_by_annotator=missing_by_annotator,
+        changes=len(answers) - len(current),
+        orphan_answers=len(current) - len(attached),
+        logs_written=written,
+    )
+
+
+def _judge_name(log: EvalLog) -> str:
+    """The judge model of an LLM judge log, else the judge's kind (``similarity``)."""
+    role = (log.eval.model_roles or {}).get("judge")
+    return role.model if role is not None else str((log.eval.metadata or {}).get("judge"))
+
+
+def _judge_score(log: EvalLog, scores: dict[str, Score]) -> Score | None:
+    """The judge's own score of a sample: the log's scorer, never the ``human`` score."""
+    names = [scorer.name for scorer in log.eval.scorers or [] if scorer.name != HUMAN_SCORE]
+    names = names or [name for name in scores if name != HUMAN_SCORE]
+    return next((scores[name] for name in names if name in scores), None)
+
+
+def read_judged_items(
+    run_dir: Path, judge_logs: Sequence[Path], tie_policy: TiePolicy | None = None
+) -> HumanStudy | None:
+    """The judged items that carry a ``human`` score of the current bundle, from judge logs.
+
+    Args:
+        run_dir: The run folder (its bundle names the study's annotators).
+        judge_logs: Judge logs to read; only their samples with a ``human`` score whose item
+            the bundle's key maps to that very log and sample count.
+        tie_policy: Re-applied to the judge's stored verdicts; None keeps the policy the
+            judge stored with each verdict.
+
+    Returns:
+        The study, or None when the run has no bundle.
+    """
+    if not HumanFolder(Path(run_dir)).bundle_json.exists():
+        return None
+    bundle = read_bundle(Path(run_dir))
+    items, judges = [], []
+    for path in judge_logs:
+        log = read_eval_log(str(path))
+        judge_seen = False
+        metadata = log.eval.metadata or {}
+        for sample in log.samples or []:
+            scores = sample.scores or {}
+            human = scores.get(HUMAN_SCORE)
+            verdict = _judge_score(log, scores)
+            if human is None or verdict is None:
+                continue
+            item_id = str((human.metadata or {}).get("item_id"))
+            entry = bundle.key.get(item_id)
+            if entry is None or (entry.judge_log, entry.sample_id) != (path.name, str(sample.id)):
+                continue  # a score left by an earlier bundle
+            judge_seen = True
+            stored = verdict.metadata or {}
+            policy = tie_policy or stored.get("tie_policy") or "inconsistent_is_tie"
+            items.append(
+                JudgedItem(
+                    item_id=item_id,
+                    system_a=str(metadata.get("system_a")),
+                    system_b=str(metadata.get("system_b")),
+                    user=str((sample.metadata or {}).get("user")),
+                    llm=outcome_from_metadata(stored, policy),
+                    human=dict(human.value) if isinstance(human.value, dict) else {},
+                )
+            )
+        if judge_seen and _judge_name(log) not in judges:
+            judges.append(_judge_name(log))
+    names = bundle.annotator_names
+    added = sorted({name for item in items for name in item.human} - set(names))
+    return HumanStudy(items=items, annotators=names + added, judge=", ".join(judges))

@@ -1,0 +1,168 @@
+"""`prefbench human import|agreement`: bring answers in and compare them with the LLM judge.
+
+Two typer-annotated functions, registered on the `human` app by the command line. Bad input
+raises PrefbenchInputError; the `prefbench` entry point turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import PrefbenchInputError
+from harness.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from human_eval.attach import AttachSummary
+    from human_eval.importers import FileImport
+
+__all__ = ["agreement_command", "import_answers_command"]
+
+console = Console()
+
+RunOption = Annotated[Path, typer.Option("--run", help="The run folder, e.g. runs/demo.")]
+FORMATS = ("md", "json")
+
+
+def _imports_table(results: list[FileImport]) -> Table:
+    table = Table(title="Imported answer files", box=box.SIMPLE_HEAD)
+    for header in (
+        "file",
+        "kind",
+        "read",
+        "new",
+        "collapsed",
+        "conflicts",
+        "in database",
+        "blank",
+        "status",
+    ):
+        table.add_column(
+            header, justify="left" if header in ("file", "kind", "status") else "right"
+        )
+    for result in results:
+        status = "already imported" if result.already_imported else "imported"
+        table.add_row(
+            result.path.name,
+            result.kind,
+            str(result.read),
+            str(result.appended),
+            str(result.collapsed),
+            str(result.conflicts),
+            str(result.already_present),
+            str(result.blank),
+            status,
+        )
+    return table
+
+
+def _print_attach(summary: AttachSummary) -> None:
+    console.print(
+        f"{summary.items} items, {summary.answers} current answers attached to the judge logs "
+        f"({summary.logs_written} logs rewritten); {summary.changes} superseded answers kept "
+        f"in the history; {summary.missing} item × annotator pairs without an answer (dropped "
+        "from the statistics).",
+        highlight=False,
+    )
+    if summary.orphan_answers:
+        console.print(
+            f"[yellow]{summary.orphan_answers} answers name items this bundle does not have; "
+            "they are ignored.[/yellow]"
+        )
+    table = Table(title="Missing answers per annotator", box=box.SIMPLE_HEAD)
+    table.add_column("annotator")
+    table.add_column("missing", justify="right")
+    for name, missing in summary.missing_by_annotator.items():
+        table.add_row(name, str(missing))
+    console.print(table)
+
+
+def import_answers_command(
+    run_dir: RunOption,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Answer files: CSV/TSV or JSON lines (annotator, item_id, choice, "
+            "answered_at), a Label Studio JSON export, or another annotations.sqlite. "
+            "None: only attach the app's answers to the judge logs.",
+            show_default=False,
+        ),
+    ] = None,
+    add_annotators: Annotated[
+        bool,
+        typer.Option("--add-annotators", help="Accept annotators that are not in bundle.json."),
+    ] = False,
+) -> None:
+    """Import answers collected elsewhere, then attach all answers to the judge logs."""
+    from human_eval.attach import attach_human_scores
+    from human_eval.importers import import_files
+
+    RunFolder(run_dir).require_existing()
+    if files:
+        console.print(_imports_table(import_files(run_dir, files, add_annotators)))
+    _print_attach(attach_human_scores(run_dir))
+
+
+def _read_report(run: RunFolder) -> dict[str, Any]:
+    if not run.report_json.exists():
+        raise PrefbenchInputError(
+            f"{run.report_json} does not exist: finish the run with `prefbench run` first"
+        )
+    try:
+        return json.loads(run.report_json.read_text("utf-8"))
+    except json.JSONDecodeError as error:
+        raise PrefbenchInputError(
+            f"{run.report_json} is corrupt ({error}): run `prefbench report --run {run.root}` "
+            "to rewrite it"
+        ) from error
+
+
+def _judge_logs(run: RunFolder, report: dict[str, Any]) -> list[Path]:
+    """The judge logs of the report's comparisons, each once."""
+    names = dict.fromkeys(str(row["log"]) for row in report.get("comparisons", []))
+    return [run.logs("judge") / name for name in names]
+
+
+def agreement_command(
+    run_dir: RunOption,
+    output_format: Annotated[
+        str, typer.Option("--format", help="md (print the tables) or json.")
+    ] = "md",
+) -> None:
+    """Human–human and human–LLM agreement, and human win rates; saved into the report."""
+    import yaml
+
+    from harness.profile import parse_profile
+    from harness.report import write_report
+    from human_eval.agreement import agreement_section
+    from human_eval.agreement_render import agreement_table
+    from human_eval.attach import attach_human_scores
+
+    if output_format not in FORMATS:
+        raise PrefbenchInputError(f"unknown --format '{output_format}'; use md or json")
+    run = RunFolder(run_dir).require_existing()
+    report = _read_report(run)
+    profile = parse_profile(yaml.safe_load(run.profile.read_text("utf-8")), run.profile)
+    attach_human_scores(run_dir)
+    section = agreement_section(
+        run_dir, _judge_logs(run, report), profile.seed, tie_policy=profile.judge.tie_policy
+    )
+    if not section:
+        raise PrefbenchInputError(
+            f"no human answers for the judge logs of {run.report_json} yet: collect them with "
+            f"`prefbench human serve --run {run_dir}` or `prefbench human import --run "
+            f"{run_dir} FILE`"
+        )
+    report["agreement"] = section
+    write_report(run, report)
+    if output_format == "json":
+        print(json.dumps(section, indent=2))
+    else:
+        console.print(agreement_table(section))
+        console.print(f"Saved into {run.report_json} (agreement) and {run.report_md}.")
