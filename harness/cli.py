@@ -15,6 +15,8 @@ from rich.console import Console
 from harness.errors import PrefbenchInputError
 from harness.profile import Profile, load_profile, parse_profile
 from harness.stages import StageInterrupted
+from human_eval.cli import human_app
+from human_eval.results_cli import agreement_command, import_answers_command
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -29,6 +31,9 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+human_app.command("import")(import_answers_command)
+human_app.command("agreement")(agreement_command)
+app.add_typer(human_app, name="human")
 console = Console()
 
 ProfileOption = Annotated[
@@ -180,12 +185,14 @@ def judge(
     """
     from harness.pipeline import generate as generate_stage
     from harness.pipeline import judge as judge_stage
-    from harness.pipeline import prepare_records, report
+    from harness.pipeline import measure_similarity, prepare_records, report
 
     context = _open_existing(run_dir, display, judge_kind)
+    records = prepare_records(context)
     context.runner.reuse_only = True
-    generate_stage(context, prepare_records(context))
+    generate_stage(context, records)
     context.runner.reuse_only = False
+    measure_similarity(context, records)
     judge_stage(context)
     _print_leaderboard(report(context), run_dir)
 

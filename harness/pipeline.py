@@ -23,6 +23,7 @@ from harness.profile import Profile, dump_profile
 from harness.prompt_files import prompts_fingerprint
 from harness.report import REPORT_FORMAT, build_report, read_previous_report, write_report
 from harness.run_folder import RunFolder
+from harness.similarity_stage import run_personalization, run_similarity_metrics
 from harness.stages import StageResult, StageRunner
 from solvers import lookup_system
 from solvers._adapters import release_adapter_models
@@ -31,6 +32,7 @@ from solvers.build.manifest import read_manifest
 from tasks.demo import generate_demo_records
 from tasks.generation import personalized_writing
 from tasks.intents import chosen_intent, intent_task
+from tasks.multi_candidate import multi_candidate_comparison, read_multi_candidate
 from tasks.pairwise import pairwise_comparison
 from tasks.records import Record, read_records, write_records
 
@@ -47,6 +49,9 @@ class PipelineContext:
     adapters_trained: int = 0
     generation_logs: dict[str, StageResult] = field(default_factory=dict)
     judge_logs: dict[str, StageResult] = field(default_factory=dict)
+    multi_candidate_log: StageResult | None = None
+    similarity: dict[str, Any] | None = None
+    personalization: dict[str, Any] | None = None
 
     @property
     def recomputed_nothing(self) -> bool:
@@ -239,6 +244,16 @@ def generate(
     return context.generation_logs
 
 
+def measure_similarity(context: PipelineContext, records: list[Record]) -> None:
+    """Similarity metrics of every system, and the profile's K×K personalization matrix.
+
+    Writes `logs/metrics/` and, when `metrics.personalization_system` is set, `logs/cross/`.
+    """
+    context.console.rule("[bold]4. similarity metrics")
+    context.similarity = run_similarity_metrics(context)
+    context.personalization = run_personalization(context, records)
+
+
 def _stage_key_of(result: StageResult) -> str:
     header = result.read_header()
     return str((header.eval.metadata or {}).get("prefbench_key"))
@@ -246,7 +261,7 @@ def _stage_key_of(result: StageResult) -> str:
 
 def judge(context: PipelineContext) -> dict[str, StageResult]:
     """Judge the reference system against every other system (`logs/judge/`)."""
-    context.console.rule("[bold]4. pairwise judging")
+    context.console.rule("[bold]5. pairwise judging")
     profile = context.profile
     reference = profile.reference_system
     missing = [name for name in profile.systems if name not in context.generation_logs]
@@ -283,21 +298,72 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
             key,
             metadata={"system_a": reference, "system_b": other, "judge": profile.judge.kind},
         )
+    if profile.judge.multi_candidate:
+        context.multi_candidate_log = judge_multi_candidate(context, roles)
     return context.judge_logs
 
 
-def report(context: PipelineContext) -> dict[str, Any]:
-    """Write report.json / report.md from the judge logs and return the report.
+def judge_multi_candidate(context: PipelineContext, roles: tuple[str, ...]) -> StageResult:
+    """All systems' outputs shown to the judge at once, in every cyclic rotation."""
+    profile = context.profile
+    logs = [context.generation_logs[name] for name in profile.systems]
+    key = {
+        "generations": [_stage_key_of(result) for result in logs],
+        "judge": profile.judge.kind,
+        "judge_max_tokens": profile.judge.max_tokens,
+        "prompts": prompts_fingerprint(),
+    }
+    task = multi_candidate_comparison(
+        generation_logs=[str(result.log_path) for result in logs],
+        judge=profile.judge.kind,
+        judge_max_tokens=profile.judge.max_tokens,
+    )
+    return context.runner.run_stage(
+        "multi",
+        "judge-multi-candidate",
+        task,
+        roles,
+        key,
+        metadata={"systems": list(profile.systems), "judge": profile.judge.kind},
+    )
 
-    The report is keyed by its inputs (the judge logs' keys, tie policy, seed); an
-    unchanged report is read back instead of recomputing its bootstraps.
+
+def _file_state(path: Path) -> list[int]:
+    """Size and modification time: human scores are attached to judge logs in place."""
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
+
+
+def report_sections(context: PipelineContext) -> dict[str, Any]:
+    """The report.json sections that stages other than pairwise judging produced."""
+    sections: dict[str, Any] = {}
+    if context.similarity is not None:
+        sections["similarity"] = context.similarity
+    if context.personalization is not None:
+        sections["personalization"] = context.personalization
+    if context.multi_candidate_log is not None:
+        sections["multi_candidate"] = read_multi_candidate(
+            context.multi_candidate_log.read(), seed=context.profile.seed
+        )
+    return sections
+
+
+def report(context: PipelineContext) -> dict[str, Any]:
+    """Write report.json, report.md, report.html and figures; return the report.
+
+    The report is keyed by its inputs (judge logs' keys and files, the other stages'
+    sections, tie policy, seed); an unchanged report is read back instead of recomputing
+    its bootstraps.
     """
-    context.console.rule("[bold]5. report")
+    context.console.rule("[bold]6. report")
     paths = [result.log_path for result in context.judge_logs.values()]
     profile = context.profile
+    sections = report_sections(context)
     inputs_key = fingerprint(
         {
             "judge_logs": [_stage_key_of(result) for result in context.judge_logs.values()],
+            "judge_files": [_file_state(path) for path in paths],
+            "sections": sections,
             "tie_policy": profile.judge.tie_policy,
             "seed": profile.seed,
             "reference": profile.reference_system,
@@ -308,7 +374,11 @@ def report(context: PipelineContext) -> dict[str, Any]:
     if previous is not None and previous.get("inputs_key") == inputs_key:
         context.console.print("[dim]report: inputs unchanged, reused report.json[/dim]")
         return previous
-    result = {**build_report(context.run, profile, paths), "inputs_key": inputs_key}
+    result = {
+        **build_report(context.run, profile, paths),
+        **sections,
+        "inputs_key": inputs_key,
+    }
     write_report(context.run, result)
     return result
 
@@ -318,5 +388,6 @@ def run_benchmark(context: PipelineContext) -> dict[str, Any]:
     records = prepare_records(context)
     build_systems(context, records)
     generate(context, records)
+    measure_similarity(context, records)
     judge(context)
     return report(context)

@@ -12,17 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from inspect_ai.log import EvalLog, read_eval_log
-from inspect_ai.scorer import Score
 
 from harness.atomic import atomic_write_text
+from harness.cost import cost_section
 from harness.errors import PrefbenchInputError
 from harness.figures import write_figures
 from harness.profile import Profile
 from harness.report_html import report_html
 from harness.report_markdown import report_markdown
 from harness.run_folder import RunFolder
+from human_eval.agreement import agreement_section
 from scorers.outcome import PairOutcome, TiePolicy
-from scorers.pair_score import outcome_from_metadata
+from scorers.pair_score import judge_score, outcome_from_metadata
 from scorers.stats import (
     Battle,
     aggregate_across_datasets,
@@ -31,9 +32,7 @@ from scorers.stats import (
     summarize_win_rate,
 )
 
-LOG_KINDS = ("intents", "build", "gen", "judge")
 REPORT_FORMAT = 3  # bump when report.json's content changes, so old reports are rebuilt
-HUMAN_SCORE = "human"
 """Name of the score that carries human annotations on a judge log (never the judge's)."""
 
 
@@ -66,13 +65,6 @@ class JudgedComparison:
             )
             for name in names
         }
-
-
-def judge_score(log: EvalLog, scores: dict[str, Score]) -> Score | None:
-    """The judge's score of one sample: the log's scorer, never the `human` annotations."""
-    names = [scorer.name for scorer in log.eval.scorers or [] if scorer.name != HUMAN_SCORE]
-    names = names or [name for name in scores if name != HUMAN_SCORE]
-    return next((scores[name] for name in names if name in scores), None)
 
 
 def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
@@ -169,24 +161,6 @@ def ratings_rows(comparisons: list[JudgedComparison], seed: int) -> list[dict[st
     return [rating.to_dict() for rating in bradley_terry_ratings(judged, seed=seed)]
 
 
-def usage_by_stage(run: RunFolder) -> dict[str, dict[str, int]]:
-    """Tokens used per stage kind, summed from the finished logs' statistics."""
-    usage: dict[str, dict[str, int]] = {}
-    for kind in LOG_KINDS:
-        totals = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-        folder = run.logs(kind)
-        for path in sorted(folder.glob("*.eval")) if folder.exists() else []:
-            header = read_eval_log(str(path), header_only=True)
-            if header.status != "success":
-                continue
-            for model_usage in header.stats.model_usage.values():
-                totals["input_tokens"] += model_usage.input_tokens
-                totals["output_tokens"] += model_usage.output_tokens
-                totals["total_tokens"] += model_usage.total_tokens
-        usage[kind] = totals
-    return usage
-
-
 def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> dict[str, Any]:
     """The report.json object for a run whose judge logs are given."""
     policy: TiePolicy = profile.judge.tie_policy  # type: ignore[assignment]
@@ -199,8 +173,8 @@ def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> di
         "comparisons": rows,
         "aggregate": aggregate_rows(rows),
         "ratings": ratings_rows(comparisons, profile.seed),
-        "agreement": {},
-        "cost": {"tokens_by_stage": usage_by_stage(run)},
+        "agreement": agreement_section(run.root, judge_logs, profile.seed, tie_policy=policy),
+        "cost": cost_section(run, profile),
     }
 
 

@@ -27,7 +27,7 @@ from human_eval.bundle import Bundle, KeyEntry, read_bundle
 from human_eval.folder import HumanFolder
 from human_eval.store import AnnotationStore, Answer
 from scorers.outcome import TiePolicy
-from scorers.pair_score import outcome_from_metadata
+from scorers.pair_score import HUMAN_SCORE, judge_score, outcome_from_metadata
 
 __all__ = [
     "HUMAN_SCORE",
@@ -40,7 +40,6 @@ __all__ = [
     "unblinded_outcome",
 ]
 
-HUMAN_SCORE = "human"
 PROVENANCE = ProvenanceData(author="prefbench human import", reason="human answers un-blinded")
 
 
@@ -228,13 +227,6 @@ def _judge_name(log: EvalLog) -> str:
     return role.model if role is not None else str((log.eval.metadata or {}).get("judge"))
 
 
-def _judge_score(log: EvalLog, scores: dict[str, Score]) -> Score | None:
-    """The judge's own score of a sample: the log's scorer, never the ``human`` score."""
-    names = [scorer.name for scorer in log.eval.scorers or [] if scorer.name != HUMAN_SCORE]
-    names = names or [name for name in scores if name != HUMAN_SCORE]
-    return next((scores[name] for name in names if name in scores), None)
-
-
 def read_judged_items(
     run_dir: Path, judge_logs: Sequence[Path], tie_policy: TiePolicy | None = None
 ) -> HumanStudy | None:
@@ -261,7 +253,7 @@ def read_judged_items(
         for sample in log.samples or []:
             scores = sample.scores or {}
             human = scores.get(HUMAN_SCORE)
-            verdict = _judge_score(log, scores)
+            verdict = judge_score(log, scores)
             if human is None or verdict is None:
                 continue
             item_id = str((human.metadata or {}).get("item_id"))

@@ -2,9 +2,13 @@
 
 from typing import Any
 
+from inspect_ai.log import EvalLog
 from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, PARTIAL, Score
 
 from scorers.outcome import PairOutcome, TiePolicy, combine_orders
+
+HUMAN_SCORE = "human"
+"""Name of the score that carries human annotations on a judge log (`human_eval.attach`)."""
 
 EXACT_TIE = PairOutcome(outcome="tie", score=0.5, position_consistent=True)
 
@@ -60,3 +64,10 @@ def outcome_from_metadata(metadata: dict[str, Any], tie_policy: TiePolicy) -> Pa
         tie_policy,
         bool(metadata.get("exact_tie")),
     )
+
+
+def judge_score(log: EvalLog, scores: dict[str, Score]) -> Score | None:
+    """The judge's own score of one sample: the log's scorer, never the `human` annotations."""
+    names = [scorer.name for scorer in log.eval.scorers or [] if scorer.name != HUMAN_SCORE]
+    names = names or [name for name in scores if name != HUMAN_SCORE]
+    return next((scores[name] for name in names if name in scores), None)

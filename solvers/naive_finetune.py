@@ -8,6 +8,7 @@ from solvers._adapters import adapter_model
 from solvers._system import ModelCall, generation_system
 from solvers._writer import generate_from_template, generation_cache
 from solvers.build.naive_finetune import build_naive_finetune
+from tasks.cross_user import adapter_user
 
 SYSTEM = "naive_finetune"
 
@@ -21,10 +22,14 @@ SYSTEM = "naive_finetune"
     trains_adapter=True,
 )
 def naive_finetune(run_dir: str, max_tokens: int = 128) -> Solver:
-    """M_S + the user's LoRA adapter writes from x (`write_email_v1`, as in training)."""
+    """M_S + the user's LoRA adapter writes from x (`write_email_v1`, as in training).
+
+    The adapter is the sample's `agent_user`'s when set (cross-user generation).
+    """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        model, adapter_hash = adapter_model("small", Path(run_dir), SYSTEM, state.metadata["user"])
+        user = adapter_user(state.metadata)
+        model, adapter_hash = adapter_model("small", Path(run_dir), SYSTEM, user)
         state.output = await generate_from_template(
             state,
             model,

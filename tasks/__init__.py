@@ -1,6 +1,15 @@
-"""inspect tasks (generation, pairwise judging), dataset loaders and the intents stage."""
+"""inspect tasks (generation, judging, metrics), dataset loaders and the intents stage."""
 
+from tasks.cross_user import cross_user_writing
 from tasks.generation import personalized_writing
+from tasks.metrics import generation_metrics
+from tasks.multi_candidate import multi_candidate_comparison
 from tasks.pairwise import pairwise_comparison
 
-__all__ = ["pairwise_comparison", "personalized_writing"]
+__all__ = [
+    "cross_user_writing",
+    "generation_metrics",
+    "multi_candidate_comparison",
+    "pairwise_comparison",
+    "personalized_writing",
+]
