@@ -2,8 +2,10 @@
 
 Every stage runs on the real models: intents (three sampled variants), zero-shot drafts,
 R3 and no-baseline rule distillation, LoRA training of three adapter kinds, generation by
-all six systems, BERTScore judging in both orders, the report; then an unchanged re-run
-that must recompute nothing.
+all six systems, similarity metrics, the cross-user (K×K) generation of the preference
+agent, BERTScore judging in both orders and as a multi-candidate judge, the report with its
+figures, a human-evaluation round (export, import, agreement); then an unchanged re-run that
+must recompute nothing.
 """
 
 import json
@@ -34,7 +36,8 @@ def tiny_demo_profile() -> dict:
         "roles": {"small": {"model": "offline/smollm2"}, "large": {"model": "offline/smollm2"}},
         "systems": SYSTEMS,
         "reference_system": "preference_agent",
-        "judge": {"kind": "similarity"},
+        "judge": {"kind": "similarity", "multi_candidate": True},
+        "metrics": {"personalization_system": "preference_agent"},
         "generation": {
             "max_tokens": 24,
             "rules_max_tokens": 16,
@@ -106,6 +109,68 @@ def test_report_has_every_comparison(finished_run):
         assert row["n"] == row["wins"] + row["losses"] + row["ties"]
         assert row["judge"] == "similarity"
     assert saved["cost"]["tokens_by_stage"]["gen"]["output_tokens"] > 0
+
+
+def test_similarity_metrics_and_personalization_matrix(finished_run):
+    run_dir, report = finished_run
+    rows = report["similarity"]["rows"]
+    assert sorted(row["system"] for row in rows) == sorted(SYSTEMS)
+    for row in rows:
+        assert row["n"] == 2 and 0 < row["bertscore_f1"] <= 1
+        assert 0 <= row["rouge_l"] <= 1 and 0 <= row["tfidf_cosine"] <= 1 and row["bleu"] >= 0
+    matrix = report["personalization"]
+    assert matrix["users"] == ["ava", "bo"] and matrix["k"] == 2
+    assert all(0 < value <= 1 for row in matrix["matrix"] for value in row)
+    (cross_log,) = (run_dir / "logs" / "cross").glob("*.eval")
+    assert len(read_eval_log(str(cross_log)).samples) == 4  # 2 agents × 2 test emails
+
+
+def test_multi_candidate_judge_and_figures(finished_run):
+    run_dir, report = finished_run
+    section = report["multi_candidate"]
+    assert section["n"] == 2 and section["rotations"] == 6
+    assert sorted(row["system"] for row in section["first_choice"]) == sorted(SYSTEMS)
+    assert sum(row["votes"] for row in section["first_choice"]) == pytest.approx(12)
+    markdown = (run_dir / "report.md").read_text()
+    for figure in ("win_rates", "ratings", "personalization"):
+        assert (run_dir / "figures" / f"{figure}.png").stat().st_size > 0
+        assert f"figures/{figure}.png" in markdown
+    assert "<html" in (run_dir / "report.html").read_text().lower()
+
+
+def test_human_round_on_the_real_outputs(finished_run, tmp_path):
+    """Export the real judged pairs, import two annotators' answers, report agreement."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    run_dir, _ = finished_run
+    runner = CliRunner()
+    exported = runner.invoke(
+        app,
+        ["human", "export", "--run", str(run_dir), "--annotator", "ann", "--annotator", "ben"],
+    )
+    assert exported.exit_code == 0, exported.output
+    items = [
+        json.loads(line)["item_id"]
+        for line in (run_dir / "human" / "items.jsonl").read_text().splitlines()
+    ]
+    assert len(items) == 10  # 5 comparisons × 2 test emails
+    answers = tmp_path / "answers.csv"
+    rows = [
+        f"{who},{item},{1 if who == 'ann' or n % 2 else 2}"
+        for who in ("ann", "ben")
+        for n, item in enumerate(items)
+    ]
+    answers.write_text("annotator,item_id,choice\n" + "\n".join(rows) + "\n")
+    imported = runner.invoke(app, ["human", "import", "--run", str(run_dir), str(answers)])
+    assert imported.exit_code == 0, imported.output
+    agreement = runner.invoke(app, ["human", "agreement", "--run", str(run_dir)])
+    assert agreement.exit_code == 0, agreement.output
+    section = json.loads((run_dir / "report.json").read_text())["agreement"]
+    (pair,) = section["human_human"]["pairs"]
+    assert pair["n"] == 10 and pair["raw_agreement"] == pytest.approx(0.5)
+    assert "agreement" in (run_dir / "report.md").read_text().lower()
 
 
 def test_unchanged_rerun_recomputes_nothing(finished_run):
