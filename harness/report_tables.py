@@ -151,13 +151,20 @@ def win_rate_tables(report: Mapping[str, Any]) -> list[TextTable]:
 
 
 def leaderboard(report: Mapping[str, Any]) -> TextTable:
-    """Every comparison: counts, win %, interval, p-value and position consistency."""
+    """Every comparison: counts, win %, interval, p-value and position consistency.
+
+    The dataset column appears only when the comparisons span several datasets; a single
+    dataset is named in the title.
+    """
     reference = report.get("reference_system")
+    comparisons = _dicts(report.get("comparisons"))
+    datasets = list(dict.fromkeys(text(row.get("dataset")) for row in comparisons))
+    several = len(datasets) > 1
     body = []
-    for row in _dicts(report.get("comparisons")):
+    for row in comparisons:
         body.append(
             [
-                text(row.get("dataset")),
+                *([text(row.get("dataset"))] if several else []),
                 _opponent(row, reference),
                 *(number(row.get(key)) for key in ("n", "wins", "losses", "ties")),
                 number(row.get("parse_failures")),
@@ -167,10 +174,11 @@ def leaderboard(report: Mapping[str, Any]) -> TextTable:
                 percent(row.get("position_consistency")),
             ]
         )
-    judges = sorted({str(row.get("judge")) for row in _dicts(report.get("comparisons"))})
+    judges = sorted({str(row.get("judge")) for row in comparisons})
+    scope = "" if several or not datasets else f", dataset: {datasets[0]}"
     return TextTable(
         headers=[
-            "dataset",
+            *(["dataset"] if several else []),
             "vs system",
             "n",
             "win",
@@ -180,12 +188,13 @@ def leaderboard(report: Mapping[str, Any]) -> TextTable:
             "win %",
             "95% CI",
             "p",
-            "pos. cons. %",
+            "cons %",
         ],
         rows=body,
-        title=f"{reference} vs each system (judge: {', '.join(judges) or '?'})",
-        caption="fail = parse failures (not in n); tie counts half; p = exact sign test",
-        label_columns=2,
+        title=f"{reference} vs each system (judge: {', '.join(judges) or '?'}{scope})",
+        caption="fail: parse failures (not in n); a tie counts half; p: exact sign test; "
+        "cons: pairs judged alike in both orders",
+        label_columns=2 if several else 1,
     )
 
 
@@ -247,7 +256,8 @@ def personalization_section(section: Mapping[str, Any]) -> ReportSection:
         f"k = {number(section.get('k'))} users; diagonal mean "
         f"{number(section.get('diagonal_mean'))}, off-diagonal mean "
         f"{number(section.get('off_diagonal_mean'))}; the user's own agent is best in "
-        f"{number(section.get('diagonal_best_columns'))} columns; p = "
+        f"{number(section.get('diagonal_best_columns'))} of {number(section.get('k'))} test "
+        f"sets (columns); one-sided permutation test of diagonal > off-diagonal, p = "
         f"{p_value(section.get('p_value'))}."
     )
     return ReportSection(
@@ -273,7 +283,7 @@ def multi_candidate_section(section: Mapping[str, Any]) -> ReportSection:
     body = [
         [
             text(row.get("system")),
-            number(row.get("votes")),
+            number(row.get("votes"), digits=1),
             percent(row.get("share")),
             interval(row.get("ci_low"), row.get("ci_high")),
         ]
@@ -386,6 +396,7 @@ def rich_table(table: TextTable) -> Table:
         caption=Text(table.caption) if table.caption else None,
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        collapse_padding=True,
     )
     for index, header in enumerate(table.headers):
         justify = "left" if index < table.label_columns else "right"

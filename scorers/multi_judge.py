@@ -20,6 +20,7 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric, scorer
 from inspect_ai.solver import TaskState
 
+from scorers.bertscore import bertscore_values
 from scorers.llm_judge import ask_judge, judge_template_for
 from scorers.stats.first_choice import RotationVote, vote_totals
 
@@ -138,24 +139,16 @@ def similarity_multi_judge(model_dir: str | None = None, num_layers: int = 6) ->
         model_dir: a local Hugging Face encoder folder; default the packaged MiniLM.
         num_layers: encoder layer whose embeddings BERTScore uses (6 for MiniLM).
     """
-    scorer_state: dict[str, object] = {}
-
-    def bert_scorer() -> object:
-        if "scorer" not in scorer_state:
-            from bert_score import BERTScorer
-
-            from harness.offline_models import minilm_dir
-
-            scorer_state["scorer"] = BERTScorer(
-                model_type=model_dir or str(minilm_dir()), num_layers=num_layers, lang="en"
-            )
-        return scorer_state["scorer"]
 
     async def score(state: TaskState, target: Target) -> Score:
         systems = list(state.metadata["systems"])
         candidates = list(state.metadata["candidates"])
-        _, _, f1 = bert_scorer().score(candidates, [target.text] * len(candidates))  # type: ignore[attr-defined]
-        f1_by_system = {s: round(float(v), 6) for s, v in zip(systems, f1, strict=True)}
+        values = bertscore_values(
+            candidates, [target.text] * len(candidates), model_dir, num_layers
+        )
+        f1_by_system = {
+            system: round(f1, 6) for system, (_, _, f1) in zip(systems, values, strict=True)
+        }
         best = max(f1_by_system.values())
         top = [system for system in systems if f1_by_system[system] == best]
         chosen = top[0] if len(top) == 1 else None

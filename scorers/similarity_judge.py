@@ -8,6 +8,7 @@ depend on the order, so both orders always agree; a tie in F1 is a tie.
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
+from scorers.bertscore import bertscore_values
 from scorers.metrics import parse_failures, win_rate
 from scorers.outcome import TiePolicy
 from scorers.pair_score import pair_score
@@ -26,24 +27,14 @@ def similarity_judge(
         model_dir: a local Hugging Face encoder folder; default the packaged MiniLM.
         num_layers: encoder layer whose embeddings BERTScore uses (6 for MiniLM).
     """
-    scorer_state: dict[str, object] = {}
-
-    def bert_scorer() -> object:
-        if "scorer" not in scorer_state:
-            from bert_score import BERTScorer
-
-            from harness.offline_models import minilm_dir
-
-            scorer_state["scorer"] = BERTScorer(
-                model_type=model_dir or str(minilm_dir()), num_layers=num_layers, lang="en"
-            )
-        return scorer_state["scorer"]
 
     async def score(state: TaskState, target: Target) -> Score:
         candidate_a = state.metadata["candidate_a"]
         candidate_b = state.metadata["candidate_b"]
-        _, _, f1 = bert_scorer().score([candidate_a, candidate_b], [target.text, target.text])  # type: ignore[attr-defined]
-        f1_a, f1_b = (round(float(value), 6) for value in f1)
+        values = bertscore_values(
+            [candidate_a, candidate_b], [target.text, target.text], model_dir, num_layers
+        )
+        f1_a, f1_b = (round(f1, 6) for _, _, f1 in values)
         details = {"f1_a": f1_a, "f1_b": f1_b}
         if f1_a == f1_b:
             return pair_score(None, None, tie_policy, "similarity", details, exact_tie=True)

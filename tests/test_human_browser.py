@@ -17,8 +17,7 @@ from human_eval.export import export_bundle
 from human_eval.folder import HumanFolder
 from human_eval.server import make_server
 from human_eval.store import AnnotationStore
-from tests.test_human_export import judged_run
-from tests.test_human_server import free_port
+from tests.human_fixtures import free_port, judged_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -15,7 +15,7 @@ from human_eval.export import export_bundle
 from human_eval.folder import HumanFolder
 from human_eval.server import create_app, serve
 from human_eval.store import AnnotationStore
-from tests.test_human_export import judged_run
+from tests.human_fixtures import free_port, judged_run
 
 SCRIPT = '<script>alert("pwned")</script><b>bold</b> & more'
 REPO = Path(__file__).resolve().parents[1]
@@ -35,12 +35,6 @@ def signed_in(run: Path, bundle: Bundle, name: str) -> TestClient:
     response = client.get(f"/?token={token}")
     assert response.status_code == 200
     return client
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_unknown_tokens_and_names_are_forbidden(study):

@@ -174,7 +174,7 @@ def test_report_md_has_table_1_and_links_to_existing_figures(finished):
         assert (run_dir / link).is_file(), link
     # the full leaderboard: one line per (dataset, system) with position consistency
     assert "| beta | small_zero_shot | 3 | 2 | 0 | 1 | 0 | 83.3 |" in markdown
-    assert "pos. cons. %" in markdown and "66.7 |" in markdown
+    assert "cons %" in markdown and "66.7 |" in markdown
 
 
 def assert_valid_figure(png: Path) -> None:
