@@ -32,7 +32,7 @@ from scorers.stats import (
     summarize_win_rate,
 )
 
-REPORT_FORMAT = 3  # bump when report.json's content changes, so old reports are rebuilt
+REPORT_FORMAT = 4  # bump when report.json changes, so old reports are rebuilt
 """Name of the score that carries human annotations on a judge log (never the judge's)."""
 
 

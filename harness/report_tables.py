@@ -20,7 +20,8 @@ MISSING = "–"
 
 HOW_TO_READ = (
     "Win rate counts a tie as half a win; parse failures are excluded from n. The 95 % "
-    "interval is a bootstrap over users (Wilson for a single user); p is a two-sided exact "
+    "interval is clustered by user: a t interval with a cluster-robust variance below 30 "
+    "users, a bootstrap over users from 30 on (Wilson for a single user); p is a two-sided exact "
     "sign test of wins against losses; position consistency is the share of pairs whose two "
     "judging orders agreed. The aggregate is the mean of the dataset win rates, as in the paper."
 )

@@ -4,9 +4,11 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
 from scorers.outcome import PairOutcome
 from scorers.stats import WinRateSummary, summarize_win_rate
+from scorers.stats.win_rate import BOOTSTRAP_MIN_USERS
 
 WIN = PairOutcome("win", 1.0, True)
 LOSS = PairOutcome("loss", 0.0, True)
@@ -149,21 +151,50 @@ def hand_cluster_bootstrap(
     return float(np.quantile(rates, 0.025)), float(np.quantile(rates, 0.975))
 
 
-def test_bootstrap_over_users() -> None:
+def many_users() -> tuple[list[PairOutcome], list[str]]:
+    """The six users' pattern five times over: 30 users, the bootstrap's range."""
+    outcomes, users = several_users()
+    return outcomes * 5, [f"{user}-{copy}" for copy in range(5) for user in users]
+
+
+def hand_cluster_robust_t(outcomes: list[PairOutcome], users: list[str]) -> tuple[float, float]:
+    """Independent CR1 interval: mean ± t(G-1) · sqrt(G/(G-1) · Σ_g (Σ_i e_gi)² / n²)."""
+    scored = [(o.score, u) for o, u in zip(outcomes, users, strict=True) if o.score is not None]
+    n = len(scored)
+    mean = sum(score for score, _ in scored) / n
+    names = sorted({u for _, u in scored})
+    cluster_sums = [sum(score - mean for score, u in scored if u == name) for name in names]
+    groups = len(names)
+    variance = groups / (groups - 1) * sum(total**2 for total in cluster_sums) / n**2
+    half = student_t.ppf(0.975, groups - 1) * variance**0.5
+    return max(0.0, mean - half), min(1.0, mean + half)
+
+
+def test_few_users_get_the_cluster_robust_t_interval() -> None:
     outcomes, users = several_users()
     summary = summarize_win_rate(outcomes, users)
-    assert summary.ci_method == "bootstrap-user-cluster"
+    assert summary.ci_method == "cluster-robust-t"
     assert (summary.n, summary.parse_failures) == (24, 1)
     assert summary.win_rate == pytest.approx((15 + 3 / 2) / 24)
     assert 0.0 <= summary.ci_low <= summary.win_rate <= summary.ci_high <= 1.0
-    assert summary.ci_low < summary.ci_high
+    low, high = hand_cluster_robust_t(outcomes, users)
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((low, high), abs=1e-9)
+
+
+def test_bootstrap_over_many_users() -> None:
+    outcomes, users = many_users()
+    assert len(set(users)) == BOOTSTRAP_MIN_USERS
+    summary = summarize_win_rate(outcomes, users)
+    assert summary.ci_method == "bootstrap-user-cluster"
+    assert summary.win_rate == pytest.approx((15 + 3 / 2) / 24)
+    assert 0.0 <= summary.ci_low <= summary.win_rate <= summary.ci_high <= 1.0
     low, high = hand_cluster_bootstrap(outcomes, users, n_resamples=20000, seed=1)
-    assert summary.ci_low == pytest.approx(low, abs=0.03)
-    assert summary.ci_high == pytest.approx(high, abs=0.03)
+    assert summary.ci_low == pytest.approx(low, abs=0.02)
+    assert summary.ci_high == pytest.approx(high, abs=0.02)
 
 
 def test_bootstrap_is_reproducible_with_seed() -> None:
-    outcomes, users = several_users()
+    outcomes, users = many_users()
     first = summarize_win_rate(outcomes, users, seed=7, n_resamples=500)
     again = summarize_win_rate(outcomes, users, seed=7, n_resamples=500)
     assert first == again

@@ -15,15 +15,23 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+import statsmodels.api as sm
 from scipy.stats import binomtest, bootstrap
 from statsmodels.stats.proportion import proportion_confint
 
 from scorers.outcome import PairOutcome
 
-__all__ = ["CiMethod", "WinRateSummary", "summarize_win_rate"]
+__all__ = ["BOOTSTRAP_MIN_USERS", "CiMethod", "WinRateSummary", "summarize_win_rate"]
 
-CiMethod = Literal["bootstrap-user-cluster", "wilson"]
-"""How the interval was computed: a cluster bootstrap over users, or the Wilson interval."""
+CiMethod = Literal["cluster-robust-t", "bootstrap-user-cluster", "wilson"]
+"""How the interval was computed: clustered by user (a t interval with a cluster-robust
+variance for few users, a bootstrap over users for many), or the Wilson interval."""
+
+BOOTSTRAP_MIN_USERS = 30
+"""From this many users on, the percentile bootstrap over users is used. Below it, that
+bootstrap under-covers (nominal 95 % covers about 90 % with 10 users, because it ignores
+the G/(G-1) variance factor and uses normal quantiles), so the cluster-robust t interval
+(CR1 variance, t with G-1 degrees of freedom) is used instead (about 94-95 % measured)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,8 @@ class WinRateSummary:
             None when ``wins + losses == 0``.
         position_consistency: Share of pairs whose two orders agreed, among pairs where both
             orders parsed; None when there are none.
-        ci_method: ``"bootstrap-user-cluster"`` or ``"wilson"``; None when ``n == 0``.
+        ci_method: ``"cluster-robust-t"``, ``"bootstrap-user-cluster"`` or ``"wilson"``;
+            None when ``n == 0``.
     """
 
     n: int
@@ -73,6 +82,26 @@ def _wilson(score_total: float, n: int, confidence: float) -> tuple[float, float
         count=score_total, nobs=n, alpha=1.0 - confidence, method="wilson"
     )
     return float(low), float(high)
+
+
+def _cluster_robust_t(
+    scores: np.ndarray, clusters: np.ndarray, confidence: float
+) -> tuple[float, float] | None:
+    """Student-t interval of the mean score, user-clustered (CR1) variance; None if degenerate.
+
+    statsmodels OLS of the score on a constant with `cov_type="cluster"`: the estimate is
+    the pooled win rate, the variance G/(G-1)·Σ_g(Σ_i e_gi)²/n², and the interval uses t with
+    G-1 degrees of freedom. Bounds are clipped to [0, 1].
+    """
+    fit = sm.OLS(scores, np.ones((len(scores), 1))).fit(
+        cov_type="cluster",
+        cov_kwds={"groups": clusters, "use_correction": True, "df_correction": True},
+        use_t=True,
+    )
+    low, high = (float(bound) for bound in fit.conf_int(alpha=1.0 - confidence)[0])
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return None
+    return max(0.0, low), min(1.0, high)
 
 
 def _user_cluster_bootstrap(
@@ -121,15 +150,18 @@ def summarize_win_rate(
     Returns:
         A :class:`WinRateSummary`. The interval is:
 
-        - ``"bootstrap-user-cluster"`` when the scored pairs (parse failures left out) come
-          from at least two users: a percentile bootstrap (``scipy.stats.bootstrap``,
-          ``paired=True``) that resamples users and recomputes the pooled win rate
-          ``sum(scores) / sum(pairs)``, so pairs of the same user move together;
+        - ``"cluster-robust-t"`` when the scored pairs (parse failures left out) come from 2
+          to ``BOOTSTRAP_MIN_USERS - 1`` users: the pooled win rate ± t(G-1) × its
+          user-clustered (CR1) standard error (statsmodels), clipped to [0, 1];
+        - ``"bootstrap-user-cluster"`` from ``BOOTSTRAP_MIN_USERS`` users on: a percentile
+          bootstrap (``scipy.stats.bootstrap``, ``paired=True``) that resamples users and
+          recomputes the pooled win rate ``sum(scores) / sum(pairs)``, so pairs of the same
+          user move together;
         - ``"wilson"`` (``statsmodels`` ``proportion_confint``, with ``wins + ties / 2`` as
           the count) when they come from a single user, and also as the fallback when the
-          bootstrap is degenerate: every user has the same win rate (e.g. A wins every
-          pair), where each resample gives the same value and the percentile interval would
-          collapse to a point, or the bootstrap returns a non-finite bound. Bootstrap
+          clustered interval is degenerate: every user has the same win rate (e.g. A wins
+          every pair), where the clustered variance is zero and the interval would collapse
+          to a point, or a bound is not finite. Bootstrap
           warnings are silenced; ``ci_method`` says which interval was used.
 
         With no scored pair (``n == 0``), ``win_rate``, the interval and ``ci_method`` are
@@ -172,10 +204,17 @@ def summarize_win_rate(
 
         interval = None
         if len(per_user) >= 2 and np.ptp(score_sums / counts) > 0:
-            interval = _user_cluster_bootstrap(score_sums, counts, confidence, n_resamples, seed)
-        if interval is not None:
-            ci_method = "bootstrap-user-cluster"
-        else:
+            if len(per_user) >= BOOTSTRAP_MIN_USERS:
+                interval = _user_cluster_bootstrap(
+                    score_sums, counts, confidence, n_resamples, seed
+                )
+                ci_method = "bootstrap-user-cluster"
+            else:
+                scores = np.concatenate([np.array(v, dtype=float) for v in per_user.values()])
+                clusters = np.repeat(np.arange(len(per_user)), counts.astype(int))
+                interval = _cluster_robust_t(scores, clusters, confidence)
+                ci_method = "cluster-robust-t"
+        if interval is None:
             interval = _wilson(score_total, n, confidence)
             ci_method = "wilson"
         ci_low, ci_high = interval
