@@ -115,10 +115,16 @@ class AnnotationStore:
         return int(cursor.lastrowid)  # type: ignore[arg-type]
 
     def latest(self) -> dict[tuple[str, str], Answer]:
-        """The current answer per (annotator, item_id): the row appended last."""
+        """The current answer per (annotator, item_id): the latest by `answered_at`.
+
+        Times are ISO-8601 UTC with milliseconds everywhere (app and imports), so their text
+        order is time order; rows with the same time go by append order. An old answer
+        imported after a newer one therefore never becomes current.
+        """
         rows = self._query(
-            f"SELECT {COLUMNS} FROM answers WHERE answer_id IN "
-            "(SELECT MAX(answer_id) FROM answers GROUP BY annotator, item_id) ORDER BY answer_id",
+            f"SELECT {COLUMNS} FROM (SELECT {COLUMNS}, ROW_NUMBER() OVER (PARTITION BY "
+            "annotator, item_id ORDER BY answered_at DESC, answer_id DESC) AS recency "
+            "FROM answers) WHERE recency = 1 ORDER BY answer_id",
             (),
         )
         return {(answer.annotator, answer.item_id): answer for answer in rows}

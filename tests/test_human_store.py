@@ -38,6 +38,19 @@ def test_latest_answer_wins_and_history_keeps_every_change(store: AnnotationStor
     assert all(isinstance(a, Answer) and a.answered_at.endswith("+00:00") for a in history)
 
 
+def test_an_older_imported_answer_does_not_replace_a_newer_one(store: AnnotationStore):
+    store.append("alice", "item-0001", 2, answered_at="2026-05-02T10:00:00.000+00:00")
+    older = {"annotator": "alice", "item_id": "item-0001", "choice": 1}
+    store.import_answers(
+        [{**older, "answered_at": "2026-05-01T10:00:00.000+00:00"}], "sha-a", "import:a.csv"
+    )
+    assert store.latest()[("alice", "item-0001")].choice == 2
+    newer = {**older, "answered_at": "2026-05-03T10:00:00.000+00:00"}
+    store.import_answers([newer], "sha-b", "import:b.csv")
+    assert store.latest()[("alice", "item-0001")].choice == 1
+    assert [a.choice for a in store.history(annotator="alice")] == [2, 1, 1]
+
+
 def test_update_and_delete_are_refused_by_the_database(store: AnnotationStore):
     store.append("alice", "item-0001", 1)
     raw = sqlite3.connect(store.path)
