@@ -25,6 +25,7 @@ from harness.report import REPORT_FORMAT, build_report, read_previous_report, wr
 from harness.run_folder import RunFolder
 from harness.similarity_stage import run_personalization, run_similarity_metrics
 from harness.stages import StageResult, StageRunner
+from scorers.bertscore import encoder_name
 from solvers import lookup_system
 from solvers._adapters import release_adapter_models
 from solvers.build.context import BuildContext
@@ -254,6 +255,14 @@ def measure_similarity(context: PipelineContext, records: list[Record]) -> None:
     context.personalization = run_personalization(context, records)
 
 
+def _similarity_judge_key(profile: Profile) -> dict[str, Any]:
+    """The BERTScore settings of a similarity judge (an LLM judge's key does not use them)."""
+    if profile.judge.kind != "similarity":
+        return {}
+    settings = profile.metrics
+    return {"encoder": encoder_name(settings.encoder), "num_layers": settings.num_layers}
+
+
 def _stage_key_of(result: StageResult) -> str:
     header = result.read_header()
     return str((header.eval.metadata or {}).get("prefbench_key"))
@@ -282,6 +291,7 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
             "judge": profile.judge.kind,
             "judge_max_tokens": profile.judge.max_tokens,
             "prompts": prompts_fingerprint(),
+            **_similarity_judge_key(profile),
         }
         task = pairwise_comparison(
             generations_a=str(log_a.log_path),
@@ -289,6 +299,8 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
             judge=profile.judge.kind,
             tie_policy=profile.judge.tie_policy,
             judge_max_tokens=profile.judge.max_tokens,
+            encoder=profile.metrics.encoder,
+            num_layers=profile.metrics.num_layers,
         )
         context.judge_logs[other] = context.runner.run_stage(
             "judge",
@@ -312,11 +324,14 @@ def judge_multi_candidate(context: PipelineContext, roles: tuple[str, ...]) -> S
         "judge": profile.judge.kind,
         "judge_max_tokens": profile.judge.max_tokens,
         "prompts": prompts_fingerprint(),
+        **_similarity_judge_key(profile),
     }
     task = multi_candidate_comparison(
         generation_logs=[str(result.log_path) for result in logs],
         judge=profile.judge.kind,
         judge_max_tokens=profile.judge.max_tokens,
+        encoder=profile.metrics.encoder,
+        num_layers=profile.metrics.num_layers,
     )
     return context.runner.run_stage(
         "multi",

@@ -87,6 +87,8 @@ def multi_candidate_comparison(
     judge: str = "llm",
     judge_max_tokens: int = 512,
     on_mismatch: OnMismatch = "error",
+    encoder: str | None = None,
+    num_layers: int = 6,
 ) -> Task:
     """Judge N systems' outputs at once, record by record, in every cyclic rotation.
 
@@ -95,6 +97,9 @@ def multi_candidate_comparison(
         judge: `llm` (role `judge`) or `similarity` (BERTScore with the local MiniLM).
         judge_max_tokens: the LLM judge's answer budget (reasoning + verdict).
         on_mismatch: what to do with ids missing from some log: `error` or `intersect`.
+        encoder: the similarity judge's BERTScore encoder (a local Hugging Face folder);
+            None for the packaged MiniLM.
+        num_layers: the encoder layer BERTScore uses.
     """
     logs = [read_generation_log(Path(path)) for path in generation_logs]
     samples = join_generation_logs(logs, on_mismatch)
@@ -102,7 +107,7 @@ def multi_candidate_comparison(
         name="multi_candidate_comparison",
         dataset=MemoryDataset(samples, name="-vs-".join(system_of(log) for log in logs)),
         solver=candidates_in_place(),
-        scorer=multi_judge_scorer(judge, judge_max_tokens),
+        scorer=multi_judge_scorer(judge, judge_max_tokens, encoder, num_layers),
     )
 
 

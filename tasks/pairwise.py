@@ -110,6 +110,8 @@ def pairwise_comparison(
     tie_policy: str = "inconsistent_is_tie",
     on_mismatch: OnMismatch = "error",
     judge_max_tokens: int = 512,
+    encoder: str | None = None,
+    num_layers: int = 6,
 ) -> Task:
     """Judge system A's outputs against system B's, record by record, in both orders.
 
@@ -120,6 +122,9 @@ def pairwise_comparison(
         tie_policy: `inconsistent_is_tie` (default) or `each_order_half`.
         on_mismatch: what to do with ids in only one log: `error` or `intersect`.
         judge_max_tokens: the LLM judge's answer budget (reasoning + verdict).
+        encoder: the similarity judge's BERTScore encoder (a local Hugging Face folder);
+            None for the packaged MiniLM.
+        num_layers: the encoder layer BERTScore uses.
     """
     log_a = read_generation_log(Path(generations_a))
     log_b = read_generation_log(Path(generations_b))
@@ -129,5 +134,5 @@ def pairwise_comparison(
         name="pairwise_comparison",
         dataset=MemoryDataset(samples, name=name),
         solver=candidates_in_place(),
-        scorer=judge_scorer(judge, tie_policy, judge_max_tokens),
+        scorer=judge_scorer(judge, tie_policy, judge_max_tokens, encoder, num_layers),
     )

@@ -101,3 +101,24 @@ def test_multi_candidate_judge_uses_the_article_prompt(tmp_path: Path):
         prompt.startswith(ARTICLE_SYSTEM) and "3 candidate articles" in prompt
         for prompt, _ in judge.api.calls
     )
+
+
+def test_the_profile_encoder_reaches_the_similarity_judges(tmp_path):
+    """`metrics.encoder` is the BERTScore encoder of the pairwise and multi-candidate judges."""
+    from harness.offline_models import minilm_dir
+    from harness.pipeline import generate, judge, prepare_records
+    from tests.helpers import scripted_profile, scripted_run
+
+    encoder = str(minilm_dir())
+    profile = scripted_profile(
+        judge={"kind": "similarity", "multi_candidate": True},
+        metrics={"encoder": encoder, "num_layers": 5},
+    )
+    context = scripted_run(tmp_path / "run", profile)
+    generate(context, prepare_records(context))
+    judge(context)
+    logs = [result.read_header() for result in context.judge_logs.values()]
+    logs.append(context.multi_candidate_log.read_header())
+    for log in logs:
+        (scorer,) = log.eval.scorers
+        assert scorer.options["model_dir"] == encoder and scorer.options["num_layers"] == 5
