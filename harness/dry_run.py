@@ -550,24 +550,31 @@ def plan_table(plan: RunPlan) -> Table:
     methods = "; ".join(
         f"{', '.join(roles)}: {method}" for method, roles in roles_by_method.items()
     )
+    # notes are numbered under the table, so the numbers keep their columns on any terminal
+    notes = list(dict.fromkeys(row.note for row in plan.rows if row.note))
     table = Table(
         title=(
             f"dry run of profile {plan.profile}: {plan.users} users, {plan.train_records} train "
             f"and {plan.test_records} test records (nothing was run)"
         ),
         box=box.SIMPLE_HEAD,
-        caption=(
-            f"input tokens: the real prompts ({methods}); text not written yet (intents, "
-            "drafts, rules, candidates) at its max_tokens budget. output: max_tokens per call "
-            f"(an upper bound). USD at list prices as of {plan.prices_as_of} "
-            "(harness/prices.yaml, the profile's prices); local models cost 0."
+        caption="\n".join(
+            [f"[{number}] {note}" for number, note in enumerate(notes, start=1)]
+            + [
+                f"input tokens: the real prompts ({methods}); text not written yet (intents, "
+                "drafts, rules, candidates) at its max_tokens budget. output: max_tokens per "
+                f"call (an upper bound). USD at list prices as of {plan.prices_as_of} "
+                "(harness/prices.yaml, the profile's prices); local models cost 0."
+            ]
         ),
+        caption_justify="left",
     )
-    for header in ("stage", "job", "model"):
-        table.add_column(header)
+    # numbers never wrap; on a narrow terminal the labels and the note wrap instead
+    table.add_column("stage", no_wrap=True)
+    table.add_column("job")
+    table.add_column("model")
     for header in ("calls", "retries ≤", "adapters", "input tok", "output tok ≤", "USD"):
-        table.add_column(header, justify="right")
-    table.add_column("note")
+        table.add_column(header, justify="right", no_wrap=True)
     for row in plan.rows:
         if row.calls is None:
             calls = tokens_in = tokens_out = dollars = "unknown"
@@ -576,9 +583,10 @@ def plan_table(plan: RunPlan) -> Table:
         else:
             calls, dollars = _number(row.calls), _dollars(row.usd)
             tokens_in, tokens_out = _number(row.input_tokens), _number(row.output_tokens)
+        marker = f" [{notes.index(row.note) + 1}]" if row.note else ""
         table.add_row(
             row.stage,
-            row.job,
+            row.job + marker,
             row.model or "–",
             calls,
             _number(row.retry_calls) if row.retry_calls else "",
@@ -586,7 +594,6 @@ def plan_table(plan: RunPlan) -> Table:
             tokens_in,
             tokens_out,
             dollars,
-            row.note,
         )
     return table
 
