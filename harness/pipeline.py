@@ -27,9 +27,8 @@ from harness.similarity_stage import run_personalization, run_similarity_metrics
 from harness.stages import StageResult, StageRunner
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
-from solvers._adapters import release_adapter_models
+from solvers._adapters import adapter_hashes, release_adapter_models
 from solvers.build.context import BuildContext
-from solvers.build.manifest import read_manifest
 from tasks.demo import generate_demo_records
 from tasks.generation import personalized_writing
 from tasks.intents import chosen_intent, intent_task
@@ -212,16 +211,7 @@ def generate(
             continue
         system = lookup_system(name)
         options = system_options(context.profile, name)
-        adapters: dict[str, str] = {}
-        if system.uses_adapter:
-            for user in users:
-                manifest = read_manifest(context.run.root, name, user)
-                if manifest is None:
-                    raise PrefbenchInputError(
-                        f"system {name} has no adapter for user {user} in {context.run.artifacts}: "
-                        f"run `prefbench build {name} --run {context.run.root}` first."
-                    )
-                adapters[user] = manifest.adapter_hash
+        adapters = adapter_hashes(context.run.root, name, users) if system.uses_adapter else {}
         key = {
             "system": name,
             "records": fingerprint([record.model_dump() for record in records]),

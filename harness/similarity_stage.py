@@ -23,8 +23,7 @@ from harness.prompt_files import prompts_fingerprint
 from harness.stages import KEY_FIELD, StageResult
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
-from solvers._adapters import release_adapter_models
-from solvers.build.manifest import read_manifest
+from solvers._adapters import adapter_hashes, release_adapter_models
 from tasks.cross_user import cross_user_writing, personalization_matrix
 from tasks.metrics import METRICS_VERSION, generation_metrics, similarity_rows
 from tasks.records import Record
@@ -145,19 +144,6 @@ def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _adapter_hashes(context: "PipelineContext", system: str, users: list[str]) -> dict[str, str]:
-    adapters = {}
-    for user in users:
-        manifest = read_manifest(context.run.root, system, user)
-        if manifest is None:
-            raise PrefbenchInputError(
-                f"system {system} has no adapter for user {user} in {context.run.artifacts}: "
-                f"run `prefbench build {system} --run {context.run.root}` first."
-            )
-        adapters[user] = manifest.adapter_hash
-    return adapters
-
-
 def run_personalization(context: "PipelineContext", records: list[Record]) -> dict[str, Any] | None:
     """Cross the personalization system's agents with every user's test set (the K×K matrix).
 
@@ -191,7 +177,7 @@ def run_personalization(context: "PipelineContext", records: list[Record]) -> di
         "system": name,
         "records": fingerprint([record.model_dump() for record in records]),
         "options": options,
-        "adapters": _adapter_hashes(context, name, users),
+        "adapters": adapter_hashes(context.run.root, name, users),
         "agent_users": users,
         "prompts": prompts_fingerprint(),
         "limit": context.limit,

@@ -34,6 +34,11 @@ def require_manifest(run_dir: Path, system: str, user: str) -> AdapterManifest:
     return manifest
 
 
+def adapter_hashes(run_dir: Path, system: str, users: list[str]) -> dict[str, str]:
+    """Each user's adapter hash (what generation stage keys depend on); input error if absent."""
+    return {user: require_manifest(run_dir, system, user).adapter_hash for user in users}
+
+
 def adapter_model(role: str, run_dir: Path, system: str, user: str) -> tuple[Model, str]:
     """The role's base model with the user's adapter, and the adapter hash."""
     manifest = require_manifest(run_dir, system, user)

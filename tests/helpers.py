@@ -1,10 +1,13 @@
 """Test helpers: profiles on the offline scripted model, and running them in-process."""
 
 import io
+import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+from harness.cli import main
 from harness.pipeline import PipelineContext, open_run
 from harness.profile import parse_profile
 
@@ -56,3 +59,26 @@ def scripted_run(run_dir: Path, profile: dict) -> PipelineContext:
     parsed = parse_profile(profile, Path("<test profile>"))
     console = Console(file=io.StringIO(), width=200)
     return open_run(run_dir, parsed, console, display="none")
+
+
+def run_cli_split(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
+) -> tuple[int, str, str]:
+    """Run `prefbench ARGS` in-process (a wide terminal); exit code, stdout, stderr."""
+    monkeypatch.setattr(sys, "argv", ["prefbench", *args])
+    monkeypatch.setenv("COLUMNS", "250")
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_info:
+        code = int(exit_info.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
+) -> tuple[int, str]:
+    """Run `prefbench ARGS` in-process; exit code and everything it printed."""
+    code, out, err = run_cli_split(monkeypatch, capsys, *args)
+    return code, out + err

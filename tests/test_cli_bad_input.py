@@ -1,26 +1,8 @@
 """Bad input at the command line: exit code 2, a message naming the thing and the fix."""
 
-import sys
 from pathlib import Path
 
-import pytest
-
-from harness.cli import main
-from tests.helpers import scripted_profile
-
-
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
-) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["prefbench", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_info:
-        code = int(exit_info.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+from tests.helpers import run_cli, scripted_profile
 
 
 def test_unknown_system_names_it_and_the_known_ones(monkeypatch, capsys, write_profile, tmp_path):

@@ -5,14 +5,12 @@ replaced by a stub) and compare the mock model's call log, stage by stage and ro
 with the plan made beforehand.
 """
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from inspect_ai.solver import Solver
 
-from harness.cli import main
 from harness.dry_run import plan_run, plan_table, profile_records, totals_line
 from harness.errors import PrefbenchInputError
 from harness.pipeline import build_systems, generate, judge, prepare_records
@@ -23,7 +21,7 @@ from solvers._system import GROUND_TRUTH, ModelCall
 from solvers._writer import zero_shot_writer
 from solvers.build.lora import TrainingResult
 from tasks.records import write_records
-from tests.helpers import INTENT, LARGE_EMAIL, scripted_profile, scripted_run
+from tests.helpers import INTENT, LARGE_EMAIL, run_cli, scripted_profile, scripted_run
 
 ALL_SYSTEMS = [
     "small_zero_shot",
@@ -275,18 +273,6 @@ def test_call_plan_declarations_are_checked():
     profile = parsed(scripted_profile(systems=["few_shot", "unfilled_test_system"]))
     with pytest.raises(ValueError, match=r"unfilled_test_system: call 'email'.*rules.*fills"):
         plan_run(profile, profile_records(profile))
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["prefbench", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_info:
-        code = int(exit_info.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def test_cli_dry_run_prints_the_plan_and_creates_nothing(

@@ -19,7 +19,6 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.scorer import Score
 from PIL import Image
 
-from harness.cli import main
 from harness.figures import personalization_figure
 from harness.report import read_comparison, render_report, report_html_path
 from harness.report_html import report_html
@@ -27,7 +26,7 @@ from harness.report_markdown import report_markdown
 from harness.run_folder import RunFolder
 from scorers.stats import summarize_win_rate
 from tasks.records import Record, write_records
-from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
+from tests.helpers import LARGE_EMAIL, SMALL_REPLY, run_cli_split, scripted_profile, scripted_run
 
 USERS = {"alpha": ["ann", "ben"], "beta": ["cat", "dan", "eve"]}
 COPYCAT = "COPYCAT"  # in one beta test subject: the small model then writes the large text
@@ -355,21 +354,11 @@ def test_agreement_is_rendered_by_its_hook(monkeypatch):
     check_page(page)
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["prefbench", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_info:
-        code = int(exit_info.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_cli_report_json_prints_report_json_only(finished, monkeypatch, capsys):
     run_dir, _ = finished
-    code, out, _ = run_cli(monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "json")
+    code, out, _ = run_cli_split(
+        monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "json"
+    )
     assert code == 0
     assert json.loads(out) == json.loads((run_dir / "report.json").read_text())
 
@@ -380,7 +369,7 @@ def test_cli_report_rewrites_the_files(finished, monkeypatch, capsys, output_for
     written = run_dir / f"report.{output_format}"
     for path in (written, run_dir / "figures" / "win_rates.png"):
         path.unlink()
-    code, out, _ = run_cli(
+    code, out, _ = run_cli_split(
         monkeypatch, capsys, "report", "--run", str(run_dir), "--format", output_format
     )
     assert code == 0, out
@@ -390,7 +379,7 @@ def test_cli_report_rewrites_the_files(finished, monkeypatch, capsys, output_for
 
 def test_cli_report_unknown_format(finished, monkeypatch, capsys):
     run_dir, _ = finished
-    code, out, err = run_cli(
+    code, out, err = run_cli_split(
         monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "pdf"
     )
     assert code == 2 and "md, html or json" in out + err
