@@ -8,6 +8,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import get_model
 from inspect_ai.solver import generate
+from scipy.stats import t as student_t
 from statsmodels.stats.proportion import proportion_confint
 
 from harness.errors import PrefbenchInputError
@@ -257,15 +258,37 @@ def test_votes_shares_consistency_and_failures_by_hand():
     assert rows["a"].votes == 6.5 and rows["b"].votes == 4.5 and rows["c"].votes == 0
     assert rows["a"].share == pytest.approx(6.5 / 11) and rows["b"].share == pytest.approx(4.5 / 11)
     assert [row.system for row in summary.first_choice] == ["a", "b", "c"]
-    # a percentile bootstrap of a pooled ratio lies between the users' own ratios
-    user_shares_a = [5 / 6, 1.5 / 5]
-    assert rows["a"].ci_method == "bootstrap-user-cluster"
-    assert min(user_shares_a) <= rows["a"].ci_low <= rows["a"].share <= rows["a"].ci_high
-    assert rows["a"].ci_high <= max(user_shares_a)
-    # c has share 0 for every user: the bootstrap collapses, Wilson over 4 samples instead
+    # two users: the CR1 t interval, by hand: G/(G-1) · Σ_g (X_g - p·V_g)² / V², t with 1 df
+    share = 6.5 / 11
+    variance = 2 / 1 * ((5 - share * 6) ** 2 + (1.5 - share * 5) ** 2) / 11**2
+    half = student_t.ppf(0.975, 1) * variance**0.5
+    assert rows["a"].ci_method == "cluster-robust-t"
+    assert (rows["a"].ci_low, rows["a"].ci_high) == pytest.approx(
+        (max(0.0, share - half), min(1.0, share + half))
+    )
+    # c has share 0 for every user: a clustered interval collapses, Wilson over 4 samples
     assert rows["c"].ci_method == "wilson"
     low, high = proportion_confint(0, 4, alpha=0.05, method="wilson")
     assert (rows["c"].ci_low, rows["c"].ci_high) == pytest.approx((low, high))
+
+
+def test_share_interval_of_few_users_is_the_cluster_robust_t_interval():
+    # five users, two samples each of 2 rotations; a's votes per user: 3, 2, 2, 3, 1 of 4
+    per_user_a = [3, 2, 2, 3, 1]
+    choices, users = [], []
+    for number, votes_a in enumerate(per_user_a):
+        votes = [("a",)] * votes_a + [("b",)] * (4 - votes_a)
+        choices += [votes[:2], votes[2:]]
+        users += [f"u{number}"] * 2
+    rows = {
+        row.system: row for row in summarize_first_choice(choices, users, ["a", "b"]).first_choice
+    }
+    share = sum(per_user_a) / 20
+    variance = 5 / 4 * sum((x - share * 4) ** 2 for x in per_user_a) / 20**2
+    half = student_t.ppf(0.975, 4) * variance**0.5
+    assert rows["a"].share == pytest.approx(share) and rows["a"].ci_method == "cluster-robust-t"
+    assert 0 < share - half and share + half < 1  # not clipped: the formula itself is checked
+    assert (rows["a"].ci_low, rows["a"].ci_high) == pytest.approx((share - half, share + half))
 
 
 def test_single_user_uses_wilson_over_samples():

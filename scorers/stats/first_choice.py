@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from scorers.stats.win_rate import CiMethod, _user_cluster_bootstrap, _wilson
+from scorers.stats.win_rate import (
+    BOOTSTRAP_MIN_USERS,
+    CiMethod,
+    _cluster_robust_t,
+    _user_cluster_bootstrap,
+    _wilson,
+)
 
 __all__ = [
     "FirstChoiceSummary",
@@ -40,7 +46,8 @@ class SystemShare:
         share: ``votes`` over all votes; None when no rotation was parsed.
         ci_low: Lower end of the interval for ``share``; None when ``share`` is None.
         ci_high: Upper end of the interval for ``share``; None when ``share`` is None.
-        ci_method: ``"bootstrap-user-cluster"`` or ``"wilson"``; None when ``share`` is None.
+        ci_method: ``"cluster-robust-t"``, ``"bootstrap-user-cluster"`` or ``"wilson"``; None
+            when ``share`` is None.
     """
 
     system: str
@@ -102,14 +109,31 @@ def _share_interval(
     n_resamples: int,
     seed: int,
 ) -> tuple[float, float, CiMethod]:
-    """Interval of one system's pooled share: user-cluster bootstrap, else Wilson over samples."""
+    """Interval of one system's pooled share, clustered by user as the win rate's is.
+
+    Below `BOOTSTRAP_MIN_USERS` users: the cluster-robust t interval of the vote-weighted
+    mean of per-sample shares (= the pooled share); from there on the user bootstrap; with
+    one user, or the same share for every user, Wilson over samples.
+    """
     users = [user for user, samples in per_user.items() if sum(sum(s.values()) for s in samples)]
     system_votes = np.array([sum(s[system] for s in per_user[user]) for user in users])
     all_votes = np.array([sum(sum(s.values()) for s in per_user[user]) for user in users])
     if len(users) >= 2 and np.ptp(system_votes / all_votes) > 0:
-        interval = _user_cluster_bootstrap(system_votes, all_votes, confidence, n_resamples, seed)
+        if len(users) >= BOOTSTRAP_MIN_USERS:
+            interval = _user_cluster_bootstrap(
+                system_votes, all_votes, confidence, n_resamples, seed
+            )
+            method: CiMethod = "bootstrap-user-cluster"
+        else:
+            voted = [(index, s) for index, user in enumerate(users) for s in per_user[user]]
+            voted = [(index, s) for index, s in voted if sum(s.values())]
+            totals = np.array([sum(s.values()) for _, s in voted])
+            shares = np.array([s[system] for _, s in voted]) / totals
+            clusters = np.array([index for index, _ in voted])
+            interval = _cluster_robust_t(shares, clusters, confidence, weights=totals)
+            method = "cluster-robust-t"
         if interval is not None:
-            return interval[0], interval[1], "bootstrap-user-cluster"
+            return interval[0], interval[1], method
     sample_shares = [
         s[system] / sum(s.values())
         for samples in per_user.values()
@@ -139,10 +163,13 @@ def summarize_first_choice(
         seed: Seed of the bootstrap's random generator (the same for every system).
 
     Returns:
-        A :class:`FirstChoiceSummary`. Each share's interval is a percentile bootstrap
-        (``scipy.stats.bootstrap``, ``paired=True``) that resamples users and recomputes the
-        pooled share ``sum(system votes) / sum(votes)``, so all rotations and samples of a
-        user move together (``"bootstrap-user-cluster"``). With votes from a single user, or
+        A :class:`FirstChoiceSummary`. Each share's interval is clustered by user, as the
+        win rate's: below ``BOOTSTRAP_MIN_USERS`` users a Student-t interval with the CR1
+        cluster-robust variance of the pooled share ``sum(system votes) / sum(votes)``
+        (``"cluster-robust-t"``); from there on a percentile bootstrap
+        (``scipy.stats.bootstrap``, ``paired=True``) that resamples users, so all rotations
+        and samples of a user move together (``"bootstrap-user-cluster"``). With votes from
+        a single user, or
         when every user gives the system the same share (the bootstrap would collapse to a
         point), it is the Wilson interval with each sample as one observation and its share
         of that sample's votes as the count (``"wilson"``).

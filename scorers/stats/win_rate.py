@@ -85,15 +85,21 @@ def _wilson(score_total: float, n: int, confidence: float) -> tuple[float, float
 
 
 def _cluster_robust_t(
-    scores: np.ndarray, clusters: np.ndarray, confidence: float
+    scores: np.ndarray,
+    clusters: np.ndarray,
+    confidence: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, float] | None:
-    """Student-t interval of the mean score, user-clustered (CR1) variance; None if degenerate.
+    """Student-t interval of the (weighted) mean score, user-clustered (CR1) variance.
 
-    statsmodels OLS of the score on a constant with `cov_type="cluster"`: the estimate is
-    the pooled win rate, the variance G/(G-1)·Σ_g(Σ_i e_gi)²/n², and the interval uses t with
-    G-1 degrees of freedom. Bounds are clipped to [0, 1].
+    statsmodels OLS (WLS with `weights`) of the score on a constant with
+    `cov_type="cluster"`: the estimate is the pooled rate Σwy/Σw, the variance
+    G/(G-1)·Σ_g(Σ_i w_gi·e_gi)²/(Σw)², and the interval uses t with G-1 degrees of freedom.
+    Bounds are clipped to [0, 1]; None when the interval is degenerate.
     """
-    fit = sm.OLS(scores, np.ones((len(scores), 1))).fit(
+    design = np.ones((len(scores), 1))
+    model = sm.OLS(scores, design) if weights is None else sm.WLS(scores, design, weights)
+    fit = model.fit(
         cov_type="cluster",
         cov_kwds={"groups": clusters, "use_correction": True, "df_correction": True},
         use_t=True,
