@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from inspect_ai.log import read_eval_log
 
-from harness.errors import PrefbenchInputError
 from harness.profile import ModelPrice, Profile, StrictModel
 from harness.run_folder import RunFolder
+from harness.stages import read_log_header
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 FREE = ModelPrice(input_per_million=0.0, output_per_million=0.0)
@@ -79,13 +78,7 @@ def usage_by_stage_model(run: RunFolder) -> dict[tuple[str, str], dict[str, int]
     for kind in log_kinds(run):
         folder = run.logs(kind)
         for path in sorted(folder.glob("*.eval")) if folder.exists() else []:
-            try:
-                header = read_eval_log(str(path), header_only=True)
-            except Exception as error:
-                raise PrefbenchInputError(
-                    f"log {path} cannot be read ({type(error).__name__}): delete it and run the "
-                    "stage again; finished model calls are cached."
-                ) from error
+            header = read_log_header(path)
             if header.status != "success":
                 continue
             for model, model_usage in header.stats.model_usage.items():

@@ -253,9 +253,14 @@ def _similarity_judge_key(profile: Profile) -> dict[str, Any]:
     return {"encoder": encoder_name(settings.encoder), "num_layers": settings.num_layers}
 
 
-def _stage_key_of(result: StageResult) -> str:
-    header = result.read_header()
-    return str((header.eval.metadata or {}).get("prefbench_key"))
+def require_generation_logs(context: PipelineContext) -> None:
+    """An input error naming the profile systems without a generation log in this run."""
+    missing = [name for name in context.profile.systems if name not in context.generation_logs]
+    if missing:
+        raise PrefbenchInputError(
+            f"no generation logs for {missing} in {context.run.logs('gen')}: run "
+            f"`prefbench generate --run {context.run.root}` first."
+        )
 
 
 def judge(context: PipelineContext) -> dict[str, StageResult]:
@@ -263,12 +268,7 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
     context.console.rule("[bold]5. pairwise judging")
     profile = context.profile
     reference = profile.reference_system
-    missing = [name for name in profile.systems if name not in context.generation_logs]
-    if missing:
-        raise PrefbenchInputError(
-            f"no generation logs for {missing} in {context.run.logs('gen')}: run "
-            f"`prefbench generate --run {context.run.root}` first."
-        )
+    require_generation_logs(context)
     roles = ("judge",) if profile.judge.kind == "llm" else ()
     log_a = context.generation_logs[reference]
     for other in profile.systems:
@@ -276,8 +276,8 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
             continue
         log_b = context.generation_logs[other]
         key = {
-            "a": _stage_key_of(log_a),
-            "b": _stage_key_of(log_b),
+            "a": log_a.stage_key(),
+            "b": log_b.stage_key(),
             "judge": profile.judge.kind,
             "judge_max_tokens": profile.judge.max_tokens,
             "prompts": prompts_fingerprint(),
@@ -310,7 +310,7 @@ def judge_multi_candidate(context: PipelineContext, roles: tuple[str, ...]) -> S
     profile = context.profile
     logs = [context.generation_logs[name] for name in profile.systems]
     key = {
-        "generations": [_stage_key_of(result) for result in logs],
+        "generations": [result.stage_key() for result in logs],
         "judge": profile.judge.kind,
         "judge_max_tokens": profile.judge.max_tokens,
         "prompts": prompts_fingerprint(),
@@ -366,7 +366,7 @@ def report(context: PipelineContext) -> dict[str, Any]:
     sections = report_sections(context)
     inputs_key = fingerprint(
         {
-            "judge_logs": [_stage_key_of(result) for result in context.judge_logs.values()],
+            "judge_logs": [result.stage_key() for result in context.judge_logs.values()],
             "judge_files": [_file_state(path) for path in paths],
             "sections": sections,
             "tie_policy": profile.judge.tie_policy,

@@ -20,7 +20,7 @@ from rich.table import Table
 from harness.errors import PrefbenchInputError
 from harness.fingerprint import fingerprint
 from harness.prompt_files import prompts_fingerprint
-from harness.stages import KEY_FIELD, StageResult
+from harness.stages import StageResult
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
 from solvers._adapters import adapter_hashes, release_adapter_models
@@ -32,17 +32,13 @@ if TYPE_CHECKING:
     from harness.pipeline import PipelineContext
 
 
-def _stage_key_of(result: StageResult) -> str:
-    return str((result.read_header().eval.metadata or {}).get(KEY_FIELD))
-
-
 def _score_generations(
     context: "PipelineContext", stage: str, generations: StageResult, text_metrics: bool
 ) -> StageResult:
     """A `generation_metrics` eval over a finished generation (or cross-user) log."""
     settings = context.profile.metrics
     key = {
-        "generations": _stage_key_of(generations),
+        "generations": generations.stage_key(),
         "encoder": encoder_name(settings.encoder),
         "num_layers": settings.num_layers,
         "text_metrics": text_metrics,
@@ -90,12 +86,9 @@ def run_similarity_metrics(context: "PipelineContext") -> dict[str, Any]:
     """
     context.console.rule("[bold]similarity metrics")
     profile = context.profile
-    missing = [name for name in profile.systems if name not in context.generation_logs]
-    if missing:
-        raise PrefbenchInputError(
-            f"no generation logs for {missing} in {context.run.logs('gen')}: run "
-            f"`prefbench generate --run {context.run.root}` first."
-        )
+    from harness.pipeline import require_generation_logs  # pipeline imports this module
+
+    require_generation_logs(context)
     rows = []
     for name in profile.systems:
         scored = _score_generations(

@@ -47,6 +47,21 @@ class StageResult:
         """The log without its samples (metadata, status, stats)."""
         return read_eval_log(str(self.log_path), header_only=True)
 
+    def stage_key(self) -> str:
+        """The stage key the log was written under (what later stages key on)."""
+        return str((self.read_header().eval.metadata or {}).get(KEY_FIELD))
+
+
+def read_log_header(path: Path) -> EvalLog:
+    """A log's header; an input error naming the file and the fix when it cannot be read."""
+    try:
+        return read_eval_log(str(path), header_only=True)
+    except Exception as error:
+        raise PrefbenchInputError(
+            f"log {path} is corrupt ({type(error).__name__}): delete it and run again; "
+            "finished model calls are cached, so nothing is recomputed."
+        ) from error
+
 
 def _logs_with_key(log_dir: Path, key: str) -> list[tuple[Path, EvalLog]]:
     found = []
@@ -54,13 +69,7 @@ def _logs_with_key(log_dir: Path, key: str) -> list[tuple[Path, EvalLog]]:
         return found
     for info in list_eval_logs(str(log_dir)):
         path = Path(info.name.removeprefix("file://"))
-        try:
-            header = read_eval_log(str(path), header_only=True)
-        except Exception as error:
-            raise PrefbenchInputError(
-                f"log {path} is corrupt ({type(error).__name__}): delete it and run again; "
-                "finished model calls are cached, so nothing is recomputed."
-            ) from error
+        header = read_log_header(path)
         if (header.eval.metadata or {}).get(KEY_FIELD) == key:
             found.append((path, header))
     return found

@@ -16,13 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from scorers.stats.win_rate import (
-    BOOTSTRAP_MIN_USERS,
-    CiMethod,
-    _cluster_robust_t,
-    _user_cluster_bootstrap,
-    _wilson,
-)
+from scorers.stats.win_rate import CiMethod, _wilson, clustered_interval
 
 __all__ = [
     "FirstChoiceSummary",
@@ -115,25 +109,18 @@ def _share_interval(
     mean of per-sample shares (= the pooled share); from there on the user bootstrap; with
     one user, or the same share for every user, Wilson over samples.
     """
-    users = [user for user, samples in per_user.items() if sum(sum(s.values()) for s in samples)]
-    system_votes = np.array([sum(s[system] for s in per_user[user]) for user in users])
-    all_votes = np.array([sum(sum(s.values()) for s in per_user[user]) for user in users])
-    if len(users) >= 2 and np.ptp(system_votes / all_votes) > 0:
-        if len(users) >= BOOTSTRAP_MIN_USERS:
-            interval = _user_cluster_bootstrap(
-                system_votes, all_votes, confidence, n_resamples, seed
-            )
-            method: CiMethod = "bootstrap-user-cluster"
-        else:
-            voted = [(index, s) for index, user in enumerate(users) for s in per_user[user]]
-            voted = [(index, s) for index, s in voted if sum(s.values())]
-            totals = np.array([sum(s.values()) for _, s in voted])
-            shares = np.array([s[system] for _, s in voted]) / totals
-            clusters = np.array([index for index, _ in voted])
-            interval = _cluster_robust_t(shares, clusters, confidence, weights=totals)
-            method = "cluster-robust-t"
-        if interval is not None:
-            return interval[0], interval[1], method
+    voted = [
+        (index, sample)
+        for index, samples in enumerate(per_user.values())
+        for sample in samples
+        if sum(sample.values())
+    ]
+    totals = np.array([sum(sample.values()) for _, sample in voted], dtype=float)
+    shares = np.array([sample[system] for _, sample in voted]) / totals
+    clusters = np.array([index for index, _ in voted])
+    clustered = clustered_interval(shares, totals, clusters, confidence, n_resamples, seed)
+    if clustered is not None:
+        return clustered
     sample_shares = [
         s[system] / sum(s.values())
         for samples in per_user.values()

@@ -21,7 +21,13 @@ from statsmodels.stats.proportion import proportion_confint
 
 from scorers.outcome import PairOutcome
 
-__all__ = ["BOOTSTRAP_MIN_USERS", "CiMethod", "WinRateSummary", "summarize_win_rate"]
+__all__ = [
+    "BOOTSTRAP_MIN_USERS",
+    "CiMethod",
+    "WinRateSummary",
+    "clustered_interval",
+    "summarize_win_rate",
+]
 
 CiMethod = Literal["cluster-robust-t", "bootstrap-user-cluster", "wilson"]
 """How the interval was computed: clustered by user (a t interval with a cluster-robust
@@ -88,18 +94,16 @@ def _cluster_robust_t(
     scores: np.ndarray,
     clusters: np.ndarray,
     confidence: float,
-    weights: np.ndarray | None = None,
+    weights: np.ndarray,
 ) -> tuple[float, float] | None:
     """Student-t interval of the (weighted) mean score, user-clustered (CR1) variance.
 
-    statsmodels OLS (WLS with `weights`) of the score on a constant with
+    statsmodels WLS of the score on a constant with
     `cov_type="cluster"`: the estimate is the pooled rate Σwy/Σw, the variance
     G/(G-1)·Σ_g(Σ_i w_gi·e_gi)²/(Σw)², and the interval uses t with G-1 degrees of freedom.
     Bounds are clipped to [0, 1]; None when the interval is degenerate.
     """
-    design = np.ones((len(scores), 1))
-    model = sm.OLS(scores, design) if weights is None else sm.WLS(scores, design, weights)
-    fit = model.fit(
+    fit = sm.WLS(scores, np.ones((len(scores), 1)), weights).fit(
         cov_type="cluster",
         cov_kwds={"groups": clusters, "use_correction": True, "df_correction": True},
         use_t=True,
@@ -108,6 +112,36 @@ def _cluster_robust_t(
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return None
     return max(0.0, low), min(1.0, high)
+
+
+def clustered_interval(
+    values: np.ndarray,
+    weights: np.ndarray,
+    clusters: np.ndarray,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> tuple[float, float, CiMethod] | None:
+    """Interval of the pooled rate Σw·v/Σw clustered by user: the rule every rate here uses.
+
+    `values` are per-observation rates in [0, 1] (a pair's score; a sample's vote share),
+    `weights` their weights, `clusters` their user index. Below `BOOTSTRAP_MIN_USERS` users
+    the cluster-robust t interval, from there on the percentile user bootstrap. None when
+    there is one user, every user has the same rate, or the interval is degenerate (the
+    caller then uses Wilson).
+    """
+    groups = np.unique(clusters)
+    sums = np.array([np.sum(values[clusters == g] * weights[clusters == g]) for g in groups])
+    counts = np.array([np.sum(weights[clusters == g]) for g in groups], dtype=float)
+    if len(groups) < 2 or np.ptp(sums / counts) == 0:
+        return None
+    if len(groups) >= BOOTSTRAP_MIN_USERS:
+        interval = _user_cluster_bootstrap(sums, counts, confidence, n_resamples, seed)
+        method: CiMethod = "bootstrap-user-cluster"
+    else:
+        interval = _cluster_robust_t(values, clusters, confidence, weights)
+        method = "cluster-robust-t"
+    return None if interval is None else (interval[0], interval[1], method)
 
 
 def _user_cluster_bootstrap(
@@ -205,25 +239,16 @@ def summarize_win_rate(
         for pair, user in zip(outcomes, users, strict=True):
             if pair.score is not None:
                 per_user.setdefault(user, []).append(pair.score)
-        score_sums = np.array([sum(scores) for scores in per_user.values()])
-        counts = np.array([len(scores) for scores in per_user.values()], dtype=float)
-
-        interval = None
-        if len(per_user) >= 2 and np.ptp(score_sums / counts) > 0:
-            if len(per_user) >= BOOTSTRAP_MIN_USERS:
-                interval = _user_cluster_bootstrap(
-                    score_sums, counts, confidence, n_resamples, seed
-                )
-                ci_method = "bootstrap-user-cluster"
-            else:
-                scores = np.concatenate([np.array(v, dtype=float) for v in per_user.values()])
-                clusters = np.repeat(np.arange(len(per_user)), counts.astype(int))
-                interval = _cluster_robust_t(scores, clusters, confidence)
-                ci_method = "cluster-robust-t"
-        if interval is None:
-            interval = _wilson(score_total, n, confidence)
+        scores = np.concatenate([np.array(v, dtype=float) for v in per_user.values()])
+        clusters = np.repeat(np.arange(len(per_user)), [len(v) for v in per_user.values()])
+        clustered = clustered_interval(
+            scores, np.ones_like(scores), clusters, confidence, n_resamples, seed
+        )
+        if clustered is not None:
+            ci_low, ci_high, ci_method = clustered
+        else:
+            ci_low, ci_high = _wilson(score_total, n, confidence)
             ci_method = "wilson"
-        ci_low, ci_high = interval
 
     return WinRateSummary(
         n=n,
