@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
+from harness.human_cli import human_app
+from harness.human_results_cli import agreement_command, import_answers_command
 from harness.profile import Profile, load_profile, parse_profile
 from harness.stages import StageInterrupted
-from human_eval.cli import human_app
-from human_eval.results_cli import agreement_command, import_answers_command
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -59,8 +59,8 @@ def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -
     """Reopen a run folder with its own profile (optionally another judge)."""
     import yaml
 
+    from core.run_folder import RunFolder
     from harness.pipeline import open_run
-    from harness.run_folder import RunFolder
 
     run = RunFolder(run_dir).require_existing()
     raw = yaml.safe_load(run.profile.read_text("utf-8"))
@@ -212,7 +212,7 @@ def report_command(
     """Render a finished run's results (report.json) as report.md/report.html, or print them."""
     import json
 
-    from harness.run_folder import RunFolder
+    from core.run_folder import RunFolder
 
     if output_format not in ("md", "html", "json"):
         raise PrefbenchInputError(f"unknown --format '{output_format}'; use md, html or json")

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from core.run_folder import RunFolder
 from harness.profile import ModelPrice, Profile, StrictModel
-from harness.run_folder import RunFolder
 from harness.stages import read_log_header
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")

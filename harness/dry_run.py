@@ -26,16 +26,16 @@ from pathlib import Path
 from rich import box
 from rich.table import Table
 
+from core.errors import PrefbenchInputError
+from core.templates import load_template
 from harness.cost import price_list, price_of, usd
-from harness.errors import PrefbenchInputError
 from harness.models import SMOLLM2
 from harness.profile import GenerationSettings, ModelSpec, Profile
-from harness.templates import load_template
 from scorers.llm_judge import judge_messages, judge_template_for
 from solvers import GenerationSystem, lookup_system
-from solvers._system import GROUND_TRUTH, TRAIN_EXAMPLES, ModelCall
-from solvers._writer import render_prompt
 from solvers.few_shot import choose_examples, render_examples
+from solvers.registry import GROUND_TRUTH, TRAIN_EXAMPLES, ModelCall
+from solvers.writer import render_prompt
 from tasks.demo import generate_demo_records
 from tasks.intents import PROMPTS as INTENT_PROMPTS
 from tasks.intents import TEMPERATURES
@@ -91,7 +91,7 @@ CHARACTER_ESTIMATE = TokenCounter(f"~{CHARS_PER_TOKEN} characters per token", _c
 def _local_tokenizer_source(spec: ModelSpec) -> str | None:
     """A folder or hub id to load the model's tokenizer from, if it may be on disk already."""
     if spec.model == SMOLLM2:
-        from harness.offline_models import SMOLLM2_NAME, cache_root
+        from core.offline_models import SMOLLM2_NAME, cache_root
 
         folder = cache_root() / "models" / SMOLLM2_NAME  # never converted here
         return str(folder) if (folder / "tokenizer.json").is_file() else None
@@ -110,7 +110,7 @@ def _tokenizer_counter(source: str) -> TokenCounter | None:
     try:
         from transformers import AutoTokenizer
 
-        from harness.quiet import quiet_transformers
+        from core.quiet import quiet_transformers
 
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)

@@ -11,9 +11,9 @@ from typing import Any
 
 from inspect_ai.model import GenerateConfig, Model, get_model
 
-from harness.errors import PrefbenchInputError
-from harness.fingerprint import fingerprint
-from harness.memory import release_memory
+from core.errors import PrefbenchInputError
+from core.fingerprint import fingerprint
+from core.memory import release_memory
 from harness.profile import ModelSpec, Profile
 
 SMOLLM2 = "offline/smollm2"
@@ -29,7 +29,7 @@ def resolved_spec(spec: ModelSpec, sampling: bool = False) -> ModelSpec:
     given.
     """
     if spec.model == SMOLLM2:
-        from harness.offline_models import smollm2_dir
+        from core.offline_models import smollm2_dir
 
         model_args = {
             "model_path": str(smollm2_dir()),

@@ -15,20 +15,20 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.atomic import atomic_write_text
-from harness.errors import PrefbenchInputError
-from harness.fingerprint import fingerprint
+from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
+from core.fingerprint import fingerprint
+from core.run_folder import RunFolder
 from harness.models import training_base
 from harness.profile import Profile, dump_profile
 from harness.prompt_files import prompts_fingerprint
 from harness.report import REPORT_FORMAT, build_report, read_previous_report, write_report
-from harness.run_folder import RunFolder
 from harness.similarity_stage import run_personalization, run_similarity_metrics
 from harness.stages import StageResult, StageRunner
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
-from solvers._adapters import adapter_hashes, release_adapter_models
-from solvers.build.context import BuildContext
+from solvers.adapters import adapter_hashes, release_adapter_models
+from solvers.training.context import BuildContext
 from tasks.demo import generate_demo_records
 from tasks.generation import personalized_writing
 from tasks.intents import chosen_intent, intent_task

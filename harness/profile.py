@@ -10,9 +10,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from scorers.outcome import TIE_POLICIES
-from solvers.build.lora import LoraSettings
+from solvers.training.lora import LoraSettings
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ROLES = ("small", "large", "judge")
@@ -103,7 +103,7 @@ class ModelPrice(StrictModel):
 
 
 class TrainingSettings(StrictModel):
-    """LoRA/QLoRA settings of every adapter (see `solvers.build.lora.LoraSettings`)."""
+    """LoRA/QLoRA settings of every adapter (see `solvers.training.lora.LoraSettings`)."""
 
     rank: int = 8
     alpha: int = 16

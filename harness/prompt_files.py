@@ -3,7 +3,7 @@
 from functools import cache
 from pathlib import Path
 
-from harness.fingerprint import fingerprint
+from core.fingerprint import fingerprint
 
 PACKAGE_ROOTS = ("tasks", "solvers", "scorers")
 

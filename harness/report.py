@@ -13,14 +13,14 @@ from typing import Any
 
 from inspect_ai.log import EvalLog, read_eval_log
 
-from harness.atomic import atomic_write_text
+from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
+from core.run_folder import RunFolder
 from harness.cost import cost_section
-from harness.errors import PrefbenchInputError
 from harness.figures import write_figures
 from harness.profile import Profile
 from harness.report_html import report_html
 from harness.report_markdown import report_markdown
-from harness.run_folder import RunFolder
 from human_eval.agreement import agreement_section
 from scorers.outcome import PairOutcome, TiePolicy
 from scorers.pair_score import judge_score, outcome_from_metadata

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from harness.errors import PrefbenchInputError
-from harness.fingerprint import fingerprint
+from core.errors import PrefbenchInputError
+from core.fingerprint import fingerprint
 from harness.prompt_files import prompts_fingerprint
 from harness.stages import StageResult
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
-from solvers._adapters import adapter_hashes, release_adapter_models
+from solvers.adapters import adapter_hashes, release_adapter_models
 from tasks.cross_user import cross_user_writing, personalization_matrix
 from tasks.metrics import METRICS_VERSION, generation_metrics, similarity_rows
 from tasks.records import Record

@@ -18,11 +18,11 @@ from inspect_ai import Task, eval
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from inspect_ai.solver import Solver
 
-from harness.errors import PrefbenchInputError
-from harness.fingerprint import fingerprint
+from core.errors import PrefbenchInputError
+from core.fingerprint import fingerprint
+from core.run_folder import RunFolder
 from harness.models import RoleModels, role_fingerprint
 from harness.profile import Profile
-from harness.run_folder import RunFolder
 
 KEY_FIELD = "prefbench_key"
 STAGE_FIELD = "prefbench_stage"

@@ -20,8 +20,8 @@ from typing import Any
 from inspect_ai.log import EvalLog, ProvenanceData, edit_score, read_eval_log, write_eval_log
 from inspect_ai.scorer import Score, ScoreEdit
 
-from harness.errors import PrefbenchInputError
-from harness.run_folder import RunFolder
+from core.errors import PrefbenchInputError
+from core.run_folder import RunFolder
 from human_eval.agreement import JudgedItem
 from human_eval.bundle import Bundle, KeyEntry, read_bundle
 from human_eval.folder import HumanFolder

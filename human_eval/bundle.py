@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.atomic import atomic_write_text
-from harness.errors import PrefbenchInputError
+from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
 from human_eval.folder import HumanFolder
 
 FORMAT = 1

@@ -19,9 +19,9 @@ from xml.etree import ElementTree
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from sklearn.model_selection import train_test_split
 
-from harness.atomic import atomic_write_text
-from harness.errors import PrefbenchInputError
-from harness.run_folder import RunFolder
+from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
+from core.run_folder import RunFolder
 from human_eval.bundle import (
     FORMAT,
     ITEM_ORDERS,

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from human_eval.bundle import Bundle, read_bundle
 from human_eval.folder import HumanFolder
 from human_eval.store import AnnotationStore

@@ -22,7 +22,7 @@ from inspect_ai.model import (
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from harness.templates import load_template
+from core.templates import load_template
 from scorers.metrics import parse_failures, win_rate
 from scorers.outcome import ORDERS, Order, TiePolicy
 from scorers.pair_score import pair_score

@@ -1,4 +1,4 @@
-"""Generation systems (one module each) and their build steps (`solvers.build`).
+"""Generation systems (one module each) and their build steps (`solvers.training`).
 
 Importing this package registers prefbench's six systems.
 """
@@ -12,6 +12,6 @@ from solvers import (
     preference_agent,
     small_zero_shot,
 )
-from solvers._system import GenerationSystem, generation_system, lookup_system, system_names
+from solvers.registry import GenerationSystem, generation_system, lookup_system, system_names
 
 __all__ = ["GenerationSystem", "generation_system", "lookup_system", "system_names"]

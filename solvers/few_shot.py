@@ -11,8 +11,8 @@ from pathlib import Path
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from solvers._system import TRAIN_EXAMPLES, ModelCall, generation_system
-from solvers._writer import generate_from_template, generation_cache
+from solvers.registry import TRAIN_EXAMPLES, ModelCall, generation_system
+from solvers.writer import generate_from_template, generation_cache
 from tasks.records import Record, read_records, records_by_user
 from tasks.samples import render_context
 

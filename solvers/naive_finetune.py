@@ -4,10 +4,10 @@ from pathlib import Path
 
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from solvers._adapters import adapter_model
-from solvers._system import ModelCall, generation_system
-from solvers._writer import generate_from_template, generation_cache
-from solvers.build.naive_finetune import build_naive_finetune
+from solvers.adapters import adapter_model
+from solvers.registry import ModelCall, generation_system
+from solvers.training.naive_finetune import build_naive_finetune
+from solvers.writer import generate_from_template, generation_cache
 from tasks.cross_user import adapter_user
 
 SYSTEM = "naive_finetune"

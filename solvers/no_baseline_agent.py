@@ -2,11 +2,11 @@
 
 from inspect_ai.solver import Solver
 
-from solvers._rule_following import rule_following_solver
-from solvers._system import GROUND_TRUTH, ModelCall, generation_system
-from solvers.build.rule_agents import AGENT_TEMPLATE, build_no_baseline_agent
-from solvers.build.rules import PROMPTS as RULES_PROMPTS
-from solvers.build.rules import TEMPLATES as RULES_TEMPLATES
+from solvers.registry import GROUND_TRUTH, ModelCall, generation_system
+from solvers.rule_following import rule_following_solver
+from solvers.training.rule_agents import AGENT_TEMPLATE, build_no_baseline_agent
+from solvers.training.rules import PROMPTS as RULES_PROMPTS
+from solvers.training.rules import TEMPLATES as RULES_TEMPLATES
 
 
 @generation_system(

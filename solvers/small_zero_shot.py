@@ -2,8 +2,8 @@
 
 from inspect_ai.solver import Solver
 
-from solvers._system import ModelCall, generation_system
-from solvers._writer import zero_shot_writer
+from solvers.registry import ModelCall, generation_system
+from solvers.writer import zero_shot_writer
 
 
 @generation_system(roles=("small",), calls=(ModelCall("small", "email"),))

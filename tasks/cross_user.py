@@ -20,7 +20,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, EvalSample
 from scipy.stats import permutation_test
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from scorers.bertscore import bertscore_values
 from tasks.metrics import BERTSCORE
 from tasks.pairwise import system_of

@@ -20,7 +20,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from harness.templates import load_template
+from core.templates import load_template
 from tasks.records import Record
 
 PROMPTS = Path(__file__).parent / "prompts"

@@ -14,7 +14,7 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from scorers.judges import multi_judge_scorer
 from scorers.multi_judge import rotation_votes
 from scorers.stats.first_choice import summarize_first_choice

@@ -13,7 +13,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, read_eval_log
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from scorers.judges import judge_scorer
 
 OnMismatch = Literal["error", "intersect"]

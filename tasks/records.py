@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from harness.atomic import atomic_write_text
-from harness.errors import PrefbenchInputError
+from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")

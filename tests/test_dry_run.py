@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from inspect_ai.solver import Solver
 
+from core.errors import PrefbenchInputError
 from harness.dry_run import plan_run, plan_table, profile_records, totals_line
-from harness.errors import PrefbenchInputError
 from harness.pipeline import build_systems, generate, judge, prepare_records
 from harness.profile import parse_profile
 from harness.similarity_stage import run_personalization
 from solvers import generation_system
-from solvers._system import GROUND_TRUTH, ModelCall
-from solvers._writer import zero_shot_writer
-from solvers.build.lora import TrainingResult
+from solvers.registry import GROUND_TRUTH, ModelCall
+from solvers.training.lora import TrainingResult
+from solvers.writer import zero_shot_writer
 from tasks.records import write_records
 from tests.helpers import INTENT, LARGE_EMAIL, run_cli, scripted_profile, scripted_run
 
@@ -105,7 +105,7 @@ def stub_training(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         (Path(adapter_dir) / "adapter_config.json").write_text("{}")
         return TrainingResult(losses=[1.0], steps=1, seconds=0.0, trainable_parameters=0)
 
-    monkeypatch.setattr("solvers.build.training.train_lora_adapter", train)
+    monkeypatch.setattr("solvers.training.training.train_lora_adapter", train)
     return jobs
 
 

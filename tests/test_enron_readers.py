@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from tasks.corpora.enron_reader import (
     RawMessage,
     SourceProblem,

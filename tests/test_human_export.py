@@ -17,10 +17,10 @@ from inspect_ai.log import (
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
+from harness.human_cli import human_app, parse_counts
 from harness.pipeline import build_systems, generate, judge, prepare_records
 from human_eval.bundle import item_order_for, read_bundle
-from human_eval.cli import human_app, parse_counts
 from human_eval.export import export_bundle
 from human_eval.folder import HumanFolder
 from human_eval.store import AnnotationStore

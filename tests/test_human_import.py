@@ -12,7 +12,8 @@ import typer
 from inspect_ai.log import read_eval_log
 from typer.testing import CliRunner
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
+from harness.human_results_cli import agreement_command, import_answers_command
 from harness.pipeline import run_benchmark
 from harness.report import read_comparison
 from human_eval.agreement import agreement_section
@@ -29,7 +30,6 @@ from human_eval.bundle import (
 from human_eval.export import export_bundle
 from human_eval.folder import HumanFolder
 from human_eval.importers import import_files
-from human_eval.results_cli import agreement_command, import_answers_command
 from human_eval.store import AnnotationStore
 from tests.helpers import scripted_profile, scripted_run
 

@@ -213,7 +213,7 @@ def test_serve_warns_when_asked_for_a_non_loopback_host(study, monkeypatch):
 def test_cli_serve_passes_host_and_port(study, monkeypatch):
     from typer.testing import CliRunner
 
-    from human_eval.cli import human_app
+    from harness.human_cli import human_app
 
     run, _ = study
     started = []

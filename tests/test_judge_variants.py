@@ -8,7 +8,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import get_model
 
-from harness.templates import load_template
+from core.templates import load_template
 from scorers.llm_judge import PROMPTS, judge_messages, judge_template_for, llm_judge
 from tasks.multi_candidate import multi_candidate_comparison
 from tasks.pairwise import candidates_in_place, pairwise_comparison
@@ -105,7 +105,7 @@ def test_multi_candidate_judge_uses_the_article_prompt(tmp_path: Path):
 
 def test_the_profile_encoder_reaches_the_similarity_judges(tmp_path):
     """`metrics.encoder` is the BERTScore encoder of the pairwise and multi-candidate judges."""
-    from harness.offline_models import minilm_dir
+    from core.offline_models import minilm_dir
     from harness.pipeline import generate, judge, prepare_records
     from tests.helpers import scripted_profile, scripted_run
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PrefbenchInputError
-from harness.offline_models import smollm2_dir
-from solvers.build.lora import (
+from core.errors import PrefbenchInputError
+from core.offline_models import smollm2_dir
+from solvers.training.lora import (
     IGNORE_INDEX,
     LoraSettings,
     TrainingExample,

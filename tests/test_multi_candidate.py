@@ -11,7 +11,7 @@ from inspect_ai.solver import generate
 from scipy.stats import t as student_t
 from statsmodels.stats.proportion import proportion_confint
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from scorers.judges import multi_judge_scorer
 from scorers.multi_judge import cyclic_rotations, rotation_votes
 from scorers.stats import summarize_first_choice, vote_totals

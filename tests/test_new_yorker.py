@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from tasks.corpora.new_yorker import Article, iter_articles, parse_article_date
 from tasks.corpora.prepare import corpus_stats, prepare_corpus
 from tasks.records import read_records

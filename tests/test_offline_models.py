@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import offline_models
-from harness.errors import MissingModelPackageError, PrefbenchInputError
-from harness.offline_models import (
+from core import offline_models
+from core.errors import MissingModelPackageError, PrefbenchInputError
+from core.offline_models import (
     CONVERSION_MARKER,
     cache_root,
     minilm_dir,

@@ -8,7 +8,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import get_model
 from inspect_ai.solver import generate
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from tasks.pairwise import join_generations, pairwise_comparison, read_generation_log
 
 

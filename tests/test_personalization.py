@@ -14,7 +14,7 @@ import pytest
 import sacrebleu
 from inspect_ai.event import ModelEvent
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from harness.pipeline import generate, prepare_records
 from harness.similarity_stage import (
     personalization_table,

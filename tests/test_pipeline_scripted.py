@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from harness.pipeline import build_systems, generate, judge, prepare_records, report, run_benchmark
-from solvers.build.manifest import AdapterManifest, user_artifacts, write_manifest
+from solvers.training.manifest import AdapterManifest, user_artifacts, write_manifest
 from tasks.records import read_records
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from tasks.records import Record, read_records, records_by_user, write_records
 
 

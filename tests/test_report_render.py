@@ -19,11 +19,11 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.scorer import Score
 from PIL import Image
 
+from core.run_folder import RunFolder
 from harness.figures import personalization_figure
 from harness.report import read_comparison, render_report, report_html_path
 from harness.report_html import report_html
 from harness.report_markdown import report_markdown
-from harness.run_folder import RunFolder
 from scorers.stats import summarize_win_rate
 from tasks.records import Record, write_records
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, run_cli_split, scripted_profile, scripted_run

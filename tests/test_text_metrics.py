@@ -10,7 +10,7 @@ from inspect_ai.model import ModelOutput
 from inspect_ai.scorer import Target
 from inspect_ai.solver import TaskState
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from scorers.bertscore import bert_scorer, bertscore, bertscore_values, encoder_name
 from scorers.text_metrics import (
     rouge_l,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from tasks.corpora.enron_reader import SourceProblem
 
 RELEASE_FIELDS = ("from", "to", "subject", "date", "previous_context", "content")

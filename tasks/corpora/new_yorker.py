@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 from tasks.corpora.enron_reader import (
     SourceProblem,
     iter_csv_rows,

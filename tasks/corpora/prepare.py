@@ -20,8 +20,8 @@ from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
 
-from harness.atomic import atomic_write_text
-from harness.errors import PrefbenchInputError
+from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
 from tasks.corpora.email_cleaning import Dropped, clean_email, normalize_whitespace
 from tasks.corpora.enron_reader import (
     RawMessage,

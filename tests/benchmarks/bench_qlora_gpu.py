@@ -42,13 +42,13 @@ TINY = {**LLAMA3_8B, "num_hidden_layers": 2, "hidden_size": 256, "intermediate_s
 
 
 def import_trainer() -> types.ModuleType:
-    """`solvers.build.lora` without importing `solvers/__init__` (which needs inspect-ai)."""
+    """`solvers.training.lora` without importing `solvers/__init__` (which needs inspect-ai)."""
     sys.path.insert(0, str(REPO))
-    for package in ("solvers", "solvers.build"):
+    for package in ("solvers", "solvers.training"):
         module = types.ModuleType(package)
         module.__path__ = [str(REPO / package.replace(".", "/"))]
         sys.modules[package] = module
-    import solvers.build.lora as lora
+    import solvers.training.lora as lora
 
     return lora
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.atomic import atomic_write_text
-from harness.errors import PrefbenchInputError
+from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
 
 MANIFEST_FILE = "manifest.json"
 ADAPTER_FOLDER = "adapter"

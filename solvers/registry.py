@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from inspect_ai.solver import Solver, solver
 
-from harness.errors import PrefbenchInputError
-from solvers._writer import PROMPTS as WRITER_PROMPTS
+from core.errors import PrefbenchInputError
+from solvers.writer import PROMPTS as WRITER_PROMPTS
 
 if TYPE_CHECKING:
-    from solvers.build.context import BuildContext
+    from solvers.training.context import BuildContext
 
 BuildFunction = Callable[["BuildContext"], None]
 SolverFactory = TypeVar("SolverFactory", bound=Callable[..., Solver])

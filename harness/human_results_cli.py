@@ -15,8 +15,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import PrefbenchInputError
-from harness.run_folder import RunFolder
+from core.errors import PrefbenchInputError
+from core.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from human_eval.attach import AttachSummary

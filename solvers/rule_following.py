@@ -5,9 +5,9 @@ from pathlib import Path
 from inspect_ai.model import get_model
 from inspect_ai.solver import Solver, TaskState
 
-from solvers._adapters import adapter_model
-from solvers._writer import generate_from_template, generation_cache
-from solvers.build.rule_agents import AGENT_TEMPLATE
+from solvers.adapters import adapter_model
+from solvers.training.rule_agents import AGENT_TEMPLATE
+from solvers.writer import generate_from_template, generation_cache
 from tasks.cross_user import adapter_user
 
 

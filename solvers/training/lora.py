@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.atomic import atomic_directory
-from harness.errors import PrefbenchInputError
-from harness.quiet import quiet_transformers
+from core.atomic import atomic_directory
+from core.errors import PrefbenchInputError
+from core.quiet import quiet_transformers
 
 IGNORE_INDEX = -100
 """Label of tokens that carry no loss (prompt and padding); the value torch's loss skips."""
@@ -201,7 +201,7 @@ def train_lora_adapter(
     """Train a LoRA adapter of `base_model_dir` on `examples` and save it to `adapter_dir`.
 
     `base_model_dir` is a local Hugging Face folder (config, weights, tokenizer with a chat
-    template), e.g. `harness.offline_models.smollm2_dir()`. Training runs `settings.max_steps`
+    template), e.g. `core.offline_models.smollm2_dir()`. Training runs `settings.max_steps`
     optimizer steps of `settings.batch_size` examples (cycling over the examples as needed) in
     a seeded, reproducible order, on CUDA when available, else on the CPU. `on_step(step,
     max_steps, loss)` is called after every step (e.g. to drive a progress bar); an exception
@@ -232,7 +232,7 @@ def train_lora_adapter(
     if not (base_model_dir / "config.json").is_file():
         raise PrefbenchInputError(
             f"{base_model_dir} is not a Hugging Face model folder (no config.json). Pass the "
-            "base model's local folder, e.g. the one harness.offline_models.smollm2_dir() returns."
+            "base model's local folder, e.g. the one core.offline_models.smollm2_dir() returns."
         )
     if not examples:
         raise ValueError("train_lora_adapter needs at least one TrainingExample")

@@ -1,9 +1,9 @@
 """Build step of `naive_finetune`: LoRA on (x, g), the user's intents and real emails."""
 
-from solvers._writer import render_prompt
-from solvers.build.context import BuildContext
-from solvers.build.lora import TrainingExample
-from solvers.build.training import ensure_user_adapter
+from solvers.training.context import BuildContext
+from solvers.training.lora import TrainingExample
+from solvers.training.training import ensure_user_adapter
+from solvers.writer import render_prompt
 from tasks.records import records_by_user
 from tasks.samples import record_to_sample
 

@@ -23,9 +23,9 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from harness.atomic import atomic_directory
-from harness.errors import MissingModelPackageError
-from harness.quiet import quiet_transformers
+from core.atomic import atomic_directory
+from core.errors import MissingModelPackageError
+from core.quiet import quiet_transformers
 
 try:  # POSIX only; on other systems concurrent conversions are not guarded.
     import fcntl

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 
 human_app = typer.Typer(
     help="Human evaluation: export blinded pairs, the annotation app, import, agreement.",

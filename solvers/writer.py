@@ -14,7 +14,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from harness.templates import load_template
+from core.templates import load_template
 from tasks.samples import render_context, sender_name
 
 PROMPTS = Path(__file__).parent / "prompts"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from inspect_ai.model import Model, get_model
 
-from harness.errors import PrefbenchInputError
-from harness.memory import release_memory
-from solvers.build.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
+from core.errors import PrefbenchInputError
+from core.memory import release_memory
+from solvers.training.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
 
 _adapter_models: dict[str, Model] = {}
 

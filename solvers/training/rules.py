@@ -14,7 +14,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from solvers._writer import generate_from_template, generation_cache
+from solvers.writer import generate_from_template, generation_cache
 
 PROMPTS = Path(__file__).parent / "prompts"
 RuleStrategy = Literal["r3", "no_baseline"]

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import PrefbenchInputError
+from core.errors import PrefbenchInputError
 
 
 @dataclass(frozen=True)

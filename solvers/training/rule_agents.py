@@ -9,13 +9,13 @@ from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog
 
-from harness.fingerprint import fingerprint
-from solvers._writer import render_prompt
-from solvers.build.context import BuildContext
-from solvers.build.lora import TrainingExample
-from solvers.build.rules import TEMPLATES, RuleStrategy, rule_distillation_task
-from solvers.build.training import ensure_user_adapter
+from core.fingerprint import fingerprint
 from solvers.large_zero_shot import large_zero_shot
+from solvers.training.context import BuildContext
+from solvers.training.lora import TrainingExample
+from solvers.training.rules import TEMPLATES, RuleStrategy, rule_distillation_task
+from solvers.training.training import ensure_user_adapter
+from solvers.writer import render_prompt
 from tasks.records import records_by_user
 from tasks.samples import record_to_sample
 

@@ -4,10 +4,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from harness.memory import release_memory
-from solvers.build.context import BuildContext
-from solvers.build.lora import TrainingExample, train_lora_adapter
-from solvers.build.manifest import (
+from core.memory import release_memory
+from solvers.training.context import BuildContext
+from solvers.training.lora import TrainingExample, train_lora_adapter
+from solvers.training.manifest import (
     ADAPTER_FOLDER,
     AdapterManifest,
     read_manifest,

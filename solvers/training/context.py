@@ -9,7 +9,7 @@ from typing import Any
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
-from solvers.build.lora import LoraSettings
+from solvers.training.lora import LoraSettings
 from tasks.records import Record
 
 EvalRunner = Callable[[str, Task, dict[str, Any]], EvalLog]
