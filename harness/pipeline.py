@@ -28,7 +28,7 @@ from harness.stages import StageResult, StageRunner
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
 from solvers.adapters import adapter_hashes, release_adapter_models
-from solvers.training.context import BuildContext
+from solvers.training.context import AdapterTrainer, BuildContext
 from tasks.demo import generate_demo_records
 from tasks.generation import personalized_writing
 from tasks.intents import chosen_intent, intent_task
@@ -52,6 +52,8 @@ class PipelineContext:
     multi_candidate_log: StageResult | None = None
     similarity: dict[str, Any] | None = None
     personalization: dict[str, Any] | None = None
+    adapter_trainer: AdapterTrainer | None = None
+    """Replaces LoRA training when set (the dry run records the jobs instead)."""
 
     @property
     def recomputed_nothing(self) -> bool:
@@ -180,6 +182,7 @@ def build_systems(context: PipelineContext, records: list[Record], only: str | N
         run_eval=run_eval,
         training_progress=partial(_training_progress, context),
         announce=context.console.print,
+        **({"train_adapter": context.adapter_trainer} if context.adapter_trainer else {}),
     )
     for system in to_build:
         assert system.build is not None

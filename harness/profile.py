@@ -1,6 +1,6 @@
 """Profiles: which models fill each role, which data, systems, judge and training settings.
 
-A profile is a YAML file validated once, here, into typed settings (DESIGN §3). The
+A profile is a YAML file validated once, here, into typed settings (docs/design.md §3). The
 resolved profile is written into the run folder as `profile.yaml`.
 """
 
@@ -28,7 +28,7 @@ class ModelSpec(StrictModel):
     """One role's model, its model args and its generate config.
 
     `model` is an inspect model name (`hf/...`, `openai/gpt-4o`, `vllm/...`) or
-    `offline/smollm2`, the packaged SmolLM2-135M-Instruct (DESIGN §3).
+    `offline/smollm2`, the packaged SmolLM2-135M-Instruct (docs/design.md §3).
     """
 
     model: str

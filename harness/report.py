@@ -1,4 +1,4 @@
-"""report.json from the judge logs (DESIGN §7), and writing it with its renderings.
+"""report.json from the judge logs (docs/design.md §7), and writing it with its renderings.
 
 report.json holds one comparison per (judge log, dataset) and the paper's aggregate across
 datasets (the unweighted mean of the dataset win rates). The renderings live beside it:
@@ -93,7 +93,7 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
 
 
 def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: int) -> dict:
-    """One report.json comparison (DESIGN §7) of a single dataset, with a per-user breakdown."""
+    """One report.json comparison (docs/design.md §7) of one dataset, with per-user rows."""
     summary = summarize_win_rate(comparison.outcomes, comparison.users, seed=seed)
     per_user = per_user_win_rates(comparison.outcomes, comparison.users, seed=seed)
     return {

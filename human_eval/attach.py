@@ -1,4 +1,4 @@
-"""Human answers as scores on the judge logs, beside the judge's own verdicts (DESIGN §4).
+"""Human answers as scores on the judge logs, beside the judge's own verdicts (docs/design.md §4).
 
 :func:`attach_human_scores` un-blinds the current answers of the answers database with
 `human/key.json` and gives every exported sample of a judge log one extra score named

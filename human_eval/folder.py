@@ -1,4 +1,4 @@
-"""Paths of human evaluation inside a run folder: `runs/NAME/human/` (DESIGN §7)."""
+"""Paths of human evaluation inside a run folder: `runs/NAME/human/` (docs/design.md §7)."""
 
 from dataclasses import dataclass
 from pathlib import Path

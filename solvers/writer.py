@@ -21,7 +21,7 @@ PROMPTS = Path(__file__).parent / "prompts"
 
 
 def generation_cache(system: str, adapter_hash: str = "none") -> CachePolicy:
-    """A never-expiring cache scoped to the system and adapter (DESIGN §4).
+    """A never-expiring cache scoped to the system and adapter (docs/design.md §4).
 
     inspect's cache key leaves out model args, so two adapters of one base model would
     otherwise share entries.

@@ -50,7 +50,7 @@ def cross_user_writing(
     """One sample per (agent user, test record): each agent writes every user's test texts.
 
     Args:
-        records: a records file (JSON lines, DESIGN §7) whose records have intents.
+        records: a records file (JSON lines, docs/design.md §7) whose records have intents.
         agent_users: whose agents write (each needs an adapter of the system that runs);
             default every user with test records.
         limit: only the first `limit` test records (those `prefbench run --limit` generates).

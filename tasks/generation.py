@@ -14,7 +14,7 @@ def personalized_writing(records: str, split: str = "test") -> Task:
     """Write each record's text from its intent and metadata; the target is the real text.
 
     Args:
-        records: a records file (JSON lines, DESIGN §7) whose records have intents.
+        records: a records file (JSON lines, docs/design.md §7) whose records have intents.
         split: which split to generate ("test" for the benchmark, "train" for drafts).
 
     Run a system with `--solver`, e.g.

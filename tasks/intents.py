@@ -1,4 +1,4 @@
-"""Intents: the large model extracts the core content of each real text (DESIGN §1).
+"""Intents: the large model extracts the core content of each real text (docs/design.md §1).
 
 Three variants are generated at temperatures 0.7, 1.0 and 1.2; one of them, chosen by a
 rule seeded with the record id, becomes the record's intent. All three are kept in the

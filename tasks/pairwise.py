@@ -1,6 +1,6 @@
 """Pairwise judging task: join two generation logs by sample id; the judge is the scorer.
 
-inspect has no built-in pairwise support (DESIGN §5), so each sample of this task carries
+inspect has no built-in pairwise support (docs/design.md §5), so each sample of this task carries
 both systems' outputs for one record plus the ground truth; the judge scorer judges both
 A/B orders and keeps its verdicts and reasoning in the log.
 """

@@ -1,4 +1,4 @@
-"""The record every dataset loader produces, and its JSON-lines reader and writer (DESIGN §7).
+"""The record every dataset loader produces; its JSON-lines reader and writer (docs/design.md §7).
 
 A records file holds one JSON object per line, each a `Record`. Blank lines are skipped.
 Reading a file that breaks the schema raises `PrefbenchInputError` (exit code 2 in the

@@ -2,7 +2,7 @@
 
 The input is one :class:`~scorers.outcome.PairOutcome` per judged pair (both orders already
 combined) and the user each pair belongs to. The summary matches a ``comparisons`` entry of
-``report.json`` (DESIGN §7): a tie counts as half a win, ``n = wins + losses + ties``, and
+``report.json`` (docs/design.md §7): a tie counts as half a win, ``n = wins + losses + ties``, and
 parse failures are excluded from ``n`` and reported on their own.
 """
 

@@ -1,4 +1,4 @@
-"""LoRA / QLoRA fine-tuning of the small model on chat examples (DESIGN §1, §2, §5).
+"""LoRA / QLoRA fine-tuning of the small model on chat examples (docs/design.md §1, §2, §5).
 
 One function, :func:`train_lora_adapter`, trains an adapter with peft + `transformers.Trainer`
 and saves it atomically. The saved adapter folder names the base model by its absolute path,

@@ -1,6 +1,6 @@
 """The adapter manifest: what an adapter was trained from, so it is never retrained needlessly.
 
-Layout (DESIGN §7): `artifacts/SYSTEM/USER/adapter/` (the PEFT adapter) and
+Layout (docs/design.md §7): `artifacts/SYSTEM/USER/adapter/` (the PEFT adapter) and
 `artifacts/SYSTEM/USER/manifest.json`, written last, after the adapter is in place: a
 manifest exists only for a complete adapter.
 """

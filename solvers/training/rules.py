@@ -1,4 +1,4 @@
-"""Rule distillation: the large model states a user's preferences as rules (DESIGN §1).
+"""Rule distillation: the large model states a user's preferences as rules (docs/design.md §1).
 
 Strategy `r3` compares the large model's own zero-shot draft with what the user really
 wrote (thinking + baseline, the paper's default); `no_baseline` sees only the real text.

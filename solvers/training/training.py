@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from core.memory import release_memory
 from solvers.training.context import BuildContext
-from solvers.training.lora import TrainingExample, train_lora_adapter
+from solvers.training.lora import TrainingExample
 from solvers.training.manifest import (
     ADAPTER_FOLDER,
     AdapterManifest,
@@ -50,8 +50,8 @@ def ensure_user_adapter(
         return existing, False
     adapter_dir = user_artifacts(context.run_dir, system, user) / ADAPTER_FOLDER
     with context.training_progress(system, user) as on_step:
-        result = train_lora_adapter(
-            context.base_model_dir, examples, context.lora, adapter_dir, on_step=on_step
+        result = context.train_adapter(
+            context.base_model_dir, examples, context.lora, adapter_dir, on_step
         )
     release_memory()
     manifest = AdapterManifest(

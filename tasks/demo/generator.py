@@ -1,4 +1,4 @@
-"""A seeded generator of a small synthetic email corpus, in the record schema (DESIGN §7).
+"""A seeded generator of a small synthetic email corpus, in the record schema (docs/design.md §7).
 
 No model is involved: each email is built from an intent kind (schedule a meeting, ask for a
 review, ...) with slot values (day, time, project, document, ...), then rendered in its
