@@ -70,20 +70,10 @@ def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -
 
 
 def _print_leaderboard(report: dict, run_dir: Path) -> None:
-    from harness.report_tables import (
-        datasets_of,
-        leaderboard_table,
-        ratings_table,
-        rich_table,
-        win_rate_tables,
-    )
+    from core.tables import rich_tables
+    from harness.report_tables import terminal_tables
 
-    if len(datasets_of(report)) > 1:
-        for table in win_rate_tables(report):
-            console.print(rich_table(table))
-    console.print(leaderboard_table(report))
-    if report.get("ratings"):
-        console.print(ratings_table(report))
+    console.print(rich_tables(terminal_tables(report)))
     console.print(
         f"Run folder: [bold]{run_dir}[/bold] (report.json, report.md, report.html, figures/, "
         "logs/ for `inspect view`)"
@@ -211,21 +201,12 @@ def report_command(
     import json
 
     from core.run_folder import RunFolder
+    from harness.report_file import read_report
 
     if output_format not in ("md", "html", "json"):
         raise PrefbenchInputError(f"unknown --format '{output_format}'; use md, html or json")
     run = RunFolder(run_dir).require_existing()
-    if not run.report_json.exists():
-        raise PrefbenchInputError(
-            f"{run.report_json} does not exist: finish the run with `prefbench run` first"
-        )
-    fix = f"run `prefbench judge --run {run_dir}` to rewrite it"
-    try:
-        report = json.loads(run.report_json.read_text("utf-8"))
-    except json.JSONDecodeError as error:
-        raise PrefbenchInputError(f"{run.report_json} is corrupt ({error}): {fix}") from error
-    if not isinstance(report, dict):
-        raise PrefbenchInputError(f"{run.report_json} is corrupt (not a JSON object): {fix}")
+    report = read_report(run)
     if output_format == "json":
         print(json.dumps(report, indent=2))
         return

@@ -9,7 +9,7 @@ from rich.console import Console
 from core.errors import PrefbenchInputError
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from rich.table import Table as RichTable
 
 __all__ = ["data_app"]
 
@@ -90,15 +90,16 @@ def _prepare_demo(out: Path, users: int, records_per_user: int, seed: int) -> No
     console.print(f"{len(records)} records → {out / 'records.jsonl'}")
 
 
-def _two_column_table(title: str, rows: list[tuple[str, str]]) -> "Table":
-    from rich.table import Table
+def _two_column_table(title: str, rows: list[tuple[str, str]]) -> "RichTable":
+    from core.tables import Column, Table, cells, rich_table
 
-    table = Table(title=title, show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    return rich_table(
+        Table(
+            title=title,
+            columns=[Column("", "left"), Column("")],
+            rows=[cells(label, value) for label, value in rows],
+        )
+    )
 
 
 @data_app.command("stats")

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
+from core.tables import Column, Table, cells, columns, rich_table, rich_tables
+from harness.report_file import read_report
 
 if TYPE_CHECKING:
     from human_eval.attach import AttachSummary
@@ -31,35 +31,30 @@ FORMATS = ("md", "json")
 
 
 def _imports_table(results: list[FileImport]) -> Table:
-    table = Table(title="Imported answer files", box=box.SIMPLE_HEAD)
-    for header in (
-        "file",
-        "kind",
-        "read",
-        "new",
-        "collapsed",
-        "conflicts",
-        "in database",
-        "blank",
-        "status",
-    ):
-        table.add_column(
-            header, justify="left" if header in ("file", "kind", "status") else "right"
-        )
-    for result in results:
-        status = "already imported" if result.already_imported else "imported"
-        table.add_row(
-            result.path.name,
-            result.kind,
-            str(result.read),
-            str(result.appended),
-            str(result.collapsed),
-            str(result.conflicts),
-            str(result.already_present),
-            str(result.blank),
-            status,
-        )
-    return table
+    headers = ("file", "kind", "read", "new", "collapsed", "conflicts", "in database", "blank")
+    return Table(
+        title="Imported answer files",
+        columns=[*columns(*headers, labels=2), Column("status", "left")],
+        rows=[
+            cells(
+                result.path.name,
+                result.kind,
+                *(
+                    str(count)
+                    for count in (
+                        result.read,
+                        result.appended,
+                        result.collapsed,
+                        result.conflicts,
+                        result.already_present,
+                        result.blank,
+                    )
+                ),
+                "already imported" if result.already_imported else "imported",
+            )
+            for result in results
+        ],
+    )
 
 
 def _print_attach(summary: AttachSummary) -> None:
@@ -75,12 +70,12 @@ def _print_attach(summary: AttachSummary) -> None:
             f"[yellow]{summary.orphan_answers} answers name items this bundle does not have; "
             "they are ignored.[/yellow]"
         )
-    table = Table(title="Missing answers per annotator", box=box.SIMPLE_HEAD)
-    table.add_column("annotator")
-    table.add_column("missing", justify="right")
-    for name, missing in summary.missing_by_annotator.items():
-        table.add_row(name, str(missing))
-    console.print(table)
+    missing = Table(
+        title="Missing answers per annotator",
+        columns=columns("annotator", "missing"),
+        rows=[cells(name, str(count)) for name, count in summary.missing_by_annotator.items()],
+    )
+    console.print(rich_table(missing))
 
 
 def import_answers_command(
@@ -105,22 +100,8 @@ def import_answers_command(
 
     RunFolder(run_dir).require_existing()
     if files:
-        console.print(_imports_table(import_files(run_dir, files, add_annotators)))
+        console.print(rich_table(_imports_table(import_files(run_dir, files, add_annotators))))
     _print_attach(attach_human_scores(run_dir))
-
-
-def _read_report(run: RunFolder) -> dict[str, Any]:
-    if not run.report_json.exists():
-        raise PrefbenchInputError(
-            f"{run.report_json} does not exist: finish the run with `prefbench run` first"
-        )
-    try:
-        return json.loads(run.report_json.read_text("utf-8"))
-    except json.JSONDecodeError as error:
-        raise PrefbenchInputError(
-            f"{run.report_json} is corrupt ({error}): run `prefbench report --run {run.root}` "
-            "to rewrite it"
-        ) from error
 
 
 def _judge_logs(run: RunFolder, report: dict[str, Any]) -> list[Path]:
@@ -141,13 +122,13 @@ def agreement_command(
     from harness.profile import parse_profile
     from harness.report import write_report
     from human_eval.agreement import agreement_section
-    from human_eval.agreement_render import agreement_table
+    from human_eval.agreement_render import agreement_tables
     from human_eval.attach import attach_human_scores
 
     if output_format not in FORMATS:
         raise PrefbenchInputError(f"unknown --format '{output_format}'; use md or json")
     run = RunFolder(run_dir).require_existing()
-    report = _read_report(run)
+    report = read_report(run)
     profile = parse_profile(yaml.safe_load(run.profile.read_text("utf-8")), run.profile)
     attach_human_scores(run_dir)
     section = agreement_section(
@@ -164,5 +145,5 @@ def agreement_command(
     if output_format == "json":
         print(json.dumps(section, indent=2))
     else:
-        console.print(agreement_table(section))
+        console.print(rich_tables(agreement_tables(section)))
         console.print(f"Saved into {run.report_json} (agreement) and {run.report_md}.")

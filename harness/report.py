@@ -3,7 +3,8 @@
 report.json holds one comparison per (judge log, dataset) and the paper's aggregate across
 datasets (the unweighted mean of the dataset win rates). The renderings live beside it:
 `harness.report_markdown` (report.md), `harness.report_html` (report.html) and
-`harness.figures` (figures/*.png, *.svg); `write_report` writes them all.
+`harness.figures` (figures/*.png, *.svg); `write_report` writes them all and is the one
+writer of report.json; `harness.report_file.read_report` is its one reader.
 """
 
 import json
@@ -19,6 +20,7 @@ from core.run_folder import RunFolder
 from harness.cost import cost_section
 from harness.figures import write_figures
 from harness.profile import Profile
+from harness.report_file import read_report
 from harness.report_html import report_html
 from harness.report_markdown import report_markdown
 from human_eval.agreement import agreement_section
@@ -32,8 +34,8 @@ from scorers.stats import (
     summarize_win_rate,
 )
 
-REPORT_FORMAT = 4  # bump when report.json changes, so old reports are rebuilt
-"""Name of the score that carries human annotations on a judge log (never the judge's)."""
+REPORT_FORMAT = 4
+"""The version of report.json's layout: bump it when the layout changes, so old reports are rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -179,10 +181,10 @@ def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> di
 
 
 def read_previous_report(run: RunFolder) -> dict[str, Any] | None:
-    """The run's report.json, or None when absent or unreadable (it is then rebuilt)."""
+    """The run's report.json, or None when it is missing or unreadable (it is then rebuilt)."""
     try:
-        return json.loads(run.report_json.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read_report(run)
+    except PrefbenchInputError:
         return None
 
 
@@ -205,6 +207,10 @@ def render_report(run: RunFolder, report: dict[str, Any]) -> None:
 
 
 def write_report(run: RunFolder, report: dict[str, Any]) -> None:
-    """Write the renderings, then report.json (last: an unchanged report.json is reused)."""
+    """Write the renderings, then report.json: the one writer of that file.
+
+    report.json comes last, so a run interrupted while rendering finds no up-to-date report
+    and renders again.
+    """
     render_report(run, report)
     atomic_write_text(run.report_json, json.dumps(report, indent=2) + "\n")

@@ -1,22 +1,21 @@
-"""The report's content as tables of display strings, shared by report.md, report.html and the CLI.
+"""Every table of the report, built once as `core.tables` models from a report.json object.
 
-`result_sections` and `appendix_sections` turn a report.json object into titled sections
-(paragraphs, tables, a figure name); `harness.report_markdown` and `harness.report_html` only
-lay them out (with the agreement section, rendered by `human_eval`, between the two). Optional
-report.json sections (`similarity`, `personalization`, `multi_candidate`, `cost`) are read
-defensively: a missing key or a None value shows as "–". `leaderboard_table` and
-`ratings_table` are the rich tables the CLI prints.
+`report_sections` gives the report in reading order (win rates, leaderboard, ratings, the
+optional similarity, personalization and multi-candidate sections, the human agreement, the
+cost); report.md, report.html and the terminal draw the same `Section`s and `Table`s.
+Optional report.json sections are read defensively: a missing key or a None value shows as "–".
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from rich import box
-from rich.table import Table
-from rich.text import Text
+from core.display import MISSING, interval, number, p_value, percent, text
+from core.tables import Cell, Section, Table, cells, columns
+from human_eval.agreement_render import agreement_report_section
 
-MISSING = "–"
+TEMPLATES = Path(__file__).parent / "report_templates"
+"""report.md.j2 and report.html.j2, which include the section and table templates of core."""
 
 HOW_TO_READ = (
     "Win rate counts a tie as half a win; parse failures are excluded from n. The 95 % "
@@ -25,68 +24,6 @@ HOW_TO_READ = (
     "sign test of wins against losses; position consistency is the share of pairs whose two "
     "judging orders agreed. The aggregate is the mean of the dataset win rates, as in the paper."
 )
-
-
-@dataclass(frozen=True)
-class TextTable:
-    """A table of display strings.
-
-    The first `label_columns` columns are labels (left-aligned), the others values
-    (right-aligned); `emphasis` holds the (row, column) cells to highlight.
-    """
-
-    headers: list[str]
-    rows: list[list[str]]
-    title: str = ""
-    caption: str = ""
-    emphasis: frozenset[tuple[int, int]] = frozenset()
-    label_columns: int = 1
-
-
-@dataclass(frozen=True)
-class ReportSection:
-    """One titled part of the report: paragraphs, an optional figure (by name), tables."""
-
-    key: str
-    title: str
-    paragraphs: list[str] = field(default_factory=list)
-    figure: str | None = None
-    tables: list[TextTable] = field(default_factory=list)
-
-
-def percent(value: Any) -> str:
-    """A share as a percentage with one decimal, or "–"."""
-    return MISSING if not isinstance(value, int | float) else f"{100 * value:.1f}"
-
-
-def text(value: Any) -> str:
-    """A value as text, "–" for None."""
-    return MISSING if value is None else str(value)
-
-
-def number(value: Any, digits: int = 3) -> str:
-    """A count as is, a float rounded to `digits` decimals, anything else as text ("–" for None)."""
-    if value is None:
-        return MISSING
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def interval(low: Any, high: Any, as_percent: bool = True, digits: int = 3) -> str:
-    """The interval as "[low, high]" in percent (or plain numbers); "–" when an end is missing."""
-    if not isinstance(low, int | float) or not isinstance(high, int | float):
-        return MISSING
-    if as_percent:
-        return f"[{percent(low)}, {percent(high)}]"
-    return f"[{number(float(low), digits)}, {number(float(high), digits)}]"
-
-
-def p_value(value: Any) -> str:
-    """A p-value with two significant digits, or "–"."""
-    return MISSING if not isinstance(value, int | float) else f"{value:.2g}"
 
 
 def win_cell(row: Mapping[str, Any]) -> str:
@@ -116,7 +53,7 @@ def _opponent(row: Mapping[str, Any], reference: Any) -> str:
     return system_b if system_a == reference else f"{system_a} vs {system_b}"
 
 
-def win_rate_tables(report: Mapping[str, Any]) -> list[TextTable]:
+def win_rate_tables(report: Mapping[str, Any]) -> list[Table]:
     """Table 1 of the paper per (system A, judge): rows = baselines; datasets, then Aggregate."""
     rows = _dicts(report.get("comparisons"))
     datasets = datasets_of(report)
@@ -129,20 +66,18 @@ def win_rate_tables(report: Mapping[str, Any]) -> list[TextTable]:
         group = [
             row for row in rows if (row.get("system_a"), row.get("judge")) == (system_a, judge)
         ]
-        cells = {(row.get("system_b"), str(row.get("dataset"))): win_cell(row) for row in group}
-        body = []
-        for system_b in dict.fromkeys(row.get("system_b") for row in group):
-            aggregate = aggregates.get((system_a, system_b, judge), {})
-            body.append(
-                [
-                    str(system_b),
-                    *(cells.get((system_b, dataset), MISSING) for dataset in datasets),
-                    percent(aggregate.get("win_rate")),
-                ]
+        by_cell = {(row.get("system_b"), str(row.get("dataset"))): win_cell(row) for row in group}
+        body = [
+            cells(
+                str(system_b),
+                *(by_cell.get((system_b, dataset), MISSING) for dataset in datasets),
+                percent(aggregates.get((system_a, system_b, judge), {}).get("win_rate")),
             )
+            for system_b in dict.fromkeys(row.get("system_b") for row in group)
+        ]
         tables.append(
-            TextTable(
-                headers=["vs system", *datasets, "Aggregate"],
+            Table(
+                columns=columns("vs system", *datasets, "Aggregate"),
                 rows=body,
                 title=f"{system_a} win rate vs each baseline, % [95 % interval] (judge: {judge})",
                 caption="Aggregate: mean of the dataset win rates.",
@@ -151,7 +86,7 @@ def win_rate_tables(report: Mapping[str, Any]) -> list[TextTable]:
     return tables
 
 
-def leaderboard(report: Mapping[str, Any]) -> TextTable:
+def leaderboard(report: Mapping[str, Any]) -> Table:
     """Every comparison: counts, win %, interval, p-value and position consistency.
 
     The dataset column appears only when the comparisons span several datasets; a single
@@ -161,65 +96,60 @@ def leaderboard(report: Mapping[str, Any]) -> TextTable:
     comparisons = _dicts(report.get("comparisons"))
     datasets = list(dict.fromkeys(text(row.get("dataset")) for row in comparisons))
     several = len(datasets) > 1
-    body = []
-    for row in comparisons:
-        body.append(
-            [
-                *([text(row.get("dataset"))] if several else []),
-                _opponent(row, reference),
-                *(number(row.get(key)) for key in ("n", "wins", "losses", "ties")),
-                number(row.get("parse_failures")),
-                percent(row.get("win_rate")),
-                interval(row.get("ci_low"), row.get("ci_high")),
-                p_value(row.get("p_value")),
-                percent(row.get("position_consistency")),
-            ]
+    body = [
+        cells(
+            *([text(row.get("dataset"))] if several else []),
+            _opponent(row, reference),
+            *(number(row.get(key)) for key in ("n", "wins", "losses", "ties", "parse_failures")),
+            percent(row.get("win_rate")),
+            interval(row.get("ci_low"), row.get("ci_high")),
+            p_value(row.get("p_value")),
+            percent(row.get("position_consistency")),
         )
+        for row in comparisons
+    ]
     judges = sorted({str(row.get("judge")) for row in comparisons})
     scope = "" if several or not datasets else f", dataset: {datasets[0]}"
-    return TextTable(
-        headers=[
-            *(["dataset"] if several else []),
-            "vs system",
-            "n",
-            "win",
-            "loss",
-            "tie",
-            "fail",
-            "win %",
-            "95% CI",
-            "p",
-            "cons %",
-        ],
+    headers = ["vs system", "n", "win", "loss", "tie", "fail", "win %", "95% CI", "p", "cons %"]
+    return Table(
+        columns=columns(*(["dataset"] if several else []), *headers, labels=2 if several else 1),
         rows=body,
         title=f"{reference} vs each system (judge: {', '.join(judges) or '?'}{scope})",
         caption="fail: parse failures (not in n); a tie counts half; p: exact sign test; "
         "cons: pairs judged alike in both orders",
-        label_columns=2 if several else 1,
     )
 
 
-def ratings(report: Mapping[str, Any]) -> TextTable:
+def ratings(report: Mapping[str, Any]) -> Table:
     """Bradley–Terry ratings of every system, best first as stored."""
     body = [
-        [
+        cells(
             text(rating.get("system")),
             number(rating.get("rating"), 0),
             interval(rating.get("ci_low"), rating.get("ci_high"), as_percent=False, digits=0),
-        ]
+        )
         for rating in _dicts(report.get("ratings"))
     ]
-    return TextTable(
-        headers=["system", "rating", "95% CI"],
+    return Table(
+        columns=columns("system", "rating", "95% CI"),
         rows=body,
         title="Bradley–Terry ratings (Elo scale; 95 % interval: bootstrap over users)",
     )
 
 
-def similarity_section(section: Mapping[str, Any]) -> ReportSection:
+def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
+    """What a finished run prints: per-dataset win rates (several datasets), leaderboard, ratings."""
+    tables = win_rate_tables(report) if len(datasets_of(report)) > 1 else []
+    tables.append(leaderboard(report))
+    if _dicts(report.get("ratings")):
+        tables.append(ratings(report))
+    return tables
+
+
+def similarity_section(section: Mapping[str, Any]) -> Section:
     """BERTScore F1 (with interval) and the lexical metrics of each system's outputs."""
     body = [
-        [
+        cells(
             text(row.get("system")),
             text(row.get("dataset")),
             number(row.get("n")),
@@ -228,30 +158,32 @@ def similarity_section(section: Mapping[str, Any]) -> ReportSection:
             number(row.get("bleu"), 2),
             number(row.get("rouge_l")),
             number(row.get("tfidf_cosine")),
-        ]
+        )
         for row in _dicts(section.get("rows"))
     ]
     headers = ["system", "dataset", "n", "BERTScore F1", "95% CI", "BLEU", "ROUGE-L", "TF-IDF cos"]
-    return ReportSection(
+    return Section(
         key="similarity",
         title="Similarity to the ground truth",
         paragraphs=[
             f"BERTScore encoder: {section.get('encoder') or MISSING}. BLEU, ROUGE-L and TF-IDF "
             "cosine are secondary metrics."
         ],
-        tables=[TextTable(headers=headers, rows=body, label_columns=2)],
+        tables=[Table(columns=columns(*headers, labels=2), rows=body)],
     )
 
 
-def personalization_section(section: Mapping[str, Any]) -> ReportSection:
+def personalization_section(section: Mapping[str, Any]) -> Section:
     """The K×K matrix: agent of user i (rows) on the test set of user j (columns)."""
     users = [str(user) for user in section.get("users") or []]
     matrix = [row if isinstance(row, list) else [] for row in section.get("matrix") or []]
     body = [
-        [users[i] if i < len(users) else str(i), *(number(value) for value in row)]
+        cells(
+            users[i] if i < len(users) else str(i),
+            *(Cell(number(value), emphasis=i == j) for j, value in enumerate(row)),
+        )
         for i, row in enumerate(matrix)
     ]
-    diagonal = frozenset((i, i + 1) for i in range(len(body)) if i < len(matrix[i]))
     summary = (
         f"{section.get('metric') or 'score'} of {section.get('system') or MISSING}: "
         f"k = {number(section.get('k'))} users; diagonal mean "
@@ -261,36 +193,35 @@ def personalization_section(section: Mapping[str, Any]) -> ReportSection:
         f"sets (columns); one-sided permutation test of diagonal > off-diagonal, p = "
         f"{p_value(section.get('p_value'))}."
     )
-    return ReportSection(
+    return Section(
         key="personalization",
         title="Personalization: each user's agent on every user's test set",
         paragraphs=[summary],
         figure="personalization",
         tables=[
-            TextTable(
-                headers=["agent \\ test set", *users],
+            Table(
+                columns=columns("agent \\ test set", *users),
                 rows=body,
                 caption="Diagonal (highlighted): each agent on its own user's test set.",
-                emphasis=diagonal,
             )
         ],
     )
 
 
-def multi_candidate_section(section: Mapping[str, Any]) -> ReportSection:
+def multi_candidate_section(section: Mapping[str, Any]) -> Section:
     """First choices of a judge that ranked all systems at once."""
     systems = section.get("systems")
     names = ", ".join(str(s) for s in systems) if isinstance(systems, list) else MISSING
     body = [
-        [
+        cells(
             text(row.get("system")),
             number(row.get("votes"), digits=1),
             percent(row.get("share")),
             interval(row.get("ci_low"), row.get("ci_high")),
-        ]
+        )
         for row in _dicts(section.get("first_choice"))
     ]
-    return ReportSection(
+    return Section(
         key="multi_candidate",
         title="All systems at once: the judge's first choice",
         paragraphs=[
@@ -299,25 +230,28 @@ def multi_candidate_section(section: Mapping[str, Any]) -> ReportSection:
             f"of the candidate order); parse failures: {number(section.get('parse_failures'))}; "
             f"position consistency: {percent(section.get('position_consistency'))} %."
         ],
-        tables=[TextTable(headers=["system", "first choices", "share %", "95% CI"], rows=body)],
+        tables=[
+            Table(columns=columns("system", "first choices", "share %", "95% CI"), rows=body)
+        ],
     )
 
 
-def cost_section(section: Mapping[str, Any]) -> ReportSection:
+def cost_section(section: Mapping[str, Any]) -> Section:
     """Tokens per stage and, when prices are known, US dollars per stage and model."""
     usd_by_stage = _dict(section.get("usd_by_stage"))
+    keys = ("input_tokens", "output_tokens", "total_tokens")
+    stage_rows = [
+        cells(
+            str(stage),
+            *(number(_dict(usage).get(key)) for key in keys),
+            *([number(usd_by_stage.get(stage), 4)] if usd_by_stage else []),
+        )
+        for stage, usage in _dict(section.get("tokens_by_stage")).items()
+    ]
     stage_headers = ["stage", "input tokens", "output tokens", "total tokens"]
-    stage_rows = []
-    for stage, usage in _dict(section.get("tokens_by_stage")).items():
-        usage = _dict(usage)
-        keys = ("input_tokens", "output_tokens", "total_tokens")
-        cells = [str(stage), *(number(usage.get(key)) for key in keys)]
-        if usd_by_stage:
-            cells.append(number(usd_by_stage.get(stage), 4))
-        stage_rows.append(cells)
     tables = [
-        TextTable(
-            headers=stage_headers + (["USD"] if usd_by_stage else []),
+        Table(
+            columns=columns(*stage_headers, *(["USD"] if usd_by_stage else [])),
             rows=stage_rows,
             title="Tokens by stage",
         )
@@ -325,20 +259,21 @@ def cost_section(section: Mapping[str, Any]) -> ReportSection:
     by_model = _dicts(section.get("by_stage_model"))
     if by_model:
         tables.append(
-            TextTable(
-                headers=["stage", "model", "input tokens", "output tokens", "USD"],
+            Table(
+                columns=columns(
+                    "stage", "model", "input tokens", "output tokens", "USD", labels=2
+                ),
                 rows=[
-                    [
+                    cells(
                         text(row.get("stage")),
                         text(row.get("model")),
                         number(row.get("input_tokens")),
                         number(row.get("output_tokens")),
                         number(row.get("usd"), 4),
-                    ]
+                    )
                     for row in by_model
                 ],
                 title="By stage and model",
-                label_columns=2,
             )
         )
     paragraphs = []
@@ -350,24 +285,24 @@ def cost_section(section: Mapping[str, Any]) -> ReportSection:
             if total is not None
             else "Estimated cost: unknown (a model has no price in the profile)."
         )
-    return ReportSection(key="cost", title="Cost", paragraphs=paragraphs, tables=tables)
+    return Section(key="cost", title="Cost", paragraphs=paragraphs, tables=tables)
 
 
-def result_sections(report: Mapping[str, Any]) -> list[ReportSection]:
-    """The results, in reading order: win rates, leaderboard, ratings, then optional sections."""
+def report_sections(report: Mapping[str, Any]) -> list[Section]:
+    """The whole report in reading order; optional sections only when report.json has them."""
     sections = [
-        ReportSection(
+        Section(
             key="win_rates",
             title="Win rates",
             paragraphs=[HOW_TO_READ],
             figure="win_rates",
             tables=win_rate_tables(report),
         ),
-        ReportSection(key="leaderboard", title="Leaderboard", tables=[leaderboard(report)]),
+        Section(key="leaderboard", title="Leaderboard", tables=[leaderboard(report)]),
     ]
     if _dicts(report.get("ratings")):
         sections.append(
-            ReportSection(
+            Section(
                 key="ratings",
                 title="Bradley–Terry ratings (all pairings)",
                 figure="ratings",
@@ -378,6 +313,8 @@ def result_sections(report: Mapping[str, Any]) -> list[ReportSection]:
         "similarity": similarity_section,
         "personalization": personalization_section,
         "multi_candidate": multi_candidate_section,
+        "agreement": agreement_report_section,
+        "cost": cost_section,
     }
     for key, build in optional.items():
         if _dict(report.get(key)):
@@ -385,38 +322,12 @@ def result_sections(report: Mapping[str, Any]) -> list[ReportSection]:
     return sections
 
 
-def appendix_sections(report: Mapping[str, Any]) -> list[ReportSection]:
-    """What follows the results (and the agreement section): the cost."""
-    return [cost_section(report["cost"])] if _dict(report.get("cost")) else []
-
-
-def rich_table(table: TextTable) -> Table:
-    """A `TextTable` as a rich table (labels left-aligned, values right-aligned)."""
-    rendered = Table(
-        title=Text(table.title) if table.title else None,
-        caption=Text(table.caption) if table.caption else None,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    for index, header in enumerate(table.headers):
-        justify = "left" if index < table.label_columns else "right"
-        rendered.add_column(header, justify=justify, no_wrap=True)
-    for r, row in enumerate(table.rows):
-        rendered.add_row(
-            *(
-                Text(cell, style="bold" if (r, c) in table.emphasis else "")
-                for c, cell in enumerate(row)
-            )
-        )
-    return rendered
-
-
-def leaderboard_table(report: Mapping[str, Any]) -> Table:
-    """The rich leaderboard printed at the end of `prefbench run` and by `prefbench report`."""
-    return rich_table(leaderboard(report))
-
-
-def ratings_table(report: Mapping[str, Any]) -> Table:
-    """Bradley–Terry ratings of every system, as a rich table."""
-    return rich_table(ratings(report))
+def page_context(report: Mapping[str, Any], figures: Mapping[str, str]) -> dict[str, Any]:
+    """What the report.md and report.html templates read: the heading, sections and figures."""
+    return {
+        "profile": text(report.get("profile")),
+        "run": text(report.get("run")),
+        "reference_system": text(report.get("reference_system")),
+        "sections": report_sections(report),
+        "figures": figures,
+    }

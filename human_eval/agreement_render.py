@@ -1,151 +1,132 @@
-"""The report's ``agreement`` section as rich tables, Markdown and an HTML fragment.
+"""The report's ``agreement`` section as `core.tables` models, drawn like every other table.
 
-Three tables, the same in every format: per comparison the LLM judge's and the humans' win
-rates and their agreement (the paper's Table 1), agreement between annotators, and
-agreement of each annotator (and of the per-item majority) with the LLM judge.
+Three tables: per comparison the LLM judge's and the humans' win rates and their agreement
+(the paper's Table 1), agreement between annotators, and agreement of each annotator (and of
+the per-item majority) with the LLM judge. `core.tables` draws them in the terminal, in
+report.md and in report.html.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from markupsafe import Markup
-from rich import box
-from rich.console import Group
-from rich.table import Table
+from core.display import MISSING, interval, number, percent
+from core.tables import Column, Section, Table, cells, columns
 
-__all__ = [
-    "AgreementTable",
-    "agreement_html",
-    "agreement_markdown",
-    "agreement_table",
-    "agreement_tables",
-]
-
-DASH = "–"
-
-
-@dataclass(frozen=True)
-class AgreementTable:
-    """One table as plain text cells, rendered by each format."""
-
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    caption: str
-
-
-def _percent(value: float | None) -> str:
-    return DASH if value is None else f"{100 * value:.1f}"
+__all__ = ["agreement_report_section", "agreement_tables"]
 
 
 def _coefficient(value: float | None) -> str:
-    return DASH if value is None else f"{value:.3f}"
+    return number(None if value is None else float(value))
 
 
-def _interval(low: float | None, high: float | None, percent: bool = False) -> str:
-    if low is None or high is None:
-        return DASH
-    show = _percent if percent else _coefficient
-    return f"[{show(low)}, {show(high)}]"
+def _coefficients(low: float | None, high: float | None) -> str:
+    return interval(low, high, as_percent=False)
 
 
-def _comparisons_table(section: Mapping[str, Any]) -> AgreementTable:
+def _first_column_wraps(table_columns: list[Column]) -> list[Column]:
+    """The first column (names of annotators or systems) may wrap in a narrow terminal."""
+    first, *rest = table_columns
+    return [Column(first.header, first.align, wrap=True), *rest]
+
+
+def _comparisons_table(section: Mapping[str, Any]) -> Table:
     judge = section["human_llm"]["judge"]
     references = ", ".join(dict.fromkeys(row["system_a"] for row in section["comparisons"]))
     rows = [
-        [
+        cells(
             row["system_b"],
             str(row["n"]),
-            _percent(row["llm_win_rate"]),
-            _interval(row["llm_ci_low"], row["llm_ci_high"], percent=True),
-            _percent(row["human_win_rate"]),
-            _interval(row["human_ci_low"], row["human_ci_high"], percent=True),
-            _percent(row["agreement"]),
-        ]
+            percent(row["llm_win_rate"]),
+            interval(row["llm_ci_low"], row["llm_ci_high"]),
+            percent(row["human_win_rate"]),
+            interval(row["human_ci_low"], row["human_ci_high"]),
+            percent(row["agreement"]),
+        )
         for row in section["comparisons"]
     ]
-    return AgreementTable(
+    headers = ["vs system", "n", "judge %", "95% CI", "human %", "95% CI", "agree %"]
+    return Table(
         title=f"Win rate % of {references or 'system A'}: judge ({judge}) and humans",
-        headers=["vs system", "n", "judge %", "95% CI", "human %", "95% CI", "agree %"],
+        columns=_first_column_wraps(columns(*headers)),
         rows=rows,
         caption="n = answered items; human verdict = per-item majority (an even split "
         "counts as a tie); agree % = majority vs judge, judge ties count as disagreement",
     )
 
 
-def _human_human_table(section: Mapping[str, Any]) -> AgreementTable:
+def _human_human_table(section: Mapping[str, Any]) -> Table:
     human = section["human_human"]
     rows = [
-        [
+        cells(
             f"{pair['annotator_1']} – {pair['annotator_2']}",
             str(pair["n"]),
-            _percent(pair["raw_agreement"]),
+            percent(pair["raw_agreement"]),
             f"Cohen's κ {_coefficient(pair['cohen_kappa'])}",
-            _interval(pair["ci_low"], pair["ci_high"]),
-        ]
+            _coefficients(pair["ci_low"], pair["ci_high"]),
+        )
         for pair in human["pairs"]
     ]
     raw = human["raw_agreement"]
     rows.append(
-        [
+        cells(
             "all annotators",
             str(raw["n"]),
-            _percent(raw["value"]),
+            percent(raw["value"]),
             "raw agreement",
-            _interval(raw["ci_low"], raw["ci_high"], percent=True),
-        ]
+            interval(raw["ci_low"], raw["ci_high"]),
+        )
     )
     for key, name in (("fleiss_kappa", "Fleiss' κ"), ("krippendorff_alpha", "Krippendorff's α")):
         stat = human[key]
         rows.append(
-            [
+            cells(
                 "all annotators",
                 str(stat["n"]),
-                DASH,
+                MISSING,
                 f"{name} {_coefficient(stat['value'])}",
-                _interval(stat["ci_low"], stat["ci_high"]),
-            ]
+                _coefficients(stat["ci_low"], stat["ci_high"]),
+            )
         )
-    return AgreementTable(
+    return Table(
         title="Agreement between annotators",
-        headers=["annotators", "n", "agree %", "coefficient", "95% CI"],
+        columns=_first_column_wraps(columns("annotators", "n", "agree %", "coefficient", "95% CI")),
         rows=rows,
         caption="n = items both (all) answered; Fleiss' κ over items every annotator "
         "answered; α (nominal) over items with two or more answers",
     )
 
 
-def _human_llm_table(section: Mapping[str, Any]) -> AgreementTable:
+def _human_llm_table(section: Mapping[str, Any]) -> Table:
     human_llm = section["human_llm"]
     entries = [(row["annotator"], row) for row in human_llm["per_annotator"]]
     entries.append(("majority", human_llm["majority"]))
     rows = [
-        [
+        cells(
             name,
             str(row["n"]),
-            _percent(row["raw_agreement"]),
-            _interval(row.get("raw_agreement_ci_low"), row.get("raw_agreement_ci_high"), True),
+            percent(row["raw_agreement"]),
+            interval(row.get("raw_agreement_ci_low"), row.get("raw_agreement_ci_high")),
             _coefficient(row["cohen_kappa"]),
-            _interval(row["ci_low"], row["ci_high"]),
-            str(row.get("llm_ties", DASH)),
-        ]
+            _coefficients(row["ci_low"], row["ci_high"]),
+            str(row.get("llm_ties", MISSING)),
+        )
         for name, row in entries
     ]
     ties = human_llm["majority"].get("majority_ties", 0)
-    return AgreementTable(
+    headers = ["annotator", "n", "agree %", "95% CI", "Cohen's κ", "95% CI", "judge ties"]
+    return Table(
         title=f"Agreement with the LLM judge ({human_llm['judge']})",
-        headers=["annotator", "n", "agree %", "95% CI", "Cohen's κ", "95% CI", "judge ties"],
+        columns=_first_column_wraps(columns(*headers)),
         rows=rows,
         caption="a judge tie or parse failure never agrees with a human's choice; "
         f"majority: {ties} items with an even human split left out",
     )
 
 
-def agreement_tables(section: Mapping[str, Any]) -> list[AgreementTable]:
-    """The section's three tables as text cells; none when the section is empty."""
+def agreement_tables(section: Mapping[str, Any]) -> list[Table]:
+    """The section's three tables; none when the section is empty."""
     if not section:
         return []
     return [_comparisons_table(section), _human_human_table(section), _human_llm_table(section)]
@@ -160,63 +141,11 @@ def _summary(section: Mapping[str, Any]) -> str:
     )
 
 
-def agreement_table(section: Mapping[str, Any]) -> Group:
-    """The section as rich tables (a printable group); empty when the section is."""
-    tables = []
-    for spec in agreement_tables(section):
-        table = Table(title=spec.title, caption=spec.caption, box=box.SIMPLE_HEAD, pad_edge=False)
-        for index, header in enumerate(spec.headers):
-            first = index == 0
-            table.add_column(
-                header,
-                justify="left" if first else "right",
-                no_wrap=not first,
-                min_width=len(header) if first else None,
-            )
-        for row in spec.rows:
-            table.add_row(*row)
-        tables.append(table)
-    return Group(*tables)
-
-
-def _markdown_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-
-def agreement_markdown(section: Mapping[str, Any]) -> str:
-    """The section for report.md: a summary line and three Markdown tables ("" when empty)."""
-    if not section:
-        return ""
-    lines = ["## Human evaluation", "", _summary(section)]
-    for spec in agreement_tables(section):
-        lines += ["", f"### {spec.title}", "", _markdown_row(spec.headers)]
-        lines.append("|" + "|".join("---" for _ in spec.headers) + "|")
-        lines += [_markdown_row(row) for row in spec.rows]
-        lines += ["", f"_{spec.caption}_"]
-    return "\n".join(lines) + "\n"
-
-
-def agreement_html(section: Mapping[str, Any]) -> str:
-    """The section as an HTML fragment (every text escaped); "" when empty."""
-    if not section:
-        return ""
-    parts = [
-        Markup('<section class="agreement">\n<h2>Human evaluation</h2>\n'),
-        Markup("<p>{}</p>\n").format(_summary(section)),
-    ]
-    for spec in agreement_tables(section):
-        head = Markup("").join(Markup("<th>{}</th>").format(header) for header in spec.headers)
-        body = Markup("").join(
-            Markup("<tr>{}</tr>\n").format(
-                Markup("").join(Markup("<td>{}</td>").format(cell) for cell in row)
-            )
-            for row in spec.rows
-        )
-        parts.append(
-            Markup(
-                "<h3>{}</h3>\n<table>\n<caption>{}</caption>\n<thead><tr>{}</tr></thead>\n"
-                "<tbody>\n{}</tbody>\n</table>\n"
-            ).format(spec.title, spec.caption, head, body)
-        )
-    parts.append(Markup("</section>\n"))
-    return str(Markup("").join(parts))
+def agreement_report_section(section: Mapping[str, Any]) -> Section:
+    """The report's "Human evaluation" section: a summary and the three tables."""
+    return Section(
+        key="agreement",
+        title="Human evaluation",
+        paragraphs=[_summary(section)] if section else [],
+        tables=agreement_tables(section),
+    )

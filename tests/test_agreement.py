@@ -20,7 +20,8 @@ from human_eval.agreement import (
     pairwise_agreement_of_counts,
     raw_agreement,
 )
-from human_eval.agreement_render import agreement_html, agreement_markdown, agreement_table
+from core.tables import html_section, markdown_section, rich_tables
+from human_eval.agreement_render import agreement_report_section, agreement_tables
 from scorers.outcome import PairOutcome
 
 # Fleiss (1971), as tabulated in Wikipedia's "Fleiss' kappa": 10 subjects, 14 raters each,
@@ -309,15 +310,16 @@ def test_intervals_contain_their_estimates_and_are_reproducible():
 
 
 def test_renderings_show_the_tables_and_escape_html(section):
-    markdown = agreement_markdown(section)
+    markdown = markdown_section(agreement_report_section(section))
     assert "| vs system | n | judge % |" in markdown
     assert "| x | 3 | 50.0 |" in markdown and "Win rate % of pa: judge (gpt-4o)" in markdown
     assert "Fleiss' κ 0.100" in markdown
     console = Console(file=io.StringIO(), width=200, record=True)
-    console.print(agreement_table(section))
+    console.print(rich_tables(agreement_tables(section)))
     assert "Agreement between annotators" in console.export_text()
     hostile = {**section, "annotators": ["<script>alert(1)</script>"]}
-    html = agreement_html(hostile)
+    html = html_section(agreement_report_section(hostile))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert html.count("<table>") == 3
-    assert agreement_markdown({}) == "" and agreement_html({}) == ""
+    assert "&lt;script&gt;" in markdown_section(agreement_report_section(hostile))
+    assert agreement_tables({}) == []

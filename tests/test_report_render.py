@@ -8,8 +8,6 @@ few_shot beats small_zero_shot on alpha 2/2 and on beta 2.5/3, and ties large_ze
 import copy
 import json
 import re
-import sys
-import types
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,6 +18,7 @@ from inspect_ai.scorer import Score
 from PIL import Image
 
 from core.run_folder import RunFolder
+from core.tables import Section, Table, cells, columns
 from harness.figures import personalization_figure
 from harness.report import read_comparison, render_report, report_html_path
 from harness.report_html import report_html
@@ -342,15 +341,25 @@ def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
     assert "personalization.png" not in run.report_md.read_text()
 
 
-def test_agreement_is_rendered_by_its_hook(monkeypatch):
-    hook = types.ModuleType("human_eval.agreement_render")
-    hook.agreement_markdown = lambda section: f"## Agreement\n\nkappa {section['kappa']}\n"
-    hook.agreement_html = lambda section: f"<h2>Agreement</h2><p>kappa {section['kappa']}</p>"
-    monkeypatch.setitem(sys.modules, "human_eval.agreement_render", hook)
+def test_agreement_sits_between_the_results_and_the_cost(monkeypatch):
+    import harness.report_tables
+
+    agreement = Section(
+        key="agreement",
+        title="Human evaluation",
+        paragraphs=[f"kappa {{0.7}} {EVIL}"],
+        tables=[Table(columns=columns("annotator", "κ"), rows=[cells("ann", "0.7")])],
+    )
+    monkeypatch.setattr(harness.report_tables, "agreement_report_section", lambda _: agreement)
     report = {"profile": "p", "comparisons": [], "ratings": [], "agreement": {"kappa": 0.7}}
-    assert "## Agreement\n\nkappa 0.7\n" in report_markdown(report)
+    report["cost"] = optional_sections()["cost"]
+    markdown = report_markdown(report)
+    assert "## Human evaluation\n\nkappa {0.7} &lt;script&gt;" in markdown
+    assert "| annotator | κ |\n|---|---:|\n| ann | 0.7 |" in markdown
+    assert markdown.index("## Leaderboard") < markdown.index("## Human") < markdown.index("## Cost")
     page = report_html(report)
-    assert '<section id="agreement">\n<h2>Agreement</h2><p>kappa 0.7</p>' in page
+    assert '<section id="agreement">\n<h2>Human evaluation</h2>' in page
+    assert page.index('id="leaderboard"') < page.index('id="agreement"') < page.index('id="cost"')
     check_page(page)
 
 
