@@ -35,7 +35,7 @@ from scorers.stats import (
 )
 
 REPORT_FORMAT = 4
-"""The version of report.json's layout: bump it when the layout changes, so old reports are rebuilt."""
+"""report.json's layout version: bump it when the layout changes, so old reports are rebuilt."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""report.md: the report's sections (`harness.report_tables`) through `report_templates/report.md.j2`.
+"""report.md: the report's sections (`harness.report_tables`) through `report.md.j2`.
 
 Figures are linked by their path relative to the run folder (`figures/win_rates.png`). Every
 text taken from report.json is escaped by `core.tables.escape_markdown`, so a name with `|`

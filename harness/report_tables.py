@@ -138,7 +138,7 @@ def ratings(report: Mapping[str, Any]) -> Table:
 
 
 def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
-    """What a finished run prints: per-dataset win rates (several datasets), leaderboard, ratings."""
+    """What a run prints at its end: win rates per dataset (when several), leaderboard, ratings."""
     tables = win_rate_tables(report) if len(datasets_of(report)) > 1 else []
     tables.append(leaderboard(report))
     if _dicts(report.get("ratings")):
@@ -230,9 +230,7 @@ def multi_candidate_section(section: Mapping[str, Any]) -> Section:
             f"of the candidate order); parse failures: {number(section.get('parse_failures'))}; "
             f"position consistency: {percent(section.get('position_consistency'))} %."
         ],
-        tables=[
-            Table(columns=columns("system", "first choices", "share %", "95% CI"), rows=body)
-        ],
+        tables=[Table(columns=columns("system", "first choices", "share %", "95% CI"), rows=body)],
     )
 
 
@@ -260,9 +258,7 @@ def cost_section(section: Mapping[str, Any]) -> Section:
     if by_model:
         tables.append(
             Table(
-                columns=columns(
-                    "stage", "model", "input tokens", "output tokens", "USD", labels=2
-                ),
+                columns=columns("stage", "model", "input tokens", "output tokens", "USD", labels=2),
                 rows=[
                     cells(
                         text(row.get("stage")),

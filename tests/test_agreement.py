@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 from sklearn.metrics import cohen_kappa_score
 
+from core.tables import html_section, markdown_section, rich_tables
 from human_eval.agreement import (
     JudgedItem,
     agreement_statistics,
@@ -20,7 +21,6 @@ from human_eval.agreement import (
     pairwise_agreement_of_counts,
     raw_agreement,
 )
-from core.tables import html_section, markdown_section, rich_tables
 from human_eval.agreement_render import agreement_report_section, agreement_tables
 from scorers.outcome import PairOutcome
 
