@@ -392,3 +392,34 @@ def test_cli_report_unknown_format(finished, monkeypatch, capsys):
         monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "pdf"
     )
     assert code == 2 and "md, html or json" in out + err
+
+
+@pytest.mark.parametrize(
+    ("content", "problem", "fix"),
+    [
+        (None, "does not exist", "prefbench run"),
+        ("{not json", "is corrupt", "prefbench judge --run"),
+        ("[1, 2]", "is corrupt (not a JSON object)", "prefbench judge --run"),
+        (b"\xff\xfe", "is corrupt", "prefbench judge --run"),
+    ],
+)
+def test_report_json_is_read_in_one_place_that_names_the_file_and_the_fix(
+    tmp_path, content, problem, fix
+):
+    from core.errors import PrefbenchInputError
+    from harness.report import read_previous_report
+    from harness.report_file import read_report
+
+    run = RunFolder(tmp_path / "run")
+    run.root.mkdir()
+    if isinstance(content, str):
+        run.report_json.write_text(content)
+    elif content is not None:
+        run.report_json.write_bytes(content)
+    with pytest.raises(PrefbenchInputError) as raised:
+        read_report(run)
+    assert str(run.report_json) in str(raised.value)
+    assert problem in str(raised.value) and fix in str(raised.value)
+    assert read_previous_report(run) is None  # the pipeline rebuilds it
+    run.report_json.write_text('{"profile": "p"}')
+    assert read_report(run) == read_previous_report(run) == {"profile": "p"}
