@@ -22,6 +22,17 @@ from scorers.stats import clustered_mean_interval
 from scorers.text_metrics import TEXT_METRICS, text_similarity
 from tasks.pairwise import read_generation_log, system_of
 
+__all__ = [
+    "BERTSCORE",
+    "GENERATION",
+    "METRICS_VERSION",
+    "TEXT_SIMILARITY",
+    "generation_in_place",
+    "generation_metrics",
+    "scored_samples",
+    "similarity_rows",
+]
+
 METRICS_VERSION = 1
 """Bump when a metric's definition changes, so cached metrics stages are recomputed."""
 

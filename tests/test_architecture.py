@@ -243,3 +243,36 @@ def test_wheel_ships_the_packages_and_not_the_tests() -> None:
     )
     assert set(PACKAGES) <= set(shipped)
     assert not [name for name in shipped if re.match(r"tests(\.|$)", name)], shipped
+
+
+# --- the public API -----------------------------------------------------------------------
+
+FULLY_REEXPORTED = ("core", "scorers.stats")
+"""Packages whose `__init__` re-exports every public name of every public module."""
+
+
+@pytest.mark.parametrize("package", ["core", "scorers", "scorers.stats", "tasks", "human_eval"])
+def test_package_exports_resolve(package: str) -> None:
+    module = importlib.import_module(package)
+    names = module.__all__
+    assert len(names) == len(set(names)), f"{package}.__all__ repeats a name"
+    assert not [name for name in names if not hasattr(module, name)], package
+
+
+@pytest.mark.parametrize("package", FULLY_REEXPORTED)
+def test_package_reexports_its_modules_public_names(package: str) -> None:
+    folder = ROOT / package.replace(".", "/")
+    exported = set(importlib.import_module(package).__all__)
+    missing = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.stem == "__init__" or is_private(path.stem):
+            continue
+        module = importlib.import_module(f"{package}.{path.stem}")
+        public = getattr(module, "__all__", None) or [
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+        ]
+        if set(public) - exported:
+            missing[module.__name__] = sorted(set(public) - exported)
+    assert not missing, f"{folder.relative_to(ROOT)}/__init__.py does not re-export {missing}"

@@ -1,7 +1,9 @@
 """Statistics over judged pairs and generations: pure functions over plain data."""
 
 from scorers.stats.bradley_terry import (
+    BATTLE_OUTCOMES,
     Battle,
+    BattleOutcome,
     Rating,
     bradley_terry_ratings,
     fit_bradley_terry,
@@ -25,8 +27,10 @@ from scorers.stats.intervals import (
 from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = [
+    "BATTLE_OUTCOMES",
     "BOOTSTRAP_MIN_USERS",
     "Battle",
+    "BattleOutcome",
     "CiMethod",
     "FirstChoiceSummary",
     "Interval",
