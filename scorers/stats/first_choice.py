@@ -16,7 +16,6 @@ from typing import Any
 
 from scorers.stats.intervals import (
     CiMethod,
-    Interval,
     check_interval_settings,
     clustered_mean_interval,
     wilson_interval,
@@ -106,7 +105,7 @@ def _share_interval(
     confidence: float,
     n_resamples: int,
     seed: int,
-) -> Interval:
+) -> tuple[float, float, CiMethod]:
     """Interval of one system's pooled share, clustered by user as the win rate's is.
 
     The pooled share is the vote-weighted mean of per-sample shares, so it is the
@@ -122,7 +121,7 @@ def _share_interval(
             sample[system] / votes for sample, votes in zip(voted, votes_by_user[user], strict=True)
         ]
     sample_shares = [share for shares in shares_by_user.values() for share in shares]
-    return clustered_mean_interval(
+    interval = clustered_mean_interval(
         shares_by_user,
         seed,
         weights_by_user=votes_by_user,
@@ -130,6 +129,7 @@ def _share_interval(
         n_resamples=n_resamples,
         bounds=(0.0, 1.0),
     ) or wilson_interval(sum(sample_shares), len(sample_shares), confidence)
+    return interval.low, interval.high, interval.method
 
 
 def summarize_first_choice(
@@ -183,8 +183,9 @@ def summarize_first_choice(
         share = ci_low = ci_high = ci_method = None
         if all_votes:
             share = totals[system] / all_votes
-            interval = _share_interval(system, per_user, confidence, n_resamples, seed)
-            ci_low, ci_high, ci_method = interval.low, interval.high, interval.method
+            ci_low, ci_high, ci_method = _share_interval(
+                system, per_user, confidence, n_resamples, seed
+            )
         shares.append(SystemShare(system, totals[system], share, ci_low, ci_high, ci_method))
     shares.sort(key=lambda row: (-(row.share or 0.0), row.system))
 
