@@ -5,7 +5,39 @@
 - `export`: `prefbench human export` (sampling, blinding, Label Studio files).
 - `store`: the append-only SQLite answers database.
 - `server`: `prefbench human serve`, the FastAPI annotation app.
-- `cli`: the `human_app` typer commands `export` and `serve`.
+- `importers`, `attach`: answers read from files and attached to the judge logs.
+- `agreement`: agreement statistics of humans and judges; `agreement_render` its tables.
 
-Submodules are imported directly (the web app's dependencies load only when serving).
+The package exports the entry points of the data side: the agreement section and its
+records, the bundle and its reader and writer, the export, the folder. The statistics the
+agreement section is built from (kappas, alpha, the item bootstrap) are in
+`human_eval.agreement`; the web app (`server`) is imported from its module, so that its
+dependencies load only when serving.
 """
+
+from human_eval.agreement import Estimate, JudgedItem, agreement_section, agreement_statistics
+from human_eval.bundle import (
+    Annotator,
+    Bundle,
+    KeyEntry,
+    item_order_for,
+    read_bundle,
+    write_bundle,
+)
+from human_eval.export import export_bundle
+from human_eval.folder import HumanFolder
+
+__all__ = [
+    "Annotator",
+    "Bundle",
+    "Estimate",
+    "HumanFolder",
+    "JudgedItem",
+    "KeyEntry",
+    "agreement_section",
+    "agreement_statistics",
+    "export_bundle",
+    "item_order_for",
+    "read_bundle",
+    "write_bundle",
+]

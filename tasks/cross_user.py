@@ -27,6 +27,15 @@ from tasks.pairwise import system_of
 from tasks.records import Record, read_records
 from tasks.samples import record_to_sample
 
+__all__ = [
+    "AGENT_USER",
+    "adapter_user",
+    "cross_user_sample",
+    "cross_user_writing",
+    "personalization_matrix",
+    "personalization_statistics",
+]
+
 AGENT_USER = "agent_user"
 
 

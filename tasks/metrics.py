@@ -18,9 +18,20 @@ from inspect_ai.scorer import Scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from scorers.bertscore import bertscore
-from scorers.stats.win_rate import _user_cluster_bootstrap
+from scorers.stats import clustered_mean_interval
 from scorers.text_metrics import TEXT_METRICS, text_similarity
 from tasks.pairwise import read_generation_log, system_of
+
+__all__ = [
+    "BERTSCORE",
+    "GENERATION",
+    "METRICS_VERSION",
+    "TEXT_SIMILARITY",
+    "generation_in_place",
+    "generation_metrics",
+    "scored_samples",
+    "similarity_rows",
+]
 
 METRICS_VERSION = 1
 """Bump when a metric's definition changes, so cached metrics stages are recomputed."""
@@ -91,20 +102,18 @@ def generation_metrics(
     )
 
 
-def _mean_with_user_ci(
-    values: list[float], users: list[str], seed: int
-) -> tuple[float, float | None, float | None]:
-    """Mean of `values` and its 95% user-cluster bootstrap interval (None: under 2 users)."""
+def _mean_with_user_interval(values: list[float], users: list[str], seed: int) -> dict[str, Any]:
+    """`bertscore_f1`, its 95% user-clustered interval and `ci_method` (None: under 2 users)."""
     per_user: dict[str, list[float]] = defaultdict(list)
     for value, user in zip(values, users, strict=True):
         per_user[user].append(value)
-    mean = float(np.mean(values))
-    if len(per_user) < 2:
-        return mean, None, None
-    sums = np.array([sum(scores) for scores in per_user.values()])
-    counts = np.array([len(scores) for scores in per_user.values()], dtype=float)
-    interval = _user_cluster_bootstrap(sums, counts, confidence=0.95, n_resamples=2000, seed=seed)
-    return (mean, *interval) if interval is not None else (mean, None, None)
+    interval = clustered_mean_interval(per_user, seed)
+    return {
+        "bertscore_f1": float(np.mean(values)),
+        "bertscore_f1_ci_low": None if interval is None else interval.low,
+        "bertscore_f1_ci_high": None if interval is None else interval.high,
+        "ci_method": None if interval is None else interval.method,
+    }
 
 
 def _mean_or_none(values: list[float]) -> float | None:
@@ -115,10 +124,12 @@ def similarity_rows(log: EvalLog, seed: int) -> list[dict[str, Any]]:
     """Per (system, dataset) of a `generation_metrics` log: means of every metric.
 
     Each row is `{"system", "dataset", "n", "bertscore_f1", "bertscore_f1_ci_low",
-    "bertscore_f1_ci_high", "bleu", "rouge_l", "tfidf_cosine"}`. The interval is a 95%
-    percentile bootstrap that resamples users (scipy, seeded by `seed`; the pooled mean
-    over a resample's samples), None with fewer than two users. The text metrics are None
-    when the log has no `text_similarity` scores.
+    "bertscore_f1_ci_high", "ci_method", "bleu", "rouge_l", "tfidf_cosine"}`. The interval
+    of the mean F1 is the project's user-clustered rule, the one win rates use
+    (`scorers.stats.clustered_mean_interval`, 95%, seeded by `seed`): `"cluster-robust-t"`
+    below 30 users, `"bootstrap-user-cluster"` from 30 on; the interval and `ci_method`
+    are None with fewer than two users or when every user has the same mean F1. The text
+    metrics are None when the log has no `text_similarity` scores.
     """
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for sample in log.samples or []:
@@ -129,16 +140,13 @@ def similarity_rows(log: EvalLog, seed: int) -> list[dict[str, Any]]:
     for (system, dataset), samples in sorted(groups.items()):
         f1 = [float(sample.scores[BERTSCORE].value) for sample in samples]
         users = [str(sample.metadata["user"]) for sample in samples]
-        mean, low, high = _mean_with_user_ci(f1, users, seed)
         texts = [s.scores[TEXT_SIMILARITY].value for s in samples if TEXT_SIMILARITY in s.scores]
         rows.append(
             {
                 "system": system,
                 "dataset": dataset,
                 "n": len(samples),
-                "bertscore_f1": mean,
-                "bertscore_f1_ci_low": low,
-                "bertscore_f1_ci_high": high,
+                **_mean_with_user_interval(f1, users, seed),
                 **{name: _mean_or_none([float(t[name]) for t in texts]) for name in TEXT_METRICS},
             }
         )

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 import sacrebleu
 from inspect_ai.event import ModelEvent
+from inspect_ai.log import EvalConfig, EvalDataset, EvalLog, EvalSample, EvalSpec
+from inspect_ai.scorer import Score
+from scipy.stats import t as student_t
 
 from core.errors import PrefbenchInputError
 from harness.pipeline import generate, prepare_records
@@ -27,6 +30,7 @@ from tasks.cross_user import (
     personalization_matrix,
     personalization_statistics,
 )
+from tasks.metrics import similarity_rows
 from tasks.records import Record, write_records
 from tasks.samples import record_to_sample
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
@@ -257,11 +261,94 @@ def test_similarity_metrics_rows_per_system(crossed):
         assert row["bleu"] == pytest.approx(expected_bleu)
         assert 0 <= row["rouge_l"] <= 1 and 0 <= row["tfidf_cosine"] <= 1
         assert row["bertscore_f1_ci_low"] <= row["bertscore_f1"] <= row["bertscore_f1_ci_high"]
+        assert row["ci_method"] == "cluster-robust-t"  # a handful of users
     # both systems wrote LARGE_EMAIL for every record: the same scores
     assert rows[SYSTEM]["bertscore_f1"] == pytest.approx(rows["large_zero_shot"]["bertscore_f1"])
     evals_before = context.runner.evals_run
     assert run_similarity_metrics(context) == section
     assert context.runner.evals_run == evals_before  # scored once, reused
+
+
+def metrics_log(n_users: int, per_user: int = 4) -> EvalLog:
+    """A scored `generation_metrics` log: user u's F1 values are 0.6 + 0.01·u ± 0.02."""
+    samples = [
+        EvalSample(
+            id=f"u{user}-{number}",
+            epoch=1,
+            input="intent",
+            target="ground truth",
+            metadata={"system": SYSTEM, "dataset": "demo", "user": f"u{user}"},
+            scores={"bertscore": Score(value=0.6 + 0.01 * user + 0.02 * (-1) ** number)},
+        )
+        for user in range(n_users)
+        for number in range(per_user + user % 3)
+    ]
+    spec = EvalSpec(
+        created="2026-01-01T00:00:00+00:00",
+        task="generation_metrics",
+        dataset=EvalDataset(name=f"{SYSTEM}-metrics", samples=len(samples)),
+        model="none/none",
+        config=EvalConfig(),
+    )
+    return EvalLog(eval=spec, samples=samples)
+
+
+def f1_by_user(log: EvalLog) -> dict[str, list[float]]:
+    by_user: dict[str, list[float]] = {}
+    for sample in log.samples:
+        by_user.setdefault(sample.metadata["user"], []).append(sample.scores["bertscore"].value)
+    return by_user
+
+
+def hand_cr1_t(by_user: dict[str, list[float]]) -> tuple[float, float]:
+    """Mean ± t(G-1) · sqrt(G/(G-1) · Σ_g (Σ_i e_gi)² / n²), unclipped."""
+    values = [value for user_values in by_user.values() for value in user_values]
+    mean, n, groups = float(np.mean(values)), len(values), len(by_user)
+    cluster_sums = [sum(value - mean for value in user_values) for user_values in by_user.values()]
+    variance = groups / (groups - 1) * sum(total**2 for total in cluster_sums) / n**2
+    half = student_t.ppf(0.975, groups - 1) * variance**0.5
+    return mean - half, mean + half
+
+
+def hand_user_bootstrap(by_user: dict[str, list[float]], seed: int) -> tuple[float, float]:
+    sums = np.array([sum(values) for values in by_user.values()])
+    counts = np.array([len(values) for values in by_user.values()])
+    picks = np.random.default_rng(seed).integers(0, len(sums), size=(20000, len(sums)))
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def test_similarity_interval_is_cluster_robust_t_below_30_users():
+    log = metrics_log(29)
+    [row] = similarity_rows(log, seed=0)
+    assert row["ci_method"] == "cluster-robust-t"
+    assert row["bertscore_f1"] == pytest.approx(
+        np.mean([s.scores["bertscore"].value for s in log.samples])
+    )
+    low, high = hand_cr1_t(f1_by_user(log))
+    assert (row["bertscore_f1_ci_low"], row["bertscore_f1_ci_high"]) == pytest.approx(
+        (low, high), abs=1e-9
+    )
+
+
+def test_similarity_interval_is_the_user_bootstrap_from_30_users():
+    log = metrics_log(30)
+    [row] = similarity_rows(log, seed=3)
+    assert row["ci_method"] == "bootstrap-user-cluster"
+    low, high = hand_user_bootstrap(f1_by_user(log), seed=1)
+    assert row["bertscore_f1_ci_low"] == pytest.approx(low, abs=0.003)
+    assert row["bertscore_f1_ci_high"] == pytest.approx(high, abs=0.003)
+    assert similarity_rows(log, seed=3) == [row]  # seeded
+
+
+def test_similarity_of_one_user_has_no_interval():
+    [row] = similarity_rows(metrics_log(1), seed=0)
+    assert row["bertscore_f1"] is not None
+    assert (row["bertscore_f1_ci_low"], row["bertscore_f1_ci_high"], row["ci_method"]) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_personalization_needs_an_adapter_system(tmp_path: Path):

@@ -7,8 +7,12 @@ import pytest
 from scipy.stats import t as student_t
 
 from scorers.outcome import PairOutcome
-from scorers.stats import WinRateSummary, summarize_win_rate
-from scorers.stats.win_rate import BOOTSTRAP_MIN_USERS
+from scorers.stats import (
+    BOOTSTRAP_MIN_USERS,
+    WinRateSummary,
+    clustered_mean_interval,
+    summarize_win_rate,
+)
 
 WIN = PairOutcome("win", 1.0, True)
 LOSS = PairOutcome("loss", 0.0, True)
@@ -233,3 +237,59 @@ def test_identical_user_rates_with_ties_fall_back() -> None:
     assert summary.ci_method == "wilson"
     assert summary.win_rate == 0.5
     assert summary.ci_low < 0.5 < summary.ci_high
+
+
+# --- the shared interval rule (win rates, first-choice shares, similarity means) ----------
+
+
+def scores_by_user(outcomes: list[PairOutcome], users: list[str]) -> dict[str, list[float]]:
+    by_user: dict[str, list[float]] = {}
+    for outcome, user in zip(outcomes, users, strict=True):
+        if outcome.score is not None:
+            by_user.setdefault(user, []).append(outcome.score)
+    return by_user
+
+
+@pytest.mark.parametrize("users_of", [several_users, many_users])
+def test_win_rate_interval_is_the_shared_clustered_mean_interval(users_of) -> None:
+    outcomes, users = users_of()
+    summary = summarize_win_rate(outcomes, users, seed=5, n_resamples=300)
+    interval = clustered_mean_interval(
+        scores_by_user(outcomes, users), 5, n_resamples=300, bounds=(0.0, 1.0)
+    )
+    assert (summary.ci_low, summary.ci_high, summary.ci_method) == (
+        interval.low,
+        interval.high,
+        interval.method,
+    )
+
+
+def test_weights_repeat_observations() -> None:
+    """A value of weight 2 counts as that value twice (the pooled mean is Σw·v / Σw)."""
+    values = {"u": [0.2, 0.9], "v": [0.4], "w": [0.7, 0.1]}
+    weights = {"u": [2.0, 1.0], "v": [1.0], "w": [1.0, 3.0]}
+    repeated = {"u": [0.2, 0.2, 0.9], "v": [0.4], "w": [0.7, 0.1, 0.1, 0.1]}
+    weighted = clustered_mean_interval(values, weights_by_user=weights)
+    again = clustered_mean_interval(repeated)
+    assert (weighted.low, weighted.high) == pytest.approx((again.low, again.high), abs=1e-12)
+    assert weighted.method == "cluster-robust-t"
+
+
+def test_unbounded_means_are_not_clipped() -> None:
+    values = {"u": [-0.9, -0.7], "v": [0.1], "w": [-0.2, 0.3]}
+    interval = clustered_mean_interval(values)
+    assert interval.low < -1.0  # three users: t(2) is wide; a rate would be clipped at 0
+    assert clustered_mean_interval(values, bounds=(0.0, 1.0)).low == 0.0
+
+
+def test_interval_needs_two_users_with_values_and_a_spread() -> None:
+    assert clustered_mean_interval({"u": [0.1, 0.9], "v": []}) is None
+    assert clustered_mean_interval({"u": [0.1, 0.9], "v": [0.5, 0.5]}) is None  # same mean
+
+
+@pytest.mark.parametrize(
+    "weights", [{"u": [1.0], "v": [1.0]}, {"u": [1.0, 0.0], "v": [1.0]}], ids=["short", "zero"]
+)
+def test_bad_weights_name_the_user(weights: dict[str, list[float]]) -> None:
+    with pytest.raises(ValueError, match="user 'u'"):
+        clustered_mean_interval({"u": [0.1, 0.9], "v": [0.5]}, weights_by_user=weights)

@@ -1,7 +1,9 @@
-"""Statistics over judged pairs: pure functions over plain data."""
+"""Statistics over judged pairs and generations: pure functions over plain data."""
 
 from scorers.stats.bradley_terry import (
+    BATTLE_OUTCOMES,
     Battle,
+    BattleOutcome,
     Rating,
     bradley_terry_ratings,
     fit_bradley_terry,
@@ -14,21 +16,36 @@ from scorers.stats.first_choice import (
     summarize_first_choice,
     vote_totals,
 )
-from scorers.stats.win_rate import CiMethod, WinRateSummary, summarize_win_rate
+from scorers.stats.intervals import (
+    BOOTSTRAP_MIN_USERS,
+    CiMethod,
+    Interval,
+    check_interval_settings,
+    clustered_mean_interval,
+    wilson_interval,
+)
+from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = [
+    "BATTLE_OUTCOMES",
+    "BOOTSTRAP_MIN_USERS",
     "Battle",
+    "BattleOutcome",
     "CiMethod",
     "FirstChoiceSummary",
+    "Interval",
     "Rating",
     "RotationVote",
     "SystemShare",
     "WinRateSummary",
     "aggregate_across_datasets",
     "bradley_terry_ratings",
+    "check_interval_settings",
+    "clustered_mean_interval",
     "fit_bradley_terry",
     "per_user_win_rates",
     "summarize_first_choice",
     "summarize_win_rate",
     "vote_totals",
+    "wilson_interval",
 ]

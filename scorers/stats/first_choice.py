@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
-from scorers.stats.win_rate import CiMethod, _wilson, clustered_interval
+from scorers.stats.intervals import (
+    CiMethod,
+    check_interval_settings,
+    clustered_mean_interval,
+    wilson_interval,
+)
 
 __all__ = [
     "FirstChoiceSummary",
@@ -105,30 +108,28 @@ def _share_interval(
 ) -> tuple[float, float, CiMethod]:
     """Interval of one system's pooled share, clustered by user as the win rate's is.
 
-    Below `BOOTSTRAP_MIN_USERS` users: the cluster-robust t interval of the vote-weighted
-    mean of per-sample shares (= the pooled share); from there on the user bootstrap; with
-    one user, or the same share for every user, Wilson over samples.
+    The pooled share is the vote-weighted mean of per-sample shares, so it is the
+    clustered mean interval of those shares weighted by each sample's votes; with one
+    user, or the same share for every user, Wilson over samples.
     """
-    voted = [
-        (index, sample)
-        for index, samples in enumerate(per_user.values())
-        for sample in samples
-        if sum(sample.values())
-    ]
-    totals = np.array([sum(sample.values()) for _, sample in voted], dtype=float)
-    shares = np.array([sample[system] for _, sample in voted]) / totals
-    clusters = np.array([index for index, _ in voted])
-    clustered = clustered_interval(shares, totals, clusters, confidence, n_resamples, seed)
-    if clustered is not None:
-        return clustered
-    sample_shares = [
-        s[system] / sum(s.values())
-        for samples in per_user.values()
-        for s in samples
-        if sum(s.values())
-    ]
-    low, high = _wilson(sum(sample_shares), len(sample_shares), confidence)
-    return low, high, "wilson"
+    shares_by_user: dict[str, list[float]] = {}
+    votes_by_user: dict[str, list[float]] = {}
+    for user, samples in per_user.items():
+        voted = [sample for sample in samples if sum(sample.values())]
+        votes_by_user[user] = [sum(sample.values()) for sample in voted]
+        shares_by_user[user] = [
+            sample[system] / votes for sample, votes in zip(voted, votes_by_user[user], strict=True)
+        ]
+    sample_shares = [share for shares in shares_by_user.values() for share in shares]
+    interval = clustered_mean_interval(
+        shares_by_user,
+        seed,
+        weights_by_user=votes_by_user,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        bounds=(0.0, 1.0),
+    ) or wilson_interval(sum(sample_shares), len(sample_shares), confidence)
+    return interval.low, interval.high, interval.method
 
 
 def summarize_first_choice(
@@ -151,15 +152,14 @@ def summarize_first_choice(
 
     Returns:
         A :class:`FirstChoiceSummary`. Each share's interval is clustered by user, as the
-        win rate's: below ``BOOTSTRAP_MIN_USERS`` users a Student-t interval with the CR1
-        cluster-robust variance of the pooled share ``sum(system votes) / sum(votes)``
-        (``"cluster-robust-t"``); from there on a percentile bootstrap
-        (``scipy.stats.bootstrap``, ``paired=True``) that resamples users, so all rotations
-        and samples of a user move together (``"bootstrap-user-cluster"``). With votes from
-        a single user, or
-        when every user gives the system the same share (the bootstrap would collapse to a
-        point), it is the Wilson interval with each sample as one observation and its share
-        of that sample's votes as the count (``"wilson"``).
+        win rate's (:func:`~scorers.stats.intervals.clustered_mean_interval` of the
+        per-sample shares weighted by the sample's votes, whose weighted mean is the pooled
+        share ``sum(system votes) / sum(votes)``): ``"cluster-robust-t"`` below
+        ``BOOTSTRAP_MIN_USERS`` users, ``"bootstrap-user-cluster"`` from there on, so all
+        rotations and samples of a user move together. With votes from a single user, or
+        when every user gives the system the same share, it is the Wilson interval with each
+        sample as one observation and its share of that sample's votes as the count
+        (``"wilson"``).
 
     Raises:
         ValueError: If ``choices`` and ``users`` differ in length, a vote names an unknown
@@ -170,10 +170,7 @@ def summarize_first_choice(
             f"choices and users must have the same length, got {len(choices)} samples "
             f"and {len(users)} users"
         )
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be at least 1, got {n_resamples!r}")
+    check_interval_settings(confidence, n_resamples)
 
     per_user: dict[str, list[dict[str, float]]] = {}
     for sample, user in zip(choices, users, strict=True):
