@@ -1,5 +1,9 @@
-"""inspect tasks (generation, judging, metrics), dataset loaders and the intents stage."""
+"""inspect tasks (generation, judging, metrics), dataset loaders and the intents stage.
 
+Importing this package registers the built-in corpora (`tasks.corpora`, `tasks.demo`).
+"""
+
+from tasks import corpora, demo  # noqa: F401  (importing them registers the corpora)
 from tasks.cross_user import cross_user_writing
 from tasks.generation import personalized_writing
 from tasks.metrics import generation_metrics
