@@ -101,7 +101,7 @@ def data_prepare(
             dataset,
             source,
             out,
-            users=users if users is not None else corpus.default_users,
+            users=users if users is not None else "default",
             min_records=min_records,
             seed=seed,
             split=split,  # type: ignore[arg-type]  # prepare_corpus checks it

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from core.atomic import atomic_write_text
 from core.errors import PrefbenchInputError
@@ -133,7 +134,7 @@ def prepare_corpus(
     source: Path | None,
     out_dir: Path,
     *,
-    users: int | None = 15,
+    users: int | None | Literal["default"] = "default",
     min_records: int = 20,
     seed: int = 0,
     split: SplitMode | None = None,
@@ -149,10 +150,11 @@ def prepare_corpus(
     ``user_field="publication"``: the publication as a whole is the user); options only
     other corpora declare are ignored.
 
-    Of the users with at least `min_records` usable texts, `users` are picked (all when
-    None) with `seed`; each is split by the corpus's rule (enron 80/20, new_yorker 50/50) at
-    random (seeded) or, with ``split="chronological"``, latest texts in test; `split` None
-    is the corpus's default. A skipped text is counted by reason; with `strict`, the first
+    Of the users with at least `min_records` usable texts, `users` are picked with `seed`
+    (None: all; ``"default"``: the corpus's `default_users`, 15 for enron and new_yorker);
+    each is split by the corpus's rule (enron 80/20, new_yorker 50/50) at random (seeded)
+    or, with ``split="chronological"``, latest texts in test; `split` None is the corpus's
+    default. A skipped text is counted by reason; with `strict`, the first
     bad-input one (`SkippedText.is_bad_input`, e.g. `STRICT_REASONS`) raises
     `PrefbenchInputError` naming its source and the fix, and nothing is written. Raises
     `PrefbenchInputError` too for an unknown corpus, option or split, a missing source, a
@@ -160,6 +162,8 @@ def prepare_corpus(
     demo) takes no source and writes the records its generator makes.
     """
     corpus = lookup_corpus(dataset)
+    if users == "default":
+        users = corpus.default_users
     split = split or corpus.split.default
     if split not in corpus.split.modes:
         raise PrefbenchInputError(
