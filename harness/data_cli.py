@@ -38,8 +38,10 @@ DATASET_HELP = (
     f"The corpus: {', '.join(entry.name for entry in _BUILT_IN)}, or a plug-in's "
     "(`prefbench data corpora` lists them all)."
 )
-SOURCE_HELP = "What the corpus reads: " + "; ".join(
-    f"{entry.name}: {entry.source_help}" for entry in _BUILT_IN if entry.source_help
+SOURCE_HELP = (
+    "What the corpus reads: "
+    + "; ".join(f"{entry.name}: {entry.source_help}" for entry in _BUILT_IN if entry.source_help)
+    + "."
 )
 USERS_HELP = (
     "Number of users (default: "

@@ -27,7 +27,7 @@ def test_built_in_corpora_and_their_rules():
     assert demo.split.modes == ("random",) and not demo.takes_source
     assert "maildir" in enron.source_help and "All the News" in new_yorker.source_help
     assert list(new_yorker.options.model_fields) == ["user_field"]
-    assert "author or publication (default author)" in new_yorker.option_help()["user_field"]
+    assert "author or publication; default author" in new_yorker.option_help()["user_field"]
 
 
 def test_unknown_corpus_names_the_known_ones_and_the_fix():

@@ -1,8 +1,12 @@
 """Corpora turned into records: the registry, readers, cleaning, selection, prepare.
 
-Importing this package registers the corpora ``enron`` and ``new_yorker`` (the demo corpus
-registers in `tasks.demo`; plug-ins through entry points, see `tasks.corpora.registry`).
+Importing this package imports each of its modules, so every `@corpus` here registers: the
+corpora ``enron`` and ``new_yorker``, and a new corpus dropped in as one new module. The demo
+corpus registers in `tasks.demo`; plug-ins through entry points (`tasks.corpora.registry`).
 """
+
+import importlib
+import pkgutil
 
 from tasks.corpora.email_cleaning import (
     EMAIL_DROP_REASONS,
@@ -110,3 +114,6 @@ __all__ = [
     "select_users",
     "split_previous_context",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -184,7 +184,7 @@ class Corpus:
         for name, info in self.options.model_fields.items():
             allowed = get_args(info.annotation) if _is_literal(info.annotation) else ()
             choices = f": {' or '.join(map(str, allowed))}" if allowed else ""
-            described[name] = f"{info.description or name}{choices} (default {info.default})"
+            described[name] = f"{info.description or name}{choices}; default {info.default}"
         return described
 
     def parse_options(self, values: Mapping[str, object]) -> BaseModel:
