@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from core.errors import PrefbenchInputError
-from tasks.corpora.registry import corpora
+from tasks.corpora import corpora, corpus_stats, prepare_corpus
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -22,7 +22,8 @@ data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=Tru
 console = Console()
 
 _BUILT_IN = corpora(plugins=False)
-"""The corpora registered without plug-ins: the help texts name them."""
+"""The corpora registered when the CLI is imported (prefbench's own), named by the help texts;
+plug-ins load only when a command runs, so a broken one cannot break ``--help``."""
 
 
 def _option_shortcut_help(option: str) -> str:
@@ -88,13 +89,6 @@ def data_prepare(
     verbose: Annotated[bool, typer.Option("--verbose", help="List dropped texts.")] = False,
 ) -> None:
     """Turn a corpus into per-user records (OUT/records.jsonl), counting every drop."""
-    from tasks.corpora import lookup_corpus, prepare_corpus
-
-    corpus = lookup_corpus(dataset)
-    if corpus.takes_source and source is None:
-        raise PrefbenchInputError(
-            f"`prefbench data prepare {dataset}` needs --source PATH ({corpus.source_help})"
-        )
     options = _parse_options(option or [])
     shortcuts = {"user_field": user_field, "records_per_user": records_per_user}
     options.update({name: value for name, value in shortcuts.items() if value is not None})
@@ -166,8 +160,6 @@ def data_stats(
 ) -> None:
     """Users, records per split, text length percentiles and drops by reason."""
     from rich.table import Table
-
-    from tasks.corpora import corpus_stats
 
     stats = corpus_stats(folder)
     console.print(_two_column_table(f"records in {folder}", stats.to_rows()))
