@@ -173,6 +173,12 @@ class Corpus:
     read_texts: TextReader | None = None
     generate_records: RecordGenerator | None = None
 
+    def __post_init__(self) -> None:
+        if (self.read_texts is None) == (self.generate_records is None):
+            raise ValueError(
+                f"corpus {self.name!r} needs exactly one of read_texts and generate_records"
+            )
+
     @property
     def takes_source(self) -> bool:
         """Whether the corpus reads a `--source`."""
