@@ -1,5 +1,7 @@
 """Errors that the command line turns into exit codes (docs/design.md §7)."""
 
+__all__ = ["MissingModelPackageError", "PrefbenchInputError"]
+
 
 class PrefbenchInputError(Exception):
     """Bad usage or bad input: exit code 2.

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+__all__ = ["fingerprint"]
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):

@@ -5,6 +5,8 @@ import ctypes.util
 import gc
 from functools import cache
 
+__all__ = ["release_memory"]
+
 
 @cache
 def _libc() -> ctypes.CDLL | None:

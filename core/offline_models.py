@@ -27,6 +27,23 @@ from core.atomic import atomic_directory
 from core.errors import MissingModelPackageError
 from core.quiet import quiet_transformers
 
+__all__ = [
+    "CACHE_DIR_ENV",
+    "CONVERSION_FORMAT",
+    "CONVERSION_MARKER",
+    "MINILM_DISTRIBUTION",
+    "MINILM_NUM_LAYERS",
+    "MINILM_PACKAGE",
+    "SMOLLM2_DISTRIBUTION",
+    "SMOLLM2_GGUF_FILE",
+    "SMOLLM2_NAME",
+    "SMOLLM2_PACKAGE",
+    "cache_root",
+    "minilm_dir",
+    "smollm2_dir",
+    "smollm2_gguf_path",
+]
+
 try:  # POSIX only; on other systems concurrent conversions are not guarded.
     import fcntl
 except ImportError:  # pragma: no cover - Windows

@@ -5,6 +5,8 @@ import io
 import warnings
 from collections.abc import Iterator
 
+__all__ = ["quiet_transformers"]
+
 
 @contextlib.contextmanager
 def quiet_transformers(capture_stderr: bool = False) -> Iterator[None]:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from core.errors import PrefbenchInputError
 
+__all__ = ["RunFolder"]
+
 
 @dataclass(frozen=True)
 class RunFolder:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+__all__ = ["PromptTemplate", "USER_SEPARATOR", "load_template"]
+
 USER_SEPARATOR = "---user---"
 
 

@@ -1,4 +1,8 @@
-"""`prefbench data prepare|stats`: turn a corpus into per-user records, and describe them."""
+"""`prefbench data prepare|stats|corpora`: turn a corpus into per-user records, describe them.
+
+The corpora, what `--source` each reads and their options come from the corpus registry
+(`tasks.corpora.registry`); a plug-in's corpus is prepared like a built-in one.
+"""
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -7,6 +11,7 @@ import typer
 from rich.console import Console
 
 from core.errors import PrefbenchInputError
+from tasks.corpora import corpora, corpus_stats, prepare_corpus
 
 if TYPE_CHECKING:
     from rich.table import Table as RichTable
@@ -16,59 +21,88 @@ __all__ = ["data_app"]
 data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 console = Console()
 
+_BUILT_IN = corpora(plugins=False)
+"""The corpora registered when the CLI is imported (prefbench's own), named by the help texts;
+plug-ins load only when a command runs, so a broken one cannot break ``--help``."""
+
+
+def _option_shortcut_help(option: str) -> str:
+    described = [
+        f"{entry.name}: {entry.option_help()[option]}"
+        for entry in _BUILT_IN
+        if option in entry.options.model_fields
+    ]
+    return f"Same as --option {option}=VALUE ({'; '.join(described)})."
+
+
+DATASET_HELP = (
+    f"The corpus: {', '.join(entry.name for entry in _BUILT_IN)}, or a plug-in's "
+    "(`prefbench data corpora` lists them all)."
+)
+SOURCE_HELP = (
+    "What the corpus reads: "
+    + "; ".join(f"{entry.name}: {entry.source_help}" for entry in _BUILT_IN if entry.source_help)
+    + "."
+)
+USERS_HELP = (
+    "Number of users (default: "
+    + ", ".join(
+        f"{entry.name} {entry.default_users if entry.default_users is not None else 'all'}"
+        for entry in _BUILT_IN
+    )
+    + ")."
+)
+SPLIT_HELP = (
+    "random or chronological (default: the corpus's own rule; "
+    + "; ".join(f"{entry.name}: {entry.split.describe()}" for entry in _BUILT_IN)
+    + ")."
+)
+
 
 @data_app.command("prepare")
 def data_prepare(
-    dataset: Annotated[str, typer.Argument(help="enron, new_yorker or demo.")],
+    dataset: Annotated[str, typer.Argument(help=DATASET_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Output folder (records.jsonl goes there).")],
-    source: Annotated[
-        Path | None,
-        typer.Option(
-            "--source",
-            help="enron: maildir folder, enron_mail_*.tar.gz, CSV export (file,message) or the "
-            "Enron-42k release (.jsonl/.parquet); new_yorker: All the News 2.0 CSV.",
-        ),
-    ] = None,
-    users: Annotated[int | None, typer.Option("--users", min=1, help="Number of users.")] = None,
+    source: Annotated[Path | None, typer.Option("--source", help=SOURCE_HELP)] = None,
+    users: Annotated[int | None, typer.Option("--users", min=1, help=USERS_HELP)] = None,
     min_records: Annotated[
         int, typer.Option("--min-records", min=1, help="Users need this many usable texts.")
     ] = 20,
     records_per_user: Annotated[
-        int, typer.Option("--records-per-user", min=2, help="demo only.")
-    ] = 10,
+        int | None,
+        typer.Option("--records-per-user", help=_option_shortcut_help("records_per_user")),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    split: Annotated[str, typer.Option("--split", help="random or chronological.")] = "random",
+    split: Annotated[str | None, typer.Option("--split", help=SPLIT_HELP)] = None,
     user_field: Annotated[
-        str, typer.Option("--user-field", help="new_yorker: author or publication.")
-    ] = "author",
+        str | None, typer.Option("--user-field", help=_option_shortcut_help("user_field"))
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="A corpus option as KEY=VALUE, repeatable (`prefbench data corpora` lists them).",
+        ),
+    ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="First bad record is an error.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="List dropped texts.")] = False,
 ) -> None:
     """Turn a corpus into per-user records (OUT/records.jsonl), counting every drop."""
-    if dataset == "demo":
-        _prepare_demo(out, users or 3, records_per_user, seed)
-        return
-    if dataset not in ("enron", "new_yorker"):
-        raise PrefbenchInputError(f"unknown dataset '{dataset}'; use enron, new_yorker or demo")
-    if source is None:
-        raise PrefbenchInputError(f"`prefbench data prepare {dataset}` needs --source PATH")
-    if split not in ("random", "chronological"):
-        raise PrefbenchInputError(f"unknown --split '{split}'; use random or chronological")
-    if user_field not in ("author", "publication"):
-        raise PrefbenchInputError(f"unknown --user-field '{user_field}'; use author or publication")
-    from tasks.corpora import prepare_corpus
-
-    with console.status(f"reading {source} ..."):
+    options = _parse_options(option or [])
+    shortcuts = {"user_field": user_field, "records_per_user": records_per_user}
+    options.update({name: value for name, value in shortcuts.items() if value is not None})
+    with console.status(f"reading {source or dataset} ..."):
         summary = prepare_corpus(
-            dataset,  # type: ignore[arg-type]
+            dataset,
             source,
             out,
-            users=users if users is not None else 15,
+            users=users if users is not None else "default",
             min_records=min_records,
             seed=seed,
-            split=split,  # type: ignore[arg-type]
-            user_field=user_field,  # type: ignore[arg-type]
+            split=split,  # type: ignore[arg-type]  # prepare_corpus checks it
             strict=strict,
+            **options,
         )
     console.print(_two_column_table(f"prepared {dataset}", summary.to_rows()))
     if verbose:
@@ -76,18 +110,37 @@ def data_prepare(
             console.print(f"dropped ({example.reason}): {example.source}: {example.detail}")
 
 
-def _prepare_demo(out: Path, users: int, records_per_user: int, seed: int) -> None:
-    from tasks.demo import generate_demo_records
-    from tasks.records import write_records
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    """``["user_field=author"]`` → ``{"user_field": "author"}``; no ``=`` is an error."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise PrefbenchInputError(
+                f"--option {pair!r}: expected KEY=VALUE, e.g. --option user_field=publication"
+            )
+        options[name.strip().replace("-", "_")] = value
+    return options
 
-    try:
-        records = generate_demo_records(
-            personas=users, records_per_persona=records_per_user, seed=seed
+
+@data_app.command("corpora")
+def data_corpora() -> None:
+    """The registered corpora: text kind, split rule, what --source takes and options."""
+    from rich.table import Table
+
+    table = Table(title="corpora")
+    for column in ("corpus", "text kind", "split", "--source", "options"):
+        table.add_column(column)
+    for entry in corpora():
+        options = "; ".join(f"{name}: {text}" for name, text in entry.option_help().items())
+        table.add_row(
+            f"{entry.name}\n{entry.description}",
+            entry.text_kind,
+            entry.split.describe(),
+            entry.source_help or "none (generated)",
+            options or "none",
         )
-    except ValueError as error:
-        raise PrefbenchInputError(str(error)) from error
-    write_records(out / "records.jsonl", records)
-    console.print(f"{len(records)} records → {out / 'records.jsonl'}")
+    console.print(table)
 
 
 def _two_column_table(title: str, rows: list[tuple[str, str]]) -> "RichTable":
@@ -108,8 +161,6 @@ def data_stats(
 ) -> None:
     """Users, records per split, text length percentiles and drops by reason."""
     from rich.table import Table
-
-    from tasks.corpora import corpus_stats
 
     stats = corpus_stats(folder)
     console.print(_two_column_table(f"records in {folder}", stats.to_rows()))

@@ -36,6 +36,7 @@ from solvers import GenerationSystem, lookup_system
 from solvers.few_shot import choose_examples, render_examples
 from solvers.registry import GROUND_TRUTH, TRAIN_EXAMPLES, ModelCall
 from solvers.writer import render_prompt
+from tasks.corpora.registry import corpus_text_kind
 from tasks.demo import generate_demo_records
 from tasks.intents import PROMPTS as INTENT_PROMPTS
 from tasks.intents import TEMPERATURES
@@ -427,7 +428,7 @@ def _judge_input_tokens(inputs: _PlanInputs, systems: list[str]) -> int:
     candidates = sum(_candidate_budget(inputs, name) for name in systems)
     total = 0
     for record in inputs.test:
-        template = judge_template_for(record.dataset)
+        template = judge_template_for(corpus_text_kind(record.dataset))
         messages = judge_messages(template, record.content, [""] * len(systems))
         total += _count_messages(counter, (message.text for message in messages)) + candidates
     return total

@@ -1,9 +1,9 @@
 """LLM judge: the model in role `judge` picks the candidate closest to the real text.
 
 Each pair is judged in both orders with the paper's judge instructions (our wording). The
-prompt follows the kind of text the sample's dataset holds (`judge_template_for`): articles
-(`new_yorker`) get `prompts/judge_article_v1.txt`, emails (everything else)
-`prompts/judge_email_v1.txt`; both take any number of candidates. An answer without a usable
+prompt follows the sample's `text_kind` metadata, set from its corpus's registration
+(`judge_template_for`): articles get `prompts/judge_article_v1.txt`, emails (and anything
+else) `prompts/judge_email_v1.txt`; both take any number of candidates. An answer without a usable
 `<winner>N</winner>` is asked again once (a fresh, uncached call); if it still fails, that
 order is a parse failure and never goes to either side. Raw answers of every attempt and the
 template used are kept in the score metadata.
@@ -30,18 +30,18 @@ from scorers.verdict import parse_winner
 
 PROMPTS = Path(__file__).parent / "prompts"
 ATTEMPTS = 2
-ARTICLE_DATASETS = frozenset({"new_yorker"})
-"""Datasets whose records are articles; every other dataset holds emails."""
+JUDGE_TEMPLATES = {"article": "judge_article_v1", "email": "judge_email_v1"}
+"""The judge prompt template of each text kind (a corpus registers its kind)."""
 
 
-def judge_template_for(dataset: str | None) -> str:
-    """The judge prompt template for a sample of `dataset`: article or email.
+def judge_template_for(text_kind: str | None) -> str:
+    """The judge prompt template for a sample whose `text_kind` metadata is `text_kind`.
 
-    `new_yorker` (see `ARTICLE_DATASETS`) gives `judge_article_v1`; `enron`, `demo`, any other
-    name or a missing one gives `judge_email_v1`. Both templates show any number of
-    candidates, so pairwise and multi-candidate judging use the same one.
+    ``"article"`` gives `judge_article_v1`; ``"email"``, any other kind or a missing one gives
+    `judge_email_v1`. Both templates show any number of candidates, so pairwise and
+    multi-candidate judging use the same one.
     """
-    return "judge_article_v1" if dataset in ARTICLE_DATASETS else "judge_email_v1"
+    return JUDGE_TEMPLATES.get(text_kind or "email", JUDGE_TEMPLATES["email"])
 
 
 def render_candidates(candidates: list[str]) -> str:
@@ -98,13 +98,13 @@ def llm_judge(
     Args:
         tie_policy: how orders that disagree or fail count (recorded with the verdicts).
         template: a prompt template name in `prompts/` for every sample; None (default)
-            picks it per sample from its `dataset` metadata (`judge_template_for`).
+            picks it per sample from its `text_kind` metadata (`judge_template_for`).
         max_tokens: the judge's answer budget (reasoning + verdict).
     """
 
     async def score(state: TaskState, target: Target) -> Score:
         model = get_model(role="judge")
-        chosen_template = template or judge_template_for(state.metadata.get("dataset"))
+        chosen_template = template or judge_template_for(state.metadata.get("text_kind"))
         candidate_a = state.metadata["candidate_a"]
         candidate_b = state.metadata["candidate_b"]
         winners: dict[Order, int | None] = {}

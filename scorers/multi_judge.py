@@ -105,12 +105,12 @@ def llm_multi_judge(max_tokens: int = 512, template: str | None = None) -> Score
     Args:
         max_tokens: the judge's answer budget (reasoning + verdict).
         template: a prompt template in `scorers/prompts/` for every sample; None (default)
-            picks it per sample from its `dataset` metadata (`judge_template_for`).
+            picks it per sample from its `text_kind` metadata (`judge_template_for`).
     """
 
     async def score(state: TaskState, target: Target) -> Score:
         model = get_model(role="judge")
-        chosen_template = template or judge_template_for(state.metadata.get("dataset"))
+        chosen_template = template or judge_template_for(state.metadata.get("text_kind"))
         systems = list(state.metadata["systems"])
         texts = dict(zip(systems, state.metadata["candidates"], strict=True))
         rotations = []

@@ -1,9 +1,10 @@
 """inspect tasks (generation, judging, metrics), records, samples and the intents stage.
 
 The corpora (`tasks.corpora`) and the demo dataset (`tasks.demo`) are subpackages with their
-own public names.
+own public names; importing this package registers the built-in corpora.
 """
 
+from tasks import corpora, demo  # noqa: F401  (importing them registers the corpora)
 from tasks.cross_user import (
     AGENT_USER,
     adapter_user,

@@ -19,6 +19,7 @@ from scorers.judges import multi_judge_scorer
 from scorers.multi_judge import rotation_votes
 from scorers.stats.first_choice import summarize_first_choice
 from tasks.pairwise import OnMismatch, candidates_in_place, read_generation_log, system_of
+from tasks.samples import sample_text_kind
 
 
 def join_generation_logs(
@@ -26,7 +27,7 @@ def join_generation_logs(
 ) -> list[Sample]:
     """One multi-candidate sample per record id present in every log, in the first log's order.
 
-    Sample metadata: `user`, `dataset`, `systems` (one per log, in log order) and
+    Sample metadata: `user`, `dataset`, `text_kind`, `systems` (one per log, in log order) and
     `candidates` (each system's output, aligned). Ids missing from some log are an input
     error naming up to five per system (`on_mismatch="error"`, the default), or are left
     out (`"intersect"`). Two logs of the same system are an input error.
@@ -73,6 +74,7 @@ def join_generation_logs(
                 metadata={
                     "user": metadata.get("user"),
                     "dataset": metadata.get("dataset"),
+                    "text_kind": sample_text_kind(metadata),
                     "systems": systems,
                     "candidates": [samples[sample_id].output.completion for samples in by_id],
                 },

@@ -15,6 +15,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from core.errors import PrefbenchInputError
 from scorers.judges import judge_scorer
+from tasks.samples import sample_text_kind
 
 OnMismatch = Literal["error", "intersect"]
 
@@ -82,6 +83,7 @@ def join_generations(
                 metadata={
                     "user": metadata.get("user"),
                     "dataset": metadata.get("dataset"),
+                    "text_kind": sample_text_kind(metadata),
                     "system_a": system_a,
                     "system_b": system_b,
                     "candidate_a": sample_a.output.completion,

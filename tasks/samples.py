@@ -2,13 +2,16 @@
 
 A sample's `input` is the intent, its `target` the ground truth (never shown to a
 generation model), and its metadata the record's other fields, so that every solver builds
-its own prompt from the same data.
+its own prompt from the same data, plus the `text_kind` of its corpus (``email``,
+``article``: the prompt family a judge uses, read by the scorers).
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from inspect_ai.dataset import Sample
 
+from tasks.corpora.registry import TextKind, corpus_text_kind
 from tasks.records import Record
 
 FIELD_ORDER = ("from", "to", "cc", "subject", "date", "author", "title", "section")
@@ -27,12 +30,21 @@ def record_to_sample(record: Record) -> Sample:
         metadata={
             "user": record.user,
             "dataset": record.dataset,
+            "text_kind": corpus_text_kind(record.dataset),
             "split": record.split,
             "fields": dict(record.metadata),
             "previous_context": record.previous_context,
             "intent": record.intent,
         },
     )
+
+
+def sample_text_kind(metadata: Mapping[str, Any]) -> TextKind:
+    """A sample's text kind: its `text_kind` metadata, else its dataset's (`corpus_text_kind`).
+
+    Samples of logs written before samples carried `text_kind` get it from their dataset.
+    """
+    return metadata.get("text_kind") or corpus_text_kind(metadata.get("dataset"))
 
 
 def render_context(metadata: dict[str, Any]) -> str:

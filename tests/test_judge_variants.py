@@ -10,6 +10,7 @@ from inspect_ai.model import get_model
 
 from core.templates import load_template
 from scorers.llm_judge import PROMPTS, judge_messages, judge_template_for, llm_judge
+from tasks.corpora.registry import corpus_text_kind
 from tasks.multi_candidate import multi_candidate_comparison
 from tasks.pairwise import candidates_in_place, pairwise_comparison
 from tests.test_multi_candidate import generation_log
@@ -29,7 +30,15 @@ EMAIL_SYSTEM = load_template(PROMPTS, "judge_email_v1").system.strip()
     ],
 )
 def test_template_per_dataset(dataset, template):
-    assert judge_template_for(dataset) == template
+    assert judge_template_for(corpus_text_kind(dataset)) == template
+
+
+@pytest.mark.parametrize(
+    ("text_kind", "template"),
+    [("article", "judge_article_v1"), ("email", "judge_email_v1"), (None, "judge_email_v1")],
+)
+def test_template_per_text_kind(text_kind, template):
+    assert judge_template_for(text_kind) == template
 
 
 def test_article_prompt_shows_every_candidate():

@@ -1,4 +1,12 @@
-"""Real corpora (Enron, New Yorker) turned into records: readers, cleaning, selection, prepare."""
+"""Corpora turned into records: the registry, readers, cleaning, selection, prepare.
+
+Importing this package imports each of its modules, so every `@corpus` here registers: the
+corpora ``enron`` and ``new_yorker``, and a new corpus dropped in as one new module. The demo
+corpus registers in `tasks.demo`; plug-ins through entry points (`tasks.corpora.registry`).
+"""
+
+import importlib
+import pkgutil
 
 from tasks.corpora.email_cleaning import (
     EMAIL_DROP_REASONS,
@@ -8,6 +16,7 @@ from tasks.corpora.email_cleaning import (
     normalize_whitespace,
     split_previous_context,
 )
+from tasks.corpora.enron import read_enron
 from tasks.corpora.enron_reader import (
     SENT_FOLDERS,
     RawMessage,
@@ -19,14 +28,35 @@ from tasks.corpora.enron_reader import (
     iter_tar,
 )
 from tasks.corpora.enron_release import ReleaseEmail, iter_release
-from tasks.corpora.new_yorker import NEW_YORKER, Article, iter_articles
+from tasks.corpora.new_yorker import (
+    NEW_YORKER,
+    Article,
+    NewYorkerOptions,
+    iter_articles,
+    read_new_yorker,
+)
 from tasks.corpora.prepare import (
-    STRICT_REASONS,
     CorpusStats,
     PrepareSummary,
     corpus_stats,
     owner_addresses,
     prepare_corpus,
+)
+from tasks.corpora.registry import (
+    STRICT_REASONS,
+    TEXT_KINDS,
+    Corpus,
+    CorpusText,
+    NoOptions,
+    SkippedText,
+    SplitRule,
+    TextKind,
+    corpora,
+    corpus,
+    corpus_names,
+    corpus_text_kind,
+    generated_corpus,
+    lookup_corpus,
 )
 from tasks.corpora.selection import (
     DropCounter,
@@ -41,20 +71,33 @@ __all__ = [
     "NEW_YORKER",
     "SENT_FOLDERS",
     "STRICT_REASONS",
+    "TEXT_KINDS",
     "Article",
     "CleanedEmail",
+    "Corpus",
     "CorpusStats",
+    "CorpusText",
     "DropCounter",
     "Dropped",
     "DroppedExample",
+    "NewYorkerOptions",
+    "NoOptions",
     "PrepareSummary",
     "RawMessage",
     "ReleaseEmail",
+    "SkippedText",
     "SourceProblem",
+    "SplitRule",
+    "TextKind",
     "UserSpool",
     "assign_splits",
     "clean_email",
+    "corpora",
+    "corpus",
+    "corpus_names",
     "corpus_stats",
+    "corpus_text_kind",
+    "generated_corpus",
     "is_sent_folder",
     "iter_articles",
     "iter_csv_export",
@@ -62,9 +105,15 @@ __all__ = [
     "iter_maildir",
     "iter_release",
     "iter_tar",
+    "lookup_corpus",
     "normalize_whitespace",
     "owner_addresses",
     "prepare_corpus",
+    "read_enron",
+    "read_new_yorker",
     "select_users",
     "split_previous_context",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

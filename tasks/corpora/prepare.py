@@ -1,11 +1,12 @@
-"""Turn a real corpus (Enron, New Yorker) into a records file: `prepare_corpus`, `corpus_stats`.
+"""Turn a registered corpus into a records file: `prepare_corpus`, `corpus_stats`.
 
-`prepare_corpus` streams the source once, cleans every text, groups the usable ones by user
-on disk (`UserSpool`), applies the per-user filters (Enron: the sender must be the mailbox
-owner; no duplicates), picks the users, splits them and writes ``records.jsonl`` and
-``prepare_report.json``. A bad text is skipped and counted by reason; with ``strict=True``
-the first one raises `PrefbenchInputError` instead. Nothing is written unless the whole run
-succeeds, and each file appears atomically.
+`prepare_corpus` looks the corpus up (`tasks.corpora.registry`), streams its reader once,
+groups the texts it keeps by user on disk (`UserSpool`), applies the per-user filters (no
+repeated id, no repeated text, and for mailboxes: sent by the owner), picks the users,
+splits them by the corpus's rule and writes ``records.jsonl`` and ``prepare_report.json``.
+A skipped text is counted by reason; with ``strict=True`` the first bad-input one raises
+`PrefbenchInputError` instead. A generated corpus (the demo) makes its records itself. Nothing
+is written unless the whole run succeeds, and each file appears atomically.
 """
 
 import hashlib
@@ -15,61 +16,44 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
 
 from core.atomic import atomic_write_text
 from core.errors import PrefbenchInputError
-from tasks.corpora.email_cleaning import Dropped, clean_email, normalize_whitespace
-from tasks.corpora.enron_reader import (
-    RawMessage,
-    SourceProblem,
-    iter_enron_source,
-    natural_key,
+from tasks.corpora.enron_reader import natural_key
+from tasks.corpora.registry import (
+    STRICT_REASONS,
+    Corpus,
+    CorpusText,
+    SkippedText,
+    lookup_corpus,
 )
-from tasks.corpora.enron_release import ReleaseEmail, iter_release
-from tasks.corpora.new_yorker import NEW_YORKER, Article, iter_articles
 from tasks.corpora.selection import (
-    SPLIT_MODES,
     DropCounter,
     DroppedExample,
+    SplitMode,
     UserSpool,
     assign_splits,
     select_users,
 )
 from tasks.records import SPLITS, Record, read_records, write_records
 
-Dataset = Literal["enron", "new_yorker"]
-DATASETS: tuple[Dataset, ...] = ("enron", "new_yorker")
-UserField = Literal["author", "publication"]
-USER_FIELDS: tuple[UserField, ...] = ("author", "publication")
+__all__ = [
+    "REPORT_FILE",
+    "RECORDS_FILE",
+    "STRICT_REASONS",
+    "CorpusStats",
+    "PrepareSummary",
+    "corpus_stats",
+    "owner_addresses",
+    "prepare_corpus",
+]
 
 RECORDS_FILE = "records.jsonl"
 REPORT_FILE = "prepare_report.json"
-TEST_FRACTION: dict[str, float] = {"enron": 0.2, "new_yorker": 0.5}
-"""Share of each user's texts in the test split (Enron 80/20, New Yorker 50/50)."""
-
-STRICT_REASONS = frozenset(
-    {
-        "unreadable",
-        "missing_header",
-        "bad_date",
-        "undecodable",
-        "empty_body",
-        "truncated",
-        "bad_row",
-        "missing_field",
-        "duplicate_id",
-    }
-)
-"""Drop reasons that are bad input: with ``strict=True`` the first one raises.
-
-The others (``not_sent_folder``, ``not_owner``, ``forward_only``, ``duplicate``,
-``not_new_yorker``, ``missing_author``) are the corpus filters and never raise."""
-
-RELEASE_SUFFIXES = (".jsonl", ".json", ".parquet")
+GENERATED_SOURCE = "generated"
+"""The `source` a summary names for a generated corpus."""
 
 
 @dataclass
@@ -146,94 +130,92 @@ class CorpusStats:
 
 
 def prepare_corpus(
-    dataset: Dataset,
-    source: Path,
+    dataset: str,
+    source: Path | None,
     out_dir: Path,
     *,
-    users: int | None = 15,
+    users: int | None | Literal["default"] = "default",
     min_records: int = 20,
     seed: int = 0,
-    split: Literal["random", "chronological"] = "random",
-    user_field: UserField = "author",
+    split: SplitMode | None = None,
     strict: bool = False,
+    **options: object,
 ) -> PrepareSummary:
-    """Read a real corpus and write ``out_dir/records.jsonl`` and ``out_dir/prepare_report.json``.
+    """Read a registered corpus and write ``out_dir/records.jsonl`` and ``prepare_report.json``.
 
-    `dataset` ``"enron"``: `source` is the CMU ``maildir`` folder (or its parent), an
-    ``enron_mail_*.tar.gz``, the CSV export (columns ``file,message``) or the Enron-42k
-    release (``.jsonl``/``.parquet``); only sent-folder mail written by the mailbox owner is
-    kept; a user is a mailbox. ``"new_yorker"``: `source` is the All the News 2.0 CSV; only
-    ``publication == "The New Yorker"`` rows are kept; the user is the author, or the
-    publication as a whole with ``user_field="publication"``.
+    `dataset` names the corpus (`lookup_corpus`; ``prefbench data corpora`` lists them with
+    what `source` each takes, e.g. ``"enron"``: the CMU ``maildir`` folder, its
+    ``.tar.gz``, the CSV export or the Enron-42k release; ``"new_yorker"``: the All the News
+    2.0 CSV). `options` are the corpus's own options (e.g. new_yorker's
+    ``user_field="publication"``: the publication as a whole is the user); options only
+    other corpora declare are ignored.
 
-    Of the users with at least `min_records` usable texts, `users` are picked (all when
-    None) with `seed`; each is split 80/20 (Enron) or 50/50 (New Yorker) at random (seeded)
-    or, with ``split="chronological"``, latest texts in test. A bad text is skipped and
-    counted by reason; with `strict`, the first bad-input text (`STRICT_REASONS`) raises
+    Of the users with at least `min_records` usable texts, `users` are picked with `seed`
+    (None: all; ``"default"``: the corpus's `default_users`, 15 for enron and new_yorker);
+    each is split by the corpus's rule (enron 80/20, new_yorker 50/50) at random (seeded)
+    or, with ``split="chronological"``, latest texts in test; `split` None is the corpus's
+    default. A skipped text is counted by reason; with `strict`, the first
+    bad-input one (`SkippedText.is_bad_input`, e.g. `STRICT_REASONS`) raises
     `PrefbenchInputError` naming its source and the fix, and nothing is written. Raises
-    `PrefbenchInputError` too for a missing source, a CSV without the needed columns, or no
-    user with enough texts.
+    `PrefbenchInputError` too for an unknown corpus, option or split, a missing source, a
+    CSV without the needed columns, or no user with enough texts. A generated corpus (the
+    demo) takes no source and writes the records its generator makes.
     """
-    if dataset not in DATASETS:
-        raise PrefbenchInputError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-    if split not in SPLIT_MODES:
-        raise PrefbenchInputError(f"unknown split {split!r}; choose one of {SPLIT_MODES}")
-    if user_field not in USER_FIELDS:
-        raise PrefbenchInputError(f"unknown user field {user_field!r}; choose one of {USER_FIELDS}")
+    corpus = lookup_corpus(dataset)
+    if users == "default":
+        users = corpus.default_users
+    split = split or corpus.split.default
+    if split not in corpus.split.modes:
+        raise PrefbenchInputError(
+            f"unknown split {split!r} for {corpus.name}; choose one of {corpus.split.modes}"
+        )
     if users is not None and users < 1:
         raise PrefbenchInputError(f"--users must be at least 1, got {users}")
     if min_records < 1:
         raise PrefbenchInputError(f"--min-records must be at least 1, got {min_records}")
-    source, out_dir = Path(source), Path(out_dir)
+    if corpus.takes_source and source is None:
+        raise PrefbenchInputError(
+            f"corpus {corpus.name} needs a source (--source PATH): {corpus.source_help}"
+        )
+    if not corpus.takes_source and source is not None:
+        raise PrefbenchInputError(
+            f"corpus {corpus.name} makes its records and reads no source; drop --source {source}"
+        )
+    corpus_options = corpus.parse_options(options)
+    out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise PrefbenchInputError(f"{out_dir}: exists and is not a folder; choose another --out")
-    settings: dict[str, object] = {
-        "users": users,
-        "min_records": min_records,
-        "seed": seed,
-        "split": split,
-        "strict": strict,
-    }
-    if dataset == "new_yorker":
-        settings["user_field"] = user_field
-    drops = DropCounter()
-    gate = _DropGate(drops, strict)
-
-    with UserSpool() as candidates, UserSpool() as usable:
-        if dataset == "enron" and source.suffix.lower() in RELEASE_SUFFIXES:
-            read = _spool_release(source, candidates, gate)
-        elif dataset == "enron":
-            read = _spool_enron(source, candidates, gate)
-        else:
-            read = _spool_new_yorker(source, candidates, gate, user_field)
-        check_owner = dataset == "enron" and source.suffix.lower() not in RELEASE_SUFFIXES
-        usable_counts = {
-            user: _filter_user(user, candidates.read(user), usable, gate, check_owner=check_owner)
-            for user in candidates.users()
+    if source is None:
+        selection = _generated_selection(corpus, users, seed, corpus_options)
+        settings: dict[str, object] = {"users": users, "seed": seed, "split": split}
+    else:
+        source = Path(source)
+        selection = _read_selection(
+            corpus, source, corpus_options, users, min_records, seed, split, strict
+        )
+        settings = {
+            "users": users,
+            "min_records": min_records,
+            "seed": seed,
+            "split": split,
+            "strict": strict,
         }
-        chosen = select_users(usable_counts, users=users, min_records=min_records, seed=seed)
-        eligible = sum(count >= min_records for count in usable_counts.values())
-        if not chosen:
-            best = max(usable_counts.values(), default=0)
-            raise PrefbenchInputError(
-                f"{source}: no user has {min_records} usable texts (the most is {best}, "
-                f"{drops.total} texts dropped: {drops.as_dict()}); lower --min-records or "
-                f"check the source"
-            )
-        records = list(_build_records(dataset, chosen, usable, split, seed))
+    settings.update(corpus_options.model_dump(mode="json"))
 
+    records = selection.records
     records_per_split = {name: sum(r.split == name for r in records) for name in SPLITS}
+    drops = selection.drops
     summary = PrepareSummary(
-        dataset=dataset,
-        source=str(source),
+        dataset=corpus.name,
+        source=str(source) if source is not None else GENERATED_SOURCE,
         records_path=out_dir / RECORDS_FILE,
         report_path=out_dir / REPORT_FILE,
-        read=read,
-        usable=sum(usable_counts.values()),
-        users=chosen,
+        read=selection.read,
+        usable=sum(selection.usable_counts.values()),
+        users=selection.chosen,
         records_per_split=records_per_split,
-        eligible_users=eligible,
-        users_below_min_records=len(usable_counts) - eligible,
+        eligible_users=selection.eligible,
+        users_below_min_records=len(selection.usable_counts) - selection.eligible,
         dropped=drops.as_dict(),
         dropped_examples=list(drops.examples),
         settings=settings,
@@ -249,6 +231,64 @@ def prepare_corpus(
     write_records(summary.records_path, records)
     atomic_write_text(summary.report_path, json.dumps(report, indent=2) + "\n")
     return summary
+
+
+@dataclass
+class _Selection:
+    """The records of the chosen users, and the counts the summary reports."""
+
+    records: list[Record]
+    read: int
+    usable_counts: dict[str, int]
+    chosen: list[str]
+    eligible: int
+    drops: DropCounter
+
+
+def _read_selection(
+    corpus: Corpus,
+    source: Path,
+    options: object,
+    users: int | None,
+    min_records: int,
+    seed: int,
+    split: SplitMode,
+    strict: bool,
+) -> _Selection:
+    """Stream the reader, filter each user's texts, pick the users and split them."""
+    assert corpus.read_texts is not None
+    drops = DropCounter()
+    gate = _DropGate(drops, strict)
+    with UserSpool() as candidates, UserSpool() as usable:
+        read = _spool_texts(corpus.read_texts(source, options), candidates, gate)
+        usable_counts = {
+            user: _filter_user(user, candidates.read(user), usable, gate)
+            for user in candidates.users()
+        }
+        chosen = select_users(usable_counts, users=users, min_records=min_records, seed=seed)
+        if not chosen:
+            best = max(usable_counts.values(), default=0)
+            raise PrefbenchInputError(
+                f"{source}: no user has {min_records} usable texts (the most is {best}, "
+                f"{drops.total} texts dropped: {drops.as_dict()}); lower --min-records or "
+                f"check the source"
+            )
+        records = list(_build_records(corpus, chosen, usable, split, seed))
+    eligible = sum(count >= min_records for count in usable_counts.values())
+    return _Selection(records, read, usable_counts, chosen, eligible, drops)
+
+
+def _generated_selection(
+    corpus: Corpus, users: int | None, seed: int, options: object
+) -> _Selection:
+    """A generated corpus's records, as its generator makes them."""
+    assert corpus.generate_records is not None
+    records = corpus.generate_records(
+        users=users, seed=seed, test_fraction=corpus.split.test_fraction, options=options
+    )
+    per_user = Counter(record.user for record in records)
+    chosen = list(per_user)
+    return _Selection(records, len(records), dict(per_user), chosen, len(chosen), DropCounter())
 
 
 def corpus_stats(out_dir: Path) -> CorpusStats:
@@ -294,8 +334,8 @@ class _DropGate:
         self.drops = drops
         self.strict = strict
 
-    def drop(self, reason: str, source: str, detail: str = "") -> None:
-        if self.strict and reason in STRICT_REASONS:
+    def drop(self, reason: str, source: str, detail: str, *, bad_input: bool) -> None:
+        if self.strict and bad_input:
             raise PrefbenchInputError(
                 f"{source}: {reason.replace('_', ' ')} ({detail}); fix or remove it, or run "
                 f"without --strict to skip such texts and count them in prepare_report.json"
@@ -303,167 +343,67 @@ class _DropGate:
         self.drops.add(reason, source, detail)
 
 
-def _spool_enron(source: Path, spool: UserSpool, gate: _DropGate) -> int:
+def _spool_texts(
+    items: Iterable[CorpusText | SkippedText], spool: UserSpool, gate: _DropGate
+) -> int:
+    """Spool the texts a reader keeps by user, count the ones it skips; return how many."""
     read = 0
-    for item in iter_enron_source(source):
+    for item in items:
         read += 1
-        if isinstance(item, SourceProblem):
-            gate.drop(item.reason, item.source, item.detail)
-        elif item.raw_bytes is None:
-            gate.drop("not_sent_folder", item.source, item.folder)
-        else:
-            _spool_message(item, spool, gate)
-    return read
-
-
-def _spool_message(message: RawMessage, spool: UserSpool, gate: _DropGate) -> None:
-    cleaned = clean_email(message.raw_bytes or b"")
-    if isinstance(cleaned, Dropped):
-        gate.drop(cleaned.reason, message.source, cleaned.detail)
-        return
-    folder_slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", message.folder.replace("/", "."))
-    spool.add(
-        message.mailbox,
-        {
-            "id": f"enron-{message.mailbox}-{folder_slug}-{message.name.rstrip('.')}",
-            "order": [message.folder, message.name],
-            "timestamp": cleaned.date.timestamp(),
-            "sender": cleaned.from_address,
-            "metadata": {
-                "from": cleaned.from_address,
-                "to": cleaned.to,
-                "cc": cleaned.cc,
-                "subject": cleaned.subject,
-                "date": cleaned.date.isoformat(),
-            },
-            "previous_context": cleaned.previous_context,
-            "content": cleaned.content,
-            "source": message.source,
-        },
-    )
-
-
-def _spool_release(source: Path, spool: UserSpool, gate: _DropGate) -> int:
-    read = 0
-    for item in iter_release(source):
-        read += 1
-        if isinstance(item, SourceProblem):
-            gate.drop(item.reason, item.source, item.detail)
+        if isinstance(item, SkippedText):
+            gate.drop(item.reason, item.source, item.detail, bad_input=item.is_bad_input)
             continue
-        _spool_release_email(item, spool, gate)
+        spool.add(
+            item.user,
+            {
+                "id": item.id,
+                "order": list(item.order),
+                "timestamp": item.timestamp,
+                "sender": item.sender or item.user,
+                "metadata": dict(item.metadata),
+                "previous_context": item.previous_context,
+                "content": item.content,
+                "source": item.source,
+                "owner_only": item.owner_only,
+            },
+        )
     return read
 
 
-def _spool_release_email(email: ReleaseEmail, spool: UserSpool, gate: _DropGate) -> None:
-    fields = email.fields
-    sender = (parseaddr(fields["from"])[1] or fields["from"]).strip().lower()
-    if not sender:
-        gate.drop("missing_header", email.source, "empty from field")
-        return
-    date = _parse_any_date(fields["date"])
-    if date is None:
-        gate.drop("bad_date", email.source, f"date {fields['date']!r} does not parse")
-        return
-    content = normalize_whitespace(fields["content"])
-    if not content.strip():
-        gate.drop("empty_body", email.source, "empty content")
-        return
-    row_id = fields.get("id", "").strip()
-    spool.add(
-        sender,
-        {
-            "id": f"enron-{row_id}" if row_id else f"enron-release-{email.row}",
-            "order": [f"{email.row:012d}", ""],
-            "timestamp": date.timestamp(),
-            "sender": sender,
-            "metadata": {
-                "from": sender,
-                "to": fields["to"],
-                "cc": fields.get("cc", ""),
-                "subject": fields["subject"],
-                "date": date.isoformat(),
-            },
-            "previous_context": normalize_whitespace(fields["previous_context"]),
-            "content": content,
-            "source": email.source,
-        },
-    )
-
-
-def _spool_new_yorker(
-    source: Path, spool: UserSpool, gate: _DropGate, user_field: UserField
-) -> int:
-    read = 0
-    for item in iter_articles(source):
-        read += 1
-        if isinstance(item, SourceProblem):
-            gate.drop(item.reason, item.source, item.detail)
-        elif item.publication != NEW_YORKER:
-            gate.drop("not_new_yorker", item.source, item.publication)
-        else:
-            _spool_article(item, spool, gate, user_field)
-    return read
-
-
-def _spool_article(article: Article, spool: UserSpool, gate: _DropGate, user_field: str) -> None:
-    user = article.author if user_field == "author" else article.publication
-    if not user:
-        gate.drop("missing_author", article.source, "empty author")
-        return
-    if article.date is None:
-        gate.drop("bad_date", article.source, "no date, year/month/day that parses")
-        return
-    content = normalize_whitespace(article.text)
-    if not content.strip():
-        gate.drop("empty_body", article.source, "empty article")
-        return
-    key = article.url or f"{article.title}|{article.date.isoformat()}|{article.author}"
-    date = article.date if article.date.tzinfo else article.date.replace(tzinfo=UTC)
-    spool.add(
-        user,
-        {
-            "id": f"new_yorker-{hashlib.sha1(key.encode()).hexdigest()[:16]}",
-            "order": [f"{article.row:012d}", ""],
-            "timestamp": date.timestamp(),
-            "sender": user,
-            "metadata": {
-                "author": article.author,
-                "title": article.title,
-                "section": article.section,
-                "date": article.date.isoformat(),
-            },
-            "previous_context": "",
-            "content": content,
-            "source": article.source,
-        },
-    )
-
-
-def _filter_user(
-    user: str, items: Iterable[dict], usable: UserSpool, gate: _DropGate, *, check_owner: bool
-) -> int:
+def _filter_user(user: str, items: Iterable[dict], usable: UserSpool, gate: _DropGate) -> int:
     """Apply the per-user filters to one user's texts; spool the survivors; return their count.
 
-    Texts are visited in (folder, file) or row order, so which duplicate survives does not
-    depend on the order the source listed them in. With `check_owner` (raw Enron mailboxes)
-    texts not sent by the mailbox owner are dropped.
+    Texts are visited in their `CorpusText.order` (natural order), so which duplicate
+    survives does not depend on the order the source listed them in. A text marked
+    `owner_only` (a raw mailbox's) not sent by the mailbox owner is dropped.
     """
     ordered = sorted(items, key=lambda item: tuple(natural_key(part) for part in item["order"]))
-    owner = owner_addresses(Counter(item["sender"] for item in ordered), user)
+    owner = (
+        owner_addresses(Counter(item["sender"] for item in ordered), user)
+        if any(item["owner_only"] for item in ordered)
+        else set()
+    )
     seen_ids: set[str] = set()
     seen_texts: set[str] = set()
     kept = 0
     for item in ordered:
         if item["id"] in seen_ids:
-            gate.drop("duplicate_id", item["source"], f"id {item['id']!r} appears twice")
+            gate.drop(
+                "duplicate_id", item["source"], f"id {item['id']!r} appears twice", bad_input=True
+            )
             continue
         seen_ids.add(item["id"])
-        if check_owner and item["sender"] not in owner:
-            gate.drop("not_owner", item["source"], f"sent by {item['sender']}")
+        if item["owner_only"] and item["sender"] not in owner:
+            gate.drop("not_owner", item["source"], f"sent by {item['sender']}", bad_input=False)
             continue
         fingerprint = hashlib.sha1(f"{item['sender']}\n{item['content']}".encode()).hexdigest()
         if fingerprint in seen_texts:
-            gate.drop("duplicate", item["source"], "same sender and content as an earlier text")
+            gate.drop(
+                "duplicate",
+                item["source"],
+                "same sender and content as an earlier text",
+                bad_input=False,
+            )
             continue
         seen_texts.add(fingerprint)
         usable.add(user, item)
@@ -502,14 +442,14 @@ def _nested(first: set[str], second: set[str]) -> bool:
 
 
 def _build_records(
-    dataset: str, chosen: list[str], usable: UserSpool, split: str, seed: int
+    corpus: Corpus, chosen: list[str], usable: UserSpool, split: SplitMode, seed: int
 ) -> Iterator[Record]:
     for user in chosen:
         items = list(usable.read(user))
         for item, item_split in assign_splits(
             items,
-            test_fraction=TEST_FRACTION[dataset],
-            mode=split,  # type: ignore[arg-type]
+            test_fraction=corpus.split.test_fraction,
+            mode=split,
             seed=seed,
             user=user,
             item_id=lambda item: item["id"],
@@ -517,7 +457,7 @@ def _build_records(
         ):
             yield Record(
                 id=item["id"],
-                dataset=dataset,
+                dataset=corpus.name,
                 user=user,
                 split=item_split,
                 metadata={key: _text(value) for key, value in item["metadata"].items()},
@@ -525,18 +465,6 @@ def _build_records(
                 content=_text(item["content"]),
                 source=_text(item["source"]),
             )
-
-
-def _parse_any_date(text: str) -> datetime | None:
-    text = text.strip()
-    try:
-        date = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            date = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    return date if date.tzinfo else date.replace(tzinfo=UTC)
 
 
 def _percentiles(values: list[int]) -> dict[str, float]:

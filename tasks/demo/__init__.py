@@ -1,5 +1,9 @@
-"""The demo dataset: a seeded synthetic email corpus written by distinct personas."""
+"""The demo dataset: a seeded synthetic email corpus written by distinct personas.
 
+Importing this package registers it as the corpus ``demo`` (`tasks.demo.corpus`).
+"""
+
+from tasks.demo.corpus import DemoOptions, demo_corpus
 from tasks.demo.generator import (
     INTENT_KINDS,
     RECIPIENTS,
@@ -10,6 +14,7 @@ from tasks.demo.generator import (
 from tasks.demo.personas import PERSONAS, STYLE_TRAITS, Persona, style_checks
 
 __all__ = [
+    "DemoOptions",
     "INTENT_KINDS",
     "PERSONAS",
     "RECIPIENTS",
@@ -17,6 +22,7 @@ __all__ = [
     "IntentKind",
     "Persona",
     "Recipient",
+    "demo_corpus",
     "generate_demo_records",
     "style_checks",
 ]
