@@ -10,11 +10,13 @@ Readers turn a file into raw answers (annotator, item id, blinded choice 1 or 2,
   an empty choice is a missing answer (counted, then dropped);
 - Label Studio's JSON export of the project made from ``human/label_studio/``: per task
   ``data.item_id``, per annotation ``completed_by`` (an id → ``ls-<id>``, or a user object
-  with an email → the email's local part), the ``choice`` result and ``updated_at`` (else
+  with an email → the whole email, so ``alice@a`` and ``alice@b`` stay apart), the
+  ``choice`` result and ``updated_at`` (else
   ``created_at``); cancelled annotations are skipped.
 
 :func:`import_files` validates every file against the bundle before it writes anything
-(unknown item ids; annotators not in ``bundle.json`` unless ``add_annotators``), collapses
+(unknown item ids; annotators not in ``bundle.json`` unless ``add_annotators``; an
+``answered_at`` later than the import, which would override every later answer), collapses
 identical repeated rows, orders conflicting answers so that the latest (by answered_at, then
 file order) is appended last and so becomes current, keeps a copy of each file in
 ``human/imports/`` and appends through ``AnnotationStore.import_answers``: a file imported
@@ -33,7 +35,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,8 @@ FORMATS_HINT = (
     "(.json) or an annotations database (.sqlite, .db)"
 )
 _LISTED = 10
+CSV_FIELD_LIMIT = 128 * 1024
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,11 @@ def parse_choice(value: Any, where: str) -> int | None:
 
 
 def _timestamp(value: Any, where: str) -> str | None:
-    """ISO-8601 text as UTC with milliseconds (the database's format); None when empty."""
+    """ISO-8601 text as UTC with milliseconds (the database's format); None when empty.
+
+    A time in the future (beyond a few minutes of clock skew) is refused: as the latest
+    answer it would override every answer given after the import.
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -175,6 +183,15 @@ def _timestamp(value: Any, where: str) -> str | None:
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    if moment > now + CLOCK_SKEW:
+        raise _error(
+            where,
+            f"answered_at {value!r} is in the future (now is "
+            f"{now.isoformat(timespec='seconds')}); it would override every later answer",
+            "correct the time (give its UTC offset, e.g. 2024-05-01T14:03:00+02:00), or leave "
+            "answered_at empty to use the import time",
+        )
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
@@ -211,21 +228,9 @@ def _parsed(path: Path, kind: str, answers: list[RawAnswer], blank: int) -> Pars
     return ParsedFile(path, kind, answers, blank, content, hashlib.sha256(content).hexdigest())
 
 
-def read_csv_answers(path: Path) -> ParsedFile:
-    """Answers from a CSV file (a TSV when the name ends in ``.tsv``) with a header row.
-
-    Rows are numbered as in a spreadsheet: the header is row 1. Extra columns are ignored;
-    a quoted field may span lines.
-
-    Raises:
-        PrefbenchInputError: Not UTF-8, a header without the needed columns, a row with
-            more fields than the header, an empty annotator or item id, a bad choice or time.
-    """
-    text = _read_text(path, "save the sheet as UTF-8 CSV")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    found = [column.strip().lower() for column in header or []]
+def _csv_header(row: list[str] | None, path: Path) -> list[str]:
+    """The header's column names (lower case), checked: needed columns present, none twice."""
+    found = [column.strip().lower() for column in row or []]
     absent = [name for name in REQUIRED_FIELDS if name not in found]
     if absent:
         raise _error(
@@ -234,22 +239,60 @@ def read_csv_answers(path: Path) -> ParsedFile:
             f"(optional {list(OPTIONAL_FIELDS)}); missing {absent}",
             "rename the columns in the first row",
         )
+    twice = sorted({name for name in found if name and found.count(name) > 1})
+    if twice:
+        raise _error(
+            f"{path}, header",
+            f"columns {twice} appear more than once (which one holds the answer is unclear)",
+            "keep one column of each name in the first row",
+        )
+    return found
+
+
+def read_csv_answers(path: Path) -> ParsedFile:
+    """Answers from a CSV file (a TSV when the name ends in ``.tsv``) with a header row.
+
+    Rows are numbered as in a spreadsheet: the header is row 1. Extra columns are ignored;
+    a quoted field may span lines; an empty row is skipped.
+
+    Raises:
+        PrefbenchInputError: Not UTF-8, a header without the needed columns or with a
+            column twice, a row with more or fewer fields than the header, a field over
+            128 KiB or an unterminated quote, an empty annotator or item id, a bad choice
+            or time (the message names the row).
+    """
+    text = _read_text(path, "save the sheet as UTF-8 CSV")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     answers, blank = [], 0
-    for line, row in enumerate(reader, start=2):
-        where = f"{path}, row {line}"
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) > len(found):
-            raise _error(
-                where,
-                f"{len(row)} fields but the header has {len(found)}",
-                "quote fields that contain the delimiter",
-            )
-        answer = _answer(dict(zip(found, row, strict=False)), where)
-        if answer is None:
-            blank += 1
-        else:
-            answers.append(answer)
+    previous_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        found = _csv_header(next(reader, None), path)
+        for number, row in enumerate(reader, start=2):
+            where = f"{path}, row {number}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(found):
+                raise _error(
+                    where,
+                    f"{len(row)} fields but the header has {len(found)}",
+                    "give every row one field per column (quote fields that contain the "
+                    "delimiter; leave a field empty rather than out)",
+                )
+            answer = _answer(dict(zip(found, row, strict=True)), where)
+            if answer is None:
+                blank += 1
+            else:
+                answers.append(answer)
+    except csv.Error as error:
+        raise _error(
+            f"{path}, line {reader.line_num + 1}",
+            f"is not readable CSV ({error}; a field may hold at most {CSV_FIELD_LIMIT} bytes)",
+            "close every quoted field and keep fields short (answers need only annotator, "
+            "item_id, choice and answered_at)",
+        ) from error
+    finally:
+        csv.field_size_limit(previous_limit)
     return _parsed(path, "csv", answers, blank)
 
 
@@ -293,7 +336,7 @@ def _label_studio_annotator(completed_by: Any, where: str) -> str:
     if isinstance(completed_by, dict):
         email = completed_by.get("email")
         if isinstance(email, str) and "@" in email:
-            return email.split("@", 1)[0]
+            return email.strip()
         completed_by = completed_by.get("id")
     if isinstance(completed_by, int | str) and str(completed_by).strip():
         return f"ls-{str(completed_by).strip()}"
