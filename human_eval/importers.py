@@ -183,6 +183,12 @@ def _timestamp(value: Any, where: str) -> str | None:
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as error:
+        raise _error(
+            where, f"answered_at {value!r} is out of range", "write a real time of the study"
+        ) from error
     now = datetime.now(UTC)
     if moment > now + CLOCK_SKEW:
         raise _error(
@@ -192,10 +198,14 @@ def _timestamp(value: Any, where: str) -> str | None:
             "correct the time (give its UTC offset, e.g. 2024-05-01T14:03:00+02:00), or leave "
             "answered_at empty to use the import time",
         )
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _text(value: Any, name: str, where: str) -> str:
+    if isinstance(value, bool) or (value is not None and not isinstance(value, str | int)):
+        raise _error(
+            where, f"{name} {value!r} is not text", f"write the {name} as plain text (a name/id)"
+        )
     text = "" if value is None else str(value).strip()
     if not text:
         raise _error(where, f"{name} is empty", f"fill in the {name} of every answer")
@@ -214,6 +224,12 @@ def _answer(record: dict[str, Any], where: str) -> RawAnswer | None:
         answered_at=_timestamp(record.get("answered_at"), where),
         where=where,
     )
+
+
+def _json_problem(error: ValueError) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"line {error.lineno}: {error.msg}"
+    return str(error)
 
 
 def _read_text(path: Path, hint: str) -> str:
@@ -311,9 +327,9 @@ def read_jsonl_answers(path: Path) -> ParsedFile:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # JSONDecodeError, or a number of over 4300 digits
             raise _error(
-                where, f"not valid JSON ({error.msg})", "write one JSON object per line"
+                where, f"not valid JSON ({_json_problem(error)})", "write one JSON object per line"
             ) from error
         if not isinstance(record, dict):
             raise _error(where, "not a JSON object", "write one JSON object per line")
@@ -353,7 +369,8 @@ def _label_studio_choice(result: Any, where: str) -> int | None:
     found = [r for r in result if isinstance(r, dict) and r.get("from_name") == "choice"]
     if not found:
         return None
-    choices = (found[-1].get("value") or {}).get("choices")
+    value = found[-1].get("value")
+    choices = value.get("choices") if isinstance(value, dict) else None
     if not isinstance(choices, list) or len(choices) != 1:
         raise _error(
             where,
@@ -374,10 +391,10 @@ def read_label_studio_answers(path: Path) -> ParsedFile:
     text = _read_text(path, "export from Label Studio again")
     try:
         tasks = json.loads(text)
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or a number of over 4300 digits
         raise _error(
             str(path),
-            f"not valid JSON (line {error.lineno}: {error.msg})",
+            f"not valid JSON ({_json_problem(error)})",
             "export from Label Studio again in JSON format (one answer per line: use .jsonl)",
         ) from error
     if not isinstance(tasks, list):
@@ -400,7 +417,12 @@ def read_label_studio_answers(path: Path) -> ParsedFile:
                 "create the Label Studio project from human/label_studio/tasks.json, "
                 "whose tasks carry item_id",
             )
-        for number, annotation in enumerate(task.get("annotations") or [], start=1):
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            raise _error(
+                where, "annotations is not a list", "export from Label Studio in JSON format"
+            )
+        for number, annotation in enumerate(annotations, start=1):
             at = f"{where}, annotation {number}"
             if not isinstance(annotation, dict):
                 raise _error(at, "is not an object", "export from Label Studio in JSON format")
