@@ -280,11 +280,12 @@ def read_csv_answers(path: Path) -> ParsedFile:
     text = _read_text(path, "save the sheet as UTF-8 CSV")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    answers, blank = [], 0
+    answers, blank, number = [], 0, 1
     previous_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
         found = _csv_header(next(reader, None), path)
-        for number, row in enumerate(reader, start=2):
+        for row in reader:
+            number += 1
             where = f"{path}, row {number}"
             if not any(cell.strip() for cell in row):
                 continue
@@ -302,7 +303,7 @@ def read_csv_answers(path: Path) -> ParsedFile:
                 answers.append(answer)
     except csv.Error as error:
         raise _error(
-            f"{path}, line {reader.line_num + 1}",
+            f"{path}, row {number + 1} (line {reader.line_num})",
             f"is not readable CSV ({error}; a field may hold at most {CSV_FIELD_LIMIT} bytes)",
             "close every quoted field and keep fields short (answers need only annotator, "
             "item_id, choice and answered_at)",

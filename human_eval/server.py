@@ -403,12 +403,12 @@ def serve(
             "to serve there (and read docs/human_eval.md on TLS), or keep the default "
             f"--host {DEFAULT_HOST}"
         )
-    server = make_server(run_dir, host, port, behind_tls=behind_tls, extra_hosts=extra_hosts)
-    bundle = read_bundle(run_dir)
     folder = HumanFolder(Path(run_dir))
     if folder.database.is_file():
         snapshot = backup_answers(run_dir, reason="serve")
         announce(f"Snapshot of {snapshot.answers} answers: {snapshot.path}")
+    server = make_server(run_dir, host, port, behind_tls=behind_tls, extra_hosts=extra_hosts)
+    bundle = read_bundle(run_dir)
     announce(reach_notice(host, port, behind_tls))
     for name, url in invite_urls(bundle, host, port).items():
         announce(f"{name}: {url}")

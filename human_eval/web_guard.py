@@ -75,12 +75,12 @@ class SessionStore:
     def __init__(
         self,
         lifetime_seconds: float = DEFAULT_SESSION_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if lifetime_seconds <= 0:
             raise ValueError(f"lifetime_seconds must be positive, got {lifetime_seconds!r}")
         self.lifetime_seconds = lifetime_seconds
-        self._clock = clock
+        self._clock = clock or time.monotonic
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
 
@@ -128,7 +128,7 @@ class SignInThrottle:
         self,
         attempts: int = 5,
         window_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if attempts < 1 or window_seconds <= 0:
             raise ValueError(
@@ -137,7 +137,7 @@ class SignInThrottle:
             )
         self.attempts = attempts
         self.window_seconds = window_seconds
-        self._clock = clock
+        self._clock = clock or time.monotonic
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
