@@ -98,10 +98,8 @@ def test_answers_dated_in_the_future_are_refused_at_import(run: Path, tmp_path: 
     message = str(error.value)
     assert f"{future}, row 3" in message and "in the future" in message
     assert "leave answered_at empty" in message
-    assert (
-        not HumanFolder(run).database.exists()
-        or AnnotationStore(HumanFolder(run).database).count() == 0
-    )
+    with AnnotationStore(HumanFolder(run).database) as store:
+        assert store.count() == 0
 
 
 @pytest.mark.parametrize(
