@@ -131,7 +131,7 @@ def create_app(
     run_dir = Path(run_dir)
     study = Study(read_bundle(run_dir), AnnotationStore(HumanFolder(run_dir).database))
     sessions = SessionStore(session_seconds)
-    throttle = throttle or SignInThrottle()
+    throttle = SignInThrottle() if throttle is None else throttle
     environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     templates = Jinja2Templates(env=environment)
     total = len(study.bundle.items)
@@ -233,7 +233,7 @@ def create_app(
     ) -> Response:
         """Sign in by annotator name plus that annotator's invite token."""
         name, token = name.strip(), token.strip()
-        keys = [client_key(request), f"name:{name}"]
+        keys = [client_key(request)] + ([f"name:{name}"] if name in study.orders else [])
         wait = throttle.wait_seconds(keys)
         if wait:
             return too_many(request, wait)

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_SESSION_SECONDS = 12 * 3600
+SESSIONS_PER_ANNOTATOR = 20
 DEFAULT_BODY_LIMIT = 16 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
@@ -85,10 +86,18 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def open(self, annotator: str) -> str:
-        """A new random session id for `annotator` (256 bits), valid for the lifetime."""
+        """A new random session id for `annotator` (256 bits), valid for the lifetime.
+
+        An annotator holds at most SESSIONS_PER_ANNOTATOR sessions: a new one ends the oldest.
+        """
         session_id = secrets.token_urlsafe(32)
         with self._lock:
             self._drop_expired()
+            held = [
+                key for key, session in self._sessions.items() if session.annotator == annotator
+            ]
+            for oldest in held[: max(0, len(held) - SESSIONS_PER_ANNOTATOR + 1)]:
+                del self._sessions[oldest]
             self._sessions[session_id] = _Session(annotator, self._clock() + self.lifetime_seconds)
         return session_id
 
@@ -159,7 +168,21 @@ class SignInThrottle:
             for key in keys:
                 self._recent(key, now).append(now)
 
+    def __len__(self) -> int:
+        """How many keys have failures inside the window (the memory the throttle holds)."""
+        with self._lock:
+            now = self._clock()
+            return sum(
+                1
+                for times in self._failures.values()
+                if times and times[-1] > now - self.window_seconds
+            )
+
     def _recent(self, key: str, now: float) -> deque[float]:
+        """The key's failures inside the window; keys with none left are forgotten."""
+        cutoff = now - self.window_seconds
+        for stale in [k for k, times in self._failures.items() if not times or times[-1] <= cutoff]:
+            del self._failures[stale]
         failures = self._failures.setdefault(key, deque())
         while failures and failures[0] <= now - self.window_seconds:
             failures.popleft()

@@ -14,7 +14,13 @@ from human_eval.export import export_bundle
 from human_eval.folder import HumanFolder
 from human_eval.server import create_app, make_server, serve
 from human_eval.store import AnnotationStore
-from human_eval.web_guard import SessionStore, SignInThrottle, allowed_hosts_for, host_name
+from human_eval.web_guard import (
+    SESSIONS_PER_ANNOTATOR,
+    SessionStore,
+    SignInThrottle,
+    allowed_hosts_for,
+    host_name,
+)
 from tests.human_fixtures import judged_run
 
 
@@ -106,6 +112,28 @@ def test_sessions_expire():
     assert sessions.annotator_of(session) == "alice"
     now[0] = 60.0
     assert sessions.annotator_of(session) is None and len(sessions) == 0
+
+
+def test_an_annotator_holds_a_bounded_number_of_sessions():
+    sessions = SessionStore()
+    opened = [sessions.open("alice") for _ in range(SESSIONS_PER_ANNOTATOR + 3)]
+    bob = sessions.open("bob")
+    assert len(sessions) == SESSIONS_PER_ANNOTATOR + 1
+    assert [sessions.annotator_of(s) for s in opened[:3]] == [None] * 3
+    assert sessions.annotator_of(opened[-1]) == "alice" and sessions.annotator_of(bob) == "bob"
+
+
+def test_the_throttle_forgets_old_failures():
+    now = [0.0]
+    throttle = SignInThrottle(attempts=2, window_seconds=10, clock=lambda: now[0])
+    throttle.failed([f"client:{n}" for n in range(1000)])
+    assert throttle.wait_seconds(["client:1"]) == 0
+    throttle.failed(["client:1"])
+    assert throttle.wait_seconds(["client:1"]) == 10
+    now[0] = 10.0
+    assert throttle.wait_seconds(["client:1"]) == 0
+    throttle.failed(["client:2"])  # a later failure forgets the stale keys
+    assert len(throttle) == 1
 
 
 def test_an_expired_session_is_refused_by_the_app(study, monkeypatch):
