@@ -363,7 +363,10 @@ def invite_urls(bundle: Bundle, host: str, port: int, scheme: str = "http") -> d
 def reach_notice(host: str, port: int, behind_tls: bool) -> str:
     """Who can reach a server bound to `host`, said plainly."""
     if is_loopback(host):
-        return f"Serving on {host}:{port}: only programs on this machine can reach it."
+        proxied = (
+            " (and, through your TLS proxy, whoever can reach the proxy)" if behind_tls else ""
+        )
+        return f"Serving on {host}:{port}: only programs on this machine can reach it{proxied}."
     where = "any address of this machine" if host in ("0.0.0.0", "::") else host
     return (
         f"WARNING: serving on {host}:{port}, reachable by anyone who can reach {where} on "
