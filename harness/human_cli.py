@@ -1,4 +1,6 @@
-"""`prefbench human export|serve`: the bundle and the annotation app (mounted by harness.cli).
+"""`prefbench human export|serve|backup`: bundle, annotation app, answer backups.
+
+Mounted by harness.cli.
 
 Bad input raises PrefbenchInputError; the `prefbench` entry point turns it into exit code 2.
 """
@@ -100,11 +102,55 @@ def export_command(
 def serve_command(
     run_dir: RunOption,
     host: Annotated[
-        str, typer.Option("--host", help="Address to bind; other than 127.0.0.1 only when needed.")
+        str,
+        typer.Option(
+            "--host", help="Address to bind; other than loopback only with --allow-remote."
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8765,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host that other machines can reach (prints who can reach it).",
+        ),
+    ] = False,
+    behind_tls: Annotated[
+        bool,
+        typer.Option(
+            "--behind-tls",
+            help="Annotators come through a TLS reverse proxy: Secure cookie, https origins.",
+        ),
+    ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Another Host name annotators use (a DNS name, the proxy's name); repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the annotation app for RUN's bundle and print each annotator's invite link."""
+    """Serve the annotation app for RUN's bundle and print each annotator's invite link.
+
+    Takes a snapshot of the answers database into RUN/human/backups/ first.
+    """
     from human_eval.server import serve
 
-    serve(run_dir, host=host, port=port, announce=lambda line: console.print(line, highlight=False))
+    serve(
+        run_dir,
+        host=host,
+        port=port,
+        announce=lambda line: console.print(line, highlight=False),
+        allow_remote=allow_remote,
+        behind_tls=behind_tls,
+        extra_hosts=allowed_host or [],
+    )
+
+
+@human_app.command("backup")
+def backup_command(run_dir: RunOption) -> None:
+    """Copy RUN's answers database to RUN/human/backups/ (safe while the app is serving)."""
+    from human_eval.backup import backup_answers
+
+    backup = backup_answers(run_dir)
+    console.print(f"{backup.answers} answers backed up to {backup.path}", highlight=False)

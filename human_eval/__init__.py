@@ -3,10 +3,13 @@
 - `folder`: paths under `runs/NAME/human/`.
 - `bundle`: the exported bundle (`bundle.json`, `items.jsonl`, `key.json`) and its reader.
 - `export`: `prefbench human export` (sampling, blinding, Label Studio files).
-- `store`: the append-only SQLite answers database.
-- `server`: `prefbench human serve`, the FastAPI annotation app.
-- `importers`, `attach`: answers read from files and attached to the judge logs.
-- `agreement`: agreement statistics of humans and judges; `agreement_render` its tables.
+- `store`: the append-only SQLite answers database and the one current-answer rule.
+- `backup`: `prefbench human backup` and the snapshot `serve` takes.
+- `server`: `prefbench human serve`, the FastAPI annotation app; `web_guard`: its sessions,
+  sign-in throttle and request checks.
+- `importers`, `attach`, `judged_item`, `agreement`: answers from elsewhere, human scores on
+  the judge logs, and the agreement statistics; `agreement_render` its tables.
+- The `prefbench human` commands live in `harness/human_cli.py` and `human_results_cli.py`.
 
 The package exports the entry points of the data side: the agreement section and its
 records, the bundle and its reader and writer, the export, the folder. The statistics the

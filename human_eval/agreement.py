@@ -27,6 +27,8 @@ import krippendorff
 import numpy as np
 from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
 
+from human_eval.attach import read_judged_items
+from human_eval.judged_item import JudgedItem
 from scorers.outcome import PairOutcome, TiePolicy
 from scorers.stats.win_rate import summarize_win_rate
 
@@ -64,27 +66,6 @@ class Estimate:
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready ``{"value", "ci_low", "ci_high", "n"}``."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class JudgedItem:
-    """One exported pair: the LLM judge's outcome and the annotators' current answers.
-
-    Attributes:
-        item_id: The blinded item's id (``item-0001``).
-        system_a: The reference system of the comparison.
-        system_b: The other system.
-        user: The user the record belongs to (bootstrap clusters of the win rates).
-        llm: The judge's outcome for system A (tie policy applied).
-        human: Annotator name → ``"win"`` or ``"loss"`` for system A.
-    """
-
-    item_id: str
-    system_a: str
-    system_b: str
-    user: str
-    llm: PairOutcome
-    human: Mapping[str, str]
 
 
 def _finite(value: float) -> float | None:
@@ -460,8 +441,6 @@ def agreement_section(
         seed: Seed of every bootstrap (the profile's seed).
         tie_policy: How the judge's two orders combine; default: the run profile's policy.
     """
-    from human_eval.attach import read_judged_items
-
     study = read_judged_items(run_dir, judge_logs, tie_policy)
     if study is None or not any(item.human for item in study.items):
         return {}

@@ -22,10 +22,10 @@ from inspect_ai.scorer import Score, ScoreEdit
 
 from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
-from human_eval.agreement import JudgedItem
 from human_eval.bundle import Bundle, KeyEntry, read_bundle
 from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore, Answer
+from human_eval.judged_item import JudgedItem
+from human_eval.store import AnnotationStore, Answer, current_answers
 from scorers.outcome import TiePolicy
 from scorers.pair_score import HUMAN_SCORE, judge_score, outcome_from_metadata
 
@@ -34,7 +34,6 @@ __all__ = [
     "AttachSummary",
     "HumanStudy",
     "attach_human_scores",
-    "current_answers",
     "read_judged_items",
     "study_annotators",
     "unblinded_outcome",
@@ -102,11 +101,6 @@ def study_annotators(bundle: Bundle, answers: Sequence[Answer]) -> list[str]:
     """The bundle's annotators in its order, then annotators added by an import (sorted)."""
     names = bundle.annotator_names
     return names + sorted({answer.annotator for answer in answers} - set(names))
-
-
-def current_answers(answers: Sequence[Answer]) -> dict[tuple[str, str], Answer]:
-    """The current answer per (annotator, item id): the row appended last (answers in id order)."""
-    return {(answer.annotator, answer.item_id): answer for answer in answers}
 
 
 def _human_scores(bundle: Bundle, answers: Sequence[Answer]) -> dict[str, Score]:

@@ -36,6 +36,11 @@ class HumanFolder:
         return self.root / "annotations.sqlite"
 
     @property
+    def backups_dir(self) -> Path:
+        """Timestamped copies of the answers database (`prefbench human backup`, `serve`)."""
+        return self.root / "backups"
+
+    @property
     def imports_dir(self) -> Path:
         """Files imported from outside the app (e.g. Label Studio exports)."""
         return self.root / "imports"

@@ -10,11 +10,13 @@ Readers turn a file into raw answers (annotator, item id, blinded choice 1 or 2,
   an empty choice is a missing answer (counted, then dropped);
 - Label Studio's JSON export of the project made from ``human/label_studio/``: per task
   ``data.item_id``, per annotation ``completed_by`` (an id → ``ls-<id>``, or a user object
-  with an email → the email's local part), the ``choice`` result and ``updated_at`` (else
+  with an email → the whole email, so ``alice@a`` and ``alice@b`` stay apart), the
+  ``choice`` result and ``updated_at`` (else
   ``created_at``); cancelled annotations are skipped.
 
 :func:`import_files` validates every file against the bundle before it writes anything
-(unknown item ids; annotators not in ``bundle.json`` unless ``add_annotators``), collapses
+(unknown item ids; annotators not in ``bundle.json`` unless ``add_annotators``; an
+``answered_at`` later than the import, which would override every later answer), collapses
 identical repeated rows, orders conflicting answers so that the latest (by answered_at, then
 file order) is appended last and so becomes current, keeps a copy of each file in
 ``human/imports/`` and appends through ``AnnotationStore.import_answers``: a file imported
@@ -33,7 +35,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,8 @@ FORMATS_HINT = (
     "(.json) or an annotations database (.sqlite, .db)"
 )
 _LISTED = 10
+CSV_FIELD_LIMIT = 128 * 1024
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,11 @@ def parse_choice(value: Any, where: str) -> int | None:
 
 
 def _timestamp(value: Any, where: str) -> str | None:
-    """ISO-8601 text as UTC with milliseconds (the database's format); None when empty."""
+    """ISO-8601 text as UTC with milliseconds (the database's format); None when empty.
+
+    A time in the future (beyond a few minutes of clock skew) is refused: as the latest
+    answer it would override every answer given after the import.
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -175,10 +183,29 @@ def _timestamp(value: Any, where: str) -> str | None:
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as error:
+        raise _error(
+            where, f"answered_at {value!r} is out of range", "write a real time of the study"
+        ) from error
+    now = datetime.now(UTC)
+    if moment > now + CLOCK_SKEW:
+        raise _error(
+            where,
+            f"answered_at {value!r} is in the future (now is "
+            f"{now.isoformat(timespec='seconds')}); it would override every later answer",
+            "correct the time (give its UTC offset, e.g. 2024-05-01T14:03:00+02:00), or leave "
+            "answered_at empty to use the import time",
+        )
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _text(value: Any, name: str, where: str) -> str:
+    if isinstance(value, bool) or (value is not None and not isinstance(value, str | int)):
+        raise _error(
+            where, f"{name} {value!r} is not text", f"write the {name} as plain text (a name/id)"
+        )
     text = "" if value is None else str(value).strip()
     if not text:
         raise _error(where, f"{name} is empty", f"fill in the {name} of every answer")
@@ -199,6 +226,12 @@ def _answer(record: dict[str, Any], where: str) -> RawAnswer | None:
     )
 
 
+def _json_problem(error: ValueError) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"line {error.lineno}: {error.msg}"
+    return str(error)
+
+
 def _read_text(path: Path, hint: str) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
@@ -211,21 +244,9 @@ def _parsed(path: Path, kind: str, answers: list[RawAnswer], blank: int) -> Pars
     return ParsedFile(path, kind, answers, blank, content, hashlib.sha256(content).hexdigest())
 
 
-def read_csv_answers(path: Path) -> ParsedFile:
-    """Answers from a CSV file (a TSV when the name ends in ``.tsv``) with a header row.
-
-    Rows are numbered as in a spreadsheet: the header is row 1. Extra columns are ignored;
-    a quoted field may span lines.
-
-    Raises:
-        PrefbenchInputError: Not UTF-8, a header without the needed columns, a row with
-            more fields than the header, an empty annotator or item id, a bad choice or time.
-    """
-    text = _read_text(path, "save the sheet as UTF-8 CSV")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    found = [column.strip().lower() for column in header or []]
+def _csv_header(row: list[str] | None, path: Path) -> list[str]:
+    """The header's column names (lower case), checked: needed columns present, none twice."""
+    found = [column.strip().lower() for column in row or []]
     absent = [name for name in REQUIRED_FIELDS if name not in found]
     if absent:
         raise _error(
@@ -234,22 +255,61 @@ def read_csv_answers(path: Path) -> ParsedFile:
             f"(optional {list(OPTIONAL_FIELDS)}); missing {absent}",
             "rename the columns in the first row",
         )
-    answers, blank = [], 0
-    for line, row in enumerate(reader, start=2):
-        where = f"{path}, row {line}"
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) > len(found):
-            raise _error(
-                where,
-                f"{len(row)} fields but the header has {len(found)}",
-                "quote fields that contain the delimiter",
-            )
-        answer = _answer(dict(zip(found, row, strict=False)), where)
-        if answer is None:
-            blank += 1
-        else:
-            answers.append(answer)
+    twice = sorted({name for name in found if name and found.count(name) > 1})
+    if twice:
+        raise _error(
+            f"{path}, header",
+            f"columns {twice} appear more than once (which one holds the answer is unclear)",
+            "keep one column of each name in the first row",
+        )
+    return found
+
+
+def read_csv_answers(path: Path) -> ParsedFile:
+    """Answers from a CSV file (a TSV when the name ends in ``.tsv``) with a header row.
+
+    Rows are numbered as in a spreadsheet: the header is row 1. Extra columns are ignored;
+    a quoted field may span lines; an empty row is skipped.
+
+    Raises:
+        PrefbenchInputError: Not UTF-8, a header without the needed columns or with a
+            column twice, a row with more or fewer fields than the header, a field over
+            128 KiB or an unterminated quote, an empty annotator or item id, a bad choice
+            or time (the message names the row).
+    """
+    text = _read_text(path, "save the sheet as UTF-8 CSV")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    answers, blank, number = [], 0, 1
+    previous_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        found = _csv_header(next(reader, None), path)
+        for row in reader:
+            number += 1
+            where = f"{path}, row {number}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(found):
+                raise _error(
+                    where,
+                    f"{len(row)} fields but the header has {len(found)}",
+                    "give every row one field per column (quote fields that contain the "
+                    "delimiter; leave a field empty rather than out)",
+                )
+            answer = _answer(dict(zip(found, row, strict=True)), where)
+            if answer is None:
+                blank += 1
+            else:
+                answers.append(answer)
+    except csv.Error as error:
+        raise _error(
+            f"{path}, row {number + 1} (line {reader.line_num})",
+            f"is not readable CSV ({error}; a field may hold at most {CSV_FIELD_LIMIT} bytes)",
+            "close every quoted field and keep fields short (answers need only annotator, "
+            "item_id, choice and answered_at)",
+        ) from error
+    finally:
+        csv.field_size_limit(previous_limit)
     return _parsed(path, "csv", answers, blank)
 
 
@@ -268,9 +328,9 @@ def read_jsonl_answers(path: Path) -> ParsedFile:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # JSONDecodeError, or a number of over 4300 digits
             raise _error(
-                where, f"not valid JSON ({error.msg})", "write one JSON object per line"
+                where, f"not valid JSON ({_json_problem(error)})", "write one JSON object per line"
             ) from error
         if not isinstance(record, dict):
             raise _error(where, "not a JSON object", "write one JSON object per line")
@@ -293,7 +353,7 @@ def _label_studio_annotator(completed_by: Any, where: str) -> str:
     if isinstance(completed_by, dict):
         email = completed_by.get("email")
         if isinstance(email, str) and "@" in email:
-            return email.split("@", 1)[0]
+            return email.strip()
         completed_by = completed_by.get("id")
     if isinstance(completed_by, int | str) and str(completed_by).strip():
         return f"ls-{str(completed_by).strip()}"
@@ -310,7 +370,8 @@ def _label_studio_choice(result: Any, where: str) -> int | None:
     found = [r for r in result if isinstance(r, dict) and r.get("from_name") == "choice"]
     if not found:
         return None
-    choices = (found[-1].get("value") or {}).get("choices")
+    value = found[-1].get("value")
+    choices = value.get("choices") if isinstance(value, dict) else None
     if not isinstance(choices, list) or len(choices) != 1:
         raise _error(
             where,
@@ -331,10 +392,10 @@ def read_label_studio_answers(path: Path) -> ParsedFile:
     text = _read_text(path, "export from Label Studio again")
     try:
         tasks = json.loads(text)
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or a number of over 4300 digits
         raise _error(
             str(path),
-            f"not valid JSON (line {error.lineno}: {error.msg})",
+            f"not valid JSON ({_json_problem(error)})",
             "export from Label Studio again in JSON format (one answer per line: use .jsonl)",
         ) from error
     if not isinstance(tasks, list):
@@ -357,7 +418,12 @@ def read_label_studio_answers(path: Path) -> ParsedFile:
                 "create the Label Studio project from human/label_studio/tasks.json, "
                 "whose tasks carry item_id",
             )
-        for number, annotation in enumerate(task.get("annotations") or [], start=1):
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            raise _error(
+                where, "annotations is not a list", "export from Label Studio in JSON format"
+            )
+        for number, annotation in enumerate(annotations, start=1):
             at = f"{where}, annotation {number}"
             if not isinstance(annotation, dict):
                 raise _error(at, "is not an object", "export from Label Studio in JSON format")

@@ -1,16 +1,21 @@
 """The annotation web app (`prefbench human serve`): FastAPI pages over the run's bundle.
 
-Annotators sign in with their invite link (`/?token=...`) or their name, read the
-instructions, and choose between two blinded candidates item by item. Every choice is
-appended to the answers database (source "app"); changing an answer appends another row.
+Annotators sign in with their invite link (`/?token=...`) or their name plus invite token,
+read the instructions, and choose between two blinded candidates item by item. Every choice
+is appended to the answers database (source "app"); changing an answer appends another row.
 Pages are Jinja2 templates with autoescaping, so email text (which may contain HTML) is
-always shown as text. The un-blinding key is never read here. The server binds to
-127.0.0.1 unless another host is asked for.
+always shown as text. The un-blinding key is never read here.
+
+What keeps strangers out (human_eval/web_guard.py): each sign-in opens a random server-side
+session with an expiry (the invite token never becomes the cookie; signing out revokes the
+session); failed sign-ins are throttled; every POST must come from this site (``Origin`` /
+``Sec-Fetch-Site``); the Host header must name this server; bodies over a small limit get
+413. The server binds to 127.0.0.1 unless another host is asked for explicitly.
 """
 
-import ipaddress
+import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -21,11 +26,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from core.errors import PrefbenchInputError
+from human_eval.backup import backup_answers
 from human_eval.bundle import Bundle, BundleItem, item_order_for, read_bundle
 from human_eval.folder import HumanFolder
 from human_eval.store import AnnotationStore
+from human_eval.web_guard import (
+    DEFAULT_BODY_LIMIT,
+    DEFAULT_SESSION_SECONDS,
+    BodyLimit,
+    HostGuard,
+    SessionStore,
+    SignInThrottle,
+    allowed_hosts_for,
+    cross_site_refusal,
+    is_loopback,
+)
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "prefbench_annotator"
@@ -52,19 +69,22 @@ class Study:
         self.orders = {name: item_order_for(bundle, name) for name in bundle.annotator_names}
 
     def annotator_of_token(self, token: str | None) -> str | None:
-        """The annotator an invite token (or session cookie) belongs to, if any."""
+        """The annotator an invite token belongs to, if any."""
         return self.bundle.token_to_annotator.get(token or "")
 
-    def token_of(self, annotator: str) -> str:
-        """The invite token of an annotator."""
-        return next(a.token for a in self.bundle.manifest.annotators if a.name == annotator)
+    def token_matches(self, annotator: str, token: str) -> bool:
+        """Whether `token` is the invite token of `annotator` (compared in constant time)."""
+        expected = next(
+            (a.token for a in self.bundle.manifest.annotators if a.name == annotator), ""
+        )
+        return bool(expected) and secrets.compare_digest(expected.encode(), token.encode())
 
     def answers(self, annotator: str) -> dict[str, int]:
-        """Item id → the annotator's current choice."""
+        """Item id → the annotator's current choice (store.current_answers' rule)."""
         return {
             item_id: answer.choice
-            for (name, item_id), answer in self.store.latest().items()
-            if name == annotator and item_id in self.items
+            for (_, item_id), answer in self.store.latest(annotator).items()
+            if item_id in self.items
         }
 
     def missing(self, annotator: str) -> list[tuple[int, BundleItem]]:
@@ -87,16 +107,35 @@ def _page(
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def create_app(run_dir: Path, allowed_hosts: list[str] | None = None) -> FastAPI:
+def create_app(
+    run_dir: Path,
+    allowed_hosts: Iterable[str] | None = None,
+    *,
+    behind_tls: bool = False,
+    session_seconds: float = DEFAULT_SESSION_SECONDS,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    throttle: SignInThrottle | None = None,
+) -> FastAPI:
     """The annotation app for the bundle of `run_dir` (read once, at creation).
 
-    `allowed_hosts` limits the Host header (against DNS rebinding); None accepts any.
+    Args:
+        run_dir: The run folder.
+        allowed_hosts: Host header names accepted (against DNS rebinding); None accepts any
+            (only for tests: :func:`make_server` always passes them).
+        behind_tls: The app is reached through a TLS reverse proxy: the session cookie gets
+            the Secure flag and a POST's Origin must be https.
+        session_seconds: How long a sign-in lasts.
+        body_limit: Largest request body in bytes; larger ones get 413.
+        throttle: Failed sign-in limits (default: 5 per minute per client and per name).
     """
     run_dir = Path(run_dir)
     study = Study(read_bundle(run_dir), AnnotationStore(HumanFolder(run_dir).database))
+    sessions = SessionStore(session_seconds)
+    throttle = SignInThrottle() if throttle is None else throttle
     environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     templates = Jinja2Templates(env=environment)
     total = len(study.bundle.items)
+    scheme = "https" if behind_tls else "http"
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,14 +150,6 @@ def create_app(run_dir: Path, allowed_hosts: list[str] | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    if allowed_hosts is not None:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable) -> Response:
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
 
     def forbidden(request: Request, reason: str) -> HTMLResponse:
         return _page(templates, request, "forbidden.html", {"reason": reason}, 403)
@@ -128,10 +159,47 @@ def create_app(run_dir: Path, allowed_hosts: list[str] | None = None) -> FastAPI
             templates, request, "error.html", {"reason": reason, "status": status_code}, status_code
         )
 
-    def signed_in(request: Request, annotator: str) -> RedirectResponse:
-        response = RedirectResponse("/start", status_code=303)
+    @app.middleware("http")
+    async def guard_posts_and_add_headers(request: Request, call_next: Callable) -> Response:
+        refusal = cross_site_refusal(
+            request.method, request.headers, scheme, request.headers.get("host", "")
+        )
+        if refusal is not None:
+            response: Response = forbidden(request, refusal)
+        else:
+            response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=body_limit)
+    if allowed_hosts is not None:
+        app.add_middleware(HostGuard, allowed=list(allowed_hosts))
+
+    def client_key(request: Request) -> str:
+        return f"client:{request.client.host if request.client else 'unknown'}"
+
+    def too_many(request: Request, wait: int) -> HTMLResponse:
+        response = bad_request(
+            request, f"Too many failed sign-ins: wait {wait} seconds and try again.", 429
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+
+    def signed_in(request: Request, annotator: str) -> HTMLResponse:
+        """A page that sets the new session's cookie and moves on to /start.
+
+        A page (not a redirect), so that the SameSite=Strict cookie is sent on the next
+        request even when the invite link was opened from another site (a mail client).
+        """
+        response = _page(templates, request, "signed_in.html", {"name": annotator})
         response.set_cookie(
-            SESSION_COOKIE, study.token_of(annotator), httponly=True, samesite="lax", path="/"
+            SESSION_COOKIE,
+            sessions.open(annotator),
+            max_age=int(session_seconds),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=behind_tls,
         )
         return response
 
@@ -139,34 +207,50 @@ def create_app(run_dir: Path, allowed_hosts: list[str] | None = None) -> FastAPI
         answered = len(study.answers(annotator))
         return {"annotator": annotator, "answered": answered, "total": total}
 
+    def current(request: Request) -> str | None:
+        return sessions.annotator_of(request.cookies.get(SESSION_COOKIE))
+
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request, token: str | None = None) -> Response:
         """Invite links sign in; otherwise the sign-in form (or the study, when signed in)."""
         if token is not None:
+            keys = [client_key(request)]
+            wait = throttle.wait_seconds(keys)
+            if wait:
+                return too_many(request, wait)
             annotator = study.annotator_of_token(token)
             if annotator is None:
+                throttle.failed(keys)
                 return forbidden(request, "This invite link is not valid for this study.")
             return signed_in(request, annotator)
-        if study.annotator_of_token(request.cookies.get(SESSION_COOKIE)) is not None:
+        if current(request) is not None:
             return RedirectResponse("/start", status_code=303)
         return _page(templates, request, "signin.html", {})
 
     @app.post("/signin")
-    def sign_in(request: Request, name: Annotated[str, Form()]) -> Response:
-        """Sign in by annotator name (only names listed in the bundle)."""
-        if name.strip() not in study.orders:
-            return forbidden(request, "This name is not an annotator of this study.")
-        return signed_in(request, name.strip())
+    def sign_in(
+        request: Request, name: Annotated[str, Form()], token: Annotated[str, Form()]
+    ) -> Response:
+        """Sign in by annotator name plus that annotator's invite token."""
+        name, token = name.strip(), token.strip()
+        keys = [client_key(request)] + ([f"name:{name}"] if name in study.orders else [])
+        wait = throttle.wait_seconds(keys)
+        if wait:
+            return too_many(request, wait)
+        if name not in study.orders or not study.token_matches(name, token):
+            throttle.failed(keys)
+            return forbidden(request, "This name and invite token do not match an annotator.")
+        return signed_in(request, name)
 
     @app.post("/signout")
-    def sign_out() -> Response:
-        """Forget the session cookie."""
+    def sign_out(request: Request) -> Response:
+        """End the session on the server and forget the cookie."""
+        sessions.revoke(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("/", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=behind_tls
+        )
         return response
-
-    def current(request: Request) -> str | None:
-        return study.annotator_of_token(request.cookies.get(SESSION_COOKIE))
 
     @app.get("/start")
     def start(request: Request) -> Response:
@@ -217,10 +301,13 @@ def create_app(run_dir: Path, allowed_hosts: list[str] | None = None) -> FastAPI
         item_id: Annotated[str, Form()],
         choice: Annotated[str, Form()],
     ) -> Response:
-        """Append the annotator's choice for the item at `position`, then go to the next."""
+        """Append the annotator's choice for the item at `position`, then go to the next.
+
+        The redirect is sent only after the row is committed.
+        """
         annotator = current(request)
         if annotator is None:
-            return forbidden(request, "Sign in with your invite link or name first.")
+            return forbidden(request, "Sign in with your invite link first.")
         if not 1 <= position <= total:
             return bad_request(request, f"There is no item {position} (items 1 to {total}).", 404)
         if study.orders[annotator][position - 1] != item_id:
@@ -243,36 +330,55 @@ def create_app(run_dir: Path, allowed_hosts: list[str] | None = None) -> FastAPI
     return app
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine's loopback interface only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def make_server(
-    run_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    run_dir: Path,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    behind_tls: bool = False,
+    extra_hosts: Iterable[str] = (),
 ) -> uvicorn.Server:
     """A uvicorn server for the app (not started).
 
-    On an IPv4 loopback host the Host header must name this machine (against DNS
-    rebinding); starlette's host check cannot parse bracketed IPv6 hosts, so `::1` has none.
+    The Host header must name this server (:func:`human_eval.web_guard.allowed_hosts_for`
+    of `host` plus `extra_hosts`) on every bind address, loopback, IPv6 and wildcard alike.
     """
-    allowed = ["127.0.0.1", "localhost", host] if is_loopback(host) and ":" not in host else None
-    app = create_app(run_dir, allowed_hosts=allowed)
+    app = create_app(
+        run_dir, allowed_hosts=allowed_hosts_for(host, extra_hosts), behind_tls=behind_tls
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     return uvicorn.Server(config)
 
 
-def invite_urls(bundle: Bundle, host: str, port: int) -> dict[str, str]:
+def invite_urls(bundle: Bundle, host: str, port: int, scheme: str = "http") -> dict[str, str]:
     """Annotator → invite link (the machine's name stands in for an unspecified address)."""
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
     if ":" in shown:
         shown = f"[{shown}]"
-    return {a.name: f"http://{shown}:{port}/?token={a.token}" for a in bundle.manifest.annotators}
+    return {
+        a.name: f"{scheme}://{shown}:{port}/?token={a.token}" for a in bundle.manifest.annotators
+    }
+
+
+def reach_notice(host: str, port: int, behind_tls: bool) -> str:
+    """Who can reach a server bound to `host`, said plainly."""
+    if is_loopback(host):
+        proxied = (
+            " (and, through your TLS proxy, whoever can reach the proxy)" if behind_tls else ""
+        )
+        return f"Serving on {host}:{port}: only programs on this machine can reach it{proxied}."
+    where = "any address of this machine" if host in ("0.0.0.0", "::") else host
+    return (
+        f"WARNING: serving on {host}:{port}, reachable by anyone who can reach {where} on "
+        f"port {port} (this network, a VPN, the internet if the port is open). They see the "
+        "sign-in page; only an invite link, or a name with its invite token, signs in. "
+        + (
+            "Give annotators your TLS proxy's https address."
+            if behind_tls
+            else "Traffic is NOT encrypted: put a TLS reverse proxy in front "
+            "(docs/human_eval.md) and pass --behind-tls."
+        )
+    )
 
 
 def serve(
@@ -280,20 +386,34 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     announce: Callable[[str], None] = print,
+    *,
+    allow_remote: bool = False,
+    behind_tls: bool = False,
+    extra_hosts: Iterable[str] = (),
 ) -> None:
     """Serve the annotation app until interrupted, after printing each invite link.
 
-    Binds to 127.0.0.1 by default; any other host is reachable from other machines, so a
-    warning is printed (the app has no TLS and name sign-in is not a password).
+    Binds to 127.0.0.1 by default. Any other host is reachable from other machines, so it
+    needs `allow_remote` and the notice says who can reach it. When the answers database
+    exists, a snapshot of it goes to ``human/backups/`` first.
+
+    Raises:
+        PrefbenchInputError: A non-loopback `host` without `allow_remote`.
     """
-    server = make_server(run_dir, host, port)
-    bundle = read_bundle(run_dir)
-    if not is_loopback(host):
-        announce(
-            f"WARNING: serving on {host}, reachable from other machines: anyone who can reach "
-            "it and knows an annotator's name can sign in, and traffic is not encrypted."
+    if not is_loopback(host) and not allow_remote:
+        raise PrefbenchInputError(
+            f"--host {host} is reachable from other machines: pass --allow-remote as well "
+            "to serve there (and read docs/human_eval.md on TLS), or keep the default "
+            f"--host {DEFAULT_HOST}"
         )
+    folder = HumanFolder(Path(run_dir))
+    if folder.database.is_file():
+        snapshot = backup_answers(run_dir, reason="serve")
+        announce(f"Snapshot of {snapshot.answers} answers: {snapshot.path}")
+    server = make_server(run_dir, host, port, behind_tls=behind_tls, extra_hosts=extra_hosts)
+    bundle = read_bundle(run_dir)
+    announce(reach_notice(host, port, behind_tls))
     for name, url in invite_urls(bundle, host, port).items():
         announce(f"{name}: {url}")
-    announce(f"Answers go to {HumanFolder(Path(run_dir)).database}. Stop with Ctrl-C.")
+    announce(f"Answers go to {folder.database}. Stop with Ctrl-C.")
     server.run()

@@ -1,7 +1,9 @@
 """The append-only SQLite database of human answers (`human/annotations.sqlite`).
 
 Every answer and every change of an answer is a new row; triggers abort any UPDATE or
-DELETE on `answers`. The latest row per (annotator, item_id) is the current answer.
+DELETE on `answers`. :func:`current_answers` is the one rule for which row is an
+annotator's current answer to an item; the page, ``attach``, the agreement statistics and
+the report all go through it. :func:`backup_database` copies a live database safely.
 """
 
 import sqlite3
@@ -48,6 +50,77 @@ class Answer:
     choice: int
     answered_at: str
     source: str
+
+
+def answer_recency(answer: Answer) -> tuple[datetime, int]:
+    """The sort key of the current-answer rule: ``answered_at`` as a time, then append order.
+
+    A time without an offset is UTC; a time that is not ISO-8601 (only possible when written
+    to the database by hand) counts as older than every other.
+    """
+    try:
+        moment = datetime.fromisoformat(answer.answered_at)
+    except (TypeError, ValueError):
+        moment = datetime.min
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment, answer.answer_id
+
+
+def current_answers(answers: Iterable[Answer]) -> dict[tuple[str, str], Answer]:
+    """The current answer per (annotator, item_id): latest ``answered_at``, then append order.
+
+    This is the only rule for the current answer. An old answer imported after a newer one
+    therefore never becomes current, whatever order the rows were appended in. The result is
+    in order of the current answers' ``answer_id``.
+    """
+    current: dict[tuple[str, str], Answer] = {}
+    for answer in answers:
+        key = (answer.annotator, answer.item_id)
+        held = current.get(key)
+        if held is None or answer_recency(answer) > answer_recency(held):
+            current[key] = answer
+    return dict(sorted(current.items(), key=lambda entry: entry[1].answer_id))
+
+
+def backup_database(source: Path, target: Path) -> int:
+    """Copy the answers database `source` to a new file `target`; the answer rows copied.
+
+    SQLite's online backup API makes the copy consistent while the app or an import writes.
+    The copy is written beside `target` under a temporary name, checked with
+    ``PRAGMA integrity_check`` and then renamed, so `target` is either absent or complete.
+
+    Raises:
+        FileNotFoundError: There is no database at `source`.
+        FileExistsError: `target` exists already.
+        sqlite3.DatabaseError: The copy fails its integrity check.
+    """
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target} exists already; choose another name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    if not Path(source).is_file():
+        raise FileNotFoundError(f"{source} does not exist: nothing to back up")
+    origin = sqlite3.connect(source, timeout=30)
+    copy = sqlite3.connect(partial)
+    try:
+        origin.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")
+        (check,) = copy.execute("PRAGMA integrity_check").fetchone()
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"backup {target} failed its integrity check: {check}")
+        (rows,) = copy.execute("SELECT COUNT(*) FROM answers").fetchone()
+    except BaseException:
+        copy.close()
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        origin.close()
+    copy.close()
+    partial.replace(target)
+    return int(rows)
 
 
 def utc_now() -> str:
@@ -114,20 +187,12 @@ class AnnotationStore:
             )
         return int(cursor.lastrowid)  # type: ignore[arg-type]
 
-    def latest(self) -> dict[tuple[str, str], Answer]:
-        """The current answer per (annotator, item_id): the latest by `answered_at`.
+    def latest(self, annotator: str | None = None) -> dict[tuple[str, str], Answer]:
+        """The current answer per (annotator, item_id) (:func:`current_answers`).
 
-        Times are ISO-8601 UTC with milliseconds everywhere (app and imports), so their text
-        order is time order; rows with the same time go by append order. An old answer
-        imported after a newer one therefore never becomes current.
+        With `annotator`, only that annotator's answers.
         """
-        rows = self._query(
-            f"SELECT {COLUMNS} FROM (SELECT {COLUMNS}, ROW_NUMBER() OVER (PARTITION BY "
-            "annotator, item_id ORDER BY answered_at DESC, answer_id DESC) AS recency "
-            "FROM answers) WHERE recency = 1 ORDER BY answer_id",
-            (),
-        )
-        return {(answer.annotator, answer.item_id): answer for answer in rows}
+        return current_answers(self.history(annotator=annotator))
 
     def history(self, annotator: str | None = None, item_id: str | None = None) -> list[Answer]:
         """Every stored answer (changes included), ordered by answer_id, optionally filtered."""

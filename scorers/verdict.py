@@ -37,13 +37,16 @@ _WINNER_OPEN = re.compile(r"<\s*winner\s*>", re.IGNORECASE)
 _WINNER_TAG = re.compile(r"<\s*winner\s*>(.*?)<\s*/\s*winner\s*>", re.IGNORECASE | re.DOTALL)
 _WINNER_CONTENT = re.compile(r"(?:[A-Za-z]+\s*)?(?:#\s*)?([+-]?\d+)")
 _DECORATION = " \t\r\n*_`'\""
+_MAX_DIGITS = 18  # longer numbers are out of range anyway (and int() refuses > 4300 digits)
 
 
 def _content_number(content: str) -> int | None:
     """The candidate number written inside one ``<winner>`` tag, or None if there is none."""
     cleaned = content.strip(_DECORATION).removesuffix(".").strip(_DECORATION)
     match = _WINNER_CONTENT.fullmatch(cleaned)
-    return int(match.group(1)) if match else None
+    if match is None or len(match.group(1).lstrip("+-0")) > _MAX_DIGITS:
+        return None
+    return int(match.group(1))
 
 
 def parse_winner(text: str, num_candidates: int = 2) -> int | None:

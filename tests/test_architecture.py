@@ -32,14 +32,11 @@ SOURCE_FILES = sorted(path for package in PACKAGES for path in (ROOT / package).
 BEING_REMOVED = {
     "harness/pipeline.py": "harness/pipeline.py ⇄ harness/similarity_stage.py",
     "harness/similarity_stage.py": "harness/pipeline.py ⇄ harness/similarity_stage.py",
-    "human_eval/agreement.py": "human_eval/agreement.py ⇄ human_eval/attach.py",
-    "human_eval/attach.py": "human_eval/agreement.py ⇄ human_eval/attach.py",
 }
 """The two file circles of issue 12, removed on other branches (the coordinator drops the
 marks once those are merged)."""
 OWNERS = {
     "harness": "the stage-objects helper (branch h-stages)",
-    "human_eval": "the human-eval helper that owns human_eval/attach.py",
 }
 
 

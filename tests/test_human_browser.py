@@ -80,6 +80,7 @@ def test_two_annotators_annotate_through_the_page(served):
     order = item_order_for(bundle, "alice")
     assert order == item_order_for(bundle, "bob")
     alice_token = bundle.manifest.annotators[0].token
+    bob_token = bundle.manifest.annotators[1].token
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -115,11 +116,23 @@ def test_two_annotators_annotate_through_the_page(served):
             expect(alice.locator("#missing-summary")).to_contain_text("All 4 items are answered")
             expect(alice.locator("#progress")).to_have_text("4 of 4 answered")
 
-            # bob: sign-in form by name, skips item 2, answers item 4 by keyboard
+            # alice signs out: her session ends, the page asks for sign-in again
+            alice.click("#signout")
+            expect(alice.locator("h1")).to_have_text("Sign in")
+            alice.goto(f"{base}/item/1")
+            expect(alice.locator("h1")).to_have_text("Sign in")
+
+            # bob: sign-in form by name and token, skips item 2, answers item 4 by keyboard
             bob = browser.new_context().new_page()
             bob.set_default_timeout(10_000)
             bob.goto(base)
             bob.fill("#name", "bob")
+            bob.fill("#token", "not-his-token")
+            bob.click("#signin")
+            expect(bob.locator("#reason")).to_contain_text("do not match")
+            bob.goto(base)
+            bob.fill("#name", "bob")
+            bob.fill("#token", bob_token)
             bob.click("#signin")
             expect(bob.locator("h1")).to_have_text("Instructions")
             bob.click("#begin")
@@ -139,6 +152,7 @@ def test_two_annotators_annotate_through_the_page(served):
             later.set_default_timeout(10_000)
             later.goto(base)
             later.fill("#name", "bob")
+            later.fill("#token", bob_token)
             later.click("#signin")
             expect(later.locator("#position")).to_have_text("2")
             expect(later.locator("#progress")).to_have_text("3 of 4 answered")

@@ -192,9 +192,32 @@ def test_label_studio_import_maps_annotators(study: Path, tmp_path: Path):
     rows = stored(study)
     assert [(a.annotator, a.item_id, a.choice) for a in rows] == [
         ("ls-7", "item-0001", 1),
-        ("ann", "item-0001", 2),
+        ("ann@lab.example", "item-0001", 2),
     ]
     assert rows[1].answered_at == "2024-05-01T11:00:00.000+00:00"  # updated_at wins
+
+
+def test_label_studio_annotators_with_one_local_part_stay_apart(study: Path, tmp_path: Path):
+    def annotation(email: str, choice: str) -> dict:
+        return {
+            "completed_by": {"email": email},
+            "result": [{"from_name": "choice", "value": {"choices": [choice]}}],
+            "created_at": "2024-05-01T10:00:00Z",
+        }
+
+    tasks = [
+        {
+            "id": 1,
+            "data": {"item_id": "item-0001"},
+            "annotations": [annotation("alice@a.example", "1"), annotation("alice@b.example", "2")],
+        }
+    ]
+    export = write(tmp_path / "two-alices.json", json.dumps(tasks))
+    import_files(study, [export], add_annotators=True)
+    assert sorted((a.annotator, a.choice) for a in stored(study)) == [
+        ("alice@a.example", 1),
+        ("alice@b.example", 2),
+    ]
 
 
 def other_machine_database(path: Path) -> Path:

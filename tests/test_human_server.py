@@ -29,11 +29,14 @@ def study(tmp_path: Path) -> tuple[Path, Bundle]:
     return run, export_bundle(run, annotators=["alice", "bob"], item_order="shuffled", seed=2)
 
 
+def token_of(bundle: Bundle, name: str) -> str:
+    return next(a.token for a in bundle.manifest.annotators if a.name == name)
+
+
 def signed_in(run: Path, bundle: Bundle, name: str) -> TestClient:
     client = TestClient(create_app(run))
-    token = next(a.token for a in bundle.manifest.annotators if a.name == name)
-    response = client.get(f"/?token={token}")
-    assert response.status_code == 200
+    response = client.get(f"/?token={token_of(bundle, name)}")
+    assert response.status_code == 200 and 'href="/start"' in response.text
     return client
 
 
@@ -42,8 +45,8 @@ def test_unknown_tokens_and_names_are_forbidden(study):
     client = TestClient(create_app(run))
     response = client.get("/?token=not-a-token")
     assert response.status_code == 403 and "invite link is not valid" in response.text
-    response = client.post("/signin", data={"name": "mallory"})
-    assert response.status_code == 403 and "not an annotator" in response.text
+    response = client.post("/signin", data={"name": "mallory", "token": "x"})
+    assert response.status_code == 403 and "do not match" in response.text
     assert "prefbench_annotator" not in client.cookies
     # without a session: pages lead to sign-in, answers are refused
     response = client.get("/item/1", follow_redirects=False)
@@ -58,7 +61,9 @@ def test_unknown_tokens_and_names_are_forbidden(study):
 def test_sign_in_by_token_or_name_shows_instructions_then_resumes(study):
     run, bundle = study
     client = TestClient(create_app(run))
-    response = client.post("/signin", data={"name": "bob"})
+    response = client.post("/signin", data={"name": "bob", "token": token_of(bundle, "bob")})
+    assert response.status_code == 200 and 'http-equiv="refresh"' in response.text
+    response = client.get("/start")
     assert response.url.path == "/instructions"
     assert "Choose the candidate that is closer" in response.text
     order = item_order_for(bundle, "bob")
@@ -201,9 +206,9 @@ def test_serve_warns_when_asked_for_a_non_loopback_host(study, monkeypatch):
     started = []
     monkeypatch.setattr("uvicorn.Server.run", lambda server: started.append(server.config.host))
     lines: list[str] = []
-    serve(run, host="0.0.0.0", port=8999, announce=lines.append)
+    serve(run, host="0.0.0.0", port=8999, announce=lines.append, allow_remote=True)
     assert started == ["0.0.0.0"]
-    assert lines[0].startswith("WARNING: serving on 0.0.0.0")
+    assert lines[0].startswith("WARNING: serving on 0.0.0.0:8999, reachable by anyone")
     assert any(line.startswith("bob: http://") and ":8999/?token=" in line for line in lines)
     lines.clear()
     serve(run, port=8999, announce=lines.append)
@@ -225,6 +230,7 @@ def test_cli_serve_passes_host_and_port(study, monkeypatch):
     assert result.exit_code == 0, result.output
     assert started == [("127.0.0.1", 9001)] and "WARNING" not in result.output
     result = CliRunner().invoke(
-        human_app, ["serve", "--run", str(run), "--host", "0.0.0.0", "--port", "9002"]
+        human_app,
+        ["serve", "--run", str(run), "--host", "0.0.0.0", "--port", "9002", "--allow-remote"],
     )
     assert started[-1] == ("0.0.0.0", 9002) and "WARNING: serving on 0.0.0.0" in result.output
