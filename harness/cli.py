@@ -17,7 +17,7 @@ from harness.data_cli import data_app
 from harness.human_cli import human_app
 from harness.human_results_cli import agreement_command, import_answers_command
 from harness.profile import Profile, load_profile, parse_profile
-from harness.stages import StageInterrupted
+from harness.stage_runner import StageInterrupted
 
 if TYPE_CHECKING:
     from harness.pipeline import PipelineContext

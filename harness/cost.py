@@ -14,7 +14,7 @@ import yaml
 
 from core.run_folder import RunFolder
 from harness.profile import ModelPrice, Profile, StrictModel
-from harness.stages import read_log_header
+from harness.stage_runner import read_log_header
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 FREE = ModelPrice(input_per_million=0.0, output_per_million=0.0)

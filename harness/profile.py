@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from core.errors import PrefbenchInputError
 from scorers.outcome import TIE_POLICIES
@@ -143,6 +143,19 @@ class Profile(StrictModel):
     training: TrainingSettings = TrainingSettings()
     metrics: MetricsSettings = MetricsSettings()
     prices: dict[str, ModelPrice] = {}
+    system_options: dict[str, dict[str, Any]] = {}
+    """Solver options by system, e.g. `{few_shot: {k: 5}}`; they override the `generation`
+    settings offered to every system (`harness.stages.generation.system_options`)."""
+
+    @field_validator("system_options")
+    @classmethod
+    def _options_of_profile_systems(
+        cls, options: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        unknown = sorted(set(options) - set(info.data.get("systems", [])))
+        if unknown:
+            raise ValueError(f"system(s) {unknown} are not in `systems`")
+        return options
 
     @field_validator("roles")
     @classmethod

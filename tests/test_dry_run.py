@@ -13,9 +13,8 @@ from inspect_ai.solver import Solver
 
 from core.errors import PrefbenchInputError
 from harness.dry_run import plan_run, plan_table, profile_records, totals_line
-from harness.pipeline import build_systems, generate, judge, prepare_records
+from harness.pipeline import build_systems, generate, judge, prepare_records, run_personalization
 from harness.profile import parse_profile
-from harness.similarity_stage import run_personalization
 from solvers import generation_system
 from solvers.registry import GROUND_TRUTH, ModelCall
 from solvers.training.lora import TrainingResult

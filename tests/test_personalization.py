@@ -18,12 +18,8 @@ from inspect_ai.scorer import Score
 from scipy.stats import t as student_t
 
 from core.errors import PrefbenchInputError
-from harness.pipeline import generate, prepare_records
-from harness.similarity_stage import (
-    personalization_table,
-    run_personalization,
-    run_similarity_metrics,
-)
+from harness.pipeline import generate, prepare_records, run_personalization, run_similarity_metrics
+from harness.stages.cross_user import personalization_table
 from tasks.cross_user import (
     adapter_user,
     cross_user_writing,

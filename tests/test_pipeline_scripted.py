@@ -12,7 +12,19 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from core.errors import PrefbenchInputError
-from harness.pipeline import build_systems, generate, judge, prepare_records, report, run_benchmark
+from harness.pipeline import (
+    PIPELINE,
+    PipelineContext,
+    build_systems,
+    generate,
+    judge,
+    prepare_records,
+    report,
+    run_benchmark,
+    system_options,
+)
+from harness.profile import parse_profile
+from harness.stages import ReportStage, Stage
 from solvers.training.manifest import AdapterManifest, user_artifacts, write_manifest
 from tasks.records import read_records
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
@@ -211,3 +223,62 @@ def test_stage_functions_compose_like_run(tmp_path: Path):
     ]
     header = read_eval_log(str(context.judge_logs["small_zero_shot"].log_path), header_only=True)
     assert header.eval.metadata["system_a"] == "few_shot"
+
+
+def test_pipeline_lists_every_stage_in_run_order():
+    assert [stage.name for stage in PIPELINE] == [
+        "records",
+        "build",
+        "generation",
+        "similarity",
+        "cross_user",
+        "pairwise_judge",
+        "multi_candidate",
+        "report",
+    ]
+    sections = [stage.section for stage in PIPELINE if stage.section is not None]
+    assert sections == ["similarity", "personalization", "multi_candidate"]
+
+
+class ExtraSectionStage(Stage):
+    """A stage from elsewhere that adds its own report.json section."""
+
+    name = "extra"
+    title = "extra"
+    section = "extra_section"
+
+    def run(self, context: PipelineContext) -> None:
+        self.keep_section(context, {"answer": 42})
+
+
+def test_report_collects_the_section_of_every_stage_in_the_pipeline(tmp_path: Path):
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    context.stages = (ExtraSectionStage(), ReportStage())
+    result = run_benchmark(context)
+    assert result["extra_section"] == {"answer": 42}
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["extra_section"] == {"answer": 42}
+    assert "similarity" not in saved  # a stage that did not run adds nothing
+
+
+def test_system_options_offer_generation_settings_and_profile_overrides():
+    profile = parse_profile(
+        scripted_profile(system_options={"few_shot": {"k": 1}}), Path("<test profile>")
+    )
+    assert system_options(profile, "few_shot") == {"k": 1, "seed": 0, "max_tokens": 128}
+    assert system_options(profile, "large_zero_shot") == {"max_tokens": 128}
+
+
+def test_unknown_system_option_names_what_the_solver_takes():
+    profile = parse_profile(
+        scripted_profile(system_options={"few_shot": {"temperature": 1.0}}), Path("<p>")
+    )
+    with pytest.raises(PrefbenchInputError, match=r"system_options.few_shot.*'k'"):
+        system_options(profile, "few_shot")
+
+
+def test_system_options_of_a_system_not_in_the_profile_is_an_input_error():
+    with pytest.raises(PrefbenchInputError, match="system_options"):
+        parse_profile(
+            scripted_profile(system_options={"preference_agent": {"max_tokens": 9}}), Path("<p>")
+        )

@@ -1,0 +1,97 @@
+"""The build stage: each system's build step (rules, per-user adapters) over the train split.
+
+A system's build function runs its evals through `BuildContext.run_eval` (logs in
+`logs/build/`) and trains adapters through `BuildContext.train_adapter`, which is the
+context's `adapter_trainer` when set (the dry run records the jobs instead of training).
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from inspect_ai import Task
+from inspect_ai.log import EvalLog
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.models import training_base
+from harness.prompt_files import prompts_fingerprint
+from harness.stages.base import PipelineContext, Stage
+from solvers import lookup_system
+from solvers.training.context import BuildContext
+
+
+@contextmanager
+def _training_progress(
+    context: PipelineContext, system: str, user: str
+) -> Iterator[Callable[[int, int, float], None]]:
+    """A rich progress bar for one adapter's training steps (counted for the re-run check)."""
+    context.adapters_trained += 1
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=context.console) as progress:
+        task_id = progress.add_task(f"LoRA {system} / {user}", total=None)
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            description = f"LoRA {system} / {user}  loss {loss:.3f}"
+            progress.update(task_id, completed=step, total=total, description=description)
+
+        yield on_step
+
+
+@dataclass(frozen=True)
+class BuildStage(Stage):
+    """Run the build step of every profile system that has one (or only of `only`)."""
+
+    only: str | None = None
+    name = "build"
+    title = "build (rules and adapters)"
+
+    def key(self, system_key: dict[str, Any]) -> dict[str, Any]:
+        """A build eval's inputs: what the system's build step names, plus the prompt files."""
+        return {**system_key, "prompts": prompts_fingerprint()}
+
+    def build_context(self, context: PipelineContext) -> BuildContext:
+        """What the systems' build steps get: train records, base model, an eval runner."""
+        profile = context.profile
+        base_dir, base_id = training_base(profile)
+        train = [record for record in context.require_records() if record.split == "train"]
+
+        def run_eval(stage: str, task: Task, system_key: dict[str, Any]) -> EvalLog:
+            result = context.runner.run_stage(
+                "build", stage, task, ("large",), self.key(system_key)
+            )
+            return result.read()
+
+        trainer = context.adapter_trainer
+        return BuildContext(
+            run_dir=context.run.root,
+            train_records=train,
+            base_model_dir=base_dir,
+            base_model_id=base_id,
+            lora=profile.training.lora(profile.seed),
+            email_max_tokens=profile.generation.max_tokens,
+            rules_max_tokens=profile.generation.rules_max_tokens,
+            run_eval=run_eval,
+            training_progress=partial(_training_progress, context),
+            announce=context.console.print,
+            **({"train_adapter": trainer} if trainer is not None else {}),
+        )
+
+    def run(self, context: PipelineContext) -> None:
+        """Build every selected system that has a build step, in profile order."""
+        self.heading(context)
+        systems = [lookup_system(name) for name in context.profile.systems]
+        to_build = [s for s in systems if s.build is not None and self.only in (None, s.name)]
+        if not to_build:
+            context.console.print("no system needs a build step")
+            return
+        build_context = self.build_context(context)
+        for system in to_build:
+            assert system.build is not None
+            system.build(build_context)

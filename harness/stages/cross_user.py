@@ -1,0 +1,128 @@
+"""The cross-user stage: the K×K personalization matrix of `metrics.personalization_system`.
+
+Every user's test texts are written with every user's agent (`cross_user_writing`,
+`logs/cross/`), the outputs are scored like the generations (`logs/metrics/`), and the K×K
+BERTScore matrix is printed and kept as the report.json `personalization` section (its
+heatmap is one of the report's figures, `harness.figures`). The diagonal sends the prompts
+of the generation stage and is answered from its cache.
+"""
+
+from typing import Any
+
+from rich.table import Table
+
+from core.errors import PrefbenchInputError
+from core.fingerprint import fingerprint
+from harness.prompt_files import prompts_fingerprint
+from harness.stages.base import PipelineContext, Stage
+from harness.stages.generation import system_options
+from harness.stages.similarity import score_generations
+from scorers.bertscore import encoder_name
+from solvers import lookup_system
+from solvers.adapters import adapter_hashes, release_adapter_models
+from tasks.cross_user import cross_user_writing, personalization_matrix
+from tasks.records import Record
+
+
+def personalization_table(section: dict[str, Any]) -> Table:
+    """The K×K matrix as a rich table: rows = agent user, columns = test-set user.
+
+    Each column's best cell is bold, diagonal cells are underlined.
+    """
+    users = section["users"]
+    matrix = section["matrix"]
+    table = Table(
+        title=f"{section['system']}: BERTScore F1 of agent (row) × test set (column)",
+        caption=(
+            f"diagonal best in {section['diagonal_best_columns']}/{section['k']} columns; "
+            f"mean diagonal {_number(section['diagonal_mean'])}, off-diagonal "
+            f"{_number(section['off_diagonal_mean'])}; p = {_number(section['p_value'])}"
+        ),
+    )
+    table.add_column("agent \\ test set")
+    for user in users:
+        table.add_column(user, justify="right")
+    column_best = [max(row[column] for row in matrix) for column in range(len(users))]
+    for row_index, (user, row) in enumerate(zip(users, matrix, strict=True)):
+        cells = []
+        for column, value in enumerate(row):
+            style = "bold" if value == column_best[column] else ""
+            style += " underline" if column == row_index else ""
+            cells.append(f"[{style.strip()}]{value:.3f}[/]" if style else f"{value:.3f}")
+        table.add_row(user, *cells)
+    return table
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+class CrossUserStage(Stage):
+    """Cross the personalization system's agents with every user's test set.
+
+    Skipped when `metrics.personalization_system` is null. Otherwise one
+    `cross_user_writing` eval with the system's solver and roles, keyed like its generation
+    stage plus the agent users, scored with BERTScore; the section is
+    `tasks.cross_user.personalization_matrix` plus the `encoder`.
+
+    Raises:
+        PrefbenchInputError: when the system has no per-user adapters (nothing to cross)
+            or an adapter is missing (the message names the build command).
+    """
+
+    name = "cross_user"
+    title = "personalization matrix"
+    section = "personalization"
+
+    def key(
+        self, context: PipelineContext, system_name: str, records: list[Record], users: list[str]
+    ) -> dict[str, Any]:
+        """The inputs of the cross-user eval of `users`' agents over their test sets."""
+        return {
+            "system": system_name,
+            "records": fingerprint([record.model_dump() for record in records]),
+            "options": system_options(context.profile, system_name),
+            "adapters": adapter_hashes(context.run.root, system_name, users),
+            "agent_users": users,
+            "prompts": prompts_fingerprint(),
+            "limit": context.limit,
+        }
+
+    def run(self, context: PipelineContext) -> None:
+        """Run (or reuse) the cross-user eval and its metrics; store the matrix section."""
+        name = context.profile.metrics.personalization_system
+        if name is None:
+            return
+        self.heading(context, f" ({name})")
+        system = lookup_system(name)
+        if not system.uses_adapter:
+            raise PrefbenchInputError(
+                f"metrics.personalization_system '{name}' has no per-user adapters, so its "
+                "agents cannot be crossed with other users' test sets: choose an adapter "
+                "system such as preference_agent, or set it to null."
+            )
+        records = context.require_records()
+        test = [record for record in records if record.split == "test"][: context.limit]
+        users = sorted({record.user for record in test})
+        key = self.key(context, name, records, users)
+        task = cross_user_writing(
+            records=str(context.run.records), agent_users=users, limit=context.limit
+        )
+        cross = context.runner.run_stage(
+            "cross",
+            f"cross-{name}",
+            task,
+            system.roles,
+            key,
+            metadata={"system": name},
+            solver=system.make_solver(str(context.run.root), **key["options"]),
+            on_done=release_adapter_models,
+        )
+        scored = score_generations(context, f"metrics-cross-{name}", cross, text_metrics=False)
+        settings = context.profile.metrics
+        section = personalization_matrix(
+            scored.read(), settings.encoder, settings.num_layers, seed=context.profile.seed
+        )
+        section = {**section, "encoder": encoder_name(settings.encoder)}
+        context.console.print(personalization_table(section))
+        self.keep_section(context, section)

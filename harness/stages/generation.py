@@ -1,0 +1,109 @@
+"""The generation stage: one `personalized_writing` eval per system over the test split.
+
+Logs go to `logs/gen/`. A system's solver gets the options its factory accepts (see
+`system_options`), and the stage key includes them, with the hashes of the system's
+adapters, so a changed setting or a retrained adapter regenerates that system only.
+"""
+
+import inspect as pyinspect
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import PrefbenchInputError
+from core.fingerprint import fingerprint
+from harness.profile import Profile
+from harness.prompt_files import prompts_fingerprint
+from harness.stages.base import PipelineContext, Stage
+from solvers import lookup_system
+from solvers.adapters import adapter_hashes, release_adapter_models
+from tasks.generation import personalized_writing
+from tasks.records import Record
+
+OPTION_ALIASES = {"k": "few_shot_k"}
+"""Solver options offered under another name than their `generation` setting."""
+
+
+def system_options(profile: Profile, system_name: str) -> dict[str, Any]:
+    """The settings a system's solver factory accepts, by parameter name.
+
+    Offered: every `generation` setting (and `k` for `few_shot_k`), the profile `seed`, and
+    the profile's `system_options[system_name]`, which override them. Settings the factory
+    does not take are left out; an entry of `system_options` it does not take is an input
+    error naming the system and the options it accepts.
+    """
+    settings = profile.generation.model_dump()
+    offered = {
+        **settings,
+        **{alias: settings[name] for alias, name in OPTION_ALIASES.items()},
+        "seed": profile.seed,
+    }
+    accepted = pyinspect.signature(lookup_system(system_name).solver_factory).parameters
+    takes = sorted(set(accepted) - {"run_dir"})
+    chosen = profile.system_options.get(system_name, {})
+    unknown = sorted(set(chosen) - set(takes))
+    if unknown:
+        raise PrefbenchInputError(
+            f"profile system_options.{system_name}: {unknown} not accepted by the system's "
+            f"solver; it takes {takes}."
+        )
+    options = {name: value for name, value in offered.items() if name in accepted}
+    return {**options, **chosen}
+
+
+def require_generation_logs(context: PipelineContext) -> None:
+    """An input error naming the profile systems without a generation log in this run."""
+    missing = [name for name in context.profile.systems if name not in context.generation_logs]
+    if missing:
+        raise PrefbenchInputError(
+            f"no generation logs for {missing} in {context.run.logs('gen')}: run "
+            f"`prefbench generate --run {context.run.root}` first."
+        )
+
+
+@dataclass(frozen=True)
+class GenerationStage(Stage):
+    """Generate the test split with every profile system (or only `only`)."""
+
+    only: str | None = None
+    name = "generation"
+    title = "generation"
+
+    def key(
+        self, context: PipelineContext, system_name: str, records: list[Record]
+    ) -> dict[str, Any]:
+        """The inputs of one system's generation eval."""
+        system = lookup_system(system_name)
+        users = sorted({record.user for record in records if record.split == "test"})
+        adapters = (
+            adapter_hashes(context.run.root, system_name, users) if system.uses_adapter else {}
+        )
+        return {
+            "system": system_name,
+            "records": fingerprint([record.model_dump() for record in records]),
+            "options": system_options(context.profile, system_name),
+            "adapters": adapters,
+            "prompts": prompts_fingerprint(),
+            "limit": context.limit,
+        }
+
+    def run(self, context: PipelineContext) -> None:
+        """Run (or reuse) each selected system's generation; fills `context.generation_logs`."""
+        self.heading(context)
+        records = context.require_records()
+        for name in context.profile.systems:
+            if self.only not in (None, name):
+                continue
+            system = lookup_system(name)
+            key = self.key(context, name, records)
+            task = personalized_writing(records=str(context.run.records), split="test")
+            context.generation_logs[name] = context.runner.run_stage(
+                "gen",
+                f"gen-{name}",
+                task,
+                system.roles,
+                key,
+                metadata={"system": name},
+                solver=system.make_solver(str(context.run.root), **key["options"]),
+                limit=context.limit,
+                on_done=release_adapter_models,
+            )

@@ -1,0 +1,100 @@
+"""The pairwise judge stage: the reference system against every other system.
+
+One `pairwise_comparison` eval per pair (`logs/judge/`), both orders of each test sample.
+What depends on the judge (its roles, task and key entries) is in `pairwise_judge_eval`.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from inspect_ai import Task
+
+from harness.profile import Profile
+from harness.prompt_files import prompts_fingerprint
+from harness.stage_runner import StageResult
+from harness.stages.base import PipelineContext, Stage
+from harness.stages.generation import require_generation_logs
+from scorers.bertscore import encoder_name
+from tasks.pairwise import pairwise_comparison
+
+
+@dataclass(frozen=True)
+class JudgeEval:
+    """A judge eval as the profile's judge runs it.
+
+    Attributes:
+        task: the inspect task.
+        roles: the model roles it uses (none for a judge that needs no model).
+        key: the judge's entries of the stage key.
+        metadata: the judge's entries of the log metadata.
+    """
+
+    task: Task
+    roles: tuple[str, ...]
+    key: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+def similarity_judge_key(profile: Profile) -> dict[str, Any]:
+    """The BERTScore settings of a similarity judge (an LLM judge's key does not use them)."""
+    if profile.judge.kind != "similarity":
+        return {}
+    settings = profile.metrics
+    return {"encoder": encoder_name(settings.encoder), "num_layers": settings.num_layers}
+
+
+def pairwise_judge_eval(profile: Profile, log_a: StageResult, log_b: StageResult) -> JudgeEval:
+    """The profile judge's comparison of two generation logs."""
+    task = pairwise_comparison(
+        generations_a=str(log_a.log_path),
+        generations_b=str(log_b.log_path),
+        judge=profile.judge.kind,
+        tie_policy=profile.judge.tie_policy,
+        judge_max_tokens=profile.judge.max_tokens,
+        encoder=profile.metrics.encoder,
+        num_layers=profile.metrics.num_layers,
+    )
+    key = {
+        "judge": profile.judge.kind,
+        "judge_max_tokens": profile.judge.max_tokens,
+        **similarity_judge_key(profile),
+    }
+    roles = ("judge",) if profile.judge.kind == "llm" else ()
+    return JudgeEval(task, roles, key, {"judge": profile.judge.kind})
+
+
+class PairwiseJudgeStage(Stage):
+    """Judge the reference system against every other system; fills `context.judge_logs`."""
+
+    name = "pairwise_judge"
+    title = "pairwise judging"
+
+    def key(self, log_a: StageResult, log_b: StageResult, judge: JudgeEval) -> dict[str, Any]:
+        """The inputs of one pair's judge eval: both generation logs' keys and the judge."""
+        return {
+            "a": log_a.stage_key(),
+            "b": log_b.stage_key(),
+            "prompts": prompts_fingerprint(),
+            **judge.key,
+        }
+
+    def run(self, context: PipelineContext) -> None:
+        """Run (or reuse) one judge eval per (reference, other system) pair."""
+        self.heading(context)
+        profile = context.profile
+        reference = profile.reference_system
+        require_generation_logs(context)
+        log_a = context.generation_logs[reference]
+        for other in profile.systems:
+            if other == reference:
+                continue
+            log_b = context.generation_logs[other]
+            judge = pairwise_judge_eval(profile, log_a, log_b)
+            context.judge_logs[other] = context.runner.run_stage(
+                "judge",
+                f"judge-{reference}-vs-{other}",
+                judge.task,
+                judge.roles,
+                self.key(log_a, log_b, judge),
+                metadata={"system_a": reference, "system_b": other, **judge.metadata},
+            )

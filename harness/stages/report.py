@@ -1,0 +1,69 @@
+"""The report stage: report.json, report.md, report.html and figures.
+
+The report is built from the pairwise judge logs (`harness.report.build_report`) plus the
+section of every stage of the run's pipeline that has one (`Stage.report_section`). It is
+keyed by its inputs; an unchanged report is read back instead of recomputing its bootstraps.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from core.fingerprint import fingerprint
+from harness.report import REPORT_FORMAT, build_report, read_previous_report, write_report
+from harness.stages.base import PipelineContext, Stage
+
+
+def _file_state(path: Path) -> list[int]:
+    """Size and modification time: human scores are attached to judge logs in place."""
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
+
+
+def report_sections(context: PipelineContext) -> dict[str, Any]:
+    """The report.json sections of the run's stages, in pipeline order (None left out)."""
+    sections: dict[str, Any] = {}
+    for stage in context.stages:
+        section = stage.report_section(context)
+        if stage.section is not None and section is not None:
+            sections[stage.section] = section
+    return sections
+
+
+class ReportStage(Stage):
+    """Write the report files; sets `context.report`."""
+
+    name = "report"
+    title = "report"
+
+    def key(self, context: PipelineContext, sections: dict[str, Any]) -> dict[str, Any]:
+        """The report's inputs: judge logs' keys and files, the sections, the settings."""
+        profile = context.profile
+        judge_logs = context.judge_logs.values()
+        return {
+            "judge_logs": [result.stage_key() for result in judge_logs],
+            "judge_files": [_file_state(result.log_path) for result in judge_logs],
+            "sections": sections,
+            "tie_policy": profile.judge.tie_policy,
+            "seed": profile.seed,
+            "reference": profile.reference_system,
+            "report_format": REPORT_FORMAT,
+        }
+
+    def run(self, context: PipelineContext) -> None:
+        """Build and write the report, or reuse report.json when its inputs are unchanged."""
+        self.heading(context)
+        sections = report_sections(context)
+        inputs_key = fingerprint(self.key(context, sections))
+        previous = read_previous_report(context.run)
+        if previous is not None and previous.get("inputs_key") == inputs_key:
+            context.console.print("[dim]report: inputs unchanged, reused report.json[/dim]")
+            context.report = previous
+            return
+        paths = [result.log_path for result in context.judge_logs.values()]
+        report = {
+            **build_report(context.run, context.profile, paths),
+            **sections,
+            "inputs_key": inputs_key,
+        }
+        write_report(context.run, report)
+        context.report = report

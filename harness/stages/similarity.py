@@ -1,0 +1,104 @@
+"""The similarity metrics stage: every system's outputs against the ground truth.
+
+One `generation_metrics` eval per generation log (`logs/metrics/`): BERTScore (MiniLM or
+`metrics.encoder`) and, when `metrics.text_metrics`, BLEU, ROUGE-L and TF-IDF cosine. The
+rows (`tasks.metrics.similarity_rows`) are printed and form the report.json `similarity`
+section.
+"""
+
+from typing import Any
+
+from rich.table import Table
+
+from harness.stage_runner import StageResult
+from harness.stages.base import PipelineContext, Stage
+from harness.stages.generation import require_generation_logs
+from scorers.bertscore import encoder_name
+from tasks.metrics import METRICS_VERSION, generation_metrics, similarity_rows
+
+
+def metrics_key(
+    context: PipelineContext, generations: StageResult, text_metrics: bool
+) -> dict[str, Any]:
+    """The inputs of a metrics eval over a finished generation (or cross-user) log."""
+    settings = context.profile.metrics
+    return {
+        "generations": generations.stage_key(),
+        "encoder": encoder_name(settings.encoder),
+        "num_layers": settings.num_layers,
+        "text_metrics": text_metrics,
+        "metrics_version": METRICS_VERSION,
+    }
+
+
+def score_generations(
+    context: PipelineContext, stage: str, generations: StageResult, text_metrics: bool
+) -> StageResult:
+    """Run (or reuse) a `generation_metrics` eval over a finished generation log."""
+    settings = context.profile.metrics
+    task = generation_metrics(
+        generations=str(generations.log_path),
+        encoder=settings.encoder,
+        num_layers=settings.num_layers,
+        text_metrics=text_metrics,
+    )
+    system = (generations.read_header().eval.metadata or {}).get("system")
+    key = metrics_key(context, generations, text_metrics)
+    return context.runner.run_stage("metrics", stage, task, (), key, metadata={"system": system})
+
+
+def similarity_table(section: dict[str, Any]) -> Table:
+    """The `similarity` section as a rich table: one row per (system, dataset)."""
+    table = Table(title=f"similarity to the ground truth (BERTScore: {section['encoder']})")
+    for column in ("system", "dataset", "n", "BERTScore F1 [95% CI]", "BLEU", "ROUGE-L", "TF-IDF"):
+        table.add_column(column, justify="left" if column in ("system", "dataset") else "right")
+    for row in section["rows"]:
+        interval = ""
+        if row["bertscore_f1_ci_low"] is not None:
+            interval = f" [{row['bertscore_f1_ci_low']:.3f}, {row['bertscore_f1_ci_high']:.3f}]"
+        texts = [
+            "—" if row[name] is None else f"{row[name]:.3f}"
+            for name in ("bleu", "rouge_l", "tfidf_cosine")
+        ]
+        table.add_row(
+            row["system"],
+            row["dataset"],
+            str(row["n"]),
+            f"{row['bertscore_f1']:.3f}{interval}",
+            *texts,
+        )
+    return table
+
+
+class SimilarityStage(Stage):
+    """Score every profile system's generation log; the report.json `similarity` section.
+
+    The section is `{"encoder": name, "num_layers": n, "rows": [...]}`, systems in profile
+    order. An input error names the systems without a generation log.
+    """
+
+    name = "similarity"
+    title = "similarity metrics"
+    section = "similarity"
+
+    def run(self, context: PipelineContext) -> None:
+        """Run (or reuse) each system's metrics eval and store the section."""
+        self.heading(context)
+        profile = context.profile
+        require_generation_logs(context)
+        rows = []
+        for name in profile.systems:
+            scored = score_generations(
+                context,
+                f"metrics-{name}",
+                context.generation_logs[name],
+                profile.metrics.text_metrics,
+            )
+            rows += similarity_rows(scored.read(), seed=profile.seed)
+        section = {
+            "encoder": encoder_name(profile.metrics.encoder),
+            "num_layers": profile.metrics.num_layers,
+            "rows": rows,
+        }
+        context.console.print(similarity_table(section))
+        self.keep_section(context, section)
