@@ -29,26 +29,6 @@ def module_name(path: Path) -> str:
 
 SOURCE_FILES = sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
 
-BEING_REMOVED = {
-    "harness/pipeline.py": "harness/pipeline.py ⇄ harness/similarity_stage.py",
-    "harness/similarity_stage.py": "harness/pipeline.py ⇄ harness/similarity_stage.py",
-}
-"""The two file circles of issue 12, removed on other branches (the coordinator drops the
-marks once those are merged)."""
-OWNERS = {
-    "harness": "the stage-objects helper (branch h-stages)",
-}
-
-
-def file_param(path: Path) -> object:
-    relative = path.relative_to(ROOT).as_posix()
-    if relative not in BEING_REMOVED:
-        return pytest.param(path, id=relative)
-    reason = (
-        f"known circle {BEING_REMOVED[relative]}, being removed by {OWNERS[relative.split('/')[0]]}"
-    )
-    return pytest.param(path, id=relative, marks=pytest.mark.xfail(strict=False, reason=reason))
-
 
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
@@ -199,7 +179,9 @@ def file_circles(graph: grimp.ImportGraph) -> list[set[str]]:
     return strongly_connected(edges)
 
 
-@pytest.mark.parametrize("path", [file_param(path) for path in SOURCE_FILES])
+@pytest.mark.parametrize(
+    "path", [pytest.param(path, id=path.relative_to(ROOT).as_posix()) for path in SOURCE_FILES]
+)
 def test_file_is_on_no_import_circle(graph: grimp.ImportGraph, path: Path) -> None:
     module = module_name(path)
     circles = [circle for circle in file_circles(graph) if module in circle]

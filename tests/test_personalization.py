@@ -19,7 +19,7 @@ from scipy.stats import t as student_t
 
 from core.errors import PrefbenchInputError
 from harness.pipeline import generate, prepare_records, run_personalization, run_similarity_metrics
-from harness.stages.cross_user import personalization_table
+from harness.report_tables import personalization_section
 from tasks.cross_user import (
     adapter_user,
     cross_user_writing,
@@ -207,7 +207,7 @@ def test_matrix_section_is_k_by_k_of_mean_f1(crossed):
     matrix = np.array(section["matrix"])
     assert np.allclose(matrix, matrix[0:1, :])
     assert section["diagonal_best_columns"] == 0
-    table = personalization_table(section)
+    table = personalization_section(section).tables[0]
     assert [c.header for c in table.columns] == ["agent \\ test set", *users]
 
 

@@ -9,11 +9,11 @@ of the generation stage and is answered from its cache.
 
 from typing import Any
 
-from rich.table import Table
-
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
+from core.tables import rich_tables
 from harness.prompt_files import prompts_fingerprint
+from harness.report_tables import personalization_section
 from harness.stages.base import PipelineContext, Stage
 from harness.stages.generation import system_options
 from harness.stages.similarity import score_generations
@@ -22,39 +22,6 @@ from solvers import lookup_system
 from solvers.adapters import adapter_hashes, release_adapter_models
 from tasks.cross_user import cross_user_writing, personalization_matrix
 from tasks.records import Record
-
-
-def personalization_table(section: dict[str, Any]) -> Table:
-    """The K×K matrix as a rich table: rows = agent user, columns = test-set user.
-
-    Each column's best cell is bold, diagonal cells are underlined.
-    """
-    users = section["users"]
-    matrix = section["matrix"]
-    table = Table(
-        title=f"{section['system']}: BERTScore F1 of agent (row) × test set (column)",
-        caption=(
-            f"diagonal best in {section['diagonal_best_columns']}/{section['k']} columns; "
-            f"mean diagonal {_number(section['diagonal_mean'])}, off-diagonal "
-            f"{_number(section['off_diagonal_mean'])}; p = {_number(section['p_value'])}"
-        ),
-    )
-    table.add_column("agent \\ test set")
-    for user in users:
-        table.add_column(user, justify="right")
-    column_best = [max(row[column] for row in matrix) for column in range(len(users))]
-    for row_index, (user, row) in enumerate(zip(users, matrix, strict=True)):
-        cells = []
-        for column, value in enumerate(row):
-            style = "bold" if value == column_best[column] else ""
-            style += " underline" if column == row_index else ""
-            cells.append(f"[{style.strip()}]{value:.3f}[/]" if style else f"{value:.3f}")
-        table.add_row(user, *cells)
-    return table
-
-
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
 
 
 class CrossUserStage(Stage):
@@ -124,5 +91,5 @@ class CrossUserStage(Stage):
             scored.read(), settings.encoder, settings.num_layers, seed=context.profile.seed
         )
         section = {**section, "encoder": encoder_name(settings.encoder)}
-        context.console.print(personalization_table(section))
+        context.console.print(rich_tables(personalization_section(section).tables))
         self.keep_section(context, section)

@@ -8,8 +8,8 @@ section.
 
 from typing import Any
 
-from rich.table import Table
-
+from core.tables import rich_tables
+from harness.report_tables import similarity_section
 from harness.stage_runner import StageResult
 from harness.stages.base import PipelineContext, Stage
 from harness.stages.generation import require_generation_logs
@@ -47,29 +47,6 @@ def score_generations(
     return context.runner.run_stage("metrics", stage, task, (), key, metadata={"system": system})
 
 
-def similarity_table(section: dict[str, Any]) -> Table:
-    """The `similarity` section as a rich table: one row per (system, dataset)."""
-    table = Table(title=f"similarity to the ground truth (BERTScore: {section['encoder']})")
-    for column in ("system", "dataset", "n", "BERTScore F1 [95% CI]", "BLEU", "ROUGE-L", "TF-IDF"):
-        table.add_column(column, justify="left" if column in ("system", "dataset") else "right")
-    for row in section["rows"]:
-        interval = ""
-        if row["bertscore_f1_ci_low"] is not None:
-            interval = f" [{row['bertscore_f1_ci_low']:.3f}, {row['bertscore_f1_ci_high']:.3f}]"
-        texts = [
-            "—" if row[name] is None else f"{row[name]:.3f}"
-            for name in ("bleu", "rouge_l", "tfidf_cosine")
-        ]
-        table.add_row(
-            row["system"],
-            row["dataset"],
-            str(row["n"]),
-            f"{row['bertscore_f1']:.3f}{interval}",
-            *texts,
-        )
-    return table
-
-
 class SimilarityStage(Stage):
     """Score every profile system's generation log; the report.json `similarity` section.
 
@@ -100,5 +77,5 @@ class SimilarityStage(Stage):
             "num_layers": profile.metrics.num_layers,
             "rows": rows,
         }
-        context.console.print(similarity_table(section))
+        context.console.print(rich_tables(similarity_section(section).tables))
         self.keep_section(context, section)
