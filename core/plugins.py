@@ -1,32 +1,36 @@
-"""Plug-in discovery: import every module named in a package's entry points.
+"""Plug-ins: the modules that installed packages name under the `inspect_ai` entry points.
 
-prefbench and third-party packages list a module under `[project.entry-points.inspect_ai]`
-in their `pyproject.toml`; importing that module runs its decorators (`@generation_system`,
-`@judge`, inspect's `@task`, `@scorer`, ...), which register what it adds. Registries call
-`load_entry_point_plugins()` before they list or look up a name.
+prefbench's own registrations (`harness._registry`) and a third party's (a package whose
+``pyproject.toml`` declares ``[project.entry-points.inspect_ai]``) are found the same way:
+importing the named module runs its decorators (`@corpus`, `@generation_system`, ...).
 """
 
 from importlib.metadata import entry_points
 
 from core.errors import PrefbenchInputError
 
-PLUGIN_GROUP = "inspect_ai"
-"""The entry-point group inspect itself reads, so one entry registers with both."""
+ENTRY_POINT_GROUP = "inspect_ai"
+
+_loaded: set[str] = set()
 
 
-def load_entry_point_plugins(group: str = PLUGIN_GROUP) -> None:
-    """Import the module of every installed entry point in `group` (once; later calls are cheap).
+def load_entry_point_plugins() -> None:
+    """Import every module named under the `inspect_ai` entry points, each once.
 
-    A module that fails to import is an input error naming the entry point, the package that
-    declares it and the fix.
+    The installed entry points are listed again on every call (a package installed since the
+    last call is found); a module already imported is not imported again. Raises
+    `PrefbenchInputError` naming the entry point and its package when a module fails to
+    import.
     """
-    for entry_point in entry_points(group=group):
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.value in _loaded:
+            continue
         try:
             entry_point.load()
         except Exception as error:
-            package = entry_point.dist.name if entry_point.dist else "an unknown package"
+            package = entry_point.dist.name if entry_point.dist else "an installed package"
             raise PrefbenchInputError(
-                f"the plug-in {entry_point.name} = {entry_point.value} (entry point group "
-                f"{group}, declared by {package}) cannot be imported: "
-                f"{type(error).__name__}: {error}. Fix or reinstall {package}, or uninstall it."
+                f"the plug-in {entry_point.name!r} = {entry_point.value!r} of {package} does "
+                f"not import ({type(error).__name__}: {error}); fix or uninstall that package"
             ) from error
+        _loaded.add(entry_point.value)

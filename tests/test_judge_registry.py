@@ -16,6 +16,7 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.model import get_model
 from inspect_ai.solver import generate
 
+from core import plugins
 from core.errors import PrefbenchInputError
 from core.plugins import load_entry_point_plugins
 from harness.profile import parse_profile
@@ -53,6 +54,7 @@ def install_distribution(folder: Path, name: str, entry_points: str) -> Path:
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """prefbench's judges only, and the plug-in module not imported yet (undone afterwards)."""
     monkeypatch.setattr(registry, "_JUDGES", dict(registry._JUDGES))
+    monkeypatch.setattr(plugins, "_loaded", set())
     registry._JUDGES.pop("length_ratio", None)
     monkeypatch.delitem(sys.modules, PLUGIN_MODULE, raising=False)
 
@@ -181,7 +183,9 @@ def test_a_plugin_that_cannot_be_imported_is_named(tmp_path: Path, monkeypatch):
     with pytest.raises(PrefbenchInputError) as error:
         load_entry_point_plugins()
     message = str(error.value)
-    assert "broken = tests.plugins.no_such" in message and "broken_plugin" in message
+    assert "tests.plugins.no_such" in message and "broken_plugin" in message
+    with pytest.raises(PrefbenchInputError, match="no_such"):
+        lookup_judge("from_the_broken_plugin")
 
 
 # --- prefbench's judges ----------------------------------------------------------------------
