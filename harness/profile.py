@@ -108,6 +108,12 @@ class JudgeSettings(StrictModel):
 
     @model_validator(mode="after")
     def _judge_settings_known(self) -> "JudgeSettings":
+        chosen = lookup_judge(self.kind)
+        if self.multi_candidate and chosen.multi_candidate is None:
+            raise ValueError(
+                f"judge '{self.kind}' has no multi-candidate form; set multi_candidate: false "
+                "or choose a judge that has one"
+            )
         given = dict(self.model_extra or {})
         if not given:
             return self
@@ -115,7 +121,7 @@ class JudgeSettings(StrictModel):
         declared = {name for definition in judges for name in definition.settings.model_fields}
         unknown = sorted(set(given) - declared)
         if unknown:
-            takes = sorted(lookup_judge(self.kind).settings.model_fields)
+            takes = sorted(chosen.settings.model_fields)
             raise ValueError(
                 f"unknown judge setting(s) {unknown}: judge '{self.kind}' takes {takes}, "
                 f"the judges' settings are {sorted(declared)}; remove or rename them"

@@ -94,8 +94,6 @@ class JudgeDefinition:
         """
         if isinstance(values, self.settings):
             return values
-        if isinstance(values, JudgeSettingsModel):
-            values = values.model_dump()
         try:
             return self.settings.model_validate(dict(values or {}))
         except ValidationError as error:

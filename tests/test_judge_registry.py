@@ -270,3 +270,8 @@ def test_a_judge_without_multi_candidate_form_says_so(fresh_registry):
 
     with pytest.raises(PrefbenchInputError, match="no multi-candidate form"):
         lookup_judge("pairs_only").multi_candidate_scorer({})
+    raw = scripted_profile(judge={"kind": "pairs_only", "multi_candidate": True})
+    with pytest.raises(PrefbenchInputError, match="no multi-candidate form"):
+        parse_profile(raw, Path("<test profile>"))
+    raw["judge"]["multi_candidate"] = False
+    assert parse_profile(raw, Path("<test profile>")).judge.kind == "pairs_only"
