@@ -163,7 +163,11 @@ def generate(
 def judge(
     run_dir: RunOption,
     judge_kind: Annotated[
-        str | None, typer.Option("--judge", help="llm or similarity (default: the profile's).")
+        str | None,
+        typer.Option(
+            "--judge",
+            help="a registered judge: llm, similarity or a plug-in's (default: the profile's).",
+        ),
     ] = None,
     display: DisplayOption = "rich",
 ) -> None:

@@ -8,10 +8,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import PrefbenchInputError
 from scorers.outcome import TIE_POLICIES
+from scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
 from solvers.training.lora import LoraSettings
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -66,12 +75,30 @@ class GenerationSettings(StrictModel):
 
 
 class JudgeSettings(StrictModel):
-    """Which judge scores the pairs, and how order-inconsistent pairs count."""
+    """Which judge scores the pairs, how order-inconsistent pairs count, and judge settings.
 
-    kind: Literal["similarity", "llm"] = "similarity"
+    `kind` names a registered judge (`scorers.registry`: `similarity`, `llm` or a plug-in's).
+    Every other key is a setting of some registered judge (`max_tokens` of `llm`; `encoder`
+    and `num_layers` of `similarity`), validated by that judge's settings model; a key that
+    no judge declares is an error naming it. Settings of judges other than `kind` are kept,
+    so `prefbench judge --judge llm` can switch judges on the same profile.
+    `typed_settings(metrics)` gives the chosen judge's typed settings.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = "similarity"
     tie_policy: str = "inconsistent_is_tie"
-    max_tokens: int = Field(512, ge=8)
     multi_candidate: bool = False
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_judge(cls, value: str) -> str:
+        try:
+            lookup_judge(value)
+        except PrefbenchInputError as error:
+            raise ValueError(str(error)) from error
+        return value
 
     @field_validator("tie_policy")
     @classmethod
@@ -79,6 +106,46 @@ class JudgeSettings(StrictModel):
         if value not in TIE_POLICIES:
             raise ValueError(f"unknown tie policy '{value}'; choose one of {list(TIE_POLICIES)}")
         return value
+
+    @model_validator(mode="after")
+    def _judge_settings_known(self) -> "JudgeSettings":
+        chosen = lookup_judge(self.kind)
+        if self.multi_candidate and chosen.multi_candidate is None:
+            raise ValueError(
+                f"judge '{self.kind}' has no multi-candidate form; set multi_candidate: false "
+                "or choose a judge that has one"
+            )
+        given = dict(self.model_extra or {})
+        if not given:
+            return self
+        judges = all_judges()
+        declared = {name for definition in judges for name in definition.settings.model_fields}
+        unknown = sorted(set(given) - declared)
+        if unknown:
+            takes = sorted(chosen.settings.model_fields)
+            raise ValueError(
+                f"unknown judge setting(s) {unknown}: judge '{self.kind}' takes {takes}, "
+                f"the judges' settings are {sorted(declared)}; remove or rename them"
+            )
+        for definition in judges:
+            fields = definition.settings.model_fields
+            try:
+                definition.parse_settings({k: v for k, v in given.items() if k in fields})
+            except PrefbenchInputError as error:
+                raise ValueError(str(error)) from error
+        return self
+
+    def typed_settings(self, metrics: "MetricsSettings") -> JudgeSettingsModel:
+        """The chosen judge's settings: this section's, else the same-named `metrics` ones.
+
+        A judge setting left out here takes the value of the `metrics` entry of the same
+        name (the similarity judge's `encoder` and `num_layers`), else its default.
+        """
+        definition = lookup_judge(self.kind)
+        fields = definition.settings.model_fields
+        inherited = {name: value for name, value in metrics.model_dump().items() if name in fields}
+        given = {name: value for name, value in (self.model_extra or {}).items() if name in fields}
+        return definition.parse_settings({**inherited, **given})
 
 
 class MetricsSettings(StrictModel):
@@ -220,10 +287,13 @@ def parse_profile(raw: Any, source: Path) -> Profile:
             f"profile {source}: reference_system '{profile.reference_system}' is not in systems "
             f"{profile.systems}; add it to `systems` or change `reference_system`."
         )
-    if profile.judge.kind == "llm" and "judge" not in profile.roles:
+    missing_roles = [r for r in lookup_judge(profile.judge.kind).roles if r not in profile.roles]
+    if missing_roles:
+        local = [definition.name for definition in all_judges() if not definition.roles]
         raise PrefbenchInputError(
-            f"profile {source}: judge.kind is 'llm' but no `judge` role is set; add roles.judge "
-            "(e.g. model: openai/gpt-4o) or use judge.kind: similarity."
+            f"profile {source}: judge.kind is '{profile.judge.kind}', which calls the role(s) "
+            f"{missing_roles}, but the profile sets none; add roles.{missing_roles[0]} (e.g. "
+            f"model: openai/gpt-4o) or use a judge.kind that calls no model: {local}."
         )
     personalization = profile.metrics.personalization_system
     if personalization is not None and personalization not in profile.systems:

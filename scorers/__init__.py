@@ -1,7 +1,29 @@
-"""Pairwise judges (one module each), their metrics, verdict parsing and statistics."""
+"""Judges (one module each, registered with `@judge`), their metrics, verdicts and statistics.
 
-from scorers.judges import JUDGES, judge_scorer
+Importing this package registers prefbench's judges (`scorers.builtin_judges`).
+"""
+
+from scorers import builtin_judges  # noqa: F401  (registers prefbench's judges)
 from scorers.llm_judge import llm_judge
+from scorers.registry import (
+    JudgeDefinition,
+    JudgeSettingsModel,
+    all_judges,
+    judge,
+    judge_key_inputs,
+    judge_names,
+    lookup_judge,
+)
 from scorers.similarity_judge import similarity_judge
 
-__all__ = ["JUDGES", "judge_scorer", "llm_judge", "similarity_judge"]
+__all__ = [
+    "JudgeDefinition",
+    "JudgeSettingsModel",
+    "all_judges",
+    "judge",
+    "judge_key_inputs",
+    "judge_names",
+    "llm_judge",
+    "lookup_judge",
+    "similarity_judge",
+]

@@ -15,8 +15,8 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog
 
 from core.errors import PrefbenchInputError
-from scorers.judges import multi_judge_scorer
 from scorers.multi_judge import rotation_votes
+from scorers.registry import lookup_judge
 from scorers.stats.first_choice import summarize_first_choice
 from tasks.pairwise import OnMismatch, candidates_in_place, read_generation_log, system_of
 from tasks.samples import sample_text_kind
@@ -87,29 +87,27 @@ def join_generation_logs(
 def multi_candidate_comparison(
     generation_logs: list[str],
     judge: str = "llm",
-    judge_max_tokens: int = 512,
+    judge_settings: dict[str, Any] | None = None,
     on_mismatch: OnMismatch = "error",
-    encoder: str | None = None,
-    num_layers: int = 6,
 ) -> Task:
     """Judge N systems' outputs at once, record by record, in every cyclic rotation.
 
     Args:
         generation_logs: generation logs (.eval), one per system, at least two.
-        judge: `llm` (role `judge`) or `similarity` (BERTScore with the local MiniLM).
-        judge_max_tokens: the LLM judge's answer budget (reasoning + verdict).
+        judge: a registered judge with a multi-candidate form (`scorers.registry`): `llm`
+            (role `judge`), `similarity` (BERTScore with the local MiniLM) or a plug-in's.
+        judge_settings: the judge's settings, validated by its settings model; left out,
+            its defaults.
         on_mismatch: what to do with ids missing from some log: `error` or `intersect`.
-        encoder: the similarity judge's BERTScore encoder (a local Hugging Face folder);
-            None for the packaged MiniLM.
-        num_layers: the encoder layer BERTScore uses.
     """
+    scorer = lookup_judge(judge).multi_candidate_scorer(judge_settings)
     logs = [read_generation_log(Path(path)) for path in generation_logs]
     samples = join_generation_logs(logs, on_mismatch)
     return Task(
         name="multi_candidate_comparison",
         dataset=MemoryDataset(samples, name="-vs-".join(system_of(log) for log in logs)),
         solver=candidates_in_place(),
-        scorer=multi_judge_scorer(judge, judge_max_tokens, encoder, num_layers),
+        scorer=scorer,
     )
 
 

@@ -6,7 +6,7 @@ A/B orders and keeps its verdicts and reasoning in the log.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -14,7 +14,7 @@ from inspect_ai.log import EvalLog, read_eval_log
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from core.errors import PrefbenchInputError
-from scorers.judges import judge_scorer
+from scorers.registry import lookup_judge
 from tasks.samples import sample_text_kind
 
 OnMismatch = Literal["error", "intersect"]
@@ -109,25 +109,24 @@ def pairwise_comparison(
     generations_a: str,
     generations_b: str,
     judge: str = "similarity",
+    judge_settings: dict[str, Any] | None = None,
     tie_policy: str = "inconsistent_is_tie",
     on_mismatch: OnMismatch = "error",
-    judge_max_tokens: int = 512,
-    encoder: str | None = None,
-    num_layers: int = 6,
 ) -> Task:
     """Judge system A's outputs against system B's, record by record, in both orders.
 
     Args:
         generations_a: generation log (.eval) of system A (the reference system).
         generations_b: generation log of system B.
-        judge: `similarity` (BERTScore with the local MiniLM) or `llm` (role `judge`).
+        judge: a registered judge (`scorers.registry`): `similarity` (BERTScore with the
+            local MiniLM), `llm` (role `judge`) or a plug-in's.
+        judge_settings: the judge's settings (e.g. `{"max_tokens": 512}` for `llm`,
+            `{"encoder": None, "num_layers": 6}` for `similarity`), validated by its
+            settings model; left out, its defaults.
         tie_policy: `inconsistent_is_tie` (default) or `each_order_half`.
         on_mismatch: what to do with ids in only one log: `error` or `intersect`.
-        judge_max_tokens: the LLM judge's answer budget (reasoning + verdict).
-        encoder: the similarity judge's BERTScore encoder (a local Hugging Face folder);
-            None for the packaged MiniLM.
-        num_layers: the encoder layer BERTScore uses.
     """
+    scorer = lookup_judge(judge).pairwise_scorer(judge_settings, tie_policy)
     log_a = read_generation_log(Path(generations_a))
     log_b = read_generation_log(Path(generations_b))
     samples = join_generations(log_a, log_b, on_mismatch)
@@ -136,5 +135,5 @@ def pairwise_comparison(
         name="pairwise_comparison",
         dataset=MemoryDataset(samples, name=name),
         solver=candidates_in_place(),
-        scorer=judge_scorer(judge, tie_policy, judge_max_tokens, encoder, num_layers),
+        scorer=scorer,
     )

@@ -12,7 +12,6 @@ from scipy.stats import t as student_t
 from statsmodels.stats.proportion import proportion_confint
 
 from core.errors import PrefbenchInputError
-from scorers.judges import multi_judge_scorer
 from scorers.multi_judge import cyclic_rotations, rotation_votes
 from scorers.stats import summarize_first_choice, vote_totals
 from tasks.multi_candidate import (
@@ -130,8 +129,10 @@ def test_join_needs_two_distinct_systems(tmp_path):
         join_generation_logs([alpha])
     with pytest.raises(PrefbenchInputError, match="each system may appear once"):
         join_generation_logs([alpha, alpha])
-    with pytest.raises(ValueError, match="unknown multi-candidate judge"):
-        multi_judge_scorer("oracle")
+    with pytest.raises(PrefbenchInputError, match="unknown judge 'oracle'"):
+        multi_candidate_comparison(
+            generation_logs=[str(generation_log(tmp_path, "b", ["1"]))] * 2, judge="oracle"
+        )
 
 
 # --- the LLM multi judge on the scripted model ----------------------------------------------

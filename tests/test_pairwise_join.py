@@ -65,5 +65,5 @@ def test_pairwise_task_builds_from_log_paths(tmp_path):
     b = generation_log(tmp_path, "beta", ["1", "2"])
     task = pairwise_comparison(generations_a=str(a), generations_b=str(b), judge="similarity")
     assert len(task.dataset) == 2
-    with pytest.raises(ValueError, match="unknown judge"):
+    with pytest.raises(PrefbenchInputError, match="unknown judge 'oracle'"):
         pairwise_comparison(generations_a=str(a), generations_b=str(b), judge="oracle")

@@ -13,26 +13,22 @@ from harness.prompt_files import prompts_fingerprint
 from harness.stage_runner import StageResult
 from harness.stages.base import PipelineContext, Stage
 from harness.stages.generation import require_generation_logs
-from harness.stages.pairwise_judge import JudgeEval, similarity_judge_key
+from harness.stages.pairwise_judge import JudgeEval
+from scorers.registry import judge_key_inputs, lookup_judge
 from tasks.multi_candidate import multi_candidate_comparison, read_multi_candidate
 
 
 def multi_candidate_judge_eval(profile: Profile, logs: list[StageResult]) -> JudgeEval:
     """The profile judge's comparison of all generation logs at once."""
+    kind = profile.judge.kind
+    settings = profile.judge.typed_settings(profile.metrics)
     task = multi_candidate_comparison(
         generation_logs=[str(result.log_path) for result in logs],
-        judge=profile.judge.kind,
-        judge_max_tokens=profile.judge.max_tokens,
-        encoder=profile.metrics.encoder,
-        num_layers=profile.metrics.num_layers,
+        judge=kind,
+        judge_settings=settings.model_dump(mode="json"),
     )
-    key = {
-        "judge": profile.judge.kind,
-        "judge_max_tokens": profile.judge.max_tokens,
-        **similarity_judge_key(profile),
-    }
-    roles = ("judge",) if profile.judge.kind == "llm" else ()
-    return JudgeEval(task, roles, key, {"judge": profile.judge.kind})
+    key = judge_key_inputs(kind, settings)
+    return JudgeEval(task, lookup_judge(kind).roles, key, {"judge": kind})
 
 
 class MultiCandidateStage(Stage):

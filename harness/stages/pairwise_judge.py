@@ -14,7 +14,7 @@ from harness.prompt_files import prompts_fingerprint
 from harness.stage_runner import StageResult
 from harness.stages.base import PipelineContext, Stage
 from harness.stages.generation import require_generation_logs
-from scorers.bertscore import encoder_name
+from scorers.registry import judge_key_inputs, lookup_judge
 from tasks.pairwise import pairwise_comparison
 
 
@@ -35,32 +35,19 @@ class JudgeEval:
     metadata: dict[str, Any]
 
 
-def similarity_judge_key(profile: Profile) -> dict[str, Any]:
-    """The BERTScore settings of a similarity judge (an LLM judge's key does not use them)."""
-    if profile.judge.kind != "similarity":
-        return {}
-    settings = profile.metrics
-    return {"encoder": encoder_name(settings.encoder), "num_layers": settings.num_layers}
-
-
 def pairwise_judge_eval(profile: Profile, log_a: StageResult, log_b: StageResult) -> JudgeEval:
     """The profile judge's comparison of two generation logs."""
+    kind = profile.judge.kind
+    settings = profile.judge.typed_settings(profile.metrics)
     task = pairwise_comparison(
         generations_a=str(log_a.log_path),
         generations_b=str(log_b.log_path),
-        judge=profile.judge.kind,
+        judge=kind,
+        judge_settings=settings.model_dump(mode="json"),
         tie_policy=profile.judge.tie_policy,
-        judge_max_tokens=profile.judge.max_tokens,
-        encoder=profile.metrics.encoder,
-        num_layers=profile.metrics.num_layers,
     )
-    key = {
-        "judge": profile.judge.kind,
-        "judge_max_tokens": profile.judge.max_tokens,
-        **similarity_judge_key(profile),
-    }
-    roles = ("judge",) if profile.judge.kind == "llm" else ()
-    return JudgeEval(task, roles, key, {"judge": profile.judge.kind})
+    key = judge_key_inputs(kind, settings)
+    return JudgeEval(task, lookup_judge(kind).roles, key, {"judge": kind})
 
 
 class PairwiseJudgeStage(Stage):

@@ -1,0 +1,81 @@
+"""prefbench's two judges as registry entries: their settings and how they become scorers.
+
+- `llm`: the model in role `judge` picks the closest candidate (`scorers.llm_judge`; all
+  candidates at once: `scorers.multi_judge.llm_multi_judge`). Setting: `max_tokens`.
+- `similarity`: BERTScore F1 against the ground truth, no model call
+  (`scorers.similarity_judge`; `scorers.multi_judge.similarity_multi_judge`). Settings:
+  `encoder` (a local Hugging Face folder, None for the packaged MiniLM) and `num_layers`.
+  A profile that leaves them out of its judge section uses its `metrics` ones.
+"""
+
+from typing import Any
+
+from inspect_ai.scorer import Scorer
+from pydantic import Field
+
+from scorers.bertscore import encoder_name
+from scorers.llm_judge import ATTEMPTS, llm_judge
+from scorers.multi_judge import llm_multi_judge, similarity_multi_judge
+from scorers.outcome import TiePolicy
+from scorers.registry import JudgeSettingsModel, judge
+from scorers.similarity_judge import similarity_judge
+
+
+class LlmJudgeSettings(JudgeSettingsModel):
+    """The LLM judge's answer budget (reasoning + verdict), in tokens."""
+
+    max_tokens: int = Field(512, ge=8)
+
+
+def llm_multi_candidate(settings: LlmJudgeSettings) -> Scorer:
+    """All candidates shown to the `judge` role at once, in every cyclic rotation."""
+    return llm_multi_judge(max_tokens=settings.max_tokens)
+
+
+def llm_key(settings: LlmJudgeSettings) -> dict[str, Any]:
+    """What keys an LLM judge stage: its answer budget (the prompts are keyed by the caller)."""
+    return {"judge_max_tokens": settings.max_tokens}
+
+
+@judge(
+    name="llm",
+    roles=("judge",),
+    settings=LlmJudgeSettings,
+    multi_candidate=llm_multi_candidate,
+    key_settings=llm_key,
+    max_retries=ATTEMPTS - 1,
+)
+def llm_pairwise(settings: LlmJudgeSettings, tie_policy: TiePolicy) -> Scorer:
+    """The `judge` role picks the closer candidate in orders AB and BA."""
+    return llm_judge(tie_policy=tie_policy, max_tokens=settings.max_tokens)
+
+
+class SimilarityJudgeSettings(JudgeSettingsModel):
+    """The BERTScore encoder (a local folder; None for the packaged MiniLM) and its layer."""
+
+    encoder: str | None = None
+    num_layers: int = Field(6, ge=1)
+
+
+def similarity_multi_candidate(settings: SimilarityJudgeSettings) -> Scorer:
+    """The candidate with the highest BERTScore F1 gets every rotation's vote."""
+    return similarity_multi_judge(model_dir=settings.encoder, num_layers=settings.num_layers)
+
+
+def similarity_key(settings: SimilarityJudgeSettings) -> dict[str, Any]:
+    """What keys a similarity judge stage: the encoder (package version or folder), its layer."""
+    return {"encoder": encoder_name(settings.encoder), "num_layers": settings.num_layers}
+
+
+@judge(
+    name="similarity",
+    roles=(),
+    settings=SimilarityJudgeSettings,
+    multi_candidate=similarity_multi_candidate,
+    key_settings=similarity_key,
+)
+def similarity_pairwise(settings: SimilarityJudgeSettings, tie_policy: TiePolicy) -> Scorer:
+    """The candidate with the higher BERTScore F1 against the ground truth wins."""
+    return similarity_judge(
+        tie_policy=tie_policy, model_dir=settings.encoder, num_layers=settings.num_layers
+    )

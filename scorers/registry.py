@@ -1,0 +1,238 @@
+"""Judges, registered by decorator: the profile's `judge.kind` names one.
+
+A judge is a function decorated with `@judge(...)` that turns its typed settings and a tie
+policy into an inspect pairwise scorer (both orders of a pair, `scorers.pair_score`). The
+decorator records the judge's name, the model roles its scorers call (`()` for a local
+judge), its settings model (a `JudgeSettingsModel`: strict types, unknown keys rejected,
+every field defaulted) and, optionally, a multi-candidate scorer factory (all systems at
+once, `scorers.multi_judge`). The harness and the tasks find judges here, never by an
+if/else on the name. Third-party packages register their own judges the same way, from a
+module named in their `[project.entry-points.inspect_ai]` (`core.plugins`).
+
+A judge's stages are keyed by `judge_key_inputs(name, settings)`: the judge's name and the
+settings it declares as its key (`key_settings`), by default all of them.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from inspect_ai.scorer import Scorer
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from core.errors import PrefbenchInputError
+from core.plugins import load_entry_point_plugins
+from scorers.outcome import TIE_POLICIES, TiePolicy
+
+__all__ = [
+    "JudgeDefinition",
+    "JudgeSettingsModel",
+    "all_judges",
+    "judge",
+    "judge_key_inputs",
+    "judge_names",
+    "lookup_judge",
+]
+
+
+class JudgeSettingsModel(BaseModel):
+    """Base of a judge's settings: strict types, unknown keys are errors, every field defaulted.
+
+    Subclass it with the judge's own fields, each with a default, e.g.
+    `max_tokens: int = Field(512, ge=8)`.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+PairwiseFactory = Callable[[Any, TiePolicy], Scorer]
+"""(settings, tie policy) → a scorer that judges a pair in orders AB and BA."""
+MultiCandidateFactory = Callable[[Any], Scorer]
+"""settings → a scorer that judges all candidates of a sample in every cyclic rotation."""
+KeySettings = Callable[[Any], dict[str, Any]]
+"""settings → the JSON-able values that key the judge's stages."""
+
+
+def _describe_settings(settings: type[JudgeSettingsModel]) -> str:
+    fields = settings.model_fields
+    if not fields:
+        return "none"
+    return ", ".join(f"{name} (default {field.default!r})" for name, field in fields.items())
+
+
+@dataclass(frozen=True)
+class JudgeDefinition:
+    """What the harness knows about one judge.
+
+    Attributes:
+        name: what a profile's `judge.kind` and the tasks' `judge` argument say.
+        roles: the model roles its scorers call; `()` for a judge that calls no model.
+        settings: its settings model; a profile's judge section and the tasks'
+            `judge_settings` are validated by it.
+        pairwise: (settings, tie policy) → its pairwise scorer.
+        multi_candidate: settings → its multi-candidate scorer; None when it has none.
+        key_settings: settings → the values that key its stages; None keys on all of them.
+        max_retries: at most this many extra model calls per judged order or rotation when
+            an answer cannot be parsed (the upper bound a cost estimate adds).
+    """
+
+    name: str
+    roles: tuple[str, ...]
+    settings: type[JudgeSettingsModel]
+    pairwise: PairwiseFactory
+    multi_candidate: MultiCandidateFactory | None = None
+    key_settings: KeySettings | None = None
+    max_retries: int = 0
+
+    def parse_settings(
+        self, values: Mapping[str, Any] | JudgeSettingsModel | None = None
+    ) -> JudgeSettingsModel:
+        """Its typed settings from plain values (defaults for the ones not given).
+
+        Bad values and unknown keys are an input error naming each key, the judge's
+        settings and the fix.
+        """
+        if isinstance(values, self.settings):
+            return values
+        try:
+            return self.settings.model_validate(dict(values or {}))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc']) or '(all)'}: {item['msg']}"
+                for item in error.errors()
+            )
+            raise PrefbenchInputError(
+                f"judge '{self.name}' has invalid settings ({problems}); its settings are: "
+                f"{_describe_settings(self.settings)}. Fix the profile's `judge` section "
+                "(or the task's judge_settings)."
+            ) from error
+
+    def pairwise_scorer(
+        self, settings: Mapping[str, Any] | JudgeSettingsModel | None, tie_policy: str
+    ) -> Scorer:
+        """Its pairwise scorer with these settings and tie policy."""
+        if tie_policy not in TIE_POLICIES:
+            raise PrefbenchInputError(
+                f"unknown tie policy '{tie_policy}'; choose one of {list(TIE_POLICIES)}"
+            )
+        return self.pairwise(self.parse_settings(settings), tie_policy)  # type: ignore[arg-type]
+
+    def multi_candidate_scorer(
+        self, settings: Mapping[str, Any] | JudgeSettingsModel | None
+    ) -> Scorer:
+        """Its multi-candidate scorer; an input error when the judge has none."""
+        if self.multi_candidate is None:
+            offered = [judge.name for judge in all_judges() if judge.multi_candidate]
+            raise PrefbenchInputError(
+                f"judge '{self.name}' has no multi-candidate form; set the profile's "
+                f"judge.multi_candidate to false, or choose one of {offered}."
+            )
+        return self.multi_candidate(self.parse_settings(settings))
+
+
+_JUDGES: dict[str, JudgeDefinition] = {}
+
+
+def _origin(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def judge(
+    *,
+    name: str,
+    roles: tuple[str, ...],
+    settings: type[JudgeSettingsModel],
+    multi_candidate: MultiCandidateFactory | None = None,
+    key_settings: KeySettings | None = None,
+    max_retries: int = 0,
+) -> Callable[[PairwiseFactory], PairwiseFactory]:
+    """Register a pairwise scorer factory `(settings, tie_policy) -> Scorer` as judge `name`.
+
+    Args:
+        name: the judge's name (`judge.kind` in a profile).
+        roles: the model roles its scorers call, `()` when none.
+        settings: its settings model, a `JudgeSettingsModel` whose fields all have defaults.
+        multi_candidate: settings → its multi-candidate scorer; None when it has none.
+        key_settings: settings → the JSON-able values that key its stages; None for all
+            settings (`model_dump(mode="json")`).
+        max_retries: extra calls at most per judged order or rotation when an answer
+            cannot be parsed.
+
+    Raises `ValueError` for a settings model that is not a `JudgeSettingsModel` or has a
+    field without a default, a negative `max_retries`, or a name already registered by
+    another function.
+    """
+    if not name:
+        raise ValueError("a judge needs a name")
+    if not (isinstance(settings, type) and issubclass(settings, JudgeSettingsModel)):
+        raise ValueError(f"judge '{name}': settings must be a subclass of JudgeSettingsModel")
+    required = [field for field, info in settings.model_fields.items() if info.is_required()]
+    if required:
+        raise ValueError(f"judge '{name}': settings {required} need defaults")
+    if max_retries < 0:
+        raise ValueError(f"judge '{name}': max_retries must be ≥ 0, got {max_retries}")
+
+    def register(factory: PairwiseFactory) -> PairwiseFactory:
+        known = _JUDGES.get(name)
+        origin = _origin(factory)
+        if known is not None and _origin(known.pairwise) != origin:
+            raise ValueError(
+                f"judge '{name}' is already registered by {_origin(known.pairwise)}; "
+                f"{origin} must choose another name"
+            )
+        _JUDGES[name] = JudgeDefinition(
+            name=name,
+            roles=tuple(roles),
+            settings=settings,
+            pairwise=factory,
+            multi_candidate=multi_candidate,
+            key_settings=key_settings,
+            max_retries=max_retries,
+        )
+        return factory
+
+    return register
+
+
+def all_judges() -> list[JudgeDefinition]:
+    """Every registered judge (prefbench's and plug-ins'), by name."""
+    load_entry_point_plugins()
+    return [_JUDGES[name] for name in sorted(_JUDGES)]
+
+
+def judge_names() -> list[str]:
+    """Names of every registered judge (prefbench's and plug-ins')."""
+    return [definition.name for definition in all_judges()]
+
+
+def lookup_judge(name: str) -> JudgeDefinition:
+    """The judge called `name`; an input error listing the known ones and the fix otherwise.
+
+    Plug-ins are loaded only when `name` is not registered yet.
+    """
+    if name not in _JUDGES:
+        load_entry_point_plugins()
+    if name not in _JUDGES:
+        raise PrefbenchInputError(
+            f"unknown judge '{name}'; known judges: {', '.join(sorted(_JUDGES))}. Fix the "
+            "profile's judge.kind (or the --judge option), or install the package that "
+            "registers it."
+        )
+    return _JUDGES[name]
+
+
+def judge_key_inputs(
+    name: str, settings: Mapping[str, Any] | JudgeSettingsModel | None = None
+) -> dict[str, Any]:
+    """What keys a stage that judge `name` scores with these settings.
+
+    `{"judge": name, **key}` where key is the judge's `key_settings(settings)`, or all its
+    settings as JSON when it declares none.
+    """
+    definition = lookup_judge(name)
+    typed = definition.parse_settings(settings)
+    if definition.key_settings is not None:
+        key = definition.key_settings(typed)
+    else:
+        key = typed.model_dump(mode="json")
+    return {**key, "judge": name}

@@ -1,0 +1,107 @@
+"""A third-party judge in one file: the candidate whose length is closer to the real text wins.
+
+Registered through an entry point only (`tests/test_judge_registry.py` installs a stand-in
+distribution whose `inspect_ai` entry point names this module); nothing else in prefbench
+names it. It calls no model, counts characters or words (`unit`), and has a multi-candidate
+form as well.
+"""
+
+from typing import Literal
+
+from inspect_ai.scorer import Score, Scorer, Target, scorer
+from inspect_ai.solver import TaskState
+
+from scorers.metrics import parse_failures, win_rate
+from scorers.multi_judge import (
+    cyclic_rotations,
+    first_choice_shares,
+    multi_score,
+    rotation_parse_failures,
+)
+from scorers.outcome import TiePolicy
+from scorers.pair_score import pair_score
+from scorers.registry import JudgeSettingsModel, judge
+
+Unit = Literal["characters", "words"]
+
+
+class LengthRatioSettings(JudgeSettingsModel):
+    """How length is counted."""
+
+    unit: Unit = "characters"
+
+
+def length_of(text: str, unit: Unit) -> int:
+    """The text's length in `unit`."""
+    return len(text.split()) if unit == "words" else len(text)
+
+
+def distance(candidate: str, truth: str, unit: Unit) -> float:
+    """How far the candidate's length is from the real text's, as a ratio of the longer one."""
+    ours, theirs = length_of(candidate, unit), length_of(truth, unit)
+    return 1 - min(ours, theirs) / max(ours, theirs, 1)
+
+
+@scorer(metrics=[win_rate(), parse_failures()])
+def length_ratio_judge(tie_policy: TiePolicy = "inconsistent_is_tie", unit: Unit = "characters"):
+    """A wins when its length is closer to the ground truth's than B's; equal is a tie."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        gap_a = distance(state.metadata["candidate_a"], target.text, unit)
+        gap_b = distance(state.metadata["candidate_b"], target.text, unit)
+        details = {"distance_a": gap_a, "distance_b": gap_b}
+        if gap_a == gap_b:
+            return pair_score(None, None, tie_policy, "length_ratio", details, exact_tie=True)
+        a_wins = gap_a < gap_b
+        # order ab shows A as candidate 1, order ba shows A as candidate 2
+        return pair_score(
+            1 if a_wins else 2, 2 if a_wins else 1, tie_policy, "length_ratio", details
+        )
+
+    return score
+
+
+@scorer(metrics=[first_choice_shares(), rotation_parse_failures()])
+def length_ratio_multi_judge(unit: Unit = "characters"):
+    """Every rotation votes for the candidate whose length is closest to the ground truth's.
+
+    Candidates equally close split each rotation's vote.
+    """
+
+    async def score(state: TaskState, target: Target) -> Score:
+        systems = list(state.metadata["systems"])
+        gaps = {
+            system: distance(text, target.text, unit)
+            for system, text in zip(systems, state.metadata["candidates"], strict=True)
+        }
+        closest = [system for system in systems if gaps[system] == min(gaps.values())]
+        chosen = closest[0] if len(closest) == 1 else None
+        rotations = [
+            {
+                "shown": shown,
+                "answers": [],
+                "winner": shown.index(chosen) + 1 if chosen else None,
+                "chosen": chosen,
+            }
+            for shown in cyclic_rotations(systems)
+        ]
+        details = {"distance": gaps, "tied": closest if chosen is None else []}
+        return multi_score("length_ratio", systems, rotations, details)
+
+    return score
+
+
+def length_ratio_multi(settings: LengthRatioSettings) -> Scorer:
+    """The multi-candidate form."""
+    return length_ratio_multi_judge(unit=settings.unit)
+
+
+@judge(
+    name="length_ratio",
+    roles=(),
+    settings=LengthRatioSettings,
+    multi_candidate=length_ratio_multi,
+)
+def length_ratio(settings: LengthRatioSettings, tie_policy: TiePolicy) -> Scorer:
+    """The candidate whose length is closer to the real text's wins."""
+    return length_ratio_judge(tie_policy=tie_policy, unit=settings.unit)

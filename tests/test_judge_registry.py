@@ -1,0 +1,277 @@
+"""The judge registry: built-in judges, a plug-in judge found through an entry point, errors.
+
+The plug-in (`tests/plugins/length_judge.py`) is named by no prefbench file: a stand-in
+distribution on `sys.path` declares it under `[inspect_ai]`, as `pip install` of a third-party
+package would, and it is judged for real through `pairwise_comparison` and
+`multi_candidate_comparison`.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+from inspect_ai import Task, eval
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.log import read_eval_log
+from inspect_ai.model import get_model
+from inspect_ai.solver import generate
+
+from core import plugins
+from core.errors import PrefbenchInputError
+from core.plugins import load_entry_point_plugins
+from harness.profile import parse_profile
+from scorers import registry
+from scorers.bertscore import encoder_name
+from scorers.registry import (
+    JudgeSettingsModel,
+    judge,
+    judge_key_inputs,
+    judge_names,
+    lookup_judge,
+)
+from tasks.multi_candidate import multi_candidate_comparison
+from tasks.pairwise import pairwise_comparison
+from tests.helpers import scripted_profile
+
+PLUGIN_MODULE = "tests.plugins.length_judge"
+TRUTH = "a b c d"  # 4 words, 7 characters
+SAME_WORDS = "aaaa bbbb cccc dddd"  # 4 words, 19 characters: closer in words
+SAME_CHARACTERS = "abcdefg"  # 1 word, 7 characters: closer in characters
+
+
+def install_distribution(folder: Path, name: str, entry_points: str) -> Path:
+    """A minimal installed distribution (a `.dist-info` folder) in `folder`."""
+    info = folder / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(f"[inspect_ai]\n{entry_points}\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """prefbench's judges only, and the plug-in module not imported yet (undone afterwards)."""
+    monkeypatch.setattr(registry, "_JUDGES", dict(registry._JUDGES))
+    monkeypatch.setattr(plugins, "_loaded", set())
+    registry._JUDGES.pop("length_ratio", None)
+    monkeypatch.delitem(sys.modules, PLUGIN_MODULE, raising=False)
+
+
+@pytest.fixture
+def length_judge_installed(fresh_registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The plug-in judge, installed the way a package with an entry point is."""
+    folder = install_distribution(
+        tmp_path / "site", "length_judge_plugin", f"length_judge = {PLUGIN_MODULE}"
+    )
+    monkeypatch.syspath_prepend(str(folder))
+
+
+def generation_log(tmp_path: Path, system: str, outputs: dict[str, str]) -> str:
+    """A finished generation log of `system`: its output per record id, ground truth TRUTH."""
+    samples = [
+        Sample(id=i, input=f"intent {i}", target=TRUTH, metadata={"user": "u", "dataset": "d"})
+        for i in outputs
+    ]
+    replies = {f"intent {i}": text for i, text in outputs.items()}
+    model = get_model("prefbench-mock/writer", replies=replies, memoize=False)
+    log = eval(
+        Task(dataset=MemoryDataset(samples), solver=generate()),
+        model=model,
+        display="none",
+        log_dir=str(tmp_path / "gen" / system),
+        metadata={"system": system},
+    )[0]
+    assert log.status == "success"
+    return log.location
+
+
+def judged(tmp_path: Path, task: Task) -> list:
+    """Run a judging task that calls no model; each sample's score."""
+    log = eval(task, model="mockllm/model", display="none", log_dir=str(tmp_path / "judge"))[0]
+    assert log.status == "success"
+    return [next(iter(s.scores.values())) for s in read_eval_log(log.location).samples]
+
+
+# --- the plug-in judge, found through its entry point ----------------------------------------
+
+
+def test_plugin_judge_is_unknown_until_its_package_is_installed(fresh_registry):
+    with pytest.raises(PrefbenchInputError) as error:
+        lookup_judge("length_ratio")
+    message = str(error.value)
+    assert "length_ratio" in message and "llm" in message and "similarity" in message
+    assert "install the package" in message
+    assert "length_ratio" not in judge_names()
+
+
+def test_plugin_judge_is_discovered_through_its_entry_point(length_judge_installed):
+    assert PLUGIN_MODULE not in sys.modules
+    assert "length_ratio" in judge_names()
+    definition = lookup_judge("length_ratio")
+    assert definition.roles == () and definition.multi_candidate is not None
+    assert definition.parse_settings({}).unit == "characters"
+    with pytest.raises(PrefbenchInputError, match="unit"):
+        definition.parse_settings({"unit": "pages"})
+    assert judge_key_inputs("length_ratio", {"unit": "words"}) == {
+        "judge": "length_ratio",
+        "unit": "words",
+    }
+
+
+@pytest.mark.parametrize(
+    ("unit", "closer", "farther"),
+    [("characters", "chars", "words"), ("words", "words", "chars")],
+)
+def test_plugin_judge_decides_pairs_in_both_orders(
+    length_judge_installed, tmp_path: Path, unit: str, closer: str, farther: str
+):
+    logs = {
+        "chars": generation_log(tmp_path, "chars", {"1": SAME_CHARACTERS, "2": SAME_CHARACTERS}),
+        "words": generation_log(tmp_path, "words", {"1": SAME_WORDS, "2": SAME_WORDS}),
+    }
+    settings = {"unit": unit}
+    win = pairwise_comparison(logs[closer], logs[farther], "length_ratio", settings)
+    for score in judged(tmp_path / "win", win):
+        assert score.answer == "win" and score.value == "C"
+        assert (score.metadata["winner_ab"], score.metadata["winner_ba"]) == (1, 2)
+        assert score.metadata["judge"] == "length_ratio"
+        assert score.metadata["position_consistent"] is True
+    loss = pairwise_comparison(logs[farther], logs[closer], "length_ratio", settings)
+    for score in judged(tmp_path / "loss", loss):
+        assert score.answer == "loss" and score.value == "I"
+        assert (score.metadata["winner_ab"], score.metadata["winner_ba"]) == (2, 1)
+
+
+def test_plugin_judge_ties_equal_lengths(length_judge_installed, tmp_path: Path):
+    a = generation_log(tmp_path, "alpha", {"1": "1234567"})
+    b = generation_log(tmp_path, "beta", {"1": "7654321"})
+    (score,) = judged(tmp_path, pairwise_comparison(a, b, judge="length_ratio"))
+    assert score.answer == "tie" and score.metadata["exact_tie"] is True
+
+
+def test_plugin_judge_multi_candidate_form(length_judge_installed, tmp_path: Path):
+    paths = [
+        generation_log(tmp_path, "long", {"1": "x" * 40}),
+        generation_log(tmp_path, "chars", {"1": SAME_CHARACTERS}),
+        generation_log(tmp_path, "words", {"1": SAME_WORDS}),
+    ]
+    task = multi_candidate_comparison(paths, judge="length_ratio")
+    (score,) = judged(tmp_path, task)
+    assert score.answer == "chars"
+    assert [r["chosen"] for r in score.metadata["rotations"]] == ["chars"] * 3
+    task = multi_candidate_comparison(paths, judge="length_ratio", judge_settings={"unit": "words"})
+    (score,) = judged(tmp_path / "words", task)
+    assert score.answer == "words"
+
+
+def test_profile_chooses_the_plugin_judge(length_judge_installed):
+    raw = scripted_profile(judge={"kind": "length_ratio", "unit": "words"})
+    del raw["roles"]["judge"]  # it calls no model
+    profile = parse_profile(raw, Path("<test profile>"))
+    settings = profile.judge.typed_settings(profile.metrics)
+    assert type(settings).__name__ == "LengthRatioSettings" and settings.unit == "words"
+    raw["judge"]["unit"] = "pages"
+    with pytest.raises(PrefbenchInputError, match="unit"):
+        parse_profile(raw, Path("<test profile>"))
+
+
+def test_a_plugin_that_cannot_be_imported_is_named(tmp_path: Path, monkeypatch):
+    folder = install_distribution(tmp_path, "broken_plugin", "broken = tests.plugins.no_such")
+    monkeypatch.syspath_prepend(str(folder))
+    with pytest.raises(PrefbenchInputError) as error:
+        load_entry_point_plugins()
+    message = str(error.value)
+    assert "tests.plugins.no_such" in message and "broken_plugin" in message
+    with pytest.raises(PrefbenchInputError, match="no_such"):
+        lookup_judge("from_the_broken_plugin")
+
+
+# --- prefbench's judges ----------------------------------------------------------------------
+
+
+def test_builtin_judges_roles_and_stage_keys():
+    llm, similarity = lookup_judge("llm"), lookup_judge("similarity")
+    assert llm.roles == ("judge",) and similarity.roles == ()
+    assert llm.max_retries == 1 and similarity.max_retries == 0
+    assert judge_key_inputs("llm") == {"judge": "llm", "judge_max_tokens": 512}
+    assert judge_key_inputs("llm", {"max_tokens": 96}) == {"judge": "llm", "judge_max_tokens": 96}
+    assert judge_key_inputs("similarity", {"num_layers": 5}) == {
+        "judge": "similarity",
+        "encoder": encoder_name(None),
+        "num_layers": 5,
+    }
+
+
+def test_profile_judge_settings_parse_and_inherit_the_metrics_encoder(tmp_path: Path):
+    source = Path("<test profile>")
+    raw = scripted_profile(
+        judge={"kind": "llm", "max_tokens": 96, "tie_policy": "each_order_half"},
+        metrics={"encoder": str(tmp_path), "num_layers": 4},
+    )
+    profile = parse_profile(raw, source)
+    assert profile.judge.typed_settings(profile.metrics).max_tokens == 96
+    # a similarity judge takes the metrics encoder unless its own section sets one
+    raw["judge"]["kind"] = "similarity"  # max_tokens stays: an llm setting, kept for --judge llm
+    profile = parse_profile(raw, source)
+    settings = profile.judge.typed_settings(profile.metrics)
+    assert (settings.encoder, settings.num_layers) == (str(tmp_path), 4)
+    raw["judge"]["num_layers"] = 3
+    settings = parse_profile(raw, source).judge.typed_settings(profile.metrics)
+    assert (settings.encoder, settings.num_layers) == (str(tmp_path), 3)
+
+
+@pytest.mark.parametrize(
+    ("judge_section", "named"),
+    [
+        ({"kind": "llm", "max_tokenz": 96}, "max_tokenz"),
+        ({"kind": "llm", "max_tokens": 2}, "max_tokens"),
+        ({"kind": "oracle"}, "oracle"),
+        ({"kind": "similarity", "num_layers": "six"}, "num_layers"),
+    ],
+)
+def test_profile_judge_errors_name_the_key(judge_section, named):
+    with pytest.raises(PrefbenchInputError) as error:
+        parse_profile(scripted_profile(judge=judge_section), Path("<test profile>"))
+    assert named in str(error.value) and "judge" in str(error.value)
+
+
+def test_registration_rules():
+    class Budget(JudgeSettingsModel):
+        max_tokens: int
+
+    with pytest.raises(ValueError, match="need defaults"):
+        judge(name="needs_budget", roles=(), settings=Budget)
+    with pytest.raises(ValueError, match="JudgeSettingsModel"):
+        judge(name="untyped", roles=(), settings=dict)  # type: ignore[arg-type]
+
+    def another_llm(settings, tie_policy):
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="already registered"):
+        judge(name="llm", roles=(), settings=JudgeSettingsModel)(another_llm)
+
+
+def test_task_arguments_are_checked(tmp_path: Path):
+    paths = [generation_log(tmp_path, s, {"1": SAME_CHARACTERS}) for s in ("alpha", "beta")]
+    with pytest.raises(PrefbenchInputError, match="unknown judge 'oracle'"):
+        pairwise_comparison(paths[0], paths[1], judge="oracle")
+    with pytest.raises(PrefbenchInputError, match="max_tokens"):
+        pairwise_comparison(paths[0], paths[1], judge="llm", judge_settings={"max_tokens": "x"})
+    with pytest.raises(PrefbenchInputError, match="unknown tie policy"):
+        pairwise_comparison(paths[0], paths[1], judge="similarity", tie_policy="coin_flip")
+
+
+def test_a_judge_without_multi_candidate_form_says_so(fresh_registry):
+    @judge(name="pairs_only", roles=(), settings=JudgeSettingsModel)
+    def pairs_only(settings, tie_policy):
+        raise AssertionError("never called")
+
+    with pytest.raises(PrefbenchInputError, match="no multi-candidate form"):
+        lookup_judge("pairs_only").multi_candidate_scorer({})
+    raw = scripted_profile(judge={"kind": "pairs_only", "multi_candidate": True})
+    with pytest.raises(PrefbenchInputError, match="no multi-candidate form"):
+        parse_profile(raw, Path("<test profile>"))
+    raw["judge"]["multi_candidate"] = False
+    assert parse_profile(raw, Path("<test profile>")).judge.kind == "pairs_only"
