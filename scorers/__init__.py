@@ -1,9 +1,13 @@
 """Judges (one module each, registered with `@judge`), their metrics, verdicts and statistics.
 
-Importing this package registers prefbench's judges (`scorers.builtin_judges`).
+Importing this package imports each of its modules, so every `@judge` here registers:
+prefbench's own (`scorers.builtin_judges`) and a new judge dropped in as one new module.
+Plug-ins register through entry points (`scorers.registry`).
 """
 
-from scorers import builtin_judges  # noqa: F401  (registers prefbench's judges)
+import importlib
+import pkgutil
+
 from scorers.llm_judge import llm_judge
 from scorers.registry import (
     JudgeDefinition,
@@ -27,3 +31,6 @@ __all__ = [
     "lookup_judge",
     "similarity_judge",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
