@@ -9,6 +9,7 @@ scripted model; the integration test adds it to a copy of the real tiny demo run
 
 import json
 import shutil
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from inspect_ai.log import read_eval_log
 from prefbench_retrieval import IntentIndex
 
 from harness.pipeline import run_benchmark
-from harness.stages import STAGE_FIELD
 from solvers import lookup_system
 from tasks.records import Record, read_records
 from tests.conftest import DEMO_SYSTEMS, tiny_demo_profile
@@ -26,6 +26,7 @@ from tests.helpers import scripted_profile, scripted_run
 SYSTEM = "retrieval_few_shot"
 PACKAGE = "prefbench_retrieval"
 RETRIEVAL_EMAIL = "RETRIEVAL-MODEL-EMAIL"
+STAGE_FIELD = "prefbench_stage"  # every stage log names its stage in the eval metadata
 
 
 def train_record(record_id: str, intent: str, split: str = "train") -> Record:
@@ -70,8 +71,8 @@ def test_registered_through_its_entry_point_only():
     system = lookup_system(SYSTEM)
     assert system.solver_factory.__module__ == found[PACKAGE]
     assert system.roles == ("large",) and system.build is None
-    (call,) = system.calls or ()
-    assert (call.prompts_dir / f"{call.template}.txt").is_file()  # shipped in the package
+    module = sys.modules[found[PACKAGE]]
+    assert (module.PROMPTS / f"{module.TEMPLATE}.txt").is_file()  # shipped in the package
 
 
 def test_nearest_ranks_training_records_by_intent_similarity():

@@ -6,6 +6,7 @@ unlike prefbench's `few_shot`, which draws them at random. Only the train split 
 searched, so the test email can never be among its own examples.
 
 Importing this module registers the system (the package's inspect entry point does it).
+It declares no separate call plan (`calls=`): the dry run derives the plan from this code.
 """
 
 from functools import cache
@@ -16,7 +17,7 @@ from inspect_ai.solver import Generate, Solver, TaskState
 
 from prefbench_retrieval.retrieval import IntentIndex
 from solvers.few_shot import render_examples
-from solvers.registry import TRAIN_EXAMPLES, ModelCall, generation_system
+from solvers.registry import generation_system
 from solvers.writer import generate_from_template, generation_cache
 from tasks.records import read_records, records_by_user
 
@@ -32,18 +33,7 @@ def _indexes_by_user(records_path: Path, modified_ns: int) -> dict[str, IntentIn
     return {user: IntentIndex.from_records(train) for user, train in by_user.items()}
 
 
-@generation_system(
-    roles=("large",),
-    calls=(
-        ModelCall(
-            "large",
-            "email",
-            template=TEMPLATE,
-            prompts_dir=PROMPTS,
-            fills={"examples": TRAIN_EXAMPLES},
-        ),
-    ),
-)
+@generation_system(roles=("large",))
 def retrieval_few_shot(run_dir: str, k: int = 3, max_tokens: int = 128) -> Solver:
     """M_L writes from x plus the k training emails of the user with the closest intents.
 
