@@ -1,6 +1,7 @@
-"""Shared fixtures: offline environment, profile files, the shared data folder."""
+"""Shared fixtures: offline environment, profile files, the shared data folder, the demo run."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,57 @@ def write_profile(tmp_path: Path):
 def isolated_inspect_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own inspect model-call cache (its key leaves out model args)."""
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "inspect-cache"))
+
+
+DEMO_SYSTEMS = [
+    "small_zero_shot",
+    "large_zero_shot",
+    "few_shot",
+    "naive_finetune",
+    "preference_agent",
+    "no_baseline_agent",
+]
+"""prefbench's six systems, in the order of the demo profile."""
+
+
+def tiny_demo_profile() -> dict:
+    """The demo profile at reduced size: 2 personas × 4 emails, one LoRA step, short texts."""
+    return {
+        "name": "tiny-demo",
+        "dataset": {"kind": "demo", "personas": 2, "records_per_persona": 4, "test_fraction": 0.25},
+        "roles": {"small": {"model": "offline/smollm2"}, "large": {"model": "offline/smollm2"}},
+        "systems": list(DEMO_SYSTEMS),
+        "reference_system": "preference_agent",
+        "judge": {"kind": "similarity", "multi_candidate": True},
+        "metrics": {"personalization_system": "preference_agent"},
+        "generation": {
+            "max_tokens": 24,
+            "rules_max_tokens": 16,
+            "intent_max_tokens": 16,
+            "few_shot_k": 1,
+        },
+        "training": {"rank": 4, "alpha": 8, "max_steps": 1, "batch_size": 2, "max_seq_len": 256},
+    }
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The tiny demo run on the real offline models, every stage finished, and its report.
+
+    Run once per test session (several minutes on two cores). Tests may add to it (the
+    demo integration tests do, in order); `pristine_demo_run` is a copy taken before any.
+    """
+    from harness.pipeline import run_benchmark
+    from tests.helpers import scripted_run
+
+    root = tmp_path_factory.mktemp("demo")
+    run_dir = root / "run"
+    report = run_benchmark(scripted_run(run_dir, tiny_demo_profile()))
+    shutil.copytree(run_dir, root / "pristine")
+    return run_dir, report
+
+
+@pytest.fixture(scope="session")
+def pristine_demo_run(finished_run: tuple[Path, dict]) -> Path:
+    """The finished tiny demo run as it was before any test changed it: copy it, never change it."""
+    return finished_run[0].parent / "pristine"

@@ -9,50 +9,16 @@ must recompute nothing.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 from inspect_ai.log import read_eval_log
 
 from harness.pipeline import generate, judge, prepare_records, report, run_benchmark
+from tests.conftest import DEMO_SYSTEMS as SYSTEMS
+from tests.conftest import tiny_demo_profile
 from tests.helpers import scripted_run
 
 pytestmark = pytest.mark.integration
-
-SYSTEMS = [
-    "small_zero_shot",
-    "large_zero_shot",
-    "few_shot",
-    "naive_finetune",
-    "preference_agent",
-    "no_baseline_agent",
-]
-
-
-def tiny_demo_profile() -> dict:
-    return {
-        "name": "tiny-demo",
-        "dataset": {"kind": "demo", "personas": 2, "records_per_persona": 4, "test_fraction": 0.25},
-        "roles": {"small": {"model": "offline/smollm2"}, "large": {"model": "offline/smollm2"}},
-        "systems": SYSTEMS,
-        "reference_system": "preference_agent",
-        "judge": {"kind": "similarity", "multi_candidate": True},
-        "metrics": {"personalization_system": "preference_agent"},
-        "generation": {
-            "max_tokens": 24,
-            "rules_max_tokens": 16,
-            "intent_max_tokens": 16,
-            "few_shot_k": 1,
-        },
-        "training": {"rank": 4, "alpha": 8, "max_steps": 1, "batch_size": 2, "max_seq_len": 256},
-    }
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    run_dir = tmp_path_factory.mktemp("demo") / "run"
-    report = run_benchmark(scripted_run(run_dir, tiny_demo_profile()))
-    return run_dir, report
 
 
 def test_every_stage_left_its_output(finished_run):
