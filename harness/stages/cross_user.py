@@ -12,7 +12,7 @@ from typing import Any
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from core.tables import rich_tables
-from harness.prompt_files import prompts_fingerprint
+from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
 from harness.report_tables import personalization_section
 from harness.stages.base import PipelineContext, Stage
 from harness.stages.generation import system_options
@@ -53,6 +53,7 @@ class CrossUserStage(Stage):
             "agent_users": users,
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
+            **plugin_prompts_key(lookup_system(system_name).solver_factory),
         }
 
     def run(self, context: PipelineContext) -> None:

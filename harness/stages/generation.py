@@ -12,7 +12,7 @@ from typing import Any
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from harness.profile import Profile
-from harness.prompt_files import prompts_fingerprint
+from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
 from harness.stages.base import PipelineContext, Stage
 from solvers import lookup_system
 from solvers.adapters import adapter_hashes, release_adapter_models
@@ -84,6 +84,7 @@ class GenerationStage(Stage):
             "adapters": adapters,
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
+            **plugin_prompts_key(lookup_system(system_name).solver_factory),
         }
 
     def run(self, context: PipelineContext) -> None:
