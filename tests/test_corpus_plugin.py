@@ -10,6 +10,7 @@ from scorers.llm_judge import judge_template_for
 from tasks.records import read_records
 from tasks.samples import record_to_sample
 from tests.helpers import run_cli
+from tests.plugins import install_plugin
 
 PLUGIN_MODULE = "tests.plugins.jsonl_corpus"
 
@@ -17,16 +18,7 @@ PLUGIN_MODULE = "tests.plugins.jsonl_corpus"
 @pytest.fixture
 def plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Install `tests/plugins/jsonl_corpus.py` as a package does: an `inspect_ai` entry point."""
-    site = tmp_path / "site"
-    dist_info = site / "prefbench_jsonl_corpus-0.1.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: prefbench-jsonl-corpus\nVersion: 0.1\n", encoding="utf-8"
-    )
-    (dist_info / "entry_points.txt").write_text(
-        f"[inspect_ai]\njsonl_corpus = {PLUGIN_MODULE}\n", encoding="utf-8"
-    )
-    monkeypatch.syspath_prepend(str(site))
+    install_plugin(monkeypatch, tmp_path / "site", "prefbench-jsonl-corpus", PLUGIN_MODULE)
 
 
 def write_articles(path: Path, *, bad_line: bool = False) -> Path:

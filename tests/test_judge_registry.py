@@ -32,22 +32,12 @@ from scorers.registry import (
 from tasks.multi_candidate import multi_candidate_comparison
 from tasks.pairwise import pairwise_comparison
 from tests.helpers import scripted_profile
+from tests.plugins import install_plugin
 
 PLUGIN_MODULE = "tests.plugins.length_judge"
 TRUTH = "a b c d"  # 4 words, 7 characters
 SAME_WORDS = "aaaa bbbb cccc dddd"  # 4 words, 19 characters: closer in words
 SAME_CHARACTERS = "abcdefg"  # 1 word, 7 characters: closer in characters
-
-
-def install_distribution(folder: Path, name: str, entry_points: str) -> Path:
-    """A minimal installed distribution (a `.dist-info` folder) in `folder`."""
-    info = folder / f"{name}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n", encoding="utf-8"
-    )
-    (info / "entry_points.txt").write_text(f"[inspect_ai]\n{entry_points}\n", encoding="utf-8")
-    return folder
 
 
 @pytest.fixture
@@ -62,10 +52,7 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def length_judge_installed(fresh_registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The plug-in judge, installed the way a package with an entry point is."""
-    folder = install_distribution(
-        tmp_path / "site", "length_judge_plugin", f"length_judge = {PLUGIN_MODULE}"
-    )
-    monkeypatch.syspath_prepend(str(folder))
+    install_plugin(monkeypatch, tmp_path / "site", "length_judge_plugin", PLUGIN_MODULE)
 
 
 def generation_log(tmp_path: Path, system: str, outputs: dict[str, str]) -> str:
@@ -178,8 +165,7 @@ def test_profile_chooses_the_plugin_judge(length_judge_installed):
 
 
 def test_a_plugin_that_cannot_be_imported_is_named(tmp_path: Path, monkeypatch):
-    folder = install_distribution(tmp_path, "broken_plugin", "broken = tests.plugins.no_such")
-    monkeypatch.syspath_prepend(str(folder))
+    install_plugin(monkeypatch, tmp_path, "broken_plugin", "tests.plugins.no_such")
     with pytest.raises(PrefbenchInputError) as error:
         load_entry_point_plugins()
     message = str(error.value)
