@@ -235,7 +235,7 @@ def _priced_row(group: _Group, profile: Profile) -> PlanRow:
     row = group.row
     if not group.calls and not group.retry_calls:
         return row
-    price = price_of(real_model(str(row.model).removesuffix(" + adapter")), profile)
+    price = price_of(str(row.model).removesuffix(" + adapter"), profile)
     return PlanRow(
         stage=row.stage,
         job=row.job,

@@ -6,10 +6,12 @@ and role by role, with the plan made beforehand; its judge cannot parse its answ
 run makes every retry the plan bounds.
 """
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from inspect_ai.model import get_model
 from inspect_ai.solver import Solver
 
 from core.errors import PrefbenchInputError
@@ -49,14 +51,26 @@ def parsed(profile: dict):
     return parse_profile(profile, Path("<test profile>"))
 
 
-def distinct_answers_profile(call_log: Path, judge_reply: str, **overrides: object) -> dict:
-    """Every small and large answer is new, so the real run's cache hits only where a plan's do."""
-    profile = scripted_profile(call_log=call_log, **overrides)
-    for role in ("small", "large"):
-        replies = [f"{role} answer number {number}" for number in range(5000)]
-        profile["roles"][role]["model_args"]["replies"] = replies
-    profile["roles"]["judge"]["model_args"]["replies"] = [judge_reply]
-    return profile
+@pytest.fixture
+def answers_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scripted small and large models answer each prompt with text of their own.
+
+    As a real model's, an answer depends on the model (adapters included) and the prompt, so
+    the real run's cache hits only where a plan's do; the judge keeps its scripted reply.
+    """
+    api_class = type(get_model("prefbench-mock/probe", memoize=False).api)
+    scripted = api_class.generate
+
+    async def generate(self, input, tools, tool_choice, config):
+        output = await scripted(self, input, tools, tool_choice, config)
+        if self.model_name != "judge":
+            prompt = "\n".join(message.text for message in input) + str(config.temperature)
+            digest = hashlib.sha256(f"{self.model_name}\0{prompt}".encode()).hexdigest()
+            output.completion = f"{output.completion} {digest[:16]}"
+            output.choices[0].message.content = output.completion
+        return output
+
+    monkeypatch.setattr(api_class, "generate", generate)
 
 
 def planned_calls(plan) -> Counter:
@@ -67,16 +81,18 @@ def planned_calls(plan) -> Counter:
     return +calls
 
 
-def test_plan_equals_the_calls_of_a_real_run_and_its_retry_bound(tmp_path: Path):
+def test_plan_equals_the_calls_of_a_real_run_and_its_retry_bound(
+    tmp_path: Path, answers_of_their_own: None
+):
     call_log = tmp_path / "calls.log"
-    profile = distinct_answers_profile(
-        call_log,
-        "no verdict here",
+    profile = scripted_profile(
+        call_log=call_log,
         systems=ALL_SYSTEMS,
         reference_system="preference_agent",
         metrics={"personalization_system": "preference_agent"},
         judge={"kind": "llm", "multi_candidate": True},
     )
+    profile["roles"]["judge"]["model_args"]["replies"] = ["no verdict here"]
     records = profile_records(parsed(profile))
     plan = plan_run(parsed(profile), records)
     assert not call_log.exists()  # planning called no model
