@@ -17,10 +17,10 @@ plan counts a fresh run; a re-run reuses finished stages and cached calls, and c
 import io
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -166,7 +166,7 @@ class TrainingJob:
     user: str
     examples: int
     settings: LoraSettings
-    started: datetime
+    recorded_ns: int
 
 
 @dataclass
@@ -191,7 +191,7 @@ class TrainingRecorder:
                 user=user_folder.name,
                 examples=len(examples),
                 settings=settings,
-                started=datetime.now().astimezone(),
+                recorded_ns=time.time_ns(),
             )
         )
         Path(adapter_dir).mkdir(parents=True, exist_ok=True)
@@ -222,7 +222,8 @@ def _environment_kept(name: str) -> Iterator[None]:
 @dataclass
 class _Group:
     row: PlanRow
-    started: datetime
+    ran_at_ns: int
+    """When the stage ran (its log ended, or the first training was recorded): the row order."""
     calls: int = 0
     retry_calls: int = 0
     input_tokens: int = 0
@@ -253,10 +254,9 @@ def _priced_row(group: _Group, profile: Profile) -> PlanRow:
 
 def _call_rows(run: RunFolder) -> list[_Group]:
     """One group per (eval, role, model) of the logged calls; an eval without calls gets one."""
-    evals: dict[tuple[str, str], datetime] = {}
-    for kind, _, header in finished_logs(run):
-        started = datetime.fromisoformat(header.stats.started_at or header.eval.created)
-        evals.setdefault((kind, log_stage(header)), started)
+    evals: dict[tuple[str, str], int] = {}
+    for kind, path, header in finished_logs(run):  # the order stages ran: when each log ended
+        evals.setdefault((kind, log_stage(header)), path.stat().st_mtime_ns)
     groups: dict[tuple[str, ...], _Group] = {}
     seen: set[tuple[str, str, str, str]] = set()
     for call in logged_calls(run):
@@ -308,7 +308,7 @@ def _training_rows(jobs: list[TrainingJob], profile: Profile) -> list[_Group]:
                 "examples in all; not priced"
             ),
         )
-        groups.append(_Group(row, system_jobs[0].started))
+        groups.append(_Group(row, system_jobs[0].recorded_ns))
     return groups
 
 
@@ -330,7 +330,7 @@ def plan_run(profile: Profile, records: list[Record], limit: int | None = None) 
         with _environment_kept("INSPECT_CACHE_DIR"):
             run_benchmark(context)
         groups = _call_rows(context.run) + _training_rows(recorder.jobs, profile)
-    groups.sort(key=lambda group: group.started)
+    groups.sort(key=lambda group: group.ran_at_ns)
     test = [record for record in records if record.split == "test"][:limit]
     return RunPlan(
         profile=profile.name,
