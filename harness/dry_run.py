@@ -316,8 +316,8 @@ def plan_run(profile: Profile, records: list[Record], limit: int | None = None) 
     """The jobs a fresh run of `profile` on `records` needs (see the module docstring).
 
     `limit` is `prefbench run --limit`: at most that many test records per system.
-    Raises what the run itself would raise on bad input (`PrefbenchInputError`), before
-    any model is called.
+    Raises what the run itself raises on bad input (`PrefbenchInputError`, e.g. a small
+    role that cannot train adapters).
     """
     with TemporaryDirectory(prefix="prefbench-dry-run-") as folder:
         records_path = Path(folder) / "records.jsonl"
