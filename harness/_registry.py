@@ -8,4 +8,4 @@ It imports the tasks, solvers, scorers and model providers, whose decorators reg
 import scorers
 import solvers
 import tasks
-from harness import mock_model
+from harness import mock_model, planning_model

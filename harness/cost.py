@@ -6,15 +6,19 @@ this module (list prices, with the date they were taken). Models on local provid
 (None), and neither do the totals it is part of: a cost is never silently undercounted.
 """
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from inspect_ai.event import ModelEvent
+from inspect_ai.log import EvalLog, read_eval_log_samples
 
 from core.run_folder import RunFolder
 from harness.profile import ModelPrice, Profile, StrictModel
-from harness.stage_runner import read_log_header
+from harness.stage_runner import STAGE_FIELD, read_log_header
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 FREE = ModelPrice(input_per_million=0.0, output_per_million=0.0)
@@ -68,27 +72,81 @@ def log_kinds(run: RunFolder) -> list[str]:
     return [*PIPELINE_KINDS, *(kind for kind in present if kind not in PIPELINE_KINDS)]
 
 
-def usage_by_stage_model(run: RunFolder) -> dict[tuple[str, str], dict[str, int]]:
-    """Tokens per (stage kind, model) summed over the finished logs' `stats.model_usage`.
+def finished_logs(run: RunFolder) -> Iterator[tuple[str, Path, EvalLog]]:
+    """(stage kind, path, header) of every successful log, kinds in `log_kinds` order.
 
     Unfinished logs are left out: a resumed stage's earlier calls are answered from the
     cache and its finished log holds only the calls that reached a model.
     """
-    usage: dict[tuple[str, str], dict[str, int]] = {}
     for kind in log_kinds(run):
         folder = run.logs(kind)
         for path in sorted(folder.glob("*.eval")) if folder.exists() else []:
             header = read_log_header(path)
-            if header.status != "success":
-                continue
-            for model, model_usage in header.stats.model_usage.items():
-                totals = usage.setdefault(
-                    (kind, model), {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-                )
-                totals["input_tokens"] += model_usage.input_tokens
-                totals["output_tokens"] += model_usage.output_tokens
-                totals["total_tokens"] += model_usage.total_tokens
+            if header.status == "success":
+                yield kind, path, header
+
+
+def usage_by_stage_model(run: RunFolder) -> dict[tuple[str, str], dict[str, int]]:
+    """Tokens per (stage kind, model) summed over the finished logs' `stats.model_usage`."""
+    usage: dict[tuple[str, str], dict[str, int]] = {}
+    for kind, _, header in finished_logs(run):
+        for model, model_usage in header.stats.model_usage.items():
+            totals = usage.setdefault(
+                (kind, model), {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+            )
+            totals["input_tokens"] += model_usage.input_tokens
+            totals["output_tokens"] += model_usage.output_tokens
+            totals["total_tokens"] += model_usage.total_tokens
     return usage
+
+
+def log_stage(header: EvalLog) -> str:
+    """The stage name a log was written for (`gen-few_shot`, `rules-r3`, ...)."""
+    return str((header.eval.metadata or {}).get(STAGE_FIELD, header.eval.task))
+
+
+@dataclass(frozen=True)
+class LoggedCall:
+    """One model call a finished log recorded: who answered, for which sample, and its tokens.
+
+    `stage` is the eval's stage name (`gen-few_shot`, `rules-r3`, ...), `sample` the sample id
+    and epoch, `role` the profile role the model was asked for (None for a model derived
+    from one, such as a user's adapter), `metadata` the answer's `ModelOutput.metadata`.
+    """
+
+    kind: str
+    stage: str
+    sample: str
+    model: str
+    role: str | None
+    input_tokens: int
+    output_tokens: int
+    metadata: dict[str, Any]
+
+
+def logged_calls(run: RunFolder) -> Iterator[LoggedCall]:
+    """Every model call of the run's finished logs, in log and event order.
+
+    Answers read from the cache are not calls (no model was asked), and neither are calls
+    that failed.
+    """
+    for kind, path, header in finished_logs(run):
+        stage = log_stage(header)
+        for sample in read_eval_log_samples(str(path), all_samples_required=False):
+            for event in sample.events:
+                if not isinstance(event, ModelEvent) or event.cache == "read" or event.error:
+                    continue
+                usage = event.output.usage
+                yield LoggedCall(
+                    kind=kind,
+                    stage=stage,
+                    sample=f"{sample.id}#{sample.epoch}",
+                    model=event.model,
+                    role=event.role,
+                    input_tokens=usage.input_tokens if usage else 0,
+                    output_tokens=usage.output_tokens if usage else 0,
+                    metadata=dict(event.output.metadata or {}),
+                )
 
 
 def _sum_usd(values: list[float | None]) -> float | None:

@@ -1,52 +1,51 @@
 """`prefbench run --dry-run`: the jobs a run needs, their tokens and cost, before running it.
 
-The plan follows the pipeline (`harness.pipeline`) stage by stage and each system's declared
-call plan (`solvers.ModelCall`); nothing is run, no model is loaded and no run folder is made:
+The plan is not a second description of the pipeline: it runs the real one (`open_run`,
+`run_benchmark`) in a temporary folder with every role played by a planning model
+(`harness.planning_model`) and adapter training replaced by a recorder, then reads what the
+eval logs say was called. So every stage, system (a plug-in's too), order, rotation and retry
+is planned by the code that will run it. The planning models answer each call at its whole
+`max_tokens` budget: output tokens are upper bounds, and text the run has not written yet
+(intents, drafts, rules, candidates) enters later prompts at that budget. The LLM judge
+cannot parse a planning answer, so it asks again: those repeats are the retry bound.
 
-- intents: one call per temperature (`tasks.intents.TEMPERATURES`) per record without one;
-- build: each system's calls per training record, and one adapter per user when it trains;
-- generation: each system's calls per test record (`--limit` applies), and the cross-user
-  (K×K personalization) stage when `metrics.personalization_system` is set;
-- judge: the reference system against each other system, both orders per test record, plus
-  at most one retry per order when the LLM judge's answer cannot be parsed; with
-  `judge.multi_candidate`, all systems in one prompt, one call per cyclic rotation.
-
-Input tokens are counted on the real prompts (the records through the prompt templates).
-Text the run has not written yet (intents, drafts, rules, candidates) is counted at its whole
-`max_tokens` budget. Output tokens are upper bounds: `max_tokens` per call. A plan counts a
-fresh run; a re-run reuses finished stages and cached calls, and costs less.
+No real model is called or loaded (the BERTScore encoder of the similarity stages is, as in
+a run), nothing is written outside the temporary folder, and it is deleted afterwards. A
+plan counts a fresh run; a re-run reuses finished stages and cached calls, and costs less.
 """
 
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cache
+import io
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from core.errors import PrefbenchInputError
-from core.templates import load_template
-from harness.cost import price_list, price_of, usd
-from harness.models import SMOLLM2
-from harness.profile import GenerationSettings, ModelSpec, Profile
-from scorers.llm_judge import judge_messages, judge_template_for
-from solvers import GenerationSystem, lookup_system
-from solvers.few_shot import choose_examples, render_examples
-from solvers.registry import GROUND_TRUTH, TRAIN_EXAMPLES, ModelCall
-from solvers.writer import render_prompt
-from tasks.corpora.registry import corpus_text_kind
+from core.run_folder import RunFolder
+from harness.cost import finished_logs, log_stage, logged_calls, price_list, price_of, usd
+from harness.pipeline import open_run, run_benchmark
+from harness.planning_model import (
+    ADAPTER_FIELD,
+    PROMPT_FIELD,
+    ROLE_FIELD,
+    planning_spec,
+    real_model,
+    token_counter,
+)
+from harness.profile import DatasetSpec, Profile
+from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
 from tasks.demo import generate_demo_records
-from tasks.intents import PROMPTS as INTENT_PROMPTS
-from tasks.intents import TEMPERATURES
-from tasks.intents import TEMPLATE as INTENT_TEMPLATE
-from tasks.records import Record, read_records, records_by_user
-from tasks.samples import record_to_sample
+from tasks.records import Record, read_records, write_records
 
-CHARS_PER_TOKEN = 4
-JUDGE_ATTEMPTS = 2
-"""The LLM judge asks again once when it cannot parse an answer (`scorers.llm_judge`)."""
+PLACEHOLDER_ADAPTER = {"prefbench_dry_run": "a placeholder: no adapter was trained"}
 
 
 def profile_records(profile: Profile) -> list[Record]:
@@ -75,81 +74,25 @@ def profile_records(profile: Profile) -> list[Record]:
 
 
 @dataclass(frozen=True)
-class TokenCounter:
-    """How a role's tokens are counted: a local tokenizer, or about 4 characters per token."""
-
-    method: str
-    count: Callable[[str], int]
-
-
-def _count_characters(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
-CHARACTER_ESTIMATE = TokenCounter(f"~{CHARS_PER_TOKEN} characters per token", _count_characters)
-
-
-def _local_tokenizer_source(spec: ModelSpec) -> str | None:
-    """A folder or hub id to load the model's tokenizer from, if it may be on disk already."""
-    if spec.model == SMOLLM2:
-        from core.offline_models import SMOLLM2_NAME, cache_root
-
-        folder = cache_root() / "models" / SMOLLM2_NAME  # never converted here
-        return str(folder) if (folder / "tokenizer.json").is_file() else None
-    provider, name = spec.model.split("/", 1)
-    if provider not in ("hf", "vllm"):
-        return None
-    for key in ("tokenizer_path", "model_path"):
-        path = spec.model_args.get(key)
-        if path and Path(str(path)).is_dir():
-            return str(path)
-    return name  # a hub id: used only when it is in the local cache
-
-
-@cache
-def _tokenizer_counter(source: str) -> TokenCounter | None:
-    try:
-        from transformers import AutoTokenizer
-
-        from core.quiet import quiet_transformers
-
-        with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError, ImportError):
-        return None
-    return TokenCounter(
-        f"tokenizer of {source}", lambda text: len(tokenizer.encode(text, add_special_tokens=False))
-    )
-
-
-def token_counter(spec: ModelSpec) -> TokenCounter:
-    """The role model's tokenizer if it is on disk already, else ~4 characters per token.
-
-    A tokenizer is never downloaded, and the packaged SmolLM2 is never converted for it.
-    """
-    source = _local_tokenizer_source(spec)
-    counter = _tokenizer_counter(source) if source is not None else None
-    return counter or CHARACTER_ESTIMATE
-
-
-@dataclass(frozen=True)
 class PlanRow:
-    """One group of jobs: one stage's model calls of one role, or its adapter trainings.
+    """One group of jobs: one eval's model calls of one role and model, or adapter trainings.
 
-    `calls` is None when the system declares no call plan (unknown). Token counts and
-    dollars are for `calls`; `retry_calls` is the upper bound of extra calls (LLM judge
-    retries), and `retry_usd` their cost. `usd` is None when the model has no price.
+    `stage` is the log folder the jobs land in (`intents`, `build`, `gen`, `cross`,
+    `judge`, `multi`, ...), `job` the eval's stage name or `<system>: adapters`. Tokens
+    and dollars are those of `calls`; `retry_calls` are the calls that repeat one of them
+    (LLM judge retries, an upper bound) and `retry_usd` their cost. `usd` is None when the
+    model has no price.
     """
 
     stage: str
     job: str
     role: str | None = None
     model: str | None = None
-    calls: int | None = 0
+    calls: int = 0
     retry_calls: int = 0
     training_jobs: int = 0
-    input_tokens: int | None = 0
-    output_tokens: int | None = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
     usd: float | None = 0.0
     retry_usd: float | None = 0.0
     note: str = ""
@@ -157,7 +100,7 @@ class PlanRow:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a run of a profile needs, row by row, and its totals."""
+    """What a run of a profile needs, row by row (in the order the run does it), and totals."""
 
     profile: str
     users: int
@@ -167,18 +110,10 @@ class RunPlan:
     token_methods: dict[str, str]
     prices_as_of: str
 
-    def _known(self) -> list[PlanRow]:
-        return [row for row in self.rows if row.calls is not None]
-
-    @property
-    def unknown(self) -> list[str]:
-        """Jobs whose calls are unknown (systems without a declared call plan)."""
-        return [f"{row.stage}: {row.job}" for row in self.rows if row.calls is None]
-
     @property
     def calls(self) -> int:
-        """Model calls of the known rows, retries not included."""
-        return sum(row.calls or 0 for row in self._known())
+        """Model calls, retries not included."""
+        return sum(row.calls for row in self.rows)
 
     @property
     def retry_calls(self) -> int:
@@ -192,25 +127,25 @@ class RunPlan:
 
     @property
     def input_tokens(self) -> int:
-        """Estimated input tokens of the known calls."""
-        return sum(row.input_tokens or 0 for row in self._known())
+        """Estimated input tokens of the calls (retries not included)."""
+        return sum(row.input_tokens for row in self.rows)
 
     @property
     def output_tokens(self) -> int:
-        """Upper bound of output tokens of the known calls."""
-        return sum(row.output_tokens or 0 for row in self._known())
+        """Upper bound of output tokens of the calls (retries not included)."""
+        return sum(row.output_tokens for row in self.rows)
 
     @property
     def unpriced_models(self) -> list[str]:
         """Models called in the plan that have no price."""
-        return sorted({str(row.model) for row in self._known() if row.calls and row.usd is None})
+        return sorted({str(row.model) for row in self.rows if row.calls and row.usd is None})
 
     @property
     def usd(self) -> float | None:
-        """Estimated dollars of every call (no retries); None if any is unknown or unpriced."""
-        if self.unknown or self.unpriced_models:
+        """Estimated dollars of every call (no retries); None if a called model is unpriced."""
+        if self.unpriced_models:
             return None
-        return sum(row.usd or 0.0 for row in self._known())
+        return sum(row.usd or 0.0 for row in self.rows if row.calls)
 
     @property
     def retry_usd(self) -> float | None:
@@ -218,325 +153,201 @@ class RunPlan:
         costs = [row.retry_usd for row in self.rows if row.retry_calls]
         return None if any(cost is None for cost in costs) else sum(costs)  # type: ignore[arg-type]
 
-    def calls_of(self, stage: str) -> int:
-        """Model calls of one stage (`intents`, `build`, `generation`, `judge`), no retries."""
-        return sum(row.calls or 0 for row in self._known() if row.stage == stage)
+    def calls_of(self, *stages: str) -> int:
+        """Model calls of the named stages (log folders such as `gen`, `judge`), no retries."""
+        return sum(row.calls for row in self.rows if row.stage in stages)
 
 
 @dataclass(frozen=True)
-class _PlanInputs:
-    profile: Profile
-    train: list[Record]
-    test: list[Record]
-    train_by_user: dict[str, list[Record]]
-    counters: dict[str, TokenCounter]
+class TrainingJob:
+    """One adapter the run would train: for which system and user, on how many examples."""
 
-    @property
-    def settings(self) -> GenerationSettings:
-        return self.profile.generation
+    system: str
+    user: str
+    examples: int
+    settings: LoraSettings
+    recorded_ns: int
 
 
-def _budget(settings: GenerationSettings, name: str) -> int:
-    value = getattr(settings, name, None)
-    if not isinstance(value, int):
-        raise ValueError(f"'{name}' is not a generation token setting of the profile")
-    return value
+@dataclass
+class TrainingRecorder:
+    """An `AdapterTrainer` that records each job and writes a placeholder adapter folder."""
+
+    jobs: list[TrainingJob] = field(default_factory=list)
+
+    def __call__(
+        self,
+        base_model_dir: Path,
+        examples: Sequence[TrainingExample],
+        settings: LoraSettings,
+        adapter_dir: Path,
+        on_step: object = None,
+    ) -> TrainingResult:
+        """Record the job; the folder is `artifacts/SYSTEM/USER/adapter` (`user_artifacts`)."""
+        user_folder = Path(adapter_dir).parent
+        self.jobs.append(
+            TrainingJob(
+                system=user_folder.parent.name,
+                user=user_folder.name,
+                examples=len(examples),
+                settings=settings,
+                recorded_ns=time.time_ns(),
+            )
+        )
+        Path(adapter_dir).mkdir(parents=True, exist_ok=True)
+        (Path(adapter_dir) / "adapter_config.json").write_text(json.dumps(PLACEHOLDER_ADAPTER))
+        return TrainingResult(losses=[], steps=0, seconds=0.0, trainable_parameters=0)
 
 
-def _count_messages(counter: TokenCounter, contents: Iterable[str]) -> int:
-    return sum(counter.count(content) for content in contents)
+def planning_profile(profile: Profile, records_path: Path) -> Profile:
+    """`profile` with every role played by its planning model, reading `records_path`."""
+    roles = {role: planning_spec(spec) for role, spec in profile.roles.items()}
+    dataset = DatasetSpec(kind="records", path=str(records_path))
+    return profile.model_copy(update={"roles": roles, "dataset": dataset})
 
 
-def _metadata(record: Record) -> dict:
-    """The sample metadata the solvers render; an empty intent when it is not extracted yet."""
-    with_intent = record if record.intent else record.model_copy(update={"intent": "-"})
-    sample = record_to_sample(with_intent)
-    metadata = dict(sample.metadata or {})
-    metadata["intent"] = record.intent or ""
-    return metadata
-
-
-def _call_input_tokens(inputs: _PlanInputs, call: ModelCall, record: Record) -> int:
-    """Tokens of one call's prompt for one record, unwritten text at its budget."""
-    settings = inputs.settings
-    fields: dict[str, str] = {}
-    unwritten = 0 if record.intent else settings.intent_max_tokens
-    for name, source in call.fills.items():
-        if source == GROUND_TRUTH:
-            fields[name] = record.content
-        elif source == TRAIN_EXAMPLES:
-            train = inputs.train_by_user.get(record.user, [])
-            chosen = choose_examples(train, record.id, settings.few_shot_k, inputs.profile.seed)
-            fields[name] = render_examples(chosen)
+@contextmanager
+def _environment_kept(name: str) -> Iterator[None]:
+    """Restore the environment variable `name` afterwards (a run points it at its folder)."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
         else:
-            fields[name] = ""
-            unwritten += _budget(settings, source)
-    messages = render_prompt(call.template, _metadata(record), call.prompts_dir, **fields)
-    counter = inputs.counters[call.role]
-    return _count_messages(counter, (message["content"] for message in messages)) + unwritten
+            os.environ[name] = before
 
 
-def _call_note(inputs: _PlanInputs, call: ModelCall) -> str:
-    parts = []
-    for name, source in call.fills.items():
-        if source == TRAIN_EXAMPLES:
-            parts.append(f"{name}: {inputs.settings.few_shot_k} train texts")
-        elif source != GROUND_TRUTH:
-            parts.append(f"{name} at {source}={_budget(inputs.settings, source)}")
-    return "; ".join(parts)
+@dataclass
+class _Group:
+    row: PlanRow
+    ran_at_ns: int
+    """When the stage ran (its log ended, or the first training was recorded): the row order."""
+    calls: int = 0
+    retry_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    retry_input_tokens: int = 0
+    retry_output_tokens: int = 0
 
 
-def _model_row(
-    inputs: _PlanInputs,
-    stage: str,
-    job: str,
-    role: str,
-    calls: int,
-    input_tokens: int,
-    max_tokens: int,
-    retry_calls: int = 0,
-    adapter: bool = False,
-    note: str = "",
-) -> PlanRow:
-    spec = inputs.profile.roles[role]
-    price = price_of(spec.model, inputs.profile)
-    output_tokens = calls * max_tokens
-    retry_input = input_tokens * retry_calls // calls if calls else 0
+def _priced_row(group: _Group, profile: Profile) -> PlanRow:
+    row = group.row
+    if not group.calls and not group.retry_calls:
+        return row
+    price = price_of(str(row.model).removesuffix(" + adapter"), profile)
     return PlanRow(
-        stage=stage,
-        job=job,
-        role=role,
-        model=f"{spec.model} + adapter" if adapter else spec.model,
-        calls=calls,
-        retry_calls=retry_calls,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        usd=usd(price, input_tokens, output_tokens),
-        retry_usd=usd(price, retry_input, retry_calls * max_tokens),
-        note=note,
+        stage=row.stage,
+        job=row.job,
+        role=row.role,
+        model=row.model,
+        calls=group.calls,
+        retry_calls=group.retry_calls,
+        input_tokens=group.input_tokens,
+        output_tokens=group.output_tokens,
+        usd=usd(price, group.input_tokens, group.output_tokens),
+        retry_usd=usd(price, group.retry_input_tokens, group.retry_output_tokens),
+        note=row.note,
     )
 
 
-def _system_call_rows(
-    inputs: _PlanInputs,
-    stage: str,
-    job: str,
-    calls: tuple[ModelCall, ...],
-    records: list[Record],
-    repeat: int = 1,
-    note: str = "",
-) -> list[PlanRow]:
-    """One row per declared call over `records` (each `repeat` times)."""
-    rows = []
-    for call in calls:
-        try:
-            tokens = sum(_call_input_tokens(inputs, call, record) for record in records)
-        except KeyError as error:
-            raise ValueError(
-                f"{job}: call {call.label!r}: {error.args[0]}; declare it in the call's `fills`"
-            ) from error
-        notes = "; ".join(part for part in (note, _call_note(inputs, call)) if part)
-        rows.append(
-            _model_row(
-                inputs,
-                stage,
-                f"{job}: {call.label}",
-                call.role,
-                calls=len(records) * repeat,
-                input_tokens=tokens * repeat,
-                max_tokens=_budget(inputs.settings, call.max_tokens),
-                adapter=call.adapter,
-                note=notes,
-            )
-        )
-    return rows
-
-
-def _unknown_row(stage: str, job: str) -> PlanRow:
-    return PlanRow(
-        stage=stage,
-        job=job,
-        calls=None,
-        input_tokens=None,
-        output_tokens=None,
-        usd=None,
-        note="unknown: the system declares no call plan",
-    )
-
-
-def _intent_rows(inputs: _PlanInputs, records: list[Record]) -> list[PlanRow]:
-    missing = [record for record in records if not record.intent]
-    if not missing:
-        return [PlanRow("intents", "intents", note="every record has an intent: no call")]
-    template = load_template(INTENT_PROMPTS, INTENT_TEMPLATE)
-    counter = inputs.counters["large"]
-    tokens = sum(
-        _count_messages(counter, template.render(content=record.content)) for record in missing
-    )
-    variants = len(TEMPERATURES)
-    return [
-        _model_row(
-            inputs,
-            "intents",
-            f"intents ({variants} temperatures)",
-            "large",
-            calls=variants * len(missing),
-            input_tokens=variants * tokens,
-            max_tokens=inputs.settings.intent_max_tokens,
-            note=f"{len(missing)} records without an intent",
-        )
-    ]
-
-
-def _build_rows(inputs: _PlanInputs, system: GenerationSystem) -> list[PlanRow]:
-    if system.build is None:
-        return []
-    if system.build_calls_per_train_record is None:
-        return [_unknown_row("build", system.name)]
-    rows = _system_call_rows(
-        inputs, "build", system.name, system.build_calls_per_train_record, inputs.train
-    )
-    if system.trains_adapter:
-        training = inputs.profile.training
-        spec = inputs.profile.roles["small"]
-        rows.append(
-            PlanRow(
-                stage="build",
-                job=f"{system.name}: adapters",
-                role="small",
-                model=spec.model,
-                training_jobs=len(inputs.train_by_user),
-                usd=None,
-                note=(
-                    f"LoRA r={training.rank}, {training.max_steps} steps × batch "
-                    f"{training.batch_size}, quantization {training.quantization}; not priced"
-                ),
-            )
-        )
-    return rows
-
-
-def _candidate_budget(inputs: _PlanInputs, name: str) -> int:
-    """A system's output bound: its last call's budget (the writer), else `max_tokens`."""
-    calls = lookup_system(name).calls
-    return _budget(inputs.settings, calls[-1].max_tokens if calls else "max_tokens")
-
-
-def _judge_input_tokens(inputs: _PlanInputs, systems: list[str]) -> int:
-    """Tokens of one judge prompt per test record, candidates at their budgets."""
-    counter = inputs.counters["judge"]
-    candidates = sum(_candidate_budget(inputs, name) for name in systems)
-    total = 0
-    for record in inputs.test:
-        template = judge_template_for(corpus_text_kind(record.dataset))
-        messages = judge_messages(template, record.content, [""] * len(systems))
-        total += _count_messages(counter, (message.text for message in messages)) + candidates
-    return total
-
-
-def _judge_rows(inputs: _PlanInputs) -> list[PlanRow]:
-    profile = inputs.profile
-    reference = profile.reference_system
-    pairs = len(inputs.test)
-    rows = []
-    for other in profile.systems:
-        if other == reference:
-            continue
-        job = f"{reference} vs {other}"
-        if profile.judge.kind != "llm":
-            rows.append(
-                PlanRow("judge", job, note=f"{profile.judge.kind} judge (local): no model call")
-            )
-            continue
-        orders = 2 * pairs
-        rows.append(
-            _model_row(
-                inputs,
-                "judge",
-                job,
-                "judge",
-                calls=orders,
-                input_tokens=2 * _judge_input_tokens(inputs, [reference, other]),
-                max_tokens=profile.judge.max_tokens,
-                retry_calls=(JUDGE_ATTEMPTS - 1) * orders,
-                note=f"2 orders × {pairs} test texts; a retry per unparseable answer",
-            )
-        )
-    if profile.judge.multi_candidate:
-        systems = list(profile.systems)
-        job = f"multi-candidate ({len(systems)} systems)"
-        if profile.judge.kind != "llm":
-            rows.append(
-                PlanRow("judge", job, note=f"{profile.judge.kind} judge (local): no model call")
-            )
+def _call_rows(run: RunFolder) -> list[_Group]:
+    """One group per (eval, role, model) of the logged calls; an eval without calls gets one."""
+    evals: dict[tuple[str, str], int] = {}
+    for kind, path, header in finished_logs(run):  # the order stages ran: when each log ended
+        evals.setdefault((kind, log_stage(header)), path.stat().st_mtime_ns)
+    groups: dict[tuple[str, ...], _Group] = {}
+    seen: set[tuple[str, str, str, str]] = set()
+    for call in logged_calls(run):
+        adapter = call.metadata.get(ADAPTER_FIELD)
+        role = call.role or call.metadata.get(ROLE_FIELD)
+        model = real_model(call.model) + (" + adapter" if adapter else "")
+        key = (call.kind, call.stage, str(role), model)
+        if key not in groups:
+            row = PlanRow(stage=call.kind, job=call.stage, role=role, model=model)
+            groups[key] = _Group(row, evals[(call.kind, call.stage)])
+        group = groups[key]
+        prompt = (call.kind, call.stage, call.sample, str(call.metadata.get(PROMPT_FIELD)))
+        if prompt in seen:
+            group.retry_calls += 1
+            group.retry_input_tokens += call.input_tokens
+            group.retry_output_tokens += call.output_tokens
         else:
-            rotations = len(systems) * pairs
-            rows.append(
-                _model_row(
-                    inputs,
-                    "judge",
-                    job,
-                    "judge",
-                    calls=rotations,
-                    input_tokens=len(systems) * _judge_input_tokens(inputs, systems),
-                    max_tokens=profile.judge.max_tokens,
-                    retry_calls=(JUDGE_ATTEMPTS - 1) * rotations,
-                    note=f"{len(systems)} rotations × {pairs} test texts",
-                )
-            )
-    return rows
+            seen.add(prompt)
+            group.calls += 1
+            group.input_tokens += call.input_tokens
+            group.output_tokens += call.output_tokens
+    called = {(group.row.stage, group.row.job) for group in groups.values()}
+    for (kind, stage), when in evals.items():
+        if (kind, stage) not in called:
+            row = PlanRow(stage=kind, job=stage, note="no model call (a local scorer or metric)")
+            groups[(kind, stage)] = _Group(row, when)
+    return list(groups.values())
 
 
-def _cross_user_rows(inputs: _PlanInputs) -> list[PlanRow]:
-    name = inputs.profile.metrics.personalization_system
-    if name is None:
-        return []
-    system = lookup_system(name)
-    job = f"{name} cross-user"
-    if system.calls is None:
-        return [_unknown_row("generation", job)]
-    agents = len({record.user for record in inputs.test})
-    note = f"{agents} agents × every test text; the diagonal comes from the generation cache"
-    return _system_call_rows(
-        inputs, "generation", job, system.calls, inputs.test, repeat=agents - 1, note=note
-    )
+def _training_rows(jobs: list[TrainingJob], profile: Profile) -> list[_Group]:
+    """One group per system that trains adapters: how many, on what, with which settings."""
+    by_system: dict[str, list[TrainingJob]] = {}
+    for job in jobs:
+        by_system.setdefault(job.system, []).append(job)
+    groups = []
+    for system, system_jobs in by_system.items():
+        settings = system_jobs[0].settings
+        examples = sum(job.examples for job in system_jobs)
+        row = PlanRow(
+            stage="build",
+            job=f"{system}: adapters",
+            role="small",
+            model=profile.roles["small"].model,
+            training_jobs=len(system_jobs),
+            usd=None,
+            note=(
+                f"LoRA r={settings.rank}, {settings.max_steps} steps × batch "
+                f"{settings.batch_size}, quantization {settings.quantization}, {examples} "
+                "examples in all; not priced"
+            ),
+        )
+        groups.append(_Group(row, system_jobs[0].recorded_ns))
+    return groups
 
 
 def plan_run(profile: Profile, records: list[Record], limit: int | None = None) -> RunPlan:
     """The jobs a fresh run of `profile` on `records` needs (see the module docstring).
 
     `limit` is `prefbench run --limit`: at most that many test records per system.
-    Raises `ValueError` when a system's declared template needs a field its call does not
-    fill, and `PrefbenchInputError` for an unknown system.
+    Raises what the run itself raises on bad input (`PrefbenchInputError`, e.g. a small
+    role that cannot train adapters).
     """
-    train = [record for record in records if record.split == "train"]
+    with TemporaryDirectory(prefix="prefbench-dry-run-") as folder:
+        records_path = Path(folder) / "records.jsonl"
+        write_records(records_path, records)
+        planning = planning_profile(profile, records_path)
+        quiet = Console(file=io.StringIO(), width=200)
+        context = open_run(Path(folder) / "run", planning, quiet, display="none", limit=limit)
+        recorder = TrainingRecorder()
+        context.adapter_trainer = recorder
+        with _environment_kept("INSPECT_CACHE_DIR"):
+            run_benchmark(context)
+        groups = _call_rows(context.run) + _training_rows(recorder.jobs, profile)
+    groups.sort(key=lambda group: group.ran_at_ns)
     test = [record for record in records if record.split == "test"][:limit]
-    counters = {role: token_counter(spec) for role, spec in profile.roles.items()}
-    inputs = _PlanInputs(profile, train, test, records_by_user(train), counters)
-    systems = [lookup_system(name) for name in profile.systems]
-    rows = _intent_rows(inputs, records)
-    for system in systems:
-        rows += _build_rows(inputs, system)
-    for system in systems:
-        if system.calls is None:
-            rows.append(_unknown_row("generation", system.name))
-        else:
-            rows += _system_call_rows(inputs, "generation", system.name, system.calls, test)
-    rows += _cross_user_rows(inputs)
-    rows += _judge_rows(inputs)
     return RunPlan(
         profile=profile.name,
         users=len({record.user for record in records}),
-        train_records=len(train),
+        train_records=sum(record.split == "train" for record in records),
         test_records=len(test),
-        rows=rows,
-        token_methods={role: counter.method for role, counter in counters.items()},
+        rows=[_priced_row(group, profile) for group in groups],
+        token_methods={
+            role: token_counter(spec.model_args.get("tokenizer")).method
+            for role, spec in planning.roles.items()
+        },
         prices_as_of=price_list().as_of,
     )
 
 
-def _number(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
+def _number(value: int) -> str:
+    return f"{value:,}"
 
 
 def _dollars(value: float | None) -> str:
@@ -556,39 +367,39 @@ def plan_table(plan: RunPlan) -> Table:
     table = Table(
         title=(
             f"dry run of profile {plan.profile}: {plan.users} users, {plan.train_records} train "
-            f"and {plan.test_records} test records (nothing was run)"
+            f"and {plan.test_records} test records (no model was called)"
         ),
         box=box.SIMPLE_HEAD,
         caption="\n".join(
             [f"[{number}] {note}" for number, note in enumerate(notes, start=1)]
             + [
-                f"input tokens: the real prompts ({methods}); text not written yet (intents, "
-                "drafts, rules, candidates) at its max_tokens budget. output: max_tokens per "
-                f"call (an upper bound). USD at list prices as of {plan.prices_as_of} "
-                "(harness/prices.yaml, the profile's prices); local models cost 0."
+                f"input tokens: the prompts the run sends ({methods}); text not written yet "
+                "(intents, drafts, rules, candidates) at its max_tokens budget. output: "
+                "max_tokens per call (an upper bound). retries: calls that repeat a prompt "
+                "(the LLM judge asks again when it cannot parse an answer). USD at list prices "
+                f"as of {plan.prices_as_of} (harness/prices.yaml, the profile's prices); local "
+                "models cost 0."
             ]
         ),
         caption_justify="left",
     )
     # numbers never wrap; on a narrow terminal the labels and the note wrap instead
     table.add_column("stage", no_wrap=True)
-    table.add_column("job")
-    table.add_column("model")
+    table.add_column("job", min_width=14, overflow="fold")
+    table.add_column("role: model", min_width=14, overflow="fold")
     for header in ("calls", "retries ≤", "adapters", "input tok", "output tok ≤", "USD"):
         table.add_column(header, justify="right", no_wrap=True)
     for row in plan.rows:
-        if row.calls is None:
-            calls = tokens_in = tokens_out = dollars = "unknown"
-        elif row.training_jobs and not row.calls:
-            calls = tokens_in = tokens_out = dollars = "–"
-        else:
+        if row.calls or row.retry_calls:
             calls, dollars = _number(row.calls), _dollars(row.usd)
             tokens_in, tokens_out = _number(row.input_tokens), _number(row.output_tokens)
+        else:
+            calls = tokens_in = tokens_out = dollars = "–"
         marker = f" [{notes.index(row.note) + 1}]" if row.note else ""
         table.add_row(
             row.stage,
             row.job + marker,
-            row.model or "–",
+            f"{row.role}: {row.model}" if row.role else (row.model or "–"),
             calls,
             _number(row.retry_calls) if row.retry_calls else "",
             _number(row.training_jobs) if row.training_jobs else "",
@@ -606,8 +417,6 @@ def totals_line(plan: RunPlan) -> str:
         f"total: {plan.calls:,} model calls{retries}, {plan.training_jobs:,} adapters to "
         f"train; ~{plan.input_tokens:,} input tokens, ≤ {plan.output_tokens:,} output tokens; "
     )
-    if plan.unknown:
-        return line + f"cost unknown: no call plan for {', '.join(plan.unknown)}"
     if plan.unpriced_models:
         return line + f"cost unknown: no price for {', '.join(plan.unpriced_models)}"
     retry_usd = plan.retry_usd

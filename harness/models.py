@@ -19,6 +19,10 @@ from harness.profile import ModelSpec, Profile
 SMOLLM2 = "offline/smollm2"
 OFFLINE_BATCH_SIZE = 16
 LOCAL_PROVIDERS = ("hf", "vllm", "prefbench-mock")
+WEIGHT_PROVIDERS = ("hf", "vllm")
+"""Providers whose models hold weights this process should give back when closed."""
+PLANNING_PROVIDER = "prefbench-plan"
+"""The dry run's stand-in models (`harness.planning_model`): `prefbench-plan/<real model>`."""
 
 
 def resolved_spec(spec: ModelSpec, sampling: bool = False) -> ModelSpec:
@@ -86,11 +90,14 @@ class RoleModels:
 
     def close(self) -> None:
         """Free every model (a local model's weights are released)."""
+        held_weights = False
         for model in self._by_spec.values():
             model.api.close()
+            held_weights |= str(model).split("/", 1)[0] in WEIGHT_PROVIDERS
         self._by_spec.clear()
         self.roles.clear()
-        release_memory()
+        if held_weights:
+            release_memory()
 
     def __enter__(self) -> "RoleModels":
         return self
@@ -100,14 +107,25 @@ class RoleModels:
 
 
 def training_base(profile: Profile) -> tuple[Path, str]:
-    """The folder (or hub id) the small model's adapters are trained on, and its identity."""
-    spec = resolved_spec(profile.roles["small"])
+    """The folder (or hub id) the small model's adapters are trained on, and its identity.
+
+    For a planning model (a dry run) the real model is checked the same way but nothing is
+    loaded or converted: its name stands in for the folder.
+    """
+    spec = profile.roles["small"]
+    planned = spec.model.startswith(f"{PLANNING_PROVIDER}/")
+    if planned:
+        spec = ModelSpec(model=spec.model.split("/", 1)[1])
+    else:
+        spec = resolved_spec(spec)
     provider, name = spec.model.split("/", 1)
-    if provider not in LOCAL_PROVIDERS:
+    if provider not in LOCAL_PROVIDERS and spec.model != SMOLLM2:
         raise PrefbenchInputError(
             f"adapter systems train the small model locally; role small is '{spec.model}', "
             "which is not a local model. Use an hf/ or vllm/ model for role small."
         )
+    if planned:
+        return Path(name), fingerprint({"planned": spec.model})
     path = spec.model_args.get("model_path") or name
     identity = fingerprint({"model": spec.model, "path": str(path)})
     marker = Path(str(path)) / "prefbench-conversion.json"

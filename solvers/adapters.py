@@ -6,7 +6,9 @@ model is derived from the role's base model, so whatever provider the profile ch
 
 - `hf/`: `model_path=<adapter dir>`, `tokenizer_path=<base>`, the base's other model args;
 - `vllm/`: `vllm/<base>:<adapter dir>` on the base's server;
-- `prefbench-mock/`: the scripted test model (control-flow tests only).
+- `prefbench-mock/`: the scripted test model (control-flow tests only);
+- `prefbench-plan/`: the dry run's planning model (`harness.planning_model`), told the
+  adapter and the role so its answers and logs can name them.
 
 Models are memoized per adapter while a generation stage runs; the harness calls
 `release_adapter_models()` after each stage so memory does not grow with users.
@@ -45,11 +47,12 @@ def adapter_model(role: str, run_dir: Path, system: str, user: str) -> tuple[Mod
     adapter_path = user_artifacts(run_dir, system, user) / ADAPTER_FOLDER
     key = f"{system}/{user}/{manifest.adapter_hash}"
     if key not in _adapter_models:
-        _adapter_models[key] = _derive_adapter_model(get_model(role=role), adapter_path, key)
+        base = get_model(role=role)
+        _adapter_models[key] = _derive_adapter_model(base, adapter_path, key, role)
     return _adapter_models[key], manifest.adapter_hash
 
 
-def _derive_adapter_model(base: Model, adapter_path: Path, key: str) -> Model:
+def _derive_adapter_model(base: Model, adapter_path: Path, key: str, role: str) -> Model:
     provider = str(base).split("/", 1)[0]
     model_args = dict(base.model_args)
     if provider == "hf":
@@ -60,6 +63,9 @@ def _derive_adapter_model(base: Model, adapter_path: Path, key: str) -> Model:
         return get_model(f"vllm/{base.name}:{adapter_path}", config=base.config, **model_args)
     if provider == "prefbench-mock":
         return get_model(f"prefbench-mock/{key}", config=base.config, memoize=False, **model_args)
+    if provider == "prefbench-plan":
+        model_args.update(adapter=key, adapter_role=role)
+        return get_model(str(base), config=base.config, memoize=False, **model_args)
     raise PrefbenchInputError(
         f"adapter systems need a local small model served by hf/ or vllm/, not '{base}'. "
         "Set the profile's `small` role to an hf/ or vllm/ model."
@@ -68,7 +74,10 @@ def _derive_adapter_model(base: Model, adapter_path: Path, key: str) -> Model:
 
 def release_adapter_models() -> None:
     """Close every adapter model loaded so far and free its memory."""
+    held_weights = False
     while _adapter_models:
         _, model = _adapter_models.popitem()
         model.api.close()
-    release_memory()
+        held_weights |= str(model).split("/", 1)[0] in ("hf", "vllm")
+    if held_weights:
+        release_memory()

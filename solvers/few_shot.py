@@ -11,7 +11,7 @@ from pathlib import Path
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from solvers.registry import TRAIN_EXAMPLES, ModelCall, generation_system
+from solvers.registry import generation_system
 from solvers.writer import generate_from_template, generation_cache
 from tasks.records import Record, read_records, records_by_user
 from tasks.samples import render_context
@@ -39,17 +39,7 @@ def render_examples(examples: list[Record]) -> str:
     return "\n\n".join(blocks)
 
 
-@generation_system(
-    roles=("large",),
-    calls=(
-        ModelCall(
-            "large",
-            "email",
-            template="write_email_few_shot_v1",
-            fills={"examples": TRAIN_EXAMPLES},
-        ),
-    ),
-)
+@generation_system(roles=("large",))
 def few_shot(run_dir: str, k: int = 3, seed: int = 0, max_tokens: int = 128) -> Solver:
     """M_L writes from x plus k of the user's training emails (`write_email_few_shot_v1`)."""
     if k < 1:

@@ -6,11 +6,11 @@ compares with the real emails.
 
 from inspect_ai.solver import Solver
 
-from solvers.registry import ModelCall, generation_system
+from solvers.registry import generation_system
 from solvers.writer import zero_shot_writer
 
 
-@generation_system(roles=("large",), calls=(ModelCall("large", "email"),))
+@generation_system(roles=("large",))
 def large_zero_shot(run_dir: str, max_tokens: int = 128) -> Solver:
     """M_L writes from x with the zero-shot writer prompt (`write_email_v1`)."""
     return zero_shot_writer("large_zero_shot", "large", max_tokens)

@@ -5,7 +5,7 @@ from pathlib import Path
 from inspect_ai.solver import Generate, Solver, TaskState
 
 from solvers.adapters import adapter_model
-from solvers.registry import ModelCall, generation_system
+from solvers.registry import generation_system
 from solvers.training.naive_finetune import build_naive_finetune
 from solvers.writer import generate_from_template, generation_cache
 from tasks.cross_user import adapter_user
@@ -17,9 +17,6 @@ SYSTEM = "naive_finetune"
     roles=("small",),
     build=build_naive_finetune,
     uses_adapter=True,
-    calls=(ModelCall("small", "email", adapter=True),),
-    build_calls_per_train_record=(),
-    trains_adapter=True,
 )
 def naive_finetune(run_dir: str, max_tokens: int = 128) -> Solver:
     """M_S + the user's LoRA adapter writes from x (`write_email_v1`, as in training).

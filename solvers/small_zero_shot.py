@@ -2,11 +2,11 @@
 
 from inspect_ai.solver import Solver
 
-from solvers.registry import ModelCall, generation_system
+from solvers.registry import generation_system
 from solvers.writer import zero_shot_writer
 
 
-@generation_system(roles=("small",), calls=(ModelCall("small", "email"),))
+@generation_system(roles=("small",))
 def small_zero_shot(run_dir: str, max_tokens: int = 128) -> Solver:
     """M_S writes from x with the zero-shot writer prompt (`write_email_v1`)."""
     return zero_shot_writer("small_zero_shot", "small", max_tokens)

@@ -16,7 +16,7 @@ from inspect_ai.log import (
 from inspect_ai.model import ModelUsage
 
 from core.run_folder import RunFolder
-from harness.cost import cost_section, price_list, price_of
+from harness.cost import cost_section, logged_calls, price_list, price_of
 from harness.pipeline import generate, judge, prepare_records
 from harness.profile import ModelPrice, parse_profile
 from tests.helpers import scripted_profile, scripted_run
@@ -115,7 +115,7 @@ def test_a_model_without_price_leaves_its_stage_and_total_unknown(tmp_path: Path
 
 
 def test_cost_of_a_scripted_run_matches_its_samples(tmp_path: Path):
-    raw = scripted_profile()
+    raw = scripted_profile(call_log=tmp_path / "calls.log")
     raw["prices"] = {
         "prefbench-mock/large": {"input_per_million": 1.0, "output_per_million": 2.0},
         "prefbench-mock/judge": {"input_per_million": 3.0, "output_per_million": 4.0},
@@ -147,4 +147,17 @@ def test_cost_of_a_scripted_run_matches_its_samples(tmp_path: Path):
     assert {row["model"] for row in cost["by_stage_model"] if row["stage"] == "gen"} == {
         "prefbench-mock/small",
         "prefbench-mock/large",
+    }
+
+    # one logged call per model call that reached a model, with the tokens the stats sum
+    calls = list(logged_calls(context.run))
+    assert len(calls) == len((tmp_path / "calls.log").read_text().splitlines())
+    for kind in ("intents", "gen", "judge"):
+        tokens = sum(call.input_tokens for call in calls if call.kind == kind)
+        assert tokens == cost["tokens_by_stage"][kind]["input_tokens"]
+    assert {call.role for call in calls if call.kind == "judge"} == {"judge"}
+    assert {call.stage for call in calls if call.kind == "gen"} == {
+        "gen-small_zero_shot",
+        "gen-large_zero_shot",
+        "gen-few_shot",
     }
