@@ -104,10 +104,11 @@ def run(
     resolved, _ = load_profile(profile)
     _offline_environment(resolved)
     if dry_run:
+        from core.tables import rich_table
         from harness.dry_run import plan_run, plan_table, profile_records, totals_line
 
         plan = plan_run(resolved, profile_records(resolved), limit=limit)
-        console.print(plan_table(plan))
+        console.print(rich_table(plan_table(plan)))
         console.print(totals_line(plan), highlight=False)
         return
     run_dir = out or Path("runs") / resolved.name

@@ -9,8 +9,9 @@ is planned by the code that will run it. The planning models answer each call at
 (intents, drafts, rules, candidates) enters later prompts at that budget. The LLM judge
 cannot parse a planning answer, so it asks again: those repeats are the retry bound.
 
-No real model is called or loaded (the BERTScore encoder of the similarity stages is, as in
-a run), nothing is written outside the temporary folder, and it is deleted afterwards. A
+No model is called or loaded: stages that call no model (similarity metrics, a similarity
+judge, the report) are skipped and listed as such (`Stage.calls_models`). Nothing is written
+outside the temporary folder, and it is deleted afterwards. A
 plan counts a fresh run; a re-run reuses finished stages and cached calls, and costs less.
 """
 
@@ -24,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
+from core.tables import Cell, Column, Table, cells, columns
 from harness.cost import finished_logs, log_stage, logged_calls, price_list, price_of, usd
 from harness.pipeline import open_run, run_benchmark
 from harness.planning_model import (
@@ -41,10 +41,12 @@ from harness.planning_model import (
     token_counter,
 )
 from harness.profile import DatasetSpec, Profile
+from harness.stages import Stage
 from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
 from tasks.demo import generate_demo_records
 from tasks.records import Record, read_records, write_records
 
+LOCAL_ONLY = "no model call (a local scorer, metric or the report)"
 PLACEHOLDER_ADAPTER = {"prefbench_dry_run": "a placeholder: no adapter was trained"}
 
 
@@ -281,7 +283,7 @@ def _call_rows(run: RunFolder) -> list[_Group]:
     called = {(group.row.stage, group.row.job) for group in groups.values()}
     for (kind, stage), when in evals.items():
         if (kind, stage) not in called:
-            row = PlanRow(stage=kind, job=stage, note="no model call (a local scorer or metric)")
+            row = PlanRow(stage=kind, job=stage, note=LOCAL_ONLY)
             groups[(kind, stage)] = _Group(row, when)
     return list(groups.values())
 
@@ -312,6 +314,14 @@ def _training_rows(jobs: list[TrainingJob], profile: Profile) -> list[_Group]:
     return groups
 
 
+def _skipped_rows(stages: list[Stage]) -> list[_Group]:
+    """One row per stage the planning run skipped: it calls no model (listed after the rest)."""
+    return [
+        _Group(PlanRow(stage=stage.name, job=stage.title, note=LOCAL_ONLY), time.time_ns())
+        for stage in stages
+    ]
+
+
 def plan_run(profile: Profile, records: list[Record], limit: int | None = None) -> RunPlan:
     """The jobs a fresh run of `profile` on `records` needs (see the module docstring).
 
@@ -327,9 +337,14 @@ def plan_run(profile: Profile, records: list[Record], limit: int | None = None) 
         context = open_run(Path(folder) / "run", planning, quiet, display="none", limit=limit)
         recorder = TrainingRecorder()
         context.adapter_trainer = recorder
+        context.planning = True
         with _environment_kept("INSPECT_CACHE_DIR"):
             run_benchmark(context)
-        groups = _call_rows(context.run) + _training_rows(recorder.jobs, profile)
+        groups = (
+            _call_rows(context.run)
+            + _training_rows(recorder.jobs, profile)
+            + _skipped_rows(context.skipped)
+        )
     groups.sort(key=lambda group: group.ran_at_ns)
     test = [record for record in records if record.split == "test"][:limit]
     return RunPlan(
@@ -355,59 +370,56 @@ def _dollars(value: float | None) -> str:
 
 
 def plan_table(plan: RunPlan) -> Table:
-    """The plan as a rich table, one row per job group."""
+    """The plan as a table (`core.tables`: terminal, Markdown or HTML), one row per job group."""
     roles_by_method: dict[str, list[str]] = {}
     for role, method in plan.token_methods.items():
         roles_by_method.setdefault(method, []).append(role)
     methods = "; ".join(
         f"{', '.join(roles)}: {method}" for method, roles in roles_by_method.items()
     )
-    # notes are numbered under the table, so the numbers keep their columns on any terminal
-    notes = list(dict.fromkeys(row.note for row in plan.rows if row.note))
-    table = Table(
-        title=(
-            f"dry run of profile {plan.profile}: {plan.users} users, {plan.train_records} train "
-            f"and {plan.test_records} test records (no model was called)"
-        ),
-        box=box.SIMPLE_HEAD,
-        caption="\n".join(
-            [f"[{number}] {note}" for number, note in enumerate(notes, start=1)]
-            + [
-                f"input tokens: the prompts the run sends ({methods}); text not written yet "
-                "(intents, drafts, rules, candidates) at its max_tokens budget. output: "
-                "max_tokens per call (an upper bound). retries: calls that repeat a prompt "
-                "(the LLM judge asks again when it cannot parse an answer). USD at list prices "
-                f"as of {plan.prices_as_of} (harness/prices.yaml, the profile's prices); local "
-                "models cost 0."
-            ]
-        ),
-        caption_justify="left",
-    )
-    # numbers never wrap; on a narrow terminal the labels and the note wrap instead
-    table.add_column("stage", no_wrap=True)
-    table.add_column("job", min_width=14, overflow="fold")
-    table.add_column("role: model", min_width=14, overflow="fold")
-    for header in ("calls", "retries ≤", "adapters", "input tok", "output tok ≤", "USD"):
-        table.add_column(header, justify="right", no_wrap=True)
+    rows = []
     for row in plan.rows:
         if row.calls or row.retry_calls:
             calls, dollars = _number(row.calls), _dollars(row.usd)
             tokens_in, tokens_out = _number(row.input_tokens), _number(row.output_tokens)
         else:
             calls = tokens_in = tokens_out = dollars = "–"
-        marker = f" [{notes.index(row.note) + 1}]" if row.note else ""
-        table.add_row(
-            row.stage,
-            row.job + marker,
-            f"{row.role}: {row.model}" if row.role else (row.model or "–"),
-            calls,
-            _number(row.retry_calls) if row.retry_calls else "",
-            _number(row.training_jobs) if row.training_jobs else "",
-            tokens_in,
-            tokens_out,
-            dollars,
+        rows.append(
+            cells(
+                row.stage,
+                Cell(row.job, note=row.note),
+                f"{row.role}: {row.model}" if row.role else (row.model or "–"),
+                calls,
+                _number(row.retry_calls) if row.retry_calls else "",
+                _number(row.training_jobs) if row.training_jobs else "",
+                tokens_in,
+                tokens_out,
+                dollars,
+            )
         )
-    return table
+    return Table(
+        title=(
+            f"dry run of profile {plan.profile}: {plan.users} users, {plan.train_records} train "
+            f"and {plan.test_records} test records (no model was called)"
+        ),
+        columns=[
+            Column("stage", "left"),
+            Column("job", "left", wrap=True),
+            Column("role: model", "left", wrap=True),
+            *columns(
+                "calls", "retries ≤", "adapters", "input tok", "output tok ≤", "USD", labels=0
+            ),
+        ],
+        rows=rows,
+        caption=(
+            f"input tokens: the prompts the run sends ({methods}); text not written yet "
+            "(intents, drafts, rules, candidates) at its max_tokens budget. output: max_tokens "
+            "per call (an upper bound). retries: calls that repeat a prompt (the LLM judge asks "
+            "again when it cannot parse an answer). USD at list prices as of "
+            f"{plan.prices_as_of} (harness/prices.yaml, the profile's prices); local models "
+            "cost 0."
+        ),
+    )
 
 
 def totals_line(plan: RunPlan) -> str:

@@ -84,9 +84,18 @@ def open_run(
 
 
 def run_benchmark(context: PipelineContext) -> dict[str, Any]:
-    """Run every stage of `context.stages` in order; returns the report."""
+    """Run every stage of `context.stages` in order; returns the report.
+
+    A planning run (`context.planning`) skips the stages that call no model and returns an
+    empty report.
+    """
     for stage in context.stages:
+        if context.planning and not stage.calls_models(context):
+            context.skipped.append(stage)
+            continue
         stage.run(context)
+    if context.planning:
+        return {}
     if context.report is None:
         raise RuntimeError("the pipeline has no report stage: nothing wrote report.json")
     return context.report

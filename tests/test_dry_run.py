@@ -17,6 +17,7 @@ from inspect_ai.solver import Solver
 from core.errors import PrefbenchInputError
 from harness.cost import logged_calls
 from harness.dry_run import (
+    LOCAL_ONLY,
     TrainingRecorder,
     plan_run,
     plan_table,
@@ -156,7 +157,7 @@ def test_prices_apply_to_the_real_model_and_unpriced_models_are_named(small_plan
         assert row.retry_calls == row.calls and row.retry_usd == pytest.approx(row.usd)
     assert plan.usd is None and plan.unpriced_models == ["openai/not-a-listed-model"]
     assert "no price for openai/not-a-listed-model" in totals_line(plan)
-    assert plan_table(plan).row_count == len(plan.rows)
+    assert len(plan_table(plan).rows) == len(plan.rows)
 
 
 def test_limit_caps_generation_and_judging(small_plan):
@@ -242,3 +243,12 @@ def test_profile_records_reads_a_records_file(tmp_path: Path):
         profile_records(
             parsed(scripted_profile(dataset={"kind": "records", "path": str(tmp_path / "no")}))
         )
+
+
+def test_stages_without_model_calls_are_listed_not_run(tmp_path: Path):
+    profile = scripted_profile(judge={"kind": "similarity", "multi_candidate": True})
+    plan = plan_run(parsed(profile), profile_records(parsed(profile)))
+    skipped = {row.stage for row in plan.rows if row.note == LOCAL_ONLY}
+    assert {"similarity", "pairwise_judge", "multi_candidate", "report"} <= skipped
+    assert not [row for row in plan.rows if row.stage in ("metrics", "judge", "multi")]
+    assert plan.calls_of("gen") > 0

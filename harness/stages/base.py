@@ -38,6 +38,10 @@ class Stage(ABC):
     def run(self, context: "PipelineContext") -> None:
         """Run (or reuse) the stage's evals and leave their results on `context`."""
 
+    def calls_models(self, context: "PipelineContext") -> bool:
+        """Whether the stage sends model calls; a planning run skips a stage that does not."""
+        return True
+
     def report_section(self, context: "PipelineContext") -> Any | None:
         """What the stage adds to report.json under `section`; None when it ran nothing.
 
@@ -83,6 +87,10 @@ class PipelineContext:
     report: dict[str, Any] | None = None
     adapter_trainer: AdapterTrainer | None = None
     """Replaces LoRA training when set (the dry run records the jobs instead)."""
+    planning: bool = False
+    """Every role is a planning model (`prefbench run --dry-run`): stages that call no model
+    are skipped and listed in `skipped`, and so is local scoring after a stage's calls."""
+    skipped: list[Stage] = field(default_factory=list)
 
     @property
     def recomputed_nothing(self) -> bool:

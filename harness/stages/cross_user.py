@@ -56,6 +56,10 @@ class CrossUserStage(Stage):
             **plugin_prompts_key(lookup_system(system_name).solver_factory),
         }
 
+    def calls_models(self, context: PipelineContext) -> bool:
+        """Whether the profile asks for the K×K test (its agents write every test set)."""
+        return context.profile.metrics.personalization_system is not None
+
     def run(self, context: PipelineContext) -> None:
         """Run (or reuse) the cross-user eval and its metrics; store the matrix section."""
         name = context.profile.metrics.personalization_system
@@ -86,6 +90,8 @@ class CrossUserStage(Stage):
             solver=system.make_solver(str(context.run.root), **key["options"]),
             on_done=release_adapter_models,
         )
+        if context.planning:
+            return  # the matrix is local BERTScore: no model call to plan
         scored = score_generations(context, f"metrics-cross-{name}", cross, text_metrics=False)
         settings = context.profile.metrics
         section = personalization_matrix(

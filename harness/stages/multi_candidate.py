@@ -46,6 +46,11 @@ class MultiCandidateStage(Stage):
             **judge.key,
         }
 
+    def calls_models(self, context: PipelineContext) -> bool:
+        """Whether it runs at all, with a judge that calls a model."""
+        judge = context.profile.judge
+        return judge.multi_candidate and bool(lookup_judge(judge.kind).roles)
+
     def run(self, context: PipelineContext) -> None:
         """Run (or reuse) the eval when the profile asks for it; store the votes section."""
         profile = context.profile

@@ -65,6 +65,10 @@ class PairwiseJudgeStage(Stage):
             **judge.key,
         }
 
+    def calls_models(self, context: PipelineContext) -> bool:
+        """Whether the profile's judge calls a model (an LLM judge; not the similarity judge)."""
+        return bool(lookup_judge(context.profile.judge.kind).roles)
+
     def run(self, context: PipelineContext) -> None:
         """Run (or reuse) one judge eval per (reference, other system) pair."""
         self.heading(context)

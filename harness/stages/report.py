@@ -49,6 +49,10 @@ class ReportStage(Stage):
             "report_format": REPORT_FORMAT,
         }
 
+    def calls_models(self, context: PipelineContext) -> bool:
+        """Never: statistics, tables and figures from the logs."""
+        return False
+
     def run(self, context: PipelineContext) -> None:
         """Build and write the report, or reuse report.json when its inputs are unchanged."""
         self.heading(context)

@@ -58,6 +58,10 @@ class SimilarityStage(Stage):
     title = "similarity metrics"
     section = "similarity"
 
+    def calls_models(self, context: PipelineContext) -> bool:
+        """Never: BERTScore and the lexical metrics run locally."""
+        return False
+
     def run(self, context: PipelineContext) -> None:
         """Run (or reuse) each system's metrics eval and store the section."""
         self.heading(context)
