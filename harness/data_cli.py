@@ -126,21 +126,21 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 @data_app.command("corpora")
 def data_corpora() -> None:
     """The registered corpora: text kind, split rule, what --source takes and options."""
-    from rich.table import Table
+    from core.tables import Column, Table, cells, rich_table
 
-    table = Table(title="corpora")
-    for column in ("corpus", "text kind", "split", "--source", "options"):
-        table.add_column(column)
-    for entry in corpora():
-        options = "; ".join(f"{name}: {text}" for name, text in entry.option_help().items())
-        table.add_row(
+    rows = [
+        cells(
             f"{entry.name}\n{entry.description}",
             entry.text_kind,
             entry.split.describe(),
             entry.source_help or "none (generated)",
-            options or "none",
+            "; ".join(f"{name}: {text}" for name, text in entry.option_help().items()) or "none",
         )
-    console.print(table)
+        for entry in corpora()
+    ]
+    headers = ("corpus", "text kind", "split", "--source", "options")
+    wrapping = [Column(name, "left", wrap=True) for name in headers]
+    console.print(rich_table(Table(title="corpora", columns=wrapping, rows=rows)))
 
 
 def _two_column_table(title: str, rows: list[tuple[str, str]]) -> "RichTable":
@@ -160,13 +160,13 @@ def data_stats(
     folder: Annotated[Path, typer.Argument(help="A prepared folder (or its records.jsonl).")],
 ) -> None:
     """Users, records per split, text length percentiles and drops by reason."""
-    from rich.table import Table
+    from core.tables import Table, cells, columns, rich_table
 
     stats = corpus_stats(folder)
     console.print(_two_column_table(f"records in {folder}", stats.to_rows()))
-    per_user = Table(title="records per user")
-    per_user.add_column("user")
-    per_user.add_column("records", justify="right")
-    for user, count in sorted(stats.records_per_user.items()):
-        per_user.add_row(user, str(count))
-    console.print(per_user)
+    per_user = Table(
+        title="records per user",
+        columns=columns("user", "records"),
+        rows=[cells(user, str(count)) for user, count in sorted(stats.records_per_user.items())],
+    )
+    console.print(rich_table(per_user))
