@@ -105,7 +105,8 @@ def run(
     _offline_environment(resolved)
     if dry_run:
         from core.tables import rich_table
-        from harness.dry_run import plan_run, plan_table, profile_records, totals_line
+        from harness.dry_run import plan_run, plan_table, totals_line
+        from harness.stages.records import profile_records
 
         plan = plan_run(resolved, profile_records(resolved), limit=limit)
         console.print(rich_table(plan_table(plan)))

@@ -27,7 +27,6 @@ from tempfile import TemporaryDirectory
 
 from rich.console import Console
 
-from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
 from core.tables import Cell, Column, Table, cells, columns
 from harness.cost import finished_logs, log_stage, logged_calls, price_list, price_of, usd
@@ -43,36 +42,10 @@ from harness.planning_model import (
 from harness.profile import DatasetSpec, Profile
 from harness.stages import Stage
 from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
-from tasks.demo import generate_demo_records
-from tasks.records import Record, read_records, write_records
+from tasks.records import Record, write_records
 
 LOCAL_ONLY = "no model call (a local scorer, metric or the report)"
 PLACEHOLDER_ADAPTER = {"prefbench_dry_run": "a placeholder: no adapter was trained"}
-
-
-def profile_records(profile: Profile) -> list[Record]:
-    """The records a run of `profile` starts from, read or generated without running anything.
-
-    Raises `PrefbenchInputError` naming the path and the `prefbench data prepare` command
-    when a `records` dataset's file does not exist.
-    """
-    dataset = profile.dataset
-    if dataset.kind == "demo":
-        return generate_demo_records(
-            personas=dataset.personas,
-            records_per_persona=dataset.records_per_persona,
-            seed=profile.seed,
-            test_fraction=dataset.test_fraction,
-        )
-    assert dataset.path is not None
-    path = Path(dataset.path)
-    if not path.is_file():
-        raise PrefbenchInputError(
-            f"records file {path} (the profile's dataset.path) does not exist: prepare it with "
-            f"`prefbench data prepare enron --source PATH --out {path.parent}` (or new_yorker), "
-            "or point dataset.path at a records.jsonl file"
-        )
-    return read_records(path)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from harness.dry_run import (
     TrainingRecorder,
     plan_run,
     plan_table,
-    profile_records,
     totals_line,
 )
 from harness.pipeline import run_benchmark
 from harness.profile import parse_profile
+from harness.stages.records import profile_records
 from solvers import generation_system
 from solvers.writer import zero_shot_writer
 from tasks.records import write_records

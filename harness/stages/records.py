@@ -7,7 +7,9 @@ in `logs/intents/`, sampled at several temperatures).
 from pathlib import Path
 from typing import Any
 
+from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
+from harness.profile import Profile
 from harness.prompt_files import prompts_fingerprint
 from harness.stages.base import PipelineContext, Stage
 from tasks.demo import generate_demo_records
@@ -15,18 +17,30 @@ from tasks.intents import chosen_intent, intent_task
 from tasks.records import Record, read_records, write_records
 
 
-def source_records(context: PipelineContext) -> list[Record]:
-    """The profile's records before the intents stage."""
-    dataset = context.profile.dataset
+def profile_records(profile: Profile) -> list[Record]:
+    """The records a run of `profile` starts from, read or generated without running anything.
+
+    Raises `PrefbenchInputError` naming the path and the `prefbench data prepare` command
+    when a `records` dataset's file does not exist.
+    """
+    dataset = profile.dataset
     if dataset.kind == "demo":
         return generate_demo_records(
             personas=dataset.personas,
             records_per_persona=dataset.records_per_persona,
-            seed=context.profile.seed,
+            seed=profile.seed,
             test_fraction=dataset.test_fraction,
         )
     assert dataset.path is not None
-    return read_records(Path(dataset.path))
+    path = Path(dataset.path)
+    if not path.is_file():
+        raise PrefbenchInputError(
+            f"records file {path} (the profile's dataset.path) does not exist: prepare it with "
+            f"`prefbench data prepare CORPUS --source PATH --out {path.parent}` (`prefbench data "
+            "corpora` lists them), "
+            "or point dataset.path at a records.jsonl file"
+        )
+    return read_records(path)
 
 
 class RecordsStage(Stage):
@@ -47,7 +61,7 @@ class RecordsStage(Stage):
     def run(self, context: PipelineContext) -> None:
         """Read or generate the records, write intents where missing, save the records file."""
         self.heading(context)
-        records = source_records(context)
+        records = profile_records(context.profile)
         missing = [record for record in records if not record.intent]
         if missing:
             task = intent_task(
