@@ -37,11 +37,16 @@ def read_enron(source: Path, options: NoOptions) -> Iterator[CorpusText | Skippe
         return
     for item in iter_enron_source(source):
         if isinstance(item, SourceProblem):
-            yield SkippedText(item.reason, item.source, item.detail)
+            yield _source_problem(item)
         elif item.raw_bytes is None:
             yield SkippedText("not_sent_folder", item.source, item.folder)
         else:
             yield _mailbox_text(item)
+
+
+def _source_problem(problem: SourceProblem) -> SkippedText:
+    """A part of the source not read (a link, a FIFO, a truncated archive...): bad input."""
+    return SkippedText(problem.reason, problem.source, problem.detail, bad_input=True)
 
 
 def _mailbox_text(message: RawMessage) -> CorpusText | SkippedText:
@@ -71,7 +76,7 @@ def _mailbox_text(message: RawMessage) -> CorpusText | SkippedText:
 
 def _release_text(email: ReleaseEmail | SourceProblem) -> CorpusText | SkippedText:
     if isinstance(email, SourceProblem):
-        return SkippedText(email.reason, email.source, email.detail)
+        return _source_problem(email)
     fields = email.fields
     sender = (parseaddr(fields["from"])[1] or fields["from"]).strip().lower()
     if not sender:
