@@ -3,8 +3,9 @@
 Each reader streams `RawMessage`s (one raw RFC-822 message each) and `SourceProblem`s (a part
 of the source that could not be read or was refused: a truncated archive, an unreadable file,
 a CSV row without its fields, a symbolic link or other non-regular file (never followed or
-opened), a message over `MAX_MESSAGE_BYTES`). Nothing is held beyond one message. Messages outside the wanted folders
-(by default the sent folders) come with ``raw_bytes=None`` so they can be counted unread.
+opened), a message over `MAX_MESSAGE_BYTES`). Nothing is held beyond one message. Messages
+outside the wanted folders (by default the sent folders) come with ``raw_bytes=None`` so they
+can be counted unread.
 
 Layout: ``maildir/<mailbox>/<folder>/<n>.``, where ``<folder>`` may itself be nested
 (``inbox/projects``). The tar holds the same paths; the CSV export has columns ``file``
@@ -355,10 +356,10 @@ def iter_csv_rows(
 
 
 def require_columns(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:
-    """Map each needed column to its index; raise `PrefbenchInputError` naming found and needed.
+    r"""Map each needed column to its index; raise `PrefbenchInputError` naming found and needed.
 
     Column names are compared without case and surrounding spaces; a name holding invisible
-    or control characters is shown escaped in the error (``'\\ufefffile'``).
+    or control characters is shown escaped in the error (a zero-width space as ``'file\u200b'``).
     """
     position = {name.strip().lower(): index for index, name in enumerate(header)}
     missing = [name for name in needed if name not in position]
