@@ -16,7 +16,7 @@ from core.errors import PrefbenchInputError
 from harness.data_cli import data_app
 from harness.human_cli import human_app
 from harness.human_results_cli import agreement_command, import_answers_command
-from harness.profile import Profile, load_profile, parse_profile
+from harness.profile import Profile, load_profile, read_run_profile
 from harness.stage_runner import StageInterrupted
 
 if TYPE_CHECKING:
@@ -55,16 +55,11 @@ def _offline_environment(profile: Profile) -> None:
 
 def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -> "PipelineContext":
     """Reopen a run folder with its own profile (optionally another judge)."""
-    import yaml
-
     from core.run_folder import RunFolder
     from harness.pipeline import open_run
 
     run = RunFolder(run_dir).require_existing()
-    raw = yaml.safe_load(run.profile.read_text("utf-8"))
-    if judge_kind is not None and isinstance(raw, dict):
-        raw.setdefault("judge", {})["kind"] = judge_kind
-    profile = parse_profile(raw, run.profile)
+    profile = read_run_profile(run.profile, judge_kind)
     _offline_environment(profile)
     return open_run(run_dir, profile, console, display=display)
 

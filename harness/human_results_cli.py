@@ -117,9 +117,7 @@ def agreement_command(
     ] = "md",
 ) -> None:
     """Human–human and human–LLM agreement, and human win rates; saved into the report."""
-    import yaml
-
-    from harness.profile import parse_profile
+    from harness.profile import read_run_profile
     from harness.report import write_report
     from human_eval.agreement import agreement_section
     from human_eval.agreement_render import agreement_tables
@@ -129,7 +127,7 @@ def agreement_command(
         raise PrefbenchInputError(f"unknown --format '{output_format}'; use md or json")
     run = RunFolder(run_dir).require_existing()
     report = read_report(run)
-    profile = parse_profile(yaml.safe_load(run.profile.read_text("utf-8")), run.profile)
+    profile = read_run_profile(run.profile)
     attach_human_scores(run_dir)
     section = agreement_section(
         run_dir, _judge_logs(run, report), profile.seed, tie_policy=profile.judge.tie_policy

@@ -1,7 +1,10 @@
 """Profiles: which models fill each role, which data, systems, judge and training settings.
 
 A profile is a YAML file validated once, here, into typed settings (docs/design.md §3). The
-resolved profile is written into the run folder as `profile.yaml`.
+resolved profile is written into the run folder as `profile.yaml`. Every profile file, a
+built-in one, a user's or a run folder's, is read by `load_yaml_file`, which refuses YAML
+aliases (``*name``: a few lines of them expand into gigabytes, the "billion laughs") and turns
+a YAML error into a `PrefbenchInputError` naming the file and the fix.
 """
 
 from pathlib import Path
@@ -25,6 +28,82 @@ from solvers.training.lora import LoraSettings
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ROLES = ("small", "large", "judge")
+RUN_PROFILE_FIX = (
+    "restore it from a backup, or start the run again with `prefbench run --profile PROFILE "
+    "--out RUN_FOLDER` (finished stages are redone from the run's cache)"
+)
+"""What to do about a run folder's unreadable `profile.yaml`."""
+
+
+class _AliasRefused(yaml.YAMLError):
+    """A YAML alias met while composing a document (see `_NoAliasLoader`)."""
+
+    def __init__(self, alias: str, line: int) -> None:
+        super().__init__(f"alias *{alias} on line {line}")
+        self.alias = alias
+        self.line = line
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing every alias before anything is expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(event.anchor, event.start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper writing a repeated value out again instead of as an alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def load_yaml_file(path: Path, *, what: str = "profile", fix: str = "fix the file") -> Any:
+    """Parse one YAML file safely (no Python objects, no aliases); its data.
+
+    Raises `PrefbenchInputError` naming `path` (described as `what`) and `fix` when the file
+    cannot be read, is not UTF-8, is not valid YAML, or uses an alias (``*name``, a merge
+    ``<<: *name`` included): aliases are refused outright, as a few of them nested expand
+    into gigabytes of data ("billion laughs"); write the repeated value out in full instead.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PrefbenchInputError(
+            f"{what} {path} is not UTF-8 text ({error.reason} at byte {error.start}); {fix}"
+        ) from None
+    except OSError as error:
+        raise PrefbenchInputError(
+            f"{what} {path} cannot be read ({error.strerror or error}); {fix}"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except _AliasRefused as error:
+        raise PrefbenchInputError(
+            f"{what} {path}, line {error.line}: YAML alias *{error.alias} refused (aliases can "
+            f"expand a small file without bound); write the value out in full instead of "
+            f"*{error.alias} (and drop its &{error.alias} anchor), or {fix}"
+        ) from None
+    except yaml.YAMLError as error:
+        raise PrefbenchInputError(f"{what} {path} is not valid YAML ({error}); {fix}") from None
+
+
+def read_run_profile(path: Path, judge_kind: str | None = None) -> "Profile":
+    """A run folder's `profile.yaml`, validated (optionally with another `judge.kind`).
+
+    Raises `PrefbenchInputError` naming the file and the fix when it is unreadable, corrupt
+    or invalid.
+    """
+    raw = load_yaml_file(path, what="the run folder's profile", fix=RUN_PROFILE_FIX)
+    if judge_kind is not None and isinstance(raw, dict):
+        judge = raw.setdefault("judge", {})
+        if isinstance(judge, dict):
+            judge["kind"] = judge_kind
+    return parse_profile(raw, path)
 
 
 class StrictModel(BaseModel):
@@ -260,10 +339,7 @@ def load_profile(name_or_path: str) -> tuple[Profile, Path]:
             )
     if not path.exists():
         raise PrefbenchInputError(f"profile file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise PrefbenchInputError(f"profile {path} is not valid YAML: {error}") from error
+    raw = load_yaml_file(path, fix="fix the file (see the built-in harness/profiles/demo.yaml)")
     return parse_profile(raw, path), path
 
 
@@ -310,4 +386,4 @@ def parse_profile(raw: Any, source: Path) -> Profile:
 
 def dump_profile(profile: Profile) -> str:
     """The resolved profile as YAML (what `runs/NAME/profile.yaml` holds)."""
-    return yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False)
+    return yaml.dump(profile.model_dump(mode="json"), Dumper=_NoAliasDumper, sort_keys=False)

@@ -1,11 +1,12 @@
 """The record every dataset loader produces; its JSON-lines reader and writer (docs/design.md §7).
 
-A records file holds one JSON object per line, each a `Record`. Blank lines are skipped.
-Reading a file that breaks the schema raises `PrefbenchInputError` (exit code 2 in the
-command line) naming the file, the line, the record id when known, what is wrong and how to
-fix it.
+A records file holds one JSON object per line, each a `Record`. Blank lines are skipped, and
+so is a UTF-8 byte-order mark at the start. Reading a file that breaks the schema raises
+`PrefbenchInputError` (exit code 2 in the command line) naming the file, the line, the record
+id when known, what is wrong and how to fix it.
 """
 
+import codecs
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,9 @@ from core.errors import PrefbenchInputError
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
+
+QUOTE_LIMIT = 80
+"""The longest bad value an error message quotes (longer ones are cut, with their length)."""
 
 REGENERATE_HINT = (
     "regenerate it with `prefbench data prepare {enron,new_yorker,demo} --source PATH --out DIR`"
@@ -84,6 +88,7 @@ def read_records(path: Path) -> list[Record]:
 
     records: list[Record] = []
     first_line_of_id: dict[str, int] = {}
+    raw = raw.removeprefix(codecs.BOM_UTF8)
     for line_number, line_bytes in enumerate(raw.split(b"\n"), start=1):
         if not line_bytes.strip():
             continue
@@ -95,13 +100,7 @@ def read_records(path: Path) -> list[Record]:
                 f"{where}: not valid UTF-8 ({error.reason} at byte {error.start}); "
                 f"save the file as UTF-8, or {REGENERATE_HINT}"
             ) from None
-        try:
-            fields = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise PrefbenchInputError(
-                f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
-                f"fix or delete that line, or {REGENERATE_HINT}"
-            ) from None
+        fields = _parse_json_line(line, where)
         if not isinstance(fields, dict):
             raise PrefbenchInputError(
                 f"{where}: expected a JSON object (one record per line), got "
@@ -109,7 +108,7 @@ def read_records(path: Path) -> list[Record]:
             )
         record_id = fields.get("id")
         if isinstance(record_id, str) and record_id.strip():
-            where += f" (record {record_id!r})"
+            where += f" (record {_quoted(record_id)})"
         try:
             record = Record.model_validate(fields)
         except ValidationError as error:
@@ -118,13 +117,47 @@ def read_records(path: Path) -> list[Record]:
             ) from None
         if record.id in first_line_of_id:
             raise PrefbenchInputError(
-                f"{where}: duplicate id {record.id!r}, already used on line "
+                f"{where}: duplicate id {_quoted(record.id)}, already used on line "
                 f"{first_line_of_id[record.id]}; ids must be unique: delete or rename one of "
                 f"lines {first_line_of_id[record.id]} and {line_number}, or {REGENERATE_HINT}"
             )
         first_line_of_id[record.id] = line_number
         records.append(record)
     return records
+
+
+def _parse_json_line(line: str, where: str) -> object:
+    r"""One line's JSON value; `PrefbenchInputError` for anything Python's parser refuses.
+
+    Besides malformed JSON: nesting deeper than the parser's recursion, a number longer than
+    Python's digit limit, and a ``\udXXX`` escape that is no UTF-16 pair (a text that
+    could never be written back as UTF-8).
+    """
+    try:
+        fields = json.loads(line)
+    except json.JSONDecodeError as error:
+        problem = f"invalid JSON ({error.msg} at column {error.colno})"
+    except RecursionError:
+        problem = "JSON nested too deeply to read"
+    except ValueError as error:  # an integer over sys.get_int_max_str_digits()
+        problem = f"a JSON number too long to read ({str(error).split(';')[0]})"
+    else:
+        if "\\ud" not in line.lower():
+            return fields
+        try:
+            json.dumps(fields, ensure_ascii=False).encode("utf-8")
+            return fields
+        except UnicodeEncodeError:
+            problem = "a \\udXXX escape that is half of a UTF-16 pair (not a character)"
+    raise PrefbenchInputError(f"{where}: {problem}; fix or delete that line, or {REGENERATE_HINT}")
+
+
+def _quoted(value: object) -> str:
+    """`repr(value)`, cut to `QUOTE_LIMIT` characters with the full length said."""
+    text = repr(value)
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    return f"{text[:QUOTE_LIMIT]}... ({len(text)} characters)"
 
 
 def write_records(path: Path, records: Iterable[Record]) -> None:
@@ -177,9 +210,11 @@ def _describe(error: ValidationError) -> str:
             allowed = ", ".join(Record.model_fields)
             problems.append(f"unknown field {field!r} (allowed fields: {allowed})")
         elif field == "split":
-            problems.append(f"bad split value {detail['input']!r} (allowed: 'train', 'test')")
+            problems.append(
+                f"bad split value {_quoted(detail['input'])} (allowed: 'train', 'test')"
+            )
         elif kind == "value_error":
             problems.append(f"field {field!r} {detail['msg'].removeprefix('Value error, ')}")
         else:
-            problems.append(f"field {field!r}: {detail['msg']} (got {detail['input']!r})")
+            problems.append(f"field {field!r}: {detail['msg']} (got {_quoted(detail['input'])})")
     return "; ".join(problems)

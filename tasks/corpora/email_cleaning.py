@@ -42,6 +42,10 @@ _LOTUS_HEADER = re.compile(
     r"^\s*\S.*\son\s+\d{1,2}/\d{1,2}/\d{2,4}(\s+\d{1,2}:\d{2}(:\d{2})?(\s*[AP]M)?)?",
     re.IGNORECASE,
 )
+# The same separators glued to the end of a line of text: `...asap-----Original Message-----`.
+_GLUED_SEPARATOR = re.compile(
+    r"-{2,}\s*(Original (Message|Appointment)\s*-{2,}|Forwarded by\b)", re.IGNORECASE
+)
 _HEADER_FOLLOWER = re.compile(r"^\s*(To|cc|Please respond to|Sent by|Subject):", re.IGNORECASE)
 # Lotus Notes, name and date on two lines: `Shanna Husser@ENRON\n05/30/2000 09:34 AM\nTo: ...`.
 _LOTUS_DATE_LINE = re.compile(
@@ -77,6 +81,12 @@ class CleanedEmail:
     """The quoted reply chain or forwarded block, from its separator line on; may be empty."""
     content: str
     """What the sender wrote above the chain, sign-off and signature kept."""
+    x_from: str = ""
+    """The CMU corpus's X-From header (the sender as the mail client named them), or empty."""
+    x_origin: str = ""
+    """The CMU corpus's X-Origin header (the mailbox the file was exported from), or empty."""
+    x_folder: str = ""
+    """The CMU corpus's X-Folder header (``\\Eric_Bass_Jun2001\\Notes Folders\\'sent mail``)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,8 @@ def clean_email(raw: bytes) -> CleanedEmail | Dropped:
         headers = {name: raw_headers.get(name, "") for name in ("from", "to", "cc", "subject")}
         date_text = raw_headers.get("date", "")
         x_from = raw_headers.get("x-from", "")
+        x_origin = raw_headers.get("x-origin", "")
+        x_folder = raw_headers.get("x-folder", "")
     except Exception as error:  # the email package raises many kinds on broken input
         return Dropped("unreadable", f"cannot parse the message ({error})")
     from_name, from_address = parseaddr(headers["from"])
@@ -141,6 +153,9 @@ def clean_email(raw: bytes) -> CleanedEmail | Dropped:
         date=date,
         previous_context=previous_context,
         content=content,
+        x_from=x_from.strip(),
+        x_origin=x_origin.strip(),
+        x_folder=x_folder.strip(),
     )
 
 
@@ -207,9 +222,11 @@ def split_previous_context(body: str) -> tuple[str, str]:
     Separators: ``-----Original Message-----``, ``----- Forwarded by``, ``On ... wrote:``
     lines, ``>``-quoted lines, Lotus Notes header blocks (``Name on 05/14/2001 10:02 AM``
     followed by ``To:``/``cc:``) and Outlook blocks (``From: ...`` followed by ``Sent:`` or
-    ``To:``). Lotus debris just above the separator (tab-indented letterhead, a bare date
-    line, a copy of the sender line) goes with the previous context. The content is stripped
-    of surrounding blank lines; previous_context starts at the separator line.
+    ``To:``). A ``-----Original Message-----`` or ``----- Forwarded by`` glued to the end
+    of a line of text (``...asap-----Original Message-----``) is split off that line first.
+    Lotus debris just above the separator (tab-indented letterhead, a bare date line, a copy
+    of the sender line) goes with the previous context. The content is stripped of
+    surrounding blank lines; previous_context starts at the separator line.
     """
     lines = body.split("\n")
     for index, line in enumerate(lines):
@@ -218,7 +235,23 @@ def split_previous_context(body: str) -> tuple[str, str]:
             content = "\n".join(lines[:start]).strip("\n")
             previous = "\n".join(lines[start:]).strip("\n")
             return _strip_left_blank(content), previous
+        glued = _glued_separator_start(line)
+        if glued is not None:
+            content = "\n".join([*lines[:index], line[:glued].rstrip()]).strip("\n")
+            previous = "\n".join([line[glued:], *lines[index + 1 :]]).strip("\n")
+            return _strip_left_blank(content), previous
     return _strip_left_blank(body.strip("\n")), ""
+
+
+def _glued_separator_start(line: str) -> int | None:
+    """Where a separator glued after text on `line` starts (``asap-----Original...``), or None.
+
+    Only after words: a quoted separator (``> > ----- Original Message -----``) is no glue.
+    """
+    glued = _GLUED_SEPARATOR.search(line)
+    if glued is None or not re.search(r"\w", line[: glued.start()]):
+        return None
+    return glued.start()
 
 
 def _header_debris_start(lines: list[str], separator: int) -> int:

@@ -2,7 +2,9 @@
 
 Two kinds of source: the CMU corpus as distributed (a ``maildir`` folder, its ``.tar.gz`` or
 the CSV export, `tasks.corpora.enron_reader`), whose messages are cleaned here
-(`clean_email`) and kept only from the sent folders and when the mailbox owner wrote them;
+(`clean_email`) and kept only from the sent folders and when the mailbox owner wrote them
+(the headers name the owner, `headers_name_owner`, or the address is the owner's,
+`tasks.corpora.prepare.owner_addresses`);
 and the preference-agents Enron-42k release (``.jsonl``/``.parquet``,
 `tasks.corpora.enron_release`), already cleaned, one user per sender address.
 """
@@ -13,7 +15,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
-from tasks.corpora.email_cleaning import Dropped, clean_email, normalize_whitespace
+from tasks.corpora.email_cleaning import CleanedEmail, Dropped, clean_email, normalize_whitespace
 from tasks.corpora.enron_reader import RawMessage, SourceProblem, iter_enron_source
 from tasks.corpora.enron_release import ReleaseEmail, iter_release
 from tasks.corpora.registry import CorpusText, NoOptions, SkippedText, corpus
@@ -37,11 +39,16 @@ def read_enron(source: Path, options: NoOptions) -> Iterator[CorpusText | Skippe
         return
     for item in iter_enron_source(source):
         if isinstance(item, SourceProblem):
-            yield SkippedText(item.reason, item.source, item.detail)
+            yield _source_problem(item)
         elif item.raw_bytes is None:
             yield SkippedText("not_sent_folder", item.source, item.folder)
         else:
             yield _mailbox_text(item)
+
+
+def _source_problem(problem: SourceProblem) -> SkippedText:
+    """A part of the source not read (a link, a FIFO, a truncated archive...): bad input."""
+    return SkippedText(problem.reason, problem.source, problem.detail, bad_input=True)
 
 
 def _mailbox_text(message: RawMessage) -> CorpusText | SkippedText:
@@ -65,13 +72,67 @@ def _mailbox_text(message: RawMessage) -> CorpusText | SkippedText:
         previous_context=cleaned.previous_context,
         content=cleaned.content,
         source=message.source,
-        owner_only=True,
+        # a message whose headers name the owner is theirs whatever address it came from;
+        # the others are kept only when sent from the owner's address (prepare.py)
+        owner_only=not headers_name_owner(message.mailbox, cleaned),
     )
+
+
+def headers_name_owner(mailbox: str, email: CleanedEmail) -> bool:
+    r"""Whether a sent-folder message's CMU headers say that the mailbox's owner wrote it.
+
+    True when X-From names the owner (it holds the mailbox's surname, and a word starting
+    with its initial when the mailbox has one: ``Dasovich, Jeff`` or ``Jeff Dasovich`` for
+    ``dasovich-j``), or when the message comes from the owner's own export (X-Origin is the
+    mailbox, or without X-Origin, X-Folder's top folder names the owner:
+    ``\Eric_Bass_Jun2001\...``) and X-From names no one. A message from the owner's
+    export whose X-From names someone else (an assistant sending for them) is not the
+    owner's: X-Origin alone is the same for every file of a mailbox.
+    """
+    sender = _x_from_name(email.x_from)
+    if sender:
+        return _names_owner(sender, mailbox)
+    if email.x_origin:
+        return _letters(email.x_origin) == _letters(mailbox)
+    top_folder = next((part for part in re.split(r"[\\/]+", email.x_folder) if part), "")
+    return bool(top_folder) and _names_owner(top_folder, mailbox)
+
+
+def _x_from_name(x_from: str) -> str:
+    """The name in an X-From header: ``Dasovich, Jeff </O=ENRON/...>`` gives ``Dasovich, Jeff``.
+
+    An X-From that is only an address gives its local part.
+    """
+    name = re.sub(r"<[^>]*>", " ", x_from).strip().strip("\"'").strip()
+    if not name:
+        name = re.sub(r"[<>]", "", x_from).strip()
+    return name.split("@", 1)[0] if "@" in name else name
+
+
+def _names_owner(text: str, mailbox: str) -> bool:
+    """Whether `text` holds the mailbox's surname (letters only) and a word with its initial.
+
+    Words that are pieces of the surname (``st`` and ``clair`` for ``stclair``) do not count
+    as the first name.
+    """
+    parts = [part for part in mailbox.lower().split("-") if part]
+    surname = _letters(parts[0]) if parts else ""
+    if not surname or surname not in _letters(text):
+        return False
+    if len(parts) < 2:
+        return True
+    initial = parts[-1][0]
+    words = [word for word in re.split(r"[^a-z]+", text.lower()) if word]
+    return any(word.startswith(initial) and word not in surname for word in words)
+
+
+def _letters(text: str) -> str:
+    return "".join(character for character in text.lower() if character.isalpha())
 
 
 def _release_text(email: ReleaseEmail | SourceProblem) -> CorpusText | SkippedText:
     if isinstance(email, SourceProblem):
-        return SkippedText(email.reason, email.source, email.detail)
+        return _source_problem(email)
     fields = email.fields
     sender = (parseaddr(fields["from"])[1] or fields["from"]).strip().lower()
     if not sender:

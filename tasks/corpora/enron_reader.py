@@ -1,9 +1,11 @@
 """Raw Enron messages from the CMU corpus as distributed: a maildir folder, its tar.gz, its CSV.
 
 Each reader streams `RawMessage`s (one raw RFC-822 message each) and `SourceProblem`s (a part
-of the source that could not be read: a truncated archive, an unreadable file, a CSV row
-without its fields). Nothing is held beyond one message. Messages outside the wanted folders
-(by default the sent folders) come with ``raw_bytes=None`` so they can be counted unread.
+of the source that could not be read or was refused: a truncated archive, an unreadable file,
+a CSV row without its fields, a symbolic link or other non-regular file (never followed or
+opened), a message over `MAX_MESSAGE_BYTES`). Nothing is held beyond one message. Messages
+outside the wanted folders (by default the sent folders) come with ``raw_bytes=None`` so they
+can be counted unread.
 
 Layout: ``maildir/<mailbox>/<folder>/<n>.``, where ``<folder>`` may itself be nested
 (``inbox/projects``). The tar holds the same paths; the CSV export has columns ``file``
@@ -11,9 +13,11 @@ Layout: ``maildir/<mailbox>/<folder>/<n>.``, where ``<folder>`` may itself be ne
 """
 
 import csv
+import errno
 import gzip
 import os
 import re
+import stat
 import sys
 import tarfile
 import zlib
@@ -28,6 +32,14 @@ SENT_FOLDERS = frozenset({"sent", "_sent_mail", "sent_items", "sent items"})
 
 CSV_COLUMNS = ("file", "message")
 """The columns the Enron CSV export (Kaggle ``emails.csv``) must have."""
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+"""The largest raw message read (10 MiB): a bigger file, tar member or CSV field is skipped
+as ``oversized`` (the largest message of the CMU corpus is about 2 MiB, attachments
+stripped)."""
+
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NO_BLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass(frozen=True)
@@ -106,13 +118,25 @@ def iter_maildir(
     """Stream the messages under a maildir folder (or a folder holding ``maildir/``).
 
     Mailboxes, folders and files are visited in a stable order (numeric file names in number
-    order). A file that cannot be read is a ``unreadable`` `SourceProblem`.
+    order). Symbolic links (to files or folders) are not followed and special files (FIFOs,
+    devices) are not opened; each is a `SourceProblem` (``symlink``, ``not_regular_file``), as
+    is a file over `MAX_MESSAGE_BYTES` (``oversized``) or one that cannot be read
+    (``unreadable``); see `read_message_file`.
     """
     root = Path(root)
     if (root / "maildir").is_dir():
         root = root / "maildir"
     for directory, subdirectories, files in os.walk(root):
-        subdirectories.sort(key=natural_key)
+        linked = [name for name in subdirectories if (Path(directory) / name).is_symlink()]
+        for name in sorted(linked, key=natural_key):
+            yield SourceProblem(
+                str(Path(directory) / name),
+                "symlink",
+                "a symbolic link to a folder; not followed (copy the folder in instead)",
+            )
+        subdirectories[:] = sorted(
+            (name for name in subdirectories if name not in linked), key=natural_key
+        )
         relative = Path(directory).relative_to(root)
         if len(relative.parts) < 2:
             continue
@@ -123,19 +147,92 @@ def iter_maildir(
             if not wanted:
                 yield RawMessage(mailbox, folder, name, None, str(path))
                 continue
-            try:
-                raw = path.read_bytes()
-            except OSError as error:
-                yield SourceProblem(str(path), "unreadable", error.strerror or str(error))
+            raw = read_message_file(path)
+            if isinstance(raw, SourceProblem):
+                yield raw
                 continue
             yield RawMessage(mailbox, folder, name, raw, str(path))
+
+
+def read_message_file(path: Path) -> bytes | SourceProblem:
+    """The bytes of one message file, or why it was not read.
+
+    A symbolic link is never followed (``symlink``); a FIFO, socket or device is never read
+    (``not_regular_file``: reading a FIFO would block forever); a file over
+    `MAX_MESSAGE_BYTES` is ``oversized``; an I/O error is ``unreadable``.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError as error:
+        return SourceProblem(str(path), "unreadable", error.strerror or str(error))
+    refused = _refuse_file(path, info)
+    if refused is not None:
+        return refused
+    try:
+        # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a FIFO after lstat is
+        # refused too, instead of followed or waited on.
+        descriptor = os.open(path, os.O_RDONLY | _NO_FOLLOW | _NO_BLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return SourceProblem(str(path), "symlink", "a symbolic link; not followed")
+        return SourceProblem(str(path), "unreadable", error.strerror or str(error))
+    try:
+        with os.fdopen(descriptor, "rb") as handle:
+            refused = _refuse_file(path, os.fstat(handle.fileno()))
+            if refused is not None:
+                return refused
+            raw = handle.read(MAX_MESSAGE_BYTES + 1)
+    except OSError as error:
+        return SourceProblem(str(path), "unreadable", error.strerror or str(error))
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return _oversized(str(path), len(raw))
+    return raw
+
+
+def _refuse_file(path: Path, info: os.stat_result) -> SourceProblem | None:
+    """Why a file with this `lstat`/`fstat` result is not read, or None when it may be."""
+    if stat.S_ISLNK(info.st_mode):
+        return SourceProblem(
+            str(path), "symlink", "a symbolic link; not followed (copy the file in instead)"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        return SourceProblem(
+            str(path),
+            "not_regular_file",
+            f"a {_file_kind(info.st_mode)}, not a regular file; not read",
+        )
+    if info.st_size > MAX_MESSAGE_BYTES:
+        return _oversized(str(path), info.st_size)
+    return None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "FIFO (named pipe)",
+        stat.S_ISSOCK: "socket",
+        stat.S_ISCHR: "character device",
+        stat.S_ISBLK: "block device",
+        stat.S_ISDIR: "folder",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "special file")
+
+
+def _oversized(source: str, size: int) -> SourceProblem:
+    return SourceProblem(
+        source,
+        "oversized",
+        f"{size} bytes, over the {MAX_MESSAGE_BYTES} byte limit of one message; "
+        f"not read (MAX_MESSAGE_BYTES in tasks/corpora/enron_reader.py)",
+    )
 
 
 def iter_tar(archive: Path, *, wanted_folder: FolderFilter = is_sent_folder) -> Iterator[EnronItem]:
     """Stream the messages of a CMU tar(.gz) without unpacking it (tarfile stream mode ``r|``).
 
     A truncated or corrupt archive ends the stream with a ``truncated`` `SourceProblem`; the
-    messages read before it are kept.
+    messages read before it are kept. A member that is a link or a special file is a
+    ``symlink``/``not_regular_file`` problem (never followed); a member over
+    `MAX_MESSAGE_BYTES` is ``oversized`` and not read.
     """
     compressed = archive.name.lower().endswith(("gz", "tgz"))
     try:
@@ -145,7 +242,7 @@ def iter_tar(archive: Path, *, wanted_folder: FolderFilter = is_sent_folder) -> 
             tarfile.open(fileobj=stream, mode="r|") as tar,
         ):
             for member in tar:
-                if not member.isfile():
+                if member.isdir():
                     continue
                 parts = split_message_path(member.name)
                 if parts is None:
@@ -154,6 +251,10 @@ def iter_tar(archive: Path, *, wanted_folder: FolderFilter = is_sent_folder) -> 
                 where = f"tar:{archive}:{member.name}"
                 if not wanted_folder(folder):
                     yield RawMessage(mailbox, folder, name, None, where)
+                    continue
+                refused = _refuse_member(member, where)
+                if refused is not None:
+                    yield refused
                     continue
                 handle = tar.extractfile(member)
                 raw = handle.read() if handle is not None else b""
@@ -168,17 +269,32 @@ def iter_tar(archive: Path, *, wanted_folder: FolderFilter = is_sent_folder) -> 
         )
 
 
+def _refuse_member(member: tarfile.TarInfo, where: str) -> SourceProblem | None:
+    """Why a tar member is not read (a link, a special file, too big), or None."""
+    if member.issym() or member.islnk():
+        return SourceProblem(
+            where, "symlink", f"a link to {member.linkname!r} in the archive; not followed"
+        )
+    if not member.isfile():
+        return SourceProblem(where, "not_regular_file", "a special file in the archive; not read")
+    if member.size > MAX_MESSAGE_BYTES:
+        return _oversized(where, member.size)
+    return None
+
+
 def iter_csv_export(
     path: Path, *, wanted_folder: FolderFilter = is_sent_folder
 ) -> Iterator[EnronItem]:
     """Stream the messages of the CSV export (columns ``file``, ``message``), row by row.
 
-    Raises `PrefbenchInputError` when the header lacks a needed column. A row without a file
-    path or message is a ``bad_row`` `SourceProblem`; a file that ends inside a quoted field is a
-    ``truncated`` one (the rows before it are kept).
+    A UTF-8 byte-order mark before the header is accepted. Raises `PrefbenchInputError` when
+    the header lacks a needed column (naming the file, the header found and the one
+    expected). A row without a file path or message is a ``bad_row`` `SourceProblem`, a
+    message over `MAX_MESSAGE_BYTES` an ``oversized`` one; a file that ends inside a quoted
+    field is a ``truncated`` one (the rows before it are kept).
     """
     raise_field_size_limit()
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, strict=True)
         try:
             header = next(reader)
@@ -202,6 +318,9 @@ def iter_csv_export(
                 yield RawMessage(mailbox, folder, name, None, where)
                 continue
             raw = message.encode("utf-8", errors="surrogateescape")
+            if len(raw) > MAX_MESSAGE_BYTES:
+                yield _oversized(where, len(raw))
+                continue
             yield RawMessage(mailbox, folder, name, raw, where)
 
 
@@ -237,17 +356,27 @@ def iter_csv_rows(
 
 
 def require_columns(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:
-    """Map each needed column to its index; raise `PrefbenchInputError` naming found and needed."""
+    r"""Map each needed column to its index; raise `PrefbenchInputError` naming found and needed.
+
+    Column names are compared without case and surrounding spaces; a name holding invisible
+    or control characters is shown escaped in the error (a zero-width space as ``'file\u200b'``).
+    """
     position = {name.strip().lower(): index for index, name in enumerate(header)}
     missing = [name for name in needed if name not in position]
     if missing:
-        found = ", ".join(name.strip() for name in header) or "none"
+        found = ", ".join(_shown_column(name) for name in header) or "none"
         raise PrefbenchInputError(
             f"{path}: the CSV lacks the column(s) {', '.join(missing)}; found: {found}; "
             f"needed: {', '.join(needed)}. Pass the original export, whose first line names "
             f"these columns"
         )
     return {name: position[name] for name in needed}
+
+
+def _shown_column(name: str) -> str:
+    """A header name as typed, or escaped when it holds a character one cannot see."""
+    name = name.strip()
+    return name if name.isprintable() else ascii(name)
 
 
 def raise_field_size_limit() -> None:

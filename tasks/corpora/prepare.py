@@ -375,11 +375,17 @@ def _filter_user(user: str, items: Iterable[dict], usable: UserSpool, gate: _Dro
 
     Texts are visited in their `CorpusText.order` (natural order), so which duplicate
     survives does not depend on the order the source listed them in. A text marked
-    `owner_only` (a raw mailbox's) not sent by the mailbox owner is dropped.
+    `owner_only` (a raw mailbox's) not sent from one of the owner's addresses is dropped;
+    in a mailbox, the texts not marked (their headers name the owner) show addresses the
+    owner sends from (`owner_addresses`' `confirmed`).
     """
     ordered = sorted(items, key=lambda item: tuple(natural_key(part) for part in item["order"]))
     owner = (
-        owner_addresses(Counter(item["sender"] for item in ordered), user)
+        owner_addresses(
+            Counter(item["sender"] for item in ordered),
+            user,
+            confirmed={item["sender"] for item in ordered if not item["owner_only"]},
+        )
         if any(item["owner_only"] for item in ordered)
         else set()
     )
@@ -411,21 +417,29 @@ def _filter_user(user: str, items: Iterable[dict], usable: UserSpool, gate: _Dro
     return kept
 
 
-def owner_addresses(senders: Counter, mailbox: str) -> set[str]:
+def owner_addresses(senders: Counter, mailbox: str, confirmed: Iterable[str] = ()) -> set[str]:
     """The mailbox owner's From addresses, given how often each address sent from the mailbox.
 
-    The owner is the most common address whose local part contains the mailbox's surname
-    (``bass`` for mailbox ``bass-e``), else the most common address; aliases are the other
-    addresses whose local-part name has the same words, one set inside the other
-    (``carol.st.clair`` and ``carol.clair``) or the same letters (``eric_bass`` for ``eric.bass``).
+    `confirmed` are addresses the owner is known to send from (a message's own headers named
+    the owner, `tasks.corpora.enron.headers_name_owner`): each is an owner address. The
+    owner's main address is the most common confirmed address or address whose local part
+    contains the mailbox's surname (``bass`` for mailbox ``bass-e``), else the most common
+    address; its aliases are the other addresses whose local-part name has the same words,
+    one set inside the other (``carol.st.clair`` and ``carol.clair``) or the same letters
+    (``eric_bass`` for ``eric.bass``).
     """
+    confirmed = set(confirmed)
     surname = _letters(mailbox.split("-")[0])
     ranked = [address for address, _ in senders.most_common()]
-    matching = [address for address in ranked if surname and surname in _letters(_local(address))]
+    matching = [
+        address
+        for address in ranked
+        if address in confirmed or (surname and surname in _letters(_local(address)))
+    ]
     primary = (matching or ranked)[0]
     words = _words(primary)
     letters = _letters(_local(primary))
-    return {
+    return confirmed | {
         address
         for address in ranked
         if _letters(_local(address)) == letters
