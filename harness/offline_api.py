@@ -15,13 +15,10 @@ class OfflineModelAPI(ModelAPI):
     """
 
     def __init__(
-        self,
-        model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        config: GenerateConfig | None = None,
-        **model_args: Any,
+        self, model_name: str, config: GenerateConfig | None = None, **model_args: Any
     ) -> None:
+        """Keep inspect's `base_url` and `api_key` (never used); ignore other unknown model args."""
+        base_url, api_key = model_args.get("base_url"), model_args.get("api_key")
         super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
 
     async def generate(
