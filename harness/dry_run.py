@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -212,18 +212,14 @@ def _priced_row(group: _Group, profile: Profile) -> PlanRow:
     if not group.calls and not group.retry_calls:
         return row
     price = price_of(str(row.model).removesuffix(" + adapter"), profile)
-    return PlanRow(
-        stage=row.stage,
-        job=row.job,
-        role=row.role,
-        model=row.model,
+    return replace(
+        row,
         calls=group.calls,
         retry_calls=group.retry_calls,
         input_tokens=group.input_tokens,
         output_tokens=group.output_tokens,
         usd=usd(price, group.input_tokens, group.output_tokens),
         retry_usd=usd(price, group.retry_input_tokens, group.retry_output_tokens),
-        note=row.note,
     )
 
 

@@ -17,15 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.model import (
-    ChatMessage,
-    GenerateConfig,
-    ModelAPI,
-    ModelOutput,
-    ModelUsage,
-    modelapi,
-)
-from inspect_ai.tool import ToolChoice, ToolInfo
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi
+
+from harness.offline_api import OfflineModelAPI
 
 DEFAULT_REPLY = "mock reply"
 
@@ -50,33 +44,24 @@ def _reply_function(replies: list[str] | dict[str, str] | ReplyFunction | None) 
 
 
 @modelapi(name="prefbench-mock")
-class ScriptedModelAPI(ModelAPI):
+class ScriptedModelAPI(OfflineModelAPI):
     """A model that answers from a script and records every prompt it receives."""
 
     def __init__(
         self,
         model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        config: GenerateConfig | None = None,
         replies: list[str] | dict[str, str] | ReplyFunction | None = None,
         call_log: str | None = None,
         delay_seconds: float = 0.0,
         **model_args: Any,
     ) -> None:
-        super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
+        super().__init__(model_name, **model_args)
         self.calls: list[tuple[str, GenerateConfig]] = []
         self._reply = _reply_function(replies)
         self._call_log = Path(call_log) if call_log else None
         self._delay_seconds = delay_seconds
 
-    async def generate(
-        self,
-        input: list[ChatMessage],
-        tools: list[ToolInfo],
-        tool_choice: ToolChoice,
-        config: GenerateConfig,
-    ) -> ModelOutput:
+    async def answer(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
         """Return the scripted reply, with word-count token usage."""
         if self._delay_seconds:
             await asyncio.sleep(self._delay_seconds)
@@ -87,16 +72,4 @@ class ScriptedModelAPI(ModelAPI):
             with self._call_log.open("a", encoding="utf-8") as handle:
                 handle.write(f"{self.model_name}\t{first_line}\n")
         reply = self._reply(prompt)
-        input_tokens = len(prompt.split())
-        output_tokens = len(reply.split())
-        output = ModelOutput.from_content(model=self.model_name, content=reply)
-        output.usage = ModelUsage(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            total_tokens=input_tokens + output_tokens,
-        )
-        return output
-
-    def max_tokens(self) -> int | None:
-        """Scripted replies ignore token limits."""
-        return None
+        return self.model_output(reply, len(prompt.split()), len(reply.split()))

@@ -28,17 +28,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.model import (
-    ChatMessage,
-    GenerateConfig,
-    ModelAPI,
-    ModelOutput,
-    ModelUsage,
-    modelapi,
-)
-from inspect_ai.tool import ToolChoice, ToolInfo
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi
 
 from harness.models import PLANNING_PROVIDER, SMOLLM2
+from harness.offline_api import OfflineModelAPI
 from harness.profile import ModelSpec
 
 CHARS_PER_TOKEN = 4
@@ -158,51 +151,33 @@ def filler(counter: TokenCounter, tokens: int, seed: str) -> str:
 
 
 @modelapi(name=PLANNING_PROVIDER)
-class PlanningModelAPI(ModelAPI):
+class PlanningModelAPI(OfflineModelAPI):
     """Answers every call at its whole `max_tokens` budget; counts tokens as described above."""
 
     def __init__(
         self,
         model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        config: GenerateConfig | None = None,
         tokenizer: str | None = None,
         adapter: str | None = None,
         adapter_role: str | None = None,
         **model_args: Any,
     ) -> None:
-        super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
+        super().__init__(model_name, **model_args)
         self._counter = token_counter(tokenizer)
         self._adapter = adapter
         self._adapter_role = adapter_role
 
-    async def generate(
-        self,
-        input: list[ChatMessage],
-        tools: list[ToolInfo],
-        tool_choice: ToolChoice,
-        config: GenerateConfig,
-    ) -> ModelOutput:
+    async def answer(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
         """Filler of `config.max_tokens` tokens; usage: the prompt's tokens and that budget."""
         budget = config.max_tokens or UNBOUNDED_MAX_TOKENS
         prompt_hash = _prompt_hash(self.model_name, self._adapter, input, config)
         input_tokens = sum(self._counter.count(message.text) for message in input)
-        output = ModelOutput.from_content(
-            model=self.model_name, content=filler(self._counter, budget, prompt_hash)
-        )
-        output.usage = ModelUsage(
-            input_tokens=input_tokens, output_tokens=budget, total_tokens=input_tokens + budget
-        )
+        output = self.model_output(filler(self._counter, budget, prompt_hash), input_tokens, budget)
         metadata = {PROMPT_FIELD: prompt_hash}
         if self._adapter is not None:
             metadata.update({ROLE_FIELD: self._adapter_role, ADAPTER_FIELD: self._adapter})
         output.metadata = metadata
         return output
-
-    def max_tokens(self) -> int | None:
-        """No default budget: each call's own `max_tokens` decides."""
-        return None
 
     def max_connections(self) -> int:
         """Answers are instant: as many at once as inspect allows."""

@@ -68,6 +68,29 @@ def multi_score(
     )
 
 
+def order_free_score(
+    judge: str, systems: list[str], top: list[str], details: dict[str, Any]
+) -> Score:
+    """The score of a judge whose choice does not depend on the order the candidates are shown.
+
+    `top` are the systems it ranks first: one is chosen in every rotation (position-consistent
+    by construction); several tie, and each rotation's vote is split among them (`tied` in
+    the metadata, after `details`).
+    """
+    chosen = top[0] if len(top) == 1 else None
+    rotations = [
+        {
+            "shown": shown,
+            "answers": [],
+            "winner": shown.index(chosen) + 1 if chosen else None,
+            "chosen": chosen,
+        }
+        for shown in cyclic_rotations(systems)
+    ]
+    tied = top if chosen is None else []
+    return multi_score(judge, systems, rotations, {**details, "tied": tied})
+
+
 @metric
 def first_choice_shares() -> Metric:
     """Each system's share of all rotation votes (parse failures cast no vote)."""
@@ -151,17 +174,6 @@ def similarity_multi_judge(model_dir: str | None = None, num_layers: int = 6) ->
         }
         best = max(f1_by_system.values())
         top = [system for system in systems if f1_by_system[system] == best]
-        chosen = top[0] if len(top) == 1 else None
-        rotations = [
-            {
-                "shown": shown,
-                "answers": [],
-                "winner": shown.index(chosen) + 1 if chosen else None,
-                "chosen": chosen,
-            }
-            for shown in cyclic_rotations(systems)
-        ]
-        details = {"f1": f1_by_system, "tied": top if chosen is None else []}
-        return multi_score("similarity", systems, rotations, details)
+        return order_free_score("similarity", systems, top, {"f1": f1_by_system})
 
     return score

@@ -18,8 +18,13 @@ from core.errors import PrefbenchInputError
 from scorers.multi_judge import rotation_votes
 from scorers.registry import lookup_judge
 from scorers.stats.first_choice import summarize_first_choice
-from tasks.pairwise import OnMismatch, candidates_in_place, read_generation_log, system_of
-from tasks.samples import sample_text_kind
+from tasks.pairwise import (
+    OnMismatch,
+    candidates_in_place,
+    judging_sample,
+    read_generation_log,
+    system_of,
+)
 
 
 def join_generation_logs(
@@ -60,27 +65,18 @@ def join_generation_logs(
             f"the generation logs of {systems} cover different samples: {described}. "
             "Regenerate all systems on the same records, or join with on_mismatch='intersect'."
         )
-    joined = []
-    for sample_id, first in by_id[0].items():
-        if any(sample_id not in samples for samples in by_id):
-            continue
-        ground_truth = first.target if isinstance(first.target, str) else "\n".join(first.target)
-        metadata = first.metadata or {}
-        joined.append(
-            Sample(
-                id=sample_id,
-                input=ground_truth,
-                target=ground_truth,
-                metadata={
-                    "user": metadata.get("user"),
-                    "dataset": metadata.get("dataset"),
-                    "text_kind": sample_text_kind(metadata),
-                    "systems": systems,
-                    "candidates": [samples[sample_id].output.completion for samples in by_id],
-                },
-            )
+    return [
+        judging_sample(
+            sample_id,
+            first,
+            {
+                "systems": systems,
+                "candidates": [samples[sample_id].output.completion for samples in by_id],
+            },
         )
-    return joined
+        for sample_id, first in by_id[0].items()
+        if all(sample_id in samples for samples in by_id)
+    ]
 
 
 @task

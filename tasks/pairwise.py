@@ -66,32 +66,42 @@ def join_generations(
             f"({len(only_a)} in all), only in {system_b}: {only_b[:5]} ({len(only_b)} in all). "
             "Regenerate both systems on the same records, or join with on_mismatch='intersect'."
         )
-    joined = []
-    for sample_id, sample_a in samples_a.items():
-        if sample_id not in samples_b:
-            continue
-        sample_b = samples_b[sample_id]
-        ground_truth = (
-            sample_a.target if isinstance(sample_a.target, str) else "\n".join(sample_a.target)
+    return [
+        judging_sample(
+            sample_id,
+            sample_a,
+            {
+                "system_a": system_a,
+                "system_b": system_b,
+                "candidate_a": sample_a.output.completion,
+                "candidate_b": samples_b[sample_id].output.completion,
+            },
         )
-        metadata = sample_a.metadata or {}
-        joined.append(
-            Sample(
-                id=sample_id,
-                input=ground_truth,
-                target=ground_truth,
-                metadata={
-                    "user": metadata.get("user"),
-                    "dataset": metadata.get("dataset"),
-                    "text_kind": sample_text_kind(metadata),
-                    "system_a": system_a,
-                    "system_b": system_b,
-                    "candidate_a": sample_a.output.completion,
-                    "candidate_b": sample_b.output.completion,
-                },
-            )
-        )
-    return joined
+        for sample_id, sample_a in samples_a.items()
+        if sample_id in samples_b
+    ]
+
+
+def judging_sample(sample_id: str, generated: Sample, candidates: dict[str, Any]) -> Sample:
+    """The judging sample of one record, from `generated`, a generation sample of the record.
+
+    Input and target are the record's ground truth; metadata: its `user`, `dataset` and
+    `text_kind`, then `candidates` (the systems and their outputs, as the judge reads them).
+    """
+    target = generated.target
+    ground_truth = target if isinstance(target, str) else "\n".join(target)
+    metadata = generated.metadata or {}
+    return Sample(
+        id=sample_id,
+        input=ground_truth,
+        target=ground_truth,
+        metadata={
+            "user": metadata.get("user"),
+            "dataset": metadata.get("dataset"),
+            "text_kind": sample_text_kind(metadata),
+            **candidates,
+        },
+    )
 
 
 @solver

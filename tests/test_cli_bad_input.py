@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_cli, scripted_profile
 
 
@@ -15,35 +17,38 @@ def test_unknown_system_names_it_and_the_known_ones(monkeypatch, capsys, write_p
     assert not (tmp_path / "r").exists()
 
 
-def test_unknown_role(monkeypatch, capsys, write_profile, tmp_path):
-    profile = scripted_profile()
+def add_critic_role(profile: dict) -> None:
     profile["roles"]["critic"] = {"model": "openai/gpt-4o"}
-    code, output = run_cli(
-        monkeypatch,
-        capsys,
-        "run",
-        "--profile",
-        str(write_profile(profile)),
-        "--out",
-        str(tmp_path / "r"),
-    )
-    assert code == 2
-    assert "critic" in output and "small" in output
 
 
-def test_unknown_dataset_kind(monkeypatch, capsys, write_profile, tmp_path):
-    profile = scripted_profile(dataset={"kind": "reddit"})
+def set_dataset_kind_reddit(profile: dict) -> None:
+    profile["dataset"] = {"kind": "reddit"}
+
+
+def remove_judge_role(profile: dict) -> None:
+    del profile["roles"]["judge"]
+
+
+@pytest.mark.parametrize(
+    ("break_profile", "named"),
+    [
+        (add_critic_role, ("critic", "small")),
+        (set_dataset_kind_reddit, ("dataset.kind", "demo")),
+        (remove_judge_role, ("judge", "similarity")),  # the llm judge needs the role
+    ],
+    ids=["unknown_role", "unknown_dataset_kind", "llm_judge_without_judge_role"],
+)
+def test_bad_profile_names_the_problem(
+    monkeypatch, capsys, write_profile, tmp_path, break_profile, named
+):
+    profile = scripted_profile()
+    break_profile(profile)
+    path = write_profile(profile)
     code, output = run_cli(
-        monkeypatch,
-        capsys,
-        "run",
-        "--profile",
-        str(write_profile(profile)),
-        "--out",
-        str(tmp_path / "r"),
+        monkeypatch, capsys, "run", "--profile", str(path), "--out", str(tmp_path / "r")
     )
     assert code == 2
-    assert "dataset.kind" in output and "demo" in output
+    assert all(word in output for word in named), output
 
 
 def test_unknown_profile_name(monkeypatch, capsys):
@@ -63,22 +68,6 @@ def test_missing_run_folder(monkeypatch, capsys, tmp_path):
         assert code == 2, command
         assert "no-such-run" in output and "prefbench run" in output
     assert not missing.exists()
-
-
-def test_llm_judge_without_judge_role(monkeypatch, capsys, write_profile, tmp_path):
-    profile = scripted_profile()
-    del profile["roles"]["judge"]
-    code, output = run_cli(
-        monkeypatch,
-        capsys,
-        "run",
-        "--profile",
-        str(write_profile(profile)),
-        "--out",
-        str(tmp_path / "r"),
-    )
-    assert code == 2
-    assert "judge" in output and "similarity" in output
 
 
 def test_usage_error_is_exit_2(monkeypatch, capsys):

@@ -4,28 +4,19 @@ import json
 from pathlib import Path
 
 from harness.pipeline import generate, prepare_records
-from tests.helpers import scripted_profile, scripted_run
-from tests.test_cli_bad_input import run_cli
+from tests.helpers import run_cli, scripted_profile, scripted_run
+
+
+def prepare_enron(monkeypatch, capsys, source: Path, out: Path, *options: str) -> tuple[int, str]:
+    """`prefbench data prepare enron --source SOURCE --out OUT OPTIONS`: exit code, output."""
+    command = ["data", "prepare", "enron", "--source", str(source), "--out", str(out), *options]
+    return run_cli(monkeypatch, capsys, *command)
 
 
 def test_prepare_and_stats_on_the_real_sample(monkeypatch, capsys, shared_data, tmp_path):
     maildir = shared_data / "enron-sample" / "maildir"
     out = tmp_path / "enron"
-    code, output = run_cli(
-        monkeypatch,
-        capsys,
-        "data",
-        "prepare",
-        "enron",
-        "--source",
-        str(maildir),
-        "--out",
-        str(out),
-        "--users",
-        "3",
-        "--seed",
-        "1",
-    )
+    code, output = prepare_enron(monkeypatch, capsys, maildir, out, "--users", "3", "--seed", "1")
     assert code == 0, output
     assert "forward_only" in output and "users kept" in output
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
@@ -42,36 +33,15 @@ def test_prepare_needs_a_source_and_a_known_dataset(monkeypatch, capsys, tmp_pat
     code, output = run_cli(monkeypatch, capsys, "data", "prepare", "reddit", "--out", str(tmp_path))
     assert code == 2 and "reddit" in output
     missing = tmp_path / "nowhere"
-    code, output = run_cli(
-        monkeypatch,
-        capsys,
-        "data",
-        "prepare",
-        "enron",
-        "--source",
-        str(missing),
-        "--out",
-        str(tmp_path / "o"),
-    )
+    code, output = prepare_enron(monkeypatch, capsys, missing, tmp_path / "o")
     assert code == 2 and "nowhere" in output
     assert not (tmp_path / "o" / "records.jsonl").exists()
 
 
 def test_a_profile_can_point_at_prepared_records(monkeypatch, capsys, shared_data, tmp_path: Path):
     out = tmp_path / "enron"
-    code, output = run_cli(
-        monkeypatch,
-        capsys,
-        "data",
-        "prepare",
-        "enron",
-        "--source",
-        str(shared_data / "enron-sample" / "maildir"),
-        "--out",
-        str(out),
-        "--users",
-        "2",
-    )
+    maildir = shared_data / "enron-sample" / "maildir"
+    code, output = prepare_enron(monkeypatch, capsys, maildir, out, "--users", "2")
     assert code == 0, output
     profile = scripted_profile(dataset={"kind": "records", "path": str(out / "records.jsonl")})
     context = scripted_run(tmp_path / "run", profile)

@@ -29,16 +29,9 @@ from harness.stages.records import profile_records
 from solvers import generation_system
 from solvers.writer import zero_shot_writer
 from tasks.records import write_records
+from tests.conftest import DEMO_SYSTEMS
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
-ALL_SYSTEMS = [
-    "small_zero_shot",
-    "large_zero_shot",
-    "few_shot",
-    "naive_finetune",
-    "preference_agent",
-    "no_baseline_agent",
-]
 JUDGE_PRICE = {"input_per_million": 2.0, "output_per_million": 8.0}
 
 
@@ -88,7 +81,7 @@ def test_plan_equals_the_calls_of_a_real_run_and_its_retry_bound(
     call_log = tmp_path / "calls.log"
     profile = scripted_profile(
         call_log=call_log,
-        systems=ALL_SYSTEMS,
+        systems=DEMO_SYSTEMS,
         reference_system="preference_agent",
         metrics={"personalization_system": "preference_agent"},
         judge={"kind": "llm", "multi_candidate": True},
@@ -109,10 +102,10 @@ def test_plan_equals_the_calls_of_a_real_run_and_its_retry_bound(
     assert real == planned_calls(plan)  # adapter models have no role: they are the small one
     assert len(call_log.read_text().splitlines()) == plan.calls + plan.retry_calls
     assert len(trainings.jobs) == plan.training_jobs == 3 * 2  # 3 adapter systems × 2 users
-    test, pairs = plan.test_records, len(ALL_SYSTEMS) - 1
+    test, pairs = plan.test_records, len(DEMO_SYSTEMS) - 1
     assert plan.calls_of("intents") == 3 * len(records)  # one per temperature
     assert plan.calls_of("judge") == 2 * pairs * test  # both orders of every pair
-    assert plan.calls_of("multi") == len(ALL_SYSTEMS) * test  # every rotation
+    assert plan.calls_of("multi") == len(DEMO_SYSTEMS) * test  # every rotation
     assert plan.retry_calls == plan.calls_of("judge", "multi")  # each answer asked again once
     # the cross-user stage: each test text by the other user's agent (the diagonal is cached)
     assert plan.calls_of("cross") == 2 * test * (2 - 1)  # agent and writer

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 from inspect_ai import Task, eval
-from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import read_eval_log
-from inspect_ai.model import get_model
-from inspect_ai.solver import generate
 
 from core import plugins
 from core.errors import PrefbenchInputError
@@ -31,6 +28,7 @@ from scorers.registry import (
 )
 from tasks.multi_candidate import multi_candidate_comparison
 from tasks.pairwise import pairwise_comparison
+from tests.generation_logs import finished_generation_log
 from tests.helpers import scripted_profile
 from tests.plugins import install_plugin
 
@@ -57,21 +55,7 @@ def length_judge_installed(fresh_registry, tmp_path: Path, monkeypatch: pytest.M
 
 def generation_log(tmp_path: Path, system: str, outputs: dict[str, str]) -> str:
     """A finished generation log of `system`: its output per record id, ground truth TRUTH."""
-    samples = [
-        Sample(id=i, input=f"intent {i}", target=TRUTH, metadata={"user": "u", "dataset": "d"})
-        for i in outputs
-    ]
-    replies = {f"intent {i}": text for i, text in outputs.items()}
-    model = get_model("prefbench-mock/writer", replies=replies, memoize=False)
-    log = eval(
-        Task(dataset=MemoryDataset(samples), solver=generate()),
-        model=model,
-        display="none",
-        log_dir=str(tmp_path / "gen" / system),
-        metadata={"system": system},
-    )[0]
-    assert log.status == "success"
-    return log.location
+    return str(finished_generation_log(tmp_path / "gen" / system, system, outputs, truth=TRUTH))
 
 
 def judged(tmp_path: Path, task: Task) -> list:

@@ -20,6 +20,7 @@ from tasks.multi_candidate import (
     read_multi_candidate,
 )
 from tasks.pairwise import read_generation_log
+from tests.generation_logs import finished_generation_log
 
 SYSTEMS = ["alpha", "beta", "gamma"]
 USERS = {"1": "u1", "2": "u1", "3": "u2"}
@@ -37,26 +38,14 @@ def generation_log(
     truth: str = "truth {id}",
 ) -> Path:
     """A finished generation log of `system`: one output per id, `output_of(system, id)`."""
-    samples = [
-        Sample(
-            id=i,
-            input=f"intent {i}",
-            target=truth.format(id=i),
-            metadata={"user": USERS.get(i, "u1"), "dataset": dataset},
-        )
-        for i in ids
-    ]
-    replies = {f"intent {i}": output_of(system, i) for i in ids}
-    model = get_model("prefbench-mock/writer", replies=replies, memoize=False)
-    log = eval(
-        Task(dataset=MemoryDataset(samples), solver=generate()),
-        model=model,
-        display="none",
-        log_dir=str(tmp_path / "gen" / system),
-        metadata={"system": system},
-    )[0]
-    assert log.status == "success"
-    return Path(log.location)
+    return finished_generation_log(
+        tmp_path / "gen" / system,
+        system,
+        {i: output_of(system, i) for i in ids},
+        truth=truth,
+        users={i: USERS.get(i, "u1") for i in ids},
+        dataset=dataset,
+    )
 
 
 def judge_logs(tmp_path: Path, replies, ids=("1", "2", "3"), judge: str = "llm", **kwargs):

@@ -3,31 +3,16 @@
 from pathlib import Path
 
 import pytest
-from inspect_ai import Task, eval
-from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import get_model
-from inspect_ai.solver import generate
 
 from core.errors import PrefbenchInputError
 from tasks.pairwise import join_generations, pairwise_comparison, read_generation_log
+from tests.generation_logs import finished_generation_log
 
 
 def generation_log(tmp_path: Path, system: str, ids: list[str]) -> Path:
-    samples = [
-        Sample(
-            id=i, input=f"intent {i}", target=f"truth {i}", metadata={"user": "u", "dataset": "d"}
-        )
-        for i in ids
-    ]
-    model = get_model("prefbench-mock/m", replies=[f"{system} output"], memoize=False)
-    log = eval(
-        Task(dataset=MemoryDataset(samples), solver=generate()),
-        model=model,
-        display="none",
-        log_dir=str(tmp_path / system),
-        metadata={"system": system},
-    )[0]
-    return Path(log.location)
+    """A finished generation log of `system` whose every output is `SYSTEM output`."""
+    outputs = {record_id: f"{system} output" for record_id in ids}
+    return finished_generation_log(tmp_path / system, system, outputs)
 
 
 def test_join_pairs_outputs_by_id(tmp_path):

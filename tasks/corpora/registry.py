@@ -257,23 +257,7 @@ def corpus(
     another reader already registered.
     """
     split = SplitRule(test_fraction, default_split, split_modes)
-
-    def register(reader: Registered) -> Registered:
-        _register(
-            Corpus(
-                name=name,
-                text_kind=_checked_kind(name, text_kind),
-                description=_first_line(reader),
-                split=split,
-                options=options,
-                default_users=default_users,
-                source_help=source,
-                read_texts=reader,
-            )
-        )
-        return reader
-
-    return register
+    return _registrar(name, text_kind, split, options, default_users, source_help=source)
 
 
 def generated_corpus(
@@ -292,20 +276,39 @@ def generated_corpus(
     `corpus`.
     """
     split = SplitRule(test_fraction, "random", ("random",))
+    return _registrar(name, text_kind, split, options, default_users, source_help=None)
 
-    def register(generator: Registered) -> Registered:
+
+def _registrar(
+    name: str,
+    text_kind: TextKind,
+    split: SplitRule,
+    options: type[BaseModel],
+    default_users: int | None,
+    source_help: str | None,
+) -> Callable[[Registered], Registered]:
+    """The decorator that registers a corpus and returns its function unchanged.
+
+    The function is the corpus's reader of `--source` (`read_texts`) when the corpus takes a
+    source (`source_help` set), else its records' generator (`generate_records`).
+    """
+
+    def register(function: Registered) -> Registered:
+        reads = source_help is not None
         _register(
             Corpus(
                 name=name,
                 text_kind=_checked_kind(name, text_kind),
-                description=_first_line(generator),
+                description=_first_line(function),
                 split=split,
                 options=options,
                 default_users=default_users,
-                generate_records=generator,
+                source_help=source_help,
+                read_texts=function if reads else None,
+                generate_records=None if reads else function,
             )
         )
-        return generator
+        return function
 
     return register
 

@@ -13,9 +13,8 @@ from inspect_ai.solver import TaskState
 
 from scorers.metrics import parse_failures, win_rate
 from scorers.multi_judge import (
-    cyclic_rotations,
     first_choice_shares,
-    multi_score,
+    order_free_score,
     rotation_parse_failures,
 )
 from scorers.outcome import TiePolicy
@@ -75,18 +74,7 @@ def length_ratio_multi_judge(unit: Unit = "characters"):
             for system, text in zip(systems, state.metadata["candidates"], strict=True)
         }
         closest = [system for system in systems if gaps[system] == min(gaps.values())]
-        chosen = closest[0] if len(closest) == 1 else None
-        rotations = [
-            {
-                "shown": shown,
-                "answers": [],
-                "winner": shown.index(chosen) + 1 if chosen else None,
-                "chosen": chosen,
-            }
-            for shown in cyclic_rotations(systems)
-        ]
-        details = {"distance": gaps, "tied": closest if chosen is None else []}
-        return multi_score("length_ratio", systems, rotations, details)
+        return order_free_score("length_ratio", systems, closest, {"distance": gaps})
 
     return score
 
