@@ -181,16 +181,28 @@ def test_windows_1252_in_an_ascii_message_is_decoded() -> None:
     assert result.content == "It\u2019s done \u2013 thanks"
 
 
-def test_latin1_charset_and_quoted_printable() -> None:
-    extra = (
-        b'Content-Type: text/plain; charset="iso-8859-1"\r\n'
-        b"Content-Transfer-Encoding: quoted-printable\r\n"
-    )
-    result = clean_email(
-        message(b"Caf=E9 at noon? This line is long and =\r\nwraps.=20\r\n", extra=extra)
-    )
+@pytest.mark.parametrize(
+    ("headers", "body", "content"),
+    [
+        pytest.param(
+            b'Content-Type: text/plain; charset="iso-8859-1"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n",
+            b"Caf=E9 at noon? This line is long and =\r\nwraps.=20\r\n",
+            "Caf\u00e9 at noon? This line is long and wraps.",
+            id="latin1-quoted-printable",
+        ),
+        pytest.param(
+            b"Content-Type: text/html; charset=us-ascii\r\n",
+            b"<html><p>Hi Bob &amp; Ann,</p>\r\n<p>done.</p></html>\r\n",
+            "Hi Bob & Ann,\ndone.",
+            id="html-only",
+        ),
+    ],
+)
+def test_encoded_body_becomes_plain_text(headers: bytes, body: bytes, content: str) -> None:
+    result = clean_email(message(body, extra=headers))
     assert isinstance(result, CleanedEmail)
-    assert result.content == "Caf\u00e9 at noon? This line is long and wraps."
+    assert result.content == content
 
 
 def test_multipart_takes_the_plain_part_not_attachments() -> None:
@@ -270,15 +282,6 @@ def test_owner_addresses_prefers_the_mailbox_surname_and_keeps_aliases() -> None
         Counter({"carol.clair@enron.com": 9, "carol.st.clair@enron.com": 2}), "stclair-c"
     )
     assert aliases == {"carol.clair@enron.com", "carol.st.clair@enron.com"}
-
-
-def test_html_only_message_becomes_text() -> None:
-    extra = b"Content-Type: text/html; charset=us-ascii\r\n"
-    result = clean_email(
-        message(b"<html><p>Hi Bob &amp; Ann,</p>\r\n<p>done.</p></html>\r\n", extra=extra)
-    )
-    assert isinstance(result, CleanedEmail)
-    assert result.content == "Hi Bob & Ann,\ndone."
 
 
 def test_date_out_of_range_is_bad_date() -> None:

@@ -296,13 +296,7 @@ def iter_csv_export(
     raise_field_size_limit()
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader)
-        except StopIteration:
-            header = []
-        except csv.Error as error:
-            raise PrefbenchInputError(f"{path}: not a readable CSV file ({error})") from None
-        columns = require_columns(path, header, CSV_COLUMNS)
+        header, columns = read_csv_header(path, reader, CSV_COLUMNS)
         for item in iter_csv_rows(path, reader, len(header)):
             if isinstance(item, SourceProblem):
                 yield item
@@ -353,6 +347,22 @@ def iter_csv_rows(
             yield SourceProblem(where, "bad_row", f"{len(row)} fields, header has {fields}")
             continue
         yield row_number, where, row
+
+
+def read_csv_header(
+    path: Path, reader: Iterator[list[str]], needed: tuple[str, ...]
+) -> tuple[list[str], dict[str, int]]:
+    """The header row of a CSV file and the index of each needed column (`require_columns`).
+
+    An empty file has an empty header; an unreadable one raises `PrefbenchInputError`.
+    """
+    try:
+        header = next(reader)
+    except StopIteration:
+        header = []
+    except csv.Error as error:
+        raise PrefbenchInputError(f"{path}: not a readable CSV file ({error})") from None
+    return header, require_columns(path, header, needed)
 
 
 def require_columns(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:

@@ -24,7 +24,7 @@ from tasks.corpora.enron_reader import (
     SourceProblem,
     iter_csv_rows,
     raise_field_size_limit,
-    require_columns,
+    read_csv_header,
 )
 from tasks.corpora.registry import CorpusText, SkippedText, corpus
 
@@ -66,13 +66,7 @@ def iter_articles(path: Path) -> Iterator[Article | SourceProblem]:
     raise_field_size_limit()
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader)
-        except StopIteration:
-            header = []
-        except csv.Error as error:
-            raise PrefbenchInputError(f"{path}: not a readable CSV file ({error})") from None
-        columns = require_columns(path, header, REQUIRED_COLUMNS)
+        header, columns = read_csv_header(path, reader, REQUIRED_COLUMNS)
         optional = {
             name.strip().lower(): index
             for index, name in enumerate(header)
