@@ -248,6 +248,27 @@ def test_empty_body_is_dropped() -> None:
             "Call me on 05/14/2001 10:00 AM please.\nThanks",
             "",
         ),
+        # a separator glued to the end of a line of text
+        (
+            "Can you send it over asap-----Original Message-----\nFrom: Bob\nSent: Monday",
+            "Can you send it over asap",
+            "-----Original Message-----\nFrom: Bob",
+        ),
+        (
+            "Thanks.\nSee below ----- Original Message -----\nFrom: Bob",
+            "Thanks.\nSee below",
+            "----- Original Message -----",
+        ),
+        (
+            "fyi---------------------- Forwarded by Jane Doe/HOU/ECT on 05/14/2001 10:02 AM ---\nx",
+            "fyi",
+            "---------------------- Forwarded by Jane Doe",
+        ),
+        (
+            "The original message -- short -- was fine.",
+            "The original message -- short -- was fine.",
+            "",
+        ),
     ],
 )
 def test_split_previous_context(body: str, content: str, context_start: str) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.corpora.email_cleaning import CleanedEmail, clean_email, split_previous_context
+from tasks.corpora.email_cleaning import CleanedEmail, clean_email
 from tasks.corpora.enron import headers_name_owner
 from tasks.corpora.prepare import owner_addresses, prepare_corpus
 from tests.test_enron_readers import SETTINGS, make_maildir
@@ -102,39 +102,7 @@ def test_confirmed_addresses_lead_the_owner_pick() -> None:
     assert owner_addresses(senders, "doe-j", confirmed={"jd@enron.com"}) == {"jd@enron.com"}
 
 
-# --- a reply separator glued to the end of a line of text -----------------------------------
-
-
-@pytest.mark.parametrize(
-    ("body", "content", "context_start"),
-    [
-        (
-            "Can you send it over asap-----Original Message-----\nFrom: Bob\nSent: Monday",
-            "Can you send it over asap",
-            "-----Original Message-----\nFrom: Bob",
-        ),
-        (
-            "Thanks.\nSee below ----- Original Message -----\nFrom: Bob",
-            "Thanks.\nSee below",
-            "----- Original Message -----",
-        ),
-        (
-            "fyi---------------------- Forwarded by Jane Doe/HOU/ECT on 05/14/2001 10:02 AM ---\nx",
-            "fyi",
-            "---------------------- Forwarded by Jane Doe",
-        ),
-        (
-            "The original message -- short -- was fine.",
-            "The original message -- short -- was fine.",
-            "",
-        ),
-    ],
-)
-def test_glued_separator_is_split(body: str, content: str, context_start: str) -> None:
-    got_content, previous = split_previous_context(body)
-    assert got_content == content
-    assert previous.startswith(context_start)
-    assert bool(previous) == bool(context_start)
+# --- a reply separator glued to the end of a line of text (cases in test_enron_cleaning) -----
 
 
 def test_glued_separator_in_a_whole_message() -> None:
