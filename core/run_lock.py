@@ -152,6 +152,9 @@ class _Entry:
 
 _HELD: dict[Path, _Entry] = {}
 _HELD_GUARD = threading.Lock()
+# a forked child holds nothing (filelock closes its copy of the descriptor); it must not remove
+# the parent's holder file when it ends
+os.register_at_fork(after_in_child=_HELD.clear)
 
 
 class RunLockHold:
@@ -209,7 +212,9 @@ def acquire_run_lock(root: Path, warn: Warn = print_warning) -> RunLockHold:
         try:
             lock.acquire(blocking=False)
         except Timeout:
-            raise RunFolderLocked(root, LockHolder.read(root / HOLDER_FILE)) from None
+            holder = LockHolder.read(root / HOLDER_FILE)
+            # a gone holder's file is the previous one's: the new holder has not written yet
+            raise RunFolderLocked(root, None if holder and holder.gone() else holder) from None
         try:
             _take_over_if_stale(root, warn)
             holder = LockHolder.this_process()
