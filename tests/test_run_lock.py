@@ -21,6 +21,11 @@ import pytest
 import yaml
 
 from core.run_lock import HOLDER_FILE, LockHolder, RunFolderLocked, acquire_run_lock, run_lock
+from harness.pipeline import run_benchmark
+from human_eval.bundle import read_bundle
+from human_eval.export import export_bundle
+from human_eval.folder import HumanFolder
+from human_eval.store import AnnotationStore
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,16 +141,44 @@ def test_every_writing_command_refuses_a_locked_folder_and_writes_nothing(
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
-def test_report_json_read_modify_write_waits_for_no_one(holder, monkeypatch, capsys):
-    """`human agreement` reads, changes and writes report.json: under another writer's lock it
-    refuses before reading, so that writer's report.json can never be overwritten by a stale copy.
+UPDATE_REPORT_SLOWLY = (
+    "import json, sys; from pathlib import Path; from core.run_lock import run_lock\n"
+    "run = Path(sys.argv[1])\n"
+    "with run_lock(run):\n"
+    "    report = json.loads((run / 'report.json').read_text())\n"
+    "    print('read', flush=True); sys.stdin.readline()\n"
+    "    report['written_by_the_other_writer'] = True\n"
+    "    (run / 'report.json').write_text(json.dumps(report))\n"
+)
+
+
+def test_report_json_updates_are_never_lost(tmp_path: Path, monkeypatch, capsys):
+    """Another writer reads report.json, and `human agreement` runs before it writes back.
+
+    Without the lock both succeed and the other writer's stale copy silently drops the
+    agreement section; with it `agreement` refuses (exit 2), so every update that reported
+    success is in the file.
     """
-    run, child = holder
-    # the holder (standing for a `prefbench run` in its report stage) writes a new report.json
-    (run / "report.json").write_text('{"comparisons": [], "written_by": "holder"}\n')
-    code, _ = run_cli(monkeypatch, capsys, "human", "agreement", "--run", str(run))
-    assert code == 2
-    assert json.loads((run / "report.json").read_text())["written_by"] == "holder"
+    run = tmp_path / "run"
+    run_benchmark(scripted_run(run, scripted_profile()))
+    export_bundle(run, annotators=["ann", "bob"], seed=3, announce=lambda note: None)
+    with AnnotationStore(HumanFolder(run).database) as store:
+        for number, item in enumerate(read_bundle(run).items):
+            store.append("ann", item.item_id, 1)
+            store.append("bob", item.item_id, 1 + number % 2)
+    other = python(
+        UPDATE_REPORT_SLOWLY, str(run), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert other.stdout.readline().strip() == "read"
+    code, output = run_cli(monkeypatch, capsys, "human", "agreement", "--run", str(run))
+    other.stdin.write("go on\n")
+    other.stdin.close()
+    assert other.wait(timeout=60) == 0
+    final = json.loads((run / "report.json").read_text())
+    assert final["written_by_the_other_writer"]
+    assert code != 0 or final.get("agreement"), "agreement reported success but was lost"
+    assert code == 2, output
+    assert f"pid {other.pid}" in output
 
 
 def test_reads_need_no_lock(holder, monkeypatch, capsys):
