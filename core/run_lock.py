@@ -37,7 +37,6 @@ __all__ = [
     "RunLockHold",
     "Warn",
     "acquire_run_lock",
-    "hold_while_alive",
     "print_warning",
     "refuse_if_locked",
     "run_lock",
@@ -164,6 +163,10 @@ class RunLockHold:
         self.root = root
         self._released = False
 
+    def release_with(self, owner: object) -> None:
+        """End this hold when `owner` is garbage-collected, at the latest when the process exits."""
+        weakref.finalize(owner, self.release)
+
     def release(self) -> None:
         """End this hold; the OS lock and holder file go when the process's last hold ends."""
         with _HELD_GUARD:
@@ -234,13 +237,6 @@ def run_lock(root: Path, warn: Warn = print_warning) -> Iterator[RunLockHold]:
         yield hold
     finally:
         hold.release()
-
-
-def hold_while_alive(owner: object, root: Path, warn: Warn = print_warning) -> RunLockHold:
-    """Hold `root`'s lock until `owner` is garbage-collected, released, or the process exits."""
-    hold = acquire_run_lock(root, warn)
-    weakref.finalize(owner, hold.release)
-    return hold
 
 
 def refuse_if_locked(root: Path, warn: Warn = print_warning) -> None:

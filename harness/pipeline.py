@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from core.atomic import atomic_write_text
 from core.run_folder import RunFolder
-from core.run_lock import hold_while_alive
+from core.run_lock import acquire_run_lock
 from harness.profile import Profile, dump_profile
 from harness.stage_runner import StageResult, StageRunner
 from harness.stages import (
@@ -84,16 +84,19 @@ def open_run(
         RunFolderLocked: Another process writes the run folder.
     """
     run = RunFolder(run_dir)
-    runner = StageRunner(run, profile, display=display, announce=console.print)
-    context = PipelineContext(run, profile, console, runner, limit=limit, stages=PIPELINE)
-    hold_while_alive(
-        context,
-        run.root,
-        warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}"),
+    hold = acquire_run_lock(
+        run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
     )
-    text = dump_profile(profile)
-    if not run.profile.exists() or run.profile.read_text("utf-8") != text:
-        atomic_write_text(run.profile, text)
+    try:
+        text = dump_profile(profile)
+        if not run.profile.exists() or run.profile.read_text("utf-8") != text:
+            atomic_write_text(run.profile, text)
+        runner = StageRunner(run, profile, display=display, announce=console.print)
+    except BaseException:
+        hold.release()
+        raise
+    context = PipelineContext(run, profile, console, runner, limit=limit, stages=PIPELINE)
+    hold.release_with(context)
     return context
 
 

@@ -116,7 +116,10 @@ class StageRunner:
             try:
                 header = read_eval_log(str(path), header_only=True)
             except OSError as error:  # not the file's fault (permissions, a lost disk)
-                raise PrefbenchInputError(f"log {path} cannot be read: {error}") from error
+                raise PrefbenchInputError(
+                    f"log {path} cannot be read ({error}): check the file's permissions and "
+                    "the disk, then run again."
+                ) from error
             except Exception as error:
                 self._move_aside(kind, path, error)
                 continue
