@@ -1,9 +1,11 @@
 """The run folder (docs/design.md §7): everything of one benchmark run, copyable and resumable."""
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import PrefbenchInputError
+from core.run_lock import RunLockHold, Warn, print_warning, run_lock
 
 __all__ = ["RunFolder"]
 
@@ -38,6 +40,10 @@ class RunFolder:
         """Inspect logs of one stage kind: `intents`, `build`, `gen`, `judge`."""
         return self.root / "logs" / stage
 
+    def corrupt_logs(self, stage: str) -> Path:
+        """Unreadable logs of one stage kind, moved out of `logs/` (`corrupt/logs/<kind>/`)."""
+        return self.root / "corrupt" / "logs" / stage
+
     @property
     def report_json(self) -> Path:
         """Machine-readable results."""
@@ -56,3 +62,12 @@ class RunFolder:
                 f"`prefbench run --out {self.root}`"
             )
         return self
+
+    def locked(self, warn: Warn = print_warning) -> AbstractContextManager[RunLockHold]:
+        """Hold this existing run folder's lock for a `with` block (`core.run_lock`).
+
+        Raises:
+            PrefbenchInputError: The folder is not a run folder.
+            RunFolderLocked: Another process writes it.
+        """
+        return run_lock(self.require_existing().root, warn)

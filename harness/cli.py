@@ -207,13 +207,14 @@ def report_command(
     if output_format not in ("md", "html", "json"):
         raise PrefbenchInputError(f"unknown --format '{output_format}'; use md, html or json")
     run = RunFolder(run_dir).require_existing()
-    report = read_report(run)
     if output_format == "json":
-        print(json.dumps(report, indent=2))
+        print(json.dumps(read_report(run), indent=2))
         return
     from harness.report import render_report, report_html_path
 
-    render_report(run, report)
+    with run.locked():
+        report = read_report(run)
+        render_report(run, report)
     _print_leaderboard(report, run_dir)
     written = run.report_md if output_format == "md" else report_html_path(run)
     console.print(f"Report: [bold]{written}[/bold]")

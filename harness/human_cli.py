@@ -69,20 +69,22 @@ def export_command(
     ] = False,
 ) -> None:
     """Sample judged pairs, blind them and write the bundle to RUN/human/."""
+    from core.run_folder import RunFolder
     from human_eval.export import export_bundle
     from human_eval.folder import HumanFolder
 
-    bundle = export_bundle(
-        run_dir,
-        counts=parse_counts(count or []),
-        default_count=default_count,
-        annotators=annotator,
-        item_order=item_order,
-        seed=seed,
-        overwrite=overwrite,
-        judge=judge,
-        announce=lambda note: console.print(note, highlight=False),
-    )
+    with RunFolder(run_dir).locked():
+        bundle = export_bundle(
+            run_dir,
+            counts=parse_counts(count or []),
+            default_count=default_count,
+            annotators=annotator,
+            item_order=item_order,
+            seed=seed,
+            overwrite=overwrite,
+            judge=judge,
+            announce=lambda note: console.print(note, highlight=False),
+        )
     for comparison in bundle.manifest.comparisons:
         console.print(
             f"{comparison.system_a} vs {comparison.system_b}: {comparison.items} items "
@@ -134,8 +136,12 @@ def serve_command(
 
     Takes a snapshot of the answers database into RUN/human/backups/ first.
     """
+    from core.run_folder import RunFolder
+    from core.run_lock import refuse_if_locked
     from human_eval.server import serve
 
+    # the answers go to SQLite, which has its own locking: `human import` may run meanwhile
+    refuse_if_locked(RunFolder(run_dir).require_existing().root)
     serve(
         run_dir,
         host=host,
@@ -150,7 +156,9 @@ def serve_command(
 @human_app.command("backup")
 def backup_command(run_dir: RunOption) -> None:
     """Copy RUN's answers database to RUN/human/backups/ (safe while the app is serving)."""
+    from core.run_folder import RunFolder
     from human_eval.backup import backup_answers
 
-    backup = backup_answers(run_dir)
+    with RunFolder(run_dir).locked():
+        backup = backup_answers(run_dir)
     console.print(f"{backup.answers} answers backed up to {backup.path}", highlight=False)

@@ -98,10 +98,10 @@ def import_answers_command(
     from human_eval.attach import attach_human_scores
     from human_eval.importers import import_files
 
-    RunFolder(run_dir).require_existing()
-    if files:
-        console.print(rich_table(_imports_table(import_files(run_dir, files, add_annotators))))
-    _print_attach(attach_human_scores(run_dir))
+    with RunFolder(run_dir).locked():
+        if files:
+            console.print(rich_table(_imports_table(import_files(run_dir, files, add_annotators))))
+        _print_attach(attach_human_scores(run_dir))
 
 
 def _judge_logs(run: RunFolder, report: dict[str, Any]) -> list[Path]:
@@ -125,21 +125,22 @@ def agreement_command(
 
     if output_format not in FORMATS:
         raise PrefbenchInputError(f"unknown --format '{output_format}'; use md or json")
-    run = RunFolder(run_dir).require_existing()
-    report = read_report(run)
-    profile = read_run_profile(run.profile)
-    attach_human_scores(run_dir)
-    section = agreement_section(
-        run_dir, _judge_logs(run, report), profile.seed, tie_policy=profile.judge.tie_policy
-    )
-    if not section:
-        raise PrefbenchInputError(
-            f"no human answers for the judge logs of {run.report_json} yet: collect them with "
-            f"`prefbench human serve --run {run_dir}` or `prefbench human import --run "
-            f"{run_dir} FILE`"
+    run = RunFolder(run_dir)
+    with run.locked():  # report.json is read, changed and written back
+        report = read_report(run)
+        profile = read_run_profile(run.profile)
+        attach_human_scores(run_dir)
+        section = agreement_section(
+            run_dir, _judge_logs(run, report), profile.seed, tie_policy=profile.judge.tie_policy
         )
-    report["agreement"] = section
-    write_report(run, report)
+        if not section:
+            raise PrefbenchInputError(
+                f"no human answers for the judge logs of {run.report_json} yet: collect them "
+                f"with `prefbench human serve --run {run_dir}` or `prefbench human import --run "
+                f"{run_dir} FILE`"
+            )
+        report["agreement"] = section
+        write_report(run, report)
     if output_format == "json":
         print(json.dumps(section, indent=2))
     else:

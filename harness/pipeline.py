@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from core.atomic import atomic_write_text
 from core.run_folder import RunFolder
+from core.run_lock import acquire_run_lock
 from harness.profile import Profile, dump_profile
 from harness.stage_runner import StageResult, StageRunner
 from harness.stages import (
@@ -73,14 +75,29 @@ def open_run(
 
     Reopening a run with a different profile is allowed: stages whose inputs changed are
     recomputed, the others reused. The context walks `PIPELINE`.
+
+    The context holds the run-folder lock (`core.run_lock`) until it is garbage-collected or
+    the process exits; holds within one process nest, so reopening a run here never waits on
+    itself.
+
+    Raises:
+        RunFolderLocked: Another process writes the run folder.
     """
     run = RunFolder(run_dir)
-    run.root.mkdir(parents=True, exist_ok=True)
-    text = dump_profile(profile)
-    if not run.profile.exists() or run.profile.read_text("utf-8") != text:
-        atomic_write_text(run.profile, text)
-    runner = StageRunner(run, profile, display=display, announce=console.print)
-    return PipelineContext(run, profile, console, runner, limit=limit, stages=PIPELINE)
+    hold = acquire_run_lock(
+        run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    )
+    try:
+        text = dump_profile(profile)
+        if not run.profile.exists() or run.profile.read_text("utf-8") != text:
+            atomic_write_text(run.profile, text)
+        runner = StageRunner(run, profile, display=display, announce=console.print)
+    except BaseException:
+        hold.release()
+        raise
+    context = PipelineContext(run, profile, console, runner, limit=limit, stages=PIPELINE)
+    hold.release_with(context)
+    return context
 
 
 def run_benchmark(context: PipelineContext) -> dict[str, Any]:

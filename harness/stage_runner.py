@@ -5,7 +5,8 @@ the role models' specs, adapter hashes). A finished log with the same key means 
 is done: it is reused without loading a model. An interrupted stage leaves a log that is
 not `success`; the next run evaluates again, and every model call that finished before is
 answered from inspect's cache in the run folder, so nothing is recomputed or lost. Once the
-new log succeeds the unfinished ones of that key are removed.
+new log succeeds the unfinished ones of that key are removed. A log that cannot be read is
+moved to `corrupt/logs/<kind>/` (named in a warning) and its stage redone the same way.
 """
 
 import os
@@ -17,6 +18,7 @@ from typing import Any
 from inspect_ai import Task, eval
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from inspect_ai.solver import Solver
+from rich.markup import escape
 
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
@@ -63,16 +65,15 @@ def read_log_header(path: Path) -> EvalLog:
         ) from error
 
 
-def _logs_with_key(log_dir: Path, key: str) -> list[tuple[Path, EvalLog]]:
-    found = []
-    if not log_dir.exists():
-        return found
-    for info in list_eval_logs(str(log_dir)):
-        path = Path(info.name.removeprefix("file://"))
-        header = read_log_header(path)
-        if (header.eval.metadata or {}).get(KEY_FIELD) == key:
-            found.append((path, header))
-    return found
+def _corrupt_log_target(run: RunFolder, kind: str, path: Path) -> Path:
+    """Where a corrupt log of `logs/<kind>/` goes: `corrupt/logs/<kind>/`, never over another."""
+    folder = run.corrupt_logs(kind)
+    target = folder / path.name
+    number = 1
+    while target.exists():
+        number += 1
+        target = folder / f"{path.stem}-{number}{path.suffix}"
+    return target
 
 
 class StageRunner:
@@ -99,12 +100,49 @@ class StageRunner:
             {"stage": stage, "inputs": key, "roles": role_fingerprint(self.profile, roles)}
         )
 
+    def _logs_with_key(self, kind: str, key: str) -> list[tuple[Path, EvalLog]]:
+        """The logs in `logs/<kind>/` written under `key`, with their headers.
+
+        A log that cannot be read is moved to `corrupt/logs/<kind>/` with a warning: its
+        stage then counts as not finished and runs again, answering finished model calls
+        from the cache.
+        """
+        log_dir = self.run.logs(kind)
+        found: list[tuple[Path, EvalLog]] = []
+        if not log_dir.exists():
+            return found
+        for info in list_eval_logs(str(log_dir)):
+            path = Path(info.name.removeprefix("file://"))
+            try:
+                header = read_eval_log(str(path), header_only=True)
+            except OSError as error:  # not the file's fault (permissions, a lost disk)
+                raise PrefbenchInputError(
+                    f"log {path} cannot be read ({error}): check the file's permissions and "
+                    "the disk, then run again."
+                ) from error
+            except Exception as error:
+                self._move_aside(kind, path, error)
+                continue
+            if (header.eval.metadata or {}).get(KEY_FIELD) == key:
+                found.append((path, header))
+        return found
+
+    def _move_aside(self, kind: str, path: Path, error: Exception) -> None:
+        target = _corrupt_log_target(self.run, kind, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        self.announce(
+            f"[yellow]warning:[/yellow] {escape(str(path))} is corrupt "
+            f"({type(error).__name__}): moved to {escape(str(target))}; its stage runs "
+            "again, answering finished model calls from the cache."
+        )
+
     def finished(
         self, kind: str, stage: str, roles: tuple[str, ...], key: dict[str, Any]
     ) -> Path | None:
         """The log of an earlier successful run of this stage with these inputs, if any."""
         full_key = self.stage_key(stage, roles, key)
-        for path, header in _logs_with_key(self.run.logs(kind), full_key):
+        for path, header in self._logs_with_key(kind, full_key):
             if header.status == "success":
                 return path
         return None
@@ -167,7 +205,7 @@ class StageRunner:
             )
         self.evals_run += 1
         path = Path(log.location.removeprefix("file://"))
-        for stale_path, header in _logs_with_key(log_dir, full_key):
+        for stale_path, header in self._logs_with_key(kind, full_key):
             if header.status != "success":
                 stale_path.unlink(missing_ok=True)
         self.announce(f"{stage}: done → {path.name}")

@@ -135,16 +135,6 @@ def test_changed_profile_recomputes_only_what_depends_on_it(tmp_path: Path):
     assert not any(line.startswith(("small", "judge")) for line in calls)
 
 
-def test_corrupt_generation_log_is_an_input_error(tmp_path: Path):
-    profile = scripted_profile()
-    run_benchmark(scripted_run(tmp_path / "run", profile))
-    victim = sorted((tmp_path / "run" / "logs" / "gen").glob("*.eval"))[0]
-    victim.write_bytes(b"this is not a zip file")
-    with pytest.raises(PrefbenchInputError) as error:
-        run_benchmark(scripted_run(tmp_path / "run", profile))
-    assert victim.name in str(error.value) and "delete" in str(error.value)
-
-
 def adapter_profile() -> dict:
     profile = scripted_profile()
     profile["systems"] = ["large_zero_shot", "preference_agent"]
