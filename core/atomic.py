@@ -34,6 +34,7 @@ __all__ = [
     "fsync_directory",
     "fsync_tree",
     "installed_version",
+    "remove_old_versions",
 ]
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -229,7 +230,8 @@ def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
     exception, its files are flushed to disk and a symbolic link (relative) replaces `link`
     by one rename: a reader of `link` sees the old version or the new one, whatever moment a
     kill or power cut strikes. Old versions, and leftovers of interrupted installs, are
-    removed afterwards. On an exception the new folder is removed and `link` is untouched.
+    removed afterwards (:func:`remove_old_versions`). On an exception the new folder is
+    removed and `link` is untouched.
 
     A plain folder at `link` (written before versions existed) is first moved to
     `versions/previous`; :func:`installed_version` reads it there if a kill strikes before
@@ -255,7 +257,20 @@ def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
         if not (link.is_symlink() and link.resolve() == fresh.resolve()):
             shutil.rmtree(fresh, ignore_errors=True)
         raise
+    remove_old_versions(link, versions)
+
+
+def remove_old_versions(link: Path, versions: Path) -> None:
+    """Remove what `versions` holds besides the version `link` names.
+
+    That is old versions and the leftovers of interrupted installs. Nothing is removed
+    while `link` is missing or dangling (`versions/previous` may then be the one to read).
+    """
+    link, versions = Path(link), Path(versions)
+    if not versions.is_dir() or not link.exists():
+        return
+    keep = link.resolve() if link.is_symlink() else None
     for entry in versions.iterdir():
-        if entry.name != fresh.name:
+        if keep is None or entry.resolve() != keep:
             _remove(entry)
     fsync_directory(versions)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.atomic import atomic_version, atomic_write_text, installed_version
+from core.atomic import atomic_version, atomic_write_text, installed_version, remove_old_versions
 from core.errors import PrefbenchInputError
 
 MANIFEST_FILE = "manifest.json"
@@ -79,6 +79,11 @@ def install_user_artifacts(run_dir: Path, system: str, user: str) -> Iterator[Pa
         _user_link(run_dir, system, user), _user_versions(run_dir, system, user)
     ) as fresh:
         yield fresh
+
+
+def tidy_user_artifacts(run_dir: Path, system: str, user: str) -> None:
+    """Remove the user's old artifact versions (left by a build killed after its install)."""
+    remove_old_versions(_user_link(run_dir, system, user), _user_versions(run_dir, system, user))
 
 
 def read_manifest(run_dir: Path, system: str, user: str) -> AdapterManifest | None:

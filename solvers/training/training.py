@@ -12,6 +12,7 @@ from solvers.training.manifest import (
     AdapterManifest,
     install_user_artifacts,
     read_manifest,
+    tidy_user_artifacts,
     write_manifest,
 )
 
@@ -48,6 +49,7 @@ def ensure_user_adapter(
     input_hash = training_input_hash(context.base_model_id, settings, examples)
     existing = read_manifest(context.run_dir, system, user)
     if existing is not None and existing.input_hash == input_hash:
+        tidy_user_artifacts(context.run_dir, system, user)
         return existing, False
     with install_user_artifacts(context.run_dir, system, user) as version:
         with context.training_progress(system, user) as on_step:
