@@ -19,11 +19,13 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from core.atomic import atomic_directory, atomic_file, atomic_version, atomic_write_text
+from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
 from harness.profile import parse_profile
 from harness.report import build_report, write_report
 from harness.report_file import read_report
 from human_eval.attach import attach_human_scores
+from human_eval.bundle import read_bundle
 from human_eval.export import export_bundle
 from human_eval.importers import import_files
 from solvers.training.context import BuildContext
@@ -298,6 +300,51 @@ def test_attach_killed_at_every_step(judged: Path, tmp_path: Path):
         shutil.rmtree(run_dir)
 
     assert kill_at_every_step(prepare, attach_human_scores, check) > 3
+
+
+BUNDLE_FILES = ("key.json", "items.jsonl")
+
+
+def test_bundle_overwrite_killed_at_every_step_never_reads_a_mixed_bundle(
+    judged: Path, tmp_path: Path
+):
+    """An old key with new items (or the reverse) would un-blind answers wrongly."""
+
+    def export(run_dir: Path, seed: int) -> None:
+        export_bundle(
+            run_dir, annotators=["alice"], seed=seed, overwrite=True, announce=lambda n: None
+        )
+
+    export(judged, 1)
+    old = {name: (judged / "human" / name).read_bytes() for name in BUNDLE_FILES}
+    newer = tmp_path / "newer"
+    shutil.copytree(judged, newer)
+    export(newer, 2)
+    new = {name: (newer / "human" / name).read_bytes() for name in BUNDLE_FILES}
+    assert old != new
+    outcomes = set()
+
+    def prepare(step: int) -> Path:
+        run_dir = tmp_path / f"step-{step}"
+        shutil.copytree(judged, run_dir)
+        return run_dir
+
+    def check(run_dir: Path) -> None:
+        try:
+            read_bundle(run_dir)
+        except PrefbenchInputError as error:
+            assert "prefbench human export" in str(error)
+            outcomes.add("no bundle")
+        else:
+            files = {name: (run_dir / "human" / name).read_bytes() for name in BUNDLE_FILES}
+            assert files in (old, new), "a bundle that reads must be one whole bundle"
+            outcomes.add("old" if files == old else "new")
+        export(run_dir, 2)  # the re-run completes
+        assert {name: (run_dir / "human" / name).read_bytes() for name in BUNDLE_FILES} == new
+        shutil.rmtree(run_dir)
+
+    assert kill_at_every_step(prepare, lambda run_dir: export(run_dir, 2), check) > 3
+    assert "old" in outcomes and "new" in outcomes
 
 
 def flushed(monkeypatch) -> list[tuple[int, int]]:
