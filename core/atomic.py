@@ -26,6 +26,7 @@ from pathlib import Path
 
 __all__ = [
     "DISK_FULL_ERRNOS",
+    "NO_LINK_ERRNOS",
     "PREVIOUS_VERSION",
     "atomic_directory",
     "atomic_file",
@@ -39,6 +40,9 @@ __all__ = [
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
 """`OSError.errno` values of a write that failed for want of space (disk, quota, file size)."""
+
+NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
+"""`OSError.errno` values of `os.symlink` on a file system that has no symbolic links."""
 
 PREVIOUS_VERSION = "previous"
 """Name, inside a versions folder, of a plain folder moved aside to be replaced by a link."""
@@ -235,7 +239,10 @@ def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
 
     A plain folder at `link` (written before versions existed) is first moved to
     `versions/previous`; :func:`installed_version` reads it there if a kill strikes before
-    the link is in place. One writer at a time (the run-folder lock).
+    the link is in place. On a file system without symbolic links `link` stays a plain
+    folder: the old one is moved to `versions/previous`, the new one renamed to `link`, and
+    readers of :func:`installed_version` still see one or the other. One writer at a time
+    (the run-folder lock).
     """
     link, versions = Path(link), Path(versions)
     _make_folder(versions)
@@ -250,8 +257,14 @@ def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
             os.replace(link, previous)
             fsync_directory(versions)
         pointer = _fresh_name(versions, ".link-")
-        os.symlink(os.path.relpath(fresh, link.parent), pointer)
-        os.replace(pointer, link)
+        try:
+            os.symlink(os.path.relpath(fresh, link.parent), pointer)
+        except OSError as error:  # a file system without links (exFAT, some shares)
+            if error.errno not in NO_LINK_ERRNOS:
+                raise
+            os.replace(fresh, link)  # `link` is absent here: its folder is `previous`
+        else:
+            os.replace(pointer, link)
         fsync_directory(link.parent)
     except BaseException:
         if not (link.is_symlink() and link.resolve() == fresh.resolve()):
