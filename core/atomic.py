@@ -161,7 +161,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
     For writers that take a file name (an inspect log writer, say). The temporary file
     exists, empty, with the umask's mode; on any exception it is removed and `path` is left
-    as it was.
+    as it was. An `OSError` that names no file (a failed write) is given `path`'s name.
     """
     path = Path(path)
     _make_folder(path.parent)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.atomic import atomic_write_text, fsync_directory
+from core.atomic import atomic_file, atomic_write_text, fsync_directory
 from core.errors import PrefbenchInputError
 from human_eval.folder import HumanFolder
 
@@ -236,20 +236,24 @@ def write_bundle(
 ) -> None:
     """Write the bundle's three files atomically; `bundle.json` last, so it marks completion.
 
-    When the items or the key change, `bundle.json` is removed first: a kill or a full disk
-    between the files then leaves no bundle (export again), never a key that does not match
-    its items.
+    key.json and items.jsonl are written in full under temporary names before either is
+    renamed into place, so a full disk leaves the old bundle as it was. When they change,
+    `bundle.json` is removed just before the renames: a kill between them leaves no bundle
+    (export again), never a key that does not match its items.
     """
     folder = HumanFolder(Path(run_dir))
     key_text = (
         json.dumps({item_id: asdict(entry) for item_id, entry in key.items()}, indent=2) + "\n"
     )
     items_text = "".join(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items)
-    if not (_holds(folder.key_json, key_text) and _holds(folder.items_jsonl, items_text)):
-        folder.bundle_json.unlink(missing_ok=True)
-        fsync_directory(folder.root)
-    atomic_write_text(folder.key_json, key_text)
-    atomic_write_text(folder.items_jsonl, items_text)
+    changed = not (_holds(folder.key_json, key_text) and _holds(folder.items_jsonl, items_text))
+    with atomic_file(folder.key_json) as key_file:
+        key_file.write_text(key_text, encoding="utf-8")
+        with atomic_file(folder.items_jsonl) as items_file:
+            items_file.write_text(items_text, encoding="utf-8")
+            if changed:
+                folder.bundle_json.unlink(missing_ok=True)
+                fsync_directory(folder.root)
     atomic_write_text(folder.bundle_json, json.dumps(manifest.to_json(), indent=2) + "\n")
 
 
