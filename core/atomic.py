@@ -1,27 +1,186 @@
-"""Atomic file and folder writes: a reader never sees a half-written result."""
+"""Atomic, durable file and folder writes: a reader never sees a half-written result.
 
+Every write goes to a new name beside its target and is renamed over it; the data is
+fsynced before the rename and the folder after it, so a power cut or a kill leaves the old
+content or the new, never a mix. New files and folders get the user's umask (0666 / 0777
+minus umask), like a plain `open()` or `mkdir`.
+
+- :func:`atomic_write_text`: one text file.
+- :func:`atomic_file`: one file written by someone else's writer (e.g. inspect's log writer).
+- :func:`atomic_directory`: a folder that appears complete or not at all.
+- :func:`atomic_version` / :func:`installed_version`: a folder that is *replaced* in one
+  step: each version is written to its own folder and a symbolic link switched to it.
+
+A write that fails (disk full included) removes its temporary file and raises `OSError`
+with `filename` set to the target, so the message can name the file.
+"""
+
+import errno
 import os
+import secrets
 import shutil
-import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_directory", "atomic_write_text"]
+__all__ = [
+    "DISK_FULL_ERRNOS",
+    "NO_LINK_ERRNOS",
+    "PREVIOUS_VERSION",
+    "atomic_directory",
+    "atomic_file",
+    "atomic_version",
+    "atomic_write_text",
+    "fsync_directory",
+    "fsync_tree",
+    "installed_version",
+    "remove_old_versions",
+]
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+"""`OSError.errno` values of a write that failed for want of space (disk, quota, file size)."""
+
+NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
+"""`OSError.errno` values of `os.symlink` on a file system that has no symbolic links."""
+
+PREVIOUS_VERSION = "previous"
+"""Name, inside a versions folder, of a plain folder moved aside to be replaced by a link."""
+
+
+def fsync_directory(folder: Path) -> None:
+    """Flush `folder`'s entries (names created, renamed or removed) to disk."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # e.g. a platform that cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file and folder under `folder` (itself included) to disk."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_directory(Path(root))
+
+
+def _make_folder(folder: Path) -> None:
+    """Create `folder` and its missing parents (umask applied), each made durable."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir()
+        except FileExistsError:
+            if not created.is_dir():
+                raise
+        fsync_directory(created.parent)
+
+
+def _fresh_name(folder: Path, prefix: str, suffix: str = "") -> Path:
+    """An unused path in `folder` (time-ordered, with a random part)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return folder / f"{prefix}{stamp}-{secrets.token_hex(4)}{suffix}"
+
+
+def _new_file(folder: Path, prefix: str) -> tuple[int, Path]:
+    """Create an empty temporary file in `folder` with the umask's mode; fd and path."""
+    while True:
+        path = _fresh_name(folder, prefix, ".tmp")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
+
+
+def _new_folder(folder: Path, prefix: str, suffix: str = "") -> Path:
+    """Create an empty folder in `folder` with the umask's mode; its path."""
+    while True:
+        path = _fresh_name(folder, prefix, suffix)
+        try:
+            path.mkdir(mode=0o777)
+            return path
+        except FileExistsError:
+            continue
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """`error` with `filename` set to `path` when it names no file (e.g. a failed write)."""
+    if error.filename is None and error.errno is not None:
+        return OSError(error.errno, error.strerror, str(path))
+    return error
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, link or folder; nothing if absent."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `text` (UTF-8) to `path` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    _make_folder(path.parent)
+    fd, temporary = _new_file(path.parent, f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        os.replace(temporary, path)
+        fsync_directory(path.parent)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _naming(error, path) from error
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write; on success it is renamed over `path`.
+
+    For writers that take a file name (an inspect log writer, say). The temporary file
+    exists, empty, with the umask's mode; on any exception it is removed and `path` is left
+    as it was. An `OSError` that names no file (a failed write) is given `path`'s name.
+    """
+    path = Path(path)
+    _make_folder(path.parent)
+    fd, temporary = _new_file(path.parent, f".{path.name}.")
+    os.close(fd)
+    try:
+        yield temporary
+        fd = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+        fsync_directory(path.parent)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _naming(error, path) from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -30,12 +189,16 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     """Yield a temporary folder beside `final`; on success it is renamed to `final`.
 
     On any exception (Ctrl-C included) the temporary folder is removed and `final` is
-    left as it was. An existing `final` is replaced only after the new one is complete.
+    left as it was. A new `final` appears in one rename. An existing `final` is replaced
+    only after the new one is complete, but by two renames: a kill between them leaves it
+    at `.NAME.old`. Use :func:`atomic_version` for a folder that is replaced.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    final = Path(final)
+    _make_folder(final.parent)
+    staging = _new_folder(final.parent, f".{final.name}.", ".tmp")
     try:
         yield staging
+        fsync_tree(staging)
         if final.exists():
             retired = final.with_name(f".{final.name}.old")
             shutil.rmtree(retired, ignore_errors=True)
@@ -44,6 +207,83 @@ def atomic_directory(final: Path) -> Iterator[Path]:
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(staging, final)
+        fsync_directory(final.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def installed_version(link: Path, versions: Path) -> Path:
+    """The folder to read what :func:`atomic_version` installed at `link`.
+
+    `link` itself, except in the one moment of replacing a plain folder at `link` by a
+    link, when a kill leaves no `link` and the old folder at `versions/previous`: then that.
+    """
+    link = Path(link)
+    previous = Path(versions) / PREVIOUS_VERSION
+    if not link.exists() and not link.is_symlink() and previous.is_dir():
+        return previous
+    return link
+
+
+@contextmanager
+def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
+    """Yield a new, empty folder in `versions`; on success `link` points to it, in one step.
+
+    Write the whole new version into the yielded folder. When the block ends without an
+    exception, its files are flushed to disk and a symbolic link (relative) replaces `link`
+    by one rename: a reader of `link` sees the old version or the new one, whatever moment a
+    kill or power cut strikes. Old versions, and leftovers of interrupted installs, are
+    removed afterwards (:func:`remove_old_versions`). On an exception the new folder is
+    removed and `link` is untouched.
+
+    A plain folder at `link` (written before versions existed) is first moved to
+    `versions/previous`; :func:`installed_version` reads it there if a kill strikes before
+    the link is in place. On a file system without symbolic links `link` stays a plain
+    folder: the old one is moved to `versions/previous`, the new one renamed to `link`, and
+    readers of :func:`installed_version` still see one or the other. One writer at a time
+    (the run-folder lock).
+    """
+    link, versions = Path(link), Path(versions)
+    _make_folder(versions)
+    fresh = _new_folder(versions, "v")
+    try:
+        yield fresh
+        fsync_tree(fresh)
+        fsync_directory(versions)
+        if link.is_dir() and not link.is_symlink():
+            previous = versions / PREVIOUS_VERSION
+            _remove(previous)
+            os.replace(link, previous)
+            fsync_directory(versions)
+        pointer = _fresh_name(versions, ".link-")
+        try:
+            os.symlink(os.path.relpath(fresh, link.parent), pointer)
+        except OSError as error:  # a file system without links (exFAT, some shares)
+            if error.errno not in NO_LINK_ERRNOS:
+                raise
+            os.replace(fresh, link)  # `link` is absent here: its folder is `previous`
+        else:
+            os.replace(pointer, link)
+        fsync_directory(link.parent)
+    except BaseException:
+        if not (link.is_symlink() and link.resolve() == fresh.resolve()):
+            shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    remove_old_versions(link, versions)
+
+
+def remove_old_versions(link: Path, versions: Path) -> None:
+    """Remove what `versions` holds besides the version `link` names.
+
+    That is old versions and the leftovers of interrupted installs. Nothing is removed
+    while `link` is missing or dangling (`versions/previous` may then be the one to read).
+    """
+    link, versions = Path(link), Path(versions)
+    if not versions.is_dir() or not link.exists():
+        return
+    keep = link.resolve() if link.is_symlink() else None
+    for entry in versions.iterdir():
+        if keep is None or entry.resolve() != keep:
+            _remove(entry)
+    fsync_directory(versions)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from core.atomic import DISK_FULL_ERRNOS
 from core.errors import PrefbenchInputError
 from harness.data_cli import data_app
 from harness.human_cli import human_app
@@ -240,4 +241,14 @@ def main() -> None:
         sys.exit(130)
     except typer.TyperException as error:  # click's usage errors, as typer vendors them
         error.show()
+        sys.exit(2)
+    except OSError as error:
+        if error.errno not in DISK_FULL_ERRNOS:
+            raise
+        where = f"writing {error.filename}" if error.filename else "writing a file"
+        console.print(
+            f"[red]error:[/red] out of disk space ({error.strerror}) {where}. "
+            "Free disk space and run the same command again (finished work is kept).",
+            highlight=False,
+        )
         sys.exit(2)

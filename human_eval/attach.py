@@ -10,8 +10,6 @@ both back for the agreement statistics.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 from inspect_ai.log import EvalLog, ProvenanceData, edit_score, read_eval_log, write_eval_log
 from inspect_ai.scorer import Score, ScoreEdit
 
+from core.atomic import atomic_file
 from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
 from human_eval.bundle import Bundle, KeyEntry, read_bundle
@@ -123,14 +122,8 @@ def _human_scores(bundle: Bundle, answers: Sequence[Answer]) -> dict[str, Score]
 
 def _write_log_atomically(log: EvalLog, path: Path) -> None:
     """Write the log beside `path` under a temporary name, then rename it over `path`."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write_eval_log(log, temporary, format="eval")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary:
+        write_eval_log(log, str(temporary), format="eval")
 
 
 def _attach_to_log(path: Path, scores: dict[str, Score], key: dict[str, KeyEntry]) -> bool:

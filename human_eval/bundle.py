@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.atomic import atomic_write_text
+from core.atomic import atomic_file, atomic_write_text, fsync_directory
 from core.errors import PrefbenchInputError
 from human_eval.folder import HumanFolder
 
@@ -234,17 +234,32 @@ def read_bundle(run_dir: Path) -> Bundle:
 def write_bundle(
     run_dir: Path, manifest: BundleManifest, items: list[BundleItem], key: dict[str, KeyEntry]
 ) -> None:
-    """Write the bundle's three files atomically; `bundle.json` last, so it marks completion."""
+    """Write the bundle's three files atomically; `bundle.json` last, so it marks completion.
+
+    key.json and items.jsonl are written in full under temporary names before either is
+    renamed into place, so a full disk leaves the old bundle as it was. When they change,
+    `bundle.json` is removed just before the renames: a kill between them leaves no bundle
+    (export again), never a key that does not match its items.
+    """
     folder = HumanFolder(Path(run_dir))
-    atomic_write_text(
-        folder.key_json,
-        json.dumps({item_id: asdict(entry) for item_id, entry in key.items()}, indent=2) + "\n",
+    key_text = (
+        json.dumps({item_id: asdict(entry) for item_id, entry in key.items()}, indent=2) + "\n"
     )
-    atomic_write_text(
-        folder.items_jsonl,
-        "".join(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items),
-    )
+    items_text = "".join(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items)
+    changed = not (_holds(folder.key_json, key_text) and _holds(folder.items_jsonl, items_text))
+    with atomic_file(folder.key_json) as key_file:
+        key_file.write_text(key_text, encoding="utf-8")
+        with atomic_file(folder.items_jsonl) as items_file:
+            items_file.write_text(items_text, encoding="utf-8")
+            if changed:
+                folder.bundle_json.unlink(missing_ok=True)
+                fsync_directory(folder.root)
     atomic_write_text(folder.bundle_json, json.dumps(manifest.to_json(), indent=2) + "\n")
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether the file at `path` exists and holds exactly `text`."""
+    return path.is_file() and path.read_text(encoding="utf-8") == text
 
 
 def item_order_for(bundle: Bundle, annotator: str) -> list[str]:

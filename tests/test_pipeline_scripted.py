@@ -157,7 +157,7 @@ def fake_adapter(run_dir: Path, system: str, user: str) -> None:
         steps=1,
         seconds=0.1,
     )
-    write_manifest(run_dir, manifest)
+    write_manifest(folder.parent, manifest)
 
 
 def test_preference_agent_rules_come_from_the_adapter_and_reach_the_large_model(tmp_path: Path):

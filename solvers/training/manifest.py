@@ -1,21 +1,28 @@
 """The adapter manifest: what an adapter was trained from, so it is never retrained needlessly.
 
 Layout (docs/design.md §7): `artifacts/SYSTEM/USER/adapter/` (the PEFT adapter) and
-`artifacts/SYSTEM/USER/manifest.json`, written last, after the adapter is in place: a
-manifest exists only for a complete adapter.
+`artifacts/SYSTEM/USER/manifest.json`. The adapter and its manifest are one unit: a build
+writes both into a new folder `artifacts/SYSTEM/.versions/USER/vTIME-RANDOM/`, and
+`artifacts/SYSTEM/USER` is a symbolic link switched to it in one rename
+(:func:`install_user_artifacts`), so a kill at any moment leaves the old pair or the new
+one. A run folder from before versions (a plain `USER` folder) is read as it is and
+replaced by a link at its next build.
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.atomic import atomic_write_text
+from core.atomic import atomic_version, atomic_write_text, installed_version, remove_old_versions
 from core.errors import PrefbenchInputError
 
 MANIFEST_FILE = "manifest.json"
 ADAPTER_FOLDER = "adapter"
+VERSIONS_FOLDER = ".versions"
 
 
 class AdapterManifest(BaseModel):
@@ -40,28 +47,66 @@ class AdapterManifest(BaseModel):
         return self.input_hash[:16]
 
 
+def _user_link(run_dir: Path, system: str, user: str) -> Path:
+    return Path(run_dir) / "artifacts" / system / user
+
+
+def _user_versions(run_dir: Path, system: str, user: str) -> Path:
+    return Path(run_dir) / "artifacts" / system / VERSIONS_FOLDER / user
+
+
 def user_artifacts(run_dir: Path, system: str, user: str) -> Path:
-    """The folder of one system's artifacts for one user."""
-    return run_dir / "artifacts" / system / user
+    """The folder of one system's artifacts for one user: `artifacts/SYSTEM/USER`.
+
+    A link to the installed version (or, in a run folder from before versions, a plain
+    folder); only in the instant a plain folder is replaced by a link, the old folder
+    moved aside.
+    """
+    return installed_version(
+        _user_link(run_dir, system, user), _user_versions(run_dir, system, user)
+    )
+
+
+@contextmanager
+def install_user_artifacts(run_dir: Path, system: str, user: str) -> Iterator[Path]:
+    """Yield a new folder for the user's adapter and manifest; installed when the block ends.
+
+    Write `ADAPTER_FOLDER` and then the manifest (:func:`write_manifest`) into the yielded
+    folder. On success it replaces the user's artifacts in one step (fsynced); on an
+    exception it is removed and the installed pair is left as it was.
+    """
+    with atomic_version(
+        _user_link(run_dir, system, user), _user_versions(run_dir, system, user)
+    ) as fresh:
+        yield fresh
+
+
+def tidy_user_artifacts(run_dir: Path, system: str, user: str) -> None:
+    """Remove the user's old artifact versions (left by a build killed after its install)."""
+    remove_old_versions(_user_link(run_dir, system, user), _user_versions(run_dir, system, user))
 
 
 def read_manifest(run_dir: Path, system: str, user: str) -> AdapterManifest | None:
     """The manifest, or None when the adapter was never completed.
 
-    A manifest that exists but cannot be read is an input error naming the folder to delete.
+    The manifest and the adapter are read from one version, even if a build installs a new
+    one meanwhile. A manifest that exists but cannot be read is an input error naming the
+    folder to delete.
     """
     folder = user_artifacts(run_dir, system, user)
     path = folder / MANIFEST_FILE
-    if not path.exists():
+    version = folder.resolve()
+    if not (version / MANIFEST_FILE).exists():
         return None
     try:
-        manifest = AdapterManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        text = (version / MANIFEST_FILE).read_text(encoding="utf-8")
+        manifest = AdapterManifest.model_validate(json.loads(text))
     except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as error:
         raise PrefbenchInputError(
             f"{path} is corrupt ({type(error).__name__}: {str(error).splitlines()[0]}). "
             f"Delete the folder {folder} and run again to rebuild this adapter."
         ) from error
-    if not (folder / ADAPTER_FOLDER / "adapter_config.json").exists():
+    if not (version / ADAPTER_FOLDER / "adapter_config.json").exists():
         raise PrefbenchInputError(
             f"{path} names an adapter but {folder / ADAPTER_FOLDER} is missing or incomplete. "
             f"Delete the folder {folder} and run again to rebuild it."
@@ -69,8 +114,11 @@ def read_manifest(run_dir: Path, system: str, user: str) -> AdapterManifest | No
     return manifest
 
 
-def write_manifest(run_dir: Path, manifest: AdapterManifest) -> Path:
-    """Write the manifest atomically (the last step of a build)."""
-    path = user_artifacts(run_dir, manifest.system, manifest.user) / MANIFEST_FILE
+def write_manifest(folder: Path, manifest: AdapterManifest) -> Path:
+    """Write the manifest atomically into an artifacts folder, after its adapter.
+
+    During a build, `folder` is the one :func:`install_user_artifacts` yields.
+    """
+    path = Path(folder) / MANIFEST_FILE
     atomic_write_text(path, manifest.model_dump_json(indent=2) + "\n")
     return path

@@ -10,8 +10,9 @@ from solvers.training.lora import TrainingExample
 from solvers.training.manifest import (
     ADAPTER_FOLDER,
     AdapterManifest,
+    install_user_artifacts,
     read_manifest,
-    user_artifacts,
+    tidy_user_artifacts,
     write_manifest,
 )
 
@@ -38,8 +39,9 @@ def ensure_user_adapter(
 ) -> tuple[AdapterManifest, bool]:
     """The user's adapter for `system`, trained now unless an identical one exists.
 
-    Returns the manifest and whether training ran. The adapter folder is written
-    atomically and the manifest after it, so an interrupted build leaves nothing half-made.
+    Returns the manifest and whether training ran. The adapter and its manifest are written
+    into a new folder and installed together in one step (`install_user_artifacts`): an
+    interrupted build leaves the previous pair, a finished one the new pair.
     """
     if not examples:
         raise ValueError(f"no training examples for system {system}, user {user}")
@@ -47,24 +49,25 @@ def ensure_user_adapter(
     input_hash = training_input_hash(context.base_model_id, settings, examples)
     existing = read_manifest(context.run_dir, system, user)
     if existing is not None and existing.input_hash == input_hash:
+        tidy_user_artifacts(context.run_dir, system, user)
         return existing, False
-    adapter_dir = user_artifacts(context.run_dir, system, user) / ADAPTER_FOLDER
-    with context.training_progress(system, user) as on_step:
-        result = context.train_adapter(
-            context.base_model_dir, examples, context.lora, adapter_dir, on_step
+    with install_user_artifacts(context.run_dir, system, user) as version:
+        with context.training_progress(system, user) as on_step:
+            result = context.train_adapter(
+                context.base_model_dir, examples, context.lora, version / ADAPTER_FOLDER, on_step
+            )
+        release_memory()
+        manifest = AdapterManifest(
+            system=system,
+            user=user,
+            base_model=context.base_model_id,
+            input_hash=input_hash,
+            settings=settings,
+            examples=len(examples),
+            losses=result.losses,
+            steps=result.steps,
+            seconds=round(result.seconds, 2),
+            details={"trainable_parameters": result.trainable_parameters, **(details or {})},
         )
-    release_memory()
-    manifest = AdapterManifest(
-        system=system,
-        user=user,
-        base_model=context.base_model_id,
-        input_hash=input_hash,
-        settings=settings,
-        examples=len(examples),
-        losses=result.losses,
-        steps=result.steps,
-        seconds=round(result.seconds, 2),
-        details={"trainable_parameters": result.trainable_parameters, **(details or {})},
-    )
-    write_manifest(context.run_dir, manifest)
+        write_manifest(version, manifest)
     return manifest, True
