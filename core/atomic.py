@@ -137,22 +137,8 @@ def _remove(path: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` (UTF-8) to `path` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    _make_folder(path.parent)
-    fd, temporary = _new_file(path.parent, f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        fsync_directory(path.parent)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise _naming(error, path) from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 @contextmanager

@@ -3,11 +3,32 @@
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 
 from core.errors import PrefbenchInputError
 from core.run_lock import RunLockHold, Warn, print_warning, run_lock
 
-__all__ = ["RunFolder"]
+__all__ = ["RunFolder", "Subpath"]
+
+
+class Subpath:
+    """A fixed path under a folder object's `root`, declared as a class attribute.
+
+    `report_json = Subpath("report.json")` makes `folder.report_json` the path
+    `folder.root / "report.json"`; the string under the attribute says what lies there.
+    """
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    @overload
+    def __get__(self, folder: None, owner: type) -> "Subpath": ...
+
+    @overload
+    def __get__(self, folder: object, owner: type) -> Path: ...
+
+    def __get__(self, folder: Any, owner: type) -> "Path | Subpath":
+        return self if folder is None else Path(folder.root).joinpath(*self.parts)
 
 
 @dataclass(frozen=True)
@@ -16,25 +37,18 @@ class RunFolder:
 
     root: Path
 
-    @property
-    def profile(self) -> Path:
-        """The resolved profile."""
-        return self.root / "profile.yaml"
-
-    @property
-    def records(self) -> Path:
-        """Records with intents, one JSON object per line."""
-        return self.root / "data" / "records.jsonl"
-
-    @property
-    def artifacts(self) -> Path:
-        """Adapters and manifests: `artifacts/SYSTEM/USER/`."""
-        return self.root / "artifacts"
-
-    @property
-    def cache(self) -> Path:
-        """Inspect's model-call cache for this run (INSPECT_CACHE_DIR), so a copied run resumes."""
-        return self.root / "cache"
+    profile = Subpath("profile.yaml")
+    """The resolved profile."""
+    records = Subpath("data", "records.jsonl")
+    """Records with intents, one JSON object per line."""
+    artifacts = Subpath("artifacts")
+    """Adapters and manifests: `artifacts/SYSTEM/USER/`."""
+    cache = Subpath("cache")
+    """Inspect's model-call cache for this run (INSPECT_CACHE_DIR), so a copied run resumes."""
+    report_json = Subpath("report.json")
+    """Machine-readable results."""
+    report_md = Subpath("report.md")
+    """Human-readable report."""
 
     def logs(self, stage: str) -> Path:
         """Inspect logs of one stage kind: `intents`, `build`, `gen`, `judge`."""
@@ -43,16 +57,6 @@ class RunFolder:
     def corrupt_logs(self, stage: str) -> Path:
         """Unreadable logs of one stage kind, moved out of `logs/` (`corrupt/logs/<kind>/`)."""
         return self.root / "corrupt" / "logs" / stage
-
-    @property
-    def report_json(self) -> Path:
-        """Machine-readable results."""
-        return self.root / "report.json"
-
-    @property
-    def report_md(self) -> Path:
-        """Human-readable report."""
-        return self.root / "report.md"
 
     def require_existing(self) -> "RunFolder":
         """The run folder itself, or an input error when it was never created."""

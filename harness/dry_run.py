@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Literal
 
 from rich.console import Console
 
@@ -44,6 +45,8 @@ from harness.stages import Stage
 from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
 from tasks.records import Record, write_records
 
+PlanColumn = Literal["calls", "retry_calls", "training_jobs", "input_tokens", "output_tokens"]
+"""The columns of `PlanRow` that add up (`RunPlan.total`)."""
 LOCAL_ONLY = "no model call (a local scorer, metric or the report)"
 PLACEHOLDER_ADAPTER = {"prefbench_dry_run": "a placeholder: no adapter was trained"}
 
@@ -85,30 +88,13 @@ class RunPlan:
     token_methods: dict[str, str]
     prices_as_of: str
 
-    @property
-    def calls(self) -> int:
-        """Model calls, retries not included."""
-        return sum(row.calls for row in self.rows)
+    def total(self, column: PlanColumn) -> int:
+        """A column summed over the rows.
 
-    @property
-    def retry_calls(self) -> int:
-        """Upper bound of extra calls (LLM judge retries)."""
-        return sum(row.retry_calls for row in self.rows)
-
-    @property
-    def training_jobs(self) -> int:
-        """Adapters to train."""
-        return sum(row.training_jobs for row in self.rows)
-
-    @property
-    def input_tokens(self) -> int:
-        """Estimated input tokens of the calls (retries not included)."""
-        return sum(row.input_tokens for row in self.rows)
-
-    @property
-    def output_tokens(self) -> int:
-        """Upper bound of output tokens of the calls (retries not included)."""
-        return sum(row.output_tokens for row in self.rows)
+        `calls` and the token counts leave retries out; `retry_calls` is their upper bound,
+        `training_jobs` the adapters to train.
+        """
+        return sum(getattr(row, column) for row in self.rows)
 
     @property
     def unpriced_models(self) -> list[str]:
@@ -393,10 +379,12 @@ def plan_table(plan: RunPlan) -> Table:
 
 def totals_line(plan: RunPlan) -> str:
     """One line: calls, retries, trainings, tokens and dollars of the whole plan."""
-    retries = f" (+ up to {plan.retry_calls:,} judge retries)" if plan.retry_calls else ""
+    retry_calls = plan.total("retry_calls")
+    retries = f" (+ up to {retry_calls:,} judge retries)" if retry_calls else ""
     line = (
-        f"total: {plan.calls:,} model calls{retries}, {plan.training_jobs:,} adapters to "
-        f"train; ~{plan.input_tokens:,} input tokens, ≤ {plan.output_tokens:,} output tokens; "
+        f"total: {plan.total('calls'):,} model calls{retries}, {plan.total('training_jobs'):,} "
+        f"adapters to train; ~{plan.total('input_tokens'):,} input tokens, "
+        f"≤ {plan.total('output_tokens'):,} output tokens; "
     )
     if plan.unpriced_models:
         return line + f"cost unknown: no price for {', '.join(plan.unpriced_models)}"

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.run_folder import Subpath
+
 
 @dataclass(frozen=True)
 class HumanFolder:
@@ -15,37 +17,17 @@ class HumanFolder:
         """`runs/NAME/human/`."""
         return Path(self.run_dir) / "human"
 
-    @property
-    def bundle_json(self) -> Path:
-        """The bundle manifest: seed, item order, instructions, annotators, comparisons."""
-        return self.root / "bundle.json"
-
-    @property
-    def items_jsonl(self) -> Path:
-        """Blinded items shown to annotators, one JSON object per line."""
-        return self.root / "items.jsonl"
-
-    @property
-    def key_json(self) -> Path:
-        """The un-blinding key (never served): item id → judge sample and candidate order."""
-        return self.root / "key.json"
-
-    @property
-    def database(self) -> Path:
-        """The append-only SQLite answers database."""
-        return self.root / "annotations.sqlite"
-
-    @property
-    def backups_dir(self) -> Path:
-        """Timestamped copies of the answers database (`prefbench human backup`, `serve`)."""
-        return self.root / "backups"
-
-    @property
-    def imports_dir(self) -> Path:
-        """Files imported from outside the app (e.g. Label Studio exports)."""
-        return self.root / "imports"
-
-    @property
-    def label_studio_dir(self) -> Path:
-        """Label Studio project files: `tasks.json` and `config.xml`."""
-        return self.root / "label_studio"
+    bundle_json = Subpath("bundle.json")
+    """The bundle manifest: seed, item order, instructions, annotators, comparisons."""
+    items_jsonl = Subpath("items.jsonl")
+    """Blinded items shown to annotators, one JSON object per line."""
+    key_json = Subpath("key.json")
+    """The un-blinding key (never served): item id → judge sample and candidate order."""
+    database = Subpath("annotations.sqlite")
+    """The append-only SQLite answers database."""
+    backups_dir = Subpath("backups")
+    """Timestamped copies of the answers database (`prefbench human backup`, `serve`)."""
+    imports_dir = Subpath("imports")
+    """Files imported from outside the app (e.g. Label Studio exports)."""
+    label_studio_dir = Subpath("label_studio")
+    """Label Studio project files: `tasks.json` and `config.xml`."""

@@ -2,30 +2,21 @@
 
 Importing this package imports each of its modules, so every `@judge` here registers:
 prefbench's own (`scorers.builtin_judges`) and a new judge dropped in as one new module.
-Plug-ins register through entry points (`scorers.registry`).
+Plug-ins register through entry points. The package exports what a judge's author needs;
+the rest of the registry (`JudgeDefinition`, `all_judges`, `judge_key_inputs`) is in
+`scorers.registry`.
 """
 
 import importlib
 import pkgutil
 
 from scorers.llm_judge import llm_judge
-from scorers.registry import (
-    JudgeDefinition,
-    JudgeSettingsModel,
-    all_judges,
-    judge,
-    judge_key_inputs,
-    judge_names,
-    lookup_judge,
-)
+from scorers.registry import JudgeSettingsModel, judge, judge_names, lookup_judge
 from scorers.similarity_judge import similarity_judge
 
 __all__ = [
-    "JudgeDefinition",
     "JudgeSettingsModel",
-    "all_judges",
     "judge",
-    "judge_key_inputs",
     "judge_names",
     "llm_judge",
     "lookup_judge",

@@ -100,13 +100,17 @@ def test_plan_equals_the_calls_of_a_real_run_and_its_retry_bound(
         (call.kind, call.stage, call.role or "small") for call in logged_calls(context.run)
     )
     assert real == planned_calls(plan)  # adapter models have no role: they are the small one
-    assert len(call_log.read_text().splitlines()) == plan.calls + plan.retry_calls
-    assert len(trainings.jobs) == plan.training_jobs == 3 * 2  # 3 adapter systems × 2 users
+    assert len(call_log.read_text().splitlines()) == plan.total("calls") + plan.total("retry_calls")
+    assert (
+        len(trainings.jobs) == plan.total("training_jobs") == 3 * 2
+    )  # 3 adapter systems × 2 users
     test, pairs = plan.test_records, len(DEMO_SYSTEMS) - 1
     assert plan.calls_of("intents") == 3 * len(records)  # one per temperature
     assert plan.calls_of("judge") == 2 * pairs * test  # both orders of every pair
     assert plan.calls_of("multi") == len(DEMO_SYSTEMS) * test  # every rotation
-    assert plan.retry_calls == plan.calls_of("judge", "multi")  # each answer asked again once
+    assert plan.total("retry_calls") == plan.calls_of(
+        "judge", "multi"
+    )  # each answer asked again once
     # the cross-user stage: each test text by the other user's agent (the diagonal is cached)
     assert plan.calls_of("cross") == 2 * test * (2 - 1)  # agent and writer
     settings = parsed(profile).generation
@@ -192,7 +196,7 @@ def test_planning_neither_converts_nor_loads_a_generation_model(
     )
     profile["roles"] = {role: {"model": "offline/smollm2"} for role in ("small", "large")}
     plan = plan_run(parsed(profile), profile_records(parsed(profile)))
-    assert plan.training_jobs == 2 and plan.calls_of("judge") == 0
+    assert plan.total("training_jobs") == 2 and plan.calls_of("judge") == 0
     assert {row.model for row in plan.rows if row.calls} == {
         "offline/smollm2",
         "offline/smollm2 + adapter",

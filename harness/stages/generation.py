@@ -9,12 +9,15 @@ import inspect as pyinspect
 from dataclasses import dataclass
 from typing import Any
 
+from inspect_ai import Task
+
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from harness.profile import Profile
 from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
+from harness.stage_runner import StageResult
 from harness.stages.base import PipelineContext, Stage
-from solvers import lookup_system
+from solvers import GenerationSystem, lookup_system
 from solvers.adapters import adapter_hashes, release_adapter_models
 from tasks.generation import personalized_writing
 from tasks.records import Record
@@ -60,6 +63,31 @@ def require_generation_logs(context: PipelineContext) -> None:
         )
 
 
+def run_system_eval(
+    context: PipelineContext,
+    kind: str,
+    task: Task,
+    system: GenerationSystem,
+    key: dict[str, Any],
+    limit: int | None = None,
+) -> StageResult:
+    """Run (or reuse) `task` with `system`'s solver as the eval `KIND-SYSTEM` in `logs/KIND/`.
+
+    `key["options"]` are the solver's options; its adapter models are released afterwards.
+    """
+    return context.runner.run_stage(
+        kind,
+        f"{kind}-{system.name}",
+        task,
+        system.roles,
+        key,
+        metadata={"system": system.name},
+        solver=system.make_solver(str(context.run.root), **key["options"]),
+        limit=limit,
+        on_done=release_adapter_models,
+    )
+
+
 @dataclass(frozen=True)
 class GenerationStage(Stage):
     """Generate the test split with every profile system (or only `only`)."""
@@ -97,14 +125,6 @@ class GenerationStage(Stage):
             system = lookup_system(name)
             key = self.key(context, name, records)
             task = personalized_writing(records=str(context.run.records), split="test")
-            context.generation_logs[name] = context.runner.run_stage(
-                "gen",
-                f"gen-{name}",
-                task,
-                system.roles,
-                key,
-                metadata={"system": name},
-                solver=system.make_solver(str(context.run.root), **key["options"]),
-                limit=context.limit,
-                on_done=release_adapter_models,
+            context.generation_logs[name] = run_system_eval(
+                context, "gen", task, system, key, limit=context.limit
             )

@@ -8,7 +8,11 @@ persona's checks and fails several of every other persona's.
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+import yaml
+from pydantic import TypeAdapter
 
 Capitalization = Literal["lower", "sentence", "upper_shouting_words"]
 """``lower``: no capital letter at all; ``sentence``: sentences start with a capital and no
@@ -50,69 +54,11 @@ class Persona:
     formality: Formality
 
 
-PERSONAS: tuple[Persona, ...] = (
-    Persona(
-        key="ava",
-        full_name="Ava Lindqvist",
-        address="ava.lindqvist@meridian-partners.example",
-        greeting="Dear {full},",
-        sign_off="Kind regards,\nAva Lindqvist",
-        word_range=(38, 70),
-        capitalization="sentence",
-        punctuation="semicolons",
-        pet_phrases=(
-            "I trust this message finds you well",
-            "Please do not hesitate to contact me should anything be unclear",
-            "Thank you in advance for your attention to this matter",
-        ),
-        formality="formal",
-    ),
-    Persona(
-        key="bo",
-        full_name="Bo Tanaka",
-        address="bo@tanaka-studio.example",
-        greeting="hey {first}",
-        sign_off="- bo",
-        word_range=(25, 48),
-        capitalization="lower",
-        punctuation="no_final_periods",
-        pet_phrases=("no worries if not", "lmk what you think", "all good either way"),
-        formality="casual",
-    ),
-    Persona(
-        key="cruz",
-        full_name="Cruz Alvarado",
-        address="cruz.alvarado@brightside.example",
-        greeting="Hi {first}!!",
-        sign_off="Cheers!!\nCruz",
-        word_range=(28, 60),
-        capitalization="upper_shouting_words",
-        punctuation="exclamations",
-        pet_phrases=(
-            "This is going to be HUGE",
-            "SUPER excited about this one",
-            "You are the BEST, seriously",
-        ),
-        formality="casual",
-    ),
-    Persona(
-        key="dee",
-        full_name="Dee Okonkwo",
-        address="d.okonkwo@fieldnotes.example",
-        greeting="{first} --",
-        sign_off="thx\n-D",
-        word_range=(28, 62),
-        capitalization="sentence",
-        punctuation="ellipses",
-        pet_phrases=(
-            "Just circling back on this",
-            "Fwiw I could be wrong",
-            "Anyway, food for thought",
-        ),
-        formality="neutral",
-    ),
+PERSONAS_FILE = Path(__file__).with_name("personas.yaml")
+PERSONAS: tuple[Persona, ...] = TypeAdapter(tuple[Persona, ...]).validate_python(
+    yaml.safe_load(PERSONAS_FILE.read_text("utf-8"))
 )
-"""All demo personas, in the fixed order the generator takes them."""
+"""All demo personas (`personas.yaml`, validated), in the fixed order the generator takes them."""
 
 
 def style_checks(persona: Persona, text: str) -> dict[str, bool]:
