@@ -54,7 +54,9 @@ SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on its own
+    # form POSTs, which the cross-site check must refuse; other sites still get no referrer
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

@@ -84,7 +84,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("demo")
     run_dir = root / "run"
     report = run_benchmark(scripted_run(run_dir, tiny_demo_profile()))
-    shutil.copytree(run_dir, root / "pristine")
+    shutil.copytree(run_dir, root / "pristine", symlinks=True)  # adapters are links
     return run_dir, report
 
 

@@ -151,7 +151,8 @@ def test_added_to_the_finished_demo_run_only_its_own_stages_compute(
     pristine_demo_run: Path, tmp_path: Path
 ):
     run_dir = tmp_path / "run"
-    shutil.copytree(pristine_demo_run, run_dir)  # elsewhere: stage keys hold no absolute path
+    # a copy elsewhere (symlinks kept, as `cp -a` does): stage keys hold no absolute path
+    shutil.copytree(pristine_demo_run, run_dir, symlinks=True)
     logs_before = file_states(run_dir / "logs")
     artifacts_before = file_states(run_dir / "artifacts")
     records_before = file_states(run_dir / "data")
