@@ -14,12 +14,12 @@ and its own keyword options with defaults.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from inspect_ai.solver import Solver, solver
 
 from core.errors import PrefbenchInputError
+from core.plugins import load_entry_point_plugins
 
 if TYPE_CHECKING:
     from solvers.training.context import BuildContext
@@ -75,20 +75,19 @@ def generation_system(
     return register
 
 
-def _load_plugins() -> None:
-    for entry_point in entry_points(group="inspect_ai"):
-        entry_point.load()
-
-
 def system_names() -> list[str]:
     """Names of every registered system (prefbench's and plug-ins')."""
-    _load_plugins()
+    load_entry_point_plugins()
     return sorted(_SYSTEMS)
 
 
 def lookup_system(name: str) -> GenerationSystem:
-    """The system called `name`; `PrefbenchInputError` listing the known ones otherwise."""
-    _load_plugins()
+    """The system called `name`; `PrefbenchInputError` listing the known ones otherwise.
+
+    Plug-ins are loaded only for a name not registered yet (a lookup sits on every stage key).
+    """
+    if name not in _SYSTEMS:
+        load_entry_point_plugins()
     if name not in _SYSTEMS:
         raise PrefbenchInputError(
             f"unknown system '{name}'; known systems: {', '.join(sorted(_SYSTEMS))}. "
