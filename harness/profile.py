@@ -27,7 +27,9 @@ from scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
 from solvers.training.lora import LoraSettings
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-ROLES = ("small", "large", "judge")
+ROLES = ("small", "large", "judge", "rule_writer")
+"""`rule_writer` is optional: the model of another family that writes `cross_family_agent`'s
+rules (the `large` model when absent)."""
 RUN_PROFILE_FIX = (
     "restore it from a backup, or start the run again with `prefbench run --profile PROFILE "
     "--out RUN_FOLDER` (finished stages are redone from the run's cache)"
