@@ -185,7 +185,7 @@ def assert_valid_figure(png: Path) -> None:
 
 def test_figures_are_valid_png_and_svg(finished):
     run_dir, _ = finished
-    for name in ("win_rates", "ratings"):
+    for name in ("win_rates", "ratings", "judge_audit"):
         assert_valid_figure(run_dir / "figures" / f"{name}.png")
     assert not (run_dir / "figures" / "personalization.png").exists()
     assert not list(run_dir.rglob("*.tmp"))
@@ -231,7 +231,7 @@ def test_report_html_is_well_formed_and_self_contained(finished):
     run_dir, _ = finished
     page = report_html_path(RunFolder(run_dir)).read_text()
     checker = check_page(page)
-    assert len(checker.urls) == 2  # win rates and ratings, embedded
+    assert len(checker.urls) == 3  # win rates, ratings and the judge audit, embedded
     assert "Aggregate" in page and "91.7" in page
 
 
