@@ -150,7 +150,8 @@ def _fit_strengths(wins: np.ndarray) -> np.ndarray:
     Systems without any battle weight get NaN. Minimizes the weighted Bradley–Terry negative
     log-likelihood plus the ridge term, both divided by the total battle weight (the same
     minimum, on a scale where one tolerance suits any number of battles), with
-    ``scipy.optimize.minimize`` (Newton-CG with the analytic gradient and Hessian). The
+    ``scipy.optimize.minimize`` (trust-exact, a trust-region Newton method, with the analytic
+    gradient and Hessian). The
     objective is strictly convex, so the minimum is unique; the fit is accepted when the
     gradient there is below :data:`GRADIENT_TOLERANCE`.
 
@@ -183,8 +184,8 @@ def _fit_strengths(wins: np.ndarray) -> np.ndarray:
         np.zeros(int(present.sum())),
         jac=True,
         hess=hessian,
-        method="Newton-CG",
-        options={"maxiter": 500, "xtol": 1e-10},
+        method="trust-exact",
+        options={"maxiter": 500, "gtol": GRADIENT_TOLERANCE / 10},
     )
     gradient = float(np.max(np.abs(objective(result.x)[1])))
     if gradient > GRADIENT_TOLERANCE:
