@@ -179,6 +179,7 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
         axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     shares.set_xticks(np.arange(len(AUDIT_SHARES)), [label for _, label in AUDIT_SHARES])
     shares.set_title("position and length bias (95 % interval)", fontsize="medium")
+    shares.set_ylabel("share of verdicts")
     shares.legend(title="judge", fontsize="small")
     lengths.set_xlim(-1, 1)
     lengths.set_xlabel("length lead over the rival, tanh(Δ / sd)")
