@@ -43,6 +43,10 @@ def _new_figure(width: float, height: float) -> Figure:
     return figure
 
 
+def _dict_of(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _rows(value: Any) -> list[dict[str, Any]]:
     return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
 
@@ -138,18 +142,22 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
     Left: per judge, the share of verdicts for candidate 1, for the longer candidate, and of
     pairs judged alike in both orders (dashed: 50 %, no bias). Right: the win rate of a
     candidate against its normalized length lead over its rival, tanh(Δ / sd), by quantile
-    bin (flat at 50 % for a judge without length bias). None when no judge was audited.
+    bin (flat at 50 % for a judge without length bias). None when no judge has a parsed
+    single-order verdict to show.
     """
-    audits = _rows(report.get("judge_audit"))
+    audits = [
+        audit
+        for audit in _rows(report.get("judge_audit"))
+        if _rows(audit.get("length_bins"))
+        or any(_number(_dict_of(audit.get(key)).get("rate")) >= 0 for key, _ in AUDIT_SHARES)
+    ]
     if not audits:
         return None
     figure = _new_figure(9.0, 3.6)
     shares, lengths = figure.subplots(1, 2)
     width = 0.8 / len(audits)
     for index, audit in enumerate(audits):
-        rates = [
-            audit.get(key) if isinstance(audit.get(key), dict) else {} for key, _ in AUDIT_SHARES
-        ]
+        rates = [_dict_of(audit.get(key)) for key, _ in AUDIT_SHARES]
         values = [_number(rate.get("rate")) for rate in rates]
         lows = [_number(rate.get("ci_low")) for rate in rates]
         highs = [_number(rate.get("ci_high")) for rate in rates]

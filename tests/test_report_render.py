@@ -411,6 +411,11 @@ def test_judge_audit_section_and_figure_from_plain_data():
     assert len(shares.patches) == 6  # 3 shares × 2 judges
     assert [list(line.get_ydata()) for line in lengths.get_lines()[:2]] == [[0.4, 0.6]] * 2
     assert judge_audit_figure({"judge_audit": []}) is None
+    unparsed = {"first_slot_win_rate": {"rate": None, "n": 0}, "length_bins": []}
+    assert judge_audit_figure({"judge_audit": [{**audit_row("llm", []), **unparsed}]}) is not None
+    empty = {key: {"rate": None, "n": 0} for key in ("first_slot_win_rate", "longer_win_rate")}
+    nothing = {**empty, "position_consistency": {"rate": None}, "length_bins": []}
+    assert judge_audit_figure({"judge_audit": [{"judge": "llm", **nothing}]}) is None
 
 
 def test_agreement_sits_between_the_results_and_the_cost(monkeypatch):
