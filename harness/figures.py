@@ -142,8 +142,8 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
     Left: per judge, the share of verdicts for candidate 1, for the longer candidate, and of
     pairs judged alike in both orders (dashed: 50 %, no bias). Right: the win rate of a
     candidate against its normalized length lead over its rival, tanh(Δ / sd), by quantile
-    bin (flat at 50 % for a judge without length bias). None when no judge has a parsed
-    single-order verdict to show.
+    bin, drawn at the bin's mean lead (flat at 50 % for a judge without length bias). None
+    when no judge has a parsed single-order verdict to show.
     """
     audits = [
         audit
@@ -173,9 +173,8 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
             label=str(audit.get("judge")),
         )
         bins = _rows(audit.get("length_bins"))
-        middles = [(_number(b.get("lead_low")) + _number(b.get("lead_high"))) / 2 for b in bins]
         lengths.plot(
-            middles,
+            [_number(b.get("lead_mean")) for b in bins],
             [_number(b.get("win_rate")) for b in bins],
             "o-",
             color=color,

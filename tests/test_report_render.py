@@ -382,8 +382,8 @@ def audit_row(judge: str, self_preference: list[dict]) -> dict:
             "ci_method": "cluster-robust-t",
         },
         "length_bins": [
-            {"lead_low": -1.0, "lead_high": 0.0, "win_rate": 0.4, "n": 24},
-            {"lead_low": 0.0, "lead_high": 1.0, "win_rate": 0.6, "n": 24},
+            {"lead_low": -1.0, "lead_high": 0.0, "lead_mean": -0.5, "win_rate": 0.4, "n": 24},
+            {"lead_low": 0.0, "lead_high": 1.0, "lead_mean": 0.5, "win_rate": 0.6, "n": 24},
         ],
         "self_preference": self_preference,
     }
@@ -410,6 +410,7 @@ def test_judge_audit_section_and_figure_from_plain_data():
     shares, lengths = figure.axes
     assert len(shares.patches) == 6  # 3 shares × 2 judges
     assert [list(line.get_ydata()) for line in lengths.get_lines()[:2]] == [[0.4, 0.6]] * 2
+    assert list(lengths.get_lines()[0].get_xdata()) == [-0.5, 0.5]
     assert judge_audit_figure({"judge_audit": []}) is None
     unparsed = {"first_slot_win_rate": {"rate": None, "n": 0}, "length_bins": []}
     assert judge_audit_figure({"judge_audit": [{**audit_row("llm", []), **unparsed}]}) is not None

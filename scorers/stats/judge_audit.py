@@ -150,12 +150,14 @@ def _length_bins(pairs: Sequence[AuditedPair]) -> list[dict[str, Any]]:
     won = np.concatenate([[float(a) for _, a in rows], [1.0 - a for _, a in rows]])
     edges = np.unique(np.quantile(leads, np.linspace(0, 1, LENGTH_BINS + 1)))
     if len(edges) < 2:
-        return [{"lead_low": 0.0, "lead_high": 0.0, "win_rate": float(won.mean()), "n": len(won)}]
+        only = {"lead_low": 0.0, "lead_high": 0.0, "lead_mean": 0.0}
+        return [{**only, "win_rate": float(won.mean()), "n": len(won)}]
     index = np.clip(np.searchsorted(edges, leads, side="right") - 1, 0, len(edges) - 2)
     return [
         {
             "lead_low": float(edges[b]),
             "lead_high": float(edges[b + 1]),
+            "lead_mean": float(leads[index == b].mean()),
             "win_rate": float(won[index == b].mean()),
             "n": int(np.sum(index == b)),
         }
@@ -184,8 +186,8 @@ def audit_judge(
         (``n``: single-order verdicts, pairs with both orders parsed, and single-order
         verdicts between candidates of different length); ``length_coefficient``
         (``{"coefficient", "ci_low", "ci_high", "ci_method"}``, logit per unit of
-        ``tanh(delta / sd)``); ``length_bins`` (``lead_low``, ``lead_high``, ``win_rate``,
-        ``n``). See the module docstring.
+        ``tanh(delta / sd)``); ``length_bins`` (``lead_low``, ``lead_high``, ``lead_mean``,
+        ``win_rate``, ``n``). See the module docstring.
 
     Raises:
         ValueError: If the settings are out of range.
