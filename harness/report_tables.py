@@ -193,10 +193,13 @@ def judge_audit_table(audit: Mapping[str, Any]) -> Table:
 
 def self_preference_paragraph(audit: Mapping[str, Any]) -> str:
     """Which systems share the judge's model, and their win rate under it (flagged > 50 %)."""
-    models = ", ".join(str(m) for m in audit.get("judge_models") or []) or "none"
+    judge = text(audit.get("judge"))
+    models = ", ".join(str(m) for m in audit.get("judge_models") or [])
     rows = _dicts(audit.get("self_preference"))
+    if not models:
+        return f"Self-preference ({judge}): none possible, the judge calls no model."
     if not rows:
-        return f"Self-preference: the judge's models ({models}) are no system's model."
+        return f"Self-preference ({judge}): the judge's models ({models}) are no system's model."
     parts = []
     for row in rows:
         low = row.get("ci_low")
@@ -207,7 +210,7 @@ def self_preference_paragraph(audit: Mapping[str, Any]) -> str:
             + (" — FLAGGED: above 50 % beyond its interval" if flagged else "")
         )
     return (
-        f"Self-preference: the judge's models ({models}) also write for "
+        f"Self-preference ({judge}): the judge's models ({models}) also write for "
         + "; ".join(parts)
         + " (that system's win rate under this judge, from its side)."
     )

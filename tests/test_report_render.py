@@ -405,7 +405,13 @@ def test_judge_audit_section_and_figure_from_plain_data():
     [own_paragraph, none_paragraph] = section.paragraphs
     assert "own 90.0 % [70.0, 97.0] over 12 pairs — FLAGGED" in own_paragraph
     assert "twin 55.0 %" in own_paragraph and own_paragraph.count("FLAGGED") == 1
-    assert "no system's model" in none_paragraph
+    assert none_paragraph == (
+        "Self-preference (similarity): the judge's models (hf/judge-model) are no system's model."
+    )
+    no_model = judge_audit_section([{**audit_row("similarity", []), "judge_models": []}])
+    assert no_model.paragraphs == [
+        "Self-preference (similarity): none possible, the judge calls no model."
+    ]
     figure = judge_audit_figure({"judge_audit": audits})
     shares, lengths = figure.axes
     assert len(shares.patches) == 6  # 3 shares × 2 judges
