@@ -61,15 +61,27 @@ def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -
 
     run = RunFolder(run_dir).require_existing()
     profile = read_run_profile(run.profile, judge_kind)
+    if profile.datasets is not None:
+        folders = ", ".join(str(run_dir / name) for name in profile.datasets)
+        raise PrefbenchInputError(
+            f"{run_dir} is a run over several datasets, each a run folder of its own: give "
+            f"--run one of {folders} (`prefbench run --out {run_dir}` runs them all)"
+        )
     _offline_environment(profile)
     return open_run(run_dir, profile, console, display=display)
 
 
 def _print_leaderboard(report: dict, run_dir: Path) -> None:
     from core.tables import rich_tables
+    from harness.combined_report import combined_terminal_tables, is_combined
     from harness.report_tables import terminal_tables
 
-    console.print(rich_tables(terminal_tables(report)))
+    tables = combined_terminal_tables(report) if is_combined(report) else terminal_tables(report)
+    console.print(rich_tables(tables))
+    if isinstance(report.get("long_texts"), dict):
+        from tasks.long_texts import outcome_line
+
+        console.print(outcome_line(report["long_texts"]), highlight=False)
     console.print(
         f"Run folder: [bold]{run_dir}[/bold] (report.json, report.md, report.html, figures/, "
         "logs/ for `inspect view`)"
@@ -95,23 +107,32 @@ def run(
     ] = False,
 ) -> None:
     """Run the whole benchmark: records, intents, build, generation, judging, report."""
-    from harness.pipeline import open_run, run_benchmark
+    from harness.pipeline import open_run, run_benchmark, run_datasets
 
     resolved, _ = load_profile(profile)
     _offline_environment(resolved)
     if dry_run:
         from core.tables import rich_table
         from harness.dry_run import plan_run, plan_table, totals_line
+        from harness.profile import dataset_profiles
         from harness.stages.records import profile_records
 
-        plan = plan_run(resolved, profile_records(resolved), limit=limit)
-        console.print(rich_table(plan_table(plan)))
-        console.print(totals_line(plan), highlight=False)
+        for name, dataset_profile in dataset_profiles(resolved).items():
+            if name:
+                console.rule(f"[bold]dataset {name}", characters="=")
+            plan = plan_run(dataset_profile, profile_records(dataset_profile), limit=limit)
+            console.print(rich_table(plan_table(plan)))
+            console.print(totals_line(plan), highlight=False)
         return
     run_dir = out or Path("runs") / resolved.name
-    context = open_run(run_dir, resolved, console, display=display, limit=limit)
-    report = run_benchmark(context)
-    if context.recomputed_nothing:
+    if resolved.datasets is not None:
+        outcome = run_datasets(run_dir, resolved, console, display=display, limit=limit)
+        report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
+    else:
+        context = open_run(run_dir, resolved, console, display=display, limit=limit)
+        report = run_benchmark(context)
+        recomputed_nothing = context.recomputed_nothing
+    if recomputed_nothing:
         console.print(
             "[green]Nothing changed since the last run: every stage was reused; "
             "no model call, no training.[/green]"
@@ -211,11 +232,15 @@ def report_command(
     if output_format == "json":
         print(json.dumps(read_report(run), indent=2))
         return
+    from harness.combined_report import is_combined, write_combined_report
     from harness.report import render_report, report_html_path
 
     with run.locked():
         report = read_report(run)
-        render_report(run, report)
+        if is_combined(report):
+            write_combined_report(run, report)
+        else:
+            render_report(run, report)
     _print_leaderboard(report, run_dir)
     written = run.report_md if output_format == "md" else report_html_path(run)
     console.print(f"Report: [bold]{written}[/bold]")

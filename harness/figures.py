@@ -1,4 +1,4 @@
-"""The report's figures: win rates, Bradley–Terry ratings, the personalization heatmap.
+"""The report's figures: win rates, ratings, the judge audit, the personalization heatmap.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot state, no display), each
 written as `figures/NAME.png` and `figures/NAME.svg` through a temporary file and a rename.
@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
-FIGURE_NAMES = ("win_rates", "ratings", "personalization")
+FIGURE_NAMES = ("win_rates", "ratings", "judge_audit", "personalization")
 FORMATS = ("png", "svg")
 PLAIN_TEXT = matplotlib.rc_context({"text.parse_math": False, "svg.hashsalt": "prefbench"})
 """Names are drawn as written (a `$` never starts mathtext); SVG ids are reproducible."""
@@ -41,6 +41,10 @@ def _new_figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def _dict_of(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _rows(value: Any) -> list[dict[str, Any]]:
@@ -123,6 +127,74 @@ def ratings_figure(report: Mapping[str, Any]) -> Figure | None:
     return figure
 
 
+AUDIT_SHARES = (
+    ("first_slot_win_rate", "candidate 1 wins"),
+    ("longer_win_rate", "longer wins"),
+    ("position_consistency", "orders agree"),
+)
+"""The judge audit's shares drawn as bars: report.json key and bar label."""
+
+
+@PLAIN_TEXT
+def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
+    """Each judge's audit: its bias shares with 95 % intervals, and win rate by length lead.
+
+    Left: per judge, the share of verdicts for candidate 1, for the longer candidate, and of
+    pairs judged alike in both orders (dashed: 50 %, no bias). Right: the win rate of a
+    candidate against its normalized length lead over its rival, tanh(Δ / sd), by quantile
+    bin, drawn at the bin's mean lead (flat at 50 % for a judge without length bias). None
+    when no judge has a parsed single-order verdict to show.
+    """
+    audits = [
+        audit
+        for audit in _rows(report.get("judge_audit"))
+        if _rows(audit.get("length_bins"))
+        or any(_number(_dict_of(audit.get(key)).get("rate")) >= 0 for key, _ in AUDIT_SHARES)
+    ]
+    if not audits:
+        return None
+    figure = _new_figure(9.0, 3.6)
+    shares, lengths = figure.subplots(1, 2)
+    width = 0.8 / len(audits)
+    for index, audit in enumerate(audits):
+        rates = [_dict_of(audit.get(key)) for key, _ in AUDIT_SHARES]
+        values = [_number(rate.get("rate")) for rate in rates]
+        lows = [_number(rate.get("ci_low")) for rate in rates]
+        highs = [_number(rate.get("ci_high")) for rate in rates]
+        positions = np.arange(len(AUDIT_SHARES)) + (index - (len(audits) - 1) / 2) * width
+        color = f"C{index % 10}"
+        shares.bar(
+            positions,
+            values,
+            width,
+            yerr=_errors(values, lows, highs),
+            capsize=4,
+            color=color,
+            label=str(audit.get("judge")),
+        )
+        bins = _rows(audit.get("length_bins"))
+        lengths.plot(
+            [_number(b.get("lead_mean")) for b in bins],
+            [_number(b.get("win_rate")) for b in bins],
+            "o-",
+            color=color,
+            label=str(audit.get("judge")),
+        )
+    for axes in (shares, lengths):
+        axes.axhline(0.5, linestyle="--", color="0.4", linewidth=1)
+        axes.set_ylim(0, 1)
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    shares.set_xticks(np.arange(len(AUDIT_SHARES)), [label for _, label in AUDIT_SHARES])
+    shares.set_title("position and length bias (95 % interval)", fontsize="medium")
+    shares.set_ylabel("share of verdicts")
+    shares.legend(title="judge", fontsize="small")
+    lengths.set_xlim(-1, 1)
+    lengths.set_xlabel("length lead over the rival, tanh(Δ / sd)")
+    lengths.set_ylabel("win rate")
+    lengths.set_title("win rate by length lead", fontsize="medium")
+    return figure
+
+
 @PLAIN_TEXT
 def personalization_figure(section: Mapping[str, Any]) -> Figure | None:
     """The K×K heatmap: agent of user i (rows) on the test set of user j (columns).
@@ -177,6 +249,7 @@ def report_figures(report: Mapping[str, Any]) -> dict[str, Figure]:
     drawn = {
         "win_rates": win_rate_figure(report),
         "ratings": ratings_figure(report),
+        "judge_audit": judge_audit_figure(report),
         "personalization": personalization_figure(personalization)
         if isinstance(personalization, dict) and personalization
         else None,

@@ -5,8 +5,13 @@ it over a run folder opened by `open_run`, and the report stage collects the sec
 every stage in it. The functions below run one stage each, so the CLI, a notebook and the
 tests call the same code. Each stage reuses what an earlier run finished (see
 `harness.stage_runner`).
+
+A profile with several `datasets` runs the whole pipeline once per dataset, each in its own
+sub-folder of the run (`runs/NAME/<dataset>/`, a complete run folder), then writes the
+combined report of them all in `runs/NAME/` (`run_datasets`, `harness.combined_report`).
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from core.atomic import atomic_write_text
+from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
 from core.run_lock import acquire_run_lock
-from harness.profile import Profile, dump_profile
+from harness.combined_report import DatasetResult, report_combined_run
+from harness.profile import Profile, dataset_profiles, dump_profile
 from harness.stage_runner import StageResult, StageRunner
 from harness.stages import (
     BuildStage,
@@ -46,6 +53,7 @@ __all__ = [
     "report",
     "require_generation_logs",
     "run_benchmark",
+    "run_datasets",
     "run_personalization",
     "run_similarity_metrics",
     "system_options",
@@ -116,6 +124,64 @@ def run_benchmark(context: PipelineContext) -> dict[str, Any]:
     if context.report is None:
         raise RuntimeError("the pipeline has no report stage: nothing wrote report.json")
     return context.report
+
+
+@dataclass(frozen=True)
+class DatasetsOutcome:
+    """A several-dataset run: the combined report and whether nothing was recomputed."""
+
+    report: dict[str, Any]
+    recomputed_nothing: bool
+
+
+def run_datasets(
+    run_dir: Path,
+    profile: Profile,
+    console: Console,
+    display: str = "rich",
+    limit: int | None = None,
+) -> DatasetsOutcome:
+    """Run every dataset of a `datasets` profile in `run_dir/<dataset>/`; the combined report.
+
+    Each dataset's run is a complete run folder (its single-dataset profile, stages, report),
+    so it resumes, and can be inspected or re-judged, on its own. `run_dir` holds the
+    profile as given and the combined report; its lock is held throughout.
+
+    Raises:
+        PrefbenchInputError: The profile has a single `dataset` (use `open_run`).
+        RunFolderLocked: Another process writes the run folder.
+    """
+    if profile.datasets is None:
+        raise PrefbenchInputError(
+            f"profile {profile.name} has one dataset: run it with `open_run` and `run_benchmark`"
+        )
+    run = RunFolder(run_dir)
+    hold = acquire_run_lock(
+        run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    )
+    try:
+        text = dump_profile(profile)
+        if not run.profile.exists() or run.profile.read_text("utf-8") != text:
+            atomic_write_text(run.profile, text)
+        results, nothing_recomputed = [], True
+        for name, dataset_profile in dataset_profiles(profile).items():
+            console.rule(f"[bold]dataset {escape(name)}", characters="=")
+            context = open_run(run.root / name, dataset_profile, console, display, limit)
+            report = run_benchmark(context)
+            results.append(
+                DatasetResult(
+                    name=name,
+                    folder=context.run.root,
+                    report=report,
+                    records=context.require_records(),
+                    judge_logs=[result.log_path for result in context.judge_logs.values()],
+                )
+            )
+            nothing_recomputed &= context.recomputed_nothing
+        console.rule("[bold]combined report", characters="=")
+        return DatasetsOutcome(report_combined_run(run, profile, results), nothing_recomputed)
+    finally:
+        hold.release()
 
 
 def prepare_records(context: PipelineContext) -> list[Record]:

@@ -7,6 +7,7 @@ aliases (``*name``: a few lines of them expand into gigabytes, the "billion laug
 a YAML error into a `PrefbenchInputError` naming the file and the fix.
 """
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +28,9 @@ from scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
 from solvers.training.lora import LoraSettings
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-ROLES = ("small", "large", "judge")
+ROLES = ("small", "large", "judge", "rule_writer")
+"""`rule_writer` is optional: the model of another family that writes `cross_family_agent`'s
+rules (the `large` model when absent)."""
 RUN_PROFILE_FIX = (
     "restore it from a backup, or start the run again with `prefbench run --profile PROFILE "
     "--out RUN_FOLDER` (finished stages are redone from the run's cache)"
@@ -141,6 +144,32 @@ class DatasetSpec(StrictModel):
     records_per_persona: int = 10
     test_fraction: float = 0.2
     path: str | None = None
+
+
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A name in `datasets`: it names the dataset's sub-folder of the run and its report column."""
+RUN_FOLDER_ENTRIES = frozenset({"data", "logs", "artifacts", "cache", "figures", "corrupt"})
+"""Names a run folder uses for itself, so no dataset's sub-folder may take them."""
+ROLE_CONTEXT_ARG = "max_model_len"
+"""The model arg that states a role's context window in tokens (vLLM's name)."""
+PACKAGED_CONTEXT_TOKENS = {"offline/smollm2": 8192}
+"""Context windows of the packaged offline models (SmolLM2's max_position_embeddings)."""
+PROMPT_RESERVE_TOKENS = 512
+"""Tokens kept free for a prompt's instructions and metadata when deriving `max_text_tokens`."""
+
+
+class LongTextPolicy(StrictModel):
+    """What happens to a text longer than `max_text_tokens`, before any model sees it.
+
+    `policy: truncate` cuts the text (and a previous-context thread) to `max_text_tokens`
+    and records the original length in the record's `truncated` metadata; `drop` leaves the
+    record out and counts it. Without `max_text_tokens` the limit is derived from the roles'
+    context windows (`derived_max_text_tokens`). Tokens are counted with the small model's
+    tokenizer when it is on disk, else about four characters per token.
+    """
+
+    policy: Literal["truncate", "drop"] = "truncate"
+    max_text_tokens: int | None = Field(None, ge=16)
 
 
 class GenerationSettings(StrictModel):
@@ -280,7 +309,12 @@ class Profile(StrictModel):
 
     name: str
     seed: int = 0
-    dataset: DatasetSpec
+    dataset: DatasetSpec | None = None
+    """The one dataset of a run (or `datasets`, several, each run in its own sub-folder)."""
+    datasets: dict[str, DatasetSpec] | None = None
+    """Several datasets by name (the paper's Table 1): `runs/NAME/<dataset>/` each."""
+    long_texts: LongTextPolicy | None = None
+    """How texts longer than the models' context are handled; None: texts pass whole."""
     roles: dict[str, ModelSpec]
     systems: list[str]
     reference_system: str = "preference_agent"
@@ -377,13 +411,106 @@ def parse_profile(raw: Any, source: Path) -> Profile:
             f"profile {source}: metrics.personalization_system '{personalization}' is not in "
             f"systems {profile.systems}; add it to `systems` or set it to null."
         )
-    if profile.dataset.kind == "records" and not profile.dataset.path:
-        raise PrefbenchInputError(
-            f"profile {source}: dataset.kind 'records' needs dataset.path (a records.jsonl file)"
-        )
-    return profile
+    _check_datasets(profile, source)
+    return _with_text_limit(profile, source)
+
+
+OPTIONAL_SECTIONS = ("dataset", "datasets", "long_texts")
+"""Profile keys left out of `profile.yaml` when unset, so older run folders' files stay as
+they were."""
 
 
 def dump_profile(profile: Profile) -> str:
     """The resolved profile as YAML (what `runs/NAME/profile.yaml` holds)."""
-    return yaml.dump(profile.model_dump(mode="json"), Dumper=_NoAliasDumper, sort_keys=False)
+    unset = {key for key in OPTIONAL_SECTIONS if getattr(profile, key) is None}
+    data = profile.model_dump(mode="json", exclude=unset)
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)
+
+
+def _check_datasets(profile: Profile, source: Path) -> None:
+    """Exactly one of `dataset` and `datasets`; names usable as folders; record paths given."""
+    if (profile.dataset is None) == (profile.datasets is None):
+        raise PrefbenchInputError(
+            f"profile {source}: set either `dataset` (one dataset) or `datasets` (several, by "
+            "name), not both or neither"
+        )
+    if profile.datasets is not None and not profile.datasets:
+        raise PrefbenchInputError(f"profile {source}: `datasets` is empty; name at least one")
+    for name, spec in named_datasets(profile).items():
+        where = "dataset" if profile.dataset is not None else f"datasets.{name}"
+        if name and (not DATASET_NAME.fullmatch(name) or name in RUN_FOLDER_ENTRIES):
+            raise PrefbenchInputError(
+                f"profile {source}: dataset name '{name}' must be letters, digits, '_', '-' or "
+                "'.' (it names the run's sub-folder), e.g. enron or new_yorker, and not one of "
+                f"{sorted(RUN_FOLDER_ENTRIES)}"
+            )
+        if spec.kind == "records" and not spec.path:
+            raise PrefbenchInputError(
+                f"profile {source}: {where}.kind 'records' needs {where}.path (a records.jsonl "
+                "file)"
+            )
+
+
+def named_datasets(profile: Profile) -> dict[str, DatasetSpec]:
+    """The profile's datasets by name; a single `dataset` has the name "" (the run's root)."""
+    if profile.datasets is not None:
+        return dict(profile.datasets)
+    assert profile.dataset is not None
+    return {"": profile.dataset}
+
+
+def dataset_profiles(profile: Profile) -> dict[str, Profile]:
+    """One single-dataset profile per dataset of a `datasets` profile, by dataset name.
+
+    Each is the profile with that dataset as its `dataset` and the name `<profile>/<dataset>`;
+    a `dataset` profile gives itself under the name "".
+    """
+    if profile.datasets is None:
+        return {"": profile}
+    return {
+        name: profile.model_copy(
+            update={"name": f"{profile.name}/{name}", "dataset": spec, "datasets": None}
+        )
+        for name, spec in profile.datasets.items()
+    }
+
+
+def role_context_tokens(spec: ModelSpec) -> int | None:
+    """A role's context window in tokens, when the profile states it (`max_model_len`)."""
+    stated = spec.model_args.get(ROLE_CONTEXT_ARG)
+    if stated is not None:
+        return int(stated)
+    return PACKAGED_CONTEXT_TOKENS.get(spec.model)
+
+
+def derived_max_text_tokens(profile: Profile) -> int | None:
+    """The longest text every prompt can hold, from the smallest stated context window.
+
+    A prompt holds up to `texts` real texts (the few-shot examples plus the text answered,
+    else a text and its previous context) beside its instructions (`PROMPT_RESERVE_TOKENS`)
+    and the reply (`generation.max_tokens`, or the judge's two candidates of that length):
+    `(context - reserve - 2 × max_tokens) // texts`. None when no role states its window.
+    """
+    windows = [role_context_tokens(spec) for spec in profile.roles.values()]
+    known = [window for window in windows if window is not None]
+    if not known:
+        return None
+    texts = max(2, profile.generation.few_shot_k + 1 if "few_shot" in profile.systems else 2)
+    spare = min(known) - PROMPT_RESERVE_TOKENS - 2 * profile.generation.max_tokens
+    return max(spare // texts, 0)
+
+
+def _with_text_limit(profile: Profile, source: Path) -> Profile:
+    """The profile with `long_texts.max_text_tokens` filled in when it is derived."""
+    if profile.long_texts is None or profile.long_texts.max_text_tokens is not None:
+        return profile
+    derived = derived_max_text_tokens(profile)
+    if derived is None or derived < 16:
+        found = "no role states its context window" if derived is None else f"only {derived}"
+        raise PrefbenchInputError(
+            f"profile {source}: long_texts needs a text limit and {found}: set "
+            f"long_texts.max_text_tokens, or model_args.{ROLE_CONTEXT_ARG} (the context window "
+            "in tokens) on the roles"
+        )
+    policy = profile.long_texts.model_copy(update={"max_text_tokens": derived})
+    return profile.model_copy(update={"long_texts": policy})

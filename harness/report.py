@@ -26,15 +26,21 @@ from harness.report_markdown import report_markdown
 from human_eval.agreement import agreement_section
 from scorers.outcome import PairOutcome, TiePolicy
 from scorers.pair_score import judge_score, outcome_from_metadata
+from scorers.registry import lookup_judge
 from scorers.stats import (
+    AuditedPair,
     Battle,
     aggregate_across_datasets,
+    audit_judge,
     bradley_terry_ratings,
+    length_controlled_win_rate,
     per_user_win_rates,
+    self_preference,
     summarize_win_rate,
 )
+from solvers.registry import lookup_system
 
-REPORT_FORMAT = 4
+REPORT_FORMAT = 5
 """report.json's layout version: bump it when the layout changes, so old reports are rebuilt."""
 
 
@@ -42,7 +48,9 @@ REPORT_FORMAT = 4
 class JudgedComparison:
     """The outcomes of one judge log (system A vs system B), pair by pair.
 
-    `users` and `datasets` give each pair's user and dataset, aligned with `outcomes`.
+    `users` and `datasets` give each pair's user and dataset, `winners` the candidate
+    number chosen in each order (``"ab"``, ``"ba"``; None where unparsed) and `lengths` the
+    characters of A's and B's outputs, all aligned with `outcomes`.
     """
 
     system_a: str
@@ -52,6 +60,30 @@ class JudgedComparison:
     users: list[str]
     datasets: list[str]
     log_name: str
+    winners: list[tuple[int | None, int | None]]
+    lengths: list[tuple[int, int]]
+
+    def length_differences(self) -> list[int]:
+        """``len(A's output) - len(B's output)`` per pair, in characters."""
+        return [length_a - length_b for length_a, length_b in self.lengths]
+
+    def audited_pairs(self) -> list[AuditedPair]:
+        """Every pair as the judge audit reads it."""
+        return [
+            AuditedPair(
+                self.system_a,
+                self.system_b,
+                user,
+                winner_ab,
+                winner_ba,
+                length_a,
+                length_b,
+                pair.score,
+            )
+            for pair, user, (winner_ab, winner_ba), (length_a, length_b) in zip(
+                self.outcomes, self.users, self.winners, self.lengths, strict=True
+            )
+        ]
 
     def by_dataset(self) -> dict[str, "JudgedComparison"]:
         """The same comparison split by dataset, in order of first appearance."""
@@ -64,6 +96,8 @@ class JudgedComparison:
                 ],
                 users=[u for u, d in zip(self.users, self.datasets, strict=True) if d == name],
                 datasets=[name] * self.datasets.count(name),
+                winners=[w for w, d in zip(self.winners, self.datasets, strict=True) if d == name],
+                lengths=[n for n, d in zip(self.lengths, self.datasets, strict=True) if d == name],
             )
             for name in names
         }
@@ -72,7 +106,7 @@ class JudgedComparison:
 def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
     """Outcomes of a pairwise judge log, re-applying `tie_policy` to the stored verdicts."""
     metadata = log.eval.metadata or {}
-    outcomes, users, datasets = [], [], []
+    outcomes, users, datasets, winners, lengths = [], [], [], [], []
     for sample in log.samples or []:
         score = judge_score(log, sample.scores or {})
         if score is None:
@@ -80,9 +114,18 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
                 f"judge log {log.location} has no judge score for sample {sample.id}: delete "
                 "the log and run `prefbench judge` again."
             )
-        outcomes.append(outcome_from_metadata(score.metadata or {}, tie_policy))
-        users.append(str((sample.metadata or {}).get("user")))
-        datasets.append(str((sample.metadata or {}).get("dataset")))
+        verdicts = score.metadata or {}
+        outcomes.append(outcome_from_metadata(verdicts, tie_policy))
+        winners.append((verdicts.get("winner_ab"), verdicts.get("winner_ba")))
+        sample_metadata = sample.metadata or {}
+        users.append(str(sample_metadata.get("user")))
+        datasets.append(str(sample_metadata.get("dataset")))
+        lengths.append(
+            (
+                len(str(sample_metadata.get("candidate_a") or "")),
+                len(str(sample_metadata.get("candidate_b") or "")),
+            )
+        )
     return JudgedComparison(
         system_a=str(metadata.get("system_a")),
         system_b=str(metadata.get("system_b")),
@@ -91,13 +134,25 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
         users=users,
         datasets=datasets,
         log_name=Path(log.location).name,
+        winners=winners,
+        lengths=lengths,
     )
 
 
 def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: int) -> dict:
-    """One report.json comparison (docs/design.md §7) of one dataset, with per-user rows."""
+    """One report.json comparison (docs/design.md §7) of one dataset, with per-user rows.
+
+    Beside the raw win rate it holds the length-controlled one (`lc_win_rate`, `lc_ci_low`,
+    `lc_ci_high`, `lc_ci_method`, `length_coefficient`: `length_controlled_win_rate`).
+    """
     summary = summarize_win_rate(comparison.outcomes, comparison.users, seed=seed)
     per_user = per_user_win_rates(comparison.outcomes, comparison.users, seed=seed)
+    length_controlled = length_controlled_win_rate(
+        [pair.score for pair in comparison.outcomes],
+        comparison.length_differences(),
+        comparison.users,
+        seed=seed,
+    )
     return {
         "dataset": ",".join(dict.fromkeys(comparison.datasets)),
         "system_a": comparison.system_a,
@@ -106,6 +161,7 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: in
         "tie_policy": tie_policy,
         "log": comparison.log_name,
         **summary.to_dict(),
+        **length_controlled.to_dict(),
         "per_user": {user: row.to_dict() for user, row in per_user.items()},
     }
 
@@ -125,7 +181,8 @@ def aggregate_rows(rows: list[dict]) -> list[dict[str, Any]]:
     """report.json `aggregate`: per (system A, system B, judge), the mean of dataset win rates.
 
     As in the paper every dataset counts the same however many pairs it has
-    (`aggregate_across_datasets`); `n` is the total of scored pairs.
+    (`aggregate_across_datasets`); `n` is the total of scored pairs. `lc_win_rate` is the
+    same mean of the dataset length-controlled win rates.
     """
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
@@ -140,6 +197,9 @@ def aggregate_rows(rows: list[dict]) -> list[dict[str, Any]]:
                 {row["dataset"]: row["win_rate"] for row in group}
             ),
             "n": sum(row["n"] for row in group),
+            "lc_win_rate": aggregate_across_datasets(
+                {row["dataset"]: row.get("lc_win_rate") for row in group}
+            ),
         }
         for (system_a, system_b, judge), group in groups.items()
     ]
@@ -155,12 +215,72 @@ def battles(comparisons: list[JudgedComparison]) -> list[Battle]:
     ]
 
 
-def ratings_rows(comparisons: list[JudgedComparison], seed: int) -> list[dict[str, Any]]:
-    """Bradley–Terry ratings of all systems with user-bootstrap intervals (empty if no data)."""
+def ratings_rows(
+    comparisons: list[JudgedComparison], seed: int, anchor: str | None = None
+) -> list[dict[str, Any]]:
+    """Bradley–Terry ratings of all systems with user-bootstrap intervals (empty if no data).
+
+    `anchor` (the reference system) is pinned to 1000 when it played; otherwise the ratings
+    are centered on a mean of 1000.
+    """
     judged = battles(comparisons)
     if not judged:
         return []
-    return [rating.to_dict() for rating in bradley_terry_ratings(judged, seed=seed)]
+    played = {battle.system_a for battle in judged} | {battle.system_b for battle in judged}
+    pinned = anchor if anchor in played else None
+    return [rating.to_dict() for rating in bradley_terry_ratings(judged, seed=seed, anchor=pinned)]
+
+
+def role_models(profile: Profile, roles: tuple[str, ...]) -> set[str]:
+    """The model names the profile gives these roles (roles it leaves unset are skipped)."""
+    return {profile.roles[role].model for role in roles if role in profile.roles}
+
+
+def judge_models(profile: Profile, judge: str) -> set[str]:
+    """The models a registered judge calls under the profile; empty for an unknown judge."""
+    try:
+        return role_models(profile, lookup_judge(judge).roles)
+    except PrefbenchInputError:
+        return set()
+
+
+def system_models(profile: Profile, systems: set[str]) -> dict[str, set[str]]:
+    """The models each registered system calls under the profile (unknown systems left out)."""
+    models = {}
+    for system in sorted(systems):
+        try:
+            models[system] = role_models(profile, lookup_system(system).roles)
+        except PrefbenchInputError:
+            continue
+    return models
+
+
+def judge_audit_rows(
+    comparisons: list[JudgedComparison], profile: Profile, seed: int
+) -> list[dict[str, Any]]:
+    """report.json `judge_audit`: per judge, position and length bias and self-preference.
+
+    Each row is `{"judge", "judge_models", **audit_judge(...), "self_preference": [...]}`
+    (`scorers.stats.audit_judge`, `scorers.stats.self_preference`) over every pair the judge
+    judged, across comparisons and datasets.
+    """
+    rows = []
+    for judge in dict.fromkeys(comparison.judge for comparison in comparisons):
+        judged = [comparison for comparison in comparisons if comparison.judge == judge]
+        pairs = [pair for comparison in judged for pair in comparison.audited_pairs()]
+        systems = {c.system_a for c in judged} | {c.system_b for c in judged}
+        models = judge_models(profile, judge)
+        rows.append(
+            {
+                "judge": judge,
+                "judge_models": sorted(models),
+                **audit_judge(pairs, seed=seed),
+                "self_preference": self_preference(
+                    pairs, models, system_models(profile, systems), seed=seed
+                ),
+            }
+        )
+    return rows
 
 
 def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> dict[str, Any]:
@@ -174,7 +294,8 @@ def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> di
         "reference_system": profile.reference_system,
         "comparisons": rows,
         "aggregate": aggregate_rows(rows),
-        "ratings": ratings_rows(comparisons, profile.seed),
+        "ratings": ratings_rows(comparisons, profile.seed, profile.reference_system),
+        "judge_audit": judge_audit_rows(comparisons, profile, profile.seed),
         "agreement": agreement_section(run.root, judge_logs, profile.seed, tie_policy=policy),
         "cost": cost_section(run, profile),
     }

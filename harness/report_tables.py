@@ -1,8 +1,9 @@
 """Every table of the report, built once as `core.tables` models from a report.json object.
 
 `report_sections` gives the report in reading order (win rates, leaderboard, ratings, the
-optional similarity, personalization and multi-candidate sections, the human agreement, the
-cost); report.md, report.html and the terminal draw the same `Section`s and `Table`s.
+judge audit, the optional similarity, personalization and multi-candidate sections, the
+human agreement, the cost); report.md, report.html and the terminal draw the same
+`Section`s and `Table`s.
 Optional report.json sections are read defensively: a missing key or a None value shows as "–".
 """
 
@@ -22,7 +23,10 @@ HOW_TO_READ = (
     "interval is clustered by user: a t interval with a cluster-robust variance below 30 "
     "users, a bootstrap over users from 30 on (Wilson for a single user); p is a two-sided exact "
     "sign test of wins against losses; position consistency is the share of pairs whose two "
-    "judging orders agreed. The aggregate is the mean of the dataset win rates, as in the paper."
+    "judging orders agreed. The aggregate is the mean of the dataset win rates, as in the paper. "
+    "LC is the length-controlled win rate (AlpacaEval 2.0): a logistic model of the verdict on "
+    "the normalized length difference of the two outputs, read at zero difference, with the "
+    "same user-clustered interval. docs/statistics.md explains every number."
 )
 
 
@@ -103,6 +107,8 @@ def leaderboard(report: Mapping[str, Any]) -> Table:
             *(number(row.get(key)) for key in ("n", "wins", "losses", "ties", "parse_failures")),
             percent(row.get("win_rate")),
             interval(row.get("ci_low"), row.get("ci_high")),
+            percent(row.get("lc_win_rate")),
+            interval(row.get("lc_ci_low"), row.get("lc_ci_high")),
             p_value(row.get("p_value")),
             percent(row.get("position_consistency")),
         )
@@ -110,12 +116,14 @@ def leaderboard(report: Mapping[str, Any]) -> Table:
     ]
     judges = sorted({str(row.get("judge")) for row in comparisons})
     scope = "" if several or not datasets else f", dataset: {datasets[0]}"
-    headers = ["vs system", "n", "win", "loss", "tie", "fail", "win %", "95% CI", "p", "cons %"]
+    headers = ["vs system", "n", "win", "loss", "tie", "fail", "win %", "95% CI"]
+    headers += ["LC win %", "LC 95% CI", "p", "cons %"]
     return Table(
         columns=columns(*(["dataset"] if several else []), *headers, labels=2 if several else 1),
         rows=body,
         title=f"{reference} vs each system (judge: {', '.join(judges) or '?'}{scope})",
-        caption="fail: parse failures (not in n); a tie counts half; p: exact sign test; "
+        caption="fail: parse failures (not in n); a tie counts half; LC: length-controlled "
+        "win rate (predicted at equal output length); p: exact sign test; "
         "cons: pairs judged alike in both orders",
     )
 
@@ -134,6 +142,8 @@ def ratings(report: Mapping[str, Any]) -> Table:
         columns=columns("system", "rating", "95% CI"),
         rows=body,
         title="Bradley–Terry ratings (Elo scale; 95 % interval: bootstrap over users)",
+        caption=f"{report.get('reference_system') or MISSING} is pinned at 1000 when it played; "
+        "a weak Gaussian prior (sd 2.5 logits) keeps a system that won or lost every pair finite.",
     )
 
 
@@ -144,6 +154,77 @@ def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
     if _dicts(report.get("ratings")):
         tables.append(ratings(report))
     return tables
+
+
+def _rate_cells(rate: Mapping[str, Any]) -> list[str]:
+    """A judge-audit share: %, its 95 % interval and its n."""
+    return [
+        percent(rate.get("rate")),
+        interval(rate.get("ci_low"), rate.get("ci_high")),
+        number(rate.get("n")),
+    ]
+
+
+def judge_audit_table(audit: Mapping[str, Any]) -> Table:
+    """One judge's position and length bias: each share with its interval and n."""
+    slope = _dict(audit.get("length_coefficient"))
+    rows = [
+        cells(
+            "candidate 1 wins (50 = no position bias)",
+            *_rate_cells(_dict(audit.get("first_slot_win_rate"))),
+        ),
+        cells("both orders agree", *_rate_cells(_dict(audit.get("position_consistency")))),
+        cells("longer candidate wins", *_rate_cells(_dict(audit.get("longer_win_rate")))),
+        cells(
+            "length slope (logit per unit tanh(Δ/sd); 0 = none)",
+            number(slope.get("coefficient")),
+            interval(slope.get("ci_low"), slope.get("ci_high"), as_percent=False),
+            number(audit.get("n_pairs")),
+        ),
+    ]
+    return Table(
+        columns=columns("measure", "value", "95% CI", "n"),
+        rows=rows,
+        title=f"Judge audit: {text(audit.get('judge'))}",
+        caption="n: single-order verdicts (pairs for agreement and the slope); the slope has "
+        "one intercept per comparison, so a better system that is also longer is not length bias",
+    )
+
+
+def self_preference_paragraph(audit: Mapping[str, Any]) -> str:
+    """Which systems share the judge's model, and their win rate under it (flagged > 50 %)."""
+    judge = text(audit.get("judge"))
+    models = ", ".join(str(m) for m in audit.get("judge_models") or [])
+    rows = _dicts(audit.get("self_preference"))
+    if not models:
+        return f"Self-preference ({judge}): none possible, the judge calls no model."
+    if not rows:
+        return f"Self-preference ({judge}): the judge's models ({models}) are no system's model."
+    parts = []
+    for row in rows:
+        low = row.get("ci_low")
+        flagged = isinstance(low, int | float) and low > 0.5
+        parts.append(
+            f"{text(row.get('system'))} {percent(row.get('win_rate'))} % "
+            f"{interval(row.get('ci_low'), row.get('ci_high'))} over {number(row.get('n'))} pairs"
+            + (" — FLAGGED: above 50 % beyond its interval" if flagged else "")
+        )
+    return (
+        f"Self-preference ({judge}): the judge's models ({models}) also write for "
+        + "; ".join(parts)
+        + " (that system's win rate under this judge, from its side)."
+    )
+
+
+def judge_audit_section(audits: list[dict[str, Any]]) -> Section:
+    """Per judge: position bias, length bias and self-preference, each with its interval."""
+    return Section(
+        key="judge_audit",
+        title="Judge audit: position, length and self-preference",
+        paragraphs=[self_preference_paragraph(audit) for audit in audits],
+        figure="judge_audit",
+        tables=[judge_audit_table(audit) for audit in audits],
+    )
 
 
 def similarity_section(section: Mapping[str, Any]) -> Section:
@@ -305,6 +386,9 @@ def report_sections(report: Mapping[str, Any]) -> list[Section]:
                 tables=[ratings(report)],
             )
         )
+    audits = _dicts(report.get("judge_audit"))
+    if audits:
+        sections.append(judge_audit_section(audits))
     optional = {
         "similarity": similarity_section,
         "personalization": personalization_section,

@@ -12,9 +12,9 @@ from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState
 
 from solvers.registry import generation_system
-from solvers.writer import generate_from_template, generation_cache
+from solvers.writer import generate_from_template, generation_cache, template_for
 from tasks.records import Record, read_records, records_by_user
-from tasks.samples import render_context
+from tasks.samples import render_context, sample_text_kind
 
 SYSTEM = "few_shot"
 
@@ -30,18 +30,18 @@ def choose_examples(train: list[Record], sample_id: str, k: int, seed: int) -> l
     return rng.sample(train, min(k, len(train)))
 
 
-def render_examples(examples: list[Record]) -> str:
-    """Examples as context + email blocks, numbered."""
+def render_examples(examples: list[Record], tag: str = "email") -> str:
+    """Examples as context + text blocks in `<tag>` (the text kind), numbered."""
     blocks = []
     for number, example in enumerate(examples, start=1):
         context = render_context({"fields": example.metadata})
-        blocks.append(f"Example {number}:\n{context}\n<email>\n{example.content}\n</email>")
+        blocks.append(f"Example {number}:\n{context}\n<{tag}>\n{example.content}\n</{tag}>")
     return "\n\n".join(blocks)
 
 
 @generation_system(roles=("large",))
 def few_shot(run_dir: str, k: int = 3, seed: int = 0, max_tokens: int = 128) -> Solver:
-    """M_L writes from x plus k of the user's training emails (`write_email_few_shot_v1`)."""
+    """M_L writes from x plus k of the user's training texts (`write_few_shot` prompt)."""
     if k < 1:
         raise ValueError(f"few_shot needs k >= 1, got {k}")
     records_path = Path(run_dir) / "data" / "records.jsonl"
@@ -54,10 +54,10 @@ def few_shot(run_dir: str, k: int = 3, seed: int = 0, max_tokens: int = 128) -> 
         state.output = await generate_from_template(
             state,
             get_model(role="large"),
-            "write_email_few_shot_v1",
+            template_for("write_few_shot", state.metadata),
             cache=generation_cache(SYSTEM),
             max_tokens=max_tokens,
-            examples=render_examples(examples),
+            examples=render_examples(examples, tag=sample_text_kind(state.metadata)),
         )
         return state
 

@@ -7,7 +7,7 @@ from inspect_ai.solver import Generate, Solver, TaskState
 from solvers.adapters import adapter_model
 from solvers.registry import generation_system
 from solvers.training.naive_finetune import build_naive_finetune
-from solvers.writer import generate_from_template, generation_cache
+from solvers.writer import generate_from_template, generation_cache, template_for
 from tasks.cross_user import adapter_user
 
 SYSTEM = "naive_finetune"
@@ -19,7 +19,7 @@ SYSTEM = "naive_finetune"
     uses_adapter=True,
 )
 def naive_finetune(run_dir: str, max_tokens: int = 128) -> Solver:
-    """M_S + the user's LoRA adapter writes from x (`write_email_v1`, as in training).
+    """M_S + the user's LoRA adapter writes from x (the `write` prompt, as in training).
 
     The adapter is the sample's `agent_user`'s when set (cross-user generation).
     """
@@ -30,7 +30,7 @@ def naive_finetune(run_dir: str, max_tokens: int = 128) -> Solver:
         state.output = await generate_from_template(
             state,
             model,
-            "write_email_v1",
+            template_for("write", state.metadata),
             cache=generation_cache(SYSTEM, adapter_hash),
             max_tokens=max_tokens,
         )

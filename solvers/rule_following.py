@@ -6,8 +6,7 @@ from inspect_ai.model import get_model
 from inspect_ai.solver import Solver, TaskState
 
 from solvers.adapters import adapter_model
-from solvers.training.rule_agents import AGENT_TEMPLATE
-from solvers.writer import generate_from_template, generation_cache
+from solvers.writer import generate_from_template, generation_cache, template_for
 from tasks.cross_user import adapter_user
 
 
@@ -26,7 +25,7 @@ def rule_following_solver(
         rules_output = await generate_from_template(
             state,
             agent,
-            AGENT_TEMPLATE,
+            template_for("agent_rules", state.metadata),
             cache=generation_cache(system, adapter_hash),
             max_tokens=rules_max_tokens,
         )
@@ -35,7 +34,7 @@ def rule_following_solver(
         state.output = await generate_from_template(
             state,
             get_model(role="large"),
-            "write_email_with_rules_v1",
+            template_for("write_with_rules", state.metadata),
             cache=generation_cache(f"{system}-writer"),
             max_tokens=max_tokens,
             rules=rules,

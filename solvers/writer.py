@@ -1,4 +1,9 @@
-"""Shared generation step: render a prompt template for a sample and call a model."""
+"""Shared generation step: pick and render a prompt template for a sample and call a model.
+
+Every prompt exists once per text kind (`tasks.corpora.TextKind`): `PROMPT_FAMILIES` maps a
+prompt's purpose to the template of each kind, and `template_for` picks the one that fits a
+sample's `text_kind` metadata (emails for Enron and the demo, articles for New Yorker).
+"""
 
 from pathlib import Path
 from typing import Any
@@ -15,9 +20,46 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, Solver, TaskState
 
 from core.templates import load_template
-from tasks.samples import render_context, sender_name
+from tasks.corpora import TextKind
+from tasks.samples import render_context, sample_text_kind, sender_name
 
 PROMPTS = Path(__file__).parent / "prompts"
+PROMPT_FAMILIES: dict[str, dict[TextKind, str]] = {
+    "write": {"email": "write_email_v1", "article": "write_article_v1"},
+    "write_few_shot": {"email": "write_email_few_shot_v1", "article": "write_article_few_shot_v1"},
+    "write_with_rules": {
+        "email": "write_email_with_rules_v1",
+        "article": "write_article_with_rules_v1",
+    },
+    "agent_rules": {"email": "agent_rules_v1", "article": "agent_article_rules_v1"},
+}
+"""The writer prompts of `solvers/prompts/`, by purpose and text kind."""
+
+
+def template_for(
+    purpose: str,
+    metadata: dict[str, Any],
+    families: dict[str, dict[TextKind, str]] = PROMPT_FAMILIES,
+) -> str:
+    """The template of `purpose` (a key of `families`) for a sample's text kind.
+
+    Raises `KeyError` naming the known purposes when `purpose` is not one of them.
+    """
+    if purpose not in families:
+        raise KeyError(f"no prompt for '{purpose}'; the prompts are {sorted(families)}")
+    return template_of_kind(families[purpose], metadata, purpose)
+
+
+def template_of_kind(by_kind: dict[TextKind, str], metadata: dict[str, Any], purpose: str) -> str:
+    """The template in `by_kind` for a sample's text kind.
+
+    The kind is the sample's `text_kind` metadata, else its dataset's (`sample_text_kind`).
+    Raises `KeyError` naming `purpose` and the kinds it has when the kind has no template.
+    """
+    kind = sample_text_kind(metadata)
+    if kind not in by_kind:
+        raise KeyError(f"prompt '{purpose}' has no {kind} template; it has {sorted(by_kind)}")
+    return by_kind[kind]
 
 
 def generation_cache(system: str, adapter_hash: str = "none") -> CachePolicy:
@@ -82,7 +124,7 @@ def zero_shot_writer(system: str, role: str, max_tokens: int) -> Solver:
         state.output = await generate_from_template(
             state,
             get_model(role=role),
-            "write_email_v1",
+            template_for("write", state.metadata),
             cache=generation_cache(system),
             max_tokens=max_tokens,
         )

@@ -2,7 +2,8 @@
 
 Three variants are generated at temperatures 0.7, 1.0 and 1.2; one of them, chosen by a
 rule seeded with the record id, becomes the record's intent. All three are kept in the
-sample's store in the log.
+sample's store in the log. The prompt follows the record's text kind (`TEMPLATES`: an
+email's or an article's core content).
 """
 
 import random
@@ -21,10 +22,15 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from core.templates import load_template
+from tasks.corpora.registry import TextKind, corpus_text_kind
 from tasks.records import Record
 
 PROMPTS = Path(__file__).parent / "prompts"
-TEMPLATE = "extract_intent_v1"
+TEMPLATES: dict[TextKind, str] = {
+    "email": "extract_intent_v1",
+    "article": "extract_article_intent_v1",
+}
+"""The intent prompt by text kind."""
 TEMPERATURES = (0.7, 1.0, 1.2)
 
 _CORE_CONTENT = re.compile(r"<core_content>(.*?)(?:</core_content>|$)", re.DOTALL | re.IGNORECASE)
@@ -54,7 +60,8 @@ def extract_intents(
     """Generate one intent variant per temperature with the `large` role; keep one."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        system, user = load_template(PROMPTS, TEMPLATE).render(content=state.target.text)
+        template = TEMPLATES[state.metadata.get("text_kind") or "email"]
+        system, user = load_template(PROMPTS, template).render(content=state.target.text)
         messages = [ChatMessageSystem(content=system), ChatMessageUser(content=user)]
         model = get_model(role="large")
         variants, outputs = [], []
@@ -85,7 +92,7 @@ def intent_task(records: list[Record], seed: int, max_tokens: int) -> Task:
             id=record.id,
             input=record.content,
             target=record.content,
-            metadata={"user": record.user},
+            metadata={"user": record.user, "text_kind": corpus_text_kind(record.dataset)},
         )
         for record in records
     ]

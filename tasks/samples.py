@@ -12,9 +12,12 @@ from typing import Any
 from inspect_ai.dataset import Sample
 
 from tasks.corpora.registry import TextKind, corpus_text_kind
+from tasks.long_texts import TRUNCATED_FIELD
 from tasks.records import Record
 
 FIELD_ORDER = ("from", "to", "cc", "subject", "date", "author", "title", "section")
+HIDDEN_FIELDS = frozenset({TRUNCATED_FIELD})
+"""Metadata prefbench adds about a record, never shown to a model."""
 
 
 def record_to_sample(record: Record) -> Sample:
@@ -48,8 +51,11 @@ def sample_text_kind(metadata: Mapping[str, Any]) -> TextKind:
 
 
 def render_context(metadata: dict[str, Any]) -> str:
-    """The task metadata as the model sees it: header fields, then the thread it answers."""
-    fields: dict[str, str] = metadata.get("fields", {})
+    """The task metadata as the model sees it: header fields, then the thread it answers.
+
+    `HIDDEN_FIELDS` (e.g. the truncation flag) are left out.
+    """
+    fields = {k: v for k, v in metadata.get("fields", {}).items() if k not in HIDDEN_FIELDS}
     ordered = [key for key in FIELD_ORDER if fields.get(key)]
     ordered += sorted(key for key in fields if key not in FIELD_ORDER and fields[key])
     lines = [f"{key.capitalize()}: {fields[key]}" for key in ordered]

@@ -2,8 +2,18 @@ import math
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
+from scipy.special import expit
 
-from scorers.stats.bradley_terry import Battle, Rating, bradley_terry_ratings, fit_bradley_terry
+from scorers.stats.bradley_terry import (
+    PRIOR_SD,
+    Battle,
+    Rating,
+    bradley_terry_ratings,
+    fit_bradley_terry,
+)
+
+ELO_PER_LOGIT = 400 / math.log(10)
 
 STRENGTHS = {"s1": 1.0, "s2": 2.0, "s4": 4.0, "s8": 8.0}
 
@@ -37,12 +47,58 @@ def test_recovers_known_strengths():
             assert ratings[strong] - ratings[weak] == pytest.approx(expected, abs=50)
 
 
+def map_difference(wins: float, losses: float) -> float:
+    """Two systems, strengths ±d/2 under the N(0, PRIOR_SD²) prior: the posterior mode's d.
+
+    The log-posterior's derivative in d is wins·(1 - p) - losses·p - d / (2·PRIOR_SD²),
+    p = expit(d); its root is the MAP difference in natural-log units.
+    """
+
+    def slope(d: float) -> float:
+        return wins * (1 - expit(d)) - losses * expit(d) - d / (2 * PRIOR_SD**2)
+
+    return brentq(slope, -50, 50)
+
+
 def test_matches_closed_form_for_two_systems():
-    # Two systems: the MLE is the log-odds of the empirical win share (L2 bias negligible).
     battles = [Battle("a", "b", "win", "u")] * 30 + [Battle("a", "b", "loss", "u")] * 10
     battles += [Battle("b", "a", "tie", "v")] * 10  # 5 wins each: a 35, b 15
     ratings = fit_bradley_terry(battles)
-    assert ratings["a"] - ratings["b"] == pytest.approx(400 * math.log10(35 / 15), abs=1e-3)
+    difference = ratings["a"] - ratings["b"]
+    assert difference == pytest.approx(map_difference(35, 15) * ELO_PER_LOGIT, abs=1e-3)
+    # The prior is weak: 50 battles leave the MAP within about 1 Elo point of the MLE.
+    assert difference == pytest.approx(400 * math.log10(35 / 15), abs=2)
+
+
+@pytest.mark.parametrize("n_battles", [1, 6, 60])
+def test_perfect_separation_is_finite_bounded_and_anchored(n_battles):
+    # "winner" wins every battle: no finite MLE exists; the MAP is the closed form's root.
+    battles = [Battle("winner", "reference", "win", f"u{i}") for i in range(n_battles)]
+    ratings = fit_bradley_terry(battles, anchor="reference")
+    assert ratings["reference"] == 1000
+    expected = 1000 + map_difference(n_battles, 0) * ELO_PER_LOGIT
+    assert ratings["winner"] == pytest.approx(expected, abs=1e-3)
+    assert 1000 < ratings["winner"] < 2000
+
+
+def test_simulated_perfect_separation_gives_ordered_bounded_ratings():
+    # The demo's layout: the reference meets every other system on 6 pairs (one per user);
+    # "best" wins all of its pairs, "worst" loses all, "even" splits. Before the prior the
+    # ratings spanned 297 to 2097 Elo; now they are finite, ordered and within ±700.
+    outcomes = {"best": ["loss"] * 6, "worst": ["win"] * 6, "even": ["win", "loss"] * 3}
+    battles = [
+        Battle("reference", other, outcome, f"u{i}")
+        for other, results in outcomes.items()
+        for i, outcome in enumerate(results)
+    ]
+    ratings = bradley_terry_ratings(battles, n_resamples=200, anchor="reference")
+    by_system = {rating.system: rating for rating in ratings}
+    assert [rating.system for rating in ratings][0] == "best"
+    assert [rating.system for rating in ratings][-1] == "worst"
+    assert by_system["reference"].rating == 1000
+    for rating in ratings:
+        assert all(math.isfinite(v) for v in (rating.rating, rating.ci_low, rating.ci_high))
+        assert 300 <= rating.ci_low <= rating.rating <= rating.ci_high <= 1700
 
 
 def test_all_ties_give_equal_ratings():

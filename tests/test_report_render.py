@@ -173,6 +173,29 @@ def test_report_md_has_table_1_and_links_to_existing_figures(finished):
     # the full leaderboard: one line per (dataset, system) with position consistency
     assert "| beta | small_zero_shot | 3 | 2 | 0 | 1 | 0 | 83.3 |" in markdown
     assert "cons %" in markdown and "66.7 |" in markdown
+    # the length-controlled win rate beside the raw one: the scripted outputs of a
+    # comparison all differ by the same length, so there is no length to control
+    assert "| LC win % | LC 95% CI |" in markdown
+    assert "| 83.3 | [11.6, 100.0] | 83.3 | [11.6, 100.0] |" in markdown
+    assert "## Judge audit" in markdown and "figures/judge_audit.png" in links
+
+
+def test_report_json_has_the_judge_audit_and_lc_fields(finished):
+    _, report = finished
+    [audit] = report["judge_audit"]
+    assert audit["judge"] == "llm" and audit["judge_models"] == ["prefbench-mock/judge"]
+    # the scripted judge picks the large model's text in both orders: 5 of 10 pairs
+    # compare it with itself (large_zero_shot), where it always says candidate 1
+    first_slot = audit["first_slot_win_rate"]
+    assert first_slot["n"] == 20 and first_slot["rate"] == pytest.approx(0.8)
+    assert first_slot["ci_low"] <= first_slot["rate"] <= first_slot["ci_high"]
+    assert audit["self_preference"] == []
+    for row in report["comparisons"]:
+        assert {"lc_win_rate", "lc_ci_low", "lc_ci_high", "lc_ci_method"} <= set(row)
+        assert {"win_rate", "ci_low", "ci_high", "ci_method", "p_value"} <= set(row)
+    assert {"lc_win_rate", "win_rate", "n"} <= set(report["aggregate"][0])
+    ratings = {row["system"]: row for row in report["ratings"]}
+    assert ratings[report["reference_system"]]["rating"] == 1000
 
 
 def assert_valid_figure(png: Path) -> None:
@@ -185,7 +208,7 @@ def assert_valid_figure(png: Path) -> None:
 
 def test_figures_are_valid_png_and_svg(finished):
     run_dir, _ = finished
-    for name in ("win_rates", "ratings"):
+    for name in ("win_rates", "ratings", "judge_audit"):
         assert_valid_figure(run_dir / "figures" / f"{name}.png")
     assert not (run_dir / "figures" / "personalization.png").exists()
     assert not list(run_dir.rglob("*.tmp"))
@@ -231,7 +254,7 @@ def test_report_html_is_well_formed_and_self_contained(finished):
     run_dir, _ = finished
     page = report_html_path(RunFolder(run_dir)).read_text()
     checker = check_page(page)
-    assert len(checker.urls) == 2  # win rates and ratings, embedded
+    assert len(checker.urls) == 3  # win rates, ratings and the judge audit, embedded
     assert "Aggregate" in page and "91.7" in page
 
 
@@ -328,7 +351,7 @@ def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
 
     page = report_html_path(run).read_text()
     checker = check_page(page)
-    assert len(checker.urls) == 3
+    assert len(checker.urls) == 4  # win rates, ratings, judge audit, personalization
     assert EVIL not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "enc &lt;script&gt;" in page and "BERTScore F1" in page
     assert '<td class="emphasis">0.900</td>' in page
@@ -339,6 +362,67 @@ def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
     assert not (tmp_path / "run" / "figures" / "personalization.png").exists()
     assert not (tmp_path / "run" / "figures" / "personalization.svg").exists()
     assert "personalization.png" not in run.report_md.read_text()
+
+
+def audit_row(judge: str, self_preference: list[dict]) -> dict:
+    def rate(value: float, low: float, high: float, n: int) -> dict:
+        return {"rate": value, "n": n, "ci_low": low, "ci_high": high, "ci_method": "wilson"}
+
+    return {
+        "judge": judge,
+        "judge_models": ["hf/judge-model"],
+        "n_pairs": 12,
+        "first_slot_win_rate": rate(0.75, 0.6, 0.85, 24),
+        "position_consistency": rate(0.5, 0.3, 0.7, 12),
+        "longer_win_rate": rate(0.6, 0.4, 0.75, 20),
+        "length_coefficient": {
+            "coefficient": 0.8,
+            "ci_low": 0.1,
+            "ci_high": 1.5,
+            "ci_method": "cluster-robust-t",
+        },
+        "length_bins": [
+            {"lead_low": -1.0, "lead_high": 0.0, "lead_mean": -0.5, "win_rate": 0.4, "n": 24},
+            {"lead_low": 0.0, "lead_high": 1.0, "lead_mean": 0.5, "win_rate": 0.6, "n": 24},
+        ],
+        "self_preference": self_preference,
+    }
+
+
+def test_judge_audit_section_and_figure_from_plain_data():
+    from harness.figures import judge_audit_figure
+    from harness.report_tables import judge_audit_section
+
+    flagged = {"system": "own", "models": ["hf/judge-model"], "win_rate": 0.9, "n": 12}
+    flagged |= {"ci_low": 0.7, "ci_high": 0.97, "ci_method": "wilson"}
+    modest = {**flagged, "system": "twin", "win_rate": 0.55, "ci_low": 0.4, "ci_high": 0.7}
+    audits = [audit_row(EVIL, [flagged, modest]), audit_row("similarity", [])]
+    section = judge_audit_section(audits)
+    markdown = report_markdown({"comparisons": [], "judge_audit": audits}, {})
+    assert "| candidate 1 wins (50 = no position bias) | 75.0 | [60.0, 85.0] | 24 |" in markdown
+    assert "| longer candidate wins | 60.0 | [40.0, 75.0] | 20 |" in markdown
+    assert EVIL not in markdown
+    [own_paragraph, none_paragraph] = section.paragraphs
+    assert "own 90.0 % [70.0, 97.0] over 12 pairs — FLAGGED" in own_paragraph
+    assert "twin 55.0 %" in own_paragraph and own_paragraph.count("FLAGGED") == 1
+    assert none_paragraph == (
+        "Self-preference (similarity): the judge's models (hf/judge-model) are no system's model."
+    )
+    no_model = judge_audit_section([{**audit_row("similarity", []), "judge_models": []}])
+    assert no_model.paragraphs == [
+        "Self-preference (similarity): none possible, the judge calls no model."
+    ]
+    figure = judge_audit_figure({"judge_audit": audits})
+    shares, lengths = figure.axes
+    assert len(shares.patches) == 6  # 3 shares × 2 judges
+    assert [list(line.get_ydata()) for line in lengths.get_lines()[:2]] == [[0.4, 0.6]] * 2
+    assert list(lengths.get_lines()[0].get_xdata()) == [-0.5, 0.5]
+    assert judge_audit_figure({"judge_audit": []}) is None
+    unparsed = {"first_slot_win_rate": {"rate": None, "n": 0}, "length_bins": []}
+    assert judge_audit_figure({"judge_audit": [{**audit_row("llm", []), **unparsed}]}) is not None
+    empty = {key: {"rate": None, "n": 0} for key in ("first_slot_win_rate", "longer_win_rate")}
+    nothing = {**empty, "position_consistency": {"rate": None}, "length_bins": []}
+    assert judge_audit_figure({"judge_audit": [{"judge": "llm", **nothing}]}) is None
 
 
 def test_agreement_sits_between_the_results_and_the_cost(monkeypatch):

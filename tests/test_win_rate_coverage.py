@@ -13,15 +13,21 @@ Over 300 experiments the Monte Carlo standard error of a coverage near 0.95 is a
 so the lower bound 0.91 is about 3 SE under 0.95 (and above the old bootstrap's 0.90 at 10
 users); the upper bound 0.99 catches an interval that is far too wide. Each run prints the
 measured coverage.
+
+The length-controlled win rate is checked the same way on a simulated judge with a planted
+length bias (tests/simulated_judges.py): A writes longer, the judge prefers length, and the
+interval must cover A's win rate at equal length, not the inflated raw one.
 """
 
 import time
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from scorers.outcome import PairOutcome
-from scorers.stats import summarize_win_rate
+from scorers.stats import length_controlled_win_rate, summarize_win_rate
+from tests.simulated_judges import SimulatedJudge, simulate_pairs
 
 OUTCOMES = {
     "win": PairOutcome("win", 1.0, True),
@@ -59,3 +65,47 @@ def test_interval_coverage(n_users: int, method: str) -> None:
         f"({N_EXPERIMENTS} runs, {elapsed:.1f} s)"
     )
     assert 0.91 <= coverage <= 0.99
+
+
+LENGTH_BIASED = SimulatedJudge(quality=0.4, length=1.0, user_sd=0.3)
+
+
+def true_length_controlled_win_rate(judge: SimulatedJudge) -> float:
+    """A's expected pair score at equal length, over users: E_u[expit(quality + u)]."""
+    shifts = np.random.default_rng(0).normal(0.0, judge.user_sd, 400_000)
+    return float(np.mean(expit(judge.quality + shifts)))
+
+
+@pytest.mark.parametrize(
+    ("n_users", "pairs_per_user", "method"),
+    [(10, 20, "cluster-robust-t"), (30, 10, "bootstrap-user-cluster")],
+)
+def test_length_controlled_interval_coverage(n_users: int, pairs_per_user: int, method: str):
+    truth = true_length_controlled_win_rate(LENGTH_BIASED)  # about 0.60
+    rng = np.random.default_rng(20261201)
+    covered = 0
+    raw_rates = []
+    start = time.perf_counter()
+    for experiment in range(N_EXPERIMENTS):
+        pairs = simulate_pairs(LENGTH_BIASED, n_users, pairs_per_user, rng, length_shift=150)
+        scores = [pair.score for pair in pairs]
+        users = [pair.user for pair in pairs]
+        result = length_controlled_win_rate(
+            scores,
+            [pair.length_a - pair.length_b for pair in pairs],
+            users,
+            n_resamples=400,
+            seed=experiment,
+        )
+        assert result.lc_ci_method == method
+        covered += result.lc_ci_low <= truth <= result.lc_ci_high
+        raw_rates.append(np.mean(scores))
+    coverage = covered / N_EXPERIMENTS
+    elapsed = time.perf_counter() - start
+    print(
+        f"{n_users} users, length-controlled, {method}: coverage {coverage:.3f} of the true "
+        f"{truth:.3f}, mean raw win rate {np.mean(raw_rates):.3f} ({N_EXPERIMENTS} runs, "
+        f"{elapsed:.1f} s)"
+    )
+    assert 0.91 <= coverage <= 0.99
+    assert np.mean(raw_rates) > truth + 0.04  # the planted length bias inflates the raw rate

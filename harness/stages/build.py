@@ -62,10 +62,10 @@ class BuildStage(Stage):
         base_dir, base_id = training_base(profile)
         train = [record for record in context.require_records() if record.split == "train"]
 
-        def run_eval(stage: str, task: Task, system_key: dict[str, Any]) -> EvalLog:
-            result = context.runner.run_stage(
-                "build", stage, task, ("large",), self.key(system_key)
-            )
+        def run_eval(
+            stage: str, task: Task, system_key: dict[str, Any], roles: tuple[str, ...] = ("large",)
+        ) -> EvalLog:
+            result = context.runner.run_stage("build", stage, task, roles, self.key(system_key))
             return result.read()
 
         trainer = context.adapter_trainer
@@ -80,6 +80,7 @@ class BuildStage(Stage):
             run_eval=run_eval,
             training_progress=partial(_training_progress, context),
             announce=context.console.print,
+            profile_roles=frozenset(profile.roles),
             **({"train_adapter": trainer} if trainer is not None else {}),
         )
 

@@ -1,7 +1,10 @@
 """The records stage: the profile's records, with an intent for each (`data/records.jsonl`).
 
-Records without an intent get one from the `large` role (`tasks.intents.intent_task`, logs
-in `logs/intents/`, sampled at several temperatures).
+The profile's `long_texts` policy is applied first (`tasks.long_texts`): texts longer than
+its `max_text_tokens` are cut (and flagged) or their records dropped, before any model call;
+what it did is the report's `long_texts` section. Records without an intent then get one
+from the `large` role (`tasks.intents.intent_task`, logs in `logs/intents/`, sampled at
+several temperatures).
 """
 
 from pathlib import Path
@@ -9,21 +12,72 @@ from typing import Any
 
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
+from harness.models import PLANNING_PROVIDER, SMOLLM2
+from harness.planning_model import local_tokenizer_source, token_counter
 from harness.profile import Profile
 from harness.prompt_files import prompts_fingerprint
 from harness.stages.base import PipelineContext, Stage
 from tasks.demo import generate_demo_records
 from tasks.intents import chosen_intent, intent_task
+from tasks.long_texts import TextLengthOutcome, limit_text_lengths
 from tasks.records import Record, read_records, write_records
 
 
 def profile_records(profile: Profile) -> list[Record]:
     """The records a run of `profile` starts from, read or generated without running anything.
 
+    The profile's `long_texts` policy is applied (`limited_records`).
+
     Raises `PrefbenchInputError` naming the path and the `prefbench data prepare` command
     when a `records` dataset's file does not exist.
     """
+    return limited_records(profile)[0]
+
+
+def limited_records(profile: Profile) -> tuple[list[Record], TextLengthOutcome | None]:
+    """The profile's records after its `long_texts` policy, and what the policy did.
+
+    The outcome is None when the profile sets no policy (texts pass whole).
+    """
+    records = source_records(profile)
+    policy = profile.long_texts
+    if policy is None:
+        return records, None
+    assert policy.max_text_tokens is not None  # filled in when the profile is parsed
+    counter = token_counter(small_tokenizer(profile))
+    return limit_text_lengths(
+        records,
+        max_tokens=policy.max_text_tokens,
+        policy=policy.policy,
+        count=counter.count,
+        counted_with=counter.method,
+    )
+
+
+def small_tokenizer(profile: Profile) -> str | None:
+    """Where the small model's tokenizer is, if on disk (a dry run's planning model's too).
+
+    The packaged SmolLM2 is converted here if it is not yet, so a first run and a re-run
+    count with the same tokenizer (and cut the same texts).
+    """
+    spec = profile.roles["small"]
+    if spec.model.startswith(f"{PLANNING_PROVIDER}/"):
+        return spec.model_args.get("tokenizer")
+    if spec.model == SMOLLM2:
+        from core.offline_models import smollm2_dir
+
+        return str(smollm2_dir())
+    return local_tokenizer_source(spec)
+
+
+def source_records(profile: Profile) -> list[Record]:
+    """The dataset's records as read or generated, before any length policy."""
     dataset = profile.dataset
+    if dataset is None:
+        raise PrefbenchInputError(
+            f"profile {profile.name} lists several datasets: run each through "
+            "`harness.profile.dataset_profiles`"
+        )
     if dataset.kind == "demo":
         return generate_demo_records(
             personas=dataset.personas,
@@ -44,10 +98,15 @@ def profile_records(profile: Profile) -> list[Record]:
 
 
 class RecordsStage(Stage):
-    """Records and intents: sets `context.records` and writes `data/records.jsonl`."""
+    """Records and intents: sets `context.records` and writes `data/records.jsonl`.
+
+    Its report section, `long_texts`, is what the profile's length policy did (none without
+    a policy).
+    """
 
     name = "records"
     title = "records and intents"
+    section = "long_texts"
 
     def key(self, context: PipelineContext, missing: list[Record]) -> dict[str, Any]:
         """The inputs of the intents eval over the records that have no intent."""
@@ -61,7 +120,10 @@ class RecordsStage(Stage):
     def run(self, context: PipelineContext) -> None:
         """Read or generate the records, write intents where missing, save the records file."""
         self.heading(context)
-        records = profile_records(context.profile)
+        records, lengths = limited_records(context.profile)
+        if lengths is not None:
+            context.console.print(lengths.line(), highlight=False)
+            self.keep_section(context, lengths.summary())
         missing = [record for record in records if not record.intent]
         if missing:
             task = intent_task(

@@ -22,11 +22,15 @@ from scorers.stats.intervals import (
     Interval,
     check_interval_settings,
     clustered_mean_interval,
+    containing,
     wilson_interval,
 )
+from scorers.stats.judge_audit import AuditedPair, audit_judge, self_preference
+from scorers.stats.length_control import LengthControlledWinRate, length_controlled_win_rate
 from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = [
+    "AuditedPair",
     "BATTLE_OUTCOMES",
     "BOOTSTRAP_MIN_USERS",
     "Battle",
@@ -34,16 +38,21 @@ __all__ = [
     "CiMethod",
     "FirstChoiceSummary",
     "Interval",
+    "LengthControlledWinRate",
     "Rating",
     "RotationVote",
     "SystemShare",
     "WinRateSummary",
     "aggregate_across_datasets",
+    "audit_judge",
     "bradley_terry_ratings",
     "check_interval_settings",
     "clustered_mean_interval",
+    "containing",
     "fit_bradley_terry",
+    "length_controlled_win_rate",
     "per_user_win_rates",
+    "self_preference",
     "summarize_first_choice",
     "summarize_win_rate",
     "vote_totals",

@@ -1,13 +1,26 @@
 """Arena-style Bradley–Terry ratings of every system from all pairwise battles.
 
 Each :class:`Battle` is one judged pair (system A vs system B) with A's outcome. The ratings
-are the maximum-likelihood Bradley–Terry strengths on the Elo scale, as in Chatbot Arena's
-``compute_mle_elo``: the probability that system ``i`` beats system ``j`` is
+are Bradley–Terry strengths on the Elo scale, as in Chatbot Arena's ``compute_mle_elo``: the
+probability that system ``i`` beats system ``j`` is
 
     P(i beats j) = 1 / (1 + base ** ((rating_j - rating_i) / scale))
 
 A tie counts as half a win for each side: every tied battle is entered twice, once as a win
 of each system, with weight 0.5. Parse failures are not battles; the caller drops them.
+
+The strengths are the maximum a posteriori estimate under a weak Gaussian prior (a ridge
+penalty) on every natural-log strength, :data:`PRIOR_SD` = 2.5: the default scale Gelman,
+Jakulin, Pittau & Su (2008, "A weakly informative default prior distribution for logistic and
+other regression models", Ann. Appl. Stat. 2(4)) recommend for a logistic coefficient, and
+the Gaussian prior of Bayesian Bradley–Terry models (Caron & Doucet 2012, "Efficient Bayesian
+inference for generalized Bradley–Terry models", J. Comput. Graph. Stat. 21(1)). Without it
+a system that wins (or loses) every battle it played has no finite maximum-likelihood rating
+and an optimizer stops wherever it stops (the demo once spanned 297 to 2097 Elo). With it,
+6 wins in 6 battles against an equal opponent put the winner about 540 Elo points above it
+(odds of about 22 to 1), 60 wins in 60 about 870: finite, ordered, and still growing with the
+evidence. The prior is weak: with a few dozen battles per system it moves ratings by a few
+Elo points only.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from scipy.special import expit
 
 __all__ = [
     "BATTLE_OUTCOMES",
+    "PRIOR_SD",
     "Battle",
     "BattleOutcome",
     "Rating",
@@ -35,16 +49,14 @@ BattleOutcome = Literal["win", "loss", "tie"]
 
 BATTLE_OUTCOMES: tuple[BattleOutcome, ...] = get_args(BattleOutcome)
 
-L2_PENALTY = 1e-6
-"""Weight of the L2 term on the natural-log strengths, per unit of battle weight.
+PRIOR_SD = 2.5
+"""Standard deviation of the Gaussian prior on each natural-log strength (ridge penalty
+``||beta||² / (2 · PRIOR_SD²)`` added to the negative log-likelihood); see the module
+docstring. 2.5 natural-log units are 434 Elo points (scale 400, base 10)."""
 
-The objective is the mean weighted negative log-likelihood plus ``L2_PENALTY / 2 * ||beta||²``.
-The term makes the solution unique (the likelihood alone is unchanged when every strength
-moves by the same amount; the penalty picks strengths with mean zero) and keeps a system that
-only ever wins or only ever loses finite (its MLE would be ±infinity; with the penalty it ends
-roughly 1,500–3,000 Elo points away from the others). On ordinary data the bias it adds is of
-order ``L2_PENALTY`` / (Fisher information per battle), far below 0.01 Elo points.
-"""
+GRADIENT_TOLERANCE = 1e-7
+"""Largest gradient component (of the objective per unit of battle weight) accepted at the
+fitted strengths; an optimizer that stops above it is an error, never a silent rating."""
 
 
 @dataclass(frozen=True)
@@ -133,40 +145,54 @@ def _win_weights(
 
 
 def _fit_strengths(wins: np.ndarray) -> np.ndarray:
-    """Penalized MLE of natural-log strengths from a win-weight matrix.
+    """MAP natural-log strengths from a win-weight matrix under the :data:`PRIOR_SD` prior.
 
-    Systems without any battle weight get NaN. Minimizes the mean weighted logistic loss
-    plus :data:`L2_PENALTY` with ``scipy.optimize.minimize`` (Newton-CG, analytic gradient
-    and Hessian; the objective is convex).
+    Systems without any battle weight get NaN. Minimizes the weighted Bradley–Terry negative
+    log-likelihood plus the ridge term, both divided by the total battle weight (the same
+    minimum, on a scale where one tolerance suits any number of battles), with
+    ``scipy.optimize.minimize`` (trust-exact, a trust-region Newton method, with the analytic
+    gradient and Hessian). The
+    objective is strictly convex, so the minimum is unique; the fit is accepted when the
+    gradient there is below :data:`GRADIENT_TOLERANCE`.
+
+    Raises:
+        RuntimeError: If the gradient at the optimizer's end point is not below the tolerance.
     """
     present = (wins.sum(axis=0) + wins.sum(axis=1)) > 0
     strengths = np.full(len(wins), np.nan)
     sub = wins[np.ix_(present, present)]
     total = sub.sum()
+    precision = 1.0 / PRIOR_SD**2 / total
 
     def objective(beta: np.ndarray) -> tuple[float, np.ndarray]:
         margin = beta[:, None] - beta[None, :]  # margin[i, j] = beta_i - beta_j
         loss = float(np.sum(sub * np.logaddexp(0.0, -margin))) / total
         pull = sub * expit(-margin) / total
         grad = pull.sum(axis=0) - pull.sum(axis=1)
-        loss += 0.5 * L2_PENALTY * float(beta @ beta)
-        return loss, grad + L2_PENALTY * beta
+        loss += 0.5 * precision * float(beta @ beta)
+        return loss, grad + precision * beta
 
     def hessian(beta: np.ndarray) -> np.ndarray:
         p = expit(beta[:, None] - beta[None, :])
         curvature = (sub + sub.T) * p * (1.0 - p) / total
         hess = -curvature
         np.fill_diagonal(hess, curvature.sum(axis=1))
-        return hess + L2_PENALTY * np.eye(len(beta))
+        return hess + precision * np.eye(len(beta))
 
     result = minimize(
         objective,
         np.zeros(int(present.sum())),
         jac=True,
         hess=hessian,
-        method="Newton-CG",
-        options={"maxiter": 200, "xtol": 1e-8},
+        method="trust-exact",
+        options={"maxiter": 500, "gtol": GRADIENT_TOLERANCE / 10},
     )
+    gradient = float(np.max(np.abs(objective(result.x)[1])))
+    if gradient > GRADIENT_TOLERANCE:
+        raise RuntimeError(
+            f"Bradley–Terry fit did not converge: gradient {gradient:.2e} after "
+            f"{result.nit} iterations ({result.message})"
+        )
     strengths[present] = result.x
     return strengths
 
@@ -194,16 +220,17 @@ def fit_bradley_terry(
 ) -> dict[str, float]:
     """Fit Bradley–Terry ratings of every system on the Elo scale.
 
-    The fit maximizes the Bradley–Terry likelihood with ``scipy.optimize.minimize`` over all
+    The fit maximizes the Bradley–Terry posterior with ``scipy.optimize.minimize`` over all
     battles, a tie counting as half a win for each side (each tied battle enters as a win of
-    each system with weight 0.5), plus a tiny L2 term (:data:`L2_PENALTY`) that makes the
-    solution unique and keeps ratings finite for systems that only ever win or only ever lose
-    (their rating is then large but finite, and should be read as "beyond the others").
+    each system with weight 0.5), under the weak Gaussian prior of :data:`PRIOR_SD` on every
+    natural-log strength. The prior makes the solution unique and keeps the rating of a
+    system that only ever wins or only ever loses finite and ordered (see the module
+    docstring).
 
     Args:
         battles: The battles (parse failures already dropped).
-        anchor: A system pinned to ``initial``; None (default) centers the ratings so their
-            mean is ``initial``.
+        anchor: A system pinned to ``initial`` (the report pins its reference system to 1000);
+            None (default) centers the ratings so their mean is ``initial``.
         scale: Elo points for a factor ``base`` in the odds of winning (400 in chess/Arena).
         base: Base of the odds (10 in chess/Arena); must be greater than 1.
         initial: The rating of the anchor, or the mean rating without an anchor.
@@ -240,9 +267,11 @@ def bradley_terry_ratings(
     base 10, mean or anchor 1000). Each of ``n_resamples`` bootstrap resamples draws as many
     users as there are, with replacement (``numpy.random.default_rng(seed)``), keeps all
     battles of each drawn user (a user drawn twice counts twice) and refits; the interval is
-    the percentile interval of the refitted ratings. A system absent from a resample is left
-    out of that resample's percentiles (and, without an anchor, the resample is centered over
-    the systems it has); with an anchor, resamples that lack the anchor are left out.
+    the percentile interval of the refitted ratings, widened onto the point rating where it
+    falls outside (an interval always contains its estimate). A system absent from a
+    resample is left out of that resample's percentiles (and, without an anchor, the
+    resample is centered over the systems it has); with an anchor, resamples that lack the
+    anchor are left out.
 
     Args:
         battles: The battles (parse failures already dropped).
@@ -287,5 +316,6 @@ def bradley_terry_ratings(
         low = high = None
         if column.size:
             low, high = (float(v) for v in np.percentile(column, [tail, 100 - tail]))
+            low, high = min(low, point[system]), max(high, point[system])
         ratings.append(Rating(system, point[system], low, high))
     return sorted(ratings, key=lambda rating: (-rating.rating, rating.system))

@@ -18,6 +18,7 @@ from scorers.stats.intervals import (
     CiMethod,
     check_interval_settings,
     clustered_mean_interval,
+    containing,
     wilson_interval,
 )
 
@@ -129,6 +130,12 @@ def _share_interval(
         n_resamples=n_resamples,
         bounds=(0.0, 1.0),
     ) or wilson_interval(sum(sample_shares), len(sample_shares), confidence)
+    pooled = sum(
+        share * votes
+        for user in shares_by_user
+        for share, votes in zip(shares_by_user[user], votes_by_user[user], strict=True)
+    ) / sum(sum(votes) for votes in votes_by_user.values())
+    interval = containing(interval, pooled)
     return interval.low, interval.high, interval.method
 
 

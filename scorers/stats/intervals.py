@@ -11,6 +11,9 @@ not independent, so the interval treats the user as the unit:
 
 Rates fall back to the Wilson interval (``"wilson"``, :func:`wilson_interval`) where the
 clustered interval does not exist (one user, or every user with the same rate).
+Every interval contains its point estimate exactly (:func:`containing`): floating-point
+error never leaves a 0 % rate with a lower end of 1e-17, and a percentile bootstrap never
+leaves the pooled mean outside its interval.
 docs/architecture.md ("Win-rate intervals") records the coverage measured for both regimes.
 """
 
@@ -33,6 +36,7 @@ __all__ = [
     "Interval",
     "check_interval_settings",
     "clustered_mean_interval",
+    "containing",
     "wilson_interval",
 ]
 
@@ -70,14 +74,32 @@ def check_interval_settings(confidence: float, n_resamples: int) -> None:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples!r}")
 
 
+def containing(interval: Interval, estimate: float) -> Interval:
+    """`interval` widened, where needed, so that ``low <= estimate <= high`` holds exactly.
+
+    The Wilson interval of 0 successes has a lower end of about 1e-17 in floating point, and
+    a percentile bootstrap of a skewed statistic can end just beside the full-sample
+    estimate; a reported interval must still contain its point estimate, so the end on the
+    wrong side is moved onto the estimate (never more than that).
+    """
+    return Interval(min(interval.low, estimate), max(interval.high, estimate), interval.method)
+
+
 def wilson_interval(count: float, n: int, confidence: float = 0.95) -> Interval:
     """Wilson score interval of the proportion `count / n` (`count` may be fractional).
 
-    statsmodels ``proportion_confint(method="wilson")``; the fallback of rates whose
-    clustered interval does not exist.
+    statsmodels ``proportion_confint(method="wilson")``, clipped to [0, 1] and widened onto
+    ``count / n`` where rounding left it outside (:func:`containing`); the fallback of rates
+    whose clustered interval does not exist.
+
+    Raises:
+        ValueError: If ``n`` is not positive or ``count`` is not within [0, n].
     """
+    if n <= 0 or not 0 <= count <= n:
+        raise ValueError(f"wilson_interval needs 0 <= count <= n and n > 0, got {count}/{n}")
     low, high = proportion_confint(count=count, nobs=n, alpha=1.0 - confidence, method="wilson")
-    return Interval(float(low), float(high), "wilson")
+    interval = Interval(max(0.0, float(low)), min(1.0, float(high)), "wilson")
+    return containing(interval, count / n)
 
 
 def clustered_mean_interval(
@@ -100,7 +122,8 @@ def clustered_mean_interval(
         confidence: Confidence level, strictly between 0 and 1.
         n_resamples: Bootstrap resamples (used from ``BOOTSTRAP_MIN_USERS`` users on).
         bounds: Where the estimate must lie (``(0.0, 1.0)`` for a rate): the interval is
-            clipped to it; None leaves it as computed.
+            clipped to it; None leaves it as computed. Either way the interval contains the
+            pooled mean exactly (:func:`containing`) when the mean lies within the bounds.
 
     Returns:
         Below ``BOOTSTRAP_MIN_USERS`` users, ``"cluster-robust-t"``: statsmodels WLS of the
@@ -147,9 +170,10 @@ def clustered_mean_interval(
     low, high = interval
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return None
-    if bounds is not None:
-        low, high = max(bounds[0], low), min(bounds[1], high)
-    return Interval(low, high, method)
+    contained = containing(Interval(low, high, method), float(np.sum(sums) / np.sum(totals)))
+    if bounds is None:
+        return contained
+    return Interval(max(bounds[0], contained.low), min(bounds[1], contained.high), method)
 
 
 def _cluster_robust_t(

@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
@@ -12,10 +12,20 @@ from inspect_ai.log import EvalLog
 from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult, train_lora_adapter
 from tasks.records import Record
 
-EvalRunner = Callable[[str, Task, dict[str, Any]], EvalLog]
-"""`run_eval(stage, task, key)`: run `task` as the named stage (logs under `logs/build/`),
-or return the finished log of an earlier run whose `key` (a JSON-able description of
-every input) is the same. Model roles are the run's."""
+
+class EvalRunner(Protocol):
+    """How a build step runs an eval: `run_eval(stage, task, key, roles=("large",))`."""
+
+    def __call__(
+        self, stage: str, task: Task, key: dict[str, Any], roles: tuple[str, ...] = ("large",)
+    ) -> EvalLog:
+        """Run `task` as `stage` (logs in `logs/build/`) with the models of `roles`.
+
+        Returns the finished log of an earlier run instead when its `key` (a JSON-able
+        description of every input) is the same.
+        """
+        ...
+
 
 StepReporter = Callable[[str, str], AbstractContextManager[Callable[[int, int, float], None]]]
 """`with training_progress(system, user) as on_step:` shows progress while one adapter
@@ -45,6 +55,12 @@ class BuildContext:
     training_progress: StepReporter
     announce: Callable[[str], None]
     train_adapter: AdapterTrainer = train_lora_adapter
+    profile_roles: frozenset[str] = frozenset({"small", "large"})
+    """The roles the profile gives a model (a system may fall back on another role)."""
+
+    def role_or(self, role: str, fallback: str) -> str:
+        """`role` when the profile gives it a model, else `fallback`."""
+        return role if role in self.profile_roles else fallback
 
     @property
     def users(self) -> list[str]:

@@ -3,7 +3,7 @@
 from solvers.training.context import BuildContext
 from solvers.training.lora import TrainingExample
 from solvers.training.training import ensure_user_adapter
-from solvers.writer import render_prompt
+from solvers.writer import render_prompt, template_for
 from tasks.records import records_by_user
 from tasks.samples import record_to_sample
 
@@ -16,10 +16,7 @@ def build_naive_finetune(context: BuildContext) -> None:
         examples = []
         for record in records:
             metadata = record_to_sample(record).metadata or {}
-            examples.append(
-                TrainingExample(
-                    prompt=render_prompt("write_email_v1", metadata), target=record.content
-                )
-            )
+            prompt = render_prompt(template_for("write", metadata), metadata)
+            examples.append(TrainingExample(prompt=prompt, target=record.content))
         _, trained = ensure_user_adapter(context, SYSTEM, user, examples)
         context.announce(f"{SYSTEM} / {user}: {'trained' if trained else 'adapter up to date'}")

@@ -1,8 +1,13 @@
-"""Build steps of the two rule agents: distill rules, then LoRA on (x, rules) per user.
+"""Build steps of the rule agents: distill rules, then LoRA on (x, rules) per user.
 
 - `preference_agent`: zero-shot drafts of the large model on the train split, rules with
-  strategy R3 (thinking + draft vs real email), then the agent adapter.
-- `no_baseline_agent`: rules from the real email alone, then the agent adapter.
+  strategy R3 (thinking + draft vs real text), then the agent adapter.
+- `no_baseline_agent`: rules from the real text alone (R2), then the agent adapter.
+- `no_thinking_agent`: rules with strategy R1 (draft vs real text, no thinking step).
+- `cross_family_agent`: R3 rules written by the `rule_writer` role (a model of another
+  family than the large model, the paper's §5.4; the `large` role when the profile sets none).
+
+Drafts, rules and agent prompts follow each record's text kind (email or article).
 """
 
 from inspect_ai import Task
@@ -15,27 +20,36 @@ from solvers.training.context import BuildContext
 from solvers.training.lora import TrainingExample
 from solvers.training.rules import TEMPLATES, RuleStrategy, rule_distillation_task
 from solvers.training.training import ensure_user_adapter
-from solvers.writer import render_prompt
+from solvers.writer import PROMPT_FAMILIES, render_prompt, template_for, template_of_kind
+from tasks.corpora import TextKind
 from tasks.records import records_by_user
 from tasks.samples import record_to_sample
 
-AGENT_TEMPLATE = "agent_rules_v1"
+RULE_WRITER_ROLE = "rule_writer"
+"""The role that writes the cross-family agent's rules (falls back on `large`)."""
 
 
 def _train_samples(context: BuildContext) -> list[Sample]:
     return [record_to_sample(record) for record in context.train_records]
 
 
+def _key_template(samples: list[Sample], by_kind: dict[TextKind, str]) -> str | list[str]:
+    """The template(s) the samples use, for a stage key: one name when one text kind."""
+    names = sorted({template_of_kind(by_kind, s.metadata or {}, "key") for s in samples})
+    return names[0] if len(names) == 1 else names
+
+
 def zero_shot_drafts(context: BuildContext) -> dict[str, str]:
     """The large model's zero-shot drafts of every training record, by record id."""
+    samples = _train_samples(context)
     task = Task(
         name="zero_shot_drafts",
-        dataset=MemoryDataset(_train_samples(context), name="train"),
+        dataset=MemoryDataset(samples, name="train"),
         solver=large_zero_shot(run_dir=str(context.run_dir), max_tokens=context.email_max_tokens),
     )
     key = {
         "records": fingerprint([r.model_dump() for r in context.train_records]),
-        "template": "write_email_v1",
+        "template": _key_template(samples, PROMPT_FAMILIES["write"]),
         "max_tokens": context.email_max_tokens,
     }
     log = context.run_eval("drafts", task, key)
@@ -43,9 +57,15 @@ def zero_shot_drafts(context: BuildContext) -> dict[str, str]:
 
 
 def distill(
-    context: BuildContext, strategy: RuleStrategy, drafts: dict[str, str] | None
+    context: BuildContext,
+    strategy: RuleStrategy,
+    drafts: dict[str, str] | None,
+    role: str = "large",
 ) -> EvalLog:
-    """Run rule distillation over the train split (cached like any stage)."""
+    """Run rule distillation over the train split with the `role` model (cached like any stage).
+
+    The stage is `rules-<strategy>`, or `rules-<strategy>-<role>` for a role other than large.
+    """
     samples = _train_samples(context)
     if drafts is not None:
         for sample in samples:
@@ -54,11 +74,15 @@ def distill(
     key = {
         "records": fingerprint([r.model_dump() for r in context.train_records]),
         "drafts": fingerprint(drafts),
-        "template": TEMPLATES[strategy],
+        "template": _key_template(samples, TEMPLATES[strategy]),
         "max_tokens": context.rules_max_tokens,
     }
-    task = rule_distillation_task(samples, strategy, context.rules_max_tokens)
-    return context.run_eval(f"rules-{strategy}", task, key)
+    stage = f"rules-{strategy}"
+    if role != "large":
+        key["role"] = role
+        stage = f"{stage}-{role}"
+    task = rule_distillation_task(samples, strategy, context.rules_max_tokens, role=role)
+    return context.run_eval(stage, task, key, roles=(role,))
 
 
 def train_rule_agents(context: BuildContext, system: str, rules_log: EvalLog) -> None:
@@ -70,11 +94,8 @@ def train_rule_agents(context: BuildContext, system: str, rules_log: EvalLog) ->
             distilled = rules_by_id[record.id]
             tagged += bool(distilled["rules_tagged"])
             metadata = record_to_sample(record).metadata or {}
-            examples.append(
-                TrainingExample(
-                    prompt=render_prompt(AGENT_TEMPLATE, metadata), target=distilled["rules"]
-                )
-            )
+            prompt = render_prompt(template_for("agent_rules", metadata), metadata)
+            examples.append(TrainingExample(prompt=prompt, target=distilled["rules"]))
         details = {"rules_with_tag": tagged, "rules_log": rules_log.location}
         _, trained = ensure_user_adapter(context, system, user, examples, details)
         context.announce(f"{system} / {user}: {'trained' if trained else 'adapter up to date'}")
@@ -87,6 +108,19 @@ def build_preference_agent(context: BuildContext) -> None:
 
 
 def build_no_baseline_agent(context: BuildContext) -> None:
-    """Rules from the real emails alone → per-user agent adapters."""
+    """Rules from the real texts alone (R2) → per-user agent adapters."""
     rules_log = distill(context, "no_baseline", None)
     train_rule_agents(context, "no_baseline_agent", rules_log)
+
+
+def build_no_thinking_agent(context: BuildContext) -> None:
+    """Drafts → R1 rules (no thinking step) → per-user agent adapters."""
+    rules_log = distill(context, "r1", zero_shot_drafts(context))
+    train_rule_agents(context, "no_thinking_agent", rules_log)
+
+
+def build_cross_family_agent(context: BuildContext) -> None:
+    """Drafts of the large model → R3 rules by the `rule_writer` role → agent adapters."""
+    role = context.role_or(RULE_WRITER_ROLE, "large")
+    rules_log = distill(context, "r3", zero_shot_drafts(context), role=role)
+    train_rule_agents(context, "cross_family_agent", rules_log)
