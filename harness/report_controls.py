@@ -23,7 +23,7 @@ HOW_TO_READ = (
     "to the user's own agent (preference_agent). A judge detects personalization at this "
     "sample size when both win rates have a 95 % interval above 50 %. When one does not, "
     "'needed' is the sample the observed effect would need for that (80 % power; Cohen's h "
-    "with a design effect for clustering by user, docs/architecture.md)."
+    "with a design effect for clustering by user, docs/controls_and_verdicts.md)."
 )
 
 
