@@ -15,7 +15,8 @@ How a verdict is read (`verdict`):
 
 An answer without a verdict gets one retry (`retry`): ``"follow_up"`` (default) continues
 the conversation: the judge sees its own answer and is asked for ``<winner>N</winner>``
-alone (`prompts/judge_follow_up_v1.txt`), so a greedy model does not repeat itself;
+alone (`prompts/judge_follow_up_v1.txt`, whose system part is added to the judge's system
+message), so a greedy model does not repeat itself;
 ``"repeat"`` asks the same prompt again in a fresh call (the behaviour before follow-ups,
 kept to measure the difference). If the retry fails too, that order is a parse failure and
 never goes to either side. Raw answers of every attempt, the template, each order's
@@ -118,12 +119,18 @@ def judge_messages(template_name: str, ground_truth: str, candidates: list[str])
 def follow_up_messages(
     messages: list[ChatMessage], answer: ModelOutput, num_candidates: int
 ) -> list[ChatMessage]:
-    """The conversation continued: the judge's answer, then a turn asking for the format."""
-    _, request = load_template(PROMPTS, FOLLOW_UP_TEMPLATE).render(
+    """The conversation continued: the judge's answer, then a turn asking for the format.
+
+    The follow-up template's system part is added to the judge's system message; its user
+    part is the new turn.
+    """
+    note, request = load_template(PROMPTS, FOLLOW_UP_TEMPLATE).render(
         num_candidates=str(num_candidates)
     )
+    system, *conversation = messages
     return [
-        *messages,
+        ChatMessageSystem(content=f"{system.text}\n\n{note}"),
+        *conversation,
         ChatMessageAssistant(content=answer.completion),
         ChatMessageUser(content=request),
     ]

@@ -20,6 +20,7 @@ from harness.pipeline import generate, judge, prepare_records, report
 from harness.profile import parse_profile
 from harness.report_controls import controls_section
 from harness.stages.pairwise_judge import judged_pairs
+from human_eval.export import judge_logs_by_system
 from scorers.stats.controls import (
     CONTROL_CHECKS,
     control_checks,
@@ -181,6 +182,9 @@ def test_control_pairs_are_judged_and_reported(tmp_path: Path):
     header = read_eval_log(str(control_log), header_only=True)
     assert header.eval.metadata["control_pair"] is True
     assert header.eval.metadata["system_a"] == "positive_control"
+    # the human-evaluation export keeps reference pairs only (one log per compared system)
+    exported = judge_logs_by_system(tmp_path / "run")
+    assert exported["large_zero_shot"] == context.judge_logs["large_zero_shot"].log_path
     result = report(context)
     # the scripted judge always answers 1: every pair a tie, the controls cannot pass
     controls = result["controls"]["llm"]

@@ -182,7 +182,7 @@ def test_unparseable_answer_is_retried_once(tmp_path):
     log, calls = judge_logs(tmp_path, replies, ids=("1",))
     assert len(calls) == 4
     # the retry continues the conversation: the judge's answer, then a request for the format
-    assert calls[1][0].startswith(calls[0][0])
+    assert calls[0][0].split("\n\n", 1)[1] in calls[1][0]
     assert (
         "I cannot decide" in calls[1][0] and "<winner>N</winner>" in calls[1][0][len(calls[0][0]) :]
     )

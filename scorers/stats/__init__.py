@@ -9,6 +9,16 @@ from scorers.stats.bradley_terry import (
     fit_bradley_terry,
 )
 from scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
+from scorers.stats.controls import (
+    CONTROL_CHECKS,
+    ControlCheck,
+    ControlOutcome,
+    RequiredSample,
+    control_checks,
+    control_pairs,
+    detects_personalization,
+    required_sample,
+)
 from scorers.stats.first_choice import (
     FirstChoiceSummary,
     RotationVote,
@@ -29,12 +39,16 @@ from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 __all__ = [
     "BATTLE_OUTCOMES",
     "BOOTSTRAP_MIN_USERS",
+    "CONTROL_CHECKS",
     "Battle",
     "BattleOutcome",
     "CiMethod",
+    "ControlCheck",
+    "ControlOutcome",
     "FirstChoiceSummary",
     "Interval",
     "Rating",
+    "RequiredSample",
     "RotationVote",
     "SystemShare",
     "WinRateSummary",
@@ -42,8 +56,12 @@ __all__ = [
     "bradley_terry_ratings",
     "check_interval_settings",
     "clustered_mean_interval",
+    "control_checks",
+    "control_pairs",
+    "detects_personalization",
     "fit_bradley_terry",
     "per_user_win_rates",
+    "required_sample",
     "summarize_first_choice",
     "summarize_win_rate",
     "vote_totals",
