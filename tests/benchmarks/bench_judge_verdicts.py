@@ -12,7 +12,9 @@ pairs were parse failures, where the verdicts came from, and the soft win rate (
 Usage (a run folder whose generation stage finished, e.g. `prefbench run --profile demo`):
 
     HF_HUB_OFFLINE=1 .venv/bin/python tests/benchmarks/bench_judge_verdicts.py RUN_DIR \
-        [--max-tokens 96]
+        [--max-tokens 96] [--against SYSTEM]
+
+`--against SYSTEM` judges only the reference against SYSTEM (its own eval, no stage).
 """
 
 import argparse
@@ -22,13 +24,16 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 from rich.console import Console
 
+from harness.models import make_model, resolved_spec
 from harness.pipeline import generate, open_run, prepare_records
 from harness.profile import parse_profile
 from harness.stages.pairwise_judge import PairwiseJudgeStage
 from scorers.verdict import parse_winner
+from tasks.pairwise import pairwise_comparison
 
 MODES = {
     "text+repeat": {"verdict": "text", "retry": "repeat"},
@@ -37,15 +42,28 @@ MODES = {
 }
 
 
-def judge_with(run_dir: Path, max_tokens: int, settings: dict) -> list[Path]:
+def judge_with(run_dir: Path, max_tokens: int, settings: dict, against: str | None) -> list:
     """Judge the run's pairs with the LLM judge and these settings; the judge logs."""
     raw = yaml.safe_load((run_dir / "profile.yaml").read_text("utf-8"))
     raw["judge"] = {"kind": "llm", "max_tokens": max_tokens, "multi_candidate": False, **settings}
     profile = parse_profile(raw, run_dir / "profile.yaml")
     context = open_run(run_dir, profile, Console(file=io.StringIO()), display="none")
     generate(context, prepare_records(context))
-    PairwiseJudgeStage().run(context)
-    return [result.log_path for result in context.judge_logs.values()]
+    if against is None:
+        PairwiseJudgeStage().run(context)
+        return [result.log_path for result in context.judge_logs.values()]
+    task = pairwise_comparison(
+        generations_a=str(context.generation_logs[profile.reference_system].log_path),
+        generations_b=str(context.generation_logs[against].log_path),
+        judge="llm",
+        judge_settings={"max_tokens": max_tokens, **settings},
+    )
+    judge = make_model(resolved_spec(profile.roles["judge"]))
+    log_dir = str(run_dir / "logs" / "bench")
+    logs = inspect_eval(
+        task, model=judge, model_roles={"judge": judge}, display="none", log_dir=log_dir
+    )
+    return [log.location for log in logs]
 
 
 def summarize(logs: list[Path]) -> dict:
@@ -83,9 +101,11 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--against", default=None, help="only the reference vs this system")
     arguments = parser.parse_args()
     for mode in arguments.modes:
-        logs = judge_with(arguments.run_dir, arguments.max_tokens, MODES[mode])
+        settings = MODES[mode]
+        logs = judge_with(arguments.run_dir, arguments.max_tokens, settings, arguments.against)
         print(json.dumps({"mode": mode, **summarize(logs)}), flush=True)
 
 
