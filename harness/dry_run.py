@@ -7,7 +7,8 @@ eval logs say was called. So every stage, system (a plug-in's too), order, rotat
 is planned by the code that will run it. The planning models answer each call at its whole
 `max_tokens` budget: output tokens are upper bounds, and text the run has not written yet
 (intents, drafts, rules, candidates) enters later prompts at that budget. The LLM judge
-cannot parse a planning answer, so it asks again: those repeats are the retry bound.
+cannot parse a planning answer, so it asks again (a follow-up turn, or the same prompt):
+those retries are the retry bound.
 
 No model is called or loaded: stages that call no model (similarity metrics, a similarity
 judge, the report) are skipped and listed as such (`Stage.calls_models`). Nothing is written
@@ -34,6 +35,7 @@ from harness.cost import finished_logs, log_stage, logged_calls, price_list, pri
 from harness.pipeline import open_run, run_benchmark
 from harness.planning_model import (
     ADAPTER_FIELD,
+    FOLLOW_UP_FIELD,
     PROMPT_FIELD,
     ROLE_FIELD,
     planning_spec,
@@ -226,7 +228,7 @@ def _call_rows(run: RunFolder) -> list[_Group]:
             groups[key] = _Group(row, evals[(call.kind, call.stage)])
         group = groups[key]
         prompt = (call.kind, call.stage, call.sample, str(call.metadata.get(PROMPT_FIELD)))
-        if prompt in seen:
+        if prompt in seen or call.metadata.get(FOLLOW_UP_FIELD):
             group.retry_calls += 1
             group.retry_input_tokens += call.input_tokens
             group.retry_output_tokens += call.output_tokens

@@ -12,8 +12,10 @@
 - counts input tokens with the role model's tokenizer when it is on disk already (never
   downloaded; the packaged SmolLM2 is never converted for it), else about 4 characters per
   token, and reports them as `ModelUsage`, so they land in the eval logs;
-- stamps `output.metadata` with the prompt's hash (`PROMPT_FIELD`, a retry repeats it) and,
-  for a model with a user's adapter, the role and the adapter (`ROLE_FIELD`, `ADAPTER_FIELD`).
+- stamps `output.metadata` with the prompt's hash (`PROMPT_FIELD`, a retry repeats it),
+  `FOLLOW_UP_FIELD` on a call that continues a conversation after the model's own answer
+  (the LLM judge's follow-up retry) and, for a model with a user's adapter, the role and the
+  adapter (`ROLE_FIELD`, `ADAPTER_FIELD`).
 
 `MODEL` is the real model's name (`prefbench-plan/openai/gpt-4o`), so prices and the "same
 model" decisions of the pipeline (shared instances, cache keys) stay those of the real run.
@@ -38,6 +40,7 @@ CHARS_PER_TOKEN = 4
 UNBOUNDED_MAX_TOKENS = 4096
 """The answer budget planned for a call that sets no `max_tokens`."""
 PROMPT_FIELD = "plan_prompt"
+FOLLOW_UP_FIELD = "plan_follow_up"
 ROLE_FIELD = "plan_role"
 ADAPTER_FIELD = "plan_adapter"
 _FILLER_WORDS = (
@@ -173,7 +176,9 @@ class PlanningModelAPI(OfflineModelAPI):
         prompt_hash = _prompt_hash(self.model_name, self._adapter, input, config)
         input_tokens = sum(self._counter.count(message.text) for message in input)
         output = self.model_output(filler(self._counter, budget, prompt_hash), input_tokens, budget)
-        metadata = {PROMPT_FIELD: prompt_hash}
+        metadata: dict[str, Any] = {PROMPT_FIELD: prompt_hash}
+        if len(input) >= 2 and input[-2].role == "assistant":
+            metadata[FOLLOW_UP_FIELD] = True
         if self._adapter is not None:
             metadata.update({ROLE_FIELD: self._adapter_role, ADAPTER_FIELD: self._adapter})
         output.metadata = metadata

@@ -20,6 +20,7 @@ from core.run_folder import RunFolder
 from harness.cost import cost_section
 from harness.figures import write_figures
 from harness.profile import Profile
+from harness.report_controls import controls_section
 from harness.report_file import read_report
 from harness.report_html import report_html
 from harness.report_markdown import report_markdown
@@ -296,6 +297,7 @@ def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> di
         "aggregate": aggregate_rows(rows),
         "ratings": ratings_rows(comparisons, profile.seed, profile.reference_system),
         "judge_audit": judge_audit_rows(comparisons, profile, profile.seed),
+        "controls": controls_section(rows),
         "agreement": agreement_section(run.root, judge_logs, profile.seed, tie_policy=policy),
         "cost": cost_section(run, profile),
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.display import MISSING, interval, number, p_value, percent, text
 from core.tables import Cell, Section, Table, cells, columns
+from harness.report_controls import controls_report_section
 from human_eval.agreement_render import agreement_report_section
 
 TEMPLATES = Path(__file__).parent / "report_templates"
@@ -390,6 +391,7 @@ def report_sections(report: Mapping[str, Any]) -> list[Section]:
     if audits:
         sections.append(judge_audit_section(audits))
     optional = {
+        "controls": controls_report_section,
         "similarity": similarity_section,
         "personalization": personalization_section,
         "multi_candidate": multi_candidate_section,

@@ -67,6 +67,8 @@ def judge_logs_by_system(run_dir: Path, judge: str | None = None) -> dict[str, P
             metadata = header.eval.metadata or {}
             if header.status != "success" or "system_b" not in metadata:
                 continue
+            if metadata.get("control_pair"):  # a control pair, not reference vs system_b
+                continue
             if judge is not None and metadata.get("judge") != judge:
                 continue
             system = str(metadata["system_b"])

@@ -21,7 +21,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import TaskState
 
 from scorers.bertscore import bertscore_values
-from scorers.llm_judge import ask_judge, judge_template_for
+from scorers.llm_judge import RetryMode, VerdictMode, ask_judge, judge_template_for
 from scorers.stats.first_choice import RotationVote, vote_totals
 
 
@@ -119,16 +119,26 @@ def rotation_parse_failures() -> Metric:
 
 
 @scorer(metrics=[first_choice_shares(), rotation_parse_failures()])
-def llm_multi_judge(max_tokens: int = 512, template: str | None = None) -> Scorer:
+def llm_multi_judge(
+    max_tokens: int = 512,
+    template: str | None = None,
+    verdict: VerdictMode = "text",
+    retry: RetryMode = "follow_up",
+    top_logprobs: int = 20,
+) -> Scorer:
     """Show the `judge` role all candidates in every cyclic rotation; one vote per rotation.
 
-    An unparseable answer is asked again once (fresh, uncached call, as in `llm_judge`);
-    if it fails again that rotation is a parse failure and casts no vote.
+    An answer without a verdict is retried once as in `llm_judge` (a follow-up turn by
+    default); if it fails again that rotation is a parse failure and casts no vote.
 
     Args:
         max_tokens: the judge's answer budget (reasoning + verdict).
         template: a prompt template in `scorers/prompts/` for every sample; None (default)
             picks it per sample from its `text_kind` metadata (`judge_template_for`).
+        verdict: ``"text"`` or ``"logprobs"`` (see `llm_judge`); each rotation keeps its
+            candidates' `probabilities`.
+        retry: ``"follow_up"`` or ``"repeat"`` (see `llm_judge`).
+        top_logprobs: top tokens per position the provider returns (``logprobs``).
     """
 
     async def score(state: TaskState, target: Target) -> Score:
@@ -138,14 +148,29 @@ def llm_multi_judge(max_tokens: int = 512, template: str | None = None) -> Score
         texts = dict(zip(systems, state.metadata["candidates"], strict=True))
         rotations = []
         for shown in cyclic_rotations(systems):
-            winner, answers = await ask_judge(
-                model, chosen_template, target.text, [texts[s] for s in shown], max_tokens
+            answer = await ask_judge(
+                model,
+                chosen_template,
+                target.text,
+                [texts[s] for s in shown],
+                max_tokens,
+                verdict=verdict,
+                retry=retry,
+                top_logprobs=top_logprobs,
             )
-            chosen = shown[winner - 1] if winner is not None else None
+            winner = answer.winner
             rotations.append(
-                {"shown": shown, "answers": answers, "winner": winner, "chosen": chosen}
+                {
+                    "shown": shown,
+                    "answers": answer.answers,
+                    "winner": winner,
+                    "chosen": shown[winner - 1] if winner is not None else None,
+                    "probabilities": answer.probabilities,
+                    "verdict_source": answer.source,
+                }
             )
-        return multi_score("llm", systems, rotations, {"template": chosen_template})
+        details = {"template": chosen_template, "verdict_mode": verdict}
+        return multi_score("llm", systems, rotations, details)
 
     return score
 

@@ -37,6 +37,8 @@ class GenerationSystem:
     roles: tuple[str, ...]
     build: BuildFunction | None
     uses_adapter: bool
+    adapter_system: str
+    """The system whose per-user adapters its solver loads (its own name unless borrowed)."""
 
     def make_solver(self, run_dir: str, **options: Any) -> Solver:
         """The system's solver for a run folder."""
@@ -51,6 +53,7 @@ def generation_system(
     roles: tuple[str, ...],
     build: BuildFunction | None = None,
     uses_adapter: bool = False,
+    adapters_of: str | None = None,
 ) -> Callable[[SolverFactory], SolverFactory]:
     """Register a solver factory as a generation system named after the function.
 
@@ -58,6 +61,8 @@ def generation_system(
         roles: the model roles its solver uses.
         build: its build step (rules, adapters), run before generation; None when none.
         uses_adapter: whether its solver needs a per-user adapter from the build.
+        adapters_of: the system whose adapters it uses, when not its own (a control that
+            reuses another system's build); None for its own.
     """
 
     def register(factory: SolverFactory) -> SolverFactory:
@@ -69,6 +74,7 @@ def generation_system(
             roles=roles,
             build=build,
             uses_adapter=uses_adapter,
+            adapter_system=adapters_of or name,
         )
         return registered
 

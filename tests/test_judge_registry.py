@@ -165,8 +165,20 @@ def test_builtin_judges_roles_and_stage_keys():
     llm, similarity = lookup_judge("llm"), lookup_judge("similarity")
     assert llm.roles == ("judge",) and similarity.roles == ()
     assert llm.max_retries == 1 and similarity.max_retries == 0
-    assert judge_key_inputs("llm") == {"judge": "llm", "judge_max_tokens": 512}
-    assert judge_key_inputs("llm", {"max_tokens": 96}) == {"judge": "llm", "judge_max_tokens": 96}
+    text_verdicts = {"judge_verdict": "text", "judge_retry": "follow_up"}
+    assert judge_key_inputs("llm") == {"judge": "llm", "judge_max_tokens": 512, **text_verdicts}
+    assert judge_key_inputs("llm", {"max_tokens": 96}) == {
+        "judge": "llm",
+        "judge_max_tokens": 96,
+        **text_verdicts,
+    }
+    assert judge_key_inputs("llm", {"verdict": "logprobs", "retry": "repeat"}) == {
+        "judge": "llm",
+        "judge_max_tokens": 512,
+        "judge_verdict": "logprobs",
+        "judge_retry": "repeat",
+        "judge_top_logprobs": 20,
+    }
     assert judge_key_inputs("similarity", {"num_layers": 5}) == {
         "judge": "similarity",
         "encoder": encoder_name(None),

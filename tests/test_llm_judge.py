@@ -1,10 +1,12 @@
 """The LLM judge scorer on the offline scripted model: orders, ties, retries, parse failures."""
 
+import pytest
 from inspect_ai import Task, eval
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import get_model
+from inspect_ai.model import Model, get_model
 
-from scorers.llm_judge import llm_judge
+import tests.logprob_model  # noqa: F401  (registers prefbench-logprob)
+from scorers.llm_judge import FOLLOW_UP_MAX_TOKENS, llm_judge, soft_score_a
 from tasks.pairwise import candidates_in_place
 
 TEXT_A = "text written by system A"
@@ -15,18 +17,20 @@ def candidate_number(prompt: str, text: str) -> int:
     return 1 if prompt.index(text) < prompt.index(TEXT_B if text == TEXT_A else TEXT_A) else 2
 
 
-def judge_pair(replies, tie_policy: str = "inconsistent_is_tie"):
+def judge_pair(
+    replies, tie_policy: str = "inconsistent_is_tie", model: Model | None = None, **options
+):
     sample = Sample(
         id="r1",
         input="ground truth",
         target="ground truth",
         metadata={"user": "u", "candidate_a": TEXT_A, "candidate_b": TEXT_B},
     )
-    judge = get_model("prefbench-mock/judge", replies=replies, memoize=False)
+    judge = model or get_model("prefbench-mock/judge", replies=replies, memoize=False)
     task = Task(
         dataset=MemoryDataset([sample]),
         solver=candidates_in_place(),
-        scorer=llm_judge(tie_policy=tie_policy),
+        scorer=llm_judge(tie_policy=tie_policy, **options),
     )
     log = eval(task, model=judge, model_roles={"judge": judge}, display="none", log_dir=None)[0]
     assert log.status == "success"
@@ -61,14 +65,108 @@ def test_each_order_half_policy_is_recorded():
 
 def test_unparseable_answer_is_retried_once_then_counts():
     replies = ["I cannot decide", "<winner>1</winner>", "<winner>2</winner>"]
-    score, calls = judge_pair(replies)
+    score, calls = judge_pair(replies, retry="repeat")
     assert len(calls) == 3  # order ab: failed + retry; order ba: first answer parsed
     assert score.metadata["answers_ab"] == ["I cannot decide", "<winner>1</winner>"]
     assert score.answer == "win"
 
 
 def test_twice_unparseable_is_a_parse_failure_never_a_side():
-    score, calls = judge_pair(["<winner>7</winner>", "no tag at all", "<winner>2</winner>"])
+    score, calls = judge_pair(
+        ["<winner>7</winner>", "no tag at all", "<winner>2</winner>"], retry="repeat"
+    )
     assert len(calls) == 3
     assert score.metadata["winner_ab"] is None
     assert score.answer == "parse_failure" and score.value == "N"
+
+
+# --- the retry: a follow-up turn that asks for the format -------------------------------------
+
+FOLLOW_UP_REQUEST = "Reply with only the number"
+RAMBLING = "The closest candidate is the one who wrote about the meeting."
+
+
+def greedy_rambler(prompt: str) -> str:
+    """SmolLM2's failure: the same rambling answer to the same prompt, the tag only when asked."""
+    if FOLLOW_UP_REQUEST in prompt:
+        return f"<winner>{candidate_number(prompt, TEXT_A)}</winner>"
+    return RAMBLING
+
+
+def test_follow_up_turn_shows_the_answer_and_asks_for_the_format():
+    score, calls = judge_pair(greedy_rambler)
+    assert score.answer == "win" and score.metadata["position_consistent"] is True
+    assert len(calls) == 4  # each order: the answer, then the follow-up
+    follow_up_prompt, follow_up_config = calls[1]
+    assert RAMBLING in follow_up_prompt and FOLLOW_UP_REQUEST in follow_up_prompt
+    assert follow_up_config.max_tokens == FOLLOW_UP_MAX_TOKENS
+    assert score.metadata["answers_ab"] == [RAMBLING, "<winner>1</winner>"]
+    assert score.metadata["verdict_source_ab"] == score.metadata["verdict_source_ba"] == "follow_up"
+
+
+def test_repeating_the_prompt_to_a_greedy_judge_fails_where_the_follow_up_succeeds():
+    score, calls = judge_pair(greedy_rambler, retry="repeat")
+    assert len(calls) == 4
+    assert all(FOLLOW_UP_REQUEST not in prompt for prompt, _ in calls)
+    assert score.metadata["answers_ab"] == [RAMBLING, RAMBLING]
+    assert score.answer == "parse_failure"
+
+
+def test_a_follow_up_without_the_format_is_a_parse_failure():
+    score, calls = judge_pair(lambda prompt: RAMBLING)
+    assert len(calls) == 4 and score.answer == "parse_failure"
+    assert score.metadata["verdict_source_ab"] is None
+
+
+# --- verdict: logprobs ---------------------------------------------------------------------------
+
+
+def judge_pair_with_logprobs(replies, numbers, logprobs_offered: bool = True):
+    judge = get_model(
+        "prefbench-logprob/judge",
+        replies=replies,
+        numbers=numbers,
+        logprobs_offered=logprobs_offered,
+        memoize=False,
+    )
+    return judge_pair(None, verdict="logprobs", model=judge)
+
+
+def test_logprobs_give_a_verdict_and_a_confidence_per_order():
+    # the judge favours candidate 2 with probability 0.8 whatever the order: position bias
+    score, calls = judge_pair_with_logprobs(
+        lambda prompt: "<thinking>hm</thinking><winner>2</winner>", {"1": 0.16, "2": 0.64}
+    )
+    assert all(config.logprobs and config.top_logprobs == 20 for _, config in calls)
+    assert len(calls) == 2
+    assert score.metadata["winner_ab"] == score.metadata["winner_ba"] == 2
+    assert score.metadata["probabilities_ab"] == pytest.approx([0.2, 0.8])
+    assert score.metadata["verdict_source_ab"] == "logprobs"
+    # A is candidate 1 in order AB (0.2) and candidate 2 in order BA (0.8)
+    assert score.metadata["soft_score"] == pytest.approx(0.5)
+    assert score.answer == "tie"
+
+
+def test_logprobs_after_a_rambling_answer_come_from_the_follow_up():
+    score, calls = judge_pair_with_logprobs(greedy_rambler, {"1": 0.7, "2": 0.1, "3": 0.2})
+    assert len(calls) == 4
+    assert score.metadata["verdict_source_ab"] == "logprobs_follow_up"
+    assert score.metadata["probabilities_ab"] == pytest.approx([0.875, 0.125])
+    assert score.metadata["winner_ab"] == score.metadata["winner_ba"] == 1
+
+
+def test_logprobs_mode_falls_back_to_the_text_without_logprobs_from_the_provider():
+    score, calls = judge_pair_with_logprobs(
+        lambda prompt: f"<winner>{candidate_number(prompt, TEXT_B)}</winner>",
+        {"1": 0.5, "2": 0.5},
+        logprobs_offered=False,
+    )
+    assert score.answer == "loss"
+    assert score.metadata["verdict_source_ab"] == "text"
+    assert score.metadata["probabilities_ab"] is None and score.metadata["soft_score"] is None
+
+
+def test_soft_score_averages_system_a_over_the_orders():
+    assert soft_score_a({"ab": [0.9, 0.1], "ba": [0.3, 0.7]}) == pytest.approx(0.8)
+    assert soft_score_a({"ab": None, "ba": [0.3, 0.7]}) == pytest.approx(0.7)
+    assert soft_score_a({"ab": None, "ba": None}) is None

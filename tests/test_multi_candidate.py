@@ -181,7 +181,11 @@ def test_unparseable_answer_is_retried_once(tmp_path):
     replies = ["I cannot decide", "<winner>2</winner>", "<winner>1</winner>", "<winner>3</winner>"]
     log, calls = judge_logs(tmp_path, replies, ids=("1",))
     assert len(calls) == 4
-    assert calls[0][0] == calls[1][0]  # the retry asks the same question again, uncached
+    # the retry continues the conversation: the judge's answer, then a request for the format
+    assert calls[0][0].split("\n\n", 1)[1] in calls[1][0]
+    assert (
+        "I cannot decide" in calls[1][0] and "<winner>N</winner>" in calls[1][0][len(calls[0][0]) :]
+    )
     rotations = score_of(log, "1").metadata["rotations"]
     assert rotations[0]["answers"] == ["I cannot decide", "<winner>2</winner>"]
     assert [r["chosen"] for r in rotations] == ["beta", "beta", "beta"]

@@ -103,7 +103,9 @@ class GenerationStage(Stage):
         system = lookup_system(system_name)
         users = sorted({record.user for record in records if record.split == "test"})
         adapters = (
-            adapter_hashes(context.run.root, system_name, users) if system.uses_adapter else {}
+            adapter_hashes(context.run.root, system.adapter_system, users)
+            if system.uses_adapter
+            else {}
         )
         return {
             "system": system_name,

@@ -1,7 +1,12 @@
-"""The pairwise judge stage: the reference system against every other system.
+"""The pairwise judge stage: the reference system against every other system, plus controls.
 
 One `pairwise_comparison` eval per pair (`logs/judge/`), both orders of each test sample.
 What depends on the judge (its roles, task and key entries) is in `pairwise_judge_eval`.
+When the profile's systems include a control pair (`scorers.stats.controls.control_pairs`:
+positive_control vs large_zero_shot, preference_agent vs negative_control) that the
+reference does not already play, that pair is judged too, as the eval
+`judge-control-BETTER-vs-WORSE` with `control_pair: true` in its metadata. Without
+controls the stage runs, and keys, exactly the reference's pairs.
 """
 
 from dataclasses import dataclass
@@ -15,6 +20,7 @@ from harness.stage_runner import StageResult
 from harness.stages.base import PipelineContext, Stage
 from harness.stages.generation import require_generation_logs
 from scorers.registry import judge_key_inputs, lookup_judge
+from scorers.stats.controls import control_pairs
 from tasks.pairwise import pairwise_comparison
 
 
@@ -50,8 +56,23 @@ def pairwise_judge_eval(profile: Profile, log_a: StageResult, log_b: StageResult
     return JudgeEval(task, lookup_judge(kind).roles, key, {"judge": kind})
 
 
+def judged_pairs(profile: Profile) -> list[tuple[str, str, bool]]:
+    """(system A, system B, is a control pair) of every eval the stage runs, in order.
+
+    The reference against each other system first, then the control pairs it does not play.
+    """
+    reference = profile.reference_system
+    pairs = [(reference, other, False) for other in profile.systems if other != reference]
+    controls = control_pairs(profile.systems, reference)
+    return pairs + [(better, worse, True) for better, worse in controls]
+
+
 class PairwiseJudgeStage(Stage):
-    """Judge the reference system against every other system; fills `context.judge_logs`."""
+    """Judge the reference against every other system, and the control pairs.
+
+    Fills `context.judge_logs`: keyed by the other system for a reference pair, by
+    `"A-vs-B"` for a control pair.
+    """
 
     name = "pairwise_judge"
     title = "pairwise judging"
@@ -70,22 +91,27 @@ class PairwiseJudgeStage(Stage):
         return bool(lookup_judge(context.profile.judge.kind).roles)
 
     def run(self, context: PipelineContext) -> None:
-        """Run (or reuse) one judge eval per (reference, other system) pair."""
+        """Run (or reuse) one judge eval per pair of `judged_pairs`."""
         self.heading(context)
         profile = context.profile
-        reference = profile.reference_system
         require_generation_logs(context)
-        log_a = context.generation_logs[reference]
-        for other in profile.systems:
-            if other == reference:
-                continue
-            log_b = context.generation_logs[other]
+        for system_a, system_b, control in judged_pairs(profile):
+            log_a = context.generation_logs[system_a]
+            log_b = context.generation_logs[system_b]
             judge = pairwise_judge_eval(profile, log_a, log_b)
-            context.judge_logs[other] = context.runner.run_stage(
-                "judge",
-                f"judge-{reference}-vs-{other}",
-                judge.task,
-                judge.roles,
-                self.key(log_a, log_b, judge),
-                metadata={"system_a": reference, "system_b": other, **judge.metadata},
+            prefix = "judge-control" if control else "judge"
+            context.judge_logs[f"{system_a}-vs-{system_b}" if control else system_b] = (
+                context.runner.run_stage(
+                    "judge",
+                    f"{prefix}-{system_a}-vs-{system_b}",
+                    judge.task,
+                    judge.roles,
+                    self.key(log_a, log_b, judge),
+                    metadata={
+                        "system_a": system_a,
+                        "system_b": system_b,
+                        **({"control_pair": True} if control else {}),
+                        **judge.metadata,
+                    },
+                )
             )

@@ -11,6 +11,7 @@ from tasks.demo.generator import (
     Recipient,
     generate_demo_records,
 )
+from tasks.demo.persona_rules import persona_rules, truth_rules
 from tasks.demo.personas import PERSONAS, STYLE_TRAITS, Persona, style_checks
 
 __all__ = [
@@ -24,5 +25,7 @@ __all__ = [
     "Recipient",
     "demo_corpus",
     "generate_demo_records",
+    "persona_rules",
     "style_checks",
+    "truth_rules",
 ]
