@@ -4,14 +4,16 @@ A solver asks for the adapter of `metadata.user` through the run's artifact stor
 model is derived from the role's base model, so whatever provider the profile chose for
 `small` decides how the adapter is served:
 
-- `hf/`: `model_path=<adapter dir>`, `tokenizer_path=<base>`, the base's other model args;
+- `hf/`: `prefbench-lora/<key>` (`solvers.lora_engine`): every user's adapter on the role's
+  one loaded base model, all users' samples generated in shared batches;
 - `vllm/`: `vllm/<base>:<adapter dir>` on the base's server;
 - `prefbench-mock/`: the scripted test model (control-flow tests only);
 - `prefbench-plan/`: the dry run's planning model (`harness.planning_model`), told the
   adapter and the role so its answers and logs can name them.
 
 Models are memoized per adapter while a generation stage runs; the harness calls
-`release_adapter_models()` after each stage so memory does not grow with users.
+`release_adapter_models()` after each stage, which frees them (the `hf/` engines and their
+adapters included) so memory does not grow from stage to stage.
 """
 
 from pathlib import Path
@@ -20,6 +22,7 @@ from inspect_ai.model import Model, get_model
 
 from core.errors import PrefbenchInputError
 from core.memory import release_memory
+from solvers.lora_engine import LORA_PROVIDER, release_engines
 from solvers.training.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
 
 _adapter_models: dict[str, Model] = {}
@@ -56,9 +59,13 @@ def _derive_adapter_model(base: Model, adapter_path: Path, key: str, role: str) 
     provider = str(base).split("/", 1)[0]
     model_args = dict(base.model_args)
     if provider == "hf":
-        base_path = model_args.get("model_path") or base.name
-        model_args.update(model_path=str(adapter_path), tokenizer_path=str(base_path))
-        return get_model(f"hf/{key}", config=base.config, memoize=False, **model_args)
+        return get_model(
+            f"{LORA_PROVIDER}/{key}",
+            config=base.config,
+            memoize=False,
+            base=base,
+            adapter_path=str(adapter_path),
+        )
     if provider == "vllm":
         return get_model(f"vllm/{base.name}:{adapter_path}", config=base.config, **model_args)
     if provider == "prefbench-mock":
@@ -78,6 +85,7 @@ def release_adapter_models() -> None:
     while _adapter_models:
         _, model = _adapter_models.popitem()
         model.api.close()
-        held_weights |= str(model).split("/", 1)[0] in ("hf", "vllm")
+        held_weights |= str(model).split("/", 1)[0] in ("hf", "vllm", LORA_PROVIDER)
+    release_engines()
     if held_weights:
         release_memory()

@@ -14,6 +14,7 @@ from core.offline_models import smollm2_dir
 from solvers.training.lora import (
     IGNORE_INDEX,
     LoraSettings,
+    SharedBaseTrainer,
     TrainingExample,
     TrainingResult,
     nf4_quantization_config,
@@ -144,6 +145,49 @@ def test_training_is_reproducible(trained: Trained, base_model: Path, tmp_path: 
     second = load_file(tmp_path / "again" / "adapter_model.safetensors")
     assert first.keys() == second.keys()
     assert all((first[name] == second[name]).all() for name in first)
+
+
+def _same_weights(first_dir: Path, second_dir: Path) -> bool:
+    from safetensors.torch import load_file
+
+    first = load_file(first_dir / "adapter_model.safetensors")
+    second = load_file(second_dir / "adapter_model.safetensors")
+    return first.keys() == second.keys() and all(
+        first[name].dtype == second[name].dtype and (first[name] == second[name]).all()
+        for name in first
+    )
+
+
+@pytest.mark.integration
+def test_shared_base_trains_the_same_adapters(
+    trained: Trained, base_model: Path, tmp_path: Path
+) -> None:
+    """Two users on one loaded base, one after the other, equal two fresh loads."""
+    from safetensors.torch import load_file
+
+    other_user = [
+        TrainingExample(prompt=example.prompt, target="Dear all, the meeting moves. Lee")
+        for example in EXAMPLES
+    ]
+    fresh_other = tmp_path / "fresh-other"
+    train_lora_adapter(base_model, other_user, FAST, fresh_other)
+
+    trainer = SharedBaseTrainer()
+    try:
+        first = trainer(base_model, EXAMPLES, FAST, tmp_path / "shared-first")
+        loaded = trainer._loaded
+        second = trainer(base_model, other_user, FAST, tmp_path / "shared-second")
+        assert trainer._loaded is loaded, "the base was loaded again"
+        assert not hasattr(loaded.model, "peft_config"), "the base is still wrapped"
+    finally:
+        trainer.close()
+    assert first.losses == trained.result.losses
+    assert _same_weights(trained.adapter_dir, tmp_path / "shared-first")
+    assert _same_weights(fresh_other, tmp_path / "shared-second")
+    assert not _same_weights(tmp_path / "shared-first", tmp_path / "shared-second")
+    assert second.steps == 3
+    weights = load_file(tmp_path / "shared-first" / "adapter_model.safetensors")
+    assert {str(tensor.dtype) for tensor in weights.values()} == {"torch.float32"}
 
 
 @pytest.mark.integration

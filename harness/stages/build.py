@@ -2,7 +2,9 @@
 
 A system's build function runs its evals through `BuildContext.run_eval` (logs in
 `logs/build/`) and trains adapters through `BuildContext.train_adapter`, which is the
-context's `adapter_trainer` when set (the dry run records the jobs instead of training).
+context's `adapter_trainer` when set (the dry run records the jobs instead of training),
+else a `SharedBaseTrainer`: the base model is loaded once and trains adapter after adapter,
+and is freed before each eval (whose models then get its memory) and at the end.
 """
 
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from harness.prompt_files import prompts_fingerprint
 from harness.stages.base import PipelineContext, Stage
 from solvers import lookup_system
 from solvers.training.context import BuildContext
+from solvers.training.lora import SharedBaseTrainer
 
 
 @contextmanager
@@ -56,8 +59,13 @@ class BuildStage(Stage):
         """A build eval's inputs: what the system's build step names, plus the prompt files."""
         return {**system_key, "prompts": prompts_fingerprint()}
 
-    def build_context(self, context: PipelineContext) -> BuildContext:
-        """What the systems' build steps get: train records, base model, an eval runner."""
+    def build_context(
+        self, context: PipelineContext, shared_trainer: SharedBaseTrainer
+    ) -> BuildContext:
+        """What the systems' build steps get: train records, base model, an eval runner.
+
+        Adapters train on `shared_trainer` unless the context has its own `adapter_trainer`.
+        """
         profile = context.profile
         base_dir, base_id = training_base(profile)
         train = [record for record in context.require_records() if record.split == "train"]
@@ -65,10 +73,10 @@ class BuildStage(Stage):
         def run_eval(
             stage: str, task: Task, system_key: dict[str, Any], roles: tuple[str, ...] = ("large",)
         ) -> EvalLog:
+            shared_trainer.close()
             result = context.runner.run_stage("build", stage, task, roles, self.key(system_key))
             return result.read()
 
-        trainer = context.adapter_trainer
         return BuildContext(
             run_dir=context.run.root,
             train_records=train,
@@ -81,7 +89,7 @@ class BuildStage(Stage):
             training_progress=partial(_training_progress, context),
             announce=context.console.print,
             profile_roles=frozenset(profile.roles),
-            **({"train_adapter": trainer} if trainer is not None else {}),
+            train_adapter=context.adapter_trainer or shared_trainer,
         )
 
     def run(self, context: PipelineContext) -> None:
@@ -92,7 +100,11 @@ class BuildStage(Stage):
         if not to_build:
             context.console.print("no system needs a build step")
             return
-        build_context = self.build_context(context)
-        for system in to_build:
-            assert system.build is not None
-            system.build(build_context)
+        shared = SharedBaseTrainer()
+        build_context = self.build_context(context, shared)
+        try:
+            for system in to_build:
+                assert system.build is not None
+                system.build(build_context)
+        finally:
+            shared.close()

@@ -191,12 +191,126 @@ def tokenize_example(
     }
 
 
+@dataclass
+class LoadedBase:
+    """A base model loaded for training and its tokenizer, reused for adapter after adapter.
+
+    `model` is the plain transformers model (prepared for k-bit training when `quantization`
+    is "nf4"); each training run wraps it with a fresh LoRA and unwraps it afterwards.
+    """
+
+    directory: Path
+    quantization: str
+    tokenizer: Any
+    model: Any
+    cuda: bool
+
+
+def load_training_base(base_model_dir: Path, quantization: str = "none") -> LoadedBase:
+    """Load the base model and tokenizer of `base_model_dir` for LoRA training.
+
+    Raises `PrefbenchInputError` when `base_model_dir` is no model folder or NF4 is asked for
+    without bitsandbytes.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base_model_dir = Path(base_model_dir).expanduser().resolve()
+    if not (base_model_dir / "config.json").is_file():
+        raise PrefbenchInputError(
+            f"{base_model_dir} is not a Hugging Face model folder (no config.json). Pass the "
+            "base model's local folder, e.g. the one core.offline_models.smollm2_dir() returns."
+        )
+    nf4 = quantization == "nf4"
+    if nf4 and importlib.util.find_spec("bitsandbytes") is None:
+        raise PrefbenchInputError(
+            "LoRA quantization 'nf4' (QLoRA) needs bitsandbytes, which is not installed. "
+            f"Install the GPU extra with `{GPU_EXTRA_INSTALL}`, or set quantization: none."
+        )
+    cuda = torch.cuda.is_available()
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if nf4:
+            from peft import prepare_model_for_kbit_training
+
+            model = AutoModelForCausalLM.from_pretrained(
+                base_model_dir,
+                quantization_config=nf4_quantization_config(cuda),
+                dtype=torch.bfloat16 if cuda else torch.float32,
+                device_map={"": 0} if cuda else {"": "cpu"},
+            )
+            model = prepare_model_for_kbit_training(
+                model,
+                use_gradient_checkpointing=True,
+                gradient_checkpointing_kwargs={"use_reentrant": False},
+            )
+        else:
+            model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32)
+    model.config.use_cache = False
+    return LoadedBase(base_model_dir, quantization, tokenizer, model, cuda)
+
+
+def adapter_save_dtype(base: LoadedBase) -> Any:
+    """The dtype adapters are saved in: the training compute dtype.
+
+    bfloat16 for QLoRA on CUDA (its compute dtype); otherwise float32, which is what the
+    CPU trains and generates in (saving bf16 there would change the adapters' outputs).
+    """
+    import torch
+
+    return torch.bfloat16 if base.quantization == "nf4" and base.cuda else torch.float32
+
+
+class SharedBaseTrainer:
+    """An `AdapterTrainer` that loads a base model once and trains adapter after adapter on it.
+
+    Call it like `train_lora_adapter`; a different base folder or quantization replaces the
+    loaded base. `close()` frees it. Each adapter equals the one a fresh load would train.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: LoadedBase | None = None
+
+    def __call__(
+        self,
+        base_model_dir: Path,
+        examples: Sequence[TrainingExample],
+        settings: LoraSettings,
+        adapter_dir: Path,
+        on_step: Callable[[int, int, float], None] | None = None,
+    ) -> TrainingResult:
+        """Train one adapter on the loaded base (loading it first if needed)."""
+        directory = Path(base_model_dir).expanduser().resolve()
+        loaded = self._loaded
+        if loaded is None or (loaded.directory, loaded.quantization) != (
+            directory,
+            settings.quantization,
+        ):
+            self.close()
+            self._loaded = load_training_base(directory, settings.quantization)
+        try:
+            return train_lora_adapter(
+                directory, examples, settings, adapter_dir, on_step, base=self._loaded
+            )
+        except BaseException:
+            self.close()  # a failed run may leave the base wrapped: load it afresh next time
+            raise
+
+    def close(self) -> None:
+        """Free the loaded base model."""
+        self._loaded = None
+        _free_memory()
+
+
 def train_lora_adapter(
     base_model_dir: Path,
     examples: Sequence[TrainingExample],
     settings: LoraSettings,
     adapter_dir: Path,
     on_step: Callable[[int, int, float], None] | None = None,
+    base: LoadedBase | None = None,
 ) -> TrainingResult:
     """Train a LoRA adapter of `base_model_dir` on `examples` and save it to `adapter_dir`.
 
@@ -207,71 +321,48 @@ def train_lora_adapter(
     max_steps, loss)` is called after every step (e.g. to drive a progress bar); an exception
     it raises, Ctrl-C included, stops training.
 
-    The adapter (`adapter_config.json`, `adapter_model.safetensors`, with
-    `base_model_name_or_path` = the absolute `base_model_dir`) is written atomically: a
-    failed or interrupted run leaves `adapter_dir` as it was (absent if it was absent); an
-    existing adapter is replaced only by a complete new one.
+    `base`, when given, is that folder already loaded (`load_training_base`, as
+    `SharedBaseTrainer` keeps it): the run wraps it with a fresh LoRA, seeded as a fresh load
+    would be, and unwraps it afterwards, so the adapter is the same either way.
+
+    The adapter (`adapter_config.json`, `adapter_model.safetensors` in the training compute
+    dtype (`adapter_save_dtype`), with `base_model_name_or_path` = the absolute
+    `base_model_dir`) is written atomically: a failed or interrupted run leaves `adapter_dir`
+    as it was (absent if it was absent); an existing adapter is replaced only by a complete
+    new one.
 
     Raises `PrefbenchInputError` when `base_model_dir` is no model folder or NF4 is asked for
     without bitsandbytes; `ValueError` when `examples` is empty.
     """
-    import torch
     import transformers
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        DataCollatorForSeq2Seq,
-        Trainer,
-        TrainingArguments,
-    )
+    from peft import LoraConfig, get_peft_model
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    base_model_dir = Path(base_model_dir).expanduser().resolve()
-    adapter_dir = Path(adapter_dir)
-    if not (base_model_dir / "config.json").is_file():
-        raise PrefbenchInputError(
-            f"{base_model_dir} is not a Hugging Face model folder (no config.json). Pass the "
-            "base model's local folder, e.g. the one core.offline_models.smollm2_dir() returns."
-        )
     if not examples:
         raise ValueError("train_lora_adapter needs at least one TrainingExample")
-    cuda = torch.cuda.is_available()
-    nf4 = settings.quantization == "nf4"
-    if nf4 and importlib.util.find_spec("bitsandbytes") is None:
-        raise PrefbenchInputError(
-            "LoRA quantization 'nf4' (QLoRA) needs bitsandbytes, which is not installed. "
-            f"Install the GPU extra with `{GPU_EXTRA_INSTALL}`, or set quantization: none."
+    adapter_dir = Path(adapter_dir)
+    owned = base is None
+    if base is None:
+        base = load_training_base(base_model_dir, settings.quantization)
+    elif base.quantization != settings.quantization:
+        raise ValueError(
+            f"the loaded base is quantized '{base.quantization}', the settings ask for "
+            f"'{settings.quantization}'; load the base with the settings' quantization"
         )
+    cuda, nf4 = base.cuda, settings.quantization == "nf4"
 
     model: Any = None
     trainer: Any = None
     try:
         with quiet_transformers(), tempfile.TemporaryDirectory(prefix="prefbench-lora-") as work:
-            tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
-            if tokenizer.pad_token_id is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            features = [tokenize_example(tokenizer, ex, settings.max_seq_len) for ex in examples]
-
+            features = [
+                tokenize_example(base.tokenizer, ex, settings.max_seq_len) for ex in examples
+            ]
             transformers.set_seed(settings.seed)
-            if nf4:
-                model = AutoModelForCausalLM.from_pretrained(
-                    base_model_dir,
-                    quantization_config=nf4_quantization_config(cuda),
-                    dtype=torch.bfloat16 if cuda else torch.float32,
-                    device_map={"": 0} if cuda else {"": "cpu"},
-                )
-                model = prepare_model_for_kbit_training(
-                    model,
-                    use_gradient_checkpointing=True,
-                    gradient_checkpointing_kwargs={"use_reentrant": False},
-                )
-            else:
-                model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=torch.float32)
-            model.config.use_cache = False
             target_modules = settings.target_modules
             model = get_peft_model(
-                model,
+                base.model,
                 LoraConfig(
                     r=settings.rank,
                     lora_alpha=settings.alpha,
@@ -311,7 +402,7 @@ def train_lora_adapter(
                 args=args,
                 train_dataset=features,
                 data_collator=DataCollatorForSeq2Seq(
-                    tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX
+                    base.tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX
                 ),
                 callbacks=[_step_callback(settings.max_steps, on_step)],
             )
@@ -327,19 +418,33 @@ def train_lora_adapter(
             steps = int(trainer.state.global_step)
 
             for config in model.peft_config.values():
-                config.base_model_name_or_path = str(base_model_dir)
+                config.base_model_name_or_path = str(base.directory)
+            save_dtype = adapter_save_dtype(base)
+            for parameter in model.parameters():
+                if parameter.requires_grad:
+                    parameter.data = parameter.data.to(save_dtype)
             with atomic_directory(adapter_dir) as staging:
                 model.save_pretrained(staging)
                 # peft's model card is an empty template; the run's manifest is the record.
                 (staging / "README.md").unlink(missing_ok=True)
     finally:
+        if model is not None and not owned:
+            model.unload()  # the loaded base is the plain model again, for the next adapter
         del trainer, model
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        if owned:
+            del base
+        _free_memory()
     return TrainingResult(
         losses=losses, steps=steps, seconds=seconds, trainable_parameters=trainable
     )
+
+
+def _free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _as_ids(encoded: Any) -> list[int]:

@@ -1,0 +1,128 @@
+"""One base, many adapters, one batch: `prefbench-lora` against a full model copy per adapter.
+
+Real SmolLM2 with two tiny random adapters; greedy outputs must match token by token.
+"""
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from inspect_ai.model import GenerateConfig, Model, get_model
+
+from core.offline_models import smollm2_dir
+from harness.models import SMOLLM2, resolved_spec
+from harness.profile import ModelSpec
+from solvers.lora_engine import LORA_PROVIDER, release_engines, shared_engine
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+pytestmark = pytest.mark.integration
+
+PROMPTS = {
+    "u0": ["Write one line to Bob about lunch.", "Say thanks to Ann for the long report."],
+    "u1": ["Write a memo on budgets.", "Hello"],
+}
+MAX_TOKENS = 24
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return smollm2_dir(tmp_path_factory.getbasetemp() / "smollm2-cache")
+
+
+@pytest.fixture(scope="module")
+def adapters(base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two random (not zero-initialised) rank-2 adapters, so each visibly changes outputs."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    folders = {}
+    for seed, user in enumerate(PROMPTS):
+        torch.manual_seed(seed)
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(base_dir),
+            LoraConfig(r=2, target_modules="all-linear", init_lora_weights=False),
+        )
+        for config in model.peft_config.values():
+            config.base_model_name_or_path = str(base_dir)
+        folders[user] = tmp_path_factory.mktemp(user) / "adapter"
+        model.save_pretrained(folders[user])
+    return folders
+
+
+def _hf_model(name: str, base_dir: Path, **model_args: str) -> Model:
+    spec = resolved_spec(ModelSpec(model=SMOLLM2))
+    args = {**spec.model_args, "model_path": str(base_dir), **model_args}
+    return get_model(f"hf/{name}", config=GenerateConfig(**spec.config), memoize=False, **args)
+
+
+async def _generate_all(models: dict[str, Model]) -> dict[str, list[str]]:
+    """Every user's prompts at once, as an eval's concurrent samples send them."""
+    config = GenerateConfig(max_tokens=MAX_TOKENS)
+    calls = [
+        models[user].generate(prompt, config=config)
+        for user, prompts in PROMPTS.items()
+        for prompt in prompts
+    ]
+    outputs = iter(await asyncio.gather(*calls))
+    return {user: [next(outputs).completion for _ in prompts] for user, prompts in PROMPTS.items()}
+
+
+def test_shared_base_equals_one_copy_per_adapter(base_dir: Path, adapters: dict[str, Path]) -> None:
+    copies = {
+        user: _hf_model(
+            f"copy-{user}", base_dir, model_path=str(path), tokenizer_path=str(base_dir)
+        )
+        for user, path in adapters.items()
+    }
+    expected = asyncio.run(_generate_all(copies))
+    for model in copies.values():
+        model.api.close()
+
+    base = _hf_model("base", base_dir)
+    engine = shared_engine(base)
+    batches: list[list[str]] = []
+    generate_batch = engine._generate_batch
+
+    def recording(batch, settings):  # noqa: ANN001, ANN202
+        batches.append([request.adapter for request in batch])
+        generate_batch(batch, settings)
+
+    engine._generate_batch = recording  # type: ignore[method-assign]
+    shared = {
+        user: get_model(
+            f"{LORA_PROVIDER}/{user}",
+            config=base.config,
+            memoize=False,
+            base=base,
+            adapter_path=str(path),
+        )
+        for user, path in adapters.items()
+    }
+    base_before = asyncio.run(base.generate(PROMPTS["u0"][0], config=GenerateConfig(max_tokens=8)))
+    try:
+        actual = asyncio.run(_generate_all(shared))
+        base_after = asyncio.run(
+            base.generate(PROMPTS["u0"][0], config=GenerateConfig(max_tokens=8))
+        )
+        assert actual == expected
+        assert expected["u0"] != expected["u1"]
+        # every request went through one batch holding both adapters
+        assert len(batches) == 1 and set(batches[0]) == set(engine.adapter_names)
+        assert len(engine.adapter_names) == 2
+        # the role's base model is untouched and its weights are shared, not copied
+        assert base_after.completion == base_before.completion
+        base_weight = base.api.model.model.layers[0].self_attn.q_proj.weight
+        wrapped = engine._peft_model.base_model.model.model.layers[0].self_attn.q_proj
+        assert wrapped.base_layer.weight.data_ptr() == base_weight.data_ptr()
+    finally:
+        release_engines()
+        base.api.close()
+
+
+def test_provider_rejects_a_base_that_is_not_hf(adapters: dict[str, Path]) -> None:
+    mock = get_model("prefbench-mock/base", memoize=False)
+    with pytest.raises(ValueError, match="must be an hf/ Model"):
+        get_model(f"{LORA_PROVIDER}/x", memoize=False, base=mock, adapter_path=str(adapters["u0"]))
