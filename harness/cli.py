@@ -101,12 +101,13 @@ def run(
     _offline_environment(resolved)
     if dry_run:
         from core.tables import rich_table
-        from harness.dry_run import plan_run, plan_table, totals_line
+        from harness.dry_run import gpu_plan_lines, plan_run, plan_table, totals_line
         from harness.stages.records import profile_records
 
         plan = plan_run(resolved, profile_records(resolved), limit=limit)
         console.print(rich_table(plan_table(plan)))
         console.print(totals_line(plan), highlight=False)
+        console.print("\n".join(gpu_plan_lines(resolved)), highlight=False)
         return
     run_dir = out or Path("runs") / resolved.name
     context = open_run(run_dir, resolved, console, display=display, limit=limit)

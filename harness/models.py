@@ -134,11 +134,13 @@ def with_lora_slots(spec: ModelSpec, users: int) -> ModelSpec:
 
     vLLM's `max_loras` (adapters in one batch) defaults to 1, which swaps the users' adapters
     in and out; here it is the number of users (at most `LORA_SLOTS_CAP`), and
-    `max_cpu_loras` holds every user's adapter. Values in the role's model args win.
+    `max_cpu_loras` holds every user's adapter (vLLM wants it ≥ `max_loras`). Values in the
+    role's model args win.
     """
     if provider_of(spec.model) != "vllm" or not spec.model_args.get("enable_lora") or users < 1:
         return spec
-    slots = {"max_loras": min(users, LORA_SLOTS_CAP), "max_cpu_loras": users}
+    max_loras = int(spec.model_args.get("max_loras", min(users, LORA_SLOTS_CAP)))
+    slots = {"max_loras": max_loras, "max_cpu_loras": max(users, max_loras)}
     return spec.model_copy(update={"model_args": {**slots, **spec.model_args}})
 
 

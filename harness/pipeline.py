@@ -38,6 +38,7 @@ from harness.stages import (
     require_generation_logs,
     system_options,
 )
+from harness.weights import require_trainable_small
 from tasks.records import Record
 
 __all__ = [
@@ -132,9 +133,12 @@ def run_benchmark(context: PipelineContext) -> dict[str, Any]:
     """Run every stage of `context.stages` in order; returns the report.
 
     A planning run (`context.planning`) skips the stages that call no model and returns an
-    empty report. The run's models are closed when it ends, however it ends (success, an
-    error, Ctrl-C or SIGTERM): the servers started for them stop with it.
+    empty report. Before any stage, a small model that adapter systems cannot train is
+    refused (`harness.weights.require_trainable_small`). The run's models are closed when it
+    ends, however it ends (success, an error, Ctrl-C or SIGTERM): the servers started for
+    them stop with it.
     """
+    require_trainable_small(context.profile, context.run.profile)
     with _terminate_as_exit():
         try:
             for stage in context.stages:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from core.errors import PrefbenchInputError
+from harness.placement import check_placement
 from scorers.outcome import TIE_POLICIES
 from scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
 from solvers.training.lora import LoraSettings
@@ -396,6 +397,7 @@ def parse_profile(raw: Any, source: Path) -> Profile:
             lookup_system(system)
         except PrefbenchInputError as error:
             raise PrefbenchInputError(f"profile {source}: {error}") from error
+    check_placement(profile.roles, trains_adapters(profile), source)
     if profile.reference_system not in profile.systems:
         raise PrefbenchInputError(
             f"profile {source}: reference_system '{profile.reference_system}' is not in systems "
@@ -420,6 +422,13 @@ def parse_profile(raw: Any, source: Path) -> Profile:
             f"profile {source}: dataset.kind 'records' needs dataset.path (a records.jsonl file)"
         )
     return profile
+
+
+def trains_adapters(profile: Profile) -> bool:
+    """Whether the profile's systems train adapters on the small model."""
+    from solvers import lookup_system
+
+    return any(lookup_system(name).uses_adapter for name in profile.systems)
 
 
 def dump_profile(profile: Profile) -> str:
