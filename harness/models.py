@@ -251,7 +251,7 @@ def training_base(profile: Profile) -> tuple[Path, str]:
     else:
         spec = resolved_spec(spec)
     provider, name = spec.model.split("/", 1)
-    if provider not in LOCAL_PROVIDERS:
+    if provider not in LOCAL_PROVIDERS and spec.model != SMOLLM2:
         raise PrefbenchInputError(
             f"adapter systems train the small model locally; role small is '{spec.model}', "
             "which is not a local model. Use an hf/ or vllm/ model for role small."
