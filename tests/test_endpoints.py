@@ -135,3 +135,19 @@ def test_killed_run_resumes_on_another_port_without_repeating_calls(tmp_path: Pa
     }
     assert not repeated, f"{len(repeated)} finished calls were made again: {sorted(repeated)[:2]}"
     assert json.loads((tmp_path / "run" / "report.json").read_text())["comparisons"]
+
+
+def test_sigterm_ends_a_run_through_its_cleanup(tmp_path: Path) -> None:
+    """SIGTERM (a scheduler's stop) exits 143 through `finally`, closing the run's models."""
+    record = tmp_path / "requests.jsonl"
+    with OpenAITestServer(record_file=record, delay_seconds=0.2) as server:
+        profile = endpoint_profile(server.base_url, generation={"max_samples": 1})
+        process = prefbench_run(profile, tmp_path, "terminated")
+        deadline = time.monotonic() + 120
+        while not read_recorded(record):
+            assert process.poll() is None, process.communicate()[0].decode()
+            assert time.monotonic() < deadline, "no request reached the server"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode == 143, output
