@@ -10,6 +10,7 @@ contract in pyproject.toml keeps it so; docs/architecture.md draws the layers).
 - `run_folder`: the paths of a run folder.
 - `offline_models`: the demo models shipped inside PyPI packages.
 - `memory`, `quiet`: releasing model memory, silencing transformers' noise.
+- `model_close`: closing inspect models from synchronous code (their async close).
 """
 
 from core.atomic import atomic_directory, atomic_write_text

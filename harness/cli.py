@@ -113,7 +113,7 @@ def run(
     _offline_environment(resolved)
     if dry_run:
         from core.tables import rich_table
-        from harness.dry_run import plan_run, plan_table, totals_line
+        from harness.dry_run import gpu_plan_lines, plan_run, plan_table, totals_line
         from harness.profile import dataset_profiles
         from harness.stages.records import profile_records
 
@@ -123,6 +123,7 @@ def run(
             plan = plan_run(dataset_profile, profile_records(dataset_profile), limit=limit)
             console.print(rich_table(plan_table(plan)))
             console.print(totals_line(plan), highlight=False)
+        console.print("\n".join(gpu_plan_lines(resolved)), highlight=False)
         return
     run_dir = out or Path("runs") / resolved.name
     if resolved.datasets is not None:

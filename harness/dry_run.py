@@ -33,6 +33,7 @@ from core.run_folder import RunFolder
 from core.tables import Cell, Column, Table, cells, columns
 from harness.cost import finished_logs, log_stage, logged_calls, price_list, price_of, usd
 from harness.pipeline import open_run, run_benchmark
+from harness.placement import plan_lines
 from harness.planning_model import (
     ADAPTER_FIELD,
     FOLLOW_UP_FIELD,
@@ -42,7 +43,7 @@ from harness.planning_model import (
     real_model,
     token_counter,
 )
-from harness.profile import DatasetSpec, Profile
+from harness.profile import DatasetSpec, Profile, trains_adapters
 from harness.stages import Stage
 from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
 from tasks.records import Record, write_records
@@ -316,6 +317,11 @@ def plan_run(profile: Profile, records: list[Record], limit: int | None = None) 
         },
         prices_as_of=price_list().as_of,
     )
+
+
+def gpu_plan_lines(profile: Profile) -> list[str]:
+    """Which GPUs each role's model and the adapter training run on (`harness.placement`)."""
+    return plan_lines(profile.roles, trains_adapters(profile))
 
 
 def _number(value: int) -> str:

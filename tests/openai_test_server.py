@@ -1,0 +1,200 @@
+"""A local OpenAI-compatible server for tests: stands in for vLLM and for the OpenAI API.
+
+`OpenAITestServer` serves `/v1/chat/completions`, `/v1/models` and vLLM's
+`/v1/load_lora_adapter` over real HTTP on 127.0.0.1, on an ephemeral port, from a thread of
+the test process (uvicorn + starlette). Every request is recorded (`requests`, and one JSON
+line per request in `record_file` when given, so tests can count calls made by a `prefbench`
+subprocess). Answers are deterministic and shaped for prefbench's parsers, chosen by the
+system message of the request:
+
+- the judge ("impartial evaluator") answers `<winner>1</winner>`;
+- intent extraction ("facts and requests") answers `<core_content>- ...</core_content>`;
+- rule writers (a system message that mentions "rules") answer `<rules>- ...</rules>`;
+- every other prompt (the writers) gets an email naming the model that wrote it.
+
+`delay_seconds` makes every completion wait (to interrupt a run in the middle of a stage).
+"""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BASE_MODEL_CONTEXT = 8192
+"""The `max_model_len` listed for every served model (vLLM lists it on `/v1/models`)."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One chat completion request as the server received it."""
+
+    model: str
+    temperature: float | None
+    seed: int | None
+    max_tokens: int | None
+    messages: list[dict[str, Any]]
+    port: int
+
+    @property
+    def system(self) -> str:
+        """The system message's text ('' without one)."""
+        return next((str(m["content"]) for m in self.messages if m["role"] == "system"), "")
+
+    @property
+    def prompt(self) -> str:
+        """Every message's text, joined."""
+        return "\n\n".join(str(message["content"]) for message in self.messages)
+
+
+def reply_for(request: RecordedRequest) -> str:
+    """The deterministic answer to a request (see the module docstring)."""
+    system = request.system.lower()
+    if "impartial evaluator" in system:
+        return "<thinking>the first is closer</thinking><winner>1</winner>"
+    if "facts and requests" in system:
+        return "<core_content>- meet on Friday at noon\n- bring the report</core_content>"
+    if "rules" in system:
+        return "<thinking>short</thinking><rules>- Keep it short.\n- Sign off.</rules>"
+    return f"Hi team, see you Friday at noon with the report. Written by {request.model}."
+
+
+@dataclass
+class OpenAITestServer:
+    """The server; `start()` it, point models at `base_url`, `stop()` it."""
+
+    served_models: list[str] = field(default_factory=lambda: ["test-model"])
+    record_file: Path | None = None
+    delay_seconds: float = 0.0
+    requests: list[RecordedRequest] = field(default_factory=list)
+    adapter_loads: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL (`http://127.0.0.1:PORT/v1`)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+            if self.record_file is not None:
+                with self.record_file.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(request.__dict__) + "\n")
+
+    async def _chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        recorded = RecordedRequest(
+            model=body["model"],
+            temperature=body.get("temperature"),
+            seed=body.get("seed"),
+            max_tokens=body.get("max_tokens", body.get("max_completion_tokens")),
+            messages=body["messages"],
+            port=self.port,
+        )
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        text = reply_for(recorded)
+        self._record(recorded)
+        prompt_tokens = len(recorded.prompt.split())
+        completion_tokens = len(text.split())
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": recorded.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+    async def _models(self, request: Request) -> JSONResponse:
+        with self._lock:
+            adapters = [load["lora_name"] for load in self.adapter_loads]
+        entries = [
+            {"id": name, "object": "model", "max_model_len": BASE_MODEL_CONTEXT}
+            for name in self.served_models
+        ]
+        entries += [
+            {"id": name, "object": "model", "parent": self.served_models[0]} for name in adapters
+        ]
+        return JSONResponse({"object": "list", "data": entries})
+
+    async def _load_adapter(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        with self._lock:
+            self.adapter_loads.append(body)
+        return JSONResponse({"status": "ok"})
+
+    def start(self, port: int = 0) -> "OpenAITestServer":
+        """Serve on 127.0.0.1 (`port` 0: an ephemeral one); returns once it accepts requests."""
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/load_lora_adapter", self._load_adapter, methods=["POST"]),
+            ]
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: server.run(sockets=[sock]), name="openai-test-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the OpenAI test server did not start within 10 s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> "OpenAITestServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def read_recorded(record_file: Path) -> list[RecordedRequest]:
+    """The requests a server wrote to its `record_file` (none if it does not exist)."""
+    if not record_file.exists():
+        return []
+    text = record_file.read_text(encoding="utf-8")
+    complete = text[: text.rfind("\n") + 1]  # a line being written is not a request yet
+    return [RecordedRequest(**json.loads(line)) for line in complete.splitlines() if line.strip()]

@@ -1,0 +1,49 @@
+"""The paper profile loads, validates and dry-runs on a machine with no GPU and no API key."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.profile import load_profile, parse_profile
+from harness.stages.records import profile_records
+from tasks.records import write_records
+from tests.helpers import run_cli, scripted_profile
+
+PAPER_RECORDS = Path("data/enron/records.jsonl")
+"""Where the paper profile reads its records (relative to the working folder)."""
+
+
+@pytest.fixture
+def paper_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder holding demo records where the paper profile expects Enron's."""
+    demo = parse_profile(
+        scripted_profile(dataset={"kind": "demo", "personas": 2, "records_per_persona": 4}),
+        Path("<demo>"),
+    )
+    (tmp_path / PAPER_RECORDS).parent.mkdir(parents=True)
+    write_records(tmp_path / PAPER_RECORDS, profile_records(demo))
+    monkeypatch.chdir(tmp_path)
+    for variable in ("OPENAI_API_KEY", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path
+
+
+def test_paper_profile_places_every_role_on_one_8_gpu_node():
+    profile, _ = load_profile("paper")
+    owned = [device for spec in profile.roles.values() for device in spec.devices or []]
+    assert len(owned) == len(set(owned)) and set(owned) <= set(range(1, 8))
+    assert profile.roles["judge"].api_key_env == "OPENAI_API_KEY"
+    assert profile.roles["small"].model_args["enable_lora"] is True
+
+
+def test_paper_profile_dry_runs_with_no_gpu_and_no_key(monkeypatch, capsys, paper_folder):
+    code, output = run_cli(monkeypatch, capsys, "run", "--profile", "paper", "--dry-run")
+    assert code == 0, output
+    flat = " ".join(output.split())
+    assert "GPU plan" in flat
+    assert "GPU 0: adapter training" in flat
+    assert "GPU 1: role small: vllm/meta-llama/Meta-Llama-3-8B-Instruct" in flat
+    for device in (4, 5, 6, 7):
+        assert f"GPU {device}: role large: vllm/meta-llama/Meta-Llama-3-70B-Instruct" in flat
+    assert "total: " in flat and "adapters to train" in flat and "$" in flat
+    assert sorted(item.name for item in paper_folder.iterdir()) == ["data"], "it wrote files"
