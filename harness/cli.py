@@ -115,14 +115,17 @@ def run(
         from core.tables import rich_table
         from harness.dry_run import gpu_plan_lines, plan_run, plan_table, totals_line
         from harness.profile import dataset_profiles
-        from harness.stages.records import profile_records
+        from harness.stages.records import limited_records
 
         for name, dataset_profile in dataset_profiles(resolved).items():
             if name:
                 console.rule(f"[bold]dataset {name}", characters="=")
-            plan = plan_run(dataset_profile, profile_records(dataset_profile), limit=limit)
+            records, lengths = limited_records(dataset_profile)
+            plan = plan_run(dataset_profile, records, limit=limit)
             console.print(rich_table(plan_table(plan)))
             console.print(totals_line(plan), highlight=False)
+            if lengths is not None:
+                console.print(lengths.line(), highlight=False)
         console.print("\n".join(gpu_plan_lines(resolved)), highlight=False)
         return
     run_dir = out or Path("runs") / resolved.name

@@ -143,13 +143,15 @@ def test_the_cli_runs_several_datasets_and_points_stage_commands_at_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ):
     profile_file = tmp_path / "two.yaml"
-    profile_file.write_text(yaml.safe_dump(two_dataset_profile()))
+    profile = two_dataset_profile(long_texts={"policy": "drop", "max_text_tokens": 5000})
+    profile_file.write_text(yaml.safe_dump(profile))
     run_dir = tmp_path / "run"
     code, printed = run_cli(
         monkeypatch, capsys, "run", "--profile", str(profile_file), "--out", str(run_dir)
     )
     assert code == 0, printed
     assert "Datasets (each a complete run" in printed and "Aggregate" in printed
+    assert "drop > 5000 tokens: 0 truncated, 0 dropped" in printed
     code, printed = run_cli(monkeypatch, capsys, "judge", "--run", str(run_dir))
     assert code == 2 and str(run_dir / "mails") in printed
     code, printed = run_cli(monkeypatch, capsys, "report", "--run", str(run_dir))
@@ -157,6 +159,7 @@ def test_the_cli_runs_several_datasets_and_points_stage_commands_at_one(
     assert "## Datasets" in (run_dir / "report.md").read_text()
     code, printed = run_cli(monkeypatch, capsys, "run", "--profile", str(profile_file), "--dry-run")
     assert code == 0 and "dataset mails" in printed and "dataset more" in printed
+    assert printed.count("long texts (> 5000 tokens") == 2
 
 
 # --- prompts follow the text kind ----------------------------------------------------------
