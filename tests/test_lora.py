@@ -13,10 +13,12 @@ from core.errors import PrefbenchInputError
 from core.offline_models import smollm2_dir
 from solvers.training.lora import (
     IGNORE_INDEX,
+    LoadedBase,
     LoraSettings,
     SharedBaseTrainer,
     TrainingExample,
     TrainingResult,
+    adapter_save_dtype,
     nf4_quantization_config,
     tokenize_example,
     train_lora_adapter,
@@ -300,3 +302,14 @@ def test_bad_inputs(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="at least one"):
         train_lora_adapter(tmp_path, [], FAST, tmp_path / "adapter")
+
+
+@pytest.mark.parametrize(
+    ("quantization", "cuda", "dtype"),
+    [("nf4", True, "bfloat16"), ("nf4", False, "float32"), ("none", True, "float32")],
+)
+def test_adapters_are_saved_in_the_compute_dtype(quantization: str, cuda: bool, dtype: str) -> None:
+    import torch
+
+    base = LoadedBase(Path("base"), quantization, tokenizer=None, model=None, cuda=cuda)
+    assert adapter_save_dtype(base) == getattr(torch, dtype)

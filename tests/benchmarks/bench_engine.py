@@ -1,0 +1,239 @@
+"""Benchmark of the generation stages against the raw engine (issue 14): tokens/s and ratio.
+
+Runs the demo pipeline (records and intents, build, generation, similarity, cross-user
+writing; no judging, no report) in a fresh run folder with a fresh inspect cache, then, in
+the same process, raw transformers `generate` of the base model on the very prompts each
+generation eval sent (read back from its log), in batches of the same size, with the same
+`max_tokens` and temperature. Prints one row per eval: output tokens, seconds, tokens/s,
+raw tokens/s and their ratio (goal: >= 0.8 for every stage, adapter stages included).
+
+A stage's tokens and seconds come from its inspect log: output tokens of every model call
+that was not a cache read (counted as inspect's `hf/` provider counts them: each row of a
+batch as long as the batch's longest output) over the eval's wall time (model loading by the
+harness before the eval is left out; adapters loaded inside it are in). The raw engine is
+counted the same way. Usage (run it on an otherwise idle machine):
+
+    .venv/bin/python tests/benchmarks/bench_engine.py [--out DIR] [--profile demo]
+        [--personas N] [--records-per-persona N] [--max-tokens N] [--lora-steps N]
+
+`--personas`, `--records-per-persona`, `--max-tokens` (email, rules and intent budgets) and
+`--lora-steps` shrink the profile for a quick smoke run, e.g.
+`--personas 2 --records-per-persona 4 --max-tokens 16 --lora-steps 1`.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RATIO_GOAL = 0.8
+GENERATION_KINDS = ("intents", "build", "gen", "cross")
+"""Run-folder log kinds whose evals generate text."""
+LAST_STAGE = "cross_user"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Call:
+    """One model call of an eval: its chat messages and generation settings."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float | None
+
+
+@dataclass
+class StageTiming:
+    """An eval's model calls, output tokens and wall seconds."""
+
+    name: str
+    calls: list[Call]
+    output_tokens: int
+    seconds: float
+
+
+def shrunk_profile(name: str, args: argparse.Namespace) -> Any:
+    """The profile `name`, with the sizes the command line asks for."""
+    from harness.profile import load_profile
+
+    profile, _ = load_profile(name)
+    dataset = {
+        key: value
+        for key, value in (
+            ("personas", args.personas),
+            ("records_per_persona", args.records_per_persona),
+        )
+        if value is not None
+    }
+    generation = (
+        {
+            "max_tokens": args.max_tokens,
+            "rules_max_tokens": args.max_tokens,
+            "intent_max_tokens": args.max_tokens,
+        }
+        if args.max_tokens is not None
+        else {}
+    )
+    training = {"max_steps": args.lora_steps} if args.lora_steps is not None else {}
+    return profile.model_copy(
+        update={
+            "dataset": profile.dataset.model_copy(update=dataset),
+            "generation": profile.generation.model_copy(update=generation),
+            "training": profile.training.model_copy(update=training),
+        }
+    )
+
+
+def run_stages(run_dir: Path, profile: Any) -> None:
+    """Run the pipeline up to and including the cross-user stage."""
+    from rich.console import Console
+
+    from harness.pipeline import open_run
+
+    context = open_run(run_dir, profile, Console(stderr=True), display="none")
+    for stage in context.stages:
+        stage.run(context)
+        if stage.name == LAST_STAGE:
+            return
+
+
+def stage_timings(run_dir: Path) -> list[StageTiming]:
+    """Every generating eval of the run, in the order it ran."""
+    from inspect_ai.log import read_eval_log
+
+    timings = []
+    for kind in GENERATION_KINDS:
+        for path in sorted((run_dir / "logs" / kind).glob("*.eval")):
+            log = read_eval_log(str(path))
+            calls, tokens = [], 0
+            for sample in log.samples or []:
+                for event in sample.events:
+                    if event.event != "model" or event.cache == "read":
+                        continue
+                    tokens += event.output.usage.output_tokens if event.output.usage else 0
+                    calls.append(
+                        Call(
+                            messages=[
+                                {"role": message.role, "content": message.text}
+                                for message in event.input
+                            ],
+                            max_tokens=event.config.max_tokens or 2048,
+                            temperature=event.config.temperature,
+                        )
+                    )
+            if not calls:
+                continue
+            started = _seconds(log.stats.started_at)
+            seconds = _seconds(log.stats.completed_at) - started
+            name = (log.eval.metadata or {}).get("prefbench_stage", log.eval.task)
+            timings.append(StageTiming(f"{kind}/{name}", calls, tokens, seconds))
+    return timings
+
+
+def _seconds(timestamp: Any) -> float:
+    from datetime import datetime
+
+    if isinstance(timestamp, str):
+        timestamp = datetime.fromisoformat(timestamp)
+    return timestamp.timestamp()
+
+
+class RawEngine:
+    """The base model in plain transformers: batched `generate`, counted like `hf/`."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, device_map="cpu")
+
+    def tokens_per_second(self, calls: list[Call], batch_size: int) -> float:
+        """Output tokens per second over `calls`, generated `batch_size` at a time."""
+        groups: dict[tuple[int, float | None], list[Call]] = {}
+        for call in calls:
+            groups.setdefault((call.max_tokens, call.temperature), []).append(call)
+        tokens, seconds = 0, 0.0
+        for (max_tokens, temperature), group in groups.items():
+            for start in range(0, len(group), batch_size):
+                batch = group[start : start + batch_size]
+                started = time.perf_counter()
+                tokens += self._generate(batch, max_tokens, temperature)
+                seconds += time.perf_counter() - started
+        return tokens / seconds
+
+    def _generate(self, batch: list[Call], max_tokens: int, temperature: float | None) -> int:
+        prompts = [
+            self.tokenizer.apply_chat_template(
+                call.messages, add_generation_prompt=True, tokenize=False
+            )
+            for call in batch
+        ]
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature else {}
+        with self.torch.inference_mode():
+            sequences = self.model.generate(
+                **encoded, max_new_tokens=max_tokens, **({"do_sample": False} | sampling)
+            )
+        return len(batch) * (sequences.size(1) - encoded["input_ids"].size(1))
+
+
+def print_table(rows: list[tuple[StageTiming, float]]) -> None:
+    """One line per eval: tokens, seconds, tokens/s, raw tokens/s, ratio, goal met."""
+    header = f"{'stage':<34} {'calls':>5} {'tokens':>7} {'s':>7} {'tok/s':>7} {'raw':>7} ratio"
+    print(header)
+    print("-" * len(header))
+    for timing, raw in rows:
+        speed = timing.output_tokens / timing.seconds
+        ratio = speed / raw
+        mark = "ok" if ratio >= RATIO_GOAL else f"< {RATIO_GOAL}"
+        print(
+            f"{timing.name:<34} {len(timing.calls):>5} {timing.output_tokens:>7} "
+            f"{timing.seconds:>7.1f} {speed:>7.1f} {raw:>7.1f} {ratio:.2f} {mark}"
+        )
+
+
+def main() -> None:
+    """Run the stages, then the raw engine on their prompts, and print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=None, help="run folder (new); a temp one")
+    parser.add_argument("--profile", default="demo", help="profile name or file (demo)")
+    parser.add_argument("--personas", type=int, default=None)
+    parser.add_argument("--records-per-persona", type=int, default=None)
+    parser.add_argument("--max-tokens", type=int, default=None)
+    parser.add_argument("--lora-steps", type=int, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    scratch = Path(tempfile.mkdtemp(prefix="prefbench-bench-engine-"))
+    os.environ["INSPECT_CACHE_DIR"] = str(scratch / "inspect-cache")
+    sys.path.insert(0, str(REPO_ROOT))  # benchmark this checkout, not an installed copy
+    run_dir = args.out or scratch / "run"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        sys.exit(f"{run_dir} is not empty: the benchmark needs a fresh run folder")
+
+    from core.offline_models import smollm2_dir
+    from harness.models import OFFLINE_BATCH_SIZE
+
+    started = time.perf_counter()
+    run_stages(run_dir, shrunk_profile(args.profile, args))
+    print(f"pipeline up to {LAST_STAGE}: {time.perf_counter() - started:.1f} s ({run_dir})")
+    engine = RawEngine(smollm2_dir())
+    rows = [
+        (timing, engine.tokens_per_second(timing.calls, OFFLINE_BATCH_SIZE))
+        for timing in stage_timings(run_dir)
+    ]
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
