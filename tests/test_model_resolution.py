@@ -150,6 +150,11 @@ def test_servers_that_state_their_share_may_share_a_gpu():
     parsed(profile)
 
 
+def test_a_vllm_model_path_is_refused_for_weights():
+    with pytest.raises(PrefbenchInputError, match="set `weights:`"):
+        parsed(adapter_profile({"model": "vllm/a/small", "model_args": {"model_path": "/m"}}))
+
+
 def test_an_hf_role_runs_on_one_gpu():
     with pytest.raises(PrefbenchInputError, match="hf/ model runs on one GPU"):
         parsed(adapter_profile({"model": "hf/a/small", "devices": [0, 1]}))
