@@ -60,12 +60,20 @@ def test_a_hub_id_resolves_to_its_cached_snapshot_for_serving_and_training(hub_c
 
 def test_explicit_weights_serve_and_train_the_same_folder(hub_cache, tmp_path):
     profile = parsed(
-        adapter_profile({"model": f"vllm/{HUB_ID}", "weights": str(hub_cache), "devices": [1]})
+        adapter_profile(
+            {
+                "model": f"vllm/{HUB_ID}",
+                "weights": str(hub_cache),
+                "devices": [1],
+                "startup_timeout": 900,
+            }
+        )
     )
     assert training_base(profile)[0] == hub_cache
     served = serving_spec(profile, "small")
     assert served.model == f"vllm/{hub_cache}"
     assert served.model_args["devices"] == "1"
+    assert served.model_args["timeout"] == 900  # inspect's vLLM startup timeout
     bad = parsed(adapter_profile({"model": f"vllm/{HUB_ID}", "weights": str(tmp_path)}))
     with pytest.raises(PrefbenchInputError, match="has no config.json"):
         training_base(bad)
