@@ -20,15 +20,25 @@ server started without them sees every GPU): once any role says `devices`, every
 role must.
 """
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from core.errors import PrefbenchInputError
 
-if TYPE_CHECKING:
-    from harness.profile import ModelSpec
 
-Roles = dict[str, "ModelSpec"]
+class PlacedModel(Protocol):
+    """What placement reads of a role's spec (`harness.profile.ModelSpec` has it)."""
+
+    model: str
+    model_args: dict[str, Any]
+    weights: str | None
+    devices: list[int] | None
+    base_url: str | None
+
+
+Roles = Mapping[str, PlacedModel]
 
 VLLM_DEFAULT_SHARE = 0.9
 """vLLM's default `gpu_memory_utilization`."""
@@ -50,8 +60,9 @@ class GpuUse:
     provider: str
 
 
-def _server_key(spec: "ModelSpec") -> str:
-    return spec.model_dump_json(include={"model", "weights", "model_args", "devices"})
+def _server_key(spec: PlacedModel) -> str:
+    parts = [spec.model, spec.weights, spec.model_args, spec.devices]
+    return json.dumps(parts, sort_keys=True, default=str)
 
 
 def gpu_plan(roles: Roles, trains_adapters: bool) -> list[GpuUse]:

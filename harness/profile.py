@@ -167,6 +167,11 @@ class ModelSpec(StrictModel):
                     "a role served at base_url runs on that server's GPUs; remove `devices` "
                     "(or `base_url` to let prefbench start the server)"
                 )
+        if provider == "vllm" and "model_path" in self.model_args:
+            raise ValueError(
+                "vllm/ takes no model_path (`vllm serve` refuses --model-path); set `weights:` "
+                "to the folder instead"
+            )
         if self.base_url is not None and provider not in SERVER_URL_PROVIDERS:
             raise ValueError(
                 f"base_url needs an OpenAI-compatible provider {list(SERVER_URL_PROVIDERS)}, "

@@ -1,10 +1,11 @@
 """Roles on OpenAI-compatible servers, through inspect's real providers over loopback HTTP.
 
-`large` and `judge` run on `openai-api/`, `small` on `vllm/` pointed at a running server
-(`base_url`); the server is `tests.openai_test_server`, which records every request. These
-tests would have caught the crash at the end of the first stage (inspect refuses a
-synchronous close for its async clients), decoding left to the server's defaults, and a
-resumed run that repeats finished calls because the server came back on another port.
+`large` runs on `openai-api/`, `judge` on `openai/` and `small` on `vllm/`, all pointed at
+a running server (`base_url`): `tests.openai_test_server`, which records every request.
+These tests would have caught the crash at the end of the first stage (inspect refuses a
+synchronous close for its async clients), decoding left to the server's defaults, a
+resumed run that repeats finished calls because the server came back on another port, and
+a SIGTERM that skips the cleanup.
 """
 
 import json
@@ -37,7 +38,9 @@ def endpoint_profile(base_url: str, **overrides: object) -> dict:
     profile["roles"] = {
         "small": {"model": "vllm/small-model", **server},
         "large": {"model": "openai-api/testserver/large-model", **server},
-        "judge": {"model": "openai-api/testserver/judge-model", **server},
+        # inspect's own OpenAI provider, on Chat Completions (the server has no Responses API);
+        # a name inspect does not know is taken for a reasoning model and sent no temperature
+        "judge": {"model": "openai/gpt-4o", "model_args": {"responses_api": False}, **server},
     }
     profile["metrics"] = {"text_metrics": False}
     return profile

@@ -60,12 +60,20 @@ def test_a_hub_id_resolves_to_its_cached_snapshot_for_serving_and_training(hub_c
 
 def test_explicit_weights_serve_and_train_the_same_folder(hub_cache, tmp_path):
     profile = parsed(
-        adapter_profile({"model": f"vllm/{HUB_ID}", "weights": str(hub_cache), "devices": [1]})
+        adapter_profile(
+            {
+                "model": f"vllm/{HUB_ID}",
+                "weights": str(hub_cache),
+                "devices": [1],
+                "startup_timeout": 900,
+            }
+        )
     )
     assert training_base(profile)[0] == hub_cache
     served = serving_spec(profile, "small")
     assert served.model == f"vllm/{hub_cache}"
     assert served.model_args["devices"] == "1"
+    assert served.model_args["timeout"] == 900  # inspect's vLLM startup timeout
     bad = parsed(adapter_profile({"model": f"vllm/{HUB_ID}", "weights": str(tmp_path)}))
     with pytest.raises(PrefbenchInputError, match="has no config.json"):
         training_base(bad)
@@ -148,6 +156,11 @@ def test_servers_that_state_their_share_may_share_a_gpu():
     profile = adapter_profile({"model": "vllm/a/small", "devices": [1], "model_args": half})
     profile["roles"]["large"] = {"model": "vllm/a/large", "devices": [1, 2], "model_args": half}
     parsed(profile)
+
+
+def test_a_vllm_model_path_is_refused_for_weights():
+    with pytest.raises(PrefbenchInputError, match="set `weights:`"):
+        parsed(adapter_profile({"model": "vllm/a/small", "model_args": {"model_path": "/m"}}))
 
 
 def test_an_hf_role_runs_on_one_gpu():
