@@ -22,6 +22,7 @@ from inspect_ai.model import Model, get_model
 
 from core.errors import PrefbenchInputError
 from core.memory import release_memory
+from core.model_close import close_models, provider_of
 from solvers.lora_engine import LORA_PROVIDER, release_engines
 from solvers.training.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
 
@@ -67,7 +68,14 @@ def _derive_adapter_model(base: Model, adapter_path: Path, key: str, role: str) 
             adapter_path=str(adapter_path),
         )
     if provider == "vllm":
-        return get_model(f"vllm/{base.name}:{adapter_path}", config=base.config, **model_args)
+        return get_model(
+            f"vllm/{base.name}:{adapter_path}",
+            config=base.config,
+            memoize=False,
+            base_url=base.explicit_base_url,
+            api_key=base.api.api_key,
+            **model_args,
+        )
     if provider == "prefbench-mock":
         return get_model(f"prefbench-mock/{key}", config=base.config, memoize=False, **model_args)
     if provider == "prefbench-plan":
@@ -81,11 +89,10 @@ def _derive_adapter_model(base: Model, adapter_path: Path, key: str, role: str) 
 
 def release_adapter_models() -> None:
     """Close every adapter model loaded so far and free its memory."""
-    held_weights = False
-    while _adapter_models:
-        _, model = _adapter_models.popitem()
-        model.api.close()
-        held_weights |= str(model).split("/", 1)[0] in ("hf", "vllm", LORA_PROVIDER)
+    models = list(_adapter_models.values())
+    _adapter_models.clear()
+    held_weights = close_models(models, keep_servers=True)
+    held_weights |= any(provider_of(model) == LORA_PROVIDER for model in models)
     release_engines()
     if held_weights:
         release_memory()

@@ -15,16 +15,7 @@ from tests.conftest import DEMO_SYSTEMS, tiny_demo_profile
 from tests.helpers import scripted_run
 from tests.openai_test_server import OpenAITestServer
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.xfail(
-        strict=True,
-        reason="needs the solvers/adapters.py change (h-engine): a vllm/ adapter model is made "
-        "with memoize=False and its base's base_url and api_key, and release_adapter_models() "
-        "closes with core.model_close.close_models(keep_servers=True); today the synchronous "
-        "VLLMAPI.close() forgets the external server after the first adapter stage",
-    ),
-]
+pytestmark = pytest.mark.integration
 
 KEY_VARIABLE = "PREFBENCH_TEST_SERVER_KEY"
 INTENT_TEMPERATURES = {0.7, 1.0, 1.2}
