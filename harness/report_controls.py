@@ -58,7 +58,7 @@ def controls_report_section(section: Mapping[str, Any]) -> Section:
     for judge, result in section.items():
         body = [
             cells(
-                f"{check.get('better')} > {check.get('worse')}",
+                f"{check.get('better')} beats {check.get('worse')}",
                 text(check.get("dataset")),
                 number(check.get("n")),
                 percent(check.get("win_rate")),
@@ -76,6 +76,8 @@ def controls_report_section(section: Mapping[str, Any]) -> Section:
                 rows=body,
                 title=f"Controls (judge: {judge}): the judge can detect personalization at "
                 f"this sample size: {result.get('answer')}",
+                caption="needed: scored pairs for the interval to exclude 50 % at the observed "
+                "effect (80 % power); – when the check holds or the effect is zero or reversed",
             )
         )
     return Section(key="controls", title="Controls", paragraphs=[HOW_TO_READ], tables=tables)

@@ -51,6 +51,8 @@ _WINNER_CONTENT = re.compile(r"(?:[A-Za-z]+\s*)?(?:#\s*)?([+-]?\d+)")
 _DECORATION = " \t\r\n*_`'\""
 _MAX_DIGITS = 18  # longer numbers are out of range anyway (and int() refuses > 4300 digits)
 _OPEN_TAG_AT_END = re.compile(r"<\s*winner\s*>\s*$", re.IGNORECASE)
+_CANDIDATE_NAME_AT_END = re.compile(r"candidate[\s_#]*$", re.IGNORECASE)
+"""A number right after "candidate" names a candidate (an echoed `<candidate_1>`), not a verdict."""
 _SPACE_MARKERS = str.maketrans({"\u0120": " ", "\u2581": " ", "\u010a": "\n"})
 """Byte-level BPE (Ġ, Ċ) and SentencePiece (▁) spellings of spaces and newlines in tokens."""
 
@@ -126,7 +128,9 @@ def winner_probabilities(
         num_candidates: how many candidates the judge saw.
         first_number: when the answer has no ``<winner>`` tag, read the first position where
             a candidate number is among the top tokens (for a follow-up turn that asked for
-            the verdict alone); False leaves such an answer without a verdict.
+            the verdict alone), except right after "candidate" (an echoed ``<candidate_1>``
+            names a candidate, it does not choose one); False leaves such an answer without
+            a verdict.
 
     Returns:
         One probability per candidate (1-based order, summing to 1) at the position after the
@@ -144,8 +148,11 @@ def winner_probabilities(
     if after_tag is not None:
         return _candidate_probabilities(tokens[after_tag], num_candidates)
     if first_number:
+        text = ""
         for token in tokens:
-            probabilities = _candidate_probabilities(token, num_candidates)
-            if probabilities is not None:
-                return probabilities
+            if not _CANDIDATE_NAME_AT_END.search(text):
+                probabilities = _candidate_probabilities(token, num_candidates)
+                if probabilities is not None:
+                    return probabilities
+            text += _token_text(token.token)
     return None

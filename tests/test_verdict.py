@@ -134,3 +134,10 @@ def test_a_tag_with_no_candidate_number_among_the_top_tokens_is_no_verdict() -> 
     assert winner_probabilities([]) is None
     with pytest.raises(ValueError, match="num_candidates"):
         winner_probabilities(answer, num_candidates=0)
+
+
+def test_an_echoed_candidate_tag_is_not_a_verdict() -> None:
+    echo = tokens("The", "Ġemail", "Ġis:", "Ġ<", "candidate", "_", {"1": 1.0}, ">", "ĠDear")
+    assert winner_probabilities(echo, first_number=True) is None
+    later = [*echo, position("Ġso", {"Ġso": 0.5, "Ġ2": 0.4, "Ġ1": 0.1})]
+    assert winner_probabilities(later, first_number=True) == pytest.approx([0.2, 0.8])

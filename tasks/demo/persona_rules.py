@@ -32,11 +32,10 @@ FORMALITY_RULES: dict[Formality, str] = {
 
 
 def _greeting_rule(persona: Persona) -> str:
-    example = persona.greeting.format(first="Sam", full="Sam Ortiz")
+    pattern = persona.greeting.format(first="<first name>", full="<full name>")
     if persona.capitalization == "lower":
-        example = example.lower()
-    whose = "full" if "{full}" in persona.greeting else "first"
-    return f'Open with a line like "{example}", with the recipient\'s {whose} name.'
+        pattern = pattern.lower()
+    return f'Open with the line "{pattern}", with the recipient\'s name in its place.'
 
 
 def _sign_off_rule(sign_off: str) -> str:
