@@ -2,6 +2,7 @@
 
 from scorers.stats.bradley_terry import (
     BATTLE_OUTCOMES,
+    PRIOR_SD,
     Battle,
     BattleOutcome,
     Rating,
@@ -35,11 +36,22 @@ from scorers.stats.intervals import (
     containing,
     wilson_interval,
 )
-from scorers.stats.judge_audit import AuditedPair, audit_judge, self_preference
-from scorers.stats.length_control import LengthControlledWinRate, length_controlled_win_rate
+from scorers.stats.judge_audit import LENGTH_BINS, AuditedPair, audit_judge, self_preference
+from scorers.stats.length_control import (
+    LengthControlledWinRate,
+    length_controlled_win_rate,
+    normalized_length_gap,
+)
+from scorers.stats.logistic import INTERCEPT_PRIOR_SD, ClusteredLogistic, fit_clustered_logistic
 from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = [
+    "ClusteredLogistic",
+    "INTERCEPT_PRIOR_SD",
+    "LENGTH_BINS",
+    "PRIOR_SD",
+    "fit_clustered_logistic",
+    "normalized_length_gap",
     "AuditedPair",
     "BATTLE_OUTCOMES",
     "BOOTSTRAP_MIN_USERS",
