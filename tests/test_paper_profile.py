@@ -9,19 +9,20 @@ from harness.stages.records import profile_records
 from tasks.records import write_records
 from tests.helpers import run_cli, scripted_profile
 
-PAPER_RECORDS = Path("data/enron/records.jsonl")
-"""Where the paper profile reads its records (relative to the working folder)."""
+PAPER_RECORDS = (Path("data/enron/records.jsonl"), Path("data/new_yorker/records.jsonl"))
+"""Where the paper profile reads its two datasets' records (relative to the working folder)."""
 
 
 @pytest.fixture
 def paper_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working folder holding demo records where the paper profile expects Enron's."""
+    """A working folder holding demo records where the paper profile expects its datasets'."""
     demo = parse_profile(
         scripted_profile(dataset={"kind": "demo", "personas": 2, "records_per_persona": 4}),
         Path("<demo>"),
     )
-    (tmp_path / PAPER_RECORDS).parent.mkdir(parents=True)
-    write_records(tmp_path / PAPER_RECORDS, profile_records(demo))
+    for records_file in PAPER_RECORDS:
+        (tmp_path / records_file).parent.mkdir(parents=True)
+        write_records(tmp_path / records_file, profile_records(demo))
     monkeypatch.chdir(tmp_path)
     for variable in ("OPENAI_API_KEY", "CUDA_VISIBLE_DEVICES"):
         monkeypatch.delenv(variable, raising=False)
@@ -45,5 +46,6 @@ def test_paper_profile_dry_runs_with_no_gpu_and_no_key(monkeypatch, capsys, pape
     assert "GPU 1: role small: vllm/meta-llama/Meta-Llama-3-8B-Instruct" in flat
     for device in (4, 5, 6, 7):
         assert f"GPU {device}: role large: vllm/meta-llama/Meta-Llama-3-70B-Instruct" in flat
+    assert "dataset enron" in flat and "dataset new_yorker" in flat
     assert "total: " in flat and "adapters to train" in flat and "$" in flat
     assert sorted(item.name for item in paper_folder.iterdir()) == ["data"], "it wrote files"
