@@ -52,6 +52,8 @@ def _offline_environment(profile: Profile) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # the CLI draws its own progress; transformers' per-model "Loading weights" bars are noise
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # ... and so are its warnings (e.g. that greedy decoding ignores the stated temperature)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -> "PipelineContext":

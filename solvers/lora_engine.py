@@ -43,6 +43,8 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from core.quiet import quiet_transformers
+
 LORA_PROVIDER = "prefbench-lora"
 BATCH_WINDOW_SECONDS = 0.25
 """A batch closes when no request has arrived for this long (or when it is full)."""
@@ -97,15 +99,16 @@ class AdapterEngine:
             if path in self._adapters:
                 return self._adapters[path]
             name = "adapter_" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
-            if self._peft_model is None:
-                from peft import PeftModel
+            with quiet_transformers():
+                if self._peft_model is None:
+                    from peft import PeftModel
 
-                self._peft_model = PeftModel.from_pretrained(
-                    _sharing_copy(self.base.api.model), path, adapter_name=name
-                )
-            else:
-                self._peft_model.load_adapter(path, adapter_name=name)
-            self._peft_model.eval()
+                    self._peft_model = PeftModel.from_pretrained(
+                        _sharing_copy(self.base.api.model), path, adapter_name=name
+                    )
+                else:
+                    self._peft_model.load_adapter(path, adapter_name=name)
+                self._peft_model.eval()
             self._adapters[path] = name
             return name
 

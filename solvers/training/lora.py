@@ -429,7 +429,8 @@ def train_lora_adapter(
                 (staging / "README.md").unlink(missing_ok=True)
     finally:
         if model is not None and not owned:
-            model.unload()  # the loaded base is the plain model again, for the next adapter
+            with quiet_transformers():
+                model.unload()  # the loaded base is the plain model again, for the next adapter
         del trainer, model
         if owned:
             del base
