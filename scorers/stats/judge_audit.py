@@ -107,9 +107,7 @@ def _orders(pair: AuditedPair) -> list[tuple[int, int, int, bool]]:
     return parsed
 
 
-def _length_slope(
-    pairs: Sequence[AuditedPair], confidence: float, n_resamples: int, seed: int
-) -> dict[str, Any]:
+def _length_slope(pairs: Sequence[AuditedPair], confidence: float) -> dict[str, Any]:
     """Logit slope of A winning an order on tanh(delta / sd), one intercept per comparison."""
     rows = [
         (f"{pair.system_a}\0{pair.system_b}", pair.length_a - pair.length_b, a_won, pair.user)
@@ -127,7 +125,7 @@ def _length_slope(
     outcomes = [float(row[2]) for row in rows]
     fit = fit_clustered_logistic(outcomes, design, [row[3] for row in rows], prior_sd)
     contrast = [0.0] * len(comparisons) + [1.0]
-    interval = fit.interval(contrast, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    interval = fit.interval(contrast, confidence=confidence)
     return {
         "coefficient": float(fit.coefficients[-1]),
         "ci_low": None if interval is None else interval.low,
@@ -211,7 +209,7 @@ def audit_judge(
         "first_slot_win_rate": _rate(first_slot, *settings),
         "position_consistency": _rate(consistent, *settings),
         "longer_win_rate": _rate(longer, *settings),
-        "length_coefficient": _length_slope(pairs, *settings),
+        "length_coefficient": _length_slope(pairs, confidence),
         "length_bins": _length_bins(pairs),
     }
 

@@ -123,9 +123,7 @@ def length_controlled_win_rate(
         return _raw_win_rate(outcome, kept_users, confidence, n_resamples, seed)
     design = np.column_stack([np.ones(len(kept)), gap])
     fit = fit_clustered_logistic(outcome, design, kept_users, [INTERCEPT_PRIOR_SD, PRIOR_SD])
-    interval = fit.interval(
-        [1.0, 0.0], expit, confidence=confidence, n_resamples=n_resamples, seed=seed
-    )
+    interval = fit.interval([1.0, 0.0], expit, confidence=confidence)
     return LengthControlledWinRate(
         lc_win_rate=float(expit(fit.coefficients[0])),
         lc_ci_low=None if interval is None else interval.low,
