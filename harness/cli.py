@@ -255,7 +255,12 @@ def report_command(
 def main() -> None:
     """Entry point of the `prefbench` console script."""
     try:
-        app(standalone_mode=False)
+        # typer turns a KeyboardInterrupt into Exit(130), which a non-standalone app returns
+        exit_code = app(standalone_mode=False)
+        if exit_code == 130:
+            raise KeyboardInterrupt
+        if isinstance(exit_code, int) and exit_code:
+            sys.exit(exit_code)
     except PrefbenchInputError as error:
         console.print(f"[red]error:[/red] {error}", highlight=False)
         sys.exit(2)

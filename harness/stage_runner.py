@@ -216,6 +216,8 @@ class StageRunner:
                     on_done()
             finally:
                 self.models.end_stage()
+        if not logs:  # inspect returns no log when Ctrl-C stopped the eval before it wrote one
+            raise KeyboardInterrupt
         log = logs[0]
         if log.status != "success":
             detail = f": {log.error.message}" if log.error else ""
