@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+PAGE_TIMEOUT_MS = 20_000
 SCRIPT = "<script>window.pwned = 1</script>Hi <b>there</b>"
 
 pytestmark = pytest.mark.integration
@@ -82,12 +83,14 @@ def test_two_annotators_annotate_through_the_page(served):
     alice_token = bundle.manifest.annotators[0].token
     bob_token = bundle.manifest.annotators[1].token
 
+    # a loaded 2-core CI machine can take longer than the 5 s default to repaint
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             # alice: invite link, instructions, answers 1 and 2, back to 2 to change it
             alice = browser.new_context().new_page()
-            alice.set_default_timeout(10_000)
+            alice.set_default_timeout(PAGE_TIMEOUT_MS)
             alice.goto(f"{base}/?token={alice_token}")
             expect(alice.locator("h1")).to_have_text("Instructions")
             alice.click("#begin")
@@ -124,7 +127,7 @@ def test_two_annotators_annotate_through_the_page(served):
 
             # bob: sign-in form by name and token, skips item 2, answers item 4 by keyboard
             bob = browser.new_context().new_page()
-            bob.set_default_timeout(10_000)
+            bob.set_default_timeout(PAGE_TIMEOUT_MS)
             bob.goto(base)
             bob.fill("#name", "bob")
             bob.fill("#token", "not-his-token")
@@ -149,7 +152,7 @@ def test_two_annotators_annotate_through_the_page(served):
             expect(links).to_have_attribute("data-item-id", order[1])
             # bob comes back later: resumes at the unanswered item
             later = browser.new_context().new_page()
-            later.set_default_timeout(10_000)
+            later.set_default_timeout(PAGE_TIMEOUT_MS)
             later.goto(base)
             later.fill("#name", "bob")
             later.fill("#token", bob_token)
