@@ -59,7 +59,7 @@ BASE_ADAPTER = "__base__"
 """peft's name for rows of a mixed batch that use no adapter."""
 BATCH_WINDOW_SECONDS = 0.25
 """A collection closes when no request has arrived for this long."""
-POLL_SECONDS = 0.01
+POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -140,9 +140,7 @@ class GenerationEngine:
             batch_size=config.max_connections or self.api.max_connections(),
         )
         self._queue.put(request)
-        while not request.future.done():
-            await asyncio.sleep(POLL_SECONDS)
-        reply: _Reply = request.future.result()
+        reply = await _result(request.future)
         return ModelOutput(
             model=model_name,
             choices=[
@@ -195,6 +193,9 @@ class GenerationEngine:
                     stopping = True
                     break
                 collected.append(request)
+            # a request whose caller gave up (a cancelled sample) is dropped; the others can
+            # no longer be cancelled, so each gets its result
+            collected = [r for r in collected if r.future.set_running_or_notify_cancel()]
             for batch in plan_batches(collected):
                 self._generate_batch(batch, dict(batch[0].settings))
             if stopping:
@@ -247,6 +248,22 @@ class GenerationEngine:
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(error)
+
+
+async def _result(future: concurrent.futures.Future) -> _Reply:
+    """The batching thread's reply, awaited without polling under asyncio (inspect's default).
+
+    Under another event loop (trio) the future is polled every `POLL_SECONDS`.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        import anyio
+
+        while not future.done():
+            await anyio.sleep(POLL_SECONDS)
+        return future.result()
+    return await asyncio.wrap_future(future)
 
 
 def plan_batches(requests: list[_Request]) -> list[list[_Request]]:
