@@ -185,8 +185,10 @@ def held_per_stage(model: Model) -> bool:
     """Whether `model` holds weights in this process on an accelerator (closed per stage)."""
     if provider_of(model) not in PER_STAGE:
         return False
-    device = str(model.model_args.get("device") or "cpu")
-    return not device.startswith("cpu")
+    device = model.model_args.get("device")
+    if device is None:  # inspect chose the device: where the loaded weights are
+        device = getattr(getattr(model.api, "model", None), "device", "cpu")
+    return not str(device).startswith("cpu")
 
 
 def _close(models: list[Model]) -> None:

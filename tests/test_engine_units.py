@@ -1,5 +1,10 @@
-"""How the local engine cuts what it collected into batches (`solvers.lora_engine.plan_batches`)."""
+"""The local engine without a model: how it cuts batches, which models stay for the run."""
 
+from dataclasses import dataclass, field
+
+import pytest
+
+from harness.models import held_per_stage
 from solvers.lora_engine import _Request, plan_batches
 
 GREEDY = (("do_sample", False), ("max_new_tokens", 8))
@@ -31,3 +36,31 @@ def test_settings_never_share_a_batch_and_the_smallest_batch_size_wins() -> None
     assert [len(batch) for batch in batches] == [3, 3, 3]
     assert {batch[0].settings for batch in batches[:2]} == {GREEDY}
     assert batches[2][0].settings == SAMPLED
+
+
+@dataclass
+class _Named:
+    """Stands in for an inspect `Model`: its name and model args."""
+
+    name: str
+    model_args: dict = field(default_factory=dict)
+    api: object = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pytest.mark.parametrize(
+    ("name", "model_args", "per_stage"),
+    [
+        ("hf/SmolLM2-135M-Instruct", {"device": "cpu"}, False),  # the demo: loaded once
+        ("hf/SmolLM2-135M-Instruct", {}, False),
+        ("hf/meta-llama/Llama-3-8B", {"device": "cuda:0"}, True),  # its memory goes to training
+        ("vllm/meta-llama/Llama-3-8B", {"device": "cuda:0"}, False),  # a server: kept
+        ("prefbench-mock/small", {}, False),
+    ],
+)
+def test_only_accelerator_hf_models_are_closed_after_each_stage(
+    name: str, model_args: dict, per_stage: bool
+) -> None:
+    assert held_per_stage(_Named(name, model_args)) is per_stage  # type: ignore[arg-type]
