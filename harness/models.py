@@ -236,8 +236,16 @@ class ModelPool:
         return models
 
     def end_stage(self) -> None:
-        """Close the models that hold weights on an accelerator here; keep the others."""
-        local = [key for key, model in self._by_spec.items() if held_per_stage(model)]
+        """Close the models that hold weights on an accelerator here; keep the others.
+
+        A model that batches (inspect's `batch`) is closed too: inspect's batcher runs in the
+        event loop of the stage that made it, and a later stage's eval has another loop.
+        """
+        local = [
+            key
+            for key, model in self._by_spec.items()
+            if held_per_stage(model) or model.config.batch
+        ]
         _close([self._by_spec.pop(key) for key in local])
 
     def close(self) -> None:
