@@ -166,12 +166,16 @@ class GenerationEngine:
         self._adapters.clear()
 
     def _generation_settings(self, config: GenerateConfig) -> tuple[tuple[str, Any], ...]:
-        """`generate` keyword arguments as the `hf/` provider derives them (hashable)."""
+        """`generate` keyword arguments as the `hf/` provider derives them (hashable).
+
+        Greedy decoding leaves out the sampling settings, which it ignores (transformers
+        would warn about each batch).
+        """
         settings: dict[str, Any] = {"do_sample": self.api.do_sample}
         if config.max_tokens is not None:
             settings["max_new_tokens"] = config.max_tokens
         for name in ("temperature", "top_p", "top_k"):
-            if getattr(config, name) is not None:
+            if self.api.do_sample and getattr(config, name) is not None:
                 settings[name] = getattr(config, name)
         if config.stop_seqs is not None:
             settings["stop_strings"] = tuple(config.stop_seqs)
