@@ -5,7 +5,7 @@ writing; no judging, no report) in a fresh run folder with a fresh inspect cache
 the same process, raw transformers `generate` of the base model on the very prompts each
 generation eval sent (read back from its log), in batches of the same size, with the same
 `max_tokens` and temperature. Prints a Markdown table, one row per eval: samples, model
-calls, largest batch, output tokens, wall seconds, generating seconds, tokens/s, raw
+calls, largest batch, output tokens, wall seconds, seconds in model calls, tokens/s, raw
 tokens/s and their ratio (goal: >= 0.8 for every stage, adapter stages included).
 
 A stage's tokens and seconds come from its inspect log: output tokens of every model call
@@ -49,14 +49,14 @@ class Call:
 
 @dataclass
 class StageTiming:
-    """An eval's samples, model calls, output tokens, wall seconds and generating seconds."""
+    """An eval's samples, model calls, output tokens, wall seconds and seconds in calls."""
 
     name: str
     samples: int
     calls: list[Call]
     output_tokens: int
     seconds: float
-    generating_seconds: float
+    calling_seconds: float
 
 
 def shrunk_profile(name: str, args: argparse.Namespace) -> Any:
@@ -112,13 +112,14 @@ def stage_timings(run_dir: Path) -> list[StageTiming]:
     for kind in GENERATION_KINDS:
         for path in sorted((run_dir / "logs" / kind).glob("*.eval")):
             log = read_eval_log(str(path))
-            calls, tokens, batch_times = [], 0, set()
+            calls, tokens, spans = [], 0, []
             for sample in log.samples or []:
                 for event in sample.events:
                     if event.event != "model" or event.cache == "read":
                         continue
                     tokens += event.output.usage.output_tokens if event.output.usage else 0
-                    batch_times.add(event.output.time or 0.0)  # each row: its batch's time
+                    if event.completed is not None:
+                        spans.append((event.timestamp.timestamp(), event.completed.timestamp()))
                     calls.append(
                         Call(
                             messages=[
@@ -141,10 +142,20 @@ def stage_timings(run_dir: Path) -> list[StageTiming]:
                     calls,
                     tokens,
                     seconds,
-                    sum(batch_times),
+                    _covered(spans),
                 )
             )
     return timings
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """Seconds during which at least one of the (start, end) spans was open."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 def _seconds(timestamp: Any) -> float:
@@ -208,10 +219,13 @@ class RawEngine:
 def print_table(rows: list[tuple[StageTiming, float, int]]) -> None:
     """One Markdown row per eval: samples, calls, batch, tokens, seconds, speeds, ratio.
 
-    `gen s` is the time the engine spent generating (the sum of its batches' times); the
-    rest of `s` is the eval's own work (setup, solvers, collection windows, log writing).
+    `in calls` is the time at least one model call was waiting for its answer (batching
+    windows included); the rest of `s` is the eval's own work (setup, solvers, log writing).
     """
-    columns = ("stage", "samples", "calls", "batch", "tokens", "s", "gen s", "tok/s", "raw tok/s")
+    columns = (
+        *("stage", "samples", "calls", "batch", "tokens"),
+        *("s", "in calls", "tok/s", "raw tok/s"),
+    )
     print("| " + " | ".join((*columns, "ratio")) + " |")
     print("|---|" + "---:|" * len(columns))
     for timing, raw, batch in rows:
@@ -225,7 +239,7 @@ def print_table(rows: list[tuple[StageTiming, float, int]]) -> None:
             str(batch),
             str(timing.output_tokens),
             f"{timing.seconds:.1f}",
-            f"{timing.generating_seconds:.1f}",
+            f"{timing.calling_seconds:.1f}",
             f"{speed:.1f}",
             f"{raw:.1f}",
             f"{ratio:.2f}{mark}",
