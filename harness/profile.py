@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveFloat,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -27,6 +28,7 @@ from harness.placement import check_placement
 from scorers.outcome import TIE_POLICIES
 from scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
 from solvers.training.lora import LoraSettings
+from tasks.intents import TEMPERATURES
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ROLES = ("small", "large", "judge", "rule_writer")
@@ -222,6 +224,10 @@ class GenerationSettings(StrictModel):
     max_tokens: int = Field(128, ge=8)
     rules_max_tokens: int = Field(128, ge=8)
     intent_max_tokens: int = Field(96, ge=8)
+    intent_temperatures: list[PositiveFloat] = Field(
+        default_factory=lambda: list(TEMPERATURES), min_length=1
+    )
+    """One intent variant per temperature (each > 0); a seeded rule keeps one of them."""
     few_shot_k: int = Field(3, ge=1)
     max_samples: int = Field(32, ge=1)
 

@@ -1,21 +1,28 @@
-"""One base model, many LoRA adapters, mixed batches: the `prefbench-lora` model provider.
+"""One loaded base model, many LoRA adapters, shared batches: prefbench's local engine.
 
-An adapter stage on inspect's `hf/` provider used to load one full model copy per user and
-generate each user's samples in batches of their own. Here the role's loaded `hf/` base
-model serves every user: an `AdapterEngine` wraps a structural copy of it that shares the
-base weights (the role model itself stays untouched), loads each user's adapter onto it with
-peft, and generates the requests of all users together, each row with its own adapter
-(peft's `adapter_names=`). Memory is base + adapters, whatever the number of users.
+inspect's `hf/` provider collects a batch until no request has come for 2 seconds, polls
+each request's result once a second, batches only requests of one model object and loads
+one full model copy per adapter. Here one `GenerationEngine` per loaded `hf/` model serves
+every local call on it:
 
-Requests are collected like inspect's `hf/` provider does: a background thread takes what
-arrives until `BATCH_WINDOW_SECONDS` pass without a new request or a batch is full, groups
-the requests by their generation settings (never by adapter) and generates each group as one
-batch. Prompts, generation arguments, decoding and token counts are the `hf/` provider's, so
-greedy outputs equal those of a full model copy per adapter.
+- the base model's own calls: `serve_with_engine(model)` routes an `hf/` model's generation
+  through its engine (the model keeps its name, `hf/...`, so logs and cache keys stay the
+  same); a call asking for tools, logprobs or hidden states still takes inspect's path;
+- each user's adapter: the `prefbench-lora/NAME` provider (model args `base`, the role's
+  `hf/` `Model`, and `adapter_path`, a peft adapter folder trained on it) loads the adapter
+  onto a structural copy of the base that shares every weight tensor (the base model itself
+  stays untouched), so memory is base + adapters whatever the number of users; rows of
+  different adapters, and of the base (`"__base__"`), share one batch (peft's
+  `adapter_names=`).
 
-`prefbench-lora/NAME` takes two model args: `base`, the role's `hf/` `Model`, and
-`adapter_path`, a peft adapter folder trained on that base. `solvers.adapters` makes these
-models; `release_engines()` frees every engine (the harness calls it after each stage).
+A background thread takes what arrives until `BATCH_WINDOW_SECONDS` pass without a new
+request, groups the requests by generation settings (never by adapter), sorts each group
+by prompt length (less padding) and generates it in as few batches as the call's
+`max_connections` allows, of even size. Prompts, generation arguments, decoding and token
+counts are the `hf/` provider's, so greedy outputs equal those of inspect's `hf/` models.
+`solvers.adapters` makes the adapter models; `release_engines()` frees every engine (the
+harness calls it after each adapter stage; a base model's next call makes a new one) and
+`release_engine(model)` the engine of one model (before the model is closed).
 """
 
 import asyncio
@@ -23,6 +30,7 @@ import concurrent.futures
 import copy
 import hashlib
 import itertools
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,21 +51,25 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from core.offline_api import OfflineModelAPI
 from core.quiet import quiet_transformers
 
 LORA_PROVIDER = "prefbench-lora"
+BASE_ADAPTER = "__base__"
+"""peft's name for rows of a mixed batch that use no adapter."""
 BATCH_WINDOW_SECONDS = 0.25
-"""A batch closes when no request has arrived for this long (or when it is full)."""
+"""A collection closes when no request has arrived for this long."""
 POLL_SECONDS = 0.02
 
 
 @dataclass
 class _Request:
-    """One prompt waiting for its batch: the adapter to use and the generation settings."""
+    """One prompt waiting for its batch: adapter, generation settings and batch size."""
 
     prompt: str
     adapter: str
     settings: tuple[tuple[str, Any], ...]
+    batch_size: int
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
 
@@ -69,22 +81,21 @@ class _Reply:
     seconds: float
 
 
-class AdapterEngine:
-    """A base `hf/` model's weights with many LoRA adapters, generating mixed batches.
+class GenerationEngine:
+    """An `hf/` model's weights with any number of LoRA adapters, generating shared batches.
 
-    `base` is an inspect `hf/` model (its `api` holds the transformers model and tokenizer).
-    The engine wraps a copy of the module tree that shares every weight tensor with it, so
-    loading adapters never changes what `base` itself generates.
+    `api` is the inspect `hf/` provider of a loaded model (it holds the transformers model
+    and tokenizer). Adapters go onto a copy of the module tree that shares every weight
+    tensor with it, so loading adapters never changes what the base itself generates.
     """
 
-    def __init__(self, base: Model) -> None:
-        self.base = base
-        self.batch_size = base.config.max_connections or base.api.max_connections()
+    def __init__(self, api: ModelAPI) -> None:
+        self.api: Any = api
         self._peft_model: Any = None
         self._adapters: dict[str, str] = {}
         self._load_lock = threading.Lock()
         self._queue: Queue[_Request | None] = Queue()
-        self._thread = threading.Thread(target=self._serve, name="prefbench-lora", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="prefbench-engine", daemon=True)
         self._thread.start()
 
     @property
@@ -104,7 +115,7 @@ class AdapterEngine:
                     from peft import PeftModel
 
                     self._peft_model = PeftModel.from_pretrained(
-                        _sharing_copy(self.base.api.model), path, adapter_name=name
+                        _sharing_copy(self.api.model), path, adapter_name=name
                     )
                 else:
                     self._peft_model.load_adapter(path, adapter_name=name)
@@ -113,20 +124,23 @@ class AdapterEngine:
             return name
 
     async def generate(
-        self, adapter: str, input: list[ChatMessage], config: GenerateConfig, model_name: str
+        self,
+        input: list[ChatMessage],
+        config: GenerateConfig,
+        model_name: str,
+        adapter: str = BASE_ADAPTER,
     ) -> ModelOutput:
-        """The reply of the base with `adapter` to `input`, generated in a shared batch."""
+        """The reply of the base (with `adapter`, if one) to `input`, in a shared batch."""
         if config.logprobs:
-            raise ValueError(f"{LORA_PROVIDER}: logprobs are not supported")
+            raise ValueError(f"{model_name}: the local engine returns no logprobs")
         request = _Request(
-            prompt=self.base.api.hf_chat(input, []),
+            prompt=self.api.hf_chat(input, []),
             adapter=adapter,
             settings=self._generation_settings(config),
+            batch_size=config.max_connections or self.api.max_connections(),
         )
         self._queue.put(request)
-        while not request.future.done():
-            await asyncio.sleep(POLL_SECONDS)
-        reply: _Reply = request.future.result()
+        reply = await _result(request.future)
         return ModelOutput(
             model=model_name,
             choices=[
@@ -152,25 +166,29 @@ class AdapterEngine:
         self._adapters.clear()
 
     def _generation_settings(self, config: GenerateConfig) -> tuple[tuple[str, Any], ...]:
-        """`generate` keyword arguments as the `hf/` provider derives them (hashable)."""
-        settings: dict[str, Any] = {"do_sample": self.base.api.do_sample}
+        """`generate` keyword arguments as the `hf/` provider derives them (hashable).
+
+        Greedy decoding leaves out the sampling settings, which it ignores (transformers
+        would warn about each batch).
+        """
+        settings: dict[str, Any] = {"do_sample": self.api.do_sample}
         if config.max_tokens is not None:
             settings["max_new_tokens"] = config.max_tokens
         for name in ("temperature", "top_p", "top_k"):
-            if getattr(config, name) is not None:
+            if self.api.do_sample and getattr(config, name) is not None:
                 settings[name] = getattr(config, name)
         if config.stop_seqs is not None:
             settings["stop_strings"] = tuple(config.stop_seqs)
         return tuple(sorted(settings.items()))
 
     def _serve(self) -> None:
-        """The batching thread: collect requests, generate them group by group."""
+        """The batching thread: collect what arrives, generate it group by group."""
         while True:
             first = self._queue.get()
             if first is None:
                 return
             collected, stopping = [first], False
-            while len(collected) < self.batch_size:
+            while True:
                 try:
                     request = self._queue.get(timeout=BATCH_WINDOW_SECONDS)
                 except Empty:
@@ -179,11 +197,11 @@ class AdapterEngine:
                     stopping = True
                     break
                 collected.append(request)
-            groups: dict[tuple, list[_Request]] = {}
-            for request in collected:
-                groups.setdefault(request.settings, []).append(request)
-            for settings, batch in groups.items():
-                self._generate_batch(batch, dict(settings))
+            # a request whose caller gave up (a cancelled sample) is dropped; the others can
+            # no longer be cancelled, so each gets its result
+            collected = [r for r in collected if r.future.set_running_or_notify_cancel()]
+            for batch in plan_batches(collected):
+                self._generate_batch(batch, dict(batch[0].settings))
             if stopping:
                 return
 
@@ -193,7 +211,7 @@ class AdapterEngine:
             import torch
 
             started = time.monotonic()
-            tokenizer = self.base.api.tokenizer
+            tokenizer = self.api.tokenizer
             stop_strings = settings.pop("stop_strings", None)
             if stop_strings is not None:
                 from transformers.generation import StopStringCriteria
@@ -203,15 +221,19 @@ class AdapterEngine:
                 [request.prompt for request in batch],
                 return_tensors="pt",
                 padding=True,
-                **(self.base.api.tokenizer_call_args or {}),
+                **(self.api.tokenizer_call_args or {}),
             )
-            device = self.base.api.model.device
+            device = self.api.model.device
             input_ids = encoded["input_ids"].to(device)
+            adapters = [request.adapter for request in batch]
+            if any(adapter != BASE_ADAPTER for adapter in adapters):
+                model, settings["adapter_names"] = self._peft_model, adapters
+            else:
+                model = self.api.model
             with torch.inference_mode():
-                sequences = self._peft_model.generate(
+                sequences = model.generate(
                     input_ids=input_ids,
                     attention_mask=encoded["attention_mask"].to(device),
-                    adapter_names=[request.adapter for request in batch],
                     return_dict_in_generate=True,
                     **settings,
                 ).sequences
@@ -232,22 +254,65 @@ class AdapterEngine:
                     request.future.set_exception(error)
 
 
+async def _result(future: concurrent.futures.Future) -> _Reply:
+    """The batching thread's reply, awaited without polling under asyncio (inspect's default).
+
+    Under another event loop (trio) the future is polled every `POLL_SECONDS`.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        import anyio
+
+        while not future.done():
+            await anyio.sleep(POLL_SECONDS)
+        return future.result()
+    return await asyncio.wrap_future(future)
+
+
+def plan_batches(requests: list[_Request]) -> list[list[_Request]]:
+    """Requests split into batches: one settings group each, similar prompt lengths together.
+
+    Each group of equal settings is sorted by prompt length and cut into the fewest batches
+    its batch size allows, of even size (25 requests at 16 → 13 + 12, not 16 + 9).
+    """
+    groups: dict[tuple, list[_Request]] = {}
+    for request in requests:
+        groups.setdefault(request.settings, []).append(request)
+    batches = []
+    for group in groups.values():
+        group.sort(key=lambda request: len(request.prompt))
+        limit = max(1, min(request.batch_size for request in group))
+        count = math.ceil(len(group) / limit)
+        size, extra = divmod(len(group), count)
+        start = 0
+        for index in range(count):
+            end = start + size + (1 if index < extra else 0)
+            batches.append(group[start:end])
+            start = end
+    return batches
+
+
 def _sharing_copy(model: Any) -> Any:
     """A copy of a torch module tree whose parameters and buffers are the original's."""
     shared = itertools.chain(model.parameters(), model.buffers())
     return copy.deepcopy(model, memo={id(tensor): tensor for tensor in shared})
 
 
-_engines: dict[int, AdapterEngine] = {}
+_engines: dict[int, GenerationEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def shared_engine(base: Model) -> AdapterEngine:
-    """The engine serving adapters of this `hf/` base model (made on first use)."""
+def shared_engine(base: Model) -> GenerationEngine:
+    """The engine of this loaded `hf/` model (made on first use)."""
+    return _engine_of(base.api)
+
+
+def _engine_of(api: ModelAPI) -> GenerationEngine:
     with _engines_lock:
-        key = id(base.api)
+        key = id(api)
         if key not in _engines:
-            _engines[key] = AdapterEngine(base)
+            _engines[key] = GenerationEngine(api)
         return _engines[key]
 
 
@@ -259,21 +324,53 @@ def release_engines() -> None:
             engine.close()
 
 
+def release_engine(model: Model) -> None:
+    """Close the engine of `model`'s loaded weights, if it has one (before closing `model`)."""
+    with _engines_lock:
+        engine = _engines.pop(id(model.api), None)
+    if engine is not None:
+        engine.close()
+
+
+def serve_with_engine(model: Model) -> Model:
+    """Route the `hf/` `model`'s own generation through its engine; returns `model`.
+
+    The model keeps its name and config (so its calls' cache keys do not change). Calls with
+    tools, logprobs or hidden states keep inspect's `hf/` path. Other models are returned
+    as they are.
+    """
+    if not str(model).startswith("hf/"):
+        return model
+    api: Any = model.api
+    inspect_generate = api.generate
+
+    async def generate(
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        if tools or config.logprobs or api.hidden_states:
+            return await inspect_generate(input, tools, tool_choice, config)
+        return await _engine_of(api).generate(input, config, api.model_name)
+
+    api.generate = generate
+    return model
+
+
 @modelapi(name=LORA_PROVIDER)
-class LoraAdapterAPI(ModelAPI):
+class LoraAdapterAPI(OfflineModelAPI):
     """A user's adapter on a shared base: `prefbench-lora/NAME`, `base=`, `adapter_path=`."""
 
     def __init__(
         self,
         model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
         config: GenerateConfig | None = None,
         base: Model | None = None,
         adapter_path: str | None = None,
         **model_args: Any,
     ) -> None:
-        super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
+        super().__init__(model_name, config, **model_args)
         if not isinstance(base, Model) or not str(base).startswith("hf/"):
             raise ValueError(
                 f"{LORA_PROVIDER}/{model_name}: model arg `base` must be an hf/ Model, "
@@ -284,28 +381,21 @@ class LoraAdapterAPI(ModelAPI):
                 f"{LORA_PROVIDER}/{model_name}: adapter_path={adapter_path!r} is no peft "
                 "adapter folder (no adapter_config.json); train the adapter first."
             )
+        self.base = base
         self.engine = shared_engine(base)
         self.adapter = self.engine.add_adapter(Path(adapter_path))
 
-    async def generate(
-        self,
-        input: list[ChatMessage],
-        tools: list[ToolInfo],
-        tool_choice: ToolChoice,
-        config: GenerateConfig,
-    ) -> ModelOutput:
-        """Generate through the shared engine with this model's adapter."""
-        if tools:
-            raise ValueError(f"{LORA_PROVIDER}/{self.model_name}: tools are not supported")
-        return await self.engine.generate(self.adapter, input, config, self.model_name)
+    async def answer(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
+        """Generate through the base's engine with this model's adapter."""
+        return await self.engine.generate(input, config, self.model_name, adapter=self.adapter)
 
     def max_tokens(self) -> int | None:
         """The base `hf/` model's default budget, so outputs match it."""
-        return self.engine.base.api.max_tokens()
+        return self.base.api.max_tokens()
 
     def max_connections(self) -> int:
         """Effectively the batch size, as for `hf/` models."""
-        return self.engine.batch_size
+        return self.base.config.max_connections or self.base.api.max_connections()
 
     def collapse_user_messages(self) -> bool:
         """As the `hf/` provider: consecutive user messages become one."""
@@ -313,9 +403,13 @@ class LoraAdapterAPI(ModelAPI):
 
 
 __all__ = [
+    "BASE_ADAPTER",
     "LORA_PROVIDER",
-    "AdapterEngine",
+    "GenerationEngine",
     "LoraAdapterAPI",
+    "plan_batches",
+    "release_engine",
     "release_engines",
+    "serve_with_engine",
     "shared_engine",
 ]

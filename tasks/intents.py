@@ -1,7 +1,8 @@
 """Intents: the large model extracts the core content of each real text (docs/design.md §1).
 
-Three variants are generated at temperatures 0.7, 1.0 and 1.2; one of them, chosen by a
-rule seeded with the record id, becomes the record's intent. All three are kept in the
+Variants are generated at temperatures 0.7, 1.0 and 1.2 (the profile's
+`generation.intent_temperatures` may name others); one of them, chosen by a rule seeded with
+the record id, becomes the record's intent. All three are kept in the
 sample's store in the log. The prompt follows the record's text kind (`TEMPLATES`: an
 email's or an article's core content).
 """
@@ -85,8 +86,16 @@ def extract_intents(
     return solve
 
 
-def intent_task(records: list[Record], seed: int, max_tokens: int) -> Task:
-    """A task over all records (both splits) whose log holds every record's intents."""
+def intent_task(
+    records: list[Record],
+    seed: int,
+    max_tokens: int,
+    temperatures: tuple[float, ...] = TEMPERATURES,
+) -> Task:
+    """A task over all records (both splits) whose log holds every record's intents.
+
+    One variant per temperature in `temperatures`; a seeded rule keeps one.
+    """
     samples = [
         Sample(
             id=record.id,
@@ -99,5 +108,5 @@ def intent_task(records: list[Record], seed: int, max_tokens: int) -> Task:
     return Task(
         name="intent_extraction",
         dataset=MemoryDataset(samples, name="records"),
-        solver=extract_intents(seed=seed, max_tokens=max_tokens),
+        solver=extract_intents(temperatures=temperatures, seed=seed, max_tokens=max_tokens),
     )

@@ -22,7 +22,7 @@ from inspect_ai.model import (
     modelapi,
 )
 
-from harness.offline_api import OfflineModelAPI
+from core.offline_api import OfflineModelAPI
 
 TOKEN = re.compile(r"<|>|\d|[^<>\d]+")
 

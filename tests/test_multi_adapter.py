@@ -1,6 +1,8 @@
-"""One base, many adapters, one batch: `prefbench-lora` against a full model copy per adapter.
+"""One base, many adapters, one batch: the engine against inspect's `hf/` provider.
 
-Real SmolLM2 with two tiny random adapters; greedy outputs must match token by token.
+Real SmolLM2 with two tiny random adapters: `prefbench-lora` rows against a full model copy
+per adapter, and the base's own rows (`serve_with_engine`) against a plain `hf/` model, all
+in one mixed batch; greedy outputs must match token by token.
 """
 
 import asyncio
@@ -13,7 +15,13 @@ from inspect_ai.model import GenerateConfig, Model, get_model
 from core.offline_models import smollm2_dir
 from harness.models import SMOLLM2, resolved_spec
 from harness.profile import ModelSpec
-from solvers.lora_engine import LORA_PROVIDER, release_engines, shared_engine
+from solvers.lora_engine import (
+    BASE_ADAPTER,
+    LORA_PROVIDER,
+    release_engines,
+    serve_with_engine,
+    shared_engine,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -22,7 +30,9 @@ pytestmark = pytest.mark.integration
 PROMPTS = {
     "u0": ["Write one line to Bob about lunch.", "Say thanks to Ann for the long report."],
     "u1": ["Write a memo on budgets.", "Hello"],
+    "base": ["Write a short note to the team about the audit.", "Hi"],
 }
+ADAPTER_USERS = ("u0", "u1")
 MAX_TOKENS = 24
 
 
@@ -39,7 +49,7 @@ def adapters(base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     from transformers import AutoModelForCausalLM
 
     folders = {}
-    for seed, user in enumerate(PROMPTS):
+    for seed, user in enumerate(ADAPTER_USERS):
         torch.manual_seed(seed)
         model = get_peft_model(
             AutoModelForCausalLM.from_pretrained(base_dir),
@@ -77,11 +87,13 @@ def test_shared_base_equals_one_copy_per_adapter(base_dir: Path, adapters: dict[
         )
         for user, path in adapters.items()
     }
+    copies["base"] = _hf_model("plain", base_dir)
     expected = asyncio.run(_generate_all(copies))
     for model in copies.values():
         model.api.close()
 
-    base = _hf_model("base", base_dir)
+    base = serve_with_engine(_hf_model("base", base_dir))
+    assert str(base) == "hf/base"  # the name (and so the cache keys) of inspect's hf/ model
     engine = shared_engine(base)
     batches: list[list[str]] = []
     generate_batch = engine._generate_batch
@@ -101,20 +113,19 @@ def test_shared_base_equals_one_copy_per_adapter(base_dir: Path, adapters: dict[
         )
         for user, path in adapters.items()
     }
-    base_before = asyncio.run(base.generate(PROMPTS["u0"][0], config=GenerateConfig(max_tokens=8)))
+    shared["base"] = base
+    base_weight = base.api.model.model.layers[0].self_attn.q_proj.weight
     try:
         actual = asyncio.run(_generate_all(shared))
-        base_after = asyncio.run(
-            base.generate(PROMPTS["u0"][0], config=GenerateConfig(max_tokens=8))
-        )
         assert actual == expected
-        assert expected["u0"] != expected["u1"]
-        # every request went through one batch holding both adapters
-        assert len(batches) == 1 and set(batches[0]) == set(engine.adapter_names)
+        assert expected["u0"] != expected["u1"] != expected["base"]
+        # every request went through one batch holding both adapters and the base
+        assert len(batches) == 1
+        assert set(batches[0]) == {*engine.adapter_names, BASE_ADAPTER}
         assert len(engine.adapter_names) == 2
         # the role's base model is untouched and its weights are shared, not copied
-        assert base_after.completion == base_before.completion
-        base_weight = base.api.model.model.layers[0].self_attn.q_proj.weight
+        assert base.api.model.model.layers[0].self_attn.q_proj.weight is base_weight
+        assert not hasattr(base.api.model, "peft_config")
         wrapped = engine._peft_model.base_model.model.model.layers[0].self_attn.q_proj
         assert wrapped.base_layer.weight.data_ptr() == base_weight.data_ptr()
     finally:

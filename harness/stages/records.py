@@ -4,7 +4,7 @@ The profile's `long_texts` policy is applied first (`tasks.long_texts`): texts l
 its `max_text_tokens` are cut (and flagged) or their records dropped, before any model call;
 what it did is the report's `long_texts` section. Records without an intent then get one
 from the `large` role (`tasks.intents.intent_task`, logs in `logs/intents/`, sampled at
-several temperatures).
+the profile's `generation.intent_temperatures`).
 """
 
 from pathlib import Path
@@ -18,7 +18,7 @@ from harness.profile import Profile
 from harness.prompt_files import prompts_fingerprint
 from harness.stages.base import PipelineContext, Stage
 from tasks.demo import generate_demo_records
-from tasks.intents import chosen_intent, intent_task
+from tasks.intents import TEMPERATURES, chosen_intent, intent_task
 from tasks.long_texts import TextLengthOutcome, limit_text_lengths
 from tasks.records import Record, read_records, write_records
 
@@ -115,6 +115,7 @@ class RecordsStage(Stage):
             "prompts": prompts_fingerprint(),
             "max_tokens": context.profile.generation.intent_max_tokens,
             "seed": context.profile.seed,
+            **temperatures_key(context.profile.generation.intent_temperatures),
         }
 
     def run(self, context: PipelineContext) -> None:
@@ -130,6 +131,7 @@ class RecordsStage(Stage):
                 missing,
                 seed=context.profile.seed,
                 max_tokens=context.profile.generation.intent_max_tokens,
+                temperatures=tuple(context.profile.generation.intent_temperatures),
             )
             result = context.runner.run_stage(
                 "intents", "intents", task, ("large",), self.key(context, missing), sampling=True
@@ -153,3 +155,8 @@ class RecordsStage(Stage):
             f"{counts['test']} test) → {context.run.records}"
         )
         context.records = records
+
+
+def temperatures_key(temperatures: list[float]) -> dict[str, list[float]]:
+    """The intent temperatures as part of the stage key, left out at the default (old keys)."""
+    return {} if tuple(temperatures) == TEMPERATURES else {"temperatures": temperatures}

@@ -5,7 +5,9 @@ prompts) in a child process, then runs `prefbench run --profile demo` twice in a
 folder, each in its own process, then the raw speed again. It prints wall and CPU times, the
 first run's cost in raw-token-equivalents (wall seconds x the mean raw tokens/s of the same
 sitting; budget 45,000: issue 14), how busy the two cores were (user + system CPU / wall /
-cores), the re-run/first ratio and each run's peak resident memory. Targets: first run
+cores), the re-run/first ratio, each run's peak resident memory, and the first run's
+seconds inside evals by log kind and outside them (imports, adapter training, report,
+figures). Targets: first run
 <= 45,000 raw-token-equivalents, re-run <= 5 % of it, peak <= 6 GiB. Usage:
 
     .venv/bin/python tests/benchmarks/bench_demo.py [--out DIR] [--fresh-model-cache]
@@ -39,6 +41,24 @@ def timed_run(out: Path, env: dict[str, str]) -> tuple[float, float, float]:
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 2**20
 
 
+def eval_seconds(out: Path) -> dict[str, float]:
+    """Wall seconds of the run's evals by log kind (`logs/<kind>/`), from their headers."""
+    from datetime import datetime
+
+    from inspect_ai.log import read_eval_log
+
+    seconds: dict[str, float] = {}
+    for path in sorted(out.glob("logs/*/*.eval")):
+        stats = read_eval_log(str(path), header_only=True).stats
+        started, completed = (
+            datetime.fromisoformat(str(stamp)).timestamp()
+            for stamp in (stats.started_at, stats.completed_at)
+        )
+        kind = path.parent.name
+        seconds[kind] = seconds.get(kind, 0.0) + completed - started
+    return seconds
+
+
 def raw_speed(env: dict[str, str]) -> float:
     """The raw engine's tokens/s (`raw_speed.py`), measured in a child process."""
     script = Path(__file__).with_name("raw_speed.py")
@@ -60,6 +80,7 @@ def main() -> None:
         env["PREFBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="prefbench-cache-")
     raw_before = raw_speed(env)
     first_s, first_cpu, first_peak = timed_run(out, env)
+    by_kind = eval_seconds(out)
     rerun_s, _, rerun_peak = timed_run(out, env)
     raw_after = raw_speed(env)
     raw = (raw_before + raw_after) / 2
@@ -90,6 +111,11 @@ def main() -> None:
     for name, value, target, ok in rows:
         print(f"{name:<20} {value:>14}  {target:<12} {'ok' if ok else 'OVER TARGET'}")
     print("rte: raw-token-equivalents (first-run wall s x raw tok/s of this sitting)")
+    print("first run, evals by log kind (s):")
+    for kind, seconds in by_kind.items():
+        print(f"  {kind:<18} {seconds:>7.1f}")
+    outside = first_s - sum(by_kind.values())
+    print(f"  {'outside evals':<18} {outside:>7.1f}  (imports, training, report, figures)")
 
 
 if __name__ == "__main__":

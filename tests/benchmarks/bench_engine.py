@@ -4,8 +4,9 @@ Runs the demo pipeline (records and intents, build, generation, similarity, cros
 writing; no judging, no report) in a fresh run folder with a fresh inspect cache, then, in
 the same process, raw transformers `generate` of the base model on the very prompts each
 generation eval sent (read back from its log), in batches of the same size, with the same
-`max_tokens` and temperature. Prints one row per eval: output tokens, seconds, tokens/s,
-raw tokens/s and their ratio (goal: >= 0.8 for every stage, adapter stages included).
+`max_tokens` and temperature. Prints a Markdown table, one row per eval: samples, model
+calls, largest batch, output tokens, wall seconds, seconds in model calls, tokens/s, raw
+tokens/s and their ratio (goal: >= 0.8 for every stage, adapter stages included).
 
 A stage's tokens and seconds come from its inspect log: output tokens of every model call
 that was not a cache read (counted as inspect's `hf/` provider counts them: each row of a
@@ -48,12 +49,14 @@ class Call:
 
 @dataclass
 class StageTiming:
-    """An eval's model calls, output tokens and wall seconds."""
+    """An eval's samples, model calls, output tokens, wall seconds and seconds in calls."""
 
     name: str
+    samples: int
     calls: list[Call]
     output_tokens: int
     seconds: float
+    calling_seconds: float
 
 
 def shrunk_profile(name: str, args: argparse.Namespace) -> Any:
@@ -109,12 +112,14 @@ def stage_timings(run_dir: Path) -> list[StageTiming]:
     for kind in GENERATION_KINDS:
         for path in sorted((run_dir / "logs" / kind).glob("*.eval")):
             log = read_eval_log(str(path))
-            calls, tokens = [], 0
+            calls, tokens, spans = [], 0, []
             for sample in log.samples or []:
                 for event in sample.events:
                     if event.event != "model" or event.cache == "read":
                         continue
                     tokens += event.output.usage.output_tokens if event.output.usage else 0
+                    if event.completed is not None:
+                        spans.append((event.timestamp.timestamp(), event.completed.timestamp()))
                     calls.append(
                         Call(
                             messages=[
@@ -130,8 +135,27 @@ def stage_timings(run_dir: Path) -> list[StageTiming]:
             started = _seconds(log.stats.started_at)
             seconds = _seconds(log.stats.completed_at) - started
             name = (log.eval.metadata or {}).get("prefbench_stage", log.eval.task)
-            timings.append(StageTiming(f"{kind}/{name}", calls, tokens, seconds))
+            timings.append(
+                StageTiming(
+                    f"{kind}/{name}",
+                    len(log.samples or []),
+                    calls,
+                    tokens,
+                    seconds,
+                    _covered(spans),
+                )
+            )
     return timings
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """Seconds during which at least one of the (start, end) spans was open."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 def _seconds(timestamp: Any) -> float:
@@ -155,19 +179,26 @@ class RawEngine:
         self.tokenizer.padding_side = "left"
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, device_map="cpu")
 
-    def tokens_per_second(self, calls: list[Call], batch_size: int) -> float:
-        """Output tokens per second over `calls`, generated `batch_size` at a time."""
+    def tokens_per_second(self, calls: list[Call], batch_size: int) -> tuple[float, int]:
+        """Output tokens per second over `calls`, and the largest batch used.
+
+        Calls of equal settings are generated in the order they came, in the fewest batches
+        of at most `batch_size`, of even size (as the engine cuts them).
+        """
         groups: dict[tuple[int, float | None], list[Call]] = {}
         for call in calls:
             groups.setdefault((call.max_tokens, call.temperature), []).append(call)
-        tokens, seconds = 0, 0.0
+        tokens, seconds, largest = 0, 0.0, 0
         for (max_tokens, temperature), group in groups.items():
-            for start in range(0, len(group), batch_size):
-                batch = group[start : start + batch_size]
+            count = -(-len(group) // batch_size)
+            size = -(-len(group) // count)
+            for start in range(0, len(group), size):
+                batch = group[start : start + size]
+                largest = max(largest, len(batch))
                 started = time.perf_counter()
                 tokens += self._generate(batch, max_tokens, temperature)
                 seconds += time.perf_counter() - started
-        return tokens / seconds
+        return tokens / seconds, largest
 
     def _generate(self, batch: list[Call], max_tokens: int, temperature: float | None) -> int:
         prompts = [
@@ -185,19 +216,35 @@ class RawEngine:
         return len(batch) * (sequences.size(1) - encoded["input_ids"].size(1))
 
 
-def print_table(rows: list[tuple[StageTiming, float]]) -> None:
-    """One line per eval: tokens, seconds, tokens/s, raw tokens/s, ratio, goal met."""
-    header = f"{'stage':<34} {'calls':>5} {'tokens':>7} {'s':>7} {'tok/s':>7} {'raw':>7} ratio"
-    print(header)
-    print("-" * len(header))
-    for timing, raw in rows:
+def print_table(rows: list[tuple[StageTiming, float, int]]) -> None:
+    """One Markdown row per eval: samples, calls, batch, tokens, seconds, speeds, ratio.
+
+    `in calls` is the time at least one model call was waiting for its answer (batching
+    windows included); the rest of `s` is the eval's own work (setup, solvers, log writing).
+    """
+    columns = (
+        *("stage", "samples", "calls", "batch", "tokens"),
+        *("s", "in calls", "tok/s", "raw tok/s"),
+    )
+    print("| " + " | ".join((*columns, "ratio")) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for timing, raw, batch in rows:
         speed = timing.output_tokens / timing.seconds
         ratio = speed / raw
-        mark = "ok" if ratio >= RATIO_GOAL else f"< {RATIO_GOAL}"
-        print(
-            f"{timing.name:<34} {len(timing.calls):>5} {timing.output_tokens:>7} "
-            f"{timing.seconds:>7.1f} {speed:>7.1f} {raw:>7.1f} {ratio:.2f} {mark}"
+        mark = "" if ratio >= RATIO_GOAL else f" (< {RATIO_GOAL})"
+        cells = (
+            timing.name,
+            str(timing.samples),
+            str(len(timing.calls)),
+            str(batch),
+            str(timing.output_tokens),
+            f"{timing.seconds:.1f}",
+            f"{timing.calling_seconds:.1f}",
+            f"{speed:.1f}",
+            f"{raw:.1f}",
+            f"{ratio:.2f}{mark}",
         )
+        print("| " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -229,7 +276,7 @@ def main() -> None:
     print(f"pipeline up to {LAST_STAGE}: {time.perf_counter() - started:.1f} s ({run_dir})")
     engine = RawEngine(smollm2_dir())
     rows = [
-        (timing, engine.tokens_per_second(timing.calls, OFFLINE_BATCH_SIZE))
+        (timing, *engine.tokens_per_second(timing.calls, OFFLINE_BATCH_SIZE))
         for timing in stage_timings(run_dir)
     ]
     print_table(rows)

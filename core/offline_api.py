@@ -1,4 +1,4 @@
-"""The base of prefbench's in-process model APIs: `prefbench-mock` and `prefbench-plan`."""
+"""The base of prefbench's in-process model APIs (`prefbench-mock`, `-plan`, `-lora`)."""
 
 import abc
 from typing import Any
