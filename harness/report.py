@@ -37,6 +37,7 @@ from scorers.stats import (
     length_controlled_win_rate,
     per_user_win_rates,
     self_preference,
+    soft_win_rate,
     summarize_win_rate,
 )
 from solvers.registry import lookup_system
@@ -51,7 +52,8 @@ class JudgedComparison:
 
     `users` and `datasets` give each pair's user and dataset, `winners` the candidate
     number chosen in each order (``"ab"``, ``"ba"``; None where unparsed) and `lengths` the
-    characters of A's and B's outputs, all aligned with `outcomes`.
+    characters of A's and B's outputs, `soft_scores` A's probability of winning where the
+    judge read log-probabilities (None elsewhere), all aligned with `outcomes`.
     """
 
     system_a: str
@@ -63,6 +65,7 @@ class JudgedComparison:
     log_name: str
     winners: list[tuple[int | None, int | None]]
     lengths: list[tuple[int, int]]
+    soft_scores: list[float | None]
 
     def length_differences(self) -> list[int]:
         """``len(A's output) - len(B's output)`` per pair, in characters."""
@@ -99,6 +102,9 @@ class JudgedComparison:
                 datasets=[name] * self.datasets.count(name),
                 winners=[w for w, d in zip(self.winners, self.datasets, strict=True) if d == name],
                 lengths=[n for n, d in zip(self.lengths, self.datasets, strict=True) if d == name],
+                soft_scores=[
+                    s for s, d in zip(self.soft_scores, self.datasets, strict=True) if d == name
+                ],
             )
             for name in names
         }
@@ -107,7 +113,7 @@ class JudgedComparison:
 def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
     """Outcomes of a pairwise judge log, re-applying `tie_policy` to the stored verdicts."""
     metadata = log.eval.metadata or {}
-    outcomes, users, datasets, winners, lengths = [], [], [], [], []
+    outcomes, users, datasets, winners, lengths, soft_scores = [], [], [], [], [], []
     for sample in log.samples or []:
         score = judge_score(log, sample.scores or {})
         if score is None:
@@ -118,6 +124,7 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
         verdicts = score.metadata or {}
         outcomes.append(outcome_from_metadata(verdicts, tie_policy))
         winners.append((verdicts.get("winner_ab"), verdicts.get("winner_ba")))
+        soft_scores.append(verdicts.get("soft_score"))
         sample_metadata = sample.metadata or {}
         users.append(str(sample_metadata.get("user")))
         datasets.append(str(sample_metadata.get("dataset")))
@@ -137,6 +144,7 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
         log_name=Path(log.location).name,
         winners=winners,
         lengths=lengths,
+        soft_scores=soft_scores,
     )
 
 
@@ -144,7 +152,9 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: in
     """One report.json comparison (docs/design.md §7) of one dataset, with per-user rows.
 
     Beside the raw win rate it holds the length-controlled one (`lc_win_rate`, `lc_ci_low`,
-    `lc_ci_high`, `lc_ci_method`, `length_coefficient`: `length_controlled_win_rate`).
+    `lc_ci_high`, `lc_ci_method`, `length_coefficient`: `length_controlled_win_rate`) and,
+    only when the verdicts carry soft scores (`verdict: logprobs`), the soft one
+    (`soft_n`, `soft_win_rate`, `soft_ci_low`, `soft_ci_high`, `soft_ci_method`).
     """
     summary = summarize_win_rate(comparison.outcomes, comparison.users, seed=seed)
     per_user = per_user_win_rates(comparison.outcomes, comparison.users, seed=seed)
@@ -154,6 +164,7 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: in
         comparison.users,
         seed=seed,
     )
+    soft = soft_win_rate(comparison.soft_scores, comparison.users, seed=seed)
     return {
         "dataset": ",".join(dict.fromkeys(comparison.datasets)),
         "system_a": comparison.system_a,
@@ -163,6 +174,7 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: in
         "log": comparison.log_name,
         **summary.to_dict(),
         **length_controlled.to_dict(),
+        **(soft.to_dict() if soft is not None else {}),
         "per_user": {user: row.to_dict() for user, row in per_user.items()},
     }
 
@@ -183,7 +195,8 @@ def aggregate_rows(rows: list[dict]) -> list[dict[str, Any]]:
 
     As in the paper every dataset counts the same however many pairs it has
     (`aggregate_across_datasets`); `n` is the total of scored pairs. `lc_win_rate` is the
-    same mean of the dataset length-controlled win rates.
+    same mean of the dataset length-controlled win rates, and `soft_win_rate` (only where the
+    verdicts carry soft scores) that of the soft ones.
     """
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
@@ -200,6 +213,15 @@ def aggregate_rows(rows: list[dict]) -> list[dict[str, Any]]:
             "n": sum(row["n"] for row in group),
             "lc_win_rate": aggregate_across_datasets(
                 {row["dataset"]: row.get("lc_win_rate") for row in group}
+            ),
+            **(
+                {
+                    "soft_win_rate": aggregate_across_datasets(
+                        {row["dataset"]: row.get("soft_win_rate") for row in group}
+                    )
+                }
+                if any("soft_win_rate" in row for row in group)
+                else {}
             ),
         }
         for (system_a, system_b, judge), group in groups.items()

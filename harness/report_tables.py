@@ -101,6 +101,7 @@ def leaderboard(report: Mapping[str, Any]) -> Table:
     comparisons = _dicts(report.get("comparisons"))
     datasets = list(dict.fromkeys(text(row.get("dataset")) for row in comparisons))
     several = len(datasets) > 1
+    soft = any(row.get("soft_win_rate") is not None for row in comparisons)
     body = [
         cells(
             *([text(row.get("dataset"))] if several else []),
@@ -110,6 +111,14 @@ def leaderboard(report: Mapping[str, Any]) -> Table:
             interval(row.get("ci_low"), row.get("ci_high")),
             percent(row.get("lc_win_rate")),
             interval(row.get("lc_ci_low"), row.get("lc_ci_high")),
+            *(
+                (
+                    percent(row.get("soft_win_rate")),
+                    interval(row.get("soft_ci_low"), row.get("soft_ci_high")),
+                )
+                if soft
+                else ()
+            ),
             p_value(row.get("p_value")),
             percent(row.get("position_consistency")),
         )
@@ -118,13 +127,17 @@ def leaderboard(report: Mapping[str, Any]) -> Table:
     judges = sorted({str(row.get("judge")) for row in comparisons})
     scope = "" if several or not datasets else f", dataset: {datasets[0]}"
     headers = ["vs system", "n", "win", "loss", "tie", "fail", "win %", "95% CI"]
-    headers += ["LC win %", "LC 95% CI", "p", "cons %"]
+    headers += ["LC win %", "LC 95% CI"]
+    headers += ["soft win %", "soft 95% CI"] if soft else []
+    headers += ["p", "cons %"]
     return Table(
         columns=columns(*(["dataset"] if several else []), *headers, labels=2 if several else 1),
         rows=body,
         title=f"{reference} vs each system (judge: {', '.join(judges) or '?'}{scope})",
         caption="fail: parse failures (not in n); a tie counts half; LC: length-controlled "
-        "win rate (predicted at equal output length); p: exact sign test; "
+        "win rate (predicted at equal output length); "
+        + ("soft: mean of the judge's probability that the system wins; " if soft else "")
+        + "p: exact sign test; "
         "cons: pairs judged alike in both orders",
     )
 

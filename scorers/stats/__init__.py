@@ -43,6 +43,7 @@ from scorers.stats.length_control import (
     normalized_length_gap,
 )
 from scorers.stats.logistic import INTERCEPT_PRIOR_SD, ClusteredLogistic, fit_clustered_logistic
+from scorers.stats.soft_win_rate import SoftWinRate, soft_win_rate
 from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "Rating",
     "RequiredSample",
     "RotationVote",
+    "SoftWinRate",
     "SystemShare",
     "WinRateSummary",
     "aggregate_across_datasets",
@@ -82,6 +84,7 @@ __all__ = [
     "length_controlled_win_rate",
     "per_user_win_rates",
     "self_preference",
+    "soft_win_rate",
     "required_sample",
     "summarize_first_choice",
     "summarize_win_rate",
