@@ -336,8 +336,8 @@ class ProviderPolicy(StrictModel):
     """
 
     max_retries: int = Field(5, ge=0, le=50)
-    timeout: int = Field(600, ge=1, le=86_400)
-    attempt_timeout: int | None = Field(180, ge=1)
+    timeout: int = Field(1800, ge=1, le=86_400)
+    attempt_timeout: int | None = Field(600, ge=1)
     backoff_initial: float = Field(3.0, gt=0)
     backoff_max: float = Field(60.0, gt=0)
     max_connections: int | None = Field(None, ge=1)

@@ -90,14 +90,14 @@ def test_a_permanent_client_error_is_not_retried() -> None:
 
 
 def test_the_role_config_wins_over_the_provider_policy() -> None:
-    profile = policy_profile("http://127.0.0.1:9/v1", providers={"openai-api": {"timeout": 300}})
+    profile = policy_profile("http://127.0.0.1:9/v1", providers={"openai-api": {"timeout": 900}})
     profile["roles"]["large"]["config"] = {"max_retries": 1}
     parsed = parse_profile(profile, Path("<test>"))
     model = ModelPool(parsed).role_models(("large",))["large"]
     apply_call_policy([model], parsed.errors)
     apply_call_policy([model], parsed.errors)
-    assert (model.config.max_retries, model.config.timeout) == (1, 300)
-    assert model.config.attempt_timeout == 180
+    assert (model.config.max_retries, model.config.timeout) == (1, 900)
+    assert model.config.attempt_timeout == 600
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_the_role_config_wins_over_the_provider_policy() -> None:
         ({"fail_on_error": 1.5}, "errors.fail_on_error"),
         ({"retry_on_error": 11}, "errors.retry_on_error"),
         ({"default": {"max_retries": None}}, "errors.default.max_retries"),
-        ({"default": {"attempt_timeout": 900}}, "lower attempt_timeout or raise timeout"),
+        ({"default": {"attempt_timeout": 2000}}, "lower attempt_timeout or raise timeout"),
         ({"providers": {"openai": {"max_retries": 99}}}, "providers.openai: max_retries"),
         ({"providers": {"openai": {"retries": 3}}}, "providers.openai: retries"),
         (
