@@ -321,7 +321,7 @@ class ModelPrice(StrictModel):
     output_per_million: float = Field(ge=0)
 
 
-IN_PROCESS_PROVIDERS = ("hf", "prefbench-mock", "prefbench-plan")
+IN_PROCESS_PROVIDERS = ("hf", "offline", "prefbench-mock", "prefbench-plan")
 """Providers that answer in this process: no requests, so no retry or timeout policy."""
 
 

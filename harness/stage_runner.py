@@ -281,7 +281,7 @@ class StageRunner:
     def _stopped_message(self, stage: str, log: EvalLog, path: Path) -> str:
         """Why a stage's eval did not succeed, and how to resume."""
         resume = "run the same command again to resume; finished model calls are cached."
-        failed = failed_samples(path, stage) if path.exists() else []
+        failed = failed_samples(path, stage) if path.is_file() else []
         if log.status == "error" and failed:
             first = failed[0]
             return (
