@@ -120,6 +120,8 @@ def read_multi_candidate(log: EvalLog, seed: int) -> dict[str, Any]:
     """
     choices, users, metadata = [], [], {}
     for sample in log.samples or []:
+        if sample.error is not None:  # a judge call that failed within the error policy
+            continue
         scores = sample.scores or {}
         if not scores:
             raise PrefbenchInputError(

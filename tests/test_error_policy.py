@@ -214,3 +214,19 @@ def test_the_stage_runner_raises_stage_interrupted_over_the_policy(tmp_path: Pat
         context = scripted_run(tmp_path / "run", policy_profile(s.base_url, retry_on_error=0))
         with pytest.raises(StageInterrupted, match="fail_on_error: true"):
             run_benchmark(context)
+
+
+def test_a_failed_judge_sample_is_counted_per_comparison(tmp_path: Path) -> None:
+    fault = Fault(match="orchard chat to friday", model="gpt-4o", then=400)
+    with OpenAITestServer(faults=[fault]) as server:
+        profile = policy_profile(server.base_url, fail_on_error=2)
+        report = run_benchmark(scripted_run(tmp_path / "run", profile))
+    failed = report["failed_samples"]
+    assert {entry["system"] for entry in failed["samples"]} == {
+        "few_shot-vs-small_zero_shot",
+        "few_shot-vs-large_zero_shot",
+    }
+    assert all(entry["user"] == "bo" for entry in failed["samples"])
+    for row in failed["by_comparison"]:
+        assert (row["judge_failed"], row["skipped_failed_generation"]) == (1, 0)
+    assert all(row["n"] == 1 for row in report["comparisons"]), report["comparisons"]
