@@ -327,6 +327,97 @@ class ModelPrice(StrictModel):
     output_per_million: float = Field(ge=0)
 
 
+IN_PROCESS_PROVIDERS = ("hf", "offline", "prefbench-mock", "prefbench-plan")
+"""Providers that answer in this process: no requests, so no retry or timeout policy."""
+
+
+class ProviderPolicy(StrictModel):
+    """Retries, backoff and timeouts of one provider's calls; every total is bounded.
+
+    `max_retries` retries after the first attempt; `timeout` the seconds one call may take,
+    retries and backoff included; `attempt_timeout` the seconds one attempt may take before
+    it is abandoned and retried; backoff waits `backoff_initial` seconds, doubling up to
+    `backoff_max` (plus up to `backoff_initial` of jitter); `max_connections` the concurrent
+    requests (None: inspect's adaptive default).
+    """
+
+    max_retries: int = Field(5, ge=0, le=50)
+    timeout: int = Field(1800, ge=1, le=86_400)
+    attempt_timeout: int | None = Field(600, ge=1)
+    backoff_initial: float = Field(3.0, gt=0)
+    backoff_max: float = Field(60.0, gt=0)
+    max_connections: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "ProviderPolicy":
+        if self.attempt_timeout is not None and self.attempt_timeout > self.timeout:
+            raise ValueError(
+                f"attempt_timeout ({self.attempt_timeout} s) is longer than timeout "
+                f"({self.timeout} s, the whole call with its retries): lower attempt_timeout "
+                "or raise timeout"
+            )
+        if not self.backoff_initial <= self.backoff_max <= self.timeout:
+            raise ValueError(
+                f"backoff must satisfy backoff_initial ({self.backoff_initial}) <= backoff_max "
+                f"({self.backoff_max}) <= timeout ({self.timeout}): fix these settings"
+            )
+        return self
+
+
+class ErrorPolicy(StrictModel):
+    """What a stage does with failed model calls and failed samples (docs/error_policy.md).
+
+    `fail_on_error`: `true` (default) stops a stage at its first failed sample; a fraction
+    in (0, 1) stops it once that share of its samples failed; a whole count N >= 1 once N
+    samples failed. `retry_on_error`: times a failed sample is run again within the eval
+    (its finished calls come from the cache). `default` is every remote provider's call
+    policy; `providers` overrides it field by field per provider (`openai`, `vllm`, ...).
+    """
+
+    fail_on_error: bool | int | float = True
+    retry_on_error: int = Field(1, ge=0, le=10)
+    default: ProviderPolicy = ProviderPolicy()
+    providers: dict[str, dict[str, Any]] = {}
+
+    @field_validator("fail_on_error")
+    @classmethod
+    def _threshold(cls, value: bool | int | float) -> bool | int | float:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, float) and 0 < value < 1:
+            return value
+        if float(value).is_integer() and value >= 1:
+            return int(value)
+        raise ValueError(
+            f"{value!r} is neither a fraction in (0, 1) nor a whole count >= 1: use e.g. 0.05 "
+            "(stop once 5 % of a stage's samples failed), 3 (once three failed), or true "
+            "(at the first failed sample)"
+        )
+
+    @model_validator(mode="after")
+    def _provider_policies(self) -> "ErrorPolicy":
+        for provider in self.providers:
+            if provider in IN_PROCESS_PROVIDERS:
+                raise ValueError(
+                    f"provider {provider} answers in this process and takes no retry policy: "
+                    f"remove errors.providers.{provider}"
+                )
+            try:
+                self.for_provider(provider)
+            except ValidationError as error:
+                problems = "; ".join(
+                    f"{'.'.join(str(part) for part in item['loc']) or provider}: {item['msg']}"
+                    for item in error.errors()
+                )
+                raise ValueError(f"errors.providers.{provider}: {problems}") from None
+        return self
+
+    def for_provider(self, provider: str) -> ProviderPolicy:
+        """The call policy of `provider`: `default` with the provider's entries over it."""
+        given = self.providers.get(provider, {})
+        return ProviderPolicy.model_validate({**self.default.model_dump(), **given})
+
+
 class TrainingSettings(StrictModel):
     """LoRA/QLoRA settings of every adapter (see `solvers.training.lora.LoraSettings`)."""
 
@@ -372,6 +463,8 @@ class Profile(StrictModel):
     generation: GenerationSettings = GenerationSettings()
     training: TrainingSettings = TrainingSettings()
     metrics: MetricsSettings = MetricsSettings()
+    errors: ErrorPolicy = ErrorPolicy()
+    """Retries, timeouts and tolerated failed samples (docs/error_policy.md)."""
     prices: dict[str, ModelPrice] = {}
     system_options: dict[str, dict[str, Any]] = {}
     """Solver options by system, e.g. `{few_shot: {k: 5}}`; they override the `generation`

@@ -111,10 +111,16 @@ class JudgedComparison:
 
 
 def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
-    """Outcomes of a pairwise judge log, re-applying `tie_policy` to the stored verdicts."""
+    """Outcomes of a pairwise judge log, re-applying `tie_policy` to the stored verdicts.
+
+    A sample that ended with an error (a judge call that failed within the profile's error
+    policy) has no verdict and is left out; the report lists it under `failed_samples`.
+    """
     metadata = log.eval.metadata or {}
     outcomes, users, datasets, winners, lengths, soft_scores = [], [], [], [], [], []
     for sample in log.samples or []:
+        if sample.error is not None:  # failed within the error policy: in `failed_samples`
+            continue
         score = judge_score(log, sample.scores or {})
         if score is None:
             raise PrefbenchInputError(

@@ -14,6 +14,7 @@ from typing import Any
 from core.display import MISSING, interval, number, p_value, percent, text
 from core.tables import Cell, Section, Table, cells, columns
 from harness.report_controls import controls_report_section
+from harness.report_failures import failed_samples_report_section
 from human_eval.agreement_render import agreement_report_section
 
 TEMPLATES = Path(__file__).parent / "report_templates"
@@ -410,6 +411,7 @@ def report_sections(report: Mapping[str, Any]) -> list[Section]:
         "multi_candidate": multi_candidate_section,
         "agreement": agreement_report_section,
         "cost": cost_section,
+        "failed_samples": failed_samples_report_section,
     }
     for key, build in optional.items():
         if _dict(report.get(key)):

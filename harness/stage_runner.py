@@ -7,6 +7,13 @@ not `success`; the next run evaluates again, and every model call that finished 
 answered from inspect's cache in the run folder, so nothing is recomputed or lost. Once the
 new log succeeds the unfinished ones of that key are removed. A log that cannot be read is
 moved to `corrupt/logs/<kind>/` (named in a warning) and its stage redone the same way.
+
+The profile's error policy (`errors`, `harness.error_policy`) bounds each call's retries and
+time, and `fail_on_error` says how many failed samples a stage tolerates. A stage over it
+stops the run (`StageInterrupted`, naming the setting). A stage within it succeeds with its
+failed samples listed in its log; the next `prefbench run` evaluates that stage once again:
+its succeeded samples are answered from the cache (no request), its failed ones are asked
+again, and the new log replaces the old. Within one run a stage is evaluated at most once.
 """
 
 import os
@@ -23,6 +30,12 @@ from rich.markup import escape
 from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from core.run_folder import RunFolder
+from harness.error_policy import (
+    apply_call_policy,
+    fail_on_error_text,
+    failed_sample_ids,
+    failed_samples,
+)
 from harness.models import ModelPool, role_fingerprint
 from harness.profile import Profile
 from harness.stable_cache import use_address_free_cache_keys
@@ -52,8 +65,14 @@ class StageResult:
         return read_eval_log(str(self.log_path), header_only=True)
 
     def stage_key(self) -> str:
-        """The stage key the log was written under (what later stages key on)."""
-        return str((self.read_header().eval.metadata or {}).get(KEY_FIELD))
+        """What later stages key on: the stage key the log was written under.
+
+        With failed samples (within the error policy) their ids are part of it, so a later
+        stage is redone once a re-run answers them; without, it is the key itself.
+        """
+        key = str((self.read_header().eval.metadata or {}).get(KEY_FIELD))
+        failed = failed_sample_ids(self.log_path)
+        return fingerprint({"key": key, "failed": failed}) if failed else key
 
 
 def read_log_header(path: Path) -> EvalLog:
@@ -102,6 +121,9 @@ class StageRunner:
         self.announce = announce
         self.evals_run = 0
         self.reuse_only = False
+        self.results: dict[str, StageResult] = {}
+        """Every stage this runner ran or reused, by stage name (what the report lists)."""
+        self._evaluated: set[Path] = set()
         self.models = ModelPool(profile, adapter_users=lambda: _users_in(run))
         """The run's models: made once, shared by every stage, closed by `close()`."""
         os.environ["INSPECT_CACHE_DIR"] = str(run.cache.resolve())
@@ -157,11 +179,24 @@ class StageRunner:
     def finished(
         self, kind: str, stage: str, roles: tuple[str, ...], key: dict[str, Any]
     ) -> Path | None:
-        """The log of an earlier successful run of this stage with these inputs, if any."""
+        """The log of an earlier successful run of this stage with these inputs, if any.
+
+        A log with failed samples counts only when this runner wrote it or only reuses logs
+        (`reuse_only`); otherwise the stage is evaluated again to retry those samples.
+        """
         full_key = self.stage_key(stage, roles, key)
         for path, header in self._logs_with_key(kind, full_key):
-            if header.status == "success":
+            if header.status != "success":
+                continue
+            if self.reuse_only or path in self._evaluated:
                 return path
+            failed = failed_samples(path, stage)
+            if not failed:
+                return path
+            self.announce(
+                f"[yellow]{stage}: {len(failed)} failed sample(s) in {escape(path.name)}: "
+                "asking them again (succeeded samples come from the cache)[/yellow]"
+            )
         return None
 
     def run_stage(
@@ -185,7 +220,8 @@ class StageRunner:
         existing = self.finished(kind, stage, roles, key)
         if existing is not None:
             self.announce(f"[dim]{stage}: finished before, reused {existing.name}[/dim]")
-            return StageResult(existing, cached=True)
+            self.results[stage] = StageResult(existing, cached=True)
+            return self.results[stage]
         if self.reuse_only:
             raise PrefbenchInputError(
                 f"stage {stage} has not finished in {self.run.root} (or its inputs changed): "
@@ -194,6 +230,8 @@ class StageRunner:
         full_key = self.stage_key(stage, roles, key)
         log_dir = self.run.logs(kind)
         models = self.models.role_models(roles, sampling=sampling)
+        errors = self.profile.errors
+        apply_call_policy(models.values(), errors)
         main_model = models[roles[0]] if roles else "none/none"
         try:
             logs = eval(
@@ -206,7 +244,8 @@ class StageRunner:
                 metadata={STAGE_FIELD: stage, KEY_FIELD: full_key, **(metadata or {})},
                 display=self.display,  # type: ignore[arg-type]
                 max_samples=self.profile.generation.max_samples,
-                fail_on_error=True,
+                fail_on_error=errors.fail_on_error,
+                retry_on_error=errors.retry_on_error,
                 score_display=False,
                 log_format="eval",
             )
@@ -219,16 +258,37 @@ class StageRunner:
         if not logs:  # inspect returns no log when Ctrl-C stopped the eval before it wrote one
             raise KeyboardInterrupt
         log = logs[0]
-        if log.status != "success":
-            detail = f": {log.error.message}" if log.error else ""
-            raise StageInterrupted(
-                f"stage {stage} ended with status {log.status}{detail}. Run the same command "
-                "again to resume; finished model calls are cached."
-            )
-        self.evals_run += 1
         path = Path(log.location.removeprefix("file://"))
-        for stale_path, header in self._logs_with_key(kind, full_key):
-            if header.status != "success":
+        if log.status != "success":
+            raise StageInterrupted(self._stopped_message(stage, log, path))
+        self.evals_run += 1
+        self._evaluated.add(path)
+        for stale_path, _ in self._logs_with_key(kind, full_key):
+            if stale_path != path:  # unfinished, or superseded by this evaluation
                 stale_path.unlink(missing_ok=True)
-        self.announce(f"{stage}: done → {path.name}")
-        return StageResult(path, cached=False)
+        failed = failed_samples(path, stage)
+        if failed:
+            self.announce(
+                f"[yellow]{stage}: done with {len(failed)} failed sample(s) within the "
+                f"profile's error policy → {escape(path.name)}; listed in the report, asked "
+                "again by the next run[/yellow]"
+            )
+        else:
+            self.announce(f"{stage}: done → {path.name}")
+        self.results[stage] = StageResult(path, cached=False)
+        return self.results[stage]
+
+    def _stopped_message(self, stage: str, log: EvalLog, path: Path) -> str:
+        """Why a stage's eval did not succeed, and how to resume."""
+        resume = "run the same command again to resume; finished model calls are cached."
+        failed = failed_samples(path, stage) if path.is_file() else []
+        if log.status == "error" and failed:
+            first = failed[0]
+            return (
+                f"stage {stage} stopped: {len(failed)} sample(s) failed, more than the profile's "
+                f"{fail_on_error_text(self.profile.errors)} tolerates (first: sample "
+                f"{first.sample_id}: {first.error}). Fix the cause or raise "
+                f"errors.fail_on_error, then {resume}"
+            )
+        detail = f": {log.error.message}" if log.error else ""
+        return f"stage {stage} ended with status {log.status}{detail}. {resume.capitalize()}"

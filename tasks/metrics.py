@@ -42,10 +42,15 @@ TEXT_SIMILARITY = "text_similarity"
 
 
 def scored_samples(log: EvalLog) -> list[Sample]:
-    """One sample per generation of `log`: same id, input and target, the output in metadata."""
+    """One sample per generation of `log`: same id, input and target, the output in metadata.
+
+    A generation that failed (the sample ended with an error) has no output and is left out.
+    """
     system = system_of(log)
     samples = []
     for generated in log.samples or []:
+        if generated.error is not None:
+            continue
         target = (
             generated.target if isinstance(generated.target, str) else "\n".join(generated.target)
         )

@@ -35,7 +35,8 @@ def join_generation_logs(
     Sample metadata: `user`, `dataset`, `text_kind`, `systems` (one per log, in log order) and
     `candidates` (each system's output, aligned). Ids missing from some log are an input
     error naming up to five per system (`on_mismatch="error"`, the default), or are left
-    out (`"intersect"`). Two logs of the same system are an input error.
+    out (`"intersect"`). Two logs of the same system are an input error. A record whose
+    generation failed in any log (the sample ended with an error) is left out.
     """
     if on_mismatch not in ("error", "intersect"):
         raise ValueError(f"on_mismatch must be 'error' or 'intersect', got '{on_mismatch}'")
@@ -75,7 +76,7 @@ def join_generation_logs(
             },
         )
         for sample_id, first in by_id[0].items()
-        if all(sample_id in samples for samples in by_id)
+        if all(sample_id in samples and samples[sample_id].error is None for samples in by_id)
     ]
 
 
@@ -119,6 +120,8 @@ def read_multi_candidate(log: EvalLog, seed: int) -> dict[str, Any]:
     """
     choices, users, metadata = [], [], {}
     for sample in log.samples or []:
+        if sample.error is not None:  # a judge call that failed within the error policy
+            continue
         scores = sample.scores or {}
         if not scores:
             raise PrefbenchInputError(

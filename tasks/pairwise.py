@@ -50,7 +50,9 @@ def join_generations(
     """One pairwise sample per record id present in both logs, in log A's order.
 
     Ids in only one log are an input error naming up to five of them (`on_mismatch="error"`,
-    the default), or are left out (`"intersect"`).
+    the default), or are left out (`"intersect"`). A record whose generation failed in either
+    log (the sample ended with an error, within the profile's error policy) is left out: the
+    report counts it per comparison (`harness.error_policy`).
     """
     if on_mismatch not in ("error", "intersect"):
         raise ValueError(f"on_mismatch must be 'error' or 'intersect', got '{on_mismatch}'")
@@ -78,7 +80,7 @@ def join_generations(
             },
         )
         for sample_id, sample_a in samples_a.items()
-        if sample_id in samples_b
+        if sample_id in samples_b and sample_a.error is None and samples_b[sample_id].error is None
     ]
 
 

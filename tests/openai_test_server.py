@@ -13,6 +13,10 @@ system message of the request:
 - every other prompt (the writers) gets an email naming the model that wrote it.
 
 `delay_seconds` makes every completion wait (to interrupt a run in the middle of a stage).
+`faults` script failures (`Fault`): for the requests whose prompt contains a text, a
+sequence of answers (an HTTP error status, `"slow"`, `"malformed"`) before the normal one,
+or one answer for ever. Every request that arrives, answered or not, is in `arrivals`;
+`requests` holds the ones answered normally.
 """
 
 import asyncio
@@ -27,7 +31,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 BASE_MODEL_CONTEXT = 8192
@@ -68,6 +72,47 @@ def reply_for(request: RecordedRequest) -> str:
     return f"Hi team, see you Friday at noon with the report. Written by {request.model}."
 
 
+SLOW = "slow"
+"""A fault answer: wait `Fault.slow_seconds`, then answer normally."""
+MALFORMED = "malformed"
+"""A fault answer: status 200 with a body that is not JSON."""
+
+
+@dataclass
+class Fault:
+    """Scripted answers for the requests whose prompt contains `match` ('' matches all)
+    and, when `model` is given, that ask for that model.
+
+    The n-th matching request gets `sequence[n]` (an HTTP status such as 429, 500 or 400,
+    `SLOW`, `MALFORMED`, or 200 for the normal answer); once the sequence is used up, every
+    later one gets `then`. `seen` counts the matching requests.
+    """
+
+    match: str = ""
+    model: str | None = None
+    sequence: list[int | str] = field(default_factory=list)
+    then: int | str = 200
+    slow_seconds: float = 5.0
+    seen: int = 0
+
+    def matches(self, request: "RecordedRequest") -> bool:
+        """Whether the fault applies to `request`."""
+        return self.match in request.prompt and self.model in (None, request.model)
+
+    def next_answer(self) -> int | str:
+        """The answer to the next matching request (and count it)."""
+        answer = self.sequence[self.seen] if self.seen < len(self.sequence) else self.then
+        self.seen += 1
+        return answer
+
+
+def error_response(status: int) -> JSONResponse:
+    """An OpenAI-shaped error body with `status`."""
+    kind = "rate_limit_exceeded" if status == 429 else f"status_{status}"
+    body = {"error": {"message": f"scripted {status}", "type": kind, "code": kind}}
+    return JSONResponse(body, status_code=status)
+
+
 @dataclass
 class OpenAITestServer:
     """The server; `start()` it, point models at `base_url`, `stop()` it."""
@@ -75,7 +120,9 @@ class OpenAITestServer:
     served_models: list[str] = field(default_factory=lambda: ["test-model"])
     record_file: Path | None = None
     delay_seconds: float = 0.0
+    faults: list[Fault] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
+    arrivals: list[RecordedRequest] = field(default_factory=list)
     adapter_loads: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
     _server: uvicorn.Server | None = None
@@ -94,7 +141,16 @@ class OpenAITestServer:
                 with self.record_file.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(request.__dict__) + "\n")
 
-    async def _chat(self, request: Request) -> JSONResponse:
+    def _fault_answer(self, request: RecordedRequest) -> int | str:
+        """The scripted answer of the first fault matching `request` (200 when none does)."""
+        with self._lock:
+            self.arrivals.append(request)
+            for fault in self.faults:
+                if fault.matches(request):
+                    return fault.next_answer()
+        return 200
+
+    async def _chat(self, request: Request) -> Response:
         body = await request.json()
         recorded = RecordedRequest(
             model=body["model"],
@@ -104,6 +160,14 @@ class OpenAITestServer:
             messages=body["messages"],
             port=self.port,
         )
+        answer = self._fault_answer(recorded)
+        if answer == MALFORMED:
+            return Response('{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
+        if isinstance(answer, int) and answer != 200:
+            return error_response(answer)
+        if answer == SLOW:
+            fault = next(f for f in self.faults if f.matches(recorded))
+            await asyncio.sleep(fault.slow_seconds)
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         text = reply_for(recorded)

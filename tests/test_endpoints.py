@@ -21,29 +21,14 @@ import yaml
 from inspect_ai.log import read_eval_log
 
 from harness.pipeline import run_benchmark
-from tests.helpers import scripted_profile, scripted_run
+from tests.helpers import scripted_run
 from tests.openai_test_server import OpenAITestServer, RecordedRequest, read_recorded
+from tests.server_profiles import KEY_VARIABLE, endpoint_profile
 
-KEY_VARIABLE = "PREFBENCH_TEST_SERVER_KEY"
 PREFBENCH = [sys.executable, "-c", "from harness.cli import main; main()"]
 INTENT_TEMPERATURES = {0.7, 1.0, 1.2}
 DATASET = {"kind": "demo", "personas": 2, "records_per_persona": 8, "test_fraction": 0.5}
 """Eight test emails per system: a run can be stopped in the middle of one."""
-
-
-def endpoint_profile(base_url: str, **overrides: object) -> dict:
-    """The scripted profile with every role on the test server."""
-    profile = scripted_profile(**overrides)
-    server = {"base_url": base_url, "api_key_env": KEY_VARIABLE}
-    profile["roles"] = {
-        "small": {"model": "vllm/small-model", **server},
-        "large": {"model": "openai-api/testserver/large-model", **server},
-        # inspect's own OpenAI provider, on Chat Completions (the server has no Responses API);
-        # a name inspect does not know is taken for a reasoning model and sent no temperature
-        "judge": {"model": "openai/gpt-4o", "model_args": {"responses_api": False}, **server},
-    }
-    profile["metrics"] = {"text_metrics": False}
-    return profile
 
 
 @pytest.fixture(autouse=True)

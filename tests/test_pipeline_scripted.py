@@ -227,7 +227,13 @@ def test_pipeline_lists_every_stage_in_run_order():
         "report",
     ]
     sections = [stage.section for stage in PIPELINE if stage.section is not None]
-    assert sections == ["long_texts", "similarity", "personalization", "multi_candidate"]
+    assert sections == [
+        "long_texts",
+        "similarity",
+        "personalization",
+        "failed_samples",
+        "multi_candidate",
+    ]
 
 
 class ExtraSectionStage(Stage):

@@ -7,6 +7,11 @@ positive_control vs large_zero_shot, preference_agent vs negative_control) that 
 reference does not already play, that pair is judged too, as the eval
 `judge-control-BETTER-vs-WORSE` with `control_pair: true` in its metadata. Without
 controls the stage runs, and keys, exactly the reference's pairs.
+
+A record whose generation failed (within the profile's error policy) is skipped by the judge;
+the ids of such records are part of the generation log's key (`StageResult.stage_key`), so a
+generation retried by a later run is judged then. The stage owns the report's
+`failed_samples` section (`harness.stages.failed_samples`).
 """
 
 from dataclasses import dataclass
@@ -18,6 +23,7 @@ from harness.profile import Profile
 from harness.prompt_files import prompts_fingerprint
 from harness.stage_runner import StageResult
 from harness.stages.base import PipelineContext, Stage
+from harness.stages.failed_samples import failed_samples_section
 from harness.stages.generation import require_generation_logs
 from scorers.registry import judge_key_inputs, lookup_judge
 from scorers.stats.controls import control_pairs
@@ -76,6 +82,7 @@ class PairwiseJudgeStage(Stage):
 
     name = "pairwise_judge"
     title = "pairwise judging"
+    section = "failed_samples"
 
     def key(self, log_a: StageResult, log_b: StageResult, judge: JudgeEval) -> dict[str, Any]:
         """The inputs of one pair's judge eval: both generation logs' keys and the judge."""
@@ -85,6 +92,10 @@ class PairwiseJudgeStage(Stage):
             "prompts": prompts_fingerprint(),
             **judge.key,
         }
+
+    def report_section(self, context: PipelineContext) -> dict[str, Any] | None:
+        """The samples that failed in any stage of this run, and the counts per comparison."""
+        return failed_samples_section(context)
 
     def calls_models(self, context: PipelineContext) -> bool:
         """Whether the profile's judge calls a model (an LLM judge; not the similarity judge)."""
