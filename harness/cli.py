@@ -1,7 +1,9 @@
 """`prefbench`: the command line (docs/design.md §7). Thin: each command calls library functions.
 
-Exit codes: 0 success, 2 bad usage or bad input (the message names the file and the fix),
-1 an internal failure or an unfinished stage, 130 interrupted (run again to resume).
+Exit codes: 0 success, 2 bad usage or bad input (the message names the file and the fix;
+also a forecast above the cost ceiling), 1 an internal failure or an unfinished stage, 3 the
+cost ceiling stopped the run before a stage (run again with a higher ceiling to resume), 130
+interrupted (run again to resume).
 """
 
 import os
@@ -14,6 +16,7 @@ from rich.console import Console
 
 from core.atomic import DISK_FULL_ERRNOS
 from core.errors import PrefbenchInputError
+from harness.cost_guard import CEILING_EXIT_CODE, CeilingReached
 from harness.data_cli import data_app
 from harness.human_cli import human_app
 from harness.human_results_cli import agreement_command, import_answers_command
@@ -21,6 +24,7 @@ from harness.profile import Profile, load_profile, read_run_profile
 from harness.stage_runner import StageInterrupted
 
 if TYPE_CHECKING:
+    from harness.cost_guard import CostGuard
     from harness.pipeline import PipelineContext
 
 app = typer.Typer(
@@ -107,6 +111,15 @@ def run(
             help="Print the jobs, token estimates and cost the run needs; run nothing.",
         ),
     ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0.0,
+            help="Cost ceiling in US dollars (default: the profile's max_cost): a run whose "
+            "forecast is above it does not start, and no stage starts that could cross it.",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole benchmark: records, intents, build, generation, judging, report."""
     from harness.pipeline import open_run, run_benchmark, run_datasets
@@ -130,13 +143,31 @@ def run(
                 console.print(lengths.line(), highlight=False)
         console.print("\n".join(gpu_plan_lines(resolved)), highlight=False)
         return
+    from harness.dry_run import prepare_forecast
+
     run_dir = out or Path("runs") / resolved.name
+    ceiling = max_cost if max_cost is not None else resolved.max_cost
     if resolved.datasets is not None:
-        outcome = run_datasets(run_dir, resolved, console, display=display, limit=limit)
+        from harness.cost import usd_by_kind
+
+        opened: list[PipelineContext] = []
+
+        def guard_for(context: "PipelineContext") -> "CostGuard | None":
+            spent = sum(
+                value or 0.0
+                for earlier in opened
+                for value in usd_by_kind(earlier.run, earlier.profile).values()
+            )
+            opened.append(context)
+            return prepare_forecast(context, ceiling, limit, spent_elsewhere=spent)
+
+        outcome = run_datasets(
+            run_dir, resolved, console, display=display, limit=limit, guard_for=guard_for
+        )
         report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
     else:
         context = open_run(run_dir, resolved, console, display=display, limit=limit)
-        report = run_benchmark(context)
+        report = run_benchmark(context, prepare_forecast(context, ceiling, limit))
         recomputed_nothing = context.recomputed_nothing
     if recomputed_nothing:
         console.print(
@@ -267,6 +298,9 @@ def main() -> None:
     except StageInterrupted as error:
         console.print(f"[yellow]{error}[/yellow]", highlight=False)
         sys.exit(1)
+    except CeilingReached as error:
+        console.print(f"[yellow]{error}[/yellow]", highlight=False)
+        sys.exit(CEILING_EXIT_CODE)
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted: run the same command again to resume; "

@@ -101,7 +101,7 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
     - `base_url` points the provider at a server that is already running;
     - `startup_timeout` is the seconds inspect waits for a `vllm/` server it starts;
     - `config` gets `temperature: 0` and, where the provider takes one, `seed: <profile
-      seed>`, unless the role states them.
+      seed>`, unless the role states them; the judge role gets `batch` from `judge.batch`.
     """
     spec = resolved_spec(profile.roles[role], sampling=sampling)
     provider = provider_of(spec.model)
@@ -126,6 +126,8 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
     if provider in SEEDED_PROVIDERS:
         decoding["seed"] = profile.seed
     config = {**decoding, **spec.config}
+    if role == "judge" and profile.judge.batch:  # not an answer's identity: not in role_identity
+        config.setdefault("batch", profile.judge.batch_setting())
     return ModelSpec(model=model, model_args=model_args, config=config)
 
 
@@ -212,8 +214,16 @@ class ModelPool:
         return models
 
     def end_stage(self) -> None:
-        """Close the models that hold weights in this process (`hf/`); keep the others."""
-        local = {key: m for key, m in self._by_spec.items() if provider_of(m) in PER_STAGE}
+        """Close the models that hold weights in this process (`hf/`); keep the others.
+
+        A model that batches (`judge.batch`) is closed too: inspect's batcher runs in the
+        event loop of the stage that made it, and a later stage's eval has another loop.
+        """
+        local = {
+            key: m
+            for key, m in self._by_spec.items()
+            if provider_of(m) in PER_STAGE or m.config.batch
+        }
         for key in local:
             del self._by_spec[key]
         if close_models(local.values()):
