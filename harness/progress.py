@@ -69,7 +69,7 @@ class StageProgress:
         basis = "forecast tokens" if self.forecast is not None else "stages done"
         eta_text = "ETA –" if eta is None else f"ETA {clock(eta)} (from {basis})"
         return (
-            f"[bold]stage {index + 1}/{len(self.stages)}[/bold] {self.stages[index]} · "
+            f"[bold]stage {index + 1}/{len(self.stages)} {self.stages[index]}[/bold] · "
             f"elapsed {clock(time.monotonic() - self.started)} · {eta_text}"
         )
 

@@ -7,6 +7,8 @@ higher ceiling finishes it without asking the server anything it had answered.
 """
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,9 +25,9 @@ from harness.forecast import (
 from harness.profile import PROFILES_DIR, parse_profile
 from harness.progress import StageProgress, clock
 from harness.stages.records import profile_records
-from tests.helpers import run_cli, scripted_profile
+from tests.helpers import scripted_profile
 from tests.openai_test_server import OpenAITestServer, RecordedRequest, read_recorded
-from tests.test_endpoints import KEY_VARIABLE, endpoint_profile
+from tests.test_endpoints import KEY_VARIABLE, PREFBENCH, endpoint_profile
 
 TEST_PRICES = {"input_per_million": 1.0, "output_per_million": 2.0}
 """A made-up price for models that cost nothing, to exercise the ceiling."""
@@ -46,17 +48,27 @@ def write_profile(tmp_path: Path, profile: dict) -> Path:
     return path
 
 
-def test_forecast_above_the_ceiling_refuses_to_start_the_demo(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
+def prefbench_run(profile: Path, out: Path, max_cost: float) -> tuple[int, str]:
+    """`prefbench run` in a subprocess; its exit code and output (words on one line)."""
+    args = ["run", "--profile", str(profile), "--out", str(out), "--display", "none"]
+    done = subprocess.run(
+        [*PREFBENCH, *args, "--max-cost", f"{max_cost:.6f}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+    return done.returncode, " ".join((done.stdout + done.stderr).split())
+
+
+def test_forecast_above_the_ceiling_refuses_to_start_the_demo(tmp_path: Path) -> None:
     demo = yaml.safe_load((PROFILES_DIR / "demo.yaml").read_text(encoding="utf-8"))
     demo["prices"] = {"offline/smollm2": TEST_PRICES}
     path = write_profile(tmp_path, demo)
     out = tmp_path / "run"
-    args = ["run", "--profile", str(path), "--out", str(out), "--display", "none"]
-    code, output = run_cli(monkeypatch, capsys, *args, "--max-cost", "0.001")
+    code, output = prefbench_run(path, out, 0.001)
     assert code == 2, output
-    assert "above the cost ceiling of $0.0010" in " ".join(output.split()), output
+    assert "above the cost ceiling of $0.0010" in output, output
     forecast = json.loads((out / "forecast.json").read_text())
     assert forecast["usd"] > 0.001
     assert f"${forecast['usd']:,.2f}" in output or f"${forecast['usd']:,.4f}" in output
@@ -72,7 +84,7 @@ def is_judge(request: RecordedRequest) -> bool:
 
 
 def test_ceiling_stops_before_the_judge_and_a_higher_one_resumes_without_repeats(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path,
 ) -> None:
     record = tmp_path / "requests.jsonl"
     with OpenAITestServer(record_file=record) as server:
@@ -88,12 +100,11 @@ def test_ceiling_stops_before_the_judge_and_a_higher_one_resumes_without_repeats
         assert judge_bound > plan.usd, "the judge's retry bound puts it above the expected total"
         path = write_profile(tmp_path, profile)
         out = tmp_path / "run"
-        args = ["run", "--profile", str(path), "--out", str(out), "--display", "none"]
 
         # the expected total fits, the judge stage's worst case does not: stopped before it
-        code, output = run_cli(monkeypatch, capsys, *args, "--max-cost", f"{plan.usd:.6f}")
+        code, output = prefbench_run(path, out, plan.usd + 1e-6)
         assert code == CEILING_EXIT_CODE, output
-        assert "stage pairwise_judge could spend up to" in " ".join(output.split()), output
+        assert "stage pairwise_judge could spend up to" in output, output
         stop = json.loads((out / "ceiling_stop.json").read_text())
         assert stop["stopped_before"] == "pairwise_judge"
         assert stop["spent_usd"] <= stop["ceiling_usd"]
@@ -104,7 +115,7 @@ def test_ceiling_stops_before_the_judge_and_a_higher_one_resumes_without_repeats
 
         # a higher ceiling: the judge runs, nothing answered before is asked again
         ceiling = plan.usd + plan.retry_usd + 1.0
-        code, output = run_cli(monkeypatch, capsys, *args, "--max-cost", f"{ceiling:.6f}")
+        code, output = prefbench_run(path, out, ceiling)
         assert code == 0, output
         second = read_recorded(record)[len(first) :]
         assert second and all(is_judge(request) for request in second)
