@@ -123,11 +123,14 @@ def read_stage_seconds(run_root: Path) -> dict[str, dict[str, Any]]:
     return found if isinstance(found, dict) else {}
 
 
-def _update_stage(run_root: Path, stage: str, **added: float) -> None:
+def _update_stage(run_root: Path, stage: str, gpus: int | None = None, **added: float) -> None:
+    """Add seconds to a stage's entry of `stage_seconds.json` (and set its GPUs)."""
     timings = read_stage_seconds(run_root)
     entry = timings.setdefault(stage, {})
     for name, value in added.items():
         entry[name] = entry.get(name, 0.0) + value
+    if gpus is not None:
+        entry["gpus"] = gpus
     atomic_write_text(stage_seconds_path(run_root), json.dumps(timings, indent=2) + "\n")
 
 
@@ -135,10 +138,7 @@ def record_stage_seconds(
     run_root: Path, stage: str, wall_seconds: float, cpu_seconds: float, gpus: int
 ) -> None:
     """Add one invocation's time in `stage` (summed over invocations) and its GPU count."""
-    _update_stage(run_root, stage, wall_seconds=wall_seconds, cpu_seconds=cpu_seconds)
-    timings = read_stage_seconds(run_root)
-    timings[stage]["gpus"] = gpus
-    atomic_write_text(stage_seconds_path(run_root), json.dumps(timings, indent=2) + "\n")
+    _update_stage(run_root, stage, gpus, wall_seconds=wall_seconds, cpu_seconds=cpu_seconds)
 
 
 def add_device_seconds(run_root: Path, stage: str, device_seconds: float) -> None:
