@@ -126,6 +126,7 @@ def run(
 
     resolved, _ = load_profile(profile)
     _offline_environment(resolved)
+    ceiling = max_cost if max_cost is not None else resolved.max_cost
     if dry_run:
         from core.tables import rich_table
         from harness.dry_run import gpu_plan_lines, plan_run, plan_table, totals_line
@@ -139,6 +140,10 @@ def run(
             plan = plan_run(dataset_profile, records, limit=limit)
             console.print(rich_table(plan_table(plan)))
             console.print(totals_line(plan), highlight=False)
+            if ceiling is not None:
+                fits = plan.usd is not None and plan.usd <= ceiling
+                verdict = "fits under" if fits else "does not fit under (the run would not start)"
+                console.print(f"the forecast {verdict} the ceiling of ${ceiling:,.2f}")
             if lengths is not None:
                 console.print(lengths.line(), highlight=False)
         console.print("\n".join(gpu_plan_lines(resolved)), highlight=False)
@@ -146,7 +151,6 @@ def run(
     from harness.dry_run import prepare_forecast
 
     run_dir = out or Path("runs") / resolved.name
-    ceiling = max_cost if max_cost is not None else resolved.max_cost
     if resolved.datasets is not None:
         from harness.cost import usd_by_kind
 

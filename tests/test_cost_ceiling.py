@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.errors import PrefbenchInputError
 from harness.cost_guard import CEILING_EXIT_CODE
 from harness.dry_run import plan_run
 from harness.forecast import (
@@ -25,7 +26,7 @@ from harness.forecast import (
 from harness.profile import PROFILES_DIR, parse_profile
 from harness.progress import StageProgress, clock
 from harness.stages.records import profile_records
-from tests.helpers import scripted_profile
+from tests.helpers import run_cli, scripted_profile
 from tests.openai_test_server import OpenAITestServer, RecordedRequest, read_recorded
 from tests.test_endpoints import KEY_VARIABLE, PREFBENCH, endpoint_profile
 
@@ -192,3 +193,19 @@ def test_progress_eta_from_forecast_tokens_and_from_stages_done(tmp_path: Path) 
     by_stages.done_seconds.append(10.0)
     assert by_stages.eta_seconds(1) == pytest.approx(20.0)
     assert clock(3725) == "1:02:05" and clock(65) == "1:05"
+
+
+def test_profile_max_cost_is_the_ceiling_and_the_option_overrides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    roles = {**scripted_profile()["roles"], "judge": {"model": "openai/gpt-4o"}}
+    path = write_profile(tmp_path, scripted_profile(roles=roles, max_cost=0.000001))
+    code, output = run_cli(monkeypatch, capsys, "run", "--profile", str(path), "--dry-run")
+    assert code == 0, output
+    assert "does not fit under (the run would not start) the ceiling of $0.00" in output
+    code, output = run_cli(
+        monkeypatch, capsys, "run", "--profile", str(path), "--dry-run", "--max-cost", "1000"
+    )
+    assert "fits under the ceiling of $1,000.00" in output
+    with pytest.raises(PrefbenchInputError, match="max_cost"):
+        parse_profile(scripted_profile(max_cost=0), Path("<test profile>"))
