@@ -120,6 +120,14 @@ def run(
             "forecast is above it does not start, and no stage starts that could cross it.",
         ),
     ] = None,
+    forecast: Annotated[
+        bool,
+        typer.Option(
+            "--forecast",
+            help="Keep the dry run's forecast in the run folder (forecast.json); the report "
+            "then compares it with the spend. Implied by a cost ceiling.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole benchmark: records, intents, build, generation, judging, report."""
     from harness.pipeline import open_run, run_benchmark, run_datasets
@@ -163,7 +171,9 @@ def run(
                 for value in usd_by_kind(earlier.run, earlier.profile).values()
             )
             opened.append(context)
-            return prepare_forecast(context, ceiling, limit, spent_elsewhere=spent)
+            return prepare_forecast(
+                context, ceiling, limit, spent_elsewhere=spent, forecast_wanted=forecast
+            )
 
         outcome = run_datasets(
             run_dir, resolved, console, display=display, limit=limit, guard_for=guard_for
@@ -171,7 +181,8 @@ def run(
         report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
     else:
         context = open_run(run_dir, resolved, console, display=display, limit=limit)
-        report = run_benchmark(context, prepare_forecast(context, ceiling, limit))
+        guard = prepare_forecast(context, ceiling, limit, forecast_wanted=forecast)
+        report = run_benchmark(context, guard)
         recomputed_nothing = context.recomputed_nothing
     if recomputed_nothing:
         console.print(

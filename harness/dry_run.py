@@ -34,9 +34,7 @@ from core.fingerprint import fingerprint
 from core.run_folder import RunFolder
 from core.tables import Cell, Column, Table, cells, columns
 from harness.cost import (
-    FREE,
     finished_logs,
-    list_price_of,
     log_stage,
     logged_calls,
     price_list,
@@ -484,26 +482,22 @@ def plan_forecast(plan: RunPlan, fingerprint_of_inputs: str) -> dict[str, Any]:
     }
 
 
-def has_priced_roles(profile: Profile) -> bool:
-    """Whether some role's model costs money (or has no known price)."""
-    return any(list_price_of(spec.model, profile) != FREE for spec in profile.roles.values())
-
-
 def prepare_forecast(
     context: PipelineContext,
     max_cost: float | None = None,
     limit: int | None = None,
     spent_elsewhere: float = 0.0,
+    forecast_wanted: bool = False,
 ) -> CostGuard | None:
     """Write the run's `forecast.json` at its start; the cost guard when there is a ceiling.
 
     A forecast is made (a dry run of the context's profile, ~20 s for the demo) when there
-    is a ceiling or a role's model costs money, and reused while the profile, `limit` and
-    prices stay the same. Raises `ForecastAboveCeiling` (an input error) when the forecast
-    is above `max_cost` less `spent_elsewhere` (what earlier datasets of the run spent).
+    is a ceiling or `forecast_wanted`, and reused while the profile, `limit` and prices stay
+    the same. Raises `ForecastAboveCeiling` (an input error) when the forecast is above
+    `max_cost` less `spent_elsewhere` (what earlier datasets of the run spent).
     """
     profile = context.profile
-    if max_cost is None and not has_priced_roles(profile):
+    if max_cost is None and not forecast_wanted:
         return None
     inputs = fingerprint(
         {"profile": dump_profile(profile), "limit": limit, "prices": price_list().model_dump()}

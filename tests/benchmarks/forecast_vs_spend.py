@@ -42,7 +42,7 @@ def main() -> None:
     console = Console(file=io.StringIO(), width=200)
     context = open_run(args.out, profile, console, display="none", limit=args.limit)
     started = time.monotonic()
-    prepare_forecast(context, limit=args.limit)
+    prepare_forecast(context, limit=args.limit, forecast_wanted=True)
     forecast_seconds = time.monotonic() - started
     report = run_benchmark(context)
     run_seconds = time.monotonic() - started - forecast_seconds
