@@ -1,7 +1,9 @@
 """`prefbench`: the command line (docs/design.md §7). Thin: each command calls library functions.
 
-Exit codes: 0 success, 2 bad usage or bad input (the message names the file and the fix),
-1 an internal failure or an unfinished stage, 130 interrupted (run again to resume).
+Exit codes: 0 success, 2 bad usage or bad input (the message names the file and the fix;
+also a forecast above the cost ceiling), 1 an internal failure or an unfinished stage, 3 the
+cost ceiling stopped the run before a stage (run again with a higher ceiling to resume), 130
+interrupted (run again to resume).
 """
 
 import os
@@ -14,6 +16,7 @@ from rich.console import Console
 
 from core.atomic import DISK_FULL_ERRNOS
 from core.errors import PrefbenchInputError
+from harness.cost_guard import CEILING_EXIT_CODE, CeilingReached
 from harness.data_cli import data_app
 from harness.human_cli import human_app
 from harness.human_results_cli import agreement_command, import_answers_command
@@ -21,6 +24,7 @@ from harness.profile import Profile, load_profile, read_run_profile
 from harness.stage_runner import StageInterrupted
 
 if TYPE_CHECKING:
+    from harness.cost_guard import CostGuard
     from harness.pipeline import PipelineContext
 
 app = typer.Typer(
@@ -107,12 +111,30 @@ def run(
             help="Print the jobs, token estimates and cost the run needs; run nothing.",
         ),
     ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0.0,
+            help="Cost ceiling in US dollars (default: the profile's max_cost): a run whose "
+            "forecast is above it does not start, and no stage starts that could cross it.",
+        ),
+    ] = None,
+    forecast: Annotated[
+        bool,
+        typer.Option(
+            "--forecast",
+            help="Keep the dry run's forecast in the run folder (forecast.json); the report "
+            "then compares it with the spend. Implied by a cost ceiling.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole benchmark: records, intents, build, generation, judging, report."""
     from harness.pipeline import open_run, run_benchmark, run_datasets
 
     resolved, _ = load_profile(profile)
     _offline_environment(resolved)
+    ceiling = max_cost if max_cost is not None else resolved.max_cost
     if dry_run:
         from core.tables import rich_table
         from harness.dry_run import gpu_plan_lines, plan_run, plan_table, totals_line
@@ -126,17 +148,41 @@ def run(
             plan = plan_run(dataset_profile, records, limit=limit)
             console.print(rich_table(plan_table(plan)))
             console.print(totals_line(plan), highlight=False)
+            if ceiling is not None:
+                fits = plan.usd is not None and plan.usd <= ceiling
+                verdict = "fits under" if fits else "does not fit under (the run would not start)"
+                console.print(f"the forecast {verdict} the ceiling of ${ceiling:,.2f}")
             if lengths is not None:
                 console.print(lengths.line(), highlight=False)
         console.print("\n".join(gpu_plan_lines(resolved)), highlight=False)
         return
+    from harness.dry_run import prepare_forecast
+
     run_dir = out or Path("runs") / resolved.name
     if resolved.datasets is not None:
-        outcome = run_datasets(run_dir, resolved, console, display=display, limit=limit)
+        from harness.cost import usd_by_kind
+
+        opened: list[PipelineContext] = []
+
+        def guard_for(context: "PipelineContext") -> "CostGuard | None":
+            spent = sum(
+                value or 0.0
+                for earlier in opened
+                for value in usd_by_kind(earlier.run, earlier.profile).values()
+            )
+            opened.append(context)
+            return prepare_forecast(
+                context, ceiling, limit, spent_elsewhere=spent, forecast_wanted=forecast
+            )
+
+        outcome = run_datasets(
+            run_dir, resolved, console, display=display, limit=limit, guard_for=guard_for
+        )
         report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
     else:
         context = open_run(run_dir, resolved, console, display=display, limit=limit)
-        report = run_benchmark(context)
+        guard = prepare_forecast(context, ceiling, limit, forecast_wanted=forecast)
+        report = run_benchmark(context, guard)
         recomputed_nothing = context.recomputed_nothing
     if recomputed_nothing:
         console.print(
@@ -267,6 +313,9 @@ def main() -> None:
     except StageInterrupted as error:
         console.print(f"[yellow]{error}[/yellow]", highlight=False)
         sys.exit(1)
+    except CeilingReached as error:
+        console.print(f"[yellow]{error}[/yellow]", highlight=False)
+        sys.exit(CEILING_EXIT_CODE)
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted: run the same command again to resume; "

@@ -17,6 +17,7 @@ from inspect_ai.event import ModelEvent
 from inspect_ai.log import EvalLog, read_eval_log_samples
 
 from core.run_folder import RunFolder
+from harness.forecast import device_hours, forecast_comparison, read_forecast
 from harness.profile import ModelPrice, Profile, StrictModel
 from harness.stage_runner import STAGE_FIELD, read_log_header
 
@@ -26,11 +27,20 @@ PIPELINE_KINDS = ("intents", "build", "gen", "judge")
 """Log folders every run reports (zero when absent), in pipeline order."""
 
 
+class BatchDiscounts(StrictModel):
+    """`prices.yaml`'s `batch_discounts`: the share off list price of batched calls, by provider."""
+
+    as_of: str
+    sources: dict[str, str]
+    providers: dict[str, float]
+
+
 class PriceList(StrictModel):
     """`prices.yaml`: USD per million tokens by model, and the providers that cost nothing."""
 
     as_of: str
     local_providers: list[str]
+    batch_discounts: BatchDiscounts
     models: dict[str, ModelPrice]
 
 
@@ -40,8 +50,8 @@ def price_list() -> PriceList:
     return PriceList.model_validate(yaml.safe_load(PRICES_FILE.read_text(encoding="utf-8")))
 
 
-def price_of(model: str, profile: Profile | None = None) -> ModelPrice | None:
-    """The price of `model` (an inspect name such as `openai/gpt-4o`), or None if unknown.
+def list_price_of(model: str, profile: Profile | None = None) -> ModelPrice | None:
+    """The list price of `model` (an inspect name such as `openai/gpt-4o`), or None if unknown.
 
     The profile's `prices` entry wins, then `prices.yaml`; models on a local provider are
     free. Dated snapshots are priced only when listed by their own name.
@@ -54,6 +64,33 @@ def price_of(model: str, profile: Profile | None = None) -> ModelPrice | None:
     if model.split("/", 1)[0] in prices.local_providers:
         return FREE
     return None
+
+
+def batch_discount(model: str, profile: Profile | None = None) -> float:
+    """The share off list price of `model`'s batched calls (0 when none is known).
+
+    The model's own `batch_discount` wins, then its provider's in `prices.yaml`.
+    """
+    price = list_price_of(model, profile)
+    if price is not None and price.batch_discount is not None:
+        return price.batch_discount
+    return price_list().batch_discounts.providers.get(model.split("/", 1)[0], 0.0)
+
+
+def price_of(model: str, profile: Profile | None = None, batch: bool = False) -> ModelPrice | None:
+    """The price of `model`'s calls, or None if unknown (see `list_price_of`).
+
+    `batch`: the calls went through the provider's batch API; they cost the list price less
+    the model's `batch_discount`.
+    """
+    price = list_price_of(model, profile)
+    if price is None or not batch:
+        return price
+    share = 1.0 - batch_discount(model, profile)
+    return ModelPrice(
+        input_per_million=price.input_per_million * share,
+        output_per_million=price.output_per_million * share,
+    )
 
 
 def usd(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:
@@ -86,13 +123,29 @@ def finished_logs(run: RunFolder) -> Iterator[tuple[str, Path, EvalLog]]:
                 yield kind, path, header
 
 
-def usage_by_stage_model(run: RunFolder) -> dict[tuple[str, str], dict[str, int]]:
-    """Tokens per (stage kind, model) summed over the finished logs' `stats.model_usage`."""
-    usage: dict[tuple[str, str], dict[str, int]] = {}
+def batched_models(header: EvalLog) -> set[str]:
+    """The models a log's eval asked to batch (inspect's `batch` generate config)."""
+    spec = header.eval
+    batched = {spec.model} if spec.model_generate_config.batch else set()
+    for configs in (spec.model_roles or {}).values():
+        for config in configs if isinstance(configs, list) else [configs]:
+            if config.config.batch:
+                batched.add(config.model)
+    return batched
+
+
+def usage_by_stage_model(run: RunFolder) -> dict[tuple[str, str, bool], dict[str, int]]:
+    """Tokens per (stage kind, model, batched) summed over the finished logs' `model_usage`.
+
+    `batched`: the log's eval sent that model's calls with inspect's `batch` config.
+    """
+    usage: dict[tuple[str, str, bool], dict[str, int]] = {}
     for kind, _, header in finished_logs(run):
+        batched = batched_models(header)
         for model, model_usage in header.stats.model_usage.items():
             totals = usage.setdefault(
-                (kind, model), {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+                (kind, model, model in batched),
+                {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
             )
             totals["input_tokens"] += model_usage.input_tokens
             totals["output_tokens"] += model_usage.output_tokens
@@ -153,11 +206,23 @@ def _sum_usd(values: list[float | None]) -> float | None:
     return None if any(value is None for value in values) else sum(values)  # type: ignore[arg-type]
 
 
+def usd_by_kind(run: RunFolder, profile: Profile) -> dict[str, float | None]:
+    """Dollars spent per stage kind (log folder) by the finished logs; None where unpriced."""
+    usd_lists: dict[str, list[float | None]] = {kind: [] for kind in log_kinds(run)}
+    for (kind, model, batched), totals in usage_by_stage_model(run).items():
+        price = price_of(model, profile, batch=batched)
+        usd_lists[kind].append(usd(price, totals["input_tokens"], totals["output_tokens"]))
+    return {kind: _sum_usd(values) for kind, values in usd_lists.items()}
+
+
 def cost_section(run: RunFolder, profile: Profile) -> dict[str, Any]:
     """report.json's `cost`: tokens and dollars by stage kind and by (stage, model).
 
     `usd` is None for a model without a price (see `price_of`), and so are the stage and
-    run totals it is part of. Prices do not include prompt-cache or batch discounts.
+    run totals it is part of. Batched calls are priced at their batch rate (`batch` true in
+    their row); prompt-cache discounts are not counted. With a forecast in the run folder
+    (`forecast.json`), `forecast_vs_spend` compares it with the spend per stage kind; with
+    stage timings, `device_hours` says how long each pipeline stage held how many GPUs.
     """
     usage = usage_by_stage_model(run)
     kinds = log_kinds(run)
@@ -166,26 +231,34 @@ def cost_section(run: RunFolder, profile: Profile) -> dict[str, Any]:
     }
     by_stage_model: list[dict[str, Any]] = []
     usd_lists: dict[str, list[float | None]] = {kind: [] for kind in kinds}
-    ordered = sorted(usage.items(), key=lambda item: (kinds.index(item[0][0]), item[0][1]))
-    for (kind, model), totals in ordered:
+    ordered = sorted(usage.items(), key=lambda item: (kinds.index(item[0][0]), item[0][1:]))
+    for (kind, model, batched), totals in ordered:
         for name, value in totals.items():
             tokens_by_stage[kind][name] += value
-        dollars = usd(price_of(model, profile), totals["input_tokens"], totals["output_tokens"])
+        price = price_of(model, profile, batch=batched)
+        dollars = usd(price, totals["input_tokens"], totals["output_tokens"])
         usd_lists[kind].append(dollars)
         by_stage_model.append(
             {
                 "stage": kind,
                 "model": model,
+                "batch": batched,
                 "input_tokens": totals["input_tokens"],
                 "output_tokens": totals["output_tokens"],
                 "usd": dollars,
             }
         )
     usd_by_stage = {kind: _sum_usd(values) for kind, values in usd_lists.items()}
-    return {
+    section: dict[str, Any] = {
         "tokens_by_stage": tokens_by_stage,
         "by_stage_model": by_stage_model,
         "usd_by_stage": usd_by_stage,
         "usd_total": _sum_usd(list(usd_by_stage.values())),
         "prices_as_of": price_list().as_of,
+        "batch_discounts_as_of": price_list().batch_discounts.as_of,
     }
+    forecast = read_forecast(run.root)
+    if forecast is not None:
+        section["forecast_vs_spend"] = forecast_comparison(forecast, usd_by_stage)
+    section["device_hours"] = device_hours(run.root, profile)
+    return section

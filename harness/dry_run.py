@@ -23,16 +23,27 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
 
+from core.fingerprint import fingerprint
 from core.run_folder import RunFolder
 from core.tables import Cell, Column, Table, cells, columns
-from harness.cost import finished_logs, log_stage, logged_calls, price_list, price_of, usd
-from harness.pipeline import open_run, run_benchmark
+from harness.cost import (
+    finished_logs,
+    log_stage,
+    logged_calls,
+    price_list,
+    price_of,
+    usd,
+)
+from harness.cost_guard import CostGuard, refuse_above_ceiling
+from harness.forecast import read_forecast, write_forecast
+from harness.pipeline import PipelineContext, open_run, run_benchmark
 from harness.placement import plan_lines
 from harness.planning_model import (
     ADAPTER_FIELD,
@@ -43,8 +54,9 @@ from harness.planning_model import (
     real_model,
     token_counter,
 )
-from harness.profile import DatasetSpec, Profile, trains_adapters
+from harness.profile import DatasetSpec, Profile, dump_profile, trains_adapters
 from harness.stages import Stage
+from harness.stages.records import limited_records
 from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
 from tasks.records import Record, write_records
 
@@ -77,6 +89,11 @@ class PlanRow:
     usd: float | None = 0.0
     retry_usd: float | None = 0.0
     note: str = ""
+    pipeline_stage: str = ""
+    """The pipeline stage (`harness.stages`: `records`, `build`, `generation`, ...) that runs
+    these jobs."""
+    batch: bool = False
+    """The calls go through the provider's batch API (`judge.batch`): priced at its rate."""
 
 
 @dataclass(frozen=True)
@@ -200,9 +217,11 @@ def _priced_row(group: _Group, profile: Profile) -> PlanRow:
     row = group.row
     if not group.calls and not group.retry_calls:
         return row
-    price = price_of(str(row.model).removesuffix(" + adapter"), profile)
+    batched = row.role == "judge" and bool(profile.judge.batch)
+    price = price_of(str(row.model).removesuffix(" + adapter"), profile, batch=batched)
     return replace(
         row,
+        batch=batched,
         calls=group.calls,
         retry_calls=group.retry_calls,
         input_tokens=group.input_tokens,
@@ -275,9 +294,23 @@ def _training_rows(jobs: list[TrainingJob], profile: Profile) -> list[_Group]:
 def _skipped_rows(stages: list[Stage]) -> list[_Group]:
     """One row per stage the planning run skipped: it calls no model (listed after the rest)."""
     return [
-        _Group(PlanRow(stage=stage.name, job=stage.title, note=LOCAL_ONLY), time.time_ns())
+        _Group(
+            PlanRow(stage=stage.name, job=stage.title, note=LOCAL_ONLY, pipeline_stage=stage.name),
+            time.time_ns(),
+        )
         for stage in stages
     ]
+
+
+def _in_pipeline_stage(group: _Group, spans: list[tuple[str, int, int]]) -> _Group:
+    """The group with the pipeline stage that was running when its jobs ran."""
+    if group.row.pipeline_stage:
+        return group
+    for name, start, end in spans:
+        if start <= group.ran_at_ns <= (end or time.time_ns()):
+            group.row = replace(group.row, pipeline_stage=name)
+            return group
+    return group
 
 
 def plan_run(profile: Profile, records: list[Record], limit: int | None = None) -> RunPlan:
@@ -303,6 +336,7 @@ def plan_run(profile: Profile, records: list[Record], limit: int | None = None) 
             + _training_rows(recorder.jobs, profile)
             + _skipped_rows(context.skipped)
         )
+    groups = [_in_pipeline_stage(group, context.stage_spans) for group in groups]
     groups.sort(key=lambda group: group.ran_at_ns)
     test = [record for record in records if record.split == "test"][:limit]
     return RunPlan(
@@ -343,7 +377,8 @@ def plan_table(plan: RunPlan) -> Table:
     rows = []
     for row in plan.rows:
         if row.calls or row.retry_calls:
-            calls, dollars = _number(row.calls), _dollars(row.usd)
+            calls = _number(row.calls)
+            dollars = _dollars(row.usd) + (" (batch)" if row.batch else "")
             tokens_in, tokens_out = _number(row.input_tokens), _number(row.output_tokens)
         else:
             calls = tokens_in = tokens_out = dollars = "–"
@@ -379,8 +414,8 @@ def plan_table(plan: RunPlan) -> Table:
             "(intents, drafts, rules, candidates) at its max_tokens budget. output: max_tokens "
             "per call (an upper bound). retries: calls that repeat a prompt (the LLM judge asks "
             "again when it cannot parse an answer). USD at list prices as of "
-            f"{plan.prices_as_of} (harness/prices.yaml, the profile's prices); local models "
-            "cost 0."
+            f"{plan.prices_as_of} (harness/prices.yaml, the profile's prices), batched judge "
+            "calls (batch) at the provider's batch rate; local models cost 0."
         ),
     )
 
@@ -401,3 +436,79 @@ def totals_line(plan: RunPlan) -> str:
         f" (+ up to {_dollars(retry_usd)} if every judge answer is retried)" if retry_usd else ""
     )
     return line + f"≈ {_dollars(plan.usd)}{extra}"
+
+
+def _sums(rows: list[PlanRow]) -> dict[str, Any]:
+    """Calls, tokens and dollars of some plan rows; dollars None when a called model is unpriced."""
+    called = [row for row in rows if row.calls or row.retry_calls]
+    costs = [row.usd for row in called if row.calls]
+    retries = [row.retry_usd for row in called if row.retry_calls]
+    return {
+        "calls": sum(row.calls for row in rows),
+        "retry_calls": sum(row.retry_calls for row in rows),
+        "training_jobs": sum(row.training_jobs for row in rows),
+        "input_tokens": sum(row.input_tokens for row in rows),
+        "output_tokens": sum(row.output_tokens for row in rows),
+        "usd": None if any(cost is None for cost in costs) else sum(costs),  # type: ignore[arg-type]
+        "retry_usd": None if any(cost is None for cost in retries) else sum(retries),  # type: ignore[arg-type]
+    }
+
+
+def plan_forecast(plan: RunPlan, fingerprint_of_inputs: str) -> dict[str, Any]:
+    """The plan as `forecast.json` (`harness.forecast`): totals, by stage kind, by pipeline stage.
+
+    `fingerprint_of_inputs` identifies the profile, limit and prices it was made for.
+    """
+    by_kind: dict[str, list[PlanRow]] = {}
+    by_stage: dict[str, list[PlanRow]] = {}
+    for row in plan.rows:
+        by_kind.setdefault(row.stage, []).append(row)
+        by_stage.setdefault(row.pipeline_stage or row.stage, []).append(row)
+    stages = {}
+    for name, rows in by_stage.items():
+        kinds = sorted({row.stage for row in rows if row.calls or row.training_jobs})
+        roles = sorted({str(row.role) for row in rows if row.role})
+        stages[name] = {"kinds": kinds, "roles": roles, **_sums(rows)}
+    return {
+        "profile": plan.profile,
+        "inputs": fingerprint_of_inputs,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "prices_as_of": plan.prices_as_of,
+        "usd": plan.usd,
+        "retry_usd": plan.retry_usd,
+        "unpriced_models": plan.unpriced_models,
+        "by_kind": {kind: _sums(rows) for kind, rows in by_kind.items()},
+        "by_stage": stages,
+    }
+
+
+def prepare_forecast(
+    context: PipelineContext,
+    max_cost: float | None = None,
+    limit: int | None = None,
+    spent_elsewhere: float = 0.0,
+    forecast_wanted: bool = False,
+) -> CostGuard | None:
+    """Write the run's `forecast.json` at its start; the cost guard when there is a ceiling.
+
+    A forecast is made (a dry run of the context's profile, ~20 s for the demo) when there
+    is a ceiling or `forecast_wanted`, and reused while the profile, `limit` and prices stay
+    the same. Raises `ForecastAboveCeiling` (an input error) when the forecast is above
+    `max_cost` less `spent_elsewhere` (what earlier datasets of the run spent).
+    """
+    profile = context.profile
+    if max_cost is None and not forecast_wanted:
+        return None
+    inputs = fingerprint(
+        {"profile": dump_profile(profile), "limit": limit, "prices": price_list().model_dump()}
+    )
+    forecast = read_forecast(context.run.root)
+    if forecast is None or forecast.get("inputs") != inputs:
+        context.console.print("[dim]forecasting the run's cost (a dry run)...[/dim]")
+        records, _ = limited_records(profile)
+        forecast = plan_forecast(plan_run(profile, records, limit=limit), inputs)
+        write_forecast(context.run.root, forecast)
+    if max_cost is None:
+        return None
+    refuse_above_ceiling(forecast, max_cost - spent_elsewhere, context.run.root)
+    return CostGuard(ceiling=max_cost, forecast=forecast, spent_elsewhere=spent_elsewhere)

@@ -117,7 +117,7 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
     - `base_url` points the provider at a server that is already running;
     - `startup_timeout` is the seconds inspect waits for a `vllm/` server it starts;
     - `config` gets `temperature: 0` and, where the provider takes one, `seed: <profile
-      seed>`, unless the role states them.
+      seed>`, unless the role states them; the judge role gets `batch` from `judge.batch`.
     """
     spec = resolved_spec(profile.roles[role], sampling=sampling)
     provider = provider_of(spec.model)
@@ -142,6 +142,8 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
     if provider in SEEDED_PROVIDERS:
         decoding["seed"] = profile.seed
     config = {**decoding, **spec.config}
+    if role == "judge" and profile.judge.batch:  # not an answer's identity: not in role_identity
+        config.setdefault("batch", profile.judge.batch_setting())
     return ModelSpec(model=model, model_args=model_args, config=config)
 
 

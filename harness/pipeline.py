@@ -13,13 +13,14 @@ combined report of them all in `runs/NAME/` (`run_datasets`, `harness.combined_r
 
 import signal
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,9 +28,11 @@ from rich.markup import escape
 from core.atomic import atomic_write_text
 from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
-from core.run_lock import acquire_run_lock
+from core.run_lock import RunLockHold, acquire_run_lock
 from harness.combined_report import DatasetResult, report_combined_run
+from harness.forecast import read_forecast
 from harness.profile import Profile, dataset_profiles, dump_profile
+from harness.progress import StageProgress
 from harness.stage_runner import StageResult, StageRunner
 from harness.stages import (
     BuildStage,
@@ -47,6 +50,9 @@ from harness.stages import (
 )
 from harness.weights import require_trainable_small
 from tasks.records import Record
+
+if TYPE_CHECKING:
+    from harness.cost_guard import CostGuard
 
 __all__ = [
     "PIPELINE",
@@ -79,6 +85,27 @@ PIPELINE: tuple[Stage, ...] = (
 """Every stage of a benchmark run, in the order it runs."""
 
 
+def _locked_with_profile(run: RunFolder, profile: Profile, console: Console) -> RunLockHold:
+    """Take the run folder's lock and write the resolved profile into it (when it changed).
+
+    The lock is released again if writing the profile fails.
+
+    Raises:
+        RunFolderLocked: Another process writes the run folder.
+    """
+    hold = acquire_run_lock(
+        run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    )
+    try:
+        text = dump_profile(profile)
+        if not run.profile.exists() or run.profile.read_text("utf-8") != text:
+            atomic_write_text(run.profile, text)
+    except BaseException:
+        hold.release()
+        raise
+    return hold
+
+
 def open_run(
     run_dir: Path,
     profile: Profile,
@@ -99,13 +126,8 @@ def open_run(
         RunFolderLocked: Another process writes the run folder.
     """
     run = RunFolder(run_dir)
-    hold = acquire_run_lock(
-        run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
-    )
+    hold = _locked_with_profile(run, profile, console)
     try:
-        text = dump_profile(profile)
-        if not run.profile.exists() or run.profile.read_text("utf-8") != text:
-            atomic_write_text(run.profile, text)
         runner = StageRunner(run, profile, display=display, announce=console.print)
     except BaseException:
         hold.release()
@@ -137,25 +159,47 @@ def _terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_benchmark(context: PipelineContext) -> dict[str, Any]:
+def run_benchmark(context: PipelineContext, guard: "CostGuard | None" = None) -> dict[str, Any]:
     """Run every stage of `context.stages` in order; returns the report.
 
     A planning run (`context.planning`) skips the stages that call no model and returns an
     empty report. Before any stage, a small model that adapter systems cannot train is
-    refused (`harness.weights.require_trainable_small`). The run's models are closed when it
-    ends, however it ends (success, an error, Ctrl-C or SIGTERM): the servers started for
-    them stop with it.
+    refused (`harness.weights.require_trainable_small`). Each stage starts with a progress
+    line (stage i/N, elapsed, ETA; `harness.progress`) and adds its seconds to the run's
+    `stage_seconds.json`. With a `guard` (`harness.cost_guard.CostGuard`), a stage that could
+    take the spend over the cost ceiling is not started: `CeilingReached`. The run's models
+    are closed when it ends, however it ends (success, an error, the ceiling, Ctrl-C or
+    SIGTERM): the servers started for them stop with it.
     """
     require_trainable_small(context.profile, context.run.profile)
+    progress = None
+    if not context.planning:
+        progress = StageProgress(
+            run_root=context.run.root,
+            profile=context.profile,
+            stages=[stage.name for stage in context.stages],
+            forecast=read_forecast(context.run.root),
+            announce=context.console.print,
+        )
     with _terminate_as_exit():
         try:
-            for stage in context.stages:
+            for index, stage in enumerate(context.stages):
                 if context.planning and not stage.calls_models(context):
                     context.skipped.append(stage)
                     continue
+                if guard is not None:
+                    guard.before_stage(context, stage)
+                if progress is not None:
+                    progress.stage_started(index)
+                context.stage_spans.append((stage.name, time.time_ns(), 0))
                 stage.run(context)
+                context.stage_spans[-1] = (stage.name, context.stage_spans[-1][1], time.time_ns())
+                if progress is not None:
+                    progress.stage_ended(index)
         finally:
             context.runner.close()
+    if guard is not None:
+        guard.finished(context)
     if context.planning:
         return {}
     if context.report is None:
@@ -177,12 +221,14 @@ def run_datasets(
     console: Console,
     display: str = "rich",
     limit: int | None = None,
+    guard_for: "Callable[[PipelineContext], CostGuard | None] | None" = None,
 ) -> DatasetsOutcome:
     """Run every dataset of a `datasets` profile in `run_dir/<dataset>/`; the combined report.
 
     Each dataset's run is a complete run folder (its single-dataset profile, stages, report),
     so it resumes, and can be inspected or re-judged, on its own. `run_dir` holds the
-    profile as given and the combined report; its lock is held throughout.
+    profile as given and the combined report; its lock is held throughout. `guard_for`
+    gives each dataset's run its cost guard (see `run_benchmark`) once it is open.
 
     Raises:
         PrefbenchInputError: The profile has a single `dataset` (use `open_run`).
@@ -193,18 +239,13 @@ def run_datasets(
             f"profile {profile.name} has one dataset: run it with `open_run` and `run_benchmark`"
         )
     run = RunFolder(run_dir)
-    hold = acquire_run_lock(
-        run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
-    )
+    hold = _locked_with_profile(run, profile, console)
     try:
-        text = dump_profile(profile)
-        if not run.profile.exists() or run.profile.read_text("utf-8") != text:
-            atomic_write_text(run.profile, text)
         results, nothing_recomputed = [], True
         for name, dataset_profile in dataset_profiles(profile).items():
             console.rule(f"[bold]dataset {escape(name)}", characters="=")
             context = open_run(run.root / name, dataset_profile, console, display, limit)
-            report = run_benchmark(context)
+            report = run_benchmark(context, guard_for(context) if guard_for else None)
             results.append(
                 DatasetResult(
                     name=name,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from inspect_ai.model import BatchConfig
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -248,6 +249,12 @@ class JudgeSettings(StrictModel):
     kind: str = "similarity"
     tie_policy: str = "inconsistent_is_tie"
     multi_candidate: bool = False
+    batch: bool | int | BatchConfig = False
+    """Send the judge role's calls through the provider's batch API (inspect's `batch`:
+    true, a batch size, or a mapping of `BatchConfig` fields such as `size`, `send_delay`,
+    `tick`). Providers with a batch API in inspect (`openai/`, `anthropic/`, ...) answer at
+    their batch rate (`harness/prices.yaml` `batch_discounts`); the others ignore it. It is
+    left out of stage and cache keys: a batched answer is the same answer."""
 
     @field_validator("kind")
     @classmethod
@@ -293,6 +300,12 @@ class JudgeSettings(StrictModel):
                 raise ValueError(str(error)) from error
         return self
 
+    def batch_setting(self) -> bool | int | dict[str, Any]:
+        """`batch` as inspect's `GenerateConfig.batch` takes it, in plain JSON values."""
+        if isinstance(self.batch, BatchConfig):
+            return self.batch.model_dump(exclude_none=True)
+        return self.batch
+
     def typed_settings(self, metrics: "MetricsSettings") -> JudgeSettingsModel:
         """The chosen judge's settings: this section's, else the same-named `metrics` ones.
 
@@ -321,10 +334,15 @@ class MetricsSettings(StrictModel):
 
 
 class ModelPrice(StrictModel):
-    """US dollars per million tokens of one model (for cost estimates)."""
+    """US dollars per million tokens of one model (for cost estimates).
+
+    `batch_discount` is the share taken off both prices for calls sent through the
+    provider's batch API (0.5: half price); None: the provider's entry in `prices.yaml`.
+    """
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    batch_discount: float | None = Field(None, ge=0, lt=1)
 
 
 IN_PROCESS_PROVIDERS = ("hf", "offline", "prefbench-mock", "prefbench-plan")
@@ -466,6 +484,10 @@ class Profile(StrictModel):
     errors: ErrorPolicy = ErrorPolicy()
     """Retries, timeouts and tolerated failed samples (docs/error_policy.md)."""
     prices: dict[str, ModelPrice] = {}
+    max_cost: float | None = Field(None, gt=0)
+    """A ceiling in US dollars: a run whose forecast is above it does not start, and a stage
+    that could take the spend over it is not started (`harness.cost_guard`);
+    `prefbench run --max-cost` overrides it."""
     system_options: dict[str, dict[str, Any]] = {}
     """Solver options by system, e.g. `{few_shot: {k: 5}}`; they override the `generation`
     settings offered to every system (`harness.stages.generation.system_options`)."""
@@ -559,7 +581,7 @@ def parse_profile(raw: Any, source: Path) -> Profile:
     return _with_text_limit(profile, source)
 
 
-OPTIONAL_SECTIONS = ("dataset", "datasets", "long_texts")
+OPTIONAL_SECTIONS = ("dataset", "datasets", "long_texts", "max_cost")
 """Profile keys left out of `profile.yaml` when unset, so older run folders' files stay as
 they were."""
 
@@ -575,6 +597,11 @@ def dump_profile(profile: Profile) -> str:
     """The resolved profile as YAML (what `runs/NAME/profile.yaml` holds)."""
     unset = {key for key in OPTIONAL_SECTIONS if getattr(profile, key) is None}
     data = profile.model_dump(mode="json", exclude=unset)
+    if data["judge"].get("batch") is False:  # the default: older files stay as they were
+        del data["judge"]["batch"]
+    for price in data["prices"].values():
+        if price.get("batch_discount") is None:
+            del price["batch_discount"]
     return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)
 
 

@@ -368,7 +368,51 @@ def cost_section(section: Mapping[str, Any]) -> Section:
                 title="By stage and model",
             )
         )
+    comparison = _dict(section.get("forecast_vs_spend"))
+    if _dicts(comparison.get("rows")):
+        tables.append(
+            Table(
+                columns=columns(
+                    "stage", "forecast USD", "with retries ≤", "spent USD", "spent/forecast"
+                ),
+                rows=[
+                    cells(
+                        text(row.get("stage")),
+                        number(row.get("forecast_usd"), 4),
+                        number(row.get("forecast_usd_max"), 4),
+                        number(row.get("spent_usd"), 4),
+                        number(row.get("ratio"), 2),
+                    )
+                    for row in _dicts(comparison.get("rows"))
+                ],
+                title="Forecast (dry run) against spend",
+            )
+        )
+    hours = _dicts(section.get("device_hours"))
+    if hours:
+        tables.append(
+            Table(
+                columns=columns("stage", "wall s", "CPU s", "GPUs", "GPU-hours"),
+                rows=[
+                    cells(
+                        text(row.get("stage")),
+                        number(row.get("wall_seconds"), 1),
+                        number(row.get("cpu_seconds"), 1),
+                        number(row.get("gpus")),
+                        number(row.get("gpu_hours"), 3),
+                    )
+                    for row in hours
+                ],
+                title="Time and GPU-hours by pipeline stage",
+            )
+        )
     paragraphs = []
+    if comparison.get("ratio") is not None:
+        paragraphs.append(
+            f"Spent {number(comparison.get('spent_usd'), 4)} USD against a forecast of "
+            f"{number(comparison.get('forecast_usd'), 4)} USD (ratio "
+            f"{number(comparison.get('ratio'), 2)}; the forecast aims at ±20 %)."
+        )
     if "usd_total" in section:
         total = section.get("usd_total")
         paragraphs.append(

@@ -34,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.openai_batch_endpoints import BatchEndpoints
+
 BASE_MODEL_CONTEXT = 8192
 """The `max_model_len` listed for every served model (vLLM lists it on `/v1/models`)."""
 
@@ -124,6 +126,7 @@ class OpenAITestServer:
     requests: list[RecordedRequest] = field(default_factory=list)
     arrivals: list[RecordedRequest] = field(default_factory=list)
     adapter_loads: list[dict[str, Any]] = field(default_factory=list)
+    batch: BatchEndpoints = field(default_factory=BatchEndpoints)
     port: int = 0
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -220,6 +223,7 @@ class OpenAITestServer:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/v1/load_lora_adapter", self._load_adapter, methods=["POST"]),
+                *self.batch.routes(),  # Files and Batches API: tests.openai_batch_endpoints
             ]
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

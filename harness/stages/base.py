@@ -91,6 +91,9 @@ class PipelineContext:
     """Every role is a planning model (`prefbench run --dry-run`): stages that call no model
     are skipped and listed in `skipped`, and so is local scoring after a stage's calls."""
     skipped: list[Stage] = field(default_factory=list)
+    stage_spans: list[tuple[str, int, int]] = field(default_factory=list)
+    """(stage name, start, end) in `time.time_ns()` of each stage run in this invocation
+    (end 0 while it runs): the dry run attributes each eval to the stage that ran it."""
 
     @property
     def recomputed_nothing(self) -> bool:

@@ -1,0 +1,68 @@
+"""Forecast versus real spend of a run's priced model calls, per stage kind.
+
+Runs a profile (default: the offline demo) with a made-up price for its models (the demo's
+models are free), so the dry-run forecast (`forecast.json`, written at the run's start) and
+the spend read from the run's logs (report.json `cost`) are both in dollars, then prints per
+stage kind the forecast (without and with the judge-retry bound), the spend and the ratio
+spent/forecast (the goal: within ±20 %). The price is the same for input and output tokens
+unless given twice, so the ratio is also a token ratio. Usage:
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m tests.benchmarks.forecast_vs_spend \\
+        [--profile demo] [--out runs/forecast-bench] [--limit N] [--price 1.0 2.0]
+
+An existing `--out` folder is reused (its finished stages are not spent again): give a new
+one for a fresh measurement.
+"""
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.dry_run import prepare_forecast
+from harness.pipeline import open_run, run_benchmark
+from harness.profile import ModelPrice, load_profile
+
+
+def main() -> None:
+    """Run the profile with prices, then print the forecast against the spend."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="demo")
+    parser.add_argument("--out", type=Path, default=Path("runs/forecast-bench"))
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--price", type=float, nargs="+", default=[1.0, 1.0])
+    args = parser.parse_args()
+    profile, _ = load_profile(args.profile)
+    price = ModelPrice(input_per_million=args.price[0], output_per_million=args.price[-1])
+    prices = {spec.model: price for spec in profile.roles.values()}
+    profile = profile.model_copy(update={"prices": {**prices, **profile.prices}})
+    console = Console(file=io.StringIO(), width=200)
+    context = open_run(args.out, profile, console, display="none", limit=args.limit)
+    started = time.monotonic()
+    prepare_forecast(context, limit=args.limit, forecast_wanted=True)
+    forecast_seconds = time.monotonic() - started
+    report = run_benchmark(context)
+    run_seconds = time.monotonic() - started - forecast_seconds
+    comparison = report["cost"]["forecast_vs_spend"]
+    print(f"profile {profile.name}, price {args.price} USD per million tokens")
+    print(f"forecast (dry run) took {forecast_seconds:.0f} s, the run {run_seconds:.0f} s")
+    print(f"{'stage':10} {'forecast $':>12} {'with retries':>13} {'spent $':>12} {'ratio':>7}")
+    for row in comparison["rows"]:
+        ratio = "–" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        print(
+            f"{row['stage']:10} {row['forecast_usd']:12.6f} {row['forecast_usd_max']:13.6f} "
+            f"{row['spent_usd']:12.6f} {ratio:>7}"
+        )
+    total = comparison["ratio"]
+    print(
+        f"{'total':10} {comparison['forecast_usd']:12.6f} {'':13} {comparison['spent_usd']:12.6f} "
+        f"{'–' if total is None else f'{total:.3f}':>7}"
+    )
+    print(json.dumps(report["cost"]["device_hours"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
