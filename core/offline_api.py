@@ -6,6 +6,8 @@ from typing import Any
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+__all__ = ["OfflineModelAPI"]
+
 
 class OfflineModelAPI(ModelAPI):
     """A model answered in-process: no key, no network, no tools, no default `max_tokens`.
