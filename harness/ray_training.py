@@ -13,9 +13,9 @@ from typing import Any
 import ray
 from ray.util import ActorPool
 
+from harness.adapter_progress import AdapterProgress
 from harness.profile import TrainingFanout
-from harness.training_fanout import AdapterProgress, TrainerFactory
-from solvers.training.jobs import AdapterJob, run_adapter_job
+from solvers.training.jobs import AdapterJob, TrainerFactory, run_adapter_job
 from solvers.training.manifest import AdapterManifest
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.training_fanout import AdapterProgress
+from harness.adapter_progress import AdapterProgress
 from solvers.training.context import BuildContext
 from solvers.training.jobs import AdapterJob
 from solvers.training.lora import (

@@ -19,10 +19,11 @@ from inspect_ai import Task
 from inspect_ai.log import EvalLog
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.adapter_progress import AdapterProgress
 from harness.models import training_base
 from harness.prompt_files import prompts_fingerprint
 from harness.stages.base import PipelineContext, Stage
-from harness.training_fanout import AdapterProgress, require_ray, train_adapter_jobs
+from harness.training_fanout import require_ray, train_adapter_jobs
 from solvers import lookup_system
 from solvers.training.context import BuildContext
 from solvers.training.lora import SharedBaseTrainer, StepCallback

@@ -9,7 +9,7 @@ another node needs only the shared run folder and the base model at the same pat
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +50,10 @@ class AdapterTrainer(Protocol):
     ) -> TrainingResult:
         """Train on `examples` and save the adapter to `adapter_dir` (see `train_lora_adapter`)."""
         ...
+
+
+TrainerFactory = Callable[[], AdapterTrainer]
+"""Makes the trainer a worker trains its adapters with (one per worker process)."""
 
 
 @dataclass(frozen=True)
