@@ -57,7 +57,13 @@ from harness.planning_model import (
 from harness.profile import DatasetSpec, Profile, dump_profile, trains_adapters
 from harness.stages import Stage
 from harness.stages.records import limited_records
-from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
+from solvers.training.lora import (
+    Checkpointing,
+    LoraSettings,
+    StepCallback,
+    TrainingExample,
+    TrainingResult,
+)
 from tasks.records import Record, write_records
 
 PlanColumn = Literal["calls", "retry_calls", "training_jobs", "input_tokens", "output_tokens"]
@@ -162,7 +168,9 @@ class TrainingRecorder:
         examples: Sequence[TrainingExample],
         settings: LoraSettings,
         adapter_dir: Path,
-        on_step: object = None,
+        on_step: StepCallback | None = None,
+        *,
+        checkpoints: Checkpointing | None = None,
     ) -> TrainingResult:
         """Record the job; the folder is `artifacts/SYSTEM/USER/adapter` (`user_artifacts`)."""
         user_folder = Path(adapter_dir).parent

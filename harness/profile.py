@@ -436,8 +436,42 @@ class ErrorPolicy(StrictModel):
         return ProviderPolicy.model_validate({**self.default.model_dump(), **given})
 
 
+FANOUT_BACKENDS = ("local", "ray")
+
+
+class TrainingFanout(StrictModel):
+    """Where the adapters of a build train (`harness.training_fanout`); never part of a key.
+
+    `backend: local` trains them in-process, one after another on one loaded base. `backend:
+    ray` runs one task per adapter on Ray (`pip install 'prefbench[ray]'`): one per GPU, or per
+    CPU without GPUs, at most `workers` at once; `address` is the cluster's (`auto`: the one
+    `ray start` began on this node; `ray://HOST:10001`; none: an existing local one, else a new
+    one); a worker that dies is retried up to `max_retries` times.
+    """
+
+    backend: str = "local"
+    address: str | None = None
+    max_retries: int = Field(default=2, ge=0, le=100)
+    workers: int | None = Field(default=None, ge=1)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, backend: str) -> str:
+        if backend not in FANOUT_BACKENDS:
+            raise ValueError(
+                f"{backend!r} is no training backend; set training.fanout.backend to 'local' "
+                "(in-process, one adapter after another) or 'ray' (one task per adapter on a "
+                "Ray cluster, `pip install 'prefbench[ray]'`)"
+            )
+        return backend
+
+
 class TrainingSettings(StrictModel):
-    """LoRA/QLoRA settings of every adapter (see `solvers.training.lora.LoraSettings`)."""
+    """LoRA/QLoRA settings of every adapter (see `solvers.training.lora.LoraSettings`).
+
+    `fanout` and `checkpoint_every` say how the adapters train, not what they are: they are
+    in no input hash or stage key, so changing them reuses every finished adapter.
+    """
 
     rank: int = 8
     alpha: int = 16
@@ -447,6 +481,10 @@ class TrainingSettings(StrictModel):
     batch_size: int = 4
     max_seq_len: int = 384
     quantization: Literal["none", "nf4"] = "none"
+    fanout: TrainingFanout = TrainingFanout()
+    checkpoint_every: int = Field(default=0, ge=0)
+    """Save an adapter's training state every that many steps (0: never); a killed build
+    resumes each unfinished adapter from its last checkpoint."""
 
     def lora(self, seed: int) -> LoraSettings:
         """The trainer's settings object."""

@@ -58,7 +58,9 @@ HASHES = {
 }
 
 
-def fake_train(base_dir, train_examples, settings, adapter_dir, on_step) -> TrainingResult:
+def fake_train(
+    base_dir, train_examples, settings, adapter_dir, on_step, checkpoints=None
+) -> TrainingResult:
     """Save a small adapter that names the examples it was 'trained' on."""
     with atomic_directory(adapter_dir) as staging:
         (staging / "adapter_config.json").write_text(
@@ -195,8 +197,8 @@ def test_an_unchanged_adapter_is_kept(tmp_path: Path, links: bool):
 def test_a_failed_build_keeps_the_installed_pair(tmp_path: Path, monkeypatch):
     build(tmp_path, "old")
 
-    def broken_train(*args) -> TrainingResult:
-        fake_train(*args)
+    def broken_train(*args, **kwargs) -> TrainingResult:
+        fake_train(*args, **kwargs)
         raise RuntimeError("out of GPU memory")
 
     context = build_context(tmp_path)

@@ -13,7 +13,13 @@ from inspect_ai.log import read_eval_log
 
 from harness.pipeline import build_systems, generate, prepare_records, run_benchmark
 from solvers import lookup_system
-from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
+from solvers.training.lora import (
+    Checkpointing,
+    LoraSettings,
+    StepCallback,
+    TrainingExample,
+    TrainingResult,
+)
 from solvers.training.rules import STRATEGIES_WITH_DRAFT, TEMPLATES
 from tests.helpers import INTENT, LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 
@@ -33,7 +39,9 @@ class RecordingTrainer:
         examples: Sequence[TrainingExample],
         settings: LoraSettings,
         adapter_dir: Path,
-        on_step: object = None,
+        on_step: StepCallback | None = None,
+        *,
+        checkpoints: Checkpointing | None = None,
     ) -> TrainingResult:
         parts = Path(adapter_dir).parts  # artifacts/SYSTEM/<versions>/USER/<version>/adapter
         at = parts.index("artifacts")

@@ -1,13 +1,15 @@
 """The build stage: each system's build step (rules, per-user adapters) over the train split.
 
 A system's build function runs its evals through `BuildContext.run_eval` (logs in
-`logs/build/`) and trains adapters through `BuildContext.train_adapter`, which is the
-context's `adapter_trainer` when set (the dry run records the jobs instead of training),
-else a `SharedBaseTrainer`: the base model is loaded once and trains adapter after adapter,
-and is freed before each eval (whose models then get its memory) and at the end.
+`logs/build/`) and names the adapters it needs (`request_user_adapter`); the adapters whose
+inputs changed are queued as jobs. Once every build step's shared work is done, the queued
+jobs train with the executor of the profile's `training.fanout` (`harness.training_fanout`):
+in-process on one `SharedBaseTrainer` (the base model loaded once, adapter after adapter), or
+on Ray. The context's `adapter_trainer`, when set, trains them in-process instead (the dry run
+records the jobs). `training.checkpoint_every` makes each adapter resumable after a kill.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -17,19 +19,20 @@ from inspect_ai import Task
 from inspect_ai.log import EvalLog
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.adapter_progress import AdapterProgress
 from harness.models import training_base
 from harness.prompt_files import prompts_fingerprint
 from harness.stages.base import PipelineContext, Stage
+from harness.training_fanout import require_ray, train_adapter_jobs
 from solvers import lookup_system
 from solvers.training.context import BuildContext
-from solvers.training.lora import SharedBaseTrainer
+from solvers.training.lora import SharedBaseTrainer, StepCallback
+from solvers.training.manifest import AdapterManifest
 
 
 @contextmanager
-def _training_progress(
-    context: PipelineContext, system: str, user: str
-) -> Iterator[Callable[[int, int, float], None]]:
-    """A rich progress bar for one adapter's training steps (counted for the re-run check)."""
+def _training_progress(context: PipelineContext, system: str, user: str) -> Iterator[StepCallback]:
+    """A rich progress bar for one adapter trained right away (`ensure_user_adapter`)."""
     context.adapters_trained += 1
     columns = (
         TextColumn("{task.description}"),
@@ -64,7 +67,8 @@ class BuildStage(Stage):
     ) -> BuildContext:
         """What the systems' build steps get: train records, base model, an eval runner.
 
-        Adapters train on `shared_trainer` unless the context has its own `adapter_trainer`.
+        Adapters trained right away (`ensure_user_adapter`) train on `shared_trainer` unless
+        the context has its own `adapter_trainer`; queued ones train in `run`.
         """
         profile = context.profile
         base_dir, base_id = training_base(profile)
@@ -93,13 +97,19 @@ class BuildStage(Stage):
         )
 
     def run(self, context: PipelineContext) -> None:
-        """Build every selected system that has a build step, in profile order."""
+        """Build every selected system that has a build step, in profile order.
+
+        Then train the adapters their build steps queued.
+        """
         self.heading(context)
         systems = [lookup_system(name) for name in context.profile.systems]
         to_build = [s for s in systems if s.build is not None and self.only in (None, s.name)]
         if not to_build:
             context.console.print("no system needs a build step")
             return
+        training = context.profile.training
+        if context.adapter_trainer is None:
+            require_ray(training.fanout)  # before the build's evals, not after
         shared = SharedBaseTrainer()
         build_context = self.build_context(context, shared)
         try:
@@ -108,3 +118,22 @@ class BuildStage(Stage):
                 system.build(build_context)
         finally:
             shared.close()
+        jobs = build_context.adapter_jobs
+        if not jobs:
+            return
+        progress = AdapterProgress(
+            context.console, len(jobs), on_done=partial(_count_trained, context)
+        )
+        with progress.shown():
+            train_adapter_jobs(
+                jobs,
+                training.fanout,
+                training.checkpoint_every,
+                progress,
+                trainer=context.adapter_trainer,
+            )
+
+
+def _count_trained(context: PipelineContext, manifest: AdapterManifest) -> None:
+    """Count an installed adapter for the run's recomputed-nothing check."""
+    context.adapters_trained += 1

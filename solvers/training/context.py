@@ -1,15 +1,16 @@
 """What a build step gets from the harness: the run, its training data and an eval runner."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
-from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult, train_lora_adapter
+from solvers.training.jobs import AdapterJob, AdapterTrainer
+from solvers.training.lora import LoraSettings, StepCallback, train_lora_adapter
 from tasks.records import Record
 
 
@@ -27,17 +28,11 @@ class EvalRunner(Protocol):
         ...
 
 
-StepReporter = Callable[[str, str], AbstractContextManager[Callable[[int, int, float], None]]]
+StepReporter = Callable[[str, str], AbstractContextManager[StepCallback]]
 """`with training_progress(system, user) as on_step:` shows progress while one adapter
 trains; `on_step(step, total, loss)` is the trainer's callback."""
 
-
-AdapterTrainer = Callable[
-    [Path, Sequence[TrainingExample], LoraSettings, Path, Callable[[int, int, float], None] | None],
-    TrainingResult,
-]
-"""`train(base_model_dir, examples, settings, adapter_dir, on_step)`: train and save one
-adapter (`train_lora_adapter`; the dry run passes one that records the job instead)."""
+__all__ = ["AdapterTrainer", "BuildContext", "EvalRunner", "StepReporter"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,10 @@ class BuildContext:
     training_progress: StepReporter
     announce: Callable[[str], None]
     train_adapter: AdapterTrainer = train_lora_adapter
+    """Trains an adapter right away (`ensure_user_adapter`); queued jobs run in the harness."""
+    adapter_jobs: list[AdapterJob] = field(default_factory=list)
+    """The adapters the build steps asked for whose inputs changed (`request_user_adapter`),
+    in the order asked; the harness trains them after every build step's shared work."""
     profile_roles: frozenset[str] = frozenset({"small", "large"})
     """The roles the profile gives a model (a system may fall back on another role)."""
 

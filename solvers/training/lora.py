@@ -12,6 +12,8 @@ target and an end-of-sequence token follow; the loss covers only the target toke
 
 import gc
 import importlib.util
+import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -134,14 +136,42 @@ class TrainingExample:
             raise ValueError("TrainingExample.target must be a non-empty string")
 
 
+StepCallback = Callable[[int, int, float], None]
+"""`on_step(step, max_steps, loss)`, called after each optimizer step."""
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Save the training state every `every` steps into `folder`, and resume from there.
+
+    Each save is a `checkpoint-STEP` folder written by `transformers.Trainer` (adapter weights,
+    optimizer, scheduler, RNG states, trainer state with the losses so far). A run that finds a
+    complete one resumes from the latest: its steps, losses and final adapter equal an
+    uninterrupted run's (up to floating-point noise).
+    """
+
+    folder: Path
+    every: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"checkpoint every={self.every!r}: must be an integer >= 1")
+
+
 @dataclass(frozen=True)
 class TrainingResult:
-    """What a training run did: per-step losses, steps, wall seconds, trainable parameters."""
+    """What a training run did: per-step losses, steps, wall seconds, trainable parameters.
+
+    `resumed_from_step` is the checkpoint step it started from (0: from scratch), so this run
+    trained `steps - resumed_from_step` steps; `device` is "cuda" or "cpu".
+    """
 
     losses: list[float]
     steps: int
     seconds: float
     trainable_parameters: int
+    resumed_from_step: int = 0
+    device: str = "cpu"
 
 
 def nf4_quantization_config(cuda: bool) -> Any:
@@ -279,7 +309,8 @@ class SharedBaseTrainer:
         examples: Sequence[TrainingExample],
         settings: LoraSettings,
         adapter_dir: Path,
-        on_step: Callable[[int, int, float], None] | None = None,
+        on_step: StepCallback | None = None,
+        checkpoints: Checkpointing | None = None,
     ) -> TrainingResult:
         """Train one adapter on the loaded base (loading it first if needed)."""
         directory = Path(base_model_dir).expanduser().resolve()
@@ -292,7 +323,13 @@ class SharedBaseTrainer:
             self._loaded = load_training_base(directory, settings.quantization)
         try:
             return train_lora_adapter(
-                directory, examples, settings, adapter_dir, on_step, base=self._loaded
+                directory,
+                examples,
+                settings,
+                adapter_dir,
+                on_step,
+                base=self._loaded,
+                checkpoints=checkpoints,
             )
         except BaseException:
             self.close()  # a failed run may leave the base wrapped: load it afresh next time
@@ -309,8 +346,9 @@ def train_lora_adapter(
     examples: Sequence[TrainingExample],
     settings: LoraSettings,
     adapter_dir: Path,
-    on_step: Callable[[int, int, float], None] | None = None,
+    on_step: StepCallback | None = None,
     base: LoadedBase | None = None,
+    checkpoints: Checkpointing | None = None,
 ) -> TrainingResult:
     """Train a LoRA adapter of `base_model_dir` on `examples` and save it to `adapter_dir`.
 
@@ -330,6 +368,11 @@ def train_lora_adapter(
     `base_model_dir`) is written atomically: a failed or interrupted run leaves `adapter_dir`
     as it was (absent if it was absent); an existing adapter is replaced only by a complete
     new one.
+
+    `checkpoints`, when given, saves the training state every `checkpoints.every` steps into
+    `checkpoints.folder` and first resumes from the latest complete checkpoint there (a killed
+    run loses at most that many steps); the caller removes the folder once the adapter is
+    installed. The checkpoints never change the adapter.
 
     Raises `PrefbenchInputError` when `base_model_dir` is no model folder or NF4 is asked for
     without bitsandbytes; `ValueError` when `examples` is empty.
@@ -356,6 +399,10 @@ def train_lora_adapter(
     trainer: Any = None
     try:
         with quiet_transformers(), tempfile.TemporaryDirectory(prefix="prefbench-lora-") as work:
+            resume_from = None
+            if checkpoints is not None:
+                Path(checkpoints.folder).mkdir(parents=True, exist_ok=True)
+                resume_from = last_complete_checkpoint(checkpoints.folder)
             features = [
                 tokenize_example(base.tokenizer, ex, settings.max_seq_len) for ex in examples
             ]
@@ -375,13 +422,20 @@ def train_lora_adapter(
             )
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+            saving: dict[str, Any] = {"output_dir": work, "save_strategy": "no"}
+            if checkpoints is not None:
+                saving = {
+                    "output_dir": str(checkpoints.folder),
+                    "save_strategy": "steps",
+                    "save_steps": checkpoints.every,
+                    "save_total_limit": 1,
+                }
             args = TrainingArguments(
-                output_dir=work,
+                **saving,
                 max_steps=settings.max_steps,
                 per_device_train_batch_size=settings.batch_size,
                 learning_rate=settings.learning_rate,
                 logging_steps=1,
-                save_strategy="no",
                 report_to="none",
                 use_cpu=not cuda,
                 bf16=False,
@@ -410,7 +464,7 @@ def train_lora_adapter(
                 trainer.remove_callback(noisy)
 
             started = time.perf_counter()
-            trainer.train()
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
             seconds = time.perf_counter() - started
             losses = [
                 float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry
@@ -436,8 +490,45 @@ def train_lora_adapter(
             del base
         _free_memory()
     return TrainingResult(
-        losses=losses, steps=steps, seconds=seconds, trainable_parameters=trainable
+        losses=losses,
+        steps=steps,
+        seconds=seconds,
+        trainable_parameters=trainable,
+        resumed_from_step=checkpoint_step(resume_from) if resume_from else 0,
+        device="cuda" if cuda else "cpu",
     )
+
+
+CHECKPOINT_PREFIX = "checkpoint-"
+TRAINER_STATE_FILE = "trainer_state.json"
+"""Written last into a checkpoint by `transformers.Trainer`: a checkpoint without a readable
+one was cut off by a kill and is skipped."""
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    """The training step a `checkpoint-STEP` folder was saved at."""
+    return int(Path(checkpoint).name.removeprefix(CHECKPOINT_PREFIX))
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The latest `checkpoint-STEP` in `folder` whose trainer state reads back, or None.
+
+    A checkpoint cut off by a kill (no or a truncated `trainer_state.json`) is removed, so
+    that the Trainer's rotation of old checkpoints never counts it.
+    """
+    candidates = [
+        path
+        for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*")
+        if path.is_dir() and path.name.removeprefix(CHECKPOINT_PREFIX).isdigit()
+    ]
+    for checkpoint in sorted(candidates, key=checkpoint_step, reverse=True):
+        try:
+            json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            shutil.rmtree(checkpoint, ignore_errors=True)
+            continue
+        return checkpoint
+    return None
 
 
 def _free_memory() -> None:
@@ -455,7 +546,7 @@ def _as_ids(encoded: Any) -> list[int]:
     return [int(token) for token in encoded]
 
 
-def _step_callback(max_steps: int, on_step: Callable[[int, int, float], None] | None) -> Any:
+def _step_callback(max_steps: int, on_step: StepCallback | None) -> Any:
     """A `TrainerCallback` reporting `(step, max_steps, loss)` after each logged step."""
     from transformers import TrainerCallback
 

@@ -6,7 +6,8 @@ writes both into a new folder `artifacts/SYSTEM/.versions/USER/vTIME-RANDOM/`, a
 `artifacts/SYSTEM/USER` is a symbolic link switched to it in one rename
 (:func:`install_user_artifacts`), so a kill at any moment leaves the old pair or the new
 one. A run folder from before versions (a plain `USER` folder) is read as it is and
-replaced by a link at its next build.
+replaced by a link at its next build. While an adapter trains with checkpoints, they live in
+`artifacts/SYSTEM/.checkpoints/USER/` until the adapter is installed.
 """
 
 import json
@@ -23,6 +24,7 @@ from core.errors import PrefbenchInputError
 MANIFEST_FILE = "manifest.json"
 ADAPTER_FOLDER = "adapter"
 VERSIONS_FOLDER = ".versions"
+CHECKPOINTS_FOLDER = ".checkpoints"
 
 
 class AdapterManifest(BaseModel):
@@ -39,6 +41,12 @@ class AdapterManifest(BaseModel):
     losses: list[float]
     steps: int
     seconds: float
+    device: str | None = None
+    """Where it trained: "cuda" or "cpu" (None in manifests written before this field)."""
+    device_seconds: float = 0.0
+    """Seconds the training job held its device, base loading included (0 when unknown)."""
+    resumed_from_step: int = 0
+    """The checkpoint step the last attempt resumed from (0: it trained from scratch)."""
     details: dict[str, Any] = {}
 
     @property
@@ -65,6 +73,11 @@ def user_artifacts(run_dir: Path, system: str, user: str) -> Path:
     return installed_version(
         _user_link(run_dir, system, user), _user_versions(run_dir, system, user)
     )
+
+
+def user_checkpoints(run_dir: Path, system: str, user: str) -> Path:
+    """The folder of the user's training checkpoints: `artifacts/SYSTEM/.checkpoints/USER`."""
+    return Path(run_dir) / "artifacts" / system / CHECKPOINTS_FOLDER / user
 
 
 @contextmanager
@@ -122,3 +135,34 @@ def write_manifest(folder: Path, manifest: AdapterManifest) -> Path:
     path = Path(folder) / MANIFEST_FILE
     atomic_write_text(path, manifest.model_dump_json(indent=2) + "\n")
     return path
+
+
+def installed_manifests(run_dir: Path) -> list[AdapterManifest]:
+    """The manifests of every installed adapter of the run, by system and user."""
+    artifacts = Path(run_dir) / "artifacts"
+    if not artifacts.is_dir():
+        return []
+    manifests = []
+    for system in sorted(artifacts.iterdir()):
+        if system.name.startswith(".") or not system.is_dir():
+            continue
+        for user in sorted(system.iterdir()):
+            if user.name.startswith("."):
+                continue
+            manifest = read_manifest(run_dir, system.name, user.name)
+            if manifest is not None:
+                manifests.append(manifest)
+    return manifests
+
+
+def training_device_seconds(run_dir: Path, device: str | None = None) -> float:
+    """Device seconds the run's installed adapters took to train (GPU-hours × 3600).
+
+    Sums each manifest's `device_seconds`; `device` ("cuda" or "cpu") keeps only adapters
+    trained there. Adapters trained before manifests recorded it count 0.
+    """
+    return sum(
+        manifest.device_seconds
+        for manifest in installed_manifests(run_dir)
+        if device is None or manifest.device == device
+    )

@@ -2,7 +2,7 @@
 
 from solvers.training.context import BuildContext
 from solvers.training.lora import TrainingExample
-from solvers.training.training import ensure_user_adapter
+from solvers.training.training import request_user_adapter
 from solvers.writer import render_prompt, template_for
 from tasks.records import records_by_user
 from tasks.samples import record_to_sample
@@ -11,12 +11,11 @@ SYSTEM = "naive_finetune"
 
 
 def build_naive_finetune(context: BuildContext) -> None:
-    """Train one adapter per user that writes the email directly from the writer prompt."""
+    """Queue one adapter per user that writes the email directly from the writer prompt."""
     for user, records in records_by_user(context.train_records).items():
         examples = []
         for record in records:
             metadata = record_to_sample(record).metadata or {}
             prompt = render_prompt(template_for("write", metadata), metadata)
             examples.append(TrainingExample(prompt=prompt, target=record.content))
-        _, trained = ensure_user_adapter(context, SYSTEM, user, examples)
-        context.announce(f"{SYSTEM} / {user}: {'trained' if trained else 'adapter up to date'}")
+        request_user_adapter(context, SYSTEM, user, examples)

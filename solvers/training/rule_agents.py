@@ -19,7 +19,7 @@ from solvers.large_zero_shot import large_zero_shot
 from solvers.training.context import BuildContext
 from solvers.training.lora import TrainingExample
 from solvers.training.rules import TEMPLATES, RuleStrategy, rule_distillation_task
-from solvers.training.training import ensure_user_adapter
+from solvers.training.training import request_user_adapter
 from solvers.writer import PROMPT_FAMILIES, render_prompt, template_for, template_of_kind
 from tasks.corpora import TextKind
 from tasks.records import records_by_user
@@ -86,7 +86,7 @@ def distill(
 
 
 def train_rule_agents(context: BuildContext, system: str, rules_log: EvalLog) -> None:
-    """One adapter per user, trained to write the distilled rules from the agent prompt."""
+    """Queue one adapter per user that writes the distilled rules from the agent prompt."""
     rules_by_id = {str(sample.id): sample.store for sample in rules_log.samples or []}
     for user, records in records_by_user(context.train_records).items():
         examples, tagged = [], 0
@@ -97,8 +97,7 @@ def train_rule_agents(context: BuildContext, system: str, rules_log: EvalLog) ->
             prompt = render_prompt(template_for("agent_rules", metadata), metadata)
             examples.append(TrainingExample(prompt=prompt, target=distilled["rules"]))
         details = {"rules_with_tag": tagged, "rules_log": rules_log.location}
-        _, trained = ensure_user_adapter(context, system, user, examples, details)
-        context.announce(f"{system} / {user}: {'trained' if trained else 'adapter up to date'}")
+        request_user_adapter(context, system, user, examples, details)
 
 
 def build_preference_agent(context: BuildContext) -> None:

@@ -1,20 +1,19 @@
-"""Train (or reuse) one user's adapter for a system, keyed by a hash of all its inputs."""
+"""Name (or reuse) one user's adapter for a system, keyed by a hash of all its inputs.
+
+A build step calls :func:`request_user_adapter` for each user once its shared work (drafts,
+rules) is done: an adapter whose inputs are unchanged is kept, any other becomes an
+`AdapterJob` in `BuildContext.adapter_jobs`, which the harness runs afterwards (in-process one
+after another, or fanned out on Ray). :func:`ensure_user_adapter` trains one right away.
+"""
 
 import hashlib
 import json
 from collections.abc import Sequence
 
-from core.memory import release_memory
 from solvers.training.context import BuildContext
+from solvers.training.jobs import AdapterJob, run_adapter_job
 from solvers.training.lora import TrainingExample
-from solvers.training.manifest import (
-    ADAPTER_FOLDER,
-    AdapterManifest,
-    install_user_artifacts,
-    read_manifest,
-    tidy_user_artifacts,
-    write_manifest,
-)
+from solvers.training.manifest import AdapterManifest, read_manifest, tidy_user_artifacts
 
 
 def training_input_hash(
@@ -30,6 +29,58 @@ def training_input_hash(
     return hashlib.sha256(encoded).hexdigest()
 
 
+def plan_user_adapter(
+    context: BuildContext,
+    system: str,
+    user: str,
+    examples: Sequence[TrainingExample],
+    details: dict | None = None,
+) -> tuple[AdapterJob, AdapterManifest | None]:
+    """The job that trains the user's adapter, and the installed manifest if it is current.
+
+    When the installed adapter has the job's input hash, its old versions are tidied and its
+    manifest returned: the job need not run.
+    """
+    if not examples:
+        raise ValueError(f"no training examples for system {system}, user {user}")
+    input_hash = training_input_hash(context.base_model_id, context.lora.to_dict(), examples)
+    job = AdapterJob(
+        run_dir=context.run_dir,
+        system=system,
+        user=user,
+        base_model_dir=context.base_model_dir,
+        base_model_id=context.base_model_id,
+        settings=context.lora,
+        examples=tuple(examples),
+        input_hash=input_hash,
+        details=dict(details or {}),
+    )
+    existing = read_manifest(context.run_dir, system, user)
+    if existing is not None and existing.input_hash == input_hash:
+        tidy_user_artifacts(context.run_dir, system, user)
+        return job, existing
+    return job, None
+
+
+def request_user_adapter(
+    context: BuildContext,
+    system: str,
+    user: str,
+    examples: Sequence[TrainingExample],
+    details: dict | None = None,
+) -> None:
+    """Keep the user's adapter if its inputs are unchanged, else queue its training job.
+
+    The harness trains the queued jobs (`context.adapter_jobs`) after every build step's
+    shared work, and installs each adapter with its manifest (`run_adapter_job`).
+    """
+    job, current = plan_user_adapter(context, system, user, examples, details)
+    if current is not None:
+        context.announce(f"{system} / {user}: adapter up to date")
+    elif job.key not in {queued.key for queued in context.adapter_jobs}:
+        context.adapter_jobs.append(job)  # once, although two systems may share a build step
+
+
 def ensure_user_adapter(
     context: BuildContext,
     system: str,
@@ -43,31 +94,9 @@ def ensure_user_adapter(
     into a new folder and installed together in one step (`install_user_artifacts`): an
     interrupted build leaves the previous pair, a finished one the new pair.
     """
-    if not examples:
-        raise ValueError(f"no training examples for system {system}, user {user}")
-    settings = context.lora.to_dict()
-    input_hash = training_input_hash(context.base_model_id, settings, examples)
-    existing = read_manifest(context.run_dir, system, user)
-    if existing is not None and existing.input_hash == input_hash:
-        tidy_user_artifacts(context.run_dir, system, user)
-        return existing, False
-    with install_user_artifacts(context.run_dir, system, user) as version:
-        with context.training_progress(system, user) as on_step:
-            result = context.train_adapter(
-                context.base_model_dir, examples, context.lora, version / ADAPTER_FOLDER, on_step
-            )
-        release_memory()
-        manifest = AdapterManifest(
-            system=system,
-            user=user,
-            base_model=context.base_model_id,
-            input_hash=input_hash,
-            settings=settings,
-            examples=len(examples),
-            losses=result.losses,
-            steps=result.steps,
-            seconds=round(result.seconds, 2),
-            details={"trainable_parameters": result.trainable_parameters, **(details or {})},
-        )
-        write_manifest(version, manifest)
+    job, current = plan_user_adapter(context, system, user, examples, details)
+    if current is not None:
+        return current, False
+    with context.training_progress(system, user) as on_step:
+        manifest = run_adapter_job(job, context.train_adapter, on_step)
     return manifest, True
