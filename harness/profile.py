@@ -631,12 +631,29 @@ def trains_adapters(profile: Profile) -> bool:
     return any(lookup_system(name).uses_adapter for name in profile.systems)
 
 
+LATER_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("judge", "batch"),
+    ("generation", "intent_temperatures"),
+    ("training", "fanout"),
+    ("training", "checkpoint_every"),
+    ("errors",),
+)
+"""Settings added after run folders existed: left out of `profile.yaml` at their defaults, so
+older run folders' files stay as they were."""
+
+
 def dump_profile(profile: Profile) -> str:
     """The resolved profile as YAML (what `runs/NAME/profile.yaml` holds)."""
     unset = {key for key in OPTIONAL_SECTIONS if getattr(profile, key) is None}
     data = profile.model_dump(mode="json", exclude=unset)
-    if data["judge"].get("batch") is False:  # the default: older files stay as they were
-        del data["judge"]["batch"]
+    for path in LATER_SETTINGS:
+        *parents, leaf = path
+        owner, section = profile, data
+        for parent in parents:
+            owner, section = getattr(owner, parent), section[parent]
+        default = type(owner).model_fields[leaf].get_default(call_default_factory=True)
+        if getattr(owner, leaf) == default:
+            del section[leaf]
     for price in data["prices"].values():
         if price.get("batch_discount") is None:
             del price["batch_discount"]

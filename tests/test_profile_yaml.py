@@ -108,3 +108,24 @@ def test_a_valid_run_folder_profile_still_opens(tmp_path: Path) -> None:
 
     profile = read_run_profile(run_dir / "profile.yaml", judge_kind="similarity")
     assert profile.judge.kind == "similarity" and profile.name == "scripted"
+
+
+def test_later_settings_are_dumped_only_when_set(tmp_path: Path) -> None:
+    default, _ = load_profile("demo")
+    text = dump_profile(default)
+    for leaf in ("fanout:", "checkpoint_every:", "batch:"):
+        assert leaf not in text
+    assert "\nerrors:" not in text
+
+    changed = default.model_copy(
+        update={
+            "training": default.training.model_copy(update={"checkpoint_every": 5}),
+            "errors": default.errors.model_copy(update={"retry_on_error": 3}),
+        }
+    )
+    path = tmp_path / "profile.yaml"
+    path.write_text(dump_profile(changed), encoding="utf-8")
+    reread, _ = load_profile(str(path))
+    assert reread.training.checkpoint_every == 5
+    assert reread.errors.retry_on_error == 3
+    assert reread.training.fanout == default.training.fanout
