@@ -51,12 +51,31 @@ _FILLER_WORDS = (
 ).split()
 
 
+MESSAGE_OVERHEAD_TOKENS = 4
+"""Tokens a chat format adds per message without a known template (role, separators)."""
+REPLY_PRIMING_TOKENS = 3
+"""Tokens a chat format adds to start the reply without a known template."""
+
+
 @dataclass(frozen=True)
 class TokenCounter:
-    """How a role's tokens are counted: a local tokenizer, or about 4 characters per token."""
+    """How a role's tokens are counted: a local tokenizer, or about 4 characters per token.
+
+    `count` counts a text; `count_prompt` the whole prompt the model reads: the messages in
+    the tokenizer's chat template with its reply header (and any system prompt the template
+    adds), else the texts plus a per-message and reply overhead.
+    """
 
     method: str
     count: Callable[[str], int]
+    count_chat: Callable[[list[dict[str, str]]], int] | None = None
+
+    def count_prompt(self, messages: list[ChatMessage]) -> int:
+        """Input tokens of a call with `messages`."""
+        if self.count_chat is not None:
+            return self.count_chat([{"role": m.role, "content": m.text} for m in messages])
+        texts = sum(self.count(message.text) for message in messages)
+        return texts + MESSAGE_OVERHEAD_TOKENS * len(messages) + REPLY_PRIMING_TOKENS
 
 
 def _count_characters(text: str) -> int:
@@ -95,8 +114,17 @@ def _tokenizer_counter(source: str) -> TokenCounter | None:
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError, ImportError):
         return None
+
+    def count_chat(messages: list[dict[str, str]]) -> int:
+        encoded = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        return len(encoded["input_ids"])
+
     return TokenCounter(
-        f"tokenizer of {source}", lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+        f"tokenizer of {source}",
+        lambda text: len(tokenizer.encode(text, add_special_tokens=False)),
+        count_chat if tokenizer.chat_template else None,
     )
 
 
@@ -175,7 +203,7 @@ class PlanningModelAPI(OfflineModelAPI):
         """Filler of `config.max_tokens` tokens; usage: the prompt's tokens and that budget."""
         budget = config.max_tokens or UNBOUNDED_MAX_TOKENS
         prompt_hash = _prompt_hash(self.model_name, self._adapter, input, config)
-        input_tokens = sum(self._counter.count(message.text) for message in input)
+        input_tokens = self._counter.count_prompt(input)
         output = self.model_output(filler(self._counter, budget, prompt_hash), input_tokens, budget)
         metadata: dict[str, Any] = {PROMPT_FIELD: prompt_hash}
         if len(input) >= 2 and input[-2].role == "assistant":
