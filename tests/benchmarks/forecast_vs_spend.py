@@ -23,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.dry_run import prepare_forecast
+from harness.models import serving_spec
 from harness.pipeline import open_run, run_benchmark
 from harness.profile import ModelPrice, load_profile
 
@@ -37,7 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     profile, _ = load_profile(args.profile)
     price = ModelPrice(input_per_million=args.price[0], output_per_million=args.price[-1])
-    prices = {spec.model: price for spec in profile.roles.values()}
+    # price each role under its profile name (the forecast's) and the name its logs carry
+    # (an offline model is served as `hf/<folder>`)
+    served = {serving_spec(profile, role).model for role in profile.roles}
+    prices = {name: price for name in {*(s.model for s in profile.roles.values()), *served}}
     profile = profile.model_copy(update={"prices": {**prices, **profile.prices}})
     console = Console(file=io.StringIO(), width=200)
     context = open_run(args.out, profile, console, display="none", limit=args.limit)
@@ -51,17 +55,23 @@ def main() -> None:
     print(f"forecast (dry run) took {forecast_seconds:.0f} s, the run {run_seconds:.0f} s")
     print(f"{'stage':10} {'forecast $':>12} {'with retries':>13} {'spent $':>12} {'ratio':>7}")
     for row in comparison["rows"]:
-        ratio = "–" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        print(
-            f"{row['stage']:10} {row['forecast_usd']:12.6f} {row['forecast_usd_max']:13.6f} "
-            f"{row['spent_usd']:12.6f} {ratio:>7}"
+        print_row(
+            row["stage"],
+            row["forecast_usd"],
+            row["forecast_usd_max"],
+            row["spent_usd"],
+            row["ratio"],
         )
-    total = comparison["ratio"]
-    print(
-        f"{'total':10} {comparison['forecast_usd']:12.6f} {'':13} {comparison['spent_usd']:12.6f} "
-        f"{'–' if total is None else f'{total:.3f}':>7}"
+    print_row(
+        "total", comparison["forecast_usd"], None, comparison["spent_usd"], comparison["ratio"]
     )
     print(json.dumps(report["cost"]["device_hours"], indent=1))
+
+
+def print_row(stage: str, *values: float | None) -> None:
+    """One row of the comparison: forecast, forecast with retries, spent, ratio ("–": none)."""
+    shown = ["–" if value is None else f"{value:.6f}" for value in values]
+    print(f"{stage:10} {shown[0]:>12} {shown[1]:>13} {shown[2]:>12} {shown[3]:>9}")
 
 
 if __name__ == "__main__":
