@@ -34,7 +34,13 @@ def test_price_of_profile_file_local_and_unknown():
     assert price_of("openai/gpt-4o-mini") == ModelPrice(
         input_per_million=0.15, output_per_million=0.6
     )
-    for local in ("hf/SmolLM2-135M-Instruct", "vllm/meta-llama/x", "offline/smollm2"):
+    local_models = (
+        "hf/SmolLM2-135M-Instruct",
+        "vllm/meta-llama/x",
+        "offline/smollm2",
+        "prefbench-lora/preference_agent/ava/0d1e123173457f27",  # an adapter on the CPU
+    )
+    for local in local_models:
         assert price_of(local, profile) == ModelPrice(input_per_million=0, output_per_million=0)
     assert price_of("openai/not-a-listed-model", profile) is None
     assert price_of("openai/gpt-4o-2099-01-01", profile) is None  # unlisted snapshot
