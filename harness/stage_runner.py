@@ -16,13 +16,14 @@ its succeeded samples are answered from the cache (no request), its failed ones 
 again, and the new log replaces the old. Within one run a stage is evaluated at most once.
 """
 
+import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inspect_ai import Task, eval
+from inspect_ai import Task, eval, task_with
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from inspect_ai.solver import Solver
 from rich.markup import escape
@@ -47,6 +48,26 @@ STAGE_FIELD = "prefbench_stage"
 
 class StageInterrupted(Exception):
     """An eval ended without finishing (cancelled or failed); the run can be resumed."""
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """One stage to run: its eval task, the roles it uses and the inputs it is keyed by.
+
+    `kind` is the log folder (`logs/<kind>/`); `solver`, when given, replaces the task's;
+    `sampling` asks for the roles' sampling models (local `hf/` models decode greedily
+    otherwise).
+    """
+
+    kind: str
+    stage: str
+    task: Task
+    roles: tuple[str, ...]
+    key: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+    solver: Solver | None = None
+    limit: int | None = None
+    sampling: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,32 +238,70 @@ class StageRunner:
         `roles` are the model roles the task uses (none for a judge that needs no model);
         `on_done` runs after the eval (e.g. releasing adapter models).
         """
-        existing = self.finished(kind, stage, roles, key)
-        if existing is not None:
-            self.announce(f"[dim]{stage}: finished before, reused {existing.name}[/dim]")
-            self.results[stage] = StageResult(existing, cached=True)
-            return self.results[stage]
-        if self.reuse_only:
-            raise PrefbenchInputError(
-                f"stage {stage} has not finished in {self.run.root} (or its inputs changed): "
-                f"run `prefbench run --out {self.run.root}` first."
-            )
-        full_key = self.stage_key(stage, roles, key)
-        log_dir = self.run.logs(kind)
-        models = self.models.role_models(roles, sampling=sampling)
+        request = StageRequest(kind, stage, task, roles, key, metadata, solver, limit, sampling)
+        return self.run_stages([request], on_done)[0]
+
+    def run_stages(
+        self, requests: Sequence[StageRequest], on_done: Callable[[], None] | None = None
+    ) -> list[StageResult]:
+        """Run the stages that have not finished as one eval of concurrent tasks.
+
+        Each stage keeps its own log, key and models; running them together lets a local
+        engine batch their samples together (more rows per batch) and a server take all
+        their requests at once. All requests must share their log kind and `limit`.
+        `on_done` runs after the eval. Returns each request's result, in order.
+        """
+        if len({(request.kind, request.limit) for request in requests}) > 1:
+            raise ValueError("stages run together must share their log kind and limit")
+        pending = []
+        for request in requests:
+            existing = self.finished(request.kind, request.stage, request.roles, request.key)
+            if existing is not None:
+                self.announce(
+                    f"[dim]{request.stage}: finished before, reused {existing.name}[/dim]"
+                )
+                self.results[request.stage] = StageResult(existing, cached=True)
+            elif self.reuse_only:
+                raise PrefbenchInputError(
+                    f"stage {request.stage} has not finished in {self.run.root} (or its "
+                    f"inputs changed): run `prefbench run --out {self.run.root}` first."
+                )
+            else:
+                pending.append(request)
+        if pending:
+            self._evaluate(pending, on_done)
+        return [self.results[request.stage] for request in requests]
+
+    def _evaluate(self, requests: list[StageRequest], on_done: Callable[[], None] | None) -> None:
+        """Evaluate the requests' tasks in one eval, then record each stage's log."""
         errors = self.profile.errors
-        apply_call_policy(models.values(), errors)
-        main_model = models[roles[0]] if roles else "none/none"
+        tasks = []
+        for request in requests:
+            models = self.models.role_models(request.roles, sampling=request.sampling)
+            apply_call_policy(models.values(), errors)
+            metadata = {
+                STAGE_FIELD: request.stage,
+                KEY_FIELD: self.stage_key(request.stage, request.roles, request.key),
+                **(request.metadata or {}),
+            }
+            solver = {"solver": request.solver} if request.solver is not None else {}
+            tasks.append(
+                task_with(
+                    copy.copy(request.task),  # task_with changes the task it is given
+                    model=models[request.roles[0]] if request.roles else "none/none",
+                    model_roles=models or None,
+                    metadata={**(request.task.metadata or {}), **metadata},
+                    **solver,
+                )
+            )
         try:
             logs = eval(
-                task,
-                solver=solver,
-                limit=limit,
-                model=main_model,
-                model_roles=models or None,
-                log_dir=str(log_dir),
-                metadata={STAGE_FIELD: stage, KEY_FIELD: full_key, **(metadata or {})},
+                tasks,
+                limit=requests[0].limit,
+                model=tasks[0].model,
+                log_dir=str(self.run.logs(requests[0].kind)),
                 display=self.display,  # type: ignore[arg-type]
+                max_tasks=len(tasks),
                 max_samples=self.profile.generation.max_samples,
                 fail_on_error=errors.fail_on_error,
                 retry_on_error=errors.retry_on_error,
@@ -255,15 +314,27 @@ class StageRunner:
                     on_done()
             finally:
                 self.models.end_stage()
-        if not logs:  # inspect returns no log when Ctrl-C stopped the eval before it wrote one
-            raise KeyboardInterrupt
-        log = logs[0]
-        path = Path(log.location.removeprefix("file://"))
-        if log.status != "success":
-            raise StageInterrupted(self._stopped_message(stage, log, path))
+        by_stage = {(log.eval.metadata or {}).get(STAGE_FIELD): log for log in logs}
+        stopped = []
+        for request in requests:
+            log = by_stage.get(request.stage)
+            if log is None:  # no log: Ctrl-C stopped the eval before inspect wrote one
+                raise KeyboardInterrupt
+            path = Path(log.location.removeprefix("file://"))
+            if log.status != "success":
+                stopped.append(self._stopped_message(request.stage, log, path))
+                continue
+            self._record(request, path)
+        if stopped:
+            raise StageInterrupted(" ".join(stopped))
+
+    def _record(self, request: StageRequest, path: Path) -> None:
+        """Keep a stage's successful log: remove older ones of its key, announce it."""
+        stage = request.stage
         self.evals_run += 1
         self._evaluated.add(path)
-        for stale_path, _ in self._logs_with_key(kind, full_key):
+        full_key = self.stage_key(stage, request.roles, request.key)
+        for stale_path, _ in self._logs_with_key(request.kind, full_key):
             if stale_path != path:  # unfinished, or superseded by this evaluation
                 stale_path.unlink(missing_ok=True)
         failed = failed_samples(path, stage)
@@ -276,7 +347,6 @@ class StageRunner:
         else:
             self.announce(f"{stage}: done → {path.name}")
         self.results[stage] = StageResult(path, cached=False)
-        return self.results[stage]
 
     def _stopped_message(self, stage: str, log: EvalLog, path: Path) -> str:
         """Why a stage's eval did not succeed, and how to resume."""

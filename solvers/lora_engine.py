@@ -16,9 +16,12 @@ every local call on it:
   `adapter_names=`).
 
 A background thread takes what arrives until `BATCH_WINDOW_SECONDS` pass without a new
-request, groups the requests by generation settings (never by adapter), sorts each group
-by prompt length (less padding) and generates it in as few batches as the call's
-`max_connections` allows, of even size. Prompts, generation arguments, decoding and token
+request, groups the requests by generation settings (never by adapter, nor by token budget:
+a batch generates up to its largest `max_tokens` and each row keeps its own first tokens),
+sorts each group by prompt length (less padding) and generates it in as few batches as the
+call's `max_connections` allows, of even size. Within a batch the rows are ordered by
+adapter, and each LoRA layer applies each adapter to its span of rows
+(`solvers.lora_spans`), at close to the plain model's speed. Prompts, generation arguments, decoding and token
 counts are the `hf/` provider's, so greedy outputs equal those of inspect's `hf/` models.
 `solvers.adapters` makes the adapter models; `release_engines()` frees every engine (the
 harness calls it after each adapter stage; a base model's next call makes a new one) and
@@ -33,6 +36,8 @@ import itertools
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
@@ -53,6 +58,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from core.offline_api import OfflineModelAPI
 from core.quiet import quiet_transformers
+from solvers.lora_spans import adapter_spans, adapters_by_span, covers, lora_layers
 
 LORA_PROVIDER = "prefbench-lora"
 BASE_ADAPTER = "__base__"
@@ -64,12 +70,18 @@ POLL_SECONDS = 0.02
 
 @dataclass
 class _Request:
-    """One prompt waiting for its batch: adapter, generation settings and batch size."""
+    """One prompt waiting for its batch: adapter, generation settings and batch size.
+
+    `max_new_tokens` is left out of `settings`: rows of different budgets share a batch,
+    which generates up to the largest; each row keeps its own first `max_new_tokens`
+    (greedy decoding makes the same tokens whatever the budget).
+    """
 
     prompt: str
     adapter: str
     settings: tuple[tuple[str, Any], ...]
     batch_size: int
+    max_new_tokens: int | None = None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
 
@@ -128,15 +140,21 @@ class GenerationEngine:
         input: list[ChatMessage],
         config: GenerateConfig,
         model_name: str,
+        do_sample: bool,
         adapter: str = BASE_ADAPTER,
     ) -> ModelOutput:
-        """The reply of the base (with `adapter`, if one) to `input`, in a shared batch."""
+        """The reply of the base (with `adapter`, if one) to `input`, in a shared batch.
+
+        `do_sample` is the calling model's decoding (greedy and sampling `hf/` models of one
+        folder share one engine).
+        """
         if config.logprobs:
             raise ValueError(f"{model_name}: the local engine returns no logprobs")
         request = _Request(
             prompt=self.api.hf_chat(input, []),
             adapter=adapter,
-            settings=self._generation_settings(config),
+            settings=self._generation_settings(config, do_sample),
+            max_new_tokens=config.max_tokens,
             batch_size=config.max_connections or self.api.max_connections(),
         )
         self._queue.put(request)
@@ -165,17 +183,20 @@ class GenerationEngine:
         self._peft_model = None
         self._adapters.clear()
 
-    def _generation_settings(self, config: GenerateConfig) -> tuple[tuple[str, Any], ...]:
+    @staticmethod
+    def _generation_settings(
+        config: GenerateConfig, do_sample: bool
+    ) -> tuple[tuple[str, Any], ...]:
         """`generate` keyword arguments as the `hf/` provider derives them (hashable).
 
         Greedy decoding leaves out the sampling settings, which it ignores (transformers
         would warn about each batch).
         """
-        settings: dict[str, Any] = {"do_sample": self.api.do_sample}
-        if config.max_tokens is not None:
-            settings["max_new_tokens"] = config.max_tokens
+        settings: dict[str, Any] = {"do_sample": do_sample}
+        if config.max_tokens is None:  # the model's default budget: a batch of its own
+            settings["default_max_new_tokens"] = True
         for name in ("temperature", "top_p", "top_k"):
-            if self.api.do_sample and getattr(config, name) is not None:
+            if do_sample and getattr(config, name) is not None:
                 settings[name] = getattr(config, name)
         if config.stop_seqs is not None:
             settings["stop_strings"] = tuple(config.stop_seqs)
@@ -205,13 +226,38 @@ class GenerationEngine:
             if stopping:
                 return
 
+    @contextmanager
+    def _adapters_applied(self, batch: list[_Request], settings: dict[str, Any]) -> Iterator[Any]:
+        """The model that generates `batch` with each row's adapter (rows ordered by adapter).
+
+        The base model when no row has an adapter; else the shared copy with its LoRA layers
+        applied span by span (`solvers.lora_spans`), or, for adapters that path does not
+        cover, peft's own mixed batch (`adapter_names=` in `settings`).
+        """
+        adapters = [request.adapter for request in batch]
+        if all(adapter == BASE_ADAPTER for adapter in adapters):
+            yield self.api.model
+            return
+        layers = lora_layers(self._peft_model)
+        if not covers(layers, adapters):
+            settings["adapter_names"] = adapters
+            yield self._peft_model
+            return
+        with adapters_by_span(layers, adapter_spans(adapters, BASE_ADAPTER)):
+            yield self._peft_model.base_model.model
+
     def _generate_batch(self, batch: list[_Request], settings: dict[str, Any]) -> None:
         """Generate one batch (one adapter per row) and resolve each request's future."""
+        batch = sorted(batch, key=lambda request: request.adapter)  # one span per adapter
         try:
             import torch
 
             started = time.monotonic()
             tokenizer = self.api.tokenizer
+            settings.pop("default_max_new_tokens", None)
+            budgets = [request.max_new_tokens for request in batch]
+            if None not in budgets:
+                settings["max_new_tokens"] = max(budgets)  # type: ignore[type-var]
             stop_strings = settings.pop("stop_strings", None)
             if stop_strings is not None:
                 from transformers.generation import StopStringCriteria
@@ -225,12 +271,7 @@ class GenerationEngine:
             )
             device = self.api.model.device
             input_ids = encoded["input_ids"].to(device)
-            adapters = [request.adapter for request in batch]
-            if any(adapter != BASE_ADAPTER for adapter in adapters):
-                model, settings["adapter_names"] = self._peft_model, adapters
-            else:
-                model = self.api.model
-            with torch.inference_mode():
+            with torch.inference_mode(), self._adapters_applied(batch, settings) as model:
                 sequences = model.generate(
                     input_ids=input_ids,
                     attention_mask=encoded["attention_mask"].to(device),
@@ -238,16 +279,16 @@ class GenerationEngine:
                     **settings,
                 ).sequences
             prompt_tokens = input_ids.size(dim=1)
-            texts = tokenizer.batch_decode(
-                sequences[:, prompt_tokens:],
-                skip_special_tokens=True,
-                clean_up_tokenization_spaces=False,
-            )
+            generated = sequences.size(dim=1) - prompt_tokens
             seconds = time.monotonic() - started
-            for request, text in zip(batch, texts, strict=True):
-                request.future.set_result(
-                    _Reply(text, prompt_tokens, sequences.size(dim=1) - prompt_tokens, seconds)
+            for row, request in enumerate(batch):
+                kept = min(generated, request.max_new_tokens or generated)
+                text = tokenizer.decode(
+                    sequences[row, prompt_tokens : prompt_tokens + kept],
+                    skip_special_tokens=True,
+                    clean_up_tokenization_spaces=False,
                 )
+                request.future.set_result(_Reply(text, prompt_tokens, kept, seconds))
         except Exception as error:  # every waiting request learns why
             for request in batch:
                 if not request.future.done():
@@ -309,8 +350,9 @@ def shared_engine(base: Model) -> GenerationEngine:
 
 
 def _engine_of(api: ModelAPI) -> GenerationEngine:
+    """The engine of the torch model `api` holds: providers sharing weights share it."""
     with _engines_lock:
-        key = id(api)
+        key = id(api.model)  # type: ignore[attr-defined]
         if key not in _engines:
             _engines[key] = GenerationEngine(api)
         return _engines[key]
@@ -327,7 +369,8 @@ def release_engines() -> None:
 def release_engine(model: Model) -> None:
     """Close the engine of `model`'s loaded weights, if it has one (before closing `model`)."""
     with _engines_lock:
-        engine = _engines.pop(id(model.api), None)
+        weights = getattr(model.api, "model", None)
+        engine = _engines.pop(id(weights), None) if weights is not None else None
     if engine is not None:
         engine.close()
 
@@ -352,7 +395,7 @@ def serve_with_engine(model: Model) -> Model:
     ) -> ModelOutput:
         if tools or config.logprobs or api.hidden_states:
             return await inspect_generate(input, tools, tool_choice, config)
-        return await _engine_of(api).generate(input, config, api.model_name)
+        return await _engine_of(api).generate(input, config, api.model_name, api.do_sample)
 
     api.generate = generate
     return model
@@ -387,7 +430,9 @@ class LoraAdapterAPI(OfflineModelAPI):
 
     async def answer(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
         """Generate through the base's engine with this model's adapter."""
-        return await self.engine.generate(input, config, self.model_name, adapter=self.adapter)
+        return await self.engine.generate(
+            input, config, self.model_name, self.base.api.do_sample, adapter=self.adapter
+        )
 
     def max_tokens(self) -> int | None:
         """The base `hf/` model's default budget, so outputs match it."""

@@ -6,6 +6,7 @@ import pytest
 
 from harness.models import held_per_stage
 from solvers.lora_engine import _Request, plan_batches
+from solvers.lora_spans import AdapterSpan, adapter_spans
 
 GREEDY = (("do_sample", False), ("max_new_tokens", 8))
 SAMPLED = (("do_sample", True), ("max_new_tokens", 8), ("temperature", 0.7))
@@ -64,3 +65,18 @@ def test_only_accelerator_hf_models_are_closed_after_each_stage(
     name: str, model_args: dict, per_stage: bool
 ) -> None:
     assert held_per_stage(_Named(name, model_args)) is per_stage  # type: ignore[arg-type]
+
+
+def test_adapter_spans_are_the_runs_of_each_adapter_without_base_rows() -> None:
+    rows = ["__base__", "__base__", "a", "a", "b", "c", "c"]
+    assert adapter_spans(rows, "__base__") == [
+        AdapterSpan(2, 4, "a"),
+        AdapterSpan(4, 5, "b"),
+        AdapterSpan(5, 7, "c"),
+    ]
+    assert adapter_spans(["__base__"] * 3, "__base__") == []
+
+
+def test_adapter_spans_refuse_rows_that_are_not_grouped() -> None:
+    with pytest.raises(ValueError, match="'a' are not contiguous"):
+        adapter_spans(["a", "b", "a"], "__base__")

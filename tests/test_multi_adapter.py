@@ -8,6 +8,7 @@ in one mixed batch; greedy outputs must match token by token.
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from inspect_ai.model import GenerateConfig, Model, get_model
@@ -22,6 +23,7 @@ from solvers.lora_engine import (
     serve_with_engine,
     shared_engine,
 )
+from solvers.lora_spans import covers, lora_layers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -119,7 +121,9 @@ def test_shared_base_equals_one_copy_per_adapter(base_dir: Path, adapters: dict[
         actual = asyncio.run(_generate_all(shared))
         assert actual == expected
         assert expected["u0"] != expected["u1"] != expected["base"]
-        # every request went through one batch holding both adapters and the base
+        # every request went through one batch holding both adapters and the base, applied
+        # span by span (not peft's per-row gathering)
+        assert covers(lora_layers(engine._peft_model), engine.adapter_names)
         assert len(batches) == 1
         assert set(batches[0]) == {*engine.adapter_names, BASE_ADAPTER}
         assert len(engine.adapter_names) == 2
@@ -137,3 +141,59 @@ def test_provider_rejects_a_base_that_is_not_hf(adapters: dict[str, Path]) -> No
     mock = get_model("prefbench-mock/base", memoize=False)
     with pytest.raises(ValueError, match="must be an hf/ Model"):
         get_model(f"{LORA_PROVIDER}/x", memoize=False, base=mock, adapter_path=str(adapters["u0"]))
+
+
+def test_span_dispatch_leaves_dora_adapters_to_peft(base_dir: Path) -> None:
+    """DoRA computes its update differently: the engine must keep peft's own mixed batch."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    plain = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))
+    assert covers(lora_layers(plain), ["default"])
+    plain.add_adapter("dora", LoraConfig(r=2, target_modules=["q_proj"], use_dora=True))
+    assert not covers(lora_layers(plain), ["default", "dora"])
+    assert covers(lora_layers(plain), ["default"])
+
+
+def test_rows_of_different_budgets_share_a_batch_and_keep_their_own(base_dir: Path) -> None:
+    """Greedy tokens do not depend on the budget: each row is cut at its own max_tokens."""
+    plain = _hf_model("plain-budget", base_dir)
+    prompts = {8: "Write one line to Bob about lunch.", 20: "Write a memo on budgets."}
+
+    async def alone() -> dict[int, str]:
+        return {
+            budget: (
+                await plain.generate(prompt, config=GenerateConfig(max_tokens=budget))
+            ).completion
+            for budget, prompt in prompts.items()
+        }
+
+    expected = asyncio.run(alone())
+    plain.api.close()
+    base = serve_with_engine(_hf_model("base-budget", base_dir))
+    engine = shared_engine(base)
+    batches: list[list[int | None]] = []
+    generate_batch = engine._generate_batch
+
+    def recording(batch, settings):  # noqa: ANN001, ANN202
+        batches.append([request.max_new_tokens for request in batch])
+        generate_batch(batch, settings)
+
+    engine._generate_batch = recording  # type: ignore[method-assign]
+
+    async def together() -> list[Any]:
+        calls = [
+            base.generate(prompt, config=GenerateConfig(max_tokens=budget))
+            for budget, prompt in prompts.items()
+        ]
+        return await asyncio.gather(*calls)
+
+    try:
+        outputs = asyncio.run(together())
+        assert len(batches) == 1 and sorted(batches[0]) == [8, 20]  # type: ignore[type-var]
+        assert [output.completion for output in outputs] == list(expected.values())
+        assert [output.usage.output_tokens for output in outputs] == [8, 20]
+    finally:
+        release_engines()
+        base.api.close()

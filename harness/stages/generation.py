@@ -15,7 +15,7 @@ from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from harness.profile import Profile
 from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
-from harness.stage_runner import StageResult
+from harness.stage_runner import StageRequest, StageResult
 from harness.stages.base import PipelineContext, Stage
 from solvers import GenerationSystem, lookup_system
 from solvers.adapters import adapter_hashes, release_adapter_models
@@ -63,19 +63,19 @@ def require_generation_logs(context: PipelineContext) -> None:
         )
 
 
-def run_system_eval(
+def system_request(
     context: PipelineContext,
     kind: str,
     task: Task,
     system: GenerationSystem,
     key: dict[str, Any],
     limit: int | None = None,
-) -> StageResult:
-    """Run (or reuse) `task` with `system`'s solver as the eval `KIND-SYSTEM` in `logs/KIND/`.
+) -> StageRequest:
+    """The eval `KIND-SYSTEM` (logs in `logs/KIND/`): `task` with `system`'s solver.
 
-    `key["options"]` are the solver's options; its adapter models are released afterwards.
+    `key["options"]` are the solver's options.
     """
-    return context.runner.run_stage(
+    return StageRequest(
         kind,
         f"{kind}-{system.name}",
         task,
@@ -84,8 +84,20 @@ def run_system_eval(
         metadata={"system": system.name},
         solver=system.make_solver(str(context.run.root), **key["options"]),
         limit=limit,
-        on_done=release_adapter_models,
     )
+
+
+def run_system_eval(
+    context: PipelineContext,
+    kind: str,
+    task: Task,
+    system: GenerationSystem,
+    key: dict[str, Any],
+    limit: int | None = None,
+) -> StageResult:
+    """Run (or reuse) the eval `system_request` describes; its adapter models are released."""
+    request = system_request(context, kind, task, system, key, limit)
+    return context.runner.run_stages([request], on_done=release_adapter_models)[0]
 
 
 @dataclass(frozen=True)
@@ -121,12 +133,18 @@ class GenerationStage(Stage):
         """Run (or reuse) each selected system's generation; fills `context.generation_logs`."""
         self.heading(context)
         records = context.require_records()
-        for name in context.profile.systems:
-            if self.only not in (None, name):
-                continue
-            system = lookup_system(name)
-            key = self.key(context, name, records)
-            task = personalized_writing(records=str(context.run.records), split="test")
-            context.generation_logs[name] = run_system_eval(
-                context, "gen", task, system, key, limit=context.limit
+        names = [name for name in context.profile.systems if self.only in (None, name)]
+        requests = [
+            system_request(
+                context,
+                "gen",
+                personalized_writing(records=str(context.run.records), split="test"),
+                lookup_system(name),
+                self.key(context, name, records),
+                limit=context.limit,
             )
+            for name in names
+        ]
+        # all systems in one eval: their samples share the engine's batches
+        results = context.runner.run_stages(requests, on_done=release_adapter_models)
+        context.generation_logs.update(zip(names, results, strict=True))

@@ -10,9 +10,11 @@ tokens/s and their ratio (goal: >= 0.8 for every stage, adapter stages included)
 
 A stage's tokens and seconds come from its inspect log: output tokens of every model call
 that was not a cache read (counted as inspect's `hf/` provider counts them: each row of a
-batch as long as the batch's longest output) over the eval's wall time (model loading by the
-harness before the eval is left out; adapters loaded inside it are in). The raw engine is
-counted the same way. Usage (run it on an otherwise idle machine):
+batch as long as the batch's longest output) over the time from its first sample's start to
+its last sample's end (the eval's own start and end are logged to the second only; model
+loading by the harness before the eval is left out, adapters loaded inside it are in). The
+raw engine gets the prompts as the model read them (log attachments resolved) and is counted
+the same way. Usage (run it on an otherwise idle machine):
 
     .venv/bin/python tests/benchmarks/bench_engine.py [--out DIR] [--profile demo]
         [--personas N] [--records-per-persona N] [--max-tokens N] [--lora-steps N]
@@ -111,7 +113,7 @@ def stage_timings(run_dir: Path) -> list[StageTiming]:
     timings = []
     for kind in GENERATION_KINDS:
         for path in sorted((run_dir / "logs" / kind).glob("*.eval")):
-            log = read_eval_log(str(path))
+            log = read_eval_log(str(path), resolve_attachments=True)
             calls, tokens, spans = [], 0, []
             for sample in log.samples or []:
                 for event in sample.events:
@@ -132,8 +134,10 @@ def stage_timings(run_dir: Path) -> list[StageTiming]:
                     )
             if not calls:
                 continue
-            started = _seconds(log.stats.started_at)
-            seconds = _seconds(log.stats.completed_at) - started
+            samples = log.samples or []
+            seconds = max(_seconds(sample.completed_at) for sample in samples) - min(
+                _seconds(sample.started_at) for sample in samples
+            )
             name = (log.eval.metadata or {}).get("prefbench_stage", log.eval.task)
             timings.append(
                 StageTiming(
