@@ -23,6 +23,7 @@ from harness.models import (
     weights_identity,
 )
 from harness.profile import ModelSpec, Profile, parse_profile
+from solvers.lora_engine import release_engine
 from tests.helpers import scripted_profile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,6 +38,12 @@ def smollm2_profile() -> Profile:
     profile["roles"]["small"] = {"model": "offline/smollm2"}
     profile["roles"]["large"] = {"model": "offline/smollm2"}
     return parse_profile(profile, Path("<sharing test>"))
+
+
+def close(model: Model) -> None:
+    """Close a model made outside the pool as the pool closes its own: engine first."""
+    release_engine(model)
+    close_models([model])
 
 
 def reply(model: Model, **config: object) -> str:
@@ -101,7 +108,7 @@ class TestSharedSmolLM2:
             assert twin.api.model is not fresh.api.model
             drawn_by_fresh = reply(fresh, temperature=1.0)  # right after its load's seeding
         finally:
-            close_models([fresh])
+            close(fresh)
         # making a model seeds the generator (inspect's hf/ provider does), so a twin made
         # now (the generator has moved on) draws what the freshly loaded model drew
         greedy = pool.role_models(("small",))["small"]
@@ -109,7 +116,7 @@ class TestSharedSmolLM2:
         try:
             assert reply(redone, temperature=1.0) == drawn_by_fresh
         finally:
-            close_models([redone])
+            close(redone)
 
     def test_greedy_output_is_unchanged_and_sampling_samples(
         self, pool: ModelPool, greedy_before: str
@@ -130,7 +137,7 @@ class TestSharedSmolLM2:
     ) -> None:
         greedy = pool.role_models(("small",))["small"]
         twin = decoding_twin(greedy, serving_spec(pool.profile, "large", sampling=True))
-        close_models([twin])
+        close(twin)
         assert twin.api.model is None
         assert greedy.api.model is not None
         assert reply(greedy) == greedy_before
