@@ -8,9 +8,12 @@ window), under its `hf/` name. A role's spec becomes a serving spec (`serving_sp
 weights folder (`harness.weights`), the GPUs it owns (`devices`), an external server
 (`base_url`), the server's startup timeout and the decoding settings stated for every call
 (temperature 0 and the profile's seed unless the role's `config` says otherwise).
-`ModelPool` makes each distinct model once per run and closes them when the run ends.
+`ModelPool` makes each distinct model once per run and closes them when the run ends; `hf/`
+models that differ only in how they decode (`do_sample`: the greedy roles and the intents
+stage's sampling one) share one loaded transformers model (`decoding_twin`).
 """
 
+import copy
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +49,8 @@ PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env")
 """Role fields that say where a model runs, not what it answers (left out of stage keys)."""
 LORA_SLOTS_CAP = 64
 """The most adapters one vLLM batch holds by default (`max_loras`), whatever the users."""
+DECODING_ONLY_ARGS = ("do_sample",)
+"""`hf/` model args that change how the loaded weights decode, not which weights load."""
 
 
 def resolved_spec(spec: ModelSpec, sampling: bool = False) -> ModelSpec:
@@ -195,6 +200,49 @@ def make_model(spec: ModelSpec, api_key: str | None = None) -> Model:
     return serve_with_engine(model)
 
 
+def weights_identity(spec: ModelSpec) -> str | None:
+    """What decides the weights an `hf/` serving spec loads: all of it but `do_sample`.
+
+    Two `hf/` specs with the same identity can share one loaded transformers model
+    (`decoding_twin`); other providers have none (`None`).
+    """
+    if provider_of(spec.model) != "hf":
+        return None
+    args = {
+        name: value for name, value in spec.model_args.items() if name not in DECODING_ONLY_ARGS
+    }
+    return spec.model_copy(update={"model_args": args}).model_dump_json()
+
+
+def decoding_twin(loaded: Model, spec: ModelSpec) -> Model:
+    """The `hf/` model of `spec` on the weights and tokenizer `loaded` already holds.
+
+    `spec` must equal `loaded`'s serving spec but for `do_sample` (`weights_identity`).
+    The twin's provider is a shallow copy of `loaded`'s with its own `do_sample`: the same
+    torch module and tokenizer, nothing loaded again. Name, config and model args are those
+    `make_model(spec)` would give, so logs and cache keys do not change, and the provider's
+    constructor's seeding (`transformers.set_seed` with the config's seed) is repeated, so a
+    sampling twin draws what a freshly loaded model would. Closing either model leaves the
+    other's weights loaded (inspect's `hf/` close drops only its own provider's references).
+    """
+    from transformers import set_seed
+
+    api: Any = copy.copy(loaded.api)
+    vars(api).pop("generate", None)  # `serve_with_engine`'s route, bound to `loaded`'s provider
+    do_sample = spec.model_args.get("do_sample")
+    api.do_sample = do_sample if do_sample is not None else True  # as the hf/ provider reads it
+    config = GenerateConfig(**spec.config)
+    if config.seed is not None:
+        os.environ["PYTHONHASHSEED"] = str(config.seed)
+        set_seed(config.seed)
+    twin = copy.copy(loaded)  # keeps what get_model stamped (explicit base URL, role)
+    twin.api = api
+    twin.config = config
+    # get_model's model args: the spec's, less what it takes as its own `base_url` parameter
+    twin.model_args = {name: value for name, value in spec.model_args.items() if name != "base_url"}
+    return serve_with_engine(twin)
+
+
 def held_per_stage(model: Model) -> bool:
     """Whether `model` holds weights in this process on an accelerator (closed per stage)."""
     if provider_of(model) not in PER_STAGE:
@@ -217,17 +265,22 @@ class ModelPool:
 
     A model is made once, the first time a stage asks for its role, and serves every later
     stage: a `vllm/` server that inspect starts is started once per run, not once per stage,
-    and an `hf/` model on the CPU is loaded once. An `hf/` model on an accelerator is closed
-    at the end of each stage (`end_stage`), so a stage frees the accelerator memory it
-    loaded (adapter training needs it). `close()` closes everything through inspect's async close
-    (`core.model_close.close_models`), which also stops the servers inspect started; the
-    pipeline calls it when the run ends, on success, error or Ctrl-C.
+    and an `hf/` model on the CPU is loaded once; an `hf/` model that differs from a loaded
+    one only in `do_sample` is made on the loaded one's weights (`decoding_twin`), so the
+    greedy roles and the intents stage's sampling model hold one copy of the weights. An
+    `hf/` model on an accelerator is closed at the end of each stage (`end_stage`), so a
+    stage frees the accelerator memory it loaded (adapter training needs it); twins share
+    a device and a config, so they are closed together. `close()` closes everything through
+    inspect's async close (`core.model_close.close_models`), which also stops the servers
+    inspect started; the pipeline calls it when the run ends, on success, error or Ctrl-C.
     """
 
     def __init__(self, profile: Profile, adapter_users: Callable[[], int] | None = None) -> None:
         self.profile = profile
         self._adapter_users = adapter_users
         self._by_spec: dict[str, Model] = {}
+        self._weights: dict[str, str] = {}
+        """Spec key → weights identity, for the `hf/` models in `_by_spec`."""
 
     def role_models(self, roles: tuple[str, ...], sampling: bool = False) -> dict[str, Model]:
         """The models of `roles` (made on first use); roles with identical specs share one."""
@@ -243,9 +296,30 @@ class ModelPool:
                 spec = with_lora_slots(spec, self._adapter_users())
             key = spec.model_dump_json()
             if key not in self._by_spec:
-                self._by_spec[key] = make_model(spec, api_key=role_api_key(self.profile, role))
+                self._by_spec[key] = self._make(spec, role)
             models[role] = self._by_spec[key]
         return models
+
+    def _make(self, spec: ModelSpec, role: str) -> Model:
+        """A new model for `spec`: on a loaded model's weights where only decoding differs."""
+        identity = weights_identity(spec)
+        loaded = next(
+            (self._by_spec[key] for key, held in self._weights.items() if held == identity),
+            None,
+        )
+        if loaded is not None:
+            model = decoding_twin(loaded, spec)
+        else:
+            model = make_model(spec, api_key=role_api_key(self.profile, role))
+        if identity is not None:
+            self._weights[spec.model_dump_json()] = identity
+        return model
+
+    def _take(self, keys: list[str]) -> list[Model]:
+        """Remove the models of `keys` from the pool; the models, to close."""
+        for key in keys:
+            self._weights.pop(key, None)
+        return [self._by_spec.pop(key) for key in keys]
 
     def end_stage(self) -> None:
         """Close the models that hold weights on an accelerator here; keep the others.
@@ -258,13 +332,11 @@ class ModelPool:
             for key, model in self._by_spec.items()
             if held_per_stage(model) or model.config.batch
         ]
-        _close([self._by_spec.pop(key) for key in local])
+        _close(self._take(local))
 
     def close(self) -> None:
         """Close every model and stop the servers inspect started for them (idempotent)."""
-        models = list(self._by_spec.values())
-        self._by_spec.clear()
-        _close(models)
+        _close(self._take(list(self._by_spec)))
 
     def __enter__(self) -> "ModelPool":
         return self
