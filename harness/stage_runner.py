@@ -242,13 +242,17 @@ class StageRunner:
         return self.run_stages([request], on_done)[0]
 
     def run_stages(
-        self, requests: Sequence[StageRequest], on_done: Callable[[], None] | None = None
+        self,
+        requests: Sequence[StageRequest],
+        on_done: Callable[[], None] | None = None,
+        before_eval: Callable[[list[StageRequest]], None] | None = None,
     ) -> list[StageResult]:
         """Run the stages that have not finished as one eval of concurrent tasks.
 
         Each stage keeps its own log, key and models; running them together lets a local
         engine batch their samples together (more rows per batch) and a server take all
         their requests at once. All requests must share their log kind and `limit`.
+        `before_eval` gets the requests about to be evaluated (e.g. to load their adapters);
         `on_done` runs after the eval. Returns each request's result, in order.
         """
         if len({(request.kind, request.limit) for request in requests}) > 1:
@@ -269,6 +273,8 @@ class StageRunner:
             else:
                 pending.append(request)
         if pending:
+            if before_eval is not None:
+                before_eval(pending)
             self._evaluate(pending, on_done)
         return [self.results[request.stage] for request in requests]
 

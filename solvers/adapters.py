@@ -23,7 +23,7 @@ from inspect_ai.model import Model, get_model
 from core.errors import PrefbenchInputError
 from core.memory import release_memory
 from core.model_close import close_models, provider_of
-from solvers.lora_engine import LORA_PROVIDER, release_engines
+from solvers.lora_engine import LORA_PROVIDER, release_engines, shared_engine
 from solvers.training.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
 
 _adapter_models: dict[str, Model] = {}
@@ -54,6 +54,21 @@ def adapter_model(role: str, run_dir: Path, system: str, user: str) -> tuple[Mod
         base = get_model(role=role)
         _adapter_models[key] = _derive_adapter_model(base, adapter_path, key, role)
     return _adapter_models[key], manifest.adapter_hash
+
+
+def preload_adapters(base: Model, run_dir: Path, system: str, users: list[str]) -> None:
+    """Load the users' adapters of `system` onto the `hf/` `base`'s engine before an eval.
+
+    Loading an adapter inside a solver blocks the event loop, so samples whose adapters load
+    later miss the batch the others started; loaded beforehand, all samples of all systems
+    reach the engine at once. Other providers load nothing here (their adapters are served).
+    """
+    if not str(base).startswith("hf/"):
+        return
+    engine = shared_engine(base)
+    for user in users:
+        require_manifest(run_dir, system, user)
+        engine.add_adapter(user_artifacts(run_dir, system, user) / ADAPTER_FOLDER)
 
 
 def _derive_adapter_model(base: Model, adapter_path: Path, key: str, role: str) -> Model:

@@ -21,8 +21,9 @@ a batch generates up to its largest `max_tokens` and each row keeps its own firs
 sorts each group by prompt length (less padding) and generates it in as few batches as the
 call's `max_connections` allows, of even size. Within a batch the rows are ordered by
 adapter, and each LoRA layer applies each adapter to its span of rows
-(`solvers.lora_spans`), at close to the plain model's speed. Prompts, generation arguments, decoding and token
-counts are the `hf/` provider's, so greedy outputs equal those of inspect's `hf/` models.
+(`solvers.lora_spans`), at close to the plain model's speed. Prompts, generation arguments,
+decoding and token counts are the `hf/` provider's, so greedy outputs equal those of
+inspect's `hf/` models.
 `solvers.adapters` makes the adapter models; `release_engines()` frees every engine (the
 harness calls it after each adapter stage; a base model's next call makes a new one) and
 `release_engine(model)` the engine of one model (before the model is closed).

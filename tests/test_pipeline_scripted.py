@@ -278,3 +278,19 @@ def test_system_options_of_a_system_not_in_the_profile_is_an_input_error():
         parse_profile(
             scripted_profile(system_options={"preference_agent": {"max_tokens": 9}}), Path("<p>")
         )
+
+
+def test_systems_generate_in_one_eval_and_a_lost_log_is_redone_alone(tmp_path: Path):
+    """All systems' generation is one inspect eval (one run id), each with its own log."""
+    context = scripted_run(tmp_path / "run", scripted_profile())
+    logs = generate(context, prepare_records(context))
+    run_ids = {result.read_header().eval.run_id for result in logs.values()}
+    assert len(logs) >= 3 and len(run_ids) == 1
+    assert len({result.log_path for result in logs.values()}) == len(logs)
+    logs["few_shot"].log_path.unlink()
+
+    again = scripted_run(tmp_path / "run", scripted_profile())
+    redone = generate(again, prepare_records(again))
+    assert again.runner.evals_run == 1
+    assert not redone["few_shot"].cached
+    assert all(result.cached for name, result in redone.items() if name != "few_shot")

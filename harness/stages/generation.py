@@ -18,9 +18,12 @@ from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
 from harness.stage_runner import StageRequest, StageResult
 from harness.stages.base import PipelineContext, Stage
 from solvers import GenerationSystem, lookup_system
-from solvers.adapters import adapter_hashes, release_adapter_models
+from solvers.adapters import adapter_hashes, preload_adapters, release_adapter_models
 from tasks.generation import personalized_writing
 from tasks.records import Record
+
+ADAPTER_ROLE = "small"
+"""The role whose model carries the per-user adapters."""
 
 OPTION_ALIASES = {"k": "few_shot_k"}
 """Solver options offered under another name than their `generation` setting."""
@@ -100,6 +103,18 @@ def run_system_eval(
     return context.runner.run_stages([request], on_done=release_adapter_models)[0]
 
 
+def load_adapters_of(
+    context: PipelineContext, requests: list[StageRequest], records: list[Record]
+) -> None:
+    """Load, before their eval, the adapters the requested systems' solvers will ask for."""
+    users = sorted({record.user for record in records if record.split == "test"})
+    for request in requests:
+        system = lookup_system(str((request.metadata or {})["system"]))
+        if system.uses_adapter and ADAPTER_ROLE in system.roles:
+            base = context.runner.models.role_models((ADAPTER_ROLE,))[ADAPTER_ROLE]
+            preload_adapters(base, context.run.root, system.adapter_system, users)
+
+
 @dataclass(frozen=True)
 class GenerationStage(Stage):
     """Generate the test split with every profile system (or only `only`)."""
@@ -146,5 +161,9 @@ class GenerationStage(Stage):
             for name in names
         ]
         # all systems in one eval: their samples share the engine's batches
-        results = context.runner.run_stages(requests, on_done=release_adapter_models)
+        results = context.runner.run_stages(
+            requests,
+            on_done=release_adapter_models,
+            before_eval=lambda pending: load_adapters_of(context, pending, records),
+        )
         context.generation_logs.update(zip(names, results, strict=True))
