@@ -42,21 +42,34 @@ def timed_run(out: Path, env: dict[str, str]) -> tuple[float, float, float]:
 
 
 def eval_seconds(out: Path) -> dict[str, float]:
-    """Wall seconds of the run's evals by log kind (`logs/<kind>/`), from their headers."""
+    """Wall seconds of the run's evals by log kind (`logs/<kind>/`), from their headers.
+
+    Evals of one kind that ran together (the systems' generation is one eval of concurrent
+    tasks) count once: the seconds during which at least one of them ran.
+    """
     from datetime import datetime
 
     from inspect_ai.log import read_eval_log
 
-    seconds: dict[str, float] = {}
+    spans: dict[str, list[tuple[float, float]]] = {}
     for path in sorted(out.glob("logs/*/*.eval")):
         stats = read_eval_log(str(path), header_only=True).stats
         started, completed = (
             datetime.fromisoformat(str(stamp)).timestamp()
             for stamp in (stats.started_at, stats.completed_at)
         )
-        kind = path.parent.name
-        seconds[kind] = seconds.get(kind, 0.0) + completed - started
-    return seconds
+        spans.setdefault(path.parent.name, []).append((started, completed))
+    return {kind: covered_seconds(kind_spans) for kind, kind_spans in spans.items()}
+
+
+def covered_seconds(spans: list[tuple[float, float]]) -> float:
+    """Seconds during which at least one of the (start, end) spans was open."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 def raw_speed(env: dict[str, str]) -> float:

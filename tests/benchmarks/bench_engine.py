@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench_demo import covered_seconds
+
 RATIO_GOAL = 0.8
 GENERATION_KINDS = ("intents", "build", "gen", "cross")
 """Run-folder log kinds whose evals generate text."""
@@ -146,20 +148,10 @@ def stage_timings(run_dir: Path) -> list[StageTiming]:
                     calls,
                     tokens,
                     seconds,
-                    _covered(spans),
+                    covered_seconds(spans),
                 )
             )
     return timings
-
-
-def _covered(spans: list[tuple[float, float]]) -> float:
-    """Seconds during which at least one of the (start, end) spans was open."""
-    total, reached = 0.0, float("-inf")
-    for start, end in sorted(spans):
-        if end > reached:
-            total += end - max(start, reached)
-            reached = end
-    return total
 
 
 def _seconds(timestamp: Any) -> float:
