@@ -86,7 +86,7 @@ class BuildStage(Stage):
         return {**system_key, "prompts": prompts_fingerprint()}
 
     def build_context(
-        self, context: PipelineContext, shared_trainer: "_BaseOnDemand"
+        self, context: PipelineContext, shared_trainer: _BaseOnDemand
     ) -> BuildContext:
         """What the systems' build steps get: train records, base model, an eval runner.
 
