@@ -17,6 +17,7 @@ asks for sampling. We write exactly that (no `do_sample`, `temperature` or `top_
 """
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -176,14 +177,16 @@ def _require_module(module: str, distribution: str) -> None:
 
 
 def _conversion_marker(gguf_file: Path) -> dict[str, object]:
-    """What a valid converted folder must have been made from."""
-    import transformers
+    """What a valid converted folder must have been made from.
 
+    transformers' version is read from its installed metadata: importing it to check a
+    cached folder would cost seconds.
+    """
     stat = gguf_file.stat()
     return {
         "format": CONVERSION_FORMAT,
         "source": {"name": gguf_file.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
-        "transformers": transformers.__version__,
+        "transformers": importlib.metadata.version("transformers"),
     }
 
 

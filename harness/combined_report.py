@@ -22,7 +22,6 @@ from core.display import MISSING, number, text
 from core.fingerprint import fingerprint
 from core.run_folder import RunFolder
 from core.tables import Column, Section, Table, cells, columns, render_html, render_markdown
-from harness.figures import write_figures
 from harness.profile import Profile
 from harness.report import (
     REPORT_FORMAT,
@@ -165,6 +164,8 @@ def _page(report: Mapping[str, Any], figures: Mapping[str, str]) -> dict[str, An
 
 def write_combined_report(run: RunFolder, report: dict[str, Any]) -> None:
     """Write figures, report.md, report.html, then report.json (last: see `write_report`)."""
+    from harness.figures import write_figures  # matplotlib: only when figures are drawn
+
     figures = write_figures(report, figures_folder(run))
     relative = {name: path.relative_to(run.root).as_posix() for name, path in figures.items()}
     uris = {name: data_uri(path) for name, path in figures.items()}

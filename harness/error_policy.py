@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.log import read_eval_log_sample_summaries
 from inspect_ai.model import GenerateConfig, Model
 from tenacity import wait_exponential_jitter
 from tenacity.wait import WaitBaseT
 
 from core.model_close import provider_of
+from harness.log_reads import sample_summaries
 from harness.profile import IN_PROCESS_PROVIDERS, ErrorPolicy, ProviderPolicy
 
 ERROR_CHARS = 300
@@ -108,7 +108,7 @@ def failed_samples(
     """The samples of a log that ended with an error (none when every sample succeeded)."""
     system = _system_of(log_metadata or {})
     failed = []
-    for summary in read_eval_log_sample_summaries(str(log_path)):
+    for summary in sample_summaries(log_path):
         if summary.error is None:
             continue
         user = (summary.metadata or {}).get("user")

@@ -18,7 +18,6 @@ from core.atomic import atomic_write_text
 from core.errors import PrefbenchInputError
 from core.run_folder import RunFolder
 from harness.cost import cost_section
-from harness.figures import write_figures
 from harness.profile import Profile
 from harness.report_controls import controls_section
 from harness.report_file import read_report
@@ -351,6 +350,8 @@ def figures_folder(run: RunFolder) -> Path:
 
 def render_report(run: RunFolder, report: dict[str, Any]) -> None:
     """(Re)write the figures, report.md and report.html of a report, each atomically."""
+    from harness.figures import write_figures  # matplotlib: only when figures are drawn
+
     figures = write_figures(report, figures_folder(run))
     relative = {name: path.relative_to(run.root).as_posix() for name, path in figures.items()}
     atomic_write_text(run.report_md, report_markdown(report, relative))

@@ -37,6 +37,7 @@ from harness.error_policy import (
     failed_sample_ids,
     failed_samples,
 )
+from harness.log_reads import log_header
 from harness.models import ModelPool, role_fingerprint
 from harness.profile import Profile
 from harness.stable_cache import use_address_free_cache_keys
@@ -82,8 +83,8 @@ class StageResult:
         return read_eval_log(str(self.log_path))
 
     def read_header(self) -> EvalLog:
-        """The log without its samples (metadata, status, stats)."""
-        return read_eval_log(str(self.log_path), header_only=True)
+        """The log without its samples (metadata, status, stats); shared, do not modify."""
+        return log_header(self.log_path)
 
     def stage_key(self) -> str:
         """What later stages key on: the stage key the log was written under.
@@ -99,7 +100,7 @@ class StageResult:
 def read_log_header(path: Path) -> EvalLog:
     """A log's header; an input error naming the file and the fix when it cannot be read."""
     try:
-        return read_eval_log(str(path), header_only=True)
+        return log_header(path)
     except Exception as error:
         raise PrefbenchInputError(
             f"log {path} is corrupt ({type(error).__name__}): delete it and run again; "
@@ -174,7 +175,7 @@ class StageRunner:
         for info in list_eval_logs(str(log_dir)):
             path = Path(info.name.removeprefix("file://"))
             try:
-                header = read_eval_log(str(path), header_only=True)
+                header = log_header(path)
             except OSError as error:  # not the file's fault (permissions, a lost disk)
                 raise PrefbenchInputError(
                     f"log {path} cannot be read ({error}): check the file's permissions and "

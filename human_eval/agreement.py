@@ -25,7 +25,6 @@ from typing import Any
 
 import krippendorff
 import numpy as np
-from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
 
 from human_eval.attach import read_judged_items
 from human_eval.judged_item import JudgedItem
@@ -112,6 +111,8 @@ def _cohen_kappa_of_codes(codes_1: np.ndarray, codes_2: np.ndarray, size: int) -
     table = np.bincount(codes_1 * size + codes_2, minlength=size * size).reshape(size, size)
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
+        from statsmodels.stats.inter_rater import cohens_kappa  # ~1 s: only when used
+
         return _finite(cohens_kappa(table.astype(float), return_results=False))
 
 
@@ -155,6 +156,8 @@ def fleiss_kappa_of_counts(counts: np.ndarray) -> float | None:
         )
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
+        from statsmodels.stats.inter_rater import fleiss_kappa
+
         return _finite(fleiss_kappa(counts, method="fleiss"))
 
 

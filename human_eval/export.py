@@ -17,7 +17,6 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
-from sklearn.model_selection import train_test_split
 
 from core.atomic import atomic_write_text
 from core.errors import PrefbenchInputError
@@ -115,6 +114,8 @@ def sample_pairs(pairs: Sequence[JudgedPair], count: int, seed: int) -> list[Jud
         return list(pairs)
     if count <= 0:
         return []
+    from sklearn.model_selection import train_test_split  # ~1 s to import: only when used
+
     users = [pair.user for pair in pairs]
     try:
         chosen, _ = train_test_split(

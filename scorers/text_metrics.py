@@ -12,16 +12,22 @@ Secondary metrics beside BERTScore, each from its standard library:
   idf 1 (smoothed idf).
 """
 
+from functools import cache
+from typing import Any
+
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
-from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu import sentence_bleu as sacrebleu_sentence_bleu
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_similarity
 
 TEXT_METRICS = ("bleu", "rouge_l", "tfidf_cosine")
 
-_ROUGE_L = RougeScorer(["rougeL"], use_stemmer=True)
+
+@cache
+def _rouge_l_scorer() -> Any:
+    """rouge-score's stemmed ROUGE-L scorer, made on first use (its import takes ~1 s)."""
+    from rouge_score.rouge_scorer import RougeScorer
+
+    return RougeScorer(["rougeL"], use_stemmer=True)
 
 
 def sentence_bleu(hypothesis: str, reference: str) -> float:
@@ -31,7 +37,8 @@ def sentence_bleu(hypothesis: str, reference: str) -> float:
 
 def rouge_l(hypothesis: str, reference: str) -> float:
     """ROUGE-L F-measure (rouge-score, stemmed, 0–1) of `hypothesis` against `reference`."""
-    return float(_ROUGE_L.score(target=reference, prediction=hypothesis)["rougeL"].fmeasure)
+    scores = _rouge_l_scorer().score(target=reference, prediction=hypothesis)
+    return float(scores["rougeL"].fmeasure)
 
 
 def tfidf_cosine(text_a: str, text_b: str) -> float:
@@ -39,6 +46,9 @@ def tfidf_cosine(text_a: str, text_b: str) -> float:
 
     0 when either text has no word token (nothing to compare).
     """
+    from sklearn.feature_extraction.text import TfidfVectorizer  # ~1 s: only when used
+    from sklearn.metrics.pairwise import cosine_similarity
+
     try:
         vectors = TfidfVectorizer().fit_transform([text_a, text_b])
     except ValueError:  # empty vocabulary: neither text has a word token

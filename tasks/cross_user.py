@@ -18,7 +18,6 @@ import numpy as np
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, EvalSample
-from scipy.stats import permutation_test
 
 from core.errors import PrefbenchInputError
 from scorers.bertscore import bertscore_values
@@ -111,6 +110,8 @@ def personalization_statistics(matrix: np.ndarray, seed: int = 0) -> dict[str, A
     def diagonal_advantage(rows: np.ndarray, axis: int = -1) -> np.ndarray:
         diagonal_sum = matrix[rows, np.arange(k)].sum(axis=axis)
         return diagonal_sum / k - (total - diagonal_sum) / (k * k - k)
+
+    from scipy.stats import permutation_test  # ~1 s to import: only when used
 
     result = permutation_test(
         (np.arange(k),),

@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit
 
 __all__ = [
@@ -178,6 +177,8 @@ def _fit_strengths(wins: np.ndarray) -> np.ndarray:
         hess = -curvature
         np.fill_diagonal(hess, curvature.sum(axis=1))
         return hess + precision * np.eye(len(beta))
+
+    from scipy.optimize import minimize  # only when ratings are fitted
 
     result = minimize(
         objective,

@@ -31,9 +31,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import proportion_effectsize
-
 __all__ = [
     "CONTROL_CHECKS",
     "ControlCheck",
@@ -152,6 +149,9 @@ def required_sample(
     """
     if win_rate <= 0.5 or not per_user:
         return None
+    from statsmodels.stats.power import NormalIndPower  # ~1 s: only when used
+    from statsmodels.stats.proportion import proportion_effectsize
+
     effect = float(proportion_effectsize(win_rate, 0.5))
     base = NormalIndPower().solve_power(
         effect_size=effect, alpha=ALPHA / 2, power=POWER, ratio=0, alternative="larger"

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
-from scipy.stats import t as student_t
 
 from scorers.stats.bradley_terry import PRIOR_SD
 from scorers.stats.intervals import Interval, containing
@@ -97,6 +96,8 @@ class ClusteredLogistic:
             return None
         center = float(weights @ self.coefficients)
         spread = float(np.sqrt(weights @ self.cluster_robust_covariance() @ weights))
+        from scipy.stats import t as student_t  # ~1 s to import: only when used
+
         quantile = float(student_t.ppf(0.5 + confidence / 2, self.n_users - 1))
         low, high = transform(np.array([center - quantile * spread, center + quantile * spread]))
         if not (np.isfinite(low) and np.isfinite(high)):

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scipy.stats import binomtest
-
 from scorers.outcome import PairOutcome
 from scorers.stats.intervals import (
     CiMethod,
@@ -112,6 +110,8 @@ def summarize_win_rate(
 
     consistency = [p.position_consistent for p in outcomes if p.position_consistent is not None]
     position_consistency = sum(consistency) / len(consistency) if consistency else None
+    from scipy.stats import binomtest  # scipy.stats takes ~1 s to import: only when used
+
     p_value = float(binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else None
 
     win_rate = ci_low = ci_high = ci_method = None

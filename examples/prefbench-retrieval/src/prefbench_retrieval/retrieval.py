@@ -2,12 +2,15 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from tasks.records import Record
+
+if TYPE_CHECKING:  # scikit-learn takes ~2 s to import: every prefbench command loads this
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class IntentIndex:
     """
 
     records: tuple[Record, ...]
-    vectorizer: TfidfVectorizer | None
+    vectorizer: "TfidfVectorizer | None"
     """Fitted on the training intents only; None when they contain no word at all."""
     vectors: csr_matrix | None
     """One L2-normalized TF-IDF row per record (so a dot product is the cosine)."""
@@ -42,6 +45,8 @@ class IntentIndex:
                     f"record {record.id} has no intent: run the intents stage first "
                     "(`prefbench run`)"
                 )
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         vectorizer = TfidfVectorizer(sublinear_tf=True)
         try:
             vectors = vectorizer.fit_transform([record.intent or "" for record in train])

@@ -1,0 +1,76 @@
+"""What a run pays before its first stage: no heavy library a cached run does not use.
+
+statsmodels, scikit-learn, rouge-score, matplotlib, transformers and torch take seconds
+each to import; they are imported where a stage or the report uses them, so `prefbench
+run` on a finished run folder and commands such as `prefbench report --format json` start
+fast. The build's shared trainer (its `close` imports torch and collects garbage) is freed
+only when it trained.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.stages import build
+
+TOP = Path(__file__).resolve().parent.parent
+HEAVY = ("statsmodels", "sklearn", "rouge_score", "matplotlib", "transformers", "torch")
+
+
+def test_the_cli_and_a_loaded_profile_import_no_heavy_library() -> None:
+    code = (
+        "import json, sys\n"
+        "import harness.cli\n"
+        "from harness.profile import load_profile\n"
+        "load_profile('demo')\n"  # loads every plug-in, the example retrieval method's too
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))\n"
+    )
+    plugin_source = TOP / "examples" / "prefbench-retrieval" / "src"
+    path = os.pathsep.join([str(TOP), str(plugin_source), os.environ.get("PYTHONPATH", "")])
+    environment = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=TOP,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+class CountingTrainer:
+    """Stands in for `SharedBaseTrainer`: counts trainings and frees."""
+
+    def __init__(self) -> None:
+        self.trained = 0
+        self.closed = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        self.trained += 1
+        return "result"
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_the_builds_shared_trainer_is_freed_only_after_it_trained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(build, "SharedBaseTrainer", CountingTrainer)
+    shared = build._BaseOnDemand()
+    counting = shared.trainer
+    assert isinstance(counting, CountingTrainer)
+    shared.close()
+    shared.close()
+    assert counting.closed == 0  # nothing loaded: no garbage collection, no torch import
+    assert shared("base", [], None, "adapter") == "result"
+    shared.close()
+    shared.close()
+    assert (counting.trained, counting.closed) == (1, 1)
