@@ -26,7 +26,7 @@ from harness.stages.base import PipelineContext, Stage
 from harness.training_fanout import require_ray, train_adapter_jobs
 from solvers import lookup_system
 from solvers.training.context import BuildContext
-from solvers.training.lora import SharedBaseTrainer, StepCallback, TrainingResult
+from solvers.training.lora import SharedBaseTrainer, StepCallback
 from solvers.training.manifest import AdapterManifest
 
 
@@ -50,29 +50,6 @@ def _training_progress(context: PipelineContext, system: str, user: str) -> Iter
         yield on_step
 
 
-class _BaseOnDemand:
-    """The build's `SharedBaseTrainer`, freed only when it trained since it was last freed.
-
-    Freeing is a garbage collection (and imports torch); a build whose adapters are all
-    queued as jobs never loads the base here, so its evals need not pay for it.
-    """
-
-    def __init__(self) -> None:
-        self.trainer = SharedBaseTrainer()
-        self.holds_base = False
-
-    def __call__(self, *args: Any, **kwargs: Any) -> TrainingResult:
-        """Train one adapter on the shared base (see `SharedBaseTrainer.__call__`)."""
-        self.holds_base = True
-        return self.trainer(*args, **kwargs)
-
-    def close(self) -> None:
-        """Free the base model if this trainer loaded one since the last `close`."""
-        if self.holds_base:
-            self.holds_base = False
-            self.trainer.close()
-
-
 @dataclass(frozen=True)
 class BuildStage(Stage):
     """Run the build step of every profile system that has one (or only of `only`)."""
@@ -86,7 +63,7 @@ class BuildStage(Stage):
         return {**system_key, "prompts": prompts_fingerprint()}
 
     def build_context(
-        self, context: PipelineContext, shared_trainer: _BaseOnDemand
+        self, context: PipelineContext, shared_trainer: SharedBaseTrainer
     ) -> BuildContext:
         """What the systems' build steps get: train records, base model, an eval runner.
 
@@ -133,7 +110,7 @@ class BuildStage(Stage):
         training = context.profile.training
         if context.adapter_trainer is None:
             require_ray(training.fanout)  # before the build's evals, not after
-        shared = _BaseOnDemand()
+        shared = SharedBaseTrainer()
         build_context = self.build_context(context, shared)
         try:
             for system in to_build:

@@ -336,7 +336,9 @@ class SharedBaseTrainer:
             raise
 
     def close(self) -> None:
-        """Free the loaded base model."""
+        """Free the loaded base model (nothing to do when none is loaded)."""
+        if self._loaded is None:
+            return
         self._loaded = None
         _free_memory()
 
@@ -488,7 +490,8 @@ def train_lora_adapter(
         del trainer, model
         if owned:
             del base
-        _free_memory()
+        if owned or cuda:  # a shared CPU base: the caller collects once per adapter
+            _free_memory()
     return TrainingResult(
         losses=losses,
         steps=steps,
