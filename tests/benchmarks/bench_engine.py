@@ -243,6 +243,46 @@ def print_table(rows: list[tuple[StageTiming, float, int]]) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def adapter_memory(run_dir: Path) -> str:
+    """Resident memory of the base model in the engine, then of every adapter of the run.
+
+    The base is loaded as the harness loads it and generates once (its weights are mapped
+    lazily); then the engine loads each adapter the run trained. Per-user copies would add
+    one base per adapter; the engine adds the adapters' own weights only.
+    """
+    import asyncio
+
+    import psutil
+    from inspect_ai.model import GenerateConfig, get_model
+
+    from harness.models import SMOLLM2, resolved_spec
+    from harness.profile import ModelSpec
+    from solvers.lora_engine import release_engines, serve_with_engine, shared_engine
+
+    process = psutil.Process()
+    before = process.memory_info().rss
+    spec = resolved_spec(ModelSpec(model=SMOLLM2))
+    base = serve_with_engine(
+        get_model(
+            spec.model, config=GenerateConfig(**spec.config), memoize=False, **spec.model_args
+        )
+    )
+    asyncio.run(base.generate("Hello", config=GenerateConfig(max_tokens=4)))
+    loaded = process.memory_info().rss
+    adapters = sorted(run_dir.glob("artifacts/*/*/adapter/adapter_config.json"))
+    engine = shared_engine(base)
+    for config in adapters:
+        engine.add_adapter(config.parent)
+    with_adapters = process.memory_info().rss
+    release_engines()
+    mib = 2**20
+    return (
+        f"memory: base in the engine {(loaded - before) / mib:.0f} MiB; "
+        f"{len(adapters)} adapters on it +{(with_adapters - loaded) / mib:.0f} MiB "
+        f"(one copy per adapter would add {len(adapters)} x the base)"
+    )
+
+
 def main() -> None:
     """Run the stages, then the raw engine on their prompts, and print the table."""
     parser = argparse.ArgumentParser(
@@ -276,6 +316,7 @@ def main() -> None:
         for timing in stage_timings(run_dir)
     ]
     print_table(rows)
+    print(adapter_memory(run_dir))
 
 
 if __name__ == "__main__":
