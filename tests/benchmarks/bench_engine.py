@@ -3,18 +3,21 @@
 Runs the demo pipeline (records and intents, build, generation, similarity, cross-user
 writing; no judging, no report) in a fresh run folder with a fresh inspect cache, then, in
 the same process, raw transformers `generate` of the base model on the very prompts each
-generation eval sent (read back from its log), in batches of the same size, with the same
-`max_tokens` and temperature. Prints a Markdown table, one row per eval: samples, model
-calls, largest batch, output tokens, wall seconds, seconds in model calls, tokens/s, raw
-tokens/s and their ratio (goal: >= 0.8 for every stage, adapter stages included).
+stage sent (read back from its logs, attachments resolved), in the very batches the engine
+made (calls answered together), with the same `max_tokens` and temperature. Prints a
+Markdown table, one row per stage: samples, model calls, largest batch, output tokens, wall
+seconds, seconds in model calls, tokens/s, raw tokens/s and their ratio (goal: >= 0.8 for
+every stage, adapter stages included); then the memory of the base in the engine and of all
+the run's adapters on it.
 
-A stage's tokens and seconds come from its inspect log: output tokens of every model call
-that was not a cache read (counted as inspect's `hf/` provider counts them: each row of a
-batch as long as the batch's longest output) over the time from its first sample's start to
-its last sample's end (the eval's own start and end are logged to the second only; model
-loading by the harness before the eval is left out, adapters loaded inside it are in). The
-raw engine gets the prompts as the model read them (log attachments resolved) and is counted
-the same way. Usage (run it on an otherwise idle machine):
+A stage is one eval, or the evals of one log kind that ran at the same time (all systems'
+generation is one eval of concurrent tasks). Its tokens and seconds come from its logs:
+output tokens of every model call that was not a cache read (each row counted up to its own
+`max_tokens`, at most as long as its batch's longest output, as inspect's `hf/` provider
+counts) over the time from its first sample's start to its last sample's end (the eval's own
+start and end are logged to the second only; model loading by the harness before the eval
+is left out, adapters loaded inside it are in). The raw engine is counted the same way.
+Usage (run it on an otherwise idle machine):
 
     .venv/bin/python tests/benchmarks/bench_engine.py [--out DIR] [--profile demo]
         [--personas N] [--records-per-persona N] [--max-tokens N] [--lora-steps N]
@@ -39,6 +42,8 @@ RATIO_GOAL = 0.8
 GENERATION_KINDS = ("intents", "build", "gen", "cross")
 """Run-folder log kinds whose evals generate text."""
 LAST_STAGE = "cross_user"
+BATCH_GAP_SECONDS = 0.5
+"""Calls of one engine batch complete within this of each other (a batch takes seconds)."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,18 +54,28 @@ class Call:
     messages: list[dict[str, str]]
     max_tokens: int
     temperature: float | None
+    completed: float
 
 
 @dataclass
 class StageTiming:
-    """An eval's samples, model calls, output tokens, wall seconds and seconds in calls."""
+    """A stage's samples, model calls, output tokens, wall seconds and seconds in calls.
+
+    A stage is one eval, or the evals of one kind that ran at the same time (the systems'
+    generation is one eval of concurrent tasks, one log per system).
+    """
 
     name: str
     samples: int
     calls: list[Call]
     output_tokens: int
     seconds: float
-    calling_seconds: float
+    call_spans: list[tuple[float, float]]
+
+    @property
+    def calling_seconds(self) -> float:
+        """Seconds during which at least one model call was waiting for its answer."""
+        return covered_seconds(self.call_spans)
 
 
 def shrunk_profile(name: str, args: argparse.Namespace) -> Any:
@@ -109,49 +124,79 @@ def run_stages(run_dir: Path, profile: Any) -> None:
 
 
 def stage_timings(run_dir: Path) -> list[StageTiming]:
-    """Every generating eval of the run, in the order it ran."""
-    from inspect_ai.log import read_eval_log
-
+    """Every generating stage of the run, in the order it ran."""
     timings = []
     for kind in GENERATION_KINDS:
-        for path in sorted((run_dir / "logs" / kind).glob("*.eval")):
-            log = read_eval_log(str(path), resolve_attachments=True)
-            calls, tokens, spans = [], 0, []
-            for sample in log.samples or []:
-                for event in sample.events:
-                    if event.event != "model" or event.cache == "read":
-                        continue
-                    tokens += event.output.usage.output_tokens if event.output.usage else 0
-                    if event.completed is not None:
-                        spans.append((event.timestamp.timestamp(), event.completed.timestamp()))
-                    calls.append(
-                        Call(
-                            messages=[
-                                {"role": message.role, "content": message.text}
-                                for message in event.input
-                            ],
-                            max_tokens=event.config.max_tokens or 2048,
-                            temperature=event.config.temperature,
-                        )
-                    )
-            if not calls:
-                continue
-            samples = log.samples or []
-            seconds = max(_seconds(sample.completed_at) for sample in samples) - min(
-                _seconds(sample.started_at) for sample in samples
-            )
-            name = (log.eval.metadata or {}).get("prefbench_stage", log.eval.task)
+        evals = sorted(
+            (
+                timing
+                for path in (run_dir / "logs" / kind).glob("*.eval")
+                if (timing := eval_timing(kind, path)) is not None
+            ),
+            key=lambda pair: pair[1][0],
+        )
+        for group in _overlapping(evals):
+            names = [timing.name for timing, _ in group]
             timings.append(
                 StageTiming(
-                    f"{kind}/{name}",
-                    len(log.samples or []),
-                    calls,
-                    tokens,
-                    seconds,
-                    covered_seconds(spans),
+                    names[0] if len(names) == 1 else f"{kind}/{len(names)} evals together",
+                    sum(timing.samples for timing, _ in group),
+                    [call for timing, _ in group for call in timing.calls],
+                    sum(timing.output_tokens for timing, _ in group),
+                    max(span[1] for _, span in group) - min(span[0] for _, span in group),
+                    [call_span for timing, _ in group for call_span in timing.call_spans],
                 )
             )
     return timings
+
+
+def _overlapping(
+    evals: list[tuple[StageTiming, tuple[float, float]]],
+) -> list[list[tuple[StageTiming, tuple[float, float]]]]:
+    """Evals (sorted by start) grouped into runs of overlapping (start, end) spans."""
+    groups: list[list[tuple[StageTiming, tuple[float, float]]]] = []
+    reached = float("-inf")
+    for timing, span in evals:
+        if groups and span[0] < reached:
+            groups[-1].append((timing, span))
+        else:
+            groups.append([(timing, span)])
+        reached = max(reached, span[1])
+    return groups
+
+
+def eval_timing(kind: str, path: Path) -> tuple[StageTiming, tuple[float, float]] | None:
+    """One eval's timing and its samples' (start, end); None when it made no model call."""
+    from inspect_ai.log import read_eval_log
+
+    log = read_eval_log(str(path), resolve_attachments=True)
+    calls, tokens, spans = [], 0, []
+    for sample in log.samples or []:
+        for event in sample.events:
+            if event.event != "model" or event.cache == "read" or event.completed is None:
+                continue
+            tokens += event.output.usage.output_tokens if event.output.usage else 0
+            spans.append((event.timestamp.timestamp(), event.completed.timestamp()))
+            calls.append(
+                Call(
+                    messages=[
+                        {"role": message.role, "content": message.text} for message in event.input
+                    ],
+                    max_tokens=event.config.max_tokens or 2048,
+                    temperature=event.config.temperature,
+                    completed=event.completed.timestamp(),
+                )
+            )
+    if not calls:
+        return None
+    samples = log.samples or []
+    span = (
+        min(_seconds(sample.started_at) for sample in samples),
+        max(_seconds(sample.completed_at) for sample in samples),
+    )
+    name = (log.eval.metadata or {}).get("prefbench_stage", log.eval.task)
+    timing = StageTiming(f"{kind}/{name}", len(samples), calls, tokens, span[1] - span[0], spans)
+    return timing, span
 
 
 def _seconds(timestamp: Any) -> float:
@@ -175,28 +220,23 @@ class RawEngine:
         self.tokenizer.padding_side = "left"
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, device_map="cpu")
 
-    def tokens_per_second(self, calls: list[Call], batch_size: int) -> tuple[float, int]:
-        """Output tokens per second over `calls`, and the largest batch used.
+    def tokens_per_second(self, calls: list[Call]) -> tuple[float, int]:
+        """Output tokens per second over `calls` in the engine's own batches, and the largest.
 
-        Calls of equal settings are generated in the order they came, in the fewest batches
-        of at most `batch_size`, of even size (as the engine cuts them).
+        The engine answers a batch's calls together, so calls that completed within
+        `BATCH_GAP_SECONDS` of each other (and share their decoding) were one batch; each is
+        generated again here as one batch, up to its largest `max_tokens`, each row counted
+        up to its own, as the engine counts.
         """
-        groups: dict[tuple[int, float | None], list[Call]] = {}
-        for call in calls:
-            groups.setdefault((call.max_tokens, call.temperature), []).append(call)
         tokens, seconds, largest = 0, 0.0, 0
-        for (max_tokens, temperature), group in groups.items():
-            count = -(-len(group) // batch_size)
-            size = -(-len(group) // count)
-            for start in range(0, len(group), size):
-                batch = group[start : start + size]
-                largest = max(largest, len(batch))
-                started = time.perf_counter()
-                tokens += self._generate(batch, max_tokens, temperature)
-                seconds += time.perf_counter() - started
+        for batch in engine_batches(calls):
+            largest = max(largest, len(batch))
+            started = time.perf_counter()
+            tokens += self._generate(batch)
+            seconds += time.perf_counter() - started
         return tokens / seconds, largest
 
-    def _generate(self, batch: list[Call], max_tokens: int, temperature: float | None) -> int:
+    def _generate(self, batch: list[Call]) -> int:
         prompts = [
             self.tokenizer.apply_chat_template(
                 call.messages, add_generation_prompt=True, tokenize=False
@@ -204,12 +244,32 @@ class RawEngine:
             for call in batch
         ]
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        temperature = batch[0].temperature
         sampling = {"do_sample": True, "temperature": temperature} if temperature else {}
         with self.torch.inference_mode():
             sequences = self.model.generate(
-                **encoded, max_new_tokens=max_tokens, **({"do_sample": False} | sampling)
+                **encoded,
+                max_new_tokens=max(call.max_tokens for call in batch),
+                **({"do_sample": False} | sampling),
             )
-        return len(batch) * (sequences.size(1) - encoded["input_ids"].size(1))
+        generated = sequences.size(1) - encoded["input_ids"].size(1)
+        return sum(min(generated, call.max_tokens) for call in batch)
+
+
+def engine_batches(calls: list[Call]) -> list[list[Call]]:
+    """The batches the engine made: calls of one decoding that completed together."""
+    batches: list[list[Call]] = []
+    last: dict[float | None, float] = {}
+    current: dict[float | None, list[Call]] = {}
+    for call in sorted(calls, key=lambda call: call.completed):
+        decoding = call.temperature or None
+        if decoding in current and call.completed - last[decoding] <= BATCH_GAP_SECONDS:
+            current[decoding].append(call)
+        else:
+            current[decoding] = [call]
+            batches.append(current[decoding])
+        last[decoding] = call.completed
+    return batches
 
 
 def print_table(rows: list[tuple[StageTiming, float, int]]) -> None:
@@ -305,16 +365,12 @@ def main() -> None:
         sys.exit(f"{run_dir} is not empty: the benchmark needs a fresh run folder")
 
     from core.offline_models import smollm2_dir
-    from harness.models import OFFLINE_BATCH_SIZE
 
     started = time.perf_counter()
     run_stages(run_dir, shrunk_profile(args.profile, args))
     print(f"pipeline up to {LAST_STAGE}: {time.perf_counter() - started:.1f} s ({run_dir})")
     engine = RawEngine(smollm2_dir())
-    rows = [
-        (timing, *engine.tokens_per_second(timing.calls, OFFLINE_BATCH_SIZE))
-        for timing in stage_timings(run_dir)
-    ]
+    rows = [(timing, *engine.tokens_per_second(timing.calls)) for timing in stage_timings(run_dir)]
     print_table(rows)
     print(adapter_memory(run_dir))
 
