@@ -181,8 +181,12 @@ def run(
         report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
     else:
         context = open_run(run_dir, resolved, console, display=display, limit=limit)
-        guard = prepare_forecast(context, ceiling, limit, forecast_wanted=forecast)
-        report = run_benchmark(context, guard)
+        try:
+            guard = prepare_forecast(context, ceiling, limit, forecast_wanted=forecast)
+            report = run_benchmark(context, guard)
+        finally:
+            if context.lock is not None:  # now, not whenever the context is collected
+                context.lock.release()
         recomputed_nothing = context.recomputed_nothing
     if recomputed_nothing:
         console.print(

@@ -132,7 +132,9 @@ def open_run(
     except BaseException:
         hold.release()
         raise
-    context = PipelineContext(run, profile, console, runner, limit=limit, stages=PIPELINE)
+    context = PipelineContext(
+        run, profile, console, runner, limit=limit, stages=PIPELINE, lock=hold
+    )
     hold.release_with(context)
     # the models (and servers) of a context no one closed go with it, or at exit
     weakref.finalize(context, runner.close)

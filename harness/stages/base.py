@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from rich.console import Console
 
 from core.run_folder import RunFolder
+from core.run_lock import RunLockHold
 from harness.profile import Profile
 from harness.stage_runner import StageResult, StageRunner
 from solvers.training.context import AdapterTrainer
@@ -90,6 +91,9 @@ class PipelineContext:
     planning: bool = False
     """Every role is a planning model (`prefbench run --dry-run`): stages that call no model
     are skipped and listed in `skipped`, and so is local scoring after a stage's calls."""
+    lock: RunLockHold | None = None
+    """The run-folder lock this context holds (`open_run`); released when the context is
+    collected, or earlier by `lock.release()` once the command is done with the run."""
     skipped: list[Stage] = field(default_factory=list)
     stage_spans: list[tuple[str, int, int]] = field(default_factory=list)
     """(stage name, start, end) in `time.time_ns()` of each stage run in this invocation
