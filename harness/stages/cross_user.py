@@ -15,11 +15,11 @@ from core.tables import rich_tables
 from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
 from harness.report_tables import personalization_section
 from harness.stages.base import PipelineContext, Stage
-from harness.stages.generation import run_system_eval, system_options
+from harness.stages.generation import system_options, system_request
 from harness.stages.similarity import score_generations
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
-from solvers.adapters import adapter_hashes
+from solvers.adapters import adapter_hashes, release_adapter_models
 from tasks.cross_user import cross_user_writing, personalization_matrix
 from tasks.records import Record
 
@@ -80,7 +80,8 @@ class CrossUserStage(Stage):
         task = cross_user_writing(
             records=str(context.run.records), agent_users=users, limit=context.limit
         )
-        cross = run_system_eval(context, "cross", task, system, key)
+        request = system_request(context, "cross", task, system, key)
+        cross = context.runner.run_stages([request], on_done=release_adapter_models)[0]
         if context.planning:
             return  # the matrix is local BERTScore: no model call to plan
         scored = score_generations(context, f"metrics-cross-{name}", cross, text_metrics=False)

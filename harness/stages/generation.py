@@ -15,7 +15,7 @@ from core.errors import PrefbenchInputError
 from core.fingerprint import fingerprint
 from harness.profile import Profile
 from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
-from harness.stage_runner import StageRequest, StageResult
+from harness.stage_runner import StageRequest
 from harness.stages.base import PipelineContext, Stage
 from solvers import GenerationSystem, lookup_system
 from solvers.adapters import adapter_hashes, preload_adapters, release_adapter_models
@@ -88,19 +88,6 @@ def system_request(
         solver=system.make_solver(str(context.run.root), **key["options"]),
         limit=limit,
     )
-
-
-def run_system_eval(
-    context: PipelineContext,
-    kind: str,
-    task: Task,
-    system: GenerationSystem,
-    key: dict[str, Any],
-    limit: int | None = None,
-) -> StageResult:
-    """Run (or reuse) the eval `system_request` describes; its adapter models are released."""
-    request = system_request(context, kind, task, system, key, limit)
-    return context.runner.run_stages([request], on_done=release_adapter_models)[0]
 
 
 def load_adapters_of(
