@@ -21,7 +21,10 @@ a batch generates up to its largest `max_tokens` and each row keeps its own firs
 sorts each group by prompt length (less padding) and generates it in as few batches as the
 call's `max_connections` allows, of even size. Within a batch the rows are ordered by
 adapter, and each LoRA layer applies each adapter to its span of rows
-(`solvers.lora_spans`), at close to the plain model's speed. Prompts, generation arguments,
+(`solvers.lora_spans`), at close to the plain model's speed. The engine's thread and the
+event loop's thread each free their idle OpenMP workers when they hand work to the other
+(`core.omp_pool`): with both threads' pools alive, every parallel torch operation in the
+engine waited for a sleeping worker. Prompts, generation arguments,
 decoding and token counts are the `hf/` provider's, so greedy outputs equal those of
 inspect's `hf/` models.
 `solvers.adapters` makes the adapter models; `release_engines()` frees every engine (the
@@ -58,6 +61,7 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from core.offline_api import OfflineModelAPI
+from core.omp_pool import free_idle_pool
 from core.quiet import quiet_transformers
 from solvers.lora_spans import adapter_spans, adapters_by_span, covers, lora_layers
 
@@ -158,6 +162,7 @@ class GenerationEngine:
             max_new_tokens=config.max_tokens,
             batch_size=config.max_connections or self.api.max_connections(),
         )
+        free_idle_pool()  # this thread's torch workers would slow the engine's (core.omp_pool)
         self._queue.put(request)
         reply = await _result(request.future)
         return ModelOutput(
@@ -224,6 +229,7 @@ class GenerationEngine:
             collected = [r for r in collected if r.future.set_running_or_notify_cancel()]
             for batch in plan_batches(collected):
                 self._generate_batch(batch, dict(batch[0].settings))
+            free_idle_pool()  # idle until the next request: leave the cores to other threads
             if stopping:
                 return
 
