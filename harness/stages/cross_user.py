@@ -15,7 +15,7 @@ from core.tables import rich_tables
 from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
 from harness.report_tables import personalization_section
 from harness.stages.base import PipelineContext, Stage
-from harness.stages.generation import system_options, system_request
+from harness.stages.generation import load_adapters_of, system_options, system_request
 from harness.stages.similarity import score_generations
 from scorers.bertscore import encoder_name
 from solvers import lookup_system
@@ -81,7 +81,11 @@ class CrossUserStage(Stage):
             records=str(context.run.records), agent_users=users, limit=context.limit
         )
         request = system_request(context, "cross", task, system, key)
-        cross = context.runner.run_stages([request], on_done=release_adapter_models)[0]
+        cross = context.runner.run_stages(
+            [request],
+            on_done=release_adapter_models,
+            before_eval=lambda pending: load_adapters_of(context, pending, users),
+        )[0]
         if context.planning:
             return  # the matrix is local BERTScore: no model call to plan
         scored = score_generations(context, f"metrics-cross-{name}", cross, text_metrics=False)

@@ -91,10 +91,9 @@ def system_request(
 
 
 def load_adapters_of(
-    context: PipelineContext, requests: list[StageRequest], records: list[Record]
+    context: PipelineContext, requests: list[StageRequest], users: list[str]
 ) -> None:
-    """Load, before their eval, the adapters the requested systems' solvers will ask for."""
-    users = sorted({record.user for record in records if record.split == "test"})
+    """Load, before their eval, the adapters of `users` the requested systems will ask for."""
     for request in requests:
         system = lookup_system(str((request.metadata or {})["system"]))
         if system.uses_adapter and ADAPTER_ROLE in system.roles:
@@ -148,9 +147,10 @@ class GenerationStage(Stage):
             for name in names
         ]
         # all systems in one eval: their samples share the engine's batches
+        users = sorted({record.user for record in records if record.split == "test"})
         results = context.runner.run_stages(
             requests,
             on_done=release_adapter_models,
-            before_eval=lambda pending: load_adapters_of(context, pending, records),
+            before_eval=lambda pending: load_adapters_of(context, pending, users),
         )
         context.generation_logs.update(zip(names, results, strict=True))
