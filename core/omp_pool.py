@@ -5,7 +5,7 @@ torch operation keeps its own pool of workers for good. Once the pools of all th
 more threads than there are CPUs, libgomp stops letting idle workers spin and puts them to
 sleep after about a hundred spins, so every later parallel region pays a futex wake-up. The
 engine generates in its own thread while the main thread (model loading, LoRA training)
-holds a pool of its own: measured on 2 cores, a 24 x 576 by 576 x 576 matmul took 2x as
+holds a pool of its own: measured on 2 cores, a 24 x 576 by 576 x 576 matmul took 1.8x as
 long in the engine's thread as in the main thread, and a whole batch of SmolLM2 generation
 10-40 % longer.
 
