@@ -331,16 +331,15 @@ class StageRunner:
             if log.status != "success":
                 stopped.append(self._stopped_message(request.stage, log, path))
                 continue
-            self._record(request, path)
+            self._record(request, path, str((log.eval.metadata or {})[KEY_FIELD]))
         if stopped:
             raise StageInterrupted(" ".join(stopped))
 
-    def _record(self, request: StageRequest, path: Path) -> None:
-        """Keep a stage's successful log: remove older ones of its key, announce it."""
+    def _record(self, request: StageRequest, path: Path, full_key: str) -> None:
+        """Keep a stage's successful log: remove older ones of its `full_key`, announce it."""
         stage = request.stage
         self.evals_run += 1
         self._evaluated.add(path)
-        full_key = self.stage_key(stage, request.roles, request.key)
         for stale_path, _ in self._logs_with_key(request.kind, full_key):
             if stale_path != path:  # unfinished, or superseded by this evaluation
                 stale_path.unlink(missing_ok=True)
