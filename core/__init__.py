@@ -13,11 +13,11 @@ contract in pyproject.toml keeps it so; docs/architecture.md draws the layers).
 - `model_close`: closing inspect models from synchronous code (their async close).
 """
 
-from core.atomic import atomic_directory, atomic_write_text
-from core.errors import MissingModelPackageError, PrefbenchInputError
-from core.fingerprint import fingerprint
-from core.memory import release_memory
-from core.offline_models import (
+from prefbench.core.atomic import atomic_directory, atomic_write_text
+from prefbench.core.errors import MissingModelPackageError, PrefbenchInputError
+from prefbench.core.fingerprint import fingerprint
+from prefbench.core.memory import release_memory
+from prefbench.core.offline_models import (
     CACHE_DIR_ENV,
     MINILM_DISTRIBUTION,
     MINILM_NUM_LAYERS,
@@ -27,9 +27,9 @@ from core.offline_models import (
     smollm2_dir,
     smollm2_gguf_path,
 )
-from core.quiet import quiet_transformers
-from core.run_folder import RunFolder
-from core.templates import USER_SEPARATOR, PromptTemplate, load_template
+from prefbench.core.quiet import quiet_transformers
+from prefbench.core.run_folder import RunFolder
+from prefbench.core.templates import USER_SEPARATOR, PromptTemplate, load_template
 
 __all__ = [
     "CACHE_DIR_ENV",

@@ -1,7 +1,8 @@
 """Numbers as table text: percentages, counts, intervals and p-values, "–" when missing.
 
-Every table of the report (`harness.report_tables`, `human_eval.agreement_render`) formats its
-values with these functions, so the same value reads the same in every table.
+Every table of the report (`prefbench.harness.report.tables`,
+`prefbench.human_eval.agreement_render`) formats its values with these functions, so the same value
+reads the same in every table.
 """
 
 from typing import Any

@@ -63,7 +63,7 @@ def close_models(models: Iterable[Model], *, keep_servers: bool = False) -> bool
     Each model is closed once (closing a closed model does nothing). With `keep_servers`,
     a model of a shared-server provider (`vllm/`) has only its HTTP client closed, so the
     server keeps serving the other models of its base. The result tells the caller whether
-    to give freed memory back (`core.memory.release_memory`).
+    to give freed memory back (`prefbench.core.memory.release_memory`).
     """
     models = list(models)
     if not models:

@@ -22,11 +22,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from core.atomic import atomic_directory
-from core.errors import MissingModelPackageError
-from core.offline_models import CONVERSION_MARKER, cache_root
-from core.offline_models import _file_lock as file_lock
-from core.quiet import quiet_transformers
+from prefbench.core.atomic import atomic_directory
+from prefbench.core.errors import MissingModelPackageError
+from prefbench.core.offline_models import CONVERSION_MARKER, cache_root
+from prefbench.core.offline_models import _file_lock as file_lock
+from prefbench.core.quiet import quiet_transformers
 
 __all__ = [
     "GEMMA3_CHAT_TEMPLATE",
@@ -85,12 +85,12 @@ def gemma3_dir(
 ) -> Path:
     """Return a Hugging Face folder holding Gemma 3 270M, converting it on first use.
 
-    The folder is `<cache>/models/gemma-3-270m` (`<cache>`: `core.offline_models.cache_root`);
-    the assembled GGUF is kept beside it in `<cache>/gguf/`. The folder is valid while its
-    marker (`prefbench-conversion.json`, written last) matches the package version, the
-    transformers version and the conversion format; otherwise it is converted again (~1 min
-    on 2 CPU cores, ~2 GB RAM), atomically and under a file lock, like SmolLM2's.
-    `progress`, if given, is told just before a conversion starts.
+    The folder is `<cache>/models/gemma-3-270m` (`<cache>`:
+    `prefbench.core.offline_models.cache_root`); the assembled GGUF is kept beside it in
+    `<cache>/gguf/`. The folder is valid while its marker (`prefbench-conversion.json`, written
+    last) matches the package version, the transformers version and the conversion format; otherwise
+    it is converted again (~1 min on 2 CPU cores, ~2 GB RAM), atomically and under a file lock, like
+    SmolLM2's. `progress`, if given, is told just before a conversion starts.
 
     Raises `MissingModelPackageError` when a Gemma package or the `gguf` reader is missing.
     """

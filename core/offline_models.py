@@ -24,9 +24,9 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from core.atomic import atomic_directory
-from core.errors import MissingModelPackageError
-from core.quiet import quiet_transformers
+from prefbench.core.atomic import atomic_directory
+from prefbench.core.errors import MissingModelPackageError
+from prefbench.core.quiet import quiet_transformers
 
 __all__ = [
     "CACHE_DIR_ENV",

@@ -1,13 +1,13 @@
 """Plug-ins: the modules that installed packages name under the `inspect_ai` entry points.
 
-prefbench's own registrations (`harness._registry`) and a third party's (a package whose
+prefbench's own registrations (`prefbench.harness._registry`) and a third party's (a package whose
 ``pyproject.toml`` declares ``[project.entry-points.inspect_ai]``) are found the same way:
 importing the named module runs its decorators (`@corpus`, `@generation_system`, ...).
 """
 
 from importlib.metadata import entry_points
 
-from core.errors import PrefbenchInputError
+from prefbench.core.errors import PrefbenchInputError
 
 __all__ = ["ENTRY_POINT_GROUP", "load_entry_point_plugins"]
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from core.errors import PrefbenchInputError
-from core.run_lock import RunLockHold, Warn, print_warning, run_lock
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_lock import RunLockHold, Warn, print_warning, run_lock
 
 __all__ = ["RunFolder", "Subpath"]
 
@@ -68,7 +68,7 @@ class RunFolder:
         return self
 
     def locked(self, warn: Warn = print_warning) -> AbstractContextManager[RunLockHold]:
-        """Hold this existing run folder's lock for a `with` block (`core.run_lock`).
+        """Hold this existing run folder's lock for a `with` block (`prefbench.core.run_lock`).
 
         Raises:
             PrefbenchInputError: The folder is not a run folder.

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from core.atomic import atomic_write_text
-from core.errors import PrefbenchInputError
+from prefbench.core.atomic import atomic_write_text
+from prefbench.core.errors import PrefbenchInputError
 
 __all__ = [
     "HOLDER_FILE",

@@ -5,7 +5,8 @@ It imports the tasks, solvers, scorers and model providers, whose decorators reg
 """
 
 # ruff: noqa: F401
-import scorers
-import solvers
-import tasks
-from harness import mock_model, planning_model
+import prefbench.scorers
+import prefbench.solvers
+import prefbench.tasks
+from prefbench.harness import mock_model
+from prefbench.harness.cost import planning_model

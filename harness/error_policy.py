@@ -1,11 +1,11 @@
 """The run's error policy (profile `errors`, docs/error_policy.md) and its failed samples.
 
 `apply_call_policy` gives every remote role model its provider's bounded retries, timeouts,
-backoff and connections (`harness.profile.ProviderPolicy`); a setting the role's own `config`
-states wins. inspect's retry loop is then the only one: the provider SDK's own retries (the
-OpenAI SDK retries twice by default, which would triple every bound) are turned off on the
-model's client. None of these settings is part of inspect's cache key or of a stage key, so
-changing them reuses finished calls and stages.
+backoff and connections (`prefbench.harness.profile.ProviderPolicy`); a setting the role's own
+`config` states wins. inspect's retry loop is then the only one: the provider SDK's own retries (the
+OpenAI SDK retries twice by default, which would triple every bound) are turned off on the model's
+client. None of these settings is part of inspect's cache key or of a stage key, so changing them
+reuses finished calls and stages.
 
 A sample whose calls still fail ends the sample with an error; `fail_on_error` decides how
 many a stage tolerates. `failed_samples` reads them back from a log, for the report and for
@@ -22,9 +22,9 @@ from inspect_ai.model import GenerateConfig, Model
 from tenacity import wait_exponential_jitter
 from tenacity.wait import WaitBaseT
 
-from core.model_close import provider_of
-from harness.log_reads import sample_summaries
-from harness.profile import IN_PROCESS_PROVIDERS, ErrorPolicy, ProviderPolicy
+from prefbench.core.model_close import provider_of
+from prefbench.harness.log_reads import sample_summaries
+from prefbench.harness.profile import IN_PROCESS_PROVIDERS, ErrorPolicy, ProviderPolicy
 
 ERROR_CHARS = 300
 """The most characters of an error message kept in the report."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi
 
-from core.offline_api import OfflineModelAPI
+from prefbench.core.offline_api import OfflineModelAPI
 
 DEFAULT_REPLY = "mock reply"
 

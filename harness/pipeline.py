@@ -1,14 +1,14 @@
 """The benchmark pipeline: records → build → generation → metrics → judging → report.
 
-`PIPELINE` is the ordered list of stage objects (`harness.stages`); `run_benchmark` walks
+`PIPELINE` is the ordered list of stage objects (`prefbench.harness.stages`); `run_benchmark` walks
 it over a run folder opened by `open_run`, and the report stage collects the section of
 every stage in it. The functions below run one stage each, so the CLI, a notebook and the
 tests call the same code. Each stage reuses what an earlier run finished (see
-`harness.stage_runner`).
+`prefbench.harness.stage_runner`).
 
 A profile with several `datasets` runs the whole pipeline once per dataset, each in its own
 sub-folder of the run (`runs/NAME/<dataset>/`, a complete run folder), then writes the
-combined report of them all in `runs/NAME/` (`run_datasets`, `harness.combined_report`).
+combined report of them all in `runs/NAME/` (`run_datasets`, `prefbench.harness.report.combined`).
 """
 
 import signal
@@ -25,16 +25,17 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from core.atomic import atomic_write_text
-from core.errors import PrefbenchInputError
-from core.run_folder import RunFolder
-from core.run_lock import RunLockHold, acquire_run_lock
-from harness.combined_report import DatasetResult, report_combined_run
-from harness.forecast import read_forecast
-from harness.profile import Profile, dataset_profiles, dump_profile
-from harness.progress import StageProgress
-from harness.stage_runner import StageResult, StageRunner
-from harness.stages import (
+from prefbench.core.atomic import atomic_write_text
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
+from prefbench.core.run_lock import RunLockHold, acquire_run_lock
+from prefbench.harness.cost.forecast import read_forecast
+from prefbench.harness.profile import Profile, dataset_profiles, dump_profile
+from prefbench.harness.progress import StageProgress
+from prefbench.harness.report.combined import DatasetResult, report_combined_run
+from prefbench.harness.serving.weights import require_trainable_small
+from prefbench.harness.stage_runner import StageResult, StageRunner
+from prefbench.harness.stages import (
     BuildStage,
     CrossUserStage,
     GenerationStage,
@@ -48,11 +49,10 @@ from harness.stages import (
     require_generation_logs,
     system_options,
 )
-from harness.weights import require_trainable_small
-from tasks.records import Record
+from prefbench.tasks.records import Record
 
 if TYPE_CHECKING:
-    from harness.cost_guard import CostGuard
+    from prefbench.harness.cost.guard import CostGuard
 
 __all__ = [
     "PIPELINE",
@@ -118,8 +118,8 @@ def open_run(
     Reopening a run with a different profile is allowed: stages whose inputs changed are
     recomputed, the others reused. The context walks `PIPELINE`.
 
-    The context holds the run-folder lock (`core.run_lock`) until it is garbage-collected or
-    the process exits; holds within one process nest, so reopening a run here never waits on
+    The context holds the run-folder lock (`prefbench.core.run_lock`) until it is garbage-collected
+    or the process exits; holds within one process nest, so reopening a run here never waits on
     itself.
 
     Raises:
@@ -166,11 +166,11 @@ def run_benchmark(context: PipelineContext, guard: "CostGuard | None" = None) ->
 
     A planning run (`context.planning`) skips the stages that call no model and returns an
     empty report. Before any stage, a small model that adapter systems cannot train is
-    refused (`harness.weights.require_trainable_small`). Each stage starts with a progress
-    line (stage i/N, elapsed, ETA; `harness.progress`) and adds its seconds to the run's
-    `stage_seconds.json`. With a `guard` (`harness.cost_guard.CostGuard`), a stage that could
-    take the spend over the cost ceiling is not started: `CeilingReached`. The run's models
-    are closed when it ends, however it ends (success, an error, the ceiling, Ctrl-C or
+    refused (`prefbench.harness.serving.weights.require_trainable_small`). Each stage starts with a
+    progress line (stage i/N, elapsed, ETA; `prefbench.harness.progress`) and adds its seconds to
+    the run's `stage_seconds.json`. With a `guard` (`prefbench.harness.cost.guard.CostGuard`), a
+    stage that could take the spend over the cost ceiling is not started: `CeilingReached`. The
+    run's models are closed when it ends, however it ends (success, an error, the ceiling, Ctrl-C or
     SIGTERM): the servers started for them stop with it.
     """
     require_trainable_small(context.profile, context.run.profile)

@@ -24,12 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import PrefbenchInputError
-from harness.placement import check_placement
-from scorers.outcome import TIE_POLICIES
-from scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
-from solvers.training.lora import LoraSettings
-from tasks.intents import TEMPERATURES
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.serving.placement import check_placement
+from prefbench.scorers.outcome import TIE_POLICIES
+from prefbench.scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
+from prefbench.solvers.training.lora import LoraSettings
+from prefbench.tasks.intents import TEMPERATURES
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ROLES = ("small", "large", "judge", "rule_writer")
@@ -236,12 +236,12 @@ class GenerationSettings(StrictModel):
 class JudgeSettings(StrictModel):
     """Which judge scores the pairs, how order-inconsistent pairs count, and judge settings.
 
-    `kind` names a registered judge (`scorers.registry`: `similarity`, `llm` or a plug-in's).
-    Every other key is a setting of some registered judge (`max_tokens` of `llm`; `encoder`
-    and `num_layers` of `similarity`), validated by that judge's settings model; a key that
-    no judge declares is an error naming it. Settings of judges other than `kind` are kept,
-    so `prefbench judge --judge llm` can switch judges on the same profile.
-    `typed_settings(metrics)` gives the chosen judge's typed settings.
+    `kind` names a registered judge (`prefbench.scorers.registry`: `similarity`, `llm` or a
+    plug-in's). Every other key is a setting of some registered judge (`max_tokens` of `llm`;
+    `encoder` and `num_layers` of `similarity`), validated by that judge's settings model; a key
+    that no judge declares is an error naming it. Settings of judges other than `kind` are kept, so
+    `prefbench judge --judge llm` can switch judges on the same profile. `typed_settings(metrics)`
+    gives the chosen judge's typed settings.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -253,7 +253,7 @@ class JudgeSettings(StrictModel):
     """Send the judge role's calls through the provider's batch API (inspect's `batch`:
     true, a batch size, or a mapping of `BatchConfig` fields such as `size`, `send_delay`,
     `tick`). Providers with a batch API in inspect (`openai/`, `anthropic/`, ...) answer at
-    their batch rate (`harness/prices.yaml` `batch_discounts`); the others ignore it. It is
+    their batch rate (`harness/cost/prices.yaml` `batch_discounts`); the others ignore it. It is
     left out of stage and cache keys: a batched answer is the same answer."""
 
     @field_validator("kind")
@@ -440,7 +440,7 @@ FANOUT_BACKENDS = ("local", "ray")
 
 
 class TrainingFanout(StrictModel):
-    """Where the adapters of a build train (`harness.training_fanout`); never part of a key.
+    """Where the adapters of a build train (`harness.training.fanout`); never part of a key.
 
     `backend: local` trains them in-process, one after another on one loaded base. `backend:
     ray` runs one task per adapter on Ray (`pip install 'prefbench[ray]'`): one per GPU, or per
@@ -467,7 +467,7 @@ class TrainingFanout(StrictModel):
 
 
 class TrainingSettings(StrictModel):
-    """LoRA/QLoRA settings of every adapter (see `solvers.training.lora.LoraSettings`).
+    """LoRA/QLoRA settings of every adapter (see `prefbench.solvers.training.lora.LoraSettings`).
 
     `fanout` and `checkpoint_every` say how the adapters train, not what they are: they are
     in no input hash or stage key, so changing them reuses every finished adapter.
@@ -524,11 +524,11 @@ class Profile(StrictModel):
     prices: dict[str, ModelPrice] = {}
     max_cost: float | None = Field(None, gt=0)
     """A ceiling in US dollars: a run whose forecast is above it does not start, and a stage
-    that could take the spend over it is not started (`harness.cost_guard`);
+    that could take the spend over it is not started (`prefbench.harness.cost.guard`);
     `prefbench run --max-cost` overrides it."""
     system_options: dict[str, dict[str, Any]] = {}
     """Solver options by system, e.g. `{few_shot: {k: 5}}`; they override the `generation`
-    settings offered to every system (`harness.stages.generation.system_options`)."""
+    settings offered to every system (`prefbench.harness.stages.generation.system_options`)."""
 
     @field_validator("system_options")
     @classmethod
@@ -588,7 +588,7 @@ def parse_profile(raw: Any, source: Path) -> Profile:
         raise PrefbenchInputError(
             f"profile {source} is invalid; fix these entries:\n{_validation_message(error)}"
         ) from error
-    from solvers import lookup_system
+    from prefbench.solvers import lookup_system
 
     for system in profile.systems:
         try:
@@ -626,7 +626,7 @@ they were."""
 
 def trains_adapters(profile: Profile) -> bool:
     """Whether the profile's systems train adapters on the small model."""
-    from solvers import lookup_system
+    from prefbench.solvers import lookup_system
 
     return any(lookup_system(name).uses_adapter for name in profile.systems)
 

@@ -1,12 +1,13 @@
 """One progress line per pipeline stage: stage i/N, time elapsed and an ETA; and its timings.
 
-`StageProgress` is told when each stage of a run starts and ends (`harness.pipeline.
+`StageProgress` is told when each stage of a run starts and ends (`prefbench.harness.pipeline.
 run_benchmark`). At each start it prints `stage 3/8 generation · elapsed 1:02 · ETA 4:10`.
 The ETA comes from the run's forecast (`forecast.json`) when there is one: the tokens the
 stages left will send, at the tokens per second of the stages done (each stage weighs at
 least one token, so stages without model calls count too); without a forecast, from the
 stages done: their mean time × the stages left. At each end it adds the stage's wall and CPU
-seconds and its GPUs to `stage_seconds.json` (`harness.forecast.record_stage_seconds`).
+seconds and its GPUs to `stage_seconds.json`
+(`prefbench.harness.cost.forecast.record_stage_seconds`).
 """
 
 import os
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.forecast import record_stage_seconds, stage_forecast, stage_gpus
-from harness.profile import Profile, trains_adapters
+from prefbench.harness.cost.forecast import record_stage_seconds, stage_forecast, stage_gpus
+from prefbench.harness.profile import Profile, trains_adapters
 
 
 def clock(seconds: float) -> str:

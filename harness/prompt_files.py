@@ -6,11 +6,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from core.fingerprint import fingerprint
+from prefbench.core.fingerprint import fingerprint
 
 PACKAGE_ROOTS = ("tasks", "solvers", "scorers")
 TOP = Path(__file__).resolve().parent.parent
-PREFBENCH_PACKAGES = ("core", "harness", "human_eval", *PACKAGE_ROOTS)
 
 
 @cache
@@ -29,7 +28,7 @@ def plugin_prompts_key(factory: Callable[..., Any]) -> dict[str, str]:
     """
     module_name = getattr(factory, "__module__", "") or ""
     source = getattr(sys.modules.get(module_name), "__file__", None)
-    if source is None or module_name.split(".")[0] in PREFBENCH_PACKAGES:
+    if source is None or module_name.split(".")[0] == "prefbench":
         return {}
     package = Path(source).resolve().parent
     files = sorted(package.rglob("prompts/*.txt"))

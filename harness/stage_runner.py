@@ -8,12 +8,12 @@ answered from inspect's cache in the run folder, so nothing is recomputed or los
 new log succeeds the unfinished ones of that key are removed. A log that cannot be read is
 moved to `corrupt/logs/<kind>/` (named in a warning) and its stage redone the same way.
 
-The profile's error policy (`errors`, `harness.error_policy`) bounds each call's retries and
-time, and `fail_on_error` says how many failed samples a stage tolerates. A stage over it
-stops the run (`StageInterrupted`, naming the setting). A stage within it succeeds with its
-failed samples listed in its log; the next `prefbench run` evaluates that stage once again:
-its succeeded samples are answered from the cache (no request), its failed ones are asked
-again, and the new log replaces the old. Within one run a stage is evaluated at most once.
+The profile's error policy (`errors`, `prefbench.harness.error_policy`) bounds each call's retries
+and time, and `fail_on_error` says how many failed samples a stage tolerates. A stage over it stops
+the run (`StageInterrupted`, naming the setting). A stage within it succeeds with its failed samples
+listed in its log; the next `prefbench run` evaluates that stage once again: its succeeded samples
+are answered from the cache (no request), its failed ones are asked again, and the new log replaces
+the old. Within one run a stage is evaluated at most once.
 """
 
 import copy
@@ -28,20 +28,20 @@ from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from inspect_ai.solver import Solver
 from rich.markup import escape
 
-from core.errors import PrefbenchInputError
-from core.fingerprint import fingerprint
-from core.run_folder import RunFolder
-from harness.error_policy import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.fingerprint import fingerprint
+from prefbench.core.run_folder import RunFolder
+from prefbench.harness.error_policy import (
     apply_call_policy,
     fail_on_error_text,
     failed_sample_ids,
     failed_samples,
 )
-from harness.log_reads import log_header
-from harness.models import ModelPool, role_fingerprint
-from harness.profile import Profile
-from harness.stable_cache import use_address_free_cache_keys
-from tasks.records import read_records
+from prefbench.harness.log_reads import log_header
+from prefbench.harness.profile import Profile
+from prefbench.harness.serving.models import ModelPool, role_fingerprint
+from prefbench.harness.serving.stable_cache import use_address_free_cache_keys
+from prefbench.tasks.records import read_records
 
 KEY_FIELD = "prefbench_key"
 STAGE_FIELD = "prefbench_stage"

@@ -14,12 +14,17 @@
 The package exports the entry points of the data side: the agreement section and its
 records, the bundle and its reader and writer, the export, the folder. The statistics the
 agreement section is built from (kappas, alpha, the item bootstrap) are in
-`human_eval.agreement`; the web app (`server`) is imported from its module, so that its
+`prefbench.human_eval.agreement`; the web app (`server`) is imported from its module, so that its
 dependencies load only when serving.
 """
 
-from human_eval.agreement import Estimate, JudgedItem, agreement_section, agreement_statistics
-from human_eval.bundle import (
+from prefbench.human_eval.agreement import (
+    Estimate,
+    JudgedItem,
+    agreement_section,
+    agreement_statistics,
+)
+from prefbench.human_eval.bundle import (
     Annotator,
     Bundle,
     KeyEntry,
@@ -27,8 +32,8 @@ from human_eval.bundle import (
     read_bundle,
     write_bundle,
 )
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
 
 __all__ = [
     "Annotator",

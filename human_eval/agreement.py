@@ -1,10 +1,10 @@
 """Agreement between annotators, and between annotators and the LLM judge (report `agreement`).
 
 Pure statistics over plain data, plus :func:`agreement_section`, which reads the judge logs
-(after :func:`human_eval.attach.attach_human_scores`) and returns report.json's ``agreement``
-section. Every coefficient comes from a library: Cohen's κ and Fleiss' κ from
-``statsmodels.stats.inter_rater``, Krippendorff's α (nominal) from ``krippendorff``. Each
-comes with a 95 % percentile bootstrap interval that resamples items with a fixed seed.
+(after :func:`prefbench.human_eval.attach.attach_human_scores`) and returns report.json's
+``agreement`` section. Every coefficient comes from a library: Cohen's κ and Fleiss' κ from
+``statsmodels.stats.inter_rater``, Krippendorff's α (nominal) from ``krippendorff``. Each comes with
+a 95 % percentile bootstrap interval that resamples items with a fixed seed.
 
 Labels are outcomes for system A: a human chooses ``"win"`` or ``"loss"``; the judge's
 outcome may also be ``"tie"`` or ``"parse_failure"``. A judge tie or parse failure never
@@ -26,10 +26,10 @@ from typing import Any
 import krippendorff
 import numpy as np
 
-from human_eval.attach import read_judged_items
-from human_eval.judged_item import JudgedItem
-from scorers.outcome import PairOutcome, TiePolicy
-from scorers.stats.win_rate import summarize_win_rate
+from prefbench.human_eval.attach import read_judged_items
+from prefbench.human_eval.judged_item import JudgedItem
+from prefbench.scorers.outcome import PairOutcome, TiePolicy
+from prefbench.scorers.stats.win_rate import summarize_win_rate
 
 __all__ = [
     "Estimate",
@@ -435,7 +435,7 @@ def agreement_section(
     """The ``agreement`` section of a run's report.json, read from its judge logs.
 
     Human answers are read from the ``human`` scores that
-    :func:`human_eval.attach.attach_human_scores` put on the judge logs, beside the
+    :func:`prefbench.human_eval.attach.attach_human_scores` put on the judge logs, beside the
     judge's verdicts. Returns ``{}`` when the run has no exported bundle or no answer yet.
 
     Args:

@@ -2,7 +2,7 @@
 
 Three tables: per comparison the LLM judge's and the humans' win rates and their agreement
 (the paper's Table 1), agreement between annotators, and agreement of each annotator (and of
-the per-item majority) with the LLM judge. `core.tables` draws them in the terminal, in
+the per-item majority) with the LLM judge. `prefbench.core.tables` draws them in the terminal, in
 report.md and in report.html.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.display import MISSING, interval, number, percent
-from core.tables import Column, Section, Table, cells, columns
+from prefbench.core.display import MISSING, interval, number, percent
+from prefbench.core.tables import Column, Section, Table, cells, columns
 
 __all__ = ["agreement_report_section", "agreement_tables"]
 

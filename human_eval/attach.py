@@ -18,15 +18,15 @@ from typing import Any
 from inspect_ai.log import EvalLog, ProvenanceData, edit_score, read_eval_log, write_eval_log
 from inspect_ai.scorer import Score, ScoreEdit
 
-from core.atomic import atomic_file
-from core.errors import PrefbenchInputError
-from core.run_folder import RunFolder
-from human_eval.bundle import Bundle, KeyEntry, read_bundle
-from human_eval.folder import HumanFolder
-from human_eval.judged_item import JudgedItem
-from human_eval.store import AnnotationStore, Answer, current_answers
-from scorers.outcome import TiePolicy
-from scorers.pair_score import HUMAN_SCORE, judge_score, outcome_from_metadata
+from prefbench.core.atomic import atomic_file
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
+from prefbench.human_eval.bundle import Bundle, KeyEntry, read_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.judged_item import JudgedItem
+from prefbench.human_eval.store import AnnotationStore, Answer, current_answers
+from prefbench.scorers.outcome import TiePolicy
+from prefbench.scorers.pair_score import HUMAN_SCORE, judge_score, outcome_from_metadata
 
 __all__ = [
     "HUMAN_SCORE",

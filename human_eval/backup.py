@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import PrefbenchInputError
-from human_eval.folder import HumanFolder
-from human_eval.store import backup_database
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import backup_database
 
 __all__ = ["Backup", "backup_answers"]
 

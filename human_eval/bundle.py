@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.atomic import atomic_file, atomic_write_text, fsync_directory
-from core.errors import PrefbenchInputError
-from human_eval.folder import HumanFolder
+from prefbench.core.atomic import atomic_file, atomic_write_text, fsync_directory
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.human_eval.folder import HumanFolder
 
 FORMAT = 1
 ITEM_ORDERS = ("same", "shuffled")

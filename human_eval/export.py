@@ -18,10 +18,10 @@ from xml.etree import ElementTree
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
-from core.atomic import atomic_write_text
-from core.errors import PrefbenchInputError
-from core.run_folder import RunFolder
-from human_eval.bundle import (
+from prefbench.core.atomic import atomic_write_text
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
+from prefbench.human_eval.bundle import (
     FORMAT,
     ITEM_ORDERS,
     Annotator,
@@ -33,9 +33,9 @@ from human_eval.bundle import (
     read_bundle,
     write_bundle,
 )
-from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore, utc_now
-from tasks.records import read_records
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import AnnotationStore, utc_now
+from prefbench.tasks.records import read_records
 
 INSTRUCTIONS_FILE = Path(__file__).parent / "templates" / "instructions.txt"
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.run_folder import Subpath
+from prefbench.core.run_folder import Subpath
 
 
 @dataclass(frozen=True)

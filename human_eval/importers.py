@@ -39,10 +39,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.errors import PrefbenchInputError
-from human_eval.bundle import Bundle, read_bundle
-from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.human_eval.bundle import Bundle, read_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import AnnotationStore
 
 __all__ = [
     "FileImport",

@@ -1,14 +1,14 @@
 """One exported pair with the judge's outcome and the annotators' current answers.
 
-Its own module so that :mod:`human_eval.attach` (which reads them from the judge logs) and
-:mod:`human_eval.agreement` (which computes statistics over them) both sit above it and
+Its own module so that :mod:`prefbench.human_eval.attach` (which reads them from the judge logs) and
+:mod:`prefbench.human_eval.agreement` (which computes statistics over them) both sit above it and
 neither imports the other back.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scorers.outcome import PairOutcome
+from prefbench.scorers.outcome import PairOutcome
 
 __all__ = ["JudgedItem"]
 

@@ -27,12 +27,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from core.errors import PrefbenchInputError
-from human_eval.backup import backup_answers
-from human_eval.bundle import Bundle, BundleItem, item_order_for, read_bundle
-from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore
-from human_eval.web_guard import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.human_eval.backup import backup_answers
+from prefbench.human_eval.bundle import Bundle, BundleItem, item_order_for, read_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import AnnotationStore
+from prefbench.human_eval.web_guard import (
     DEFAULT_BODY_LIMIT,
     DEFAULT_SESSION_SECONDS,
     BodyLimit,
@@ -342,7 +342,7 @@ def make_server(
 ) -> uvicorn.Server:
     """A uvicorn server for the app (not started).
 
-    The Host header must name this server (:func:`human_eval.web_guard.allowed_hosts_for`
+    The Host header must name this server (:func:`prefbench.human_eval.web_guard.allowed_hosts_for`
     of `host` plus `extra_hosts`) on every bind address, loopback, IPv6 and wildcard alike.
     """
     app = create_app(

@@ -15,8 +15,8 @@ from typing import Any
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from core.errors import PrefbenchInputError
-from core.offline_models import MINILM_DISTRIBUTION, minilm_dir
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.offline_models import MINILM_DISTRIBUTION, minilm_dir
 
 
 def encoder_name(model_dir: str | None) -> str:

@@ -1,12 +1,12 @@
 """prefbench's two judges as registry entries: their settings and how they become scorers.
 
-- `llm`: the model in role `judge` picks the closest candidate (`scorers.llm_judge`; all
-  candidates at once: `scorers.multi_judge.llm_multi_judge`). Settings: `max_tokens`,
+- `llm`: the model in role `judge` picks the closest candidate (`prefbench.scorers.llm_judge`; all
+  candidates at once: `prefbench.scorers.multi_judge.llm_multi_judge`). Settings: `max_tokens`,
   `verdict` (``text`` or ``logprobs``), `retry` (``follow_up`` or ``repeat``) and
   `top_logprobs`.
 - `similarity`: BERTScore F1 against the ground truth, no model call
-  (`scorers.similarity_judge`; `scorers.multi_judge.similarity_multi_judge`). Settings:
-  `encoder` (a local Hugging Face folder, None for the packaged MiniLM) and `num_layers`.
+  (`prefbench.scorers.similarity_judge`; `prefbench.scorers.multi_judge.similarity_multi_judge`).
+  Settings: `encoder` (a local Hugging Face folder, None for the packaged MiniLM) and `num_layers`.
   A profile that leaves them out of its judge section uses its `metrics` ones.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 from inspect_ai.scorer import Scorer
 from pydantic import Field
 
-from scorers.bertscore import encoder_name
-from scorers.llm_judge import ATTEMPTS, RetryMode, VerdictMode, llm_judge
-from scorers.multi_judge import llm_multi_judge, similarity_multi_judge
-from scorers.outcome import TiePolicy
-from scorers.registry import JudgeSettingsModel, judge
-from scorers.similarity_judge import similarity_judge
+from prefbench.scorers.bertscore import encoder_name
+from prefbench.scorers.llm_judge import ATTEMPTS, RetryMode, VerdictMode, llm_judge
+from prefbench.scorers.multi_judge import llm_multi_judge, similarity_multi_judge
+from prefbench.scorers.outcome import TiePolicy
+from prefbench.scorers.registry import JudgeSettingsModel, judge
+from prefbench.scorers.similarity_judge import similarity_judge
 
 
 class LlmJudgeSettings(JudgeSettingsModel):

@@ -7,9 +7,9 @@ else) `prompts/judge_email_v1.txt`; both take any number of candidates.
 
 How a verdict is read (`verdict`):
 
-- ``"text"``: the answer's ``<winner>N</winner>`` (`scorers.verdict.parse_winner`).
+- ``"text"``: the answer's ``<winner>N</winner>`` (`prefbench.scorers.verdict.parse_winner`).
 - ``"logprobs"``: the judge's probability of each candidate number right after its
-  ``<winner>`` tag (`scorers.verdict.winner_probabilities`; the call asks the provider for
+  ``<winner>`` tag (`prefbench.scorers.verdict.winner_probabilities`; the call asks the provider for
   its top log-probabilities). The most probable candidate wins and its probability is the
   verdict's confidence. A provider that returns no log-probabilities falls back to the text.
 
@@ -41,11 +41,11 @@ from inspect_ai.model import (
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from core.templates import load_template
-from scorers.metrics import parse_failures, win_rate
-from scorers.outcome import ORDERS, Order, TiePolicy
-from scorers.pair_score import pair_score
-from scorers.verdict import parse_winner, winner_probabilities
+from prefbench.core.templates import load_template
+from prefbench.scorers.metrics import parse_failures, win_rate
+from prefbench.scorers.outcome import ORDERS, Order, TiePolicy
+from prefbench.scorers.pair_score import pair_score
+from prefbench.scorers.verdict import parse_winner, winner_probabilities
 
 PROMPTS = Path(__file__).parent / "prompts"
 ATTEMPTS = 2

@@ -3,7 +3,7 @@
 A sample of the multi-candidate task carries the ground truth and one candidate per system
 (metadata `systems` and `candidates`, aligned). The judge sees all N candidates at once, in
 N cyclic rotations, so each system is shown once in each position (with N = 2: orders AB and
-BA). Each rotation is one vote for the system it chose (`scorers.stats.first_choice`).
+BA). Each rotation is one vote for the system it chose (`prefbench.scorers.stats.first_choice`).
 
 The score's value maps every system to its votes in this sample; its answer is the system
 that all parsed rotations chose, `"tie"` when an exact tie is chosen throughout,
@@ -20,9 +20,9 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric, scorer
 from inspect_ai.solver import TaskState
 
-from scorers.bertscore import bertscore_values
-from scorers.llm_judge import RetryMode, VerdictMode, ask_judge, judge_template_for
-from scorers.stats.first_choice import RotationVote, vote_totals
+from prefbench.scorers.bertscore import bertscore_values
+from prefbench.scorers.llm_judge import RetryMode, VerdictMode, ask_judge, judge_template_for
+from prefbench.scorers.stats.first_choice import RotationVote, vote_totals
 
 
 def cyclic_rotations(systems: Sequence[str]) -> list[list[str]]:

@@ -6,9 +6,10 @@ cancels out:
 - order ``"ab"``: candidate 1 is A's output, candidate 2 is B's;
 - order ``"ba"``: candidate 1 is B's output, candidate 2 is A's.
 
-:func:`combine_orders` turns the two parsed verdicts (see :func:`scorers.verdict.parse_winner`)
-into a :class:`PairOutcome` seen from system A. Two tie policies exist; the verdicts are kept
-in the judge log, so switching policy re-scores without new judge calls.
+:func:`combine_orders` turns the two parsed verdicts (see
+:func:`prefbench.scorers.verdict.parse_winner`) into a :class:`PairOutcome` seen from system A. Two
+tie policies exist; the verdicts are kept in the judge log, so switching policy re-scores without
+new judge calls.
 """
 
 from __future__ import annotations

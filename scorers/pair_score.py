@@ -5,7 +5,7 @@ from typing import Any
 from inspect_ai.log import EvalLog
 from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, PARTIAL, Score
 
-from scorers.outcome import PairOutcome, TiePolicy, combine_orders
+from prefbench.scorers.outcome import PairOutcome, TiePolicy, combine_orders
 
 HUMAN_SCORE = "human"
 """Name of the score that carries human annotations on a judge log (`human_eval.attach`)."""

@@ -1,13 +1,13 @@
 """Judges, registered by decorator: the profile's `judge.kind` names one.
 
 A judge is a function decorated with `@judge(...)` that turns its typed settings and a tie
-policy into an inspect pairwise scorer (both orders of a pair, `scorers.pair_score`). The
+policy into an inspect pairwise scorer (both orders of a pair, `prefbench.scorers.pair_score`). The
 decorator records the judge's name, the model roles its scorers call (`()` for a local
 judge), its settings model (a `JudgeSettingsModel`: strict types, unknown keys rejected,
 every field defaulted) and, optionally, a multi-candidate scorer factory (all systems at
-once, `scorers.multi_judge`). The harness and the tasks find judges here, never by an
+once, `prefbench.scorers.multi_judge`). The harness and the tasks find judges here, never by an
 if/else on the name. Third-party packages register their own judges the same way, from a
-module named in their `[project.entry-points.inspect_ai]` (`core.plugins`).
+module named in their `[project.entry-points.inspect_ai]` (`prefbench.core.plugins`).
 
 A judge's stages are keyed by `judge_key_inputs(name, settings)`: the judge's name and the
 settings it declares as its key (`key_settings`), by default all of them.
@@ -20,9 +20,9 @@ from typing import Any
 from inspect_ai.scorer import Scorer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.errors import PrefbenchInputError
-from core.plugins import load_entry_point_plugins
-from scorers.outcome import TIE_POLICIES, TiePolicy
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.plugins import load_entry_point_plugins
+from prefbench.scorers.outcome import TIE_POLICIES, TiePolicy
 
 __all__ = [
     "JudgeDefinition",

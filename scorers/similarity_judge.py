@@ -8,10 +8,10 @@ depend on the order, so both orders always agree; a tie in F1 is a tie.
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from scorers.bertscore import bertscore_values
-from scorers.metrics import parse_failures, win_rate
-from scorers.outcome import TiePolicy
-from scorers.pair_score import pair_score
+from prefbench.scorers.bertscore import bertscore_values
+from prefbench.scorers.metrics import parse_failures, win_rate
+from prefbench.scorers.outcome import TiePolicy
+from prefbench.scorers.pair_score import pair_score
 
 
 @scorer(metrics=[win_rate(), parse_failures()])

@@ -1,4 +1,4 @@
-"""Generation systems (one module each) and their build steps (`solvers.training`).
+"""Generation systems (one module each) and their build steps (`prefbench.solvers.training`).
 
 Importing this package imports each of its modules, so every built-in system registers
 itself (`@generation_system`): a new system is one new module here and nothing else. Helper
@@ -9,7 +9,12 @@ modules are left to their importers.
 import importlib
 import pkgutil
 
-from solvers.registry import GenerationSystem, generation_system, lookup_system, system_names
+from prefbench.solvers.registry import (
+    GenerationSystem,
+    generation_system,
+    lookup_system,
+    system_names,
+)
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.ispkg and not _module.name.startswith("_"):

@@ -4,12 +4,12 @@ A solver asks for the adapter of `metadata.user` through the run's artifact stor
 model is derived from the role's base model, so whatever provider the profile chose for
 `small` decides how the adapter is served:
 
-- `hf/`: `prefbench-lora/<key>` (`solvers.lora_engine`): every user's adapter on the role's
-  one loaded base model, all users' samples generated in shared batches;
+- `hf/`: `prefbench-lora/<key>` (`prefbench.solvers.lora_engine`): every user's adapter on the
+  role's one loaded base model, all users' samples generated in shared batches;
 - `vllm/`: `vllm/<base>:<adapter dir>` on the base's server;
 - `prefbench-mock/`: the scripted test model (control-flow tests only);
-- `prefbench-plan/`: the dry run's planning model (`harness.planning_model`), told the
-  adapter and the role so its answers and logs can name them.
+- `prefbench-plan/`: the dry run's planning model (`prefbench.harness.cost.planning_model`), told
+  the adapter and the role so its answers and logs can name them.
 
 Models are memoized per adapter while a generation stage runs; the harness calls
 `release_adapter_models()` after each stage, which frees them (the `hf/` engines and their
@@ -20,11 +20,16 @@ from pathlib import Path
 
 from inspect_ai.model import Model, get_model
 
-from core.errors import PrefbenchInputError
-from core.memory import release_memory
-from core.model_close import close_models, provider_of
-from solvers.lora_engine import LORA_PROVIDER, release_engines, shared_engine
-from solvers.training.manifest import ADAPTER_FOLDER, AdapterManifest, read_manifest, user_artifacts
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.memory import release_memory
+from prefbench.core.model_close import close_models, provider_of
+from prefbench.solvers.lora_engine import LORA_PROVIDER, release_engines, shared_engine
+from prefbench.solvers.training.manifest import (
+    ADAPTER_FOLDER,
+    AdapterManifest,
+    read_manifest,
+    user_artifacts,
+)
 
 _adapter_models: dict[str, Model] = {}
 

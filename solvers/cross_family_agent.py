@@ -8,9 +8,9 @@ model follows them, as for every rule agent.
 
 from inspect_ai.solver import Solver
 
-from solvers.registry import generation_system
-from solvers.rule_following import rule_following_solver
-from solvers.training.rule_agents import build_cross_family_agent
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.rule_following import rule_following_solver
+from prefbench.solvers.training.rule_agents import build_cross_family_agent
 
 
 @generation_system(

@@ -11,10 +11,10 @@ from pathlib import Path
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from solvers.registry import generation_system
-from solvers.writer import generate_from_template, generation_cache, template_for
-from tasks.records import Record, read_records, records_by_user
-from tasks.samples import render_context, sample_text_kind
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.writer import generate_from_template, generation_cache, template_for
+from prefbench.tasks.records import Record, read_records, records_by_user
+from prefbench.tasks.samples import render_context, sample_text_kind
 
 SYSTEM = "few_shot"
 

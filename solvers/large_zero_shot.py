@@ -6,8 +6,8 @@ compares with the real emails.
 
 from inspect_ai.solver import Solver
 
-from solvers.registry import generation_system
-from solvers.writer import zero_shot_writer
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.writer import zero_shot_writer
 
 
 @generation_system(roles=("large",))

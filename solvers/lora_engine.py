@@ -21,13 +21,13 @@ a batch generates up to its largest `max_tokens` and each row keeps its own firs
 sorts each group by prompt length (less padding) and generates it in as few batches as the
 call's `max_connections` allows, of even size. Within a batch the rows are ordered by
 adapter, and each LoRA layer applies each adapter to its span of rows
-(`solvers.lora_spans`), at close to the plain model's speed. The engine's thread and the
+(`prefbench.solvers.lora_spans`), at close to the plain model's speed. The engine's thread and the
 event loop's thread each free their idle OpenMP workers when they hand work to the other
-(`core.omp_pool`): with both threads' pools alive, every parallel torch operation in the
+(`prefbench.core.omp_pool`): with both threads' pools alive, every parallel torch operation in the
 engine waited for a sleeping worker. Prompts, generation arguments,
 decoding and token counts are the `hf/` provider's, so greedy outputs equal those of
 inspect's `hf/` models.
-`solvers.adapters` makes the adapter models; `release_engines()` frees every engine (the
+`prefbench.solvers.adapters` makes the adapter models; `release_engines()` frees every engine (the
 harness calls it after each adapter stage; a base model's next call makes a new one) and
 `release_engine(model)` the engine of one model (before the model is closed).
 """
@@ -60,10 +60,10 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from core.offline_api import OfflineModelAPI
-from core.omp_pool import free_idle_pool
-from core.quiet import quiet_transformers
-from solvers.lora_spans import adapter_spans, adapters_by_span, covers, lora_layers
+from prefbench.core.offline_api import OfflineModelAPI
+from prefbench.core.omp_pool import free_idle_pool
+from prefbench.core.quiet import quiet_transformers
+from prefbench.solvers.lora_spans import adapter_spans, adapters_by_span, covers, lora_layers
 
 LORA_PROVIDER = "prefbench-lora"
 BASE_ADAPTER = "__base__"
@@ -238,7 +238,7 @@ class GenerationEngine:
         """The model that generates `batch` with each row's adapter (rows ordered by adapter).
 
         The base model when no row has an adapter; else the shared copy with its LoRA layers
-        applied span by span (`solvers.lora_spans`), or, for adapters that path does not
+        applied span by span (`prefbench.solvers.lora_spans`), or, for adapters that path does not
         cover, peft's own mixed batch (`adapter_names=` in `settings`).
         """
         adapters = [request.adapter for request in batch]

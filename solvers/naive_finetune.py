@@ -4,11 +4,11 @@ from pathlib import Path
 
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from solvers.adapters import adapter_model
-from solvers.registry import generation_system
-from solvers.training.naive_finetune import build_naive_finetune
-from solvers.writer import generate_from_template, generation_cache, template_for
-from tasks.cross_user import adapter_user
+from prefbench.solvers.adapters import adapter_model
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.training.naive_finetune import build_naive_finetune
+from prefbench.solvers.writer import generate_from_template, generation_cache, template_for
+from prefbench.tasks.cross_user import adapter_user
 
 SYSTEM = "naive_finetune"
 

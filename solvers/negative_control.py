@@ -15,13 +15,13 @@ from pathlib import Path
 
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from core.errors import PrefbenchInputError
-from core.run_folder import RunFolder
-from solvers.registry import generation_system
-from solvers.rule_following import rule_following_solver
-from solvers.training.rule_agents import build_preference_agent
-from tasks.cross_user import AGENT_USER
-from tasks.records import read_records
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.rule_following import rule_following_solver
+from prefbench.solvers.training.rule_agents import build_preference_agent
+from prefbench.tasks.cross_user import AGENT_USER
+from prefbench.tasks.records import read_records
 
 RULES_OF = "preference_agent"
 """The system whose per-user agents write the rules."""

@@ -2,9 +2,9 @@
 
 from inspect_ai.solver import Solver
 
-from solvers.registry import generation_system
-from solvers.rule_following import rule_following_solver
-from solvers.training.rule_agents import build_no_baseline_agent
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.rule_following import rule_following_solver
+from prefbench.solvers.training.rule_agents import build_no_baseline_agent
 
 
 @generation_system(

@@ -7,9 +7,9 @@ rules at once, without the thinking step (the paper's §5.5 compares R1, R2 =
 
 from inspect_ai.solver import Solver
 
-from solvers.registry import generation_system
-from solvers.rule_following import rule_following_solver
-from solvers.training.rule_agents import build_no_thinking_agent
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.rule_following import rule_following_solver
+from prefbench.solvers.training.rule_agents import build_no_thinking_agent
 
 
 @generation_system(

@@ -6,7 +6,7 @@ at all. If it does not beat `large_zero_shot`, no method can be expected to.
 Where its rules come from, per user:
 
 - on the demo corpus, from the persona definition that generated the user's emails
-  (`tasks.demo.persona_rules.truth_rules`): no test text is read;
+  (`prefbench.tasks.demo.persona_rules.truth_rules`): no test text is read;
 - on any other corpus, from the user's held-out emails: the large model states rules from
   the user's first `held_out_emails` test-split records of the run (`data/records.jsonl`,
   prompt `distill_rules_held_out_v1`), once per user. This reads the texts it is judged on,
@@ -21,14 +21,14 @@ from pathlib import Path
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, get_model
 from inspect_ai.solver import Solver, TaskState
 
-from core.errors import PrefbenchInputError
-from core.run_folder import RunFolder
-from core.templates import load_template
-from solvers.registry import generation_system
-from solvers.training.rules import parse_rules
-from solvers.writer import PROMPTS, generate_from_template, generation_cache
-from tasks.demo.persona_rules import truth_rules
-from tasks.records import Record, read_records
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
+from prefbench.core.templates import load_template
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.training.rules import parse_rules
+from prefbench.solvers.writer import PROMPTS, generate_from_template, generation_cache
+from prefbench.tasks.demo.persona_rules import truth_rules
+from prefbench.tasks.records import Record, read_records
 
 HELD_OUT_TEMPLATE = "distill_rules_held_out_v1"
 EMAIL_CHARACTERS = 2000

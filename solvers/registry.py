@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from inspect_ai.solver import Solver, solver
 
-from core.errors import PrefbenchInputError
-from core.plugins import load_entry_point_plugins
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.plugins import load_entry_point_plugins
 
 if TYPE_CHECKING:
-    from solvers.training.context import BuildContext
+    from prefbench.solvers.training.context import BuildContext
 
 BuildFunction = Callable[["BuildContext"], None]
 SolverFactory = TypeVar("SolverFactory", bound=Callable[..., Solver])

@@ -5,9 +5,9 @@ from pathlib import Path
 from inspect_ai.model import get_model
 from inspect_ai.solver import Solver, TaskState
 
-from solvers.adapters import adapter_model
-from solvers.writer import generate_from_template, generation_cache, template_for
-from tasks.cross_user import adapter_user
+from prefbench.solvers.adapters import adapter_model
+from prefbench.solvers.writer import generate_from_template, generation_cache, template_for
+from prefbench.tasks.cross_user import adapter_user
 
 
 def rule_following_solver(

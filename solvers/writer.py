@@ -1,7 +1,7 @@
 """Shared generation step: pick and render a prompt template for a sample and call a model.
 
-Every prompt exists once per text kind (`tasks.corpora.TextKind`): `PROMPT_FAMILIES` maps a
-prompt's purpose to the template of each kind, and `template_for` picks the one that fits a
+Every prompt exists once per text kind (`prefbench.tasks.corpora.TextKind`): `PROMPT_FAMILIES` maps
+a prompt's purpose to the template of each kind, and `template_for` picks the one that fits a
 sample's `text_kind` metadata (emails for Enron and the demo, articles for New Yorker).
 """
 
@@ -19,9 +19,9 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from core.templates import load_template
-from tasks.corpora import TextKind
-from tasks.samples import render_context, sample_text_kind, sender_name
+from prefbench.core.templates import load_template
+from prefbench.tasks.corpora import TextKind
+from prefbench.tasks.samples import render_context, sample_text_kind, sender_name
 
 PROMPTS = Path(__file__).parent / "prompts"
 PROMPT_FAMILIES: dict[str, dict[TextKind, str]] = {

@@ -1,11 +1,11 @@
 """inspect tasks (generation, judging, metrics), records, samples and the intents stage.
 
-The corpora (`tasks.corpora`) and the demo dataset (`tasks.demo`) are subpackages with their
-own public names; importing this package registers the built-in corpora.
+The corpora (`prefbench.tasks.corpora`) and the demo dataset (`prefbench.tasks.demo`) are
+subpackages with their own public names; importing this package registers the built-in corpora.
 """
 
-from tasks import corpora, demo  # noqa: F401  (importing them registers the corpora)
-from tasks.cross_user import (
+from prefbench.tasks import corpora, demo  # noqa: F401  (importing them registers the corpora)
+from prefbench.tasks.cross_user import (
     AGENT_USER,
     adapter_user,
     cross_user_sample,
@@ -13,23 +13,35 @@ from tasks.cross_user import (
     personalization_matrix,
     personalization_statistics,
 )
-from tasks.generation import personalized_writing
-from tasks.intents import chosen_intent, extract_intents, intent_task
-from tasks.metrics import METRICS_VERSION, generation_metrics, scored_samples, similarity_rows
-from tasks.multi_candidate import (
+from prefbench.tasks.generation import personalized_writing
+from prefbench.tasks.intents import chosen_intent, extract_intents, intent_task
+from prefbench.tasks.metrics import (
+    METRICS_VERSION,
+    generation_metrics,
+    scored_samples,
+    similarity_rows,
+)
+from prefbench.tasks.multi_candidate import (
     join_generation_logs,
     multi_candidate_comparison,
     read_multi_candidate,
 )
-from tasks.pairwise import (
+from prefbench.tasks.pairwise import (
     candidates_in_place,
     join_generations,
     pairwise_comparison,
     read_generation_log,
     system_of,
 )
-from tasks.records import SPLITS, Record, Split, read_records, records_by_user, write_records
-from tasks.samples import record_to_sample, render_context, sender_name
+from prefbench.tasks.records import (
+    SPLITS,
+    Record,
+    Split,
+    read_records,
+    records_by_user,
+    write_records,
+)
+from prefbench.tasks.samples import record_to_sample, render_context, sender_name
 
 __all__ = [
     "AGENT_USER",

@@ -19,12 +19,12 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, EvalSample
 
-from core.errors import PrefbenchInputError
-from scorers.bertscore import bertscore_values
-from tasks.metrics import BERTSCORE
-from tasks.pairwise import system_of
-from tasks.records import Record, read_records
-from tasks.samples import record_to_sample
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.scorers.bertscore import bertscore_values
+from prefbench.tasks.metrics import BERTSCORE
+from prefbench.tasks.pairwise import system_of
+from prefbench.tasks.records import Record, read_records
+from prefbench.tasks.samples import record_to_sample
 
 __all__ = [
     "AGENT_USER",

@@ -5,8 +5,8 @@ from pathlib import Path
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
 
-from tasks.records import read_records
-from tasks.samples import record_to_sample
+from prefbench.tasks.records import read_records
+from prefbench.tasks.samples import record_to_sample
 
 
 @task

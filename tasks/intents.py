@@ -22,9 +22,9 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from core.templates import load_template
-from tasks.corpora.registry import TextKind, corpus_text_kind
-from tasks.records import Record
+from prefbench.core.templates import load_template
+from prefbench.tasks.corpora.registry import TextKind, corpus_text_kind
+from prefbench.tasks.records import Record
 
 PROMPTS = Path(__file__).parent / "prompts"
 TEMPLATES: dict[TextKind, str] = {

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tasks.records import Record
+from prefbench.tasks.records import Record
 
 TokenCount = Callable[[str], int]
 LongTextAction = Literal["truncate", "drop"]

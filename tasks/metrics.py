@@ -17,10 +17,10 @@ from inspect_ai.model import ModelOutput
 from inspect_ai.scorer import Scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from scorers.bertscore import bertscore
-from scorers.stats import clustered_mean_interval
-from scorers.text_metrics import TEXT_METRICS, text_similarity
-from tasks.pairwise import read_generation_log, system_of
+from prefbench.scorers.bertscore import bertscore
+from prefbench.scorers.stats import clustered_mean_interval
+from prefbench.scorers.text_metrics import TEXT_METRICS, text_similarity
+from prefbench.tasks.pairwise import read_generation_log, system_of
 
 __all__ = [
     "BERTSCORE",
@@ -131,7 +131,7 @@ def similarity_rows(log: EvalLog, seed: int) -> list[dict[str, Any]]:
     Each row is `{"system", "dataset", "n", "bertscore_f1", "bertscore_f1_ci_low",
     "bertscore_f1_ci_high", "ci_method", "bleu", "rouge_l", "tfidf_cosine"}`. The interval
     of the mean F1 is the project's user-clustered rule, the one win rates use
-    (`scorers.stats.clustered_mean_interval`, 95%, seeded by `seed`): `"cluster-robust-t"`
+    (`prefbench.scorers.stats.clustered_mean_interval`, 95%, seeded by `seed`): `"cluster-robust-t"`
     below 30 users, `"bootstrap-user-cluster"` from 30 on; the interval and `ci_method`
     are None with fewer than two users or when every user has the same mean F1. The text
     metrics are None when the log has no `text_similarity` scores.

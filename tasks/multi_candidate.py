@@ -1,7 +1,7 @@
 """Multi-candidate judging task: join N ≥ 2 generation logs by sample id; the judge scores.
 
 Each sample carries the ground truth and one candidate per system; the judge sees all of
-them at once in N cyclic rotations (`scorers.multi_judge`), as the paper's judge prompt
+them at once in N cyclic rotations (`prefbench.scorers.multi_judge`), as the paper's judge prompt
 takes a number of candidate texts. `read_multi_candidate` turns the finished log into the
 report's `multi_candidate` section without judge calls.
 """
@@ -14,11 +14,11 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog
 
-from core.errors import PrefbenchInputError
-from scorers.multi_judge import rotation_votes
-from scorers.registry import lookup_judge
-from scorers.stats.first_choice import summarize_first_choice
-from tasks.pairwise import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.scorers.multi_judge import rotation_votes
+from prefbench.scorers.registry import lookup_judge
+from prefbench.scorers.stats.first_choice import summarize_first_choice
+from prefbench.tasks.pairwise import (
     OnMismatch,
     candidates_in_place,
     judging_sample,
@@ -91,7 +91,7 @@ def multi_candidate_comparison(
 
     Args:
         generation_logs: generation logs (.eval), one per system, at least two.
-        judge: a registered judge with a multi-candidate form (`scorers.registry`): `llm`
+        judge: a registered judge with a multi-candidate form (`prefbench.scorers.registry`): `llm`
             (role `judge`), `similarity` (BERTScore with the local MiniLM) or a plug-in's.
         judge_settings: the judge's settings, validated by its settings model; left out,
             its defaults.

@@ -13,9 +13,9 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, read_eval_log
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from core.errors import PrefbenchInputError
-from scorers.registry import lookup_judge
-from tasks.samples import sample_text_kind
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.scorers.registry import lookup_judge
+from prefbench.tasks.samples import sample_text_kind
 
 OnMismatch = Literal["error", "intersect"]
 
@@ -52,7 +52,7 @@ def join_generations(
     Ids in only one log are an input error naming up to five of them (`on_mismatch="error"`,
     the default), or are left out (`"intersect"`). A record whose generation failed in either
     log (the sample ended with an error, within the profile's error policy) is left out: the
-    report counts it per comparison (`harness.error_policy`).
+    report counts it per comparison (`prefbench.harness.error_policy`).
     """
     if on_mismatch not in ("error", "intersect"):
         raise ValueError(f"on_mismatch must be 'error' or 'intersect', got '{on_mismatch}'")
@@ -130,7 +130,7 @@ def pairwise_comparison(
     Args:
         generations_a: generation log (.eval) of system A (the reference system).
         generations_b: generation log of system B.
-        judge: a registered judge (`scorers.registry`): `similarity` (BERTScore with the
+        judge: a registered judge (`prefbench.scorers.registry`): `similarity` (BERTScore with the
             local MiniLM), `llm` (role `judge`) or a plug-in's.
         judge_settings: the judge's settings (e.g. `{"max_tokens": 512}` for `llm`,
             `{"encoder": None, "num_layers": 6}` for `similarity`), validated by its

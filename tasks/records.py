@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from core.atomic import atomic_write_text
-from core.errors import PrefbenchInputError
+from prefbench.core.atomic import atomic_write_text
+from prefbench.core.errors import PrefbenchInputError
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")

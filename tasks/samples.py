@@ -11,9 +11,9 @@ from typing import Any
 
 from inspect_ai.dataset import Sample
 
-from tasks.corpora.registry import TextKind, corpus_text_kind
-from tasks.long_texts import TRUNCATED_FIELD
-from tasks.records import Record
+from prefbench.tasks.corpora.registry import TextKind, corpus_text_kind
+from prefbench.tasks.long_texts import TRUNCATED_FIELD
+from prefbench.tasks.records import Record
 
 FIELD_ORDER = ("from", "to", "cc", "subject", "date", "author", "title", "section")
 HIDDEN_FIELDS = frozenset({TRUNCATED_FIELD})

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.adapter_progress import AdapterProgress
-from solvers.training.context import BuildContext
-from solvers.training.jobs import AdapterJob
-from solvers.training.lora import (
+from prefbench.harness.training.progress import AdapterProgress
+from prefbench.solvers.training.context import BuildContext
+from prefbench.solvers.training.jobs import AdapterJob
+from prefbench.solvers.training.lora import (
     Checkpointing,
     LoraSettings,
     SharedBaseTrainer,
@@ -25,7 +25,7 @@ from solvers.training.lora import (
     TrainingExample,
     TrainingResult,
 )
-from solvers.training.training import request_user_adapter
+from prefbench.solvers.training.training import request_user_adapter
 
 TINY = LoraSettings(
     rank=4, alpha=8, learning_rate=1e-2, max_steps=3, batch_size=2, max_seq_len=64, seed=0

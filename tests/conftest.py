@@ -78,7 +78,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     Run once per test session (several minutes on two cores). Tests may add to it (the
     demo integration tests do, in order); `pristine_demo_run` is a copy taken before any.
     """
-    from harness.pipeline import run_benchmark
+    from prefbench.harness.pipeline import run_benchmark
     from tests.helpers import scripted_run
 
     root = tmp_path_factory.mktemp("demo")

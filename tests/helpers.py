@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.cli import main
-from harness.pipeline import PipelineContext, open_run
-from harness.profile import parse_profile
+from prefbench.harness.cli.app import main
+from prefbench.harness.pipeline import PipelineContext, open_run
+from prefbench.harness.profile import parse_profile
 
 SMALL_REPLY = "SMALL-MODEL-EMAIL"
 LARGE_EMAIL = "LARGE-MODEL-EMAIL"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from human_eval.bundle import Bundle, item_order_for
+from prefbench.human_eval.bundle import Bundle, item_order_for
 from tests.human_fixtures import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def start_server(run: Path, timeout: float = 60) -> ServerProcess:
     """Start `make_server(run)` in a child process; return once it answers."""
     port = free_port()
     code = (
-        f"from human_eval.server import make_server; make_server({str(run)!r}, port={port}).run()"
+        f"from prefbench.human_eval.server import make_server; make_server({str(run)!r}, port={port}).run()"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

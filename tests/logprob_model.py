@@ -22,7 +22,7 @@ from inspect_ai.model import (
     modelapi,
 )
 
-from core.offline_api import OfflineModelAPI
+from prefbench.core.offline_api import OfflineModelAPI
 
 TOKEN = re.compile(r"<|>|\d|[^<>\d]+")
 

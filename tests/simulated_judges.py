@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from scorers.outcome import combine_orders
-from scorers.stats import AuditedPair
+from prefbench.scorers.outcome import combine_orders
+from prefbench.scorers.stats import AuditedPair
 
 LENGTH_SD = 300.0
 """Standard deviation of the length difference in characters (lengths around 600)."""

@@ -8,8 +8,8 @@ import pytest
 from rich.console import Console
 from sklearn.metrics import cohen_kappa_score
 
-from core.tables import html_section, markdown_section, rich_tables
-from human_eval.agreement import (
+from prefbench.core.tables import html_section, markdown_section, rich_tables
+from prefbench.human_eval.agreement import (
     JudgedItem,
     agreement_statistics,
     bootstrap_interval,
@@ -21,8 +21,8 @@ from human_eval.agreement import (
     pairwise_agreement_of_counts,
     raw_agreement,
 )
-from human_eval.agreement_render import agreement_report_section, agreement_tables
-from scorers.outcome import PairOutcome
+from prefbench.human_eval.agreement_render import agreement_report_section, agreement_tables
+from prefbench.scorers.outcome import PairOutcome
 
 # Fleiss (1971), as tabulated in Wikipedia's "Fleiss' kappa": 10 subjects, 14 raters each,
 # 5 categories; P-bar = 0.378, P-bar-e = 0.213, kappa = 0.210.

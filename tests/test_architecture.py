@@ -1,9 +1,10 @@
 """The layers stay visible: no package cycle, no private module or name used across packages,
 no import circle between files of one package, and a wheel that ships only the packages.
 
-The import graph is grimp's (import-linter's engine) over the six top-level packages of this
-checkout. Every import counts, also one inside a function or under `TYPE_CHECKING`: moving an
-import into a function hides a circle from Python, not from a reader.
+The import graph is grimp's (import-linter's engine) over `prefbench` and the six layer
+packages it installs from this checkout's folders (`prefbench.core` from `core/`, ...). Every import
+counts, also one inside a function or under `TYPE_CHECKING`: moving an import into a function hides
+a circle from Python, not from a reader.
 """
 
 import ast
@@ -19,32 +20,38 @@ from setuptools import find_namespace_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("core", "harness", "human_eval", "solvers", "tasks", "scorers")
+"""The layer packages: folders of this checkout, installed as `prefbench.<folder>`."""
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join(parts if parts[0] == "prefbench" else ("prefbench", *parts))
 
 
-SOURCE_FILES = sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
+SOURCE_FILES = sorted(
+    path for package in (*PACKAGES, "prefbench") for path in (ROOT / package).rglob("*.py")
+)
 
 
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
     elsewhere = [
         package
-        for package in PACKAGES
+        for package in ("prefbench", *(f"prefbench.{name}" for name in PACKAGES))
         if not Path(importlib.util.find_spec(package).origin).resolve().is_relative_to(ROOT)
     ]
     assert not elsewhere, (
-        f"{elsewhere} import from outside {ROOT}: run `python -m pytest` from the checkout"
+        f"{elsewhere} import from outside {ROOT}: install this checkout (`make install`)"
     )
-    return grimp.build_graph(*PACKAGES, cache_dir=None)
+    return grimp.build_graph("prefbench", cache_dir=None)
 
 
 def top(module: str) -> str:
-    return module.split(".")[0]
+    """The layer package of `module` (`prefbench.harness.pipeline` -> `harness`)."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "prefbench" and len(parts) > 1 else parts[0]
 
 
 def import_lines(graph: grimp.ImportGraph, importer: str, imported: str) -> list[str]:
@@ -151,7 +158,7 @@ def test_no_private_name_imported_from_another_package() -> None:
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
                 continue
-            if top(node.module) not in PACKAGES or top(node.module) == top(importer):
+            if not node.module.startswith("prefbench.") or top(node.module) == top(importer):
                 continue
             offending += [
                 f"{path.relative_to(ROOT)}:{node.lineno}: from {node.module} import {alias.name}"
@@ -213,28 +220,37 @@ def test_circle_detection_finds_a_two_file_circle() -> None:
 # --- the wheel -----------------------------------------------------------------------------
 
 
-def test_wheel_ships_the_packages_and_not_the_tests() -> None:
+def test_wheel_ships_one_namespace_and_not_the_tests() -> None:
     find = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
-    shipped = find_namespace_packages(
-        str(ROOT / find.get("where", ["."])[0]),
-        include=find.get("include", ["*"]),
-        exclude=find.get("exclude", ()),
+    shipped = find_namespace_packages(str(ROOT), include=find["include"])
+    assert {f"prefbench.{package}" for package in PACKAGES} <= set(shipped)
+    assert {name.split(".")[0] for name in shipped} == {"prefbench"}, shipped
+    assert not [name for name in shipped if re.search(r"(^|\.)tests(\.|$)", name)], shipped
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_folder_is_linked_into_the_namespace(package: str) -> None:
+    link = ROOT / "prefbench" / package
+    assert link.is_symlink() and link.resolve() == (ROOT / package).resolve(), (
+        f"{link} should be a link to ../{package} (the folder installs as prefbench.{package})"
     )
-    assert set(PACKAGES) <= set(shipped)
-    assert not [name for name in shipped if re.match(r"tests(\.|$)", name)], shipped
 
 
 # --- the public API -----------------------------------------------------------------------
 
-FULLY_REEXPORTED = ("scorers.stats",)
+FULLY_REEXPORTED = ("prefbench.scorers.stats",)
 """Packages whose `__init__` re-exports every public name of every public module."""
 
-SELF_DECLARED = ("core",)
-"""Packages whose public modules each declare `__all__` (the ground layer: `import core`
-stays cheap, so presentation modules such as `core.tables` are imported by name)."""
+SELF_DECLARED = ("prefbench.core",)
+"""Packages whose public modules each declare `__all__` (the ground layer: `import
+prefbench.core` stays cheap, so presentation modules such as `prefbench.core.tables` are
+imported by name)."""
 
 
-@pytest.mark.parametrize("package", ["core", "scorers", "scorers.stats", "tasks", "human_eval"])
+@pytest.mark.parametrize(
+    "package",
+    [f"prefbench.{name}" for name in ("core", "scorers", "scorers.stats", "tasks", "human_eval")],
+)
 def test_package_exports_resolve(package: str) -> None:
     module = importlib.import_module(package)
     names = module.__all__
@@ -244,7 +260,7 @@ def test_package_exports_resolve(package: str) -> None:
 
 @pytest.mark.parametrize("package", SELF_DECLARED)
 def test_public_modules_declare_their_names(package: str) -> None:
-    folder = ROOT / package.replace(".", "/")
+    folder = ROOT / package.removeprefix("prefbench.").replace(".", "/")
     undeclared = [
         path.name
         for path in sorted(folder.glob("*.py"))
@@ -257,7 +273,7 @@ def test_public_modules_declare_their_names(package: str) -> None:
 
 @pytest.mark.parametrize("package", FULLY_REEXPORTED)
 def test_package_reexports_its_modules_public_names(package: str) -> None:
-    folder = ROOT / package.replace(".", "/")
+    folder = ROOT / package.removeprefix("prefbench.").replace(".", "/")
     exported = set(importlib.import_module(package).__all__)
     missing = {}
     for path in sorted(folder.glob("*.py")):

@@ -12,11 +12,11 @@ import pytest
 from inspect_ai.model import CachePolicy, ChatMessageUser, GenerateConfig
 from inspect_ai.model import _cache as inspect_cache
 
-from harness.cost import batch_discount, cost_section, price_of
-from harness.dry_run import plan_run
-from harness.pipeline import run_benchmark
-from harness.profile import parse_profile
-from harness.stages.records import profile_records
+from prefbench.harness.cost.dry_run import plan_run
+from prefbench.harness.cost.spend import batch_discount, cost_section, price_of
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.stages.records import profile_records
 from tests.helpers import scripted_profile, scripted_run
 from tests.openai_test_server import OpenAITestServer
 from tests.test_endpoints import KEY_VARIABLE, endpoint_profile

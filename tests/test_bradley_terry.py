@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from scorers.stats.bradley_terry import (
+from prefbench.scorers.stats.bradley_terry import (
     PRIOR_SD,
     Battle,
     Rating,

@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from scorers.outcome import PairOutcome
-from scorers.stats import WinRateSummary, summarize_win_rate
-from scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats import WinRateSummary, summarize_win_rate
+from prefbench.scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
 
 WIN = PairOutcome("win", 1.0, True)
 LOSS = PairOutcome("loss", 0.0, True)

@@ -14,23 +14,23 @@ import pytest
 import yaml
 from inspect_ai.log import read_eval_log
 
-import solvers.positive_control
-from core.errors import PrefbenchInputError
-from harness.pipeline import generate, judge, prepare_records, report
-from harness.profile import parse_profile
-from harness.report_controls import controls_section
-from harness.stages.pairwise_judge import judged_pairs
-from human_eval.export import judge_logs_by_system
-from scorers.stats.controls import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.pipeline import generate, judge, prepare_records, report
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.report.controls import controls_section
+from prefbench.harness.stages.pairwise_judge import judged_pairs
+from prefbench.human_eval.export import judge_logs_by_system
+from prefbench.scorers.stats.controls import (
     CONTROL_CHECKS,
     control_checks,
     control_pairs,
     detects_personalization,
     required_sample,
 )
-from solvers.negative_control import user_derangement
-from tasks.demo.persona_rules import truth_rules
-from tasks.demo.personas import PERSONAS
+from prefbench.solvers import positive_control
+from prefbench.solvers.negative_control import user_derangement
+from prefbench.tasks.demo.persona_rules import truth_rules
+from prefbench.tasks.demo.personas import PERSONAS
 from tests.helpers import INTENT, LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 from tests.test_pipeline_scripted import fake_adapter
 
@@ -78,7 +78,7 @@ def test_positive_control_follows_the_persona_rules_and_never_sees_a_test_email(
 def test_positive_control_elsewhere_distills_rules_from_held_out_emails_once_per_user(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(solvers.positive_control, "truth_rules", lambda dataset, user: None)
+    monkeypatch.setattr(positive_control, "truth_rules", lambda dataset, user: None)
     call_log = tmp_path / "calls.log"
     context, records = controls_run(tmp_path / "run", call_log)
     samples = generate(context, records, only="positive_control")["positive_control"]
@@ -97,12 +97,12 @@ def test_positive_control_elsewhere_distills_rules_from_held_out_emails_once_per
 def test_held_out_prompt_shows_the_users_test_emails_only(tmp_path: Path):
     _, records = controls_run(tmp_path / "run")
     user = records[0].user
-    chosen = solvers.positive_control.held_out_records(str(tmp_path / "run"), "demo", user, 8)
+    chosen = positive_control.held_out_records(str(tmp_path / "run"), "demo", user, 8)
     assert chosen and all(r.user == user and r.split == "test" for r in chosen)
-    block = solvers.positive_control.held_out_emails_block(chosen)
+    block = positive_control.held_out_emails_block(chosen)
     assert all(record.content in block for record in chosen)
     with pytest.raises(PrefbenchInputError, match="no test record of user 'nobody'"):
-        solvers.positive_control.held_out_records(str(tmp_path / "run"), "demo", "nobody", 8)
+        positive_control.held_out_records(str(tmp_path / "run"), "demo", "nobody", 8)
 
 
 def test_negative_control_uses_another_users_agent(tmp_path: Path):

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from harness.pipeline import generate, prepare_records
+from prefbench.harness.pipeline import generate, prepare_records
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from scorers.llm_judge import judge_template_for
-from tasks.records import read_records
-from tasks.samples import record_to_sample
+from prefbench.scorers.llm_judge import judge_template_for
+from prefbench.tasks.records import read_records
+from prefbench.tasks.samples import record_to_sample
 from tests.helpers import run_cli
 from tests.plugins import install_plugin
 

@@ -4,18 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PrefbenchInputError
-from tasks.corpora.prepare import prepare_corpus
-from tasks.corpora.registry import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.prepare import prepare_corpus
+from prefbench.tasks.corpora.registry import (
     corpus,
     corpus_names,
     corpus_text_kind,
     generated_corpus,
     lookup_corpus,
 )
-from tasks.demo import generate_demo_records
-from tasks.records import Record, read_records
-from tasks.samples import record_to_sample, sample_text_kind
+from prefbench.tasks.demo import generate_demo_records
+from prefbench.tasks.records import Record, read_records
+from prefbench.tasks.samples import record_to_sample, sample_text_kind
 
 
 def test_built_in_corpora_and_their_rules():

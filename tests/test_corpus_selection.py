@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks.corpora.selection import DropCounter, UserSpool, assign_splits, select_users
+from prefbench.tasks.corpora.selection import DropCounter, UserSpool, assign_splits, select_users
 
 COUNTS = {"ann": 30, "ben": 5, "cat": 20, "dan": 19, "eve": 100, "fay": 21}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from inspect_ai.log import read_eval_log
 from rich.console import Console
 
-from harness.pipeline import open_run, run_benchmark
-from harness.profile import parse_profile
+from prefbench.harness.pipeline import open_run, run_benchmark
+from prefbench.harness.profile import parse_profile
 from tests.helpers import scripted_profile
 
 

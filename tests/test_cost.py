@@ -15,10 +15,10 @@ from inspect_ai.log import (
 )
 from inspect_ai.model import ModelUsage
 
-from core.run_folder import RunFolder
-from harness.cost import cost_section, logged_calls, price_list, price_of
-from harness.pipeline import generate, judge, prepare_records
-from harness.profile import ModelPrice, parse_profile
+from prefbench.core.run_folder import RunFolder
+from prefbench.harness.cost.spend import cost_section, logged_calls, price_list, price_of
+from prefbench.harness.pipeline import generate, judge, prepare_records
+from prefbench.harness.profile import ModelPrice, parse_profile
 from tests.helpers import scripted_profile, scripted_run
 
 

@@ -14,18 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.errors import PrefbenchInputError
-from harness.cost_guard import CEILING_EXIT_CODE
-from harness.dry_run import plan_run
-from harness.forecast import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.cost.dry_run import plan_run
+from prefbench.harness.cost.forecast import (
     add_device_seconds,
     device_hours,
     forecast_comparison,
     record_stage_seconds,
 )
-from harness.profile import PROFILES_DIR, parse_profile
-from harness.progress import StageProgress, clock
-from harness.stages.records import profile_records
+from prefbench.harness.cost.guard import CEILING_EXIT_CODE
+from prefbench.harness.profile import PROFILES_DIR, parse_profile
+from prefbench.harness.progress import StageProgress, clock
+from prefbench.harness.stages.records import profile_records
 from tests.helpers import run_cli, scripted_profile
 from tests.openai_test_server import OpenAITestServer, RecordedRequest, read_recorded
 from tests.test_endpoints import KEY_VARIABLE, PREFBENCH, endpoint_profile

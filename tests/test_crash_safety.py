@@ -19,19 +19,19 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
-from core.atomic import atomic_directory, atomic_file, atomic_version, atomic_write_text
-from core.errors import PrefbenchInputError
-from core.run_folder import RunFolder
-from harness.profile import parse_profile
-from harness.report import build_report, write_report
-from harness.report_file import read_report
-from human_eval.attach import attach_human_scores
-from human_eval.bundle import read_bundle
-from human_eval.export import export_bundle
-from human_eval.importers import import_files
-from solvers.training.context import BuildContext
-from solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
-from solvers.training.manifest import (
+from prefbench.core.atomic import atomic_directory, atomic_file, atomic_version, atomic_write_text
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.report.build import build_report, write_report
+from prefbench.harness.report.file import read_report
+from prefbench.human_eval.attach import attach_human_scores
+from prefbench.human_eval.bundle import read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.importers import import_files
+from prefbench.solvers.training.context import BuildContext
+from prefbench.solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
+from prefbench.solvers.training.manifest import (
     ADAPTER_FOLDER,
     VERSIONS_FOLDER,
     AdapterManifest,
@@ -39,7 +39,7 @@ from solvers.training.manifest import (
     user_artifacts,
     write_manifest,
 )
-from solvers.training.training import ensure_user_adapter, training_input_hash
+from prefbench.solvers.training.training import ensure_user_adapter, training_input_hash
 from tests.faults import kill_at_every_step
 from tests.helpers import scripted_profile
 from tests.human_fixtures import judged_run

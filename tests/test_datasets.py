@@ -14,20 +14,20 @@ import pytest
 import yaml
 from rich.console import Console
 
-from core.errors import PrefbenchInputError
-from harness.pipeline import generate, prepare_records, run_datasets
-from harness.profile import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.pipeline import generate, prepare_records, run_datasets
+from prefbench.harness.profile import (
     dataset_profiles,
     derived_max_text_tokens,
     dump_profile,
     load_profile,
     parse_profile,
 )
-from solvers.writer import template_for
-from tasks.demo import generate_demo_records
-from tasks.long_texts import TRUNCATED_FIELD, limit_text_lengths, truncate_text
-from tasks.records import Record, read_records, write_records
-from tasks.samples import record_to_sample, render_context
+from prefbench.solvers.writer import template_for
+from prefbench.tasks.demo import generate_demo_records
+from prefbench.tasks.long_texts import TRUNCATED_FIELD, limit_text_lengths, truncate_text
+from prefbench.tasks.records import Record, read_records, write_records
+from prefbench.tasks.samples import record_to_sample, render_context
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
 TWO_DATASETS = {

@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from tasks.demo import (
+from prefbench.tasks.demo import (
     INTENT_KINDS,
     PERSONAS,
     RECIPIENTS,
@@ -11,7 +11,7 @@ from tasks.demo import (
     generate_demo_records,
     style_checks,
 )
-from tasks.records import read_records, write_records
+from prefbench.tasks.records import read_records, write_records
 
 PERSONA_BY_KEY = {persona.key: persona for persona in PERSONAS}
 

@@ -13,7 +13,7 @@ import json
 import pytest
 from inspect_ai.log import read_eval_log
 
-from harness.pipeline import generate, judge, prepare_records, report, run_benchmark
+from prefbench.harness.pipeline import generate, judge, prepare_records, report, run_benchmark
 from tests.conftest import DEMO_SYSTEMS as SYSTEMS
 from tests.conftest import tiny_demo_profile
 from tests.helpers import scripted_run
@@ -108,7 +108,7 @@ def test_human_round_on_the_real_outputs(finished_run, tmp_path):
     """Export the real judged pairs, import two annotators' answers, report agreement."""
     from typer.testing import CliRunner
 
-    from harness.cli import app
+    from prefbench.harness.cli.app import app
 
     run_dir, _ = finished_run
     runner = CliRunner()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from core.run_folder import RunFolder
-from harness.profile import parse_profile
-from harness.report import build_report, report_html_path, write_report
-from human_eval.export import export_bundle
-from tasks.records import Record, write_records
+from prefbench.core.run_folder import RunFolder
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.report.build import build_report, report_html_path, write_report
+from prefbench.human_eval.export import export_bundle
+from prefbench.tasks.records import Record, write_records
 from tests.faults import limit_file_size, run_with_file_size_limit
 from tests.helpers import run_cli, scripted_profile
 from tests.human_fixtures import judged_run
@@ -42,7 +42,7 @@ def prefbench(*args: str, limit: int | None = None) -> subprocess.CompletedProce
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     environment["COLUMNS"] = "250"
     return subprocess.run(
-        [sys.executable, "-c", "from harness.cli import main; main()", *args],
+        [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()", *args],
         cwd=REPO,
         env=environment,
         capture_output=True,
@@ -150,7 +150,7 @@ def test_cli_exits_2_when_the_report_does_not_fit(tmp_path: Path):
 
 
 def test_other_os_errors_are_not_called_a_full_disk(monkeypatch, capsys, tmp_path: Path):
-    import harness.report
+    from prefbench.harness.report import build as report_build
 
     run = RunFolder(judged_run(tmp_path / "run", {"naive_finetune": 2}))
     run.report_json.write_text("{}\n")
@@ -158,13 +158,13 @@ def test_other_os_errors_are_not_called_a_full_disk(monkeypatch, capsys, tmp_pat
     def denied(run, report) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(run.report_md))
 
-    monkeypatch.setattr(harness.report, "render_report", denied)
+    monkeypatch.setattr(report_build, "render_report", denied)
     with pytest.raises(PermissionError):
         run_cli(monkeypatch, capsys, "report", "--run", str(run.root))
 
     def full(run, report) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(run.report_md))
 
-    monkeypatch.setattr(harness.report, "render_report", full)
+    monkeypatch.setattr(report_build, "render_report", full)
     code, output = run_cli(monkeypatch, capsys, "report", "--run", str(run.root))
     assert code == 2 and "No space left on device" in output and "report.md" in output

@@ -14,21 +14,21 @@ import pytest
 from inspect_ai.model import get_model
 from inspect_ai.solver import Solver
 
-from core.errors import PrefbenchInputError
-from harness.cost import logged_calls
-from harness.dry_run import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.cost.dry_run import (
     LOCAL_ONLY,
     TrainingRecorder,
     plan_run,
     plan_table,
     totals_line,
 )
-from harness.pipeline import run_benchmark
-from harness.profile import parse_profile
-from harness.stages.records import profile_records
-from solvers import generation_system
-from solvers.writer import zero_shot_writer
-from tasks.records import write_records
+from prefbench.harness.cost.spend import logged_calls
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.stages.records import profile_records
+from prefbench.solvers import generation_system
+from prefbench.solvers.writer import zero_shot_writer
+from prefbench.tasks.records import write_records
 from tests.conftest import DEMO_SYSTEMS
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
@@ -190,7 +190,7 @@ def test_planning_neither_converts_nor_loads_a_generation_model(
     def refuse(*args, **kwargs):
         raise AssertionError("the dry run must not convert or load a generation model")
 
-    monkeypatch.setattr("core.offline_models.smollm2_dir", refuse)
+    monkeypatch.setattr("prefbench.core.offline_models.smollm2_dir", refuse)
     monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", refuse)
     profile = scripted_profile(
         systems=["small_zero_shot", "naive_finetune"],

@@ -20,12 +20,12 @@ import pytest
 import yaml
 from inspect_ai.log import read_eval_log
 
-from harness.pipeline import run_benchmark
+from prefbench.harness.pipeline import run_benchmark
 from tests.helpers import scripted_run
 from tests.openai_test_server import OpenAITestServer, RecordedRequest, read_recorded
 from tests.server_profiles import KEY_VARIABLE, endpoint_profile
 
-PREFBENCH = [sys.executable, "-c", "from harness.cli import main; main()"]
+PREFBENCH = [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()"]
 INTENT_TEMPERATURES = {0.7, 1.0, 1.2}
 DATASET = {"kind": "demo", "personas": 2, "records_per_persona": 8, "test_fraction": 0.5}
 """Eight test emails per system: a run can be stopped in the middle of one."""
@@ -68,7 +68,7 @@ def test_run_on_servers_completes_with_stated_decoding(tmp_path: Path) -> None:
 
 
 def test_missing_key_variable_names_role(tmp_path: Path, monkeypatch) -> None:
-    from core.errors import PrefbenchInputError
+    from prefbench.core.errors import PrefbenchInputError
 
     monkeypatch.delenv(KEY_VARIABLE)
     context = scripted_run(tmp_path / "run", endpoint_profile("http://127.0.0.1:9/v1"))

@@ -9,8 +9,8 @@ server once per run, and the decoding every call claims.
 import pytest
 from inspect_ai.log import read_eval_log
 
-from core.offline_models import smollm2_dir
-from harness.pipeline import run_benchmark
+from prefbench.core.offline_models import smollm2_dir
+from prefbench.harness.pipeline import run_benchmark
 from tests.conftest import DEMO_SYSTEMS, tiny_demo_profile
 from tests.helpers import scripted_run
 from tests.openai_test_server import OpenAITestServer

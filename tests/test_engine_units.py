@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.models import held_per_stage
-from solvers.lora_engine import _Request, plan_batches
-from solvers.lora_spans import AdapterSpan, adapter_spans
+from prefbench.harness.serving.models import held_per_stage
+from prefbench.solvers.lora_engine import _Request, plan_batches
+from prefbench.solvers.lora_spans import AdapterSpan, adapter_spans
 
 GREEDY = (("do_sample", False), ("max_new_tokens", 8))
 SAMPLED = (("do_sample", True), ("max_new_tokens", 8), ("temperature", 0.7))

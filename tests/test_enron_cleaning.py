@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.corpora.email_cleaning import (
+from prefbench.tasks.corpora.email_cleaning import (
     CleanedEmail,
     Dropped,
     clean_email,
@@ -12,7 +12,7 @@ from tasks.corpora.email_cleaning import (
     normalize_whitespace,
     split_previous_context,
 )
-from tasks.corpora.prepare import owner_addresses
+from prefbench.tasks.corpora.prepare import owner_addresses
 
 
 def clean_file(shared_data: Path, relative: str) -> CleanedEmail | Dropped:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PrefbenchInputError
-from tasks.corpora import enron_reader
-from tasks.corpora.enron_reader import iter_csv_export, iter_maildir, iter_tar
-from tasks.corpora.prepare import prepare_corpus
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora import enron_reader
+from prefbench.tasks.corpora.enron_reader import iter_csv_export, iter_maildir, iter_tar
+from prefbench.tasks.corpora.prepare import prepare_corpus
 from tests.test_enron_readers import (
     SETTINGS,
     email,

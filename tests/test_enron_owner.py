@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.corpora.email_cleaning import CleanedEmail, clean_email
-from tasks.corpora.enron import headers_name_owner
-from tasks.corpora.prepare import owner_addresses, prepare_corpus
+from prefbench.tasks.corpora.email_cleaning import CleanedEmail, clean_email
+from prefbench.tasks.corpora.enron import headers_name_owner
+from prefbench.tasks.corpora.prepare import owner_addresses, prepare_corpus
 from tests.test_enron_readers import SETTINGS, make_maildir
 
 ENRON_X500 = "</O=ENRON/OU=NA/CN=RECIPIENTS/CN=JDOE>"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PrefbenchInputError
-from tasks.corpora.enron_reader import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.enron_reader import (
     RawMessage,
     SourceProblem,
     iter_csv_export,
@@ -17,8 +17,8 @@ from tasks.corpora.enron_reader import (
     iter_tar,
     split_message_path,
 )
-from tasks.corpora.prepare import corpus_stats, prepare_corpus
-from tasks.records import read_records
+from prefbench.tasks.corpora.prepare import corpus_stats, prepare_corpus
+from prefbench.tasks.records import read_records
 
 SETTINGS = dict(users=None, min_records=1, seed=0, split="random", user_field="author")
 

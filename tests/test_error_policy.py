@@ -15,12 +15,12 @@ import pytest
 import yaml
 from inspect_ai.model import Model
 
-from core.errors import PrefbenchInputError
-from harness.error_policy import apply_call_policy
-from harness.models import ModelPool
-from harness.pipeline import run_benchmark
-from harness.profile import parse_profile
-from harness.stage_runner import StageInterrupted
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.error_policy import apply_call_policy
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.serving.models import ModelPool
+from prefbench.harness.stage_runner import StageInterrupted
 from tests.helpers import run_cli, scripted_run
 from tests.openai_test_server import MALFORMED, SLOW, Fault, OpenAITestServer, RecordedRequest
 from tests.server_profiles import KEY_VARIABLE, endpoint_profile

@@ -13,8 +13,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import PrefbenchInputError
-from human_eval.importers import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.human_eval.importers import (
     SQLITE_MAGIC,
     ParsedFile,
     read_csv_answers,
@@ -22,7 +22,7 @@ from human_eval.importers import (
     read_jsonl_answers,
     read_label_studio_answers,
 )
-from scorers.verdict import parse_winner
+from prefbench.scorers.verdict import parse_winner
 
 FUZZ = settings(
     max_examples=60,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import PrefbenchInputError
-from tasks.records import Record, read_records
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.records import Record, read_records
 
 FUZZ = settings(
     max_examples=80,

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from core.errors import PrefbenchInputError
-from human_eval.agreement import agreement_section
-from human_eval.attach import attach_human_scores, read_judged_items, unblinded_outcome
-from human_eval.bundle import item_order_for, read_bundle
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.importers import import_files, read_csv_answers
-from human_eval.server import create_app
-from human_eval.store import AnnotationStore, Answer, current_answers
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.human_eval.agreement import agreement_section
+from prefbench.human_eval.attach import attach_human_scores, read_judged_items, unblinded_outcome
+from prefbench.human_eval.bundle import item_order_for, read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.importers import import_files, read_csv_answers
+from prefbench.human_eval.server import create_app
+from prefbench.human_eval.store import AnnotationStore, Answer, current_answers
 from tests.human_fixtures import judged_run
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.errors import PrefbenchInputError
-from harness.human_cli import human_app
-from human_eval.backup import backup_answers
-from human_eval.bundle import read_bundle
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.importers import import_files
-from human_eval.server import serve
-from human_eval.store import AnnotationStore
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.cli.human import human_app
+from prefbench.human_eval.backup import backup_answers
+from prefbench.human_eval.bundle import read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.importers import import_files
+from prefbench.human_eval.server import serve
+from prefbench.human_eval.store import AnnotationStore
 from tests.human_fixtures import judged_run
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from human_eval.bundle import item_order_for, read_bundle
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.server import make_server
-from human_eval.store import AnnotationStore
+from prefbench.human_eval.bundle import item_order_for, read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.server import make_server
+from prefbench.human_eval.store import AnnotationStore
 from tests.human_fixtures import free_port, judged_run
 
 CHROMIUM = Path("/usr/bin/chromium")

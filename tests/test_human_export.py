@@ -17,14 +17,14 @@ from inspect_ai.log import (
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
-from core.errors import PrefbenchInputError
-from harness.human_cli import human_app, parse_counts
-from harness.pipeline import build_systems, generate, judge, prepare_records
-from human_eval.bundle import item_order_for, read_bundle
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore
-from tasks.records import read_records
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.cli.human import human_app, parse_counts
+from prefbench.harness.pipeline import build_systems, generate, judge, prepare_records
+from prefbench.human_eval.bundle import item_order_for, read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import AnnotationStore
+from prefbench.tasks.records import read_records
 from tests.helpers import scripted_profile, scripted_run
 from tests.human_fixtures import REFERENCE, USERS, judged_run, write_judge_log
 

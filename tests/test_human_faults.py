@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from human_eval.bundle import read_bundle
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore
+from prefbench.human_eval.bundle import read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import AnnotationStore
 from tests.human_fixtures import judged_run
 from tests.human_server_process import REPO, Annotator, running_server
 
@@ -120,7 +120,7 @@ def test_server_and_import_write_at_once_without_lock_errors_or_lost_rows(
             thread.start()
         try:
             importer = subprocess.run(
-                [sys.executable, "-c", "from harness.cli import main; main()", "human", "import"]
+                [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()", "human", "import"]
                 + ["--run", str(run), *map(str, files)],
                 cwd=REPO,
                 capture_output=True,

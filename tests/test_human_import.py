@@ -12,13 +12,13 @@ import typer
 from inspect_ai.log import read_eval_log
 from typer.testing import CliRunner
 
-from core.errors import PrefbenchInputError
-from harness.human_results_cli import agreement_command, import_answers_command
-from harness.pipeline import run_benchmark
-from harness.report import read_comparison
-from human_eval.agreement import agreement_section
-from human_eval.attach import attach_human_scores, read_judged_items
-from human_eval.bundle import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.cli.human_results import agreement_command, import_answers_command
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.harness.report.build import read_comparison
+from prefbench.human_eval.agreement import agreement_section
+from prefbench.human_eval.attach import attach_human_scores, read_judged_items
+from prefbench.human_eval.bundle import (
     Annotator,
     BundleComparison,
     BundleItem,
@@ -27,10 +27,10 @@ from human_eval.bundle import (
     read_bundle,
     write_bundle,
 )
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.importers import import_files
-from human_eval.store import AnnotationStore
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.importers import import_files
+from prefbench.human_eval.store import AnnotationStore
 from tests.helpers import scripted_profile, scripted_run
 
 ITEMS = ("item-0001", "item-0002", "item-0003")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from human_eval.bundle import read_bundle
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore
+from prefbench.human_eval.bundle import read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import AnnotationStore
 from tests.human_fixtures import judged_run
 from tests.human_server_process import Annotator, running_server
 

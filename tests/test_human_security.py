@@ -8,13 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from core.errors import PrefbenchInputError
-from human_eval.bundle import Bundle, item_order_for
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.server import create_app, make_server, serve
-from human_eval.store import AnnotationStore
-from human_eval.web_guard import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.human_eval.bundle import Bundle, item_order_for
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.server import create_app, make_server, serve
+from prefbench.human_eval.store import AnnotationStore
+from prefbench.human_eval.web_guard import (
     SESSIONS_PER_ANNOTATOR,
     SessionStore,
     SignInThrottle,
@@ -139,7 +139,7 @@ def test_the_throttle_forgets_old_failures():
 def test_an_expired_session_is_refused_by_the_app(study, monkeypatch):
     run, bundle = study
     now = [1000.0]
-    monkeypatch.setattr("human_eval.web_guard.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("prefbench.human_eval.web_guard.time.monotonic", lambda: now[0])
     client = TestClient(create_app(run, session_seconds=30))
     client.get(f"/?token={token_of(bundle, 'alice')}")
     now[0] += 31
@@ -275,7 +275,7 @@ def test_a_non_loopback_host_needs_allow_remote(study, monkeypatch):
 
 
 def test_cli_refuses_a_remote_host_without_the_flag(study, monkeypatch):
-    from harness.cli import main
+    from prefbench.harness.cli.app import main
 
     run, _ = study
     monkeypatch.setattr("uvicorn.Server.run", lambda server: None)
@@ -288,7 +288,7 @@ def test_cli_refuses_a_remote_host_without_the_flag(study, monkeypatch):
 
 
 def test_cli_passes_tls_and_extra_hosts(study, monkeypatch):
-    from harness.human_cli import human_app
+    from prefbench.harness.cli.human import human_app
 
     run, _ = study
     apps = []

@@ -10,11 +10,11 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 
-from human_eval.bundle import Bundle, item_order_for
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.server import create_app, serve
-from human_eval.store import AnnotationStore
+from prefbench.human_eval.bundle import Bundle, item_order_for
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.server import create_app, serve
+from prefbench.human_eval.store import AnnotationStore
 from tests.human_fixtures import free_port, judged_run
 
 SCRIPT = '<script>alert("pwned")</script><b>bold</b> & more'
@@ -153,7 +153,7 @@ def test_annotators_see_their_own_order_and_never_the_key(study):
 
 
 def test_the_loopback_server_checks_the_host_header(study):
-    from human_eval.server import make_server
+    from prefbench.human_eval.server import make_server
 
     run, _ = study
     server = make_server(run, port=free_port())
@@ -165,7 +165,7 @@ def test_the_loopback_server_checks_the_host_header(study):
 def test_serve_binds_to_loopback_by_default(study):
     run, bundle = study
     port = free_port()
-    code = f"from human_eval.server import serve; serve({str(run)!r}, port={port})"
+    code = f"from prefbench.human_eval.server import serve; serve({str(run)!r}, port={port})"
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -218,7 +218,7 @@ def test_serve_warns_when_asked_for_a_non_loopback_host(study, monkeypatch):
 def test_cli_serve_passes_host_and_port(study, monkeypatch):
     from typer.testing import CliRunner
 
-    from harness.human_cli import human_app
+    from prefbench.harness.cli.human import human_app
 
     run, _ = study
     started = []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from human_eval.store import AnnotationStore, Answer
+from prefbench.human_eval.store import AnnotationStore, Answer
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
-from core.errors import PrefbenchInputError
-from harness.pipeline import prepare_records
-from harness.profile import load_profile, parse_profile
-from harness.stages.records import temperatures_key
-from tasks.intents import TEMPERATURES
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.pipeline import prepare_records
+from prefbench.harness.profile import load_profile, parse_profile
+from prefbench.harness.stages.records import temperatures_key
+from prefbench.tasks.intents import TEMPERATURES
 from tests.helpers import scripted_profile, scripted_run
 
 

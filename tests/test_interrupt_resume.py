@@ -15,7 +15,7 @@ import yaml
 
 from tests.helpers import scripted_profile
 
-PREFBENCH = [sys.executable, "-c", "from harness.cli import main; main()"]
+PREFBENCH = [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()"]
 
 
 def write_profile(tmp_path: Path, call_log: Path) -> Path:

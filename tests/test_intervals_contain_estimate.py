@@ -6,8 +6,8 @@ The edges: a 0 % and a 100 % rate (the Wilson interval of 0 successes has a lowe
 
 import pytest
 
-from scorers.outcome import PairOutcome
-from scorers.stats import (
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats import (
     BOOTSTRAP_MIN_USERS,
     AuditedPair,
     Battle,

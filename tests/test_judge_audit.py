@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scorers.stats import AuditedPair, audit_judge, self_preference
+from prefbench.scorers.stats import AuditedPair, audit_judge, self_preference
 from tests.simulated_judges import SimulatedJudge, simulate_pairs, true_first_slot_rate
 
 

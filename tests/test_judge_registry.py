@@ -13,21 +13,21 @@ import pytest
 from inspect_ai import Task, eval
 from inspect_ai.log import read_eval_log
 
-from core import plugins
-from core.errors import PrefbenchInputError
-from core.plugins import load_entry_point_plugins
-from harness.profile import parse_profile
-from scorers import registry
-from scorers.bertscore import encoder_name
-from scorers.registry import (
+from prefbench.core import plugins
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.plugins import load_entry_point_plugins
+from prefbench.harness.profile import parse_profile
+from prefbench.scorers import registry
+from prefbench.scorers.bertscore import encoder_name
+from prefbench.scorers.registry import (
     JudgeSettingsModel,
     judge,
     judge_key_inputs,
     judge_names,
     lookup_judge,
 )
-from tasks.multi_candidate import multi_candidate_comparison
-from tasks.pairwise import pairwise_comparison
+from prefbench.tasks.multi_candidate import multi_candidate_comparison
+from prefbench.tasks.pairwise import pairwise_comparison
 from tests.generation_logs import finished_generation_log
 from tests.helpers import scripted_profile
 from tests.plugins import install_plugin

@@ -8,11 +8,11 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import get_model
 
-from core.templates import load_template
-from scorers.llm_judge import PROMPTS, judge_messages, judge_template_for, llm_judge
-from tasks.corpora.registry import corpus_text_kind
-from tasks.multi_candidate import multi_candidate_comparison
-from tasks.pairwise import candidates_in_place, pairwise_comparison
+from prefbench.core.templates import load_template
+from prefbench.scorers.llm_judge import PROMPTS, judge_messages, judge_template_for, llm_judge
+from prefbench.tasks.corpora.registry import corpus_text_kind
+from prefbench.tasks.multi_candidate import multi_candidate_comparison
+from prefbench.tasks.pairwise import candidates_in_place, pairwise_comparison
 from tests.test_multi_candidate import generation_log
 
 ARTICLE_SYSTEM = load_template(PROMPTS, "judge_article_v1").system.strip()
@@ -114,8 +114,8 @@ def test_multi_candidate_judge_uses_the_article_prompt(tmp_path: Path):
 
 def test_the_profile_encoder_reaches_the_similarity_judges(tmp_path):
     """`metrics.encoder` is the BERTScore encoder of the pairwise and multi-candidate judges."""
-    from core.offline_models import minilm_dir
-    from harness.pipeline import generate, judge, prepare_records
+    from prefbench.core.offline_models import minilm_dir
+    from prefbench.harness.pipeline import generate, judge, prepare_records
     from tests.helpers import scripted_profile, scripted_run
 
     encoder = str(minilm_dir())

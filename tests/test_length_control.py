@@ -5,9 +5,9 @@ import pytest
 import statsmodels.api as sm
 from scipy.special import expit
 
-from scorers.stats import length_controlled_win_rate, summarize_win_rate
-from scorers.stats.length_control import normalized_length_gap
-from scorers.stats.logistic import fit_clustered_logistic
+from prefbench.scorers.stats import length_controlled_win_rate, summarize_win_rate
+from prefbench.scorers.stats.length_control import normalized_length_gap
+from prefbench.scorers.stats.logistic import fit_clustered_logistic
 from tests.simulated_judges import SimulatedJudge, simulate_pairs
 
 
@@ -61,7 +61,7 @@ def test_removes_a_planted_length_bias():
 
 
 def summarize_win_rate_of(scores, users):
-    from scorers.outcome import PairOutcome
+    from prefbench.scorers.outcome import PairOutcome
 
     kind = {1.0: "win", 0.0: "loss", 0.5: "tie"}
     outcomes = [PairOutcome(kind[s], s, s != 0.5) for s in scores]

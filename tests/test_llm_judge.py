@@ -6,8 +6,8 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import Model, get_model
 
 import tests.logprob_model  # noqa: F401  (registers prefbench-logprob)
-from scorers.llm_judge import FOLLOW_UP_MAX_TOKENS, llm_judge, soft_score_a
-from tasks.pairwise import candidates_in_place
+from prefbench.scorers.llm_judge import FOLLOW_UP_MAX_TOKENS, llm_judge, soft_score_a
+from prefbench.tasks.pairwise import candidates_in_place
 
 TEXT_A = "text written by system A"
 TEXT_B = "text written by system B"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log, write_eval_log
 
-from harness import log_reads
-from harness.log_reads import log_header, sample_summaries
+from prefbench.harness import log_reads
+from prefbench.harness.log_reads import log_header, sample_summaries
 from tests.generation_logs import finished_generation_log
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PrefbenchInputError
-from core.offline_models import smollm2_dir
-from solvers.training.lora import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.offline_models import smollm2_dir
+from prefbench.solvers.training.lora import (
     IGNORE_INDEX,
     LoadedBase,
     LoraSettings,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from solvers.lora_spans import adapter_spans, adapters_by_span, covers, lora_layers
+from prefbench.solvers.lora_spans import adapter_spans, adapters_by_span, covers, lora_layers
 
 BASE = "__base__"
 ROWS = [BASE, "u0", "u0", "u1", "u2", "u2"]

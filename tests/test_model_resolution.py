@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import get_model
 
-from core.errors import PrefbenchInputError
-from core.model_close import close_models
-from harness.models import role_fingerprint, serving_spec, training_base, with_lora_slots
-from harness.pipeline import run_benchmark
-from harness.profile import ModelSpec, parse_profile
-from harness.weights import local_weights
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.model_close import close_models
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.harness.profile import ModelSpec, parse_profile
+from prefbench.harness.serving.models import (
+    role_fingerprint,
+    serving_spec,
+    training_base,
+    with_lora_slots,
+)
+from prefbench.harness.serving.weights import local_weights
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
 HUB_ID = "acme/tiny-chat"

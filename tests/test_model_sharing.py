@@ -1,9 +1,9 @@
 """The greedy roles and the intents stage's sampling model share one loaded SmolLM2.
 
 `ModelPool` makes the sampling `hf/` model (`do_sample=True`) on the weights of the greedy
-one it already holds (`harness.models.decoding_twin`): one torch module and tokenizer, the
-name, config and model args a freshly loaded model would have (so logs and cache keys do not
-change), greedy outputs as before, and sampling that samples.
+one it already holds (`prefbench.harness.serving.models.decoding_twin`): one torch module and
+tokenizer, the name, config and model args a freshly loaded model would have (so logs and cache keys
+do not change), greedy outputs as before, and sampling that samples.
 """
 
 import asyncio
@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import GenerateConfig, Model
 
-from core.model_close import close_models
-from harness.models import (
+from prefbench.core.model_close import close_models
+from prefbench.harness.profile import ModelSpec, Profile, parse_profile
+from prefbench.harness.serving.models import (
     ModelPool,
     decoding_twin,
     make_model,
     serving_spec,
     weights_identity,
 )
-from harness.profile import ModelSpec, Profile, parse_profile
-from solvers.lora_engine import release_engine
+from prefbench.solvers.lora_engine import release_engine
 from tests.helpers import scripted_profile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

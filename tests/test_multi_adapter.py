@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from inspect_ai.model import GenerateConfig, Model, get_model
 
-from core.offline_models import smollm2_dir
-from harness.models import SMOLLM2, resolved_spec
-from harness.profile import ModelSpec
-from solvers.lora_engine import (
+from prefbench.core.offline_models import smollm2_dir
+from prefbench.harness.profile import ModelSpec
+from prefbench.harness.serving.models import SMOLLM2, resolved_spec
+from prefbench.solvers.lora_engine import (
     BASE_ADAPTER,
     LORA_PROVIDER,
     release_engines,
     serve_with_engine,
     shared_engine,
 )
-from solvers.lora_spans import covers, lora_layers
+from prefbench.solvers.lora_spans import covers, lora_layers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -11,15 +11,15 @@ from inspect_ai.solver import generate
 from scipy.stats import t as student_t
 from statsmodels.stats.proportion import proportion_confint
 
-from core.errors import PrefbenchInputError
-from scorers.multi_judge import cyclic_rotations, rotation_votes
-from scorers.stats import summarize_first_choice, vote_totals
-from tasks.multi_candidate import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.scorers.multi_judge import cyclic_rotations, rotation_votes
+from prefbench.scorers.stats import summarize_first_choice, vote_totals
+from prefbench.tasks.multi_candidate import (
     join_generation_logs,
     multi_candidate_comparison,
     read_multi_candidate,
 )
-from tasks.pairwise import read_generation_log
+from prefbench.tasks.pairwise import read_generation_log
 from tests.generation_logs import finished_generation_log
 
 SYSTEMS = ["alpha", "beta", "gamma"]

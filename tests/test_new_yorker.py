@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PrefbenchInputError
-from tasks.corpora.new_yorker import Article, iter_articles, parse_article_date
-from tasks.corpora.prepare import corpus_stats, prepare_corpus
-from tasks.records import read_records
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.new_yorker import Article, iter_articles, parse_article_date
+from prefbench.tasks.corpora.prepare import corpus_stats, prepare_corpus
+from prefbench.tasks.records import read_records
 
 COLUMNS = [
     "date",

@@ -12,12 +12,17 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from core import offline_gemma
-from core.errors import MissingModelPackageError
-from core.offline_gemma import GEMMA3_CHAT_TEMPLATE, GEMMA3_NAME, gemma3_dir, gemma3_installed
-from core.offline_models import CONVERSION_MARKER
-from harness.models import GEMMA3, resolved_spec
-from harness.profile import ModelSpec
+from prefbench.core import offline_gemma
+from prefbench.core.errors import MissingModelPackageError
+from prefbench.core.offline_gemma import (
+    GEMMA3_CHAT_TEMPLATE,
+    GEMMA3_NAME,
+    gemma3_dir,
+    gemma3_installed,
+)
+from prefbench.core.offline_models import CONVERSION_MARKER
+from prefbench.harness.profile import ModelSpec
+from prefbench.harness.serving.models import GEMMA3, resolved_spec
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -60,7 +65,7 @@ def test_a_missing_package_names_the_install_command(monkeypatch, tmp_path):
 
 
 def test_an_unknown_offline_model_names_both_packaged_ones():
-    from core.errors import PrefbenchInputError
+    from prefbench.core.errors import PrefbenchInputError
 
     with pytest.raises(PrefbenchInputError, match="offline/gemma3-270m"):
         resolved_spec(ModelSpec(model="offline/nothing"))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core import offline_models
-from core.errors import MissingModelPackageError, PrefbenchInputError
-from core.offline_models import (
+from prefbench.core import offline_models
+from prefbench.core.errors import MissingModelPackageError, PrefbenchInputError
+from prefbench.core.offline_models import (
     CONVERSION_MARKER,
     cache_root,
     minilm_dir,

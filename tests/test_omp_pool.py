@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from core.omp_pool import free_idle_pool
+from prefbench.core.omp_pool import free_idle_pool
 
 
 @pytest.mark.skipif(

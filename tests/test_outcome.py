@@ -1,6 +1,6 @@
 import pytest
 
-from scorers.outcome import TIE_POLICIES, PairOutcome, combine_orders, preferred_system
+from prefbench.scorers.outcome import TIE_POLICIES, PairOutcome, combine_orders, preferred_system
 
 
 def test_tie_policies() -> None:

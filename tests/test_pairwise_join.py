@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PrefbenchInputError
-from tasks.pairwise import join_generations, pairwise_comparison, read_generation_log
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.pairwise import join_generations, pairwise_comparison, read_generation_log
 from tests.generation_logs import finished_generation_log
 
 

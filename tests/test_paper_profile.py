@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.profile import load_profile, parse_profile
-from harness.stages.records import profile_records
-from tasks.records import write_records
+from prefbench.harness.profile import load_profile, parse_profile
+from prefbench.harness.stages.records import profile_records
+from prefbench.tasks.records import write_records
 from tests.helpers import run_cli, scripted_profile
 
 PAPER_RECORDS = (Path("data/enron/records.jsonl"), Path("data/new_yorker/records.jsonl"))

@@ -17,18 +17,23 @@ from inspect_ai.log import EvalConfig, EvalDataset, EvalLog, EvalSample, EvalSpe
 from inspect_ai.scorer import Score
 from scipy.stats import t as student_t
 
-from core.errors import PrefbenchInputError
-from harness.pipeline import generate, prepare_records, run_personalization, run_similarity_metrics
-from harness.report_tables import personalization_section
-from tasks.cross_user import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.pipeline import (
+    generate,
+    prepare_records,
+    run_personalization,
+    run_similarity_metrics,
+)
+from prefbench.harness.report.tables import personalization_section
+from prefbench.tasks.cross_user import (
     adapter_user,
     cross_user_writing,
     personalization_matrix,
     personalization_statistics,
 )
-from tasks.metrics import similarity_rows
-from tasks.records import Record, write_records
-from tasks.samples import record_to_sample
+from prefbench.tasks.metrics import similarity_rows
+from prefbench.tasks.records import Record, write_records
+from prefbench.tasks.samples import record_to_sample
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 from tests.test_pipeline_scripted import fake_adapter
 

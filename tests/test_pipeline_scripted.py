@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
-from core.errors import PrefbenchInputError
-from harness.pipeline import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.pipeline import (
     PIPELINE,
     PipelineContext,
     build_systems,
@@ -23,10 +23,10 @@ from harness.pipeline import (
     run_benchmark,
     system_options,
 )
-from harness.profile import parse_profile
-from harness.stages import ReportStage, Stage
-from solvers.training.manifest import AdapterManifest, user_artifacts, write_manifest
-from tasks.records import read_records
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.stages import ReportStage, Stage
+from prefbench.solvers.training.manifest import AdapterManifest, user_artifacts, write_manifest
+from prefbench.tasks.records import read_records
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.errors import PrefbenchInputError
-from harness.profile import PROFILES_DIR, dump_profile, load_profile, load_yaml_file
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.profile import PROFILES_DIR, dump_profile, load_profile, load_yaml_file
 from tests.helpers import run_cli, scripted_profile
 
 BILLION_LAUGHS = """\
@@ -104,7 +104,7 @@ def test_a_valid_run_folder_profile_still_opens(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "profile.yaml").write_text(yaml.safe_dump(scripted_profile()), encoding="utf-8")
-    from harness.profile import read_run_profile
+    from prefbench.harness.profile import read_run_profile
 
     profile = read_run_profile(run_dir / "profile.yaml", judge_kind="similarity")
     assert profile.judge.kind == "similarity" and profile.name == "scripted"

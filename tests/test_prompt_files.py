@@ -4,8 +4,8 @@ import importlib
 import sys
 from pathlib import Path
 
-from harness.prompt_files import plugin_prompts_key
-from solvers import lookup_system
+from prefbench.harness.prompt_files import plugin_prompts_key
+from prefbench.solvers import lookup_system
 
 
 def make_plugin(root: Path, prompt: str) -> object:

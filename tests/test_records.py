@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import PrefbenchInputError
-from tasks.records import Record, read_records, records_by_user, write_records
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.records import Record, read_records, records_by_user, write_records
 
 
 def make_record(record_id: str = "r-1", user: str = "ava", split: str = "train", **extra):

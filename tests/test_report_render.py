@@ -17,14 +17,14 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.scorer import Score
 from PIL import Image
 
-from core.run_folder import RunFolder
-from core.tables import Section, Table, cells, columns
-from harness.figures import personalization_figure
-from harness.report import read_comparison, render_report, report_html_path
-from harness.report_html import report_html
-from harness.report_markdown import report_markdown
-from scorers.stats import summarize_win_rate
-from tasks.records import Record, write_records
+from prefbench.core.run_folder import RunFolder
+from prefbench.core.tables import Section, Table, cells, columns
+from prefbench.harness.report.build import read_comparison, render_report, report_html_path
+from prefbench.harness.report.figures import personalization_figure
+from prefbench.harness.report.html import report_html
+from prefbench.harness.report.markdown import report_markdown
+from prefbench.scorers.stats import summarize_win_rate
+from prefbench.tasks.records import Record, write_records
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, run_cli_split, scripted_profile, scripted_run
 
 USERS = {"alpha": ["ann", "ben"], "beta": ["cat", "dan", "eve"]}
@@ -67,7 +67,7 @@ def two_dataset_profile(records_path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> tuple[Path, dict]:
-    from harness.pipeline import run_benchmark
+    from prefbench.harness.pipeline import run_benchmark
 
     root = tmp_path_factory.mktemp("two-datasets")
     write_records(root / "records.jsonl", two_dataset_records())
@@ -122,7 +122,7 @@ def test_aggregate_is_the_mean_of_the_dataset_win_rates(finished):
 
 
 def test_aggregate_of_one_dataset_equals_its_row(tmp_path):
-    from harness.pipeline import run_benchmark
+    from prefbench.harness.pipeline import run_benchmark
 
     report = run_benchmark(scripted_run(tmp_path / "run", scripted_profile()))
     by_system = {row["system_b"]: row for row in report["comparisons"]}
@@ -390,8 +390,8 @@ def audit_row(judge: str, self_preference: list[dict]) -> dict:
 
 
 def test_judge_audit_section_and_figure_from_plain_data():
-    from harness.figures import judge_audit_figure
-    from harness.report_tables import judge_audit_section
+    from prefbench.harness.report.figures import judge_audit_figure
+    from prefbench.harness.report.tables import judge_audit_section
 
     flagged = {"system": "own", "models": ["hf/judge-model"], "win_rate": 0.9, "n": 12}
     flagged |= {"ci_low": 0.7, "ci_high": 0.97, "ci_method": "wilson"}
@@ -426,7 +426,7 @@ def test_judge_audit_section_and_figure_from_plain_data():
 
 
 def test_agreement_sits_between_the_results_and_the_cost(monkeypatch):
-    import harness.report_tables
+    from prefbench.harness.report import tables as report_tables
 
     agreement = Section(
         key="agreement",
@@ -434,7 +434,7 @@ def test_agreement_sits_between_the_results_and_the_cost(monkeypatch):
         paragraphs=[f"kappa {{0.7}} {EVIL}"],
         tables=[Table(columns=columns("annotator", "κ"), rows=[cells("ann", "0.7")])],
     )
-    monkeypatch.setattr(harness.report_tables, "agreement_report_section", lambda _: agreement)
+    monkeypatch.setattr(report_tables, "agreement_report_section", lambda _: agreement)
     report = {"profile": "p", "comparisons": [], "ratings": [], "agreement": {"kappa": 0.7}}
     report["cost"] = optional_sections()["cost"]
     markdown = report_markdown(report)
@@ -490,9 +490,9 @@ def test_cli_report_unknown_format(finished, monkeypatch, capsys):
 def test_report_json_is_read_in_one_place_that_names_the_file_and_the_fix(
     tmp_path, content, problem, fix
 ):
-    from core.errors import PrefbenchInputError
-    from harness.report import read_previous_report
-    from harness.report_file import read_report
+    from prefbench.core.errors import PrefbenchInputError
+    from prefbench.harness.report.build import read_previous_report
+    from prefbench.harness.report.file import read_report
 
     run = RunFolder(tmp_path / "run")
     run.root.mkdir()

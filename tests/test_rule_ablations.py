@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
-from harness.pipeline import build_systems, generate, prepare_records, run_benchmark
-from solvers import lookup_system
-from solvers.training.lora import (
+from prefbench.harness.pipeline import build_systems, generate, prepare_records, run_benchmark
+from prefbench.solvers import lookup_system
+from prefbench.solvers.training.lora import (
     Checkpointing,
     LoraSettings,
     StepCallback,
     TrainingExample,
     TrainingResult,
 )
-from solvers.training.rules import STRATEGIES_WITH_DRAFT, TEMPLATES
+from prefbench.solvers.training.rules import STRATEGIES_WITH_DRAFT, TEMPLATES
 from tests.helpers import INTENT, LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 
 WRITER_RULES = "<rules>- sign off with Cheers</rules>"
@@ -80,8 +80,8 @@ def test_both_ablations_are_registered_rule_agents():
 
 def test_r1_distills_from_the_draft_without_a_thinking_step():
     assert "r1" in STRATEGIES_WITH_DRAFT and "no_baseline" not in STRATEGIES_WITH_DRAFT
-    from core.templates import load_template
-    from solvers.training.rules import PROMPTS
+    from prefbench.core.templates import load_template
+    from prefbench.solvers.training.rules import PROMPTS
 
     r1 = load_template(PROMPTS, TEMPLATES["r1"]["email"])
     r3 = load_template(PROMPTS, TEMPLATES["r3"]["email"])

@@ -20,23 +20,29 @@ from typing import Any
 import pytest
 import yaml
 
-from core.run_lock import HOLDER_FILE, LockHolder, RunFolderLocked, acquire_run_lock, run_lock
-from harness.pipeline import run_benchmark
-from human_eval.bundle import read_bundle
-from human_eval.export import export_bundle
-from human_eval.folder import HumanFolder
-from human_eval.store import AnnotationStore
+from prefbench.core.run_lock import (
+    HOLDER_FILE,
+    LockHolder,
+    RunFolderLocked,
+    acquire_run_lock,
+    run_lock,
+)
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.human_eval.bundle import read_bundle
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.store import AnnotationStore
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
 REPO = Path(__file__).resolve().parents[1]
-PREFBENCH = [sys.executable, "-c", "from harness.cli import main; main()"]
+PREFBENCH = [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()"]
 HOLD_UNTIL_STDIN_CLOSES = (
-    "import sys; from pathlib import Path; from core.run_lock import run_lock\n"
+    "import sys; from pathlib import Path; from prefbench.core.run_lock import run_lock\n"
     "with run_lock(Path(sys.argv[1])):\n"
     "    print('held', flush=True); sys.stdin.read()\n"
 )
 TAKE_AND_DIE = (
-    "import os, sys; from pathlib import Path; from core.run_lock import acquire_run_lock\n"
+    "import os, sys; from pathlib import Path; from prefbench.core.run_lock import acquire_run_lock\n"
     "acquire_run_lock(Path(sys.argv[1])); os._exit(0)\n"
 )
 WRITING_COMMANDS = [
@@ -142,7 +148,7 @@ def test_every_writing_command_refuses_a_locked_folder_and_writes_nothing(
 
 
 UPDATE_REPORT_SLOWLY = (
-    "import json, sys; from pathlib import Path; from core.run_lock import run_lock\n"
+    "import json, sys; from pathlib import Path; from prefbench.core.run_lock import run_lock\n"
     "run = Path(sys.argv[1])\n"
     "with run_lock(run):\n"
     "    report = json.loads((run / 'report.json').read_text())\n"

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from harness.report import JudgedComparison, aggregate_rows, comparison_row
-from harness.report_tables import leaderboard
-from scorers.outcome import PairOutcome
-from scorers.stats import soft_win_rate
+from prefbench.harness.report.build import JudgedComparison, aggregate_rows, comparison_row
+from prefbench.harness.report.tables import leaderboard
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats import soft_win_rate
 
 
 def simulated_soft_scores(

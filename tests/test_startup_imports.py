@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from solvers.training import lora
+from prefbench.solvers.training import lora
 
 TOP = Path(__file__).resolve().parent.parent
 HEAVY = ("statsmodels", "sklearn", "rouge_score", "matplotlib", "transformers", "torch")
@@ -24,8 +24,8 @@ HEAVY = ("statsmodels", "sklearn", "rouge_score", "matplotlib", "transformers", 
 def test_the_cli_and_a_loaded_profile_import_no_heavy_library() -> None:
     code = (
         "import json, sys\n"
-        "import harness.cli\n"
-        "from harness.profile import load_profile\n"
+        "import prefbench.harness.cli.app\n"
+        "from prefbench.harness.profile import load_profile\n"
         "load_profile('demo')\n"  # loads every plug-in, the example retrieval method's too
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))\n"
     )

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from rich.console import Console
 
-from core.tables import (
+from prefbench.core.tables import (
     Cell,
     Column,
     Section,

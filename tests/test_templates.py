@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core.templates import load_template
-from solvers.writer import render_prompt
+from prefbench.core.templates import load_template
+from prefbench.solvers.writer import render_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted(ROOT.glob("*/prompts/*.txt")) + sorted(ROOT.glob("*/*/prompts/*.txt"))

@@ -10,9 +10,9 @@ from inspect_ai.model import ModelOutput
 from inspect_ai.scorer import Target
 from inspect_ai.solver import TaskState
 
-from core.errors import PrefbenchInputError
-from scorers.bertscore import bert_scorer, bertscore, bertscore_values, encoder_name
-from scorers.text_metrics import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.scorers.bertscore import bert_scorer, bertscore, bertscore_values, encoder_name
+from prefbench.scorers.text_metrics import (
     rouge_l,
     sentence_bleu,
     text_metric_values,

@@ -17,9 +17,9 @@ import pytest
 from inspect_ai.log import read_eval_log
 from prefbench_retrieval import IntentIndex
 
-from harness.pipeline import run_benchmark
-from solvers import lookup_system
-from tasks.records import Record, read_records
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.solvers import lookup_system
+from prefbench.tasks.records import Record, read_records
 from tests.conftest import DEMO_SYSTEMS, tiny_demo_profile
 from tests.helpers import scripted_profile, scripted_run
 

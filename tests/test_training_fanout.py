@@ -11,18 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic import atomic_directory
-from core.errors import PrefbenchInputError
-from core.offline_models import smollm2_dir
-from harness import training_fanout
-from harness.dry_run import plan_run
-from harness.pipeline import run_benchmark
-from harness.profile import TrainingFanout, parse_profile
-from harness.stages.records import profile_records
-from harness.training_fanout import train_adapter_jobs
-from solvers.training.lora import Checkpointing, LoraSettings, StepCallback, TrainingResult
-from solvers.training.manifest import read_manifest, training_device_seconds
-from solvers.training.training import request_user_adapter
+from prefbench.core.atomic import atomic_directory
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.offline_models import smollm2_dir
+from prefbench.harness.cost.dry_run import plan_run
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.harness.profile import TrainingFanout, parse_profile
+from prefbench.harness.stages.records import profile_records
+from prefbench.harness.training import fanout as training_fanout
+from prefbench.harness.training.fanout import train_adapter_jobs
+from prefbench.solvers.training.lora import (
+    Checkpointing,
+    LoraSettings,
+    StepCallback,
+    TrainingResult,
+)
+from prefbench.solvers.training.manifest import read_manifest, training_device_seconds
+from prefbench.solvers.training.training import request_user_adapter
 from tests.adapter_jobs import (
     SYSTEMS,
     TINY,

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from core.offline_models import smollm2_dir
-from harness.profile import TrainingFanout
-from harness.training_fanout import train_adapter_jobs
-from solvers.training.lora import LoraSettings
-from solvers.training.manifest import read_manifest
+from prefbench.core.offline_models import smollm2_dir
+from prefbench.harness.profile import TrainingFanout
+from prefbench.harness.training.fanout import train_adapter_jobs
+from prefbench.solvers.training.lora import LoraSettings
+from prefbench.solvers.training.manifest import read_manifest
 from tests.adapter_jobs import StepLoggingTrainer, queued_jobs, quiet_progress
 from tests.test_training_fanout import adapter_config
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from harness.pipeline import run_benchmark
-from human_eval.export import export_bundle
-from human_eval.server import create_app
+from prefbench.harness.pipeline import run_benchmark
+from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.server import create_app
 from tests.helpers import run_cli, scripted_profile, scripted_run
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 from inspect_ai.model import Logprob, TopLogprob
 
-from scorers.verdict import parse_winner, winner_probabilities
+from prefbench.scorers.verdict import parse_winner, winner_probabilities
 
 VALID = [
     ("<winner>1</winner>", 1),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import t as student_t
 
-from scorers.outcome import PairOutcome
-from scorers.stats import (
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats import (
     BOOTSTRAP_MIN_USERS,
     WinRateSummary,
     clustered_mean_interval,

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from scorers.outcome import PairOutcome
-from scorers.stats import length_controlled_win_rate, summarize_win_rate
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats import length_controlled_win_rate, summarize_win_rate
 from tests.simulated_judges import SimulatedJudge, simulate_pairs
 
 OUTCOMES = {

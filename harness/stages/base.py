@@ -2,8 +2,8 @@
 
 A stage is one object that owns its name, its title, the keys of the evals it runs (a
 `key(...)` method: the inputs whose fingerprint identifies a finished eval, see
-`harness.stage_runner`), how it runs over a run in progress (`run`) and what it adds to
-report.json (`section` and `report_section`). `harness.pipeline.PIPELINE` lists them in
+`prefbench.harness.stage_runner`), how it runs over a run in progress (`run`) and what it adds to
+report.json (`section` and `report_section`). `prefbench.harness.pipeline.PIPELINE` lists them in
 order; `prefbench run` walks that list and the report stage collects every stage's section.
 """
 
@@ -14,12 +14,12 @@ from typing import Any, ClassVar
 
 from rich.console import Console
 
-from core.run_folder import RunFolder
-from core.run_lock import RunLockHold
-from harness.profile import Profile
-from harness.stage_runner import StageResult, StageRunner
-from solvers.training.context import AdapterTrainer
-from tasks.records import Record
+from prefbench.core.run_folder import RunFolder
+from prefbench.core.run_lock import RunLockHold
+from prefbench.harness.profile import Profile
+from prefbench.harness.stage_runner import StageResult, StageRunner
+from prefbench.solvers.training.context import AdapterTrainer
+from prefbench.tasks.records import Record
 
 
 class Stage(ABC):
@@ -109,6 +109,6 @@ class PipelineContext:
         if self.records is None:
             raise RuntimeError(
                 f"no records prepared for {self.run.root}: run the records stage "
-                "(`harness.pipeline.prepare_records`) first."
+                "(`prefbench.harness.pipeline.prepare_records`) first."
             )
         return self.records

@@ -3,10 +3,11 @@
 A system's build function runs its evals through `BuildContext.run_eval` (logs in
 `logs/build/`) and names the adapters it needs (`request_user_adapter`); the adapters whose
 inputs changed are queued as jobs. Once every build step's shared work is done, the queued
-jobs train with the executor of the profile's `training.fanout` (`harness.training_fanout`):
-in-process on one `SharedBaseTrainer` (the base model loaded once, adapter after adapter), or
-on Ray. The context's `adapter_trainer`, when set, trains them in-process instead (the dry run
-records the jobs). `training.checkpoint_every` makes each adapter resumable after a kill.
+jobs train with the executor of the profile's `training.fanout`
+(`prefbench.harness.training.fanout`): in-process on one `SharedBaseTrainer` (the base model loaded
+once, adapter after adapter), or on Ray. The context's `adapter_trainer`, when set, trains them
+in-process instead (the dry run records the jobs). `training.checkpoint_every` makes each adapter
+resumable after a kill.
 """
 
 from collections.abc import Iterator
@@ -19,15 +20,15 @@ from inspect_ai import Task
 from inspect_ai.log import EvalLog
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.adapter_progress import AdapterProgress
-from harness.models import training_base
-from harness.prompt_files import prompts_fingerprint
-from harness.stages.base import PipelineContext, Stage
-from harness.training_fanout import require_ray, train_adapter_jobs
-from solvers import lookup_system
-from solvers.training.context import BuildContext
-from solvers.training.lora import SharedBaseTrainer, StepCallback
-from solvers.training.manifest import AdapterManifest
+from prefbench.harness.prompt_files import prompts_fingerprint
+from prefbench.harness.serving.models import training_base
+from prefbench.harness.stages.base import PipelineContext, Stage
+from prefbench.harness.training.fanout import require_ray, train_adapter_jobs
+from prefbench.harness.training.progress import AdapterProgress
+from prefbench.solvers import lookup_system
+from prefbench.solvers.training.context import BuildContext
+from prefbench.solvers.training.lora import SharedBaseTrainer, StepCallback
+from prefbench.solvers.training.manifest import AdapterManifest
 
 
 @contextmanager

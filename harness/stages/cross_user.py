@@ -3,25 +3,25 @@
 Every user's test texts are written with every user's agent (`cross_user_writing`,
 `logs/cross/`), the outputs are scored like the generations (`logs/metrics/`), and the K×K
 BERTScore matrix is printed and kept as the report.json `personalization` section (its
-heatmap is one of the report's figures, `harness.figures`). The diagonal sends the prompts
-of the generation stage and is answered from its cache.
+heatmap is one of the report's figures, `prefbench.harness.report.figures`). The diagonal sends the
+prompts of the generation stage and is answered from its cache.
 """
 
 from typing import Any
 
-from core.errors import PrefbenchInputError
-from core.fingerprint import fingerprint
-from core.tables import rich_tables
-from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
-from harness.report_tables import personalization_section
-from harness.stages.base import PipelineContext, Stage
-from harness.stages.generation import load_adapters_of, system_options, system_request
-from harness.stages.similarity import score_generations
-from scorers.bertscore import encoder_name
-from solvers import lookup_system
-from solvers.adapters import adapter_hashes, release_adapter_models
-from tasks.cross_user import cross_user_writing, personalization_matrix
-from tasks.records import Record
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.fingerprint import fingerprint
+from prefbench.core.tables import rich_tables
+from prefbench.harness.prompt_files import plugin_prompts_key, prompts_fingerprint
+from prefbench.harness.report.tables import personalization_section
+from prefbench.harness.stages.base import PipelineContext, Stage
+from prefbench.harness.stages.generation import load_adapters_of, system_options, system_request
+from prefbench.harness.stages.similarity import score_generations
+from prefbench.scorers.bertscore import encoder_name
+from prefbench.solvers import lookup_system
+from prefbench.solvers.adapters import adapter_hashes, release_adapter_models
+from prefbench.tasks.cross_user import cross_user_writing, personalization_matrix
+from prefbench.tasks.records import Record
 
 
 class CrossUserStage(Stage):
@@ -30,7 +30,7 @@ class CrossUserStage(Stage):
     Skipped when `metrics.personalization_system` is null. Otherwise one
     `cross_user_writing` eval with the system's solver and roles, keyed like its generation
     stage plus the agent users, scored with BERTScore; the section is
-    `tasks.cross_user.personalization_matrix` plus the `encoder`.
+    `prefbench.tasks.cross_user.personalization_matrix` plus the `encoder`.
 
     Raises:
         PrefbenchInputError: when the system has no per-user adapters (nothing to cross)

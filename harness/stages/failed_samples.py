@@ -1,15 +1,15 @@
 """The report's `failed_samples` section: samples that failed within the error policy.
 
 Every stage the run's `StageRunner` ran or reused is read back for samples that ended with
-an error (`harness.error_policy.failed_samples`); each pairwise comparison counts the records
-it skipped because either system's generation failed, and its own failed judge samples.
-The section is left out of report.json when no sample failed.
+an error (`prefbench.harness.error_policy.failed_samples`); each pairwise comparison counts the
+records it skipped because either system's generation failed, and its own failed judge samples. The
+section is left out of report.json when no sample failed.
 """
 
 from typing import Any
 
-from harness.error_policy import failed_sample_ids, failed_samples
-from harness.stages.base import PipelineContext
+from prefbench.harness.error_policy import failed_sample_ids, failed_samples
+from prefbench.harness.stages.base import PipelineContext
 
 
 def comparison_counts(context: PipelineContext) -> list[dict[str, Any]]:

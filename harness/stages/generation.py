@@ -11,16 +11,16 @@ from typing import Any
 
 from inspect_ai import Task
 
-from core.errors import PrefbenchInputError
-from core.fingerprint import fingerprint
-from harness.profile import Profile
-from harness.prompt_files import plugin_prompts_key, prompts_fingerprint
-from harness.stage_runner import StageRequest
-from harness.stages.base import PipelineContext, Stage
-from solvers import GenerationSystem, lookup_system
-from solvers.adapters import adapter_hashes, preload_adapters, release_adapter_models
-from tasks.generation import personalized_writing
-from tasks.records import Record
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.fingerprint import fingerprint
+from prefbench.harness.profile import Profile
+from prefbench.harness.prompt_files import plugin_prompts_key, prompts_fingerprint
+from prefbench.harness.stage_runner import StageRequest
+from prefbench.harness.stages.base import PipelineContext, Stage
+from prefbench.solvers import GenerationSystem, lookup_system
+from prefbench.solvers.adapters import adapter_hashes, preload_adapters, release_adapter_models
+from prefbench.tasks.generation import personalized_writing
+from prefbench.tasks.records import Record
 
 ADAPTER_ROLE = "small"
 """The role whose model carries the per-user adapters."""

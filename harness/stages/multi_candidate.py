@@ -8,14 +8,14 @@ the report.json `multi_candidate` section. What depends on the judge is in
 
 from typing import Any
 
-from harness.profile import Profile
-from harness.prompt_files import prompts_fingerprint
-from harness.stage_runner import StageResult
-from harness.stages.base import PipelineContext, Stage
-from harness.stages.generation import require_generation_logs
-from harness.stages.pairwise_judge import JudgeEval
-from scorers.registry import judge_key_inputs, lookup_judge
-from tasks.multi_candidate import multi_candidate_comparison, read_multi_candidate
+from prefbench.harness.profile import Profile
+from prefbench.harness.prompt_files import prompts_fingerprint
+from prefbench.harness.stage_runner import StageResult
+from prefbench.harness.stages.base import PipelineContext, Stage
+from prefbench.harness.stages.generation import require_generation_logs
+from prefbench.harness.stages.pairwise_judge import JudgeEval
+from prefbench.scorers.registry import judge_key_inputs, lookup_judge
+from prefbench.tasks.multi_candidate import multi_candidate_comparison, read_multi_candidate
 
 
 def multi_candidate_judge_eval(profile: Profile, logs: list[StageResult]) -> JudgeEval:

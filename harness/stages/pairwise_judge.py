@@ -2,7 +2,7 @@
 
 One `pairwise_comparison` eval per pair (`logs/judge/`), both orders of each test sample.
 What depends on the judge (its roles, task and key entries) is in `pairwise_judge_eval`.
-When the profile's systems include a control pair (`scorers.stats.controls.control_pairs`:
+When the profile's systems include a control pair (`prefbench.scorers.stats.controls.control_pairs`:
 positive_control vs large_zero_shot, preference_agent vs negative_control) that the
 reference does not already play, that pair is judged too, as the eval
 `judge-control-BETTER-vs-WORSE` with `control_pair: true` in its metadata. Without
@@ -11,7 +11,7 @@ controls the stage runs, and keys, exactly the reference's pairs.
 A record whose generation failed (within the profile's error policy) is skipped by the judge;
 the ids of such records are part of the generation log's key (`StageResult.stage_key`), so a
 generation retried by a later run is judged then. The stage owns the report's
-`failed_samples` section (`harness.stages.failed_samples`).
+`failed_samples` section (`prefbench.harness.stages.failed_samples`).
 """
 
 from dataclasses import dataclass
@@ -19,15 +19,15 @@ from typing import Any
 
 from inspect_ai import Task
 
-from harness.profile import Profile
-from harness.prompt_files import prompts_fingerprint
-from harness.stage_runner import StageResult
-from harness.stages.base import PipelineContext, Stage
-from harness.stages.failed_samples import failed_samples_section
-from harness.stages.generation import require_generation_logs
-from scorers.registry import judge_key_inputs, lookup_judge
-from scorers.stats.controls import control_pairs
-from tasks.pairwise import pairwise_comparison
+from prefbench.harness.profile import Profile
+from prefbench.harness.prompt_files import prompts_fingerprint
+from prefbench.harness.stage_runner import StageResult
+from prefbench.harness.stages.base import PipelineContext, Stage
+from prefbench.harness.stages.failed_samples import failed_samples_section
+from prefbench.harness.stages.generation import require_generation_logs
+from prefbench.scorers.registry import judge_key_inputs, lookup_judge
+from prefbench.scorers.stats.controls import control_pairs
+from prefbench.tasks.pairwise import pairwise_comparison
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,26 @@
 """The records stage: the profile's records, with an intent for each (`data/records.jsonl`).
 
-The profile's `long_texts` policy is applied first (`tasks.long_texts`): texts longer than
+The profile's `long_texts` policy is applied first (`prefbench.tasks.long_texts`): texts longer than
 its `max_text_tokens` are cut (and flagged) or their records dropped, before any model call;
 what it did is the report's `long_texts` section. Records without an intent then get one
-from the `large` role (`tasks.intents.intent_task`, logs in `logs/intents/`, sampled at
+from the `large` role (`prefbench.tasks.intents.intent_task`, logs in `logs/intents/`, sampled at
 the profile's `generation.intent_temperatures`).
 """
 
 from pathlib import Path
 from typing import Any
 
-from core.errors import PrefbenchInputError
-from core.fingerprint import fingerprint
-from harness.models import PLANNING_PROVIDER, SMOLLM2
-from harness.planning_model import local_tokenizer_source, token_counter
-from harness.profile import Profile
-from harness.prompt_files import prompts_fingerprint
-from harness.stages.base import PipelineContext, Stage
-from tasks.demo import generate_demo_records
-from tasks.intents import TEMPERATURES, chosen_intent, intent_task
-from tasks.long_texts import TextLengthOutcome, limit_text_lengths
-from tasks.records import Record, read_records, write_records
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.fingerprint import fingerprint
+from prefbench.harness.cost.planning_model import local_tokenizer_source, token_counter
+from prefbench.harness.profile import Profile
+from prefbench.harness.prompt_files import prompts_fingerprint
+from prefbench.harness.serving.models import PLANNING_PROVIDER, SMOLLM2
+from prefbench.harness.stages.base import PipelineContext, Stage
+from prefbench.tasks.demo import generate_demo_records
+from prefbench.tasks.intents import TEMPERATURES, chosen_intent, intent_task
+from prefbench.tasks.long_texts import TextLengthOutcome, limit_text_lengths
+from prefbench.tasks.records import Record, read_records, write_records
 
 
 def profile_records(profile: Profile) -> list[Record]:
@@ -64,7 +64,7 @@ def small_tokenizer(profile: Profile) -> str | None:
     if spec.model.startswith(f"{PLANNING_PROVIDER}/"):
         return spec.model_args.get("tokenizer")
     if spec.model == SMOLLM2:
-        from core.offline_models import smollm2_dir
+        from prefbench.core.offline_models import smollm2_dir
 
         return str(smollm2_dir())
     return local_tokenizer_source(spec)
@@ -76,7 +76,7 @@ def source_records(profile: Profile) -> list[Record]:
     if dataset is None:
         raise PrefbenchInputError(
             f"profile {profile.name} lists several datasets: run each through "
-            "`harness.profile.dataset_profiles`"
+            "`prefbench.harness.profile.dataset_profiles`"
         )
     if dataset.kind == "demo":
         return generate_demo_records(

@@ -1,16 +1,21 @@
 """The report stage: report.json, report.md, report.html and figures.
 
-The report is built from the pairwise judge logs (`harness.report.build_report`) plus the
-section of every stage of the run's pipeline that has one (`Stage.report_section`). It is
+The report is built from the pairwise judge logs (`prefbench.harness.report.build.build_report`)
+plus the section of every stage of the run's pipeline that has one (`Stage.report_section`). It is
 keyed by its inputs; an unchanged report is read back instead of recomputing its bootstraps.
 """
 
 from pathlib import Path
 from typing import Any
 
-from core.fingerprint import fingerprint
-from harness.report import REPORT_FORMAT, build_report, read_previous_report, write_report
-from harness.stages.base import PipelineContext, Stage
+from prefbench.core.fingerprint import fingerprint
+from prefbench.harness.report.build import (
+    REPORT_FORMAT,
+    build_report,
+    read_previous_report,
+    write_report,
+)
+from prefbench.harness.stages.base import PipelineContext, Stage
 
 
 def _file_state(path: Path) -> list[int]:

@@ -2,19 +2,19 @@
 
 One `generation_metrics` eval per generation log (`logs/metrics/`): BERTScore (MiniLM or
 `metrics.encoder`) and, when `metrics.text_metrics`, BLEU, ROUGE-L and TF-IDF cosine. The
-rows (`tasks.metrics.similarity_rows`) are printed and form the report.json `similarity`
+rows (`prefbench.tasks.metrics.similarity_rows`) are printed and form the report.json `similarity`
 section.
 """
 
 from typing import Any
 
-from core.tables import rich_tables
-from harness.report_tables import similarity_section
-from harness.stage_runner import StageResult
-from harness.stages.base import PipelineContext, Stage
-from harness.stages.generation import require_generation_logs
-from scorers.bertscore import encoder_name
-from tasks.metrics import METRICS_VERSION, generation_metrics, similarity_rows
+from prefbench.core.tables import rich_tables
+from prefbench.harness.report.tables import similarity_section
+from prefbench.harness.stage_runner import StageResult
+from prefbench.harness.stages.base import PipelineContext, Stage
+from prefbench.harness.stages.generation import require_generation_logs
+from prefbench.scorers.bertscore import encoder_name
+from prefbench.tasks.metrics import METRICS_VERSION, generation_metrics, similarity_rows
 
 
 def metrics_key(

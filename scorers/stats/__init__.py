@@ -1,6 +1,6 @@
 """Statistics over judged pairs and generations: pure functions over plain data."""
 
-from scorers.stats.bradley_terry import (
+from prefbench.scorers.stats.bradley_terry import (
     BATTLE_OUTCOMES,
     PRIOR_SD,
     Battle,
@@ -9,8 +9,8 @@ from scorers.stats.bradley_terry import (
     bradley_terry_ratings,
     fit_bradley_terry,
 )
-from scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
-from scorers.stats.controls import (
+from prefbench.scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
+from prefbench.scorers.stats.controls import (
     CONTROL_CHECKS,
     ControlCheck,
     ControlOutcome,
@@ -20,14 +20,14 @@ from scorers.stats.controls import (
     detects_personalization,
     required_sample,
 )
-from scorers.stats.first_choice import (
+from prefbench.scorers.stats.first_choice import (
     FirstChoiceSummary,
     RotationVote,
     SystemShare,
     summarize_first_choice,
     vote_totals,
 )
-from scorers.stats.intervals import (
+from prefbench.scorers.stats.intervals import (
     BOOTSTRAP_MIN_USERS,
     CiMethod,
     Interval,
@@ -36,15 +36,24 @@ from scorers.stats.intervals import (
     containing,
     wilson_interval,
 )
-from scorers.stats.judge_audit import LENGTH_BINS, AuditedPair, audit_judge, self_preference
-from scorers.stats.length_control import (
+from prefbench.scorers.stats.judge_audit import (
+    LENGTH_BINS,
+    AuditedPair,
+    audit_judge,
+    self_preference,
+)
+from prefbench.scorers.stats.length_control import (
     LengthControlledWinRate,
     length_controlled_win_rate,
     normalized_length_gap,
 )
-from scorers.stats.logistic import INTERCEPT_PRIOR_SD, ClusteredLogistic, fit_clustered_logistic
-from scorers.stats.soft_win_rate import SoftWinRate, soft_win_rate
-from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
+from prefbench.scorers.stats.logistic import (
+    INTERCEPT_PRIOR_SD,
+    ClusteredLogistic,
+    fit_clustered_logistic,
+)
+from prefbench.scorers.stats.soft_win_rate import SoftWinRate, soft_win_rate
+from prefbench.scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = [
     "ClusteredLogistic",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from scorers.outcome import PairOutcome
-from scorers.stats.win_rate import WinRateSummary, summarize_win_rate
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = ["aggregate_across_datasets", "per_user_win_rates"]
 
@@ -20,15 +20,16 @@ def per_user_win_rates(
     """Summarize system A's win rate separately for each user.
 
     Args:
-        outcomes: One combined outcome per pair (see :func:`scorers.outcome.combine_orders`).
+        outcomes: One combined outcome per pair (see
+            :func:`prefbench.scorers.outcome.combine_orders`).
         users: The user each pair belongs to, aligned with ``outcomes``.
-        seed: Passed to :func:`~scorers.stats.win_rate.summarize_win_rate` (its bootstrap is
-            not used for a single user, so the result does not depend on it).
+        seed: Passed to :func:`~prefbench.scorers.stats.win_rate.summarize_win_rate` (its
+            bootstrap is not used for a single user, so the result does not depend on it).
         confidence: Confidence level of each user's interval, strictly between 0 and 1.
 
     Returns:
-        A :class:`~scorers.stats.win_rate.WinRateSummary` per user, keyed by user in order of
-        first appearance. Each covers one user, so its interval is the Wilson interval
+        A :class:`~prefbench.scorers.stats.win_rate.WinRateSummary` per user, keyed by user in
+        order of first appearance. Each covers one user, so its interval is the Wilson interval
         (``ci_method == "wilson"``); a user whose pairs all failed to parse has ``n == 0`` and
         a None win rate.
 

@@ -1,7 +1,7 @@
 """Control checks: whether a judge sees personalization at this sample size.
 
-Two control systems bracket the method (`solvers.positive_control`,
-`solvers.negative_control`). A judge that can see personalization must rank each control
+Two control systems bracket the method (`prefbench.solvers.positive_control`,
+`prefbench.solvers.negative_control`). A judge that can see personalization must rank each control
 pair in the expected order, with a 95 % interval that excludes 50 %:
 
 - ``positive``: `positive_control` (writes with the truth's rules) beats `large_zero_shot`;

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scorers.stats.intervals import (
+from prefbench.scorers.stats.intervals import (
     CiMethod,
     check_interval_settings,
     clustered_mean_interval,
@@ -159,7 +159,7 @@ def summarize_first_choice(
 
     Returns:
         A :class:`FirstChoiceSummary`. Each share's interval is clustered by user, as the
-        win rate's (:func:`~scorers.stats.intervals.clustered_mean_interval` of the
+        win rate's (:func:`~prefbench.scorers.stats.intervals.clustered_mean_interval` of the
         per-sample shares weighted by the sample's votes, whose weighted mean is the pooled
         share ``sum(system votes) / sum(votes)``): ``"cluster-robust-t"`` below
         ``BOOTSTRAP_MIN_USERS`` users, ``"bootstrap-user-cluster"`` from there on, so all

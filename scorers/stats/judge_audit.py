@@ -1,6 +1,6 @@
 """The judge audit: position bias, length bias and self-preference of one judge.
 
-Every pair is judged in both orders (:mod:`scorers.outcome`), so each pair gives up to two
+Every pair is judged in both orders (:mod:`prefbench.scorers.outcome`), so each pair gives up to two
 single-order verdicts: which slot won (candidate 1 or 2) and whether the longer candidate
 won. The audit of one judge pools the pairs of every comparison it judged:
 
@@ -18,9 +18,9 @@ won. The audit of one judge pools the pairs of every comparison it judged:
 - **self-preference**: for every system whose model is also the judge's model, that
   system's win rate under this judge (pooled over its comparisons, from its side).
 
-Each share's interval is :func:`~scorers.stats.intervals.clustered_mean_interval` over users
-(Wilson where that does not exist), the slope's that of :mod:`scorers.stats.logistic`:
-the project's one interval rule.
+Each share's interval is :func:`~prefbench.scorers.stats.intervals.clustered_mean_interval` over
+users (Wilson where that does not exist), the slope's that of
+:mod:`prefbench.scorers.stats.logistic`: the project's one interval rule.
 """
 
 from __future__ import annotations
@@ -31,16 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from scorers.outcome import preferred_system
-from scorers.stats.bradley_terry import PRIOR_SD
-from scorers.stats.intervals import (
+from prefbench.scorers.outcome import preferred_system
+from prefbench.scorers.stats.bradley_terry import PRIOR_SD
+from prefbench.scorers.stats.intervals import (
     Interval,
     check_interval_settings,
     clustered_mean_interval,
     wilson_interval,
 )
-from scorers.stats.length_control import normalized_length_gap
-from scorers.stats.logistic import INTERCEPT_PRIOR_SD, fit_clustered_logistic
+from prefbench.scorers.stats.length_control import normalized_length_gap
+from prefbench.scorers.stats.logistic import INTERCEPT_PRIOR_SD, fit_clustered_logistic
 
 __all__ = ["AuditedPair", "LENGTH_BINS", "audit_judge", "self_preference"]
 

@@ -13,7 +13,7 @@ deviation over the comparison's pairs, and ``theta`` the system term (A's streng
 A tie enters as the fractional outcome 0.5, as in the raw win rate. The length-controlled
 win rate is ``expit(theta)``: A's win rate if both outputs had the same length. ``phi`` is
 reported as ``length_coefficient`` (how strongly a longer output won in this comparison).
-The model is fitted under the priors of :mod:`scorers.stats.logistic` (nearly flat on
+The model is fitted under the priors of :mod:`prefbench.scorers.stats.logistic` (nearly flat on
 ``theta``, weak on ``phi``); its interval is clustered by user by the same rule as the raw
 win rate's. Where there is no length to control (every pair has the same length
 difference, or the same outcome), the length-controlled win rate is the raw one, with the
@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from scorers.stats.bradley_terry import PRIOR_SD
-from scorers.stats.intervals import (
+from prefbench.scorers.stats.bradley_terry import PRIOR_SD
+from prefbench.scorers.stats.intervals import (
     CiMethod,
     check_interval_settings,
     clustered_mean_interval,
     wilson_interval,
 )
-from scorers.stats.logistic import INTERCEPT_PRIOR_SD, fit_clustered_logistic
+from prefbench.scorers.stats.logistic import INTERCEPT_PRIOR_SD, fit_clustered_logistic
 
 __all__ = ["LengthControlledWinRate", "length_controlled_win_rate", "normalized_length_gap"]
 

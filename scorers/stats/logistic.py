@@ -6,21 +6,21 @@ preferences) on a few covariates. Outcomes of one user are not independent, so t
 of a coefficient is clustered by user: a Student-t interval (G - 1 degrees of freedom) with
 the user-clustered CR1 sandwich variance (``"cluster-robust-t"``), at every number of users.
 The win rates' rule switches to a user bootstrap from ``BOOTSTRAP_MIN_USERS`` users
-(:mod:`scorers.stats.intervals`); for these model-based estimates the percentile bootstrap of
-the refitted model undercovers there (0.920 at 30 users and 0.926 at 60, 1000 simulated
-benchmarks each), while the CR1 t interval covers 0.948 at 30 and at 60 users (2000 each)
-and 0.949 at 10 (tests/test_win_rate_coverage.py).
+(:mod:`prefbench.scorers.stats.intervals`); for these model-based estimates the percentile bootstrap
+of the refitted model undercovers there (0.920 at 30 users and 0.926 at 60, 1000 simulated
+benchmarks each), while the CR1 t interval covers 0.948 at 30 and at 60 users (2000 each) and 0.949
+at 10 (tests/test_win_rate_coverage.py).
 
 Every coefficient has a Gaussian prior N(0, sd²): by default the weak prior of Gelman et al.
-(2008), sd :data:`scorers.stats.bradley_terry.PRIOR_SD` = 2.5, the same as the Bradley–Terry
-ratings', which keeps a slope finite when a covariate separates wins from losses exactly;
-an intercept (a system's strength) gets the nearly flat :data:`INTERCEPT_PRIOR_SD` = 10, so
-it is not shrunk towards 50 % yet stays finite where one system wins every pair. The fit is
-Newton's method on the penalized log-likelihood (iteratively reweighted least squares, the
-standard GLM fit; statsmodels' GLM has no Gaussian prior with a cluster-robust covariance);
-the objective is strictly convex, and a fit whose gradient is not below
-``GRADIENT_TOLERANCE`` is an error. tests/test_length_control.py checks the fit and its
-cluster-robust covariance against statsmodels' GLM.
+(2008), sd :data:`prefbench.scorers.stats.bradley_terry.PRIOR_SD` = 2.5, the same as the
+Bradley–Terry ratings', which keeps a slope finite when a covariate separates wins from losses
+exactly; an intercept (a system's strength) gets the nearly flat :data:`INTERCEPT_PRIOR_SD` = 10, so
+it is not shrunk towards 50 % yet stays finite where one system wins every pair. The fit is Newton's
+method on the penalized log-likelihood (iteratively reweighted least squares, the standard GLM fit;
+statsmodels' GLM has no Gaussian prior with a cluster-robust covariance); the objective is strictly
+convex, and a fit whose gradient is not below ``GRADIENT_TOLERANCE`` is an error.
+tests/test_length_control.py checks the fit and its cluster-robust covariance against statsmodels'
+GLM.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from scorers.stats.bradley_terry import PRIOR_SD
-from scorers.stats.intervals import Interval, containing
+from prefbench.scorers.stats.bradley_terry import PRIOR_SD
+from prefbench.scorers.stats.intervals import Interval, containing
 
 __all__ = ["INTERCEPT_PRIOR_SD", "ClusteredLogistic", "fit_clustered_logistic"]
 

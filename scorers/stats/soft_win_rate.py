@@ -1,13 +1,13 @@
 """Soft win rate: the mean of the judge's probability that system A wins, per comparison.
 
-A judge in ``verdict: logprobs`` mode (:mod:`scorers.verdict`) reads the probabilities of
+A judge in ``verdict: logprobs`` mode (:mod:`prefbench.scorers.verdict`) reads the probabilities of
 the candidate numbers after ``<winner>``; each pair's ``soft_score``
-(:func:`scorers.llm_judge.soft_score_a`) is A's probability of winning averaged over the two
-orders. The soft win rate is the plain mean of those scores over the comparison's pairs: it
-uses the judge's confidence where the raw win rate rounds every verdict to 1, 0.5 or 0. Its
-interval is the raw win rate's rule (:func:`~scorers.stats.intervals.clustered_mean_interval`
-clustered by user: CR1 t below ``BOOTSTRAP_MIN_USERS`` users, the user bootstrap from there
-on, Wilson with the score total as a fractional count where neither exists).
+(:func:`prefbench.scorers.llm_judge.soft_score_a`) is A's probability of winning averaged over the
+two orders. The soft win rate is the plain mean of those scores over the comparison's pairs: it uses
+the judge's confidence where the raw win rate rounds every verdict to 1, 0.5 or 0. Its interval is
+the raw win rate's rule (:func:`~prefbench.scorers.stats.intervals.clustered_mean_interval`
+clustered by user: CR1 t below ``BOOTSTRAP_MIN_USERS`` users, the user bootstrap from there on,
+Wilson with the score total as a fractional count where neither exists).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scorers.stats.intervals import (
+from prefbench.scorers.stats.intervals import (
     CiMethod,
     check_interval_settings,
     clustered_mean_interval,

@@ -1,7 +1,7 @@
 """Win rate of system A over system B, with a confidence interval and a sign-test p-value.
 
-The input is one :class:`~scorers.outcome.PairOutcome` per judged pair (both orders already
-combined) and the user each pair belongs to. The summary matches a ``comparisons`` entry of
+The input is one :class:`~prefbench.scorers.outcome.PairOutcome` per judged pair (both orders
+already combined) and the user each pair belongs to. The summary matches a ``comparisons`` entry of
 ``report.json`` (docs/design.md §7): a tie counts as half a win, ``n = wins + losses + ties``, and
 parse failures are excluded from ``n`` and reported on their own.
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scorers.outcome import PairOutcome
-from scorers.stats.intervals import (
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats.intervals import (
     CiMethod,
     check_interval_settings,
     clustered_mean_interval,
@@ -71,7 +71,8 @@ def summarize_win_rate(
     """Summarize system A's win rate over judged pairs, with an interval and a p-value.
 
     Args:
-        outcomes: One combined outcome per pair (see :func:`scorers.outcome.combine_orders`).
+        outcomes: One combined outcome per pair (see
+            :func:`prefbench.scorers.outcome.combine_orders`).
         users: The user each pair belongs to, aligned with ``outcomes``.
         confidence: Confidence level of the interval, strictly between 0 and 1.
         n_resamples: Bootstrap resamples (used from ``BOOTSTRAP_MIN_USERS`` users on).
@@ -80,8 +81,8 @@ def summarize_win_rate(
 
     Returns:
         A :class:`WinRateSummary`. The interval is
-        :func:`~scorers.stats.intervals.clustered_mean_interval` of the pair scores grouped
-        by user (parse failures left out), clipped to [0, 1]: ``"cluster-robust-t"`` from 2
+        :func:`~prefbench.scorers.stats.intervals.clustered_mean_interval` of the pair scores
+        grouped by user (parse failures left out), clipped to [0, 1]: ``"cluster-robust-t"`` from 2
         to ``BOOTSTRAP_MIN_USERS - 1`` users, ``"bootstrap-user-cluster"`` from
         ``BOOTSTRAP_MIN_USERS`` users on. It is ``"wilson"`` (with ``wins + ties / 2`` as the
         count) when the pairs come from a single user, and also when the clustered interval

@@ -9,9 +9,9 @@ from typing import Any, Protocol
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
-from solvers.training.jobs import AdapterJob, AdapterTrainer
-from solvers.training.lora import LoraSettings, StepCallback, train_lora_adapter
-from tasks.records import Record
+from prefbench.solvers.training.jobs import AdapterJob, AdapterTrainer
+from prefbench.solvers.training.lora import LoraSettings, StepCallback, train_lora_adapter
+from prefbench.tasks.records import Record
 
 
 class EvalRunner(Protocol):

@@ -1,10 +1,11 @@
 """One adapter to train, as a self-contained job any executor can run: in-process or on Ray.
 
-A build step names the adapters it needs (`solvers.training.training.request_user_adapter`);
-each becomes an :class:`AdapterJob` that carries everything the training needs (paths, settings,
-examples, the input hash). :func:`run_adapter_job` trains it, writes the adapter and its
-manifest into the run folder and installs them in one step, wherever it runs: a worker on
-another node needs only the shared run folder and the base model at the same path.
+A build step names the adapters it needs
+(`prefbench.solvers.training.training.request_user_adapter`); each becomes an :class:`AdapterJob`
+that carries everything the training needs (paths, settings, examples, the input hash).
+:func:`run_adapter_job` trains it, writes the adapter and its manifest into the run folder and
+installs them in one step, wherever it runs: a worker on another node needs only the shared run
+folder and the base model at the same path.
 """
 
 import shutil
@@ -14,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.memory import release_memory
-from solvers.training.lora import (
+from prefbench.core.memory import release_memory
+from prefbench.solvers.training.lora import (
     Checkpointing,
     LoraSettings,
     StepCallback,
     TrainingExample,
     TrainingResult,
 )
-from solvers.training.manifest import (
+from prefbench.solvers.training.manifest import (
     ADAPTER_FOLDER,
     AdapterManifest,
     install_user_artifacts,

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.atomic import atomic_directory
-from core.errors import PrefbenchInputError
-from core.quiet import quiet_transformers
+from prefbench.core.atomic import atomic_directory
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.quiet import quiet_transformers
 
 IGNORE_INDEX = -100
 """Label of tokens that carry no loss (prompt and padding); the value torch's loss skips."""
@@ -249,7 +249,8 @@ def load_training_base(base_model_dir: Path, quantization: str = "none") -> Load
     if not (base_model_dir / "config.json").is_file():
         raise PrefbenchInputError(
             f"{base_model_dir} is not a Hugging Face model folder (no config.json). Pass the "
-            "base model's local folder, e.g. the one core.offline_models.smollm2_dir() returns."
+            "base model's local folder, e.g. the one "
+            "prefbench.core.offline_models.smollm2_dir() returns."
         )
     nf4 = quantization == "nf4"
     if nf4 and importlib.util.find_spec("bitsandbytes") is None:
@@ -355,11 +356,11 @@ def train_lora_adapter(
     """Train a LoRA adapter of `base_model_dir` on `examples` and save it to `adapter_dir`.
 
     `base_model_dir` is a local Hugging Face folder (config, weights, tokenizer with a chat
-    template), e.g. `core.offline_models.smollm2_dir()`. Training runs `settings.max_steps`
-    optimizer steps of `settings.batch_size` examples (cycling over the examples as needed) in
-    a seeded, reproducible order, on CUDA when available, else on the CPU. `on_step(step,
-    max_steps, loss)` is called after every step (e.g. to drive a progress bar); an exception
-    it raises, Ctrl-C included, stops training.
+    template), e.g. `prefbench.core.offline_models.smollm2_dir()`. Training runs
+    `settings.max_steps` optimizer steps of `settings.batch_size` examples (cycling over the
+    examples as needed) in a seeded, reproducible order, on CUDA when available, else on the CPU.
+    `on_step(step, max_steps, loss)` is called after every step (e.g. to drive a progress bar); an
+    exception it raises, Ctrl-C included, stops training.
 
     `base`, when given, is that folder already loaded (`load_training_base`, as
     `SharedBaseTrainer` keeps it): the run wraps it with a fresh LoRA, seeded as a fresh load

@@ -18,8 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.atomic import atomic_version, atomic_write_text, installed_version, remove_old_versions
-from core.errors import PrefbenchInputError
+from prefbench.core.atomic import (
+    atomic_version,
+    atomic_write_text,
+    installed_version,
+    remove_old_versions,
+)
+from prefbench.core.errors import PrefbenchInputError
 
 MANIFEST_FILE = "manifest.json"
 ADAPTER_FOLDER = "adapter"

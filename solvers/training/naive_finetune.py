@@ -1,11 +1,11 @@
 """Build step of `naive_finetune`: LoRA on (x, g), the user's intents and real emails."""
 
-from solvers.training.context import BuildContext
-from solvers.training.lora import TrainingExample
-from solvers.training.training import request_user_adapter
-from solvers.writer import render_prompt, template_for
-from tasks.records import records_by_user
-from tasks.samples import record_to_sample
+from prefbench.solvers.training.context import BuildContext
+from prefbench.solvers.training.lora import TrainingExample
+from prefbench.solvers.training.training import request_user_adapter
+from prefbench.solvers.writer import render_prompt, template_for
+from prefbench.tasks.records import records_by_user
+from prefbench.tasks.samples import record_to_sample
 
 SYSTEM = "naive_finetune"
 

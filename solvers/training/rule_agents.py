@@ -14,16 +14,16 @@ from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog
 
-from core.fingerprint import fingerprint
-from solvers.large_zero_shot import large_zero_shot
-from solvers.training.context import BuildContext
-from solvers.training.lora import TrainingExample
-from solvers.training.rules import TEMPLATES, RuleStrategy, rule_distillation_task
-from solvers.training.training import request_user_adapter
-from solvers.writer import PROMPT_FAMILIES, render_prompt, template_for, template_of_kind
-from tasks.corpora import TextKind
-from tasks.records import records_by_user
-from tasks.samples import record_to_sample
+from prefbench.core.fingerprint import fingerprint
+from prefbench.solvers.large_zero_shot import large_zero_shot
+from prefbench.solvers.training.context import BuildContext
+from prefbench.solvers.training.lora import TrainingExample
+from prefbench.solvers.training.rules import TEMPLATES, RuleStrategy, rule_distillation_task
+from prefbench.solvers.training.training import request_user_adapter
+from prefbench.solvers.writer import PROMPT_FAMILIES, render_prompt, template_for, template_of_kind
+from prefbench.tasks.corpora import TextKind
+from prefbench.tasks.records import records_by_user
+from prefbench.tasks.samples import record_to_sample
 
 RULE_WRITER_ROLE = "rule_writer"
 """The role that writes the cross-family agent's rules (falls back on `large`)."""

@@ -17,8 +17,8 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from solvers.writer import generate_from_template, generation_cache, template_of_kind
-from tasks.corpora import TextKind
+from prefbench.solvers.writer import generate_from_template, generation_cache, template_of_kind
+from prefbench.tasks.corpora import TextKind
 
 PROMPTS = Path(__file__).parent / "prompts"
 RuleStrategy = Literal["r1", "r3", "no_baseline"]

@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from solvers.training.context import BuildContext
-from solvers.training.jobs import AdapterJob, run_adapter_job
-from solvers.training.lora import TrainingExample
-from solvers.training.manifest import AdapterManifest, read_manifest, tidy_user_artifacts
+from prefbench.solvers.training.context import BuildContext
+from prefbench.solvers.training.jobs import AdapterJob, run_adapter_job
+from prefbench.solvers.training.lora import TrainingExample
+from prefbench.solvers.training.manifest import AdapterManifest, read_manifest, tidy_user_artifacts
 
 
 def training_input_hash(

@@ -2,13 +2,14 @@
 
 Importing this package imports each of its modules, so every `@corpus` here registers: the
 corpora ``enron`` and ``new_yorker``, and a new corpus dropped in as one new module. The demo
-corpus registers in `tasks.demo`; plug-ins through entry points (`tasks.corpora.registry`).
+corpus registers in `prefbench.tasks.demo`; plug-ins through entry points
+(`prefbench.tasks.corpora.registry`).
 """
 
 import importlib
 import pkgutil
 
-from tasks.corpora.email_cleaning import (
+from prefbench.tasks.corpora.email_cleaning import (
     EMAIL_DROP_REASONS,
     CleanedEmail,
     Dropped,
@@ -16,8 +17,8 @@ from tasks.corpora.email_cleaning import (
     normalize_whitespace,
     split_previous_context,
 )
-from tasks.corpora.enron import read_enron
-from tasks.corpora.enron_reader import (
+from prefbench.tasks.corpora.enron import read_enron
+from prefbench.tasks.corpora.enron_reader import (
     SENT_FOLDERS,
     RawMessage,
     SourceProblem,
@@ -27,22 +28,22 @@ from tasks.corpora.enron_reader import (
     iter_maildir,
     iter_tar,
 )
-from tasks.corpora.enron_release import ReleaseEmail, iter_release
-from tasks.corpora.new_yorker import (
+from prefbench.tasks.corpora.enron_release import ReleaseEmail, iter_release
+from prefbench.tasks.corpora.new_yorker import (
     NEW_YORKER,
     Article,
     NewYorkerOptions,
     iter_articles,
     read_new_yorker,
 )
-from tasks.corpora.prepare import (
+from prefbench.tasks.corpora.prepare import (
     CorpusStats,
     PrepareSummary,
     corpus_stats,
     owner_addresses,
     prepare_corpus,
 )
-from tasks.corpora.registry import (
+from prefbench.tasks.corpora.registry import (
     STRICT_REASONS,
     TEXT_KINDS,
     Corpus,
@@ -58,7 +59,7 @@ from tasks.corpora.registry import (
     generated_corpus,
     lookup_corpus,
 )
-from tasks.corpora.selection import (
+from prefbench.tasks.corpora.selection import (
     DropCounter,
     DroppedExample,
     UserSpool,

@@ -1,12 +1,12 @@
 """The Enron corpus, registered as ``enron``: sent mail, one user per mailbox (or sender).
 
 Two kinds of source: the CMU corpus as distributed (a ``maildir`` folder, its ``.tar.gz`` or
-the CSV export, `tasks.corpora.enron_reader`), whose messages are cleaned here
+the CSV export, `prefbench.tasks.corpora.enron_reader`), whose messages are cleaned here
 (`clean_email`) and kept only from the sent folders and when the mailbox owner wrote them
 (the headers name the owner, `headers_name_owner`, or the address is the owner's,
-`tasks.corpora.prepare.owner_addresses`);
+`prefbench.tasks.corpora.prepare.owner_addresses`);
 and the preference-agents Enron-42k release (``.jsonl``/``.parquet``,
-`tasks.corpora.enron_release`), already cleaned, one user per sender address.
+`prefbench.tasks.corpora.enron_release`), already cleaned, one user per sender address.
 """
 
 import re
@@ -15,10 +15,15 @@ from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
-from tasks.corpora.email_cleaning import CleanedEmail, Dropped, clean_email, normalize_whitespace
-from tasks.corpora.enron_reader import RawMessage, SourceProblem, iter_enron_source
-from tasks.corpora.enron_release import ReleaseEmail, iter_release
-from tasks.corpora.registry import CorpusText, NoOptions, SkippedText, corpus
+from prefbench.tasks.corpora.email_cleaning import (
+    CleanedEmail,
+    Dropped,
+    clean_email,
+    normalize_whitespace,
+)
+from prefbench.tasks.corpora.enron_reader import RawMessage, SourceProblem, iter_enron_source
+from prefbench.tasks.corpora.enron_release import ReleaseEmail, iter_release
+from prefbench.tasks.corpora.registry import CorpusText, NoOptions, SkippedText, corpus
 
 RELEASE_SUFFIXES = (".jsonl", ".json", ".parquet")
 """Source suffixes read as the Enron-42k release."""

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import PrefbenchInputError
+from prefbench.core.errors import PrefbenchInputError
 
 SENT_FOLDERS = frozenset({"sent", "_sent_mail", "sent_items", "sent items"})
 """The sent-mail folder names of the CMU corpus (compared lower-cased)."""

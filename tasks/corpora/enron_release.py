@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import PrefbenchInputError
-from tasks.corpora.enron_reader import SourceProblem
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.enron_reader import SourceProblem
 
 RELEASE_FIELDS = ("from", "to", "subject", "date", "previous_context", "content")
 """Fields each release row must have."""

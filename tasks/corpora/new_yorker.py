@@ -18,15 +18,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import PrefbenchInputError
-from tasks.corpora.email_cleaning import normalize_whitespace
-from tasks.corpora.enron_reader import (
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.email_cleaning import normalize_whitespace
+from prefbench.tasks.corpora.enron_reader import (
     SourceProblem,
     iter_csv_rows,
     raise_field_size_limit,
     read_csv_header,
 )
-from tasks.corpora.registry import CorpusText, SkippedText, corpus
+from prefbench.tasks.corpora.registry import CorpusText, SkippedText, corpus
 
 NEW_YORKER = "The New Yorker"
 """The `publication` value of New Yorker rows."""

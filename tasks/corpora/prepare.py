@@ -1,6 +1,6 @@
 """Turn a registered corpus into a records file: `prepare_corpus`, `corpus_stats`.
 
-`prepare_corpus` looks the corpus up (`tasks.corpora.registry`), streams its reader once,
+`prepare_corpus` looks the corpus up (`prefbench.tasks.corpora.registry`), streams its reader once,
 groups the texts it keeps by user on disk (`UserSpool`), applies the per-user filters (no
 repeated id, no repeated text, and for mailboxes: sent by the owner), picks the users,
 splits them by the corpus's rule and writes ``records.jsonl`` and ``prepare_report.json``.
@@ -19,17 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from core.atomic import atomic_write_text
-from core.errors import PrefbenchInputError
-from tasks.corpora.enron_reader import natural_key
-from tasks.corpora.registry import (
+from prefbench.core.atomic import atomic_write_text
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.enron_reader import natural_key
+from prefbench.tasks.corpora.registry import (
     STRICT_REASONS,
     Corpus,
     CorpusText,
     SkippedText,
     lookup_corpus,
 )
-from tasks.corpora.selection import (
+from prefbench.tasks.corpora.selection import (
     DropCounter,
     DroppedExample,
     SplitMode,
@@ -37,7 +37,7 @@ from tasks.corpora.selection import (
     assign_splits,
     select_users,
 )
-from tasks.records import SPLITS, Record, read_records, write_records
+from prefbench.tasks.records import SPLITS, Record, read_records, write_records
 
 __all__ = [
     "REPORT_FILE",
@@ -421,7 +421,7 @@ def owner_addresses(senders: Counter, mailbox: str, confirmed: Iterable[str] = (
     """The mailbox owner's From addresses, given how often each address sent from the mailbox.
 
     `confirmed` are addresses the owner is known to send from (a message's own headers named
-    the owner, `tasks.corpora.enron.headers_name_owner`): each is an owner address. The
+    the owner, `prefbench.tasks.corpora.enron.headers_name_owner`): each is an owner address. The
     owner's main address is the most common confirmed address or address whose local part
     contains the mailbox's surname (``bass`` for mailbox ``bass-e``), else the most common
     address; its aliases are the other addresses whose local-part name has the same words,

@@ -19,10 +19,10 @@ from typing import Any, Literal, Protocol, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.errors import PrefbenchInputError
-from core.plugins import load_entry_point_plugins
-from tasks.corpora.selection import SPLIT_MODES, SplitMode
-from tasks.records import Record
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.plugins import load_entry_point_plugins
+from prefbench.tasks.corpora.selection import SPLIT_MODES, SplitMode
+from prefbench.tasks.records import Record
 
 TextKind = Literal["email", "article"]
 TEXT_KINDS: tuple[TextKind, ...] = get_args(TextKind)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
-from tasks.records import Split
+from prefbench.tasks.records import Split
 
 SplitMode = Literal["random", "chronological"]
 SPLIT_MODES: tuple[SplitMode, ...] = ("random", "chronological")

@@ -1,18 +1,18 @@
 """The demo dataset: a seeded synthetic email corpus written by distinct personas.
 
-Importing this package registers it as the corpus ``demo`` (`tasks.demo.corpus`).
+Importing this package registers it as the corpus ``demo`` (`prefbench.tasks.demo.corpus`).
 """
 
-from tasks.demo.corpus import DemoOptions, demo_corpus
-from tasks.demo.generator import (
+from prefbench.tasks.demo.corpus import DemoOptions, demo_corpus
+from prefbench.tasks.demo.generator import (
     INTENT_KINDS,
     RECIPIENTS,
     IntentKind,
     Recipient,
     generate_demo_records,
 )
-from tasks.demo.persona_rules import persona_rules, truth_rules
-from tasks.demo.personas import PERSONAS, STYLE_TRAITS, Persona, style_checks
+from prefbench.tasks.demo.persona_rules import persona_rules, truth_rules
+from prefbench.tasks.demo.personas import PERSONAS, STYLE_TRAITS, Persona, style_checks
 
 __all__ = [
     "DemoOptions",

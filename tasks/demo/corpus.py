@@ -2,11 +2,11 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import PrefbenchInputError
-from tasks.corpora.registry import generated_corpus
-from tasks.demo.generator import generate_demo_records
-from tasks.demo.personas import PERSONAS
-from tasks.records import Record
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.registry import generated_corpus
+from prefbench.tasks.demo.generator import generate_demo_records
+from prefbench.tasks.demo.personas import PERSONAS
+from prefbench.tasks.records import Record
 
 
 class DemoOptions(BaseModel):

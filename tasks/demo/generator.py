@@ -2,15 +2,15 @@
 
 No model is involved: each email is built from an intent kind (schedule a meeting, ask for a
 review, ...) with slot values (day, time, project, document, ...), then rendered in its
-persona's style (see `tasks.demo.personas`). The same seed gives byte-identical records.
+persona's style (see `prefbench.tasks.demo.personas`). The same seed gives byte-identical records.
 """
 
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from tasks.demo.personas import PERSONAS, Persona, style_checks
-from tasks.records import Record
+from prefbench.tasks.demo.personas import PERSONAS, Persona, style_checks
+from prefbench.tasks.records import Record
 
 DATASET = "demo"
 YEAR_START = date(2023, 1, 2)

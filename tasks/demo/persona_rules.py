@@ -1,13 +1,13 @@
 """The demo personas' true preferences, stated as rules a writer can follow.
 
-The positive control (`solvers.positive_control`) writes a demo user's test emails with
+The positive control (`prefbench.solvers.positive_control`) writes a demo user's test emails with
 these rules: they are derived from the persona definition that generated the user's emails
 (`personas.yaml`), never from a test email, so they are what a perfect preference agent
 would write. One rule per style trait that `style_checks` verifies, plus the register.
 """
 
-from tasks.demo.generator import DATASET
-from tasks.demo.personas import PERSONAS, Capitalization, Formality, Persona, Punctuation
+from prefbench.tasks.demo.generator import DATASET
+from prefbench.tasks.demo.personas import PERSONAS, Capitalization, Formality, Persona, Punctuation
 
 __all__ = ["persona_rules", "truth_rules"]
 

@@ -25,7 +25,7 @@ DEFAULT_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "enro
 CHILD = """
 import sys
 from pathlib import Path
-from tasks.corpora.prepare import prepare_corpus
+from prefbench.tasks.corpora.prepare import prepare_corpus
 summary = prepare_corpus("enron", Path(sys.argv[1]), Path(sys.argv[2]), users=15,
     min_records=20, seed=0, split="random", user_field="author", strict=False)
 print(summary.read, summary.kept)

@@ -30,7 +30,7 @@ PEAK_LIMIT_GIB = 6.0
 
 def timed_run(out: Path, env: dict[str, str]) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (GiB) of one `prefbench run`."""
-    command = [sys.executable, "-c", "from harness.cli import main; main()"]
+    command = [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()"]
     command += ["run", "--profile", "demo", "--out", str(out), "--display", "none"]
     start = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)

@@ -80,7 +80,7 @@ class StageTiming:
 
 def shrunk_profile(name: str, args: argparse.Namespace) -> Any:
     """The profile `name`, with the sizes the command line asks for."""
-    from harness.profile import load_profile
+    from prefbench.harness.profile import load_profile
 
     profile, _ = load_profile(name)
     dataset = {
@@ -114,7 +114,7 @@ def run_stages(run_dir: Path, profile: Any) -> None:
     """Run the pipeline up to and including the cross-user stage."""
     from rich.console import Console
 
-    from harness.pipeline import open_run
+    from prefbench.harness.pipeline import open_run
 
     context = open_run(run_dir, profile, Console(stderr=True), display="none")
     for stage in context.stages:
@@ -315,9 +315,9 @@ def adapter_memory(run_dir: Path) -> str:
     import psutil
     from inspect_ai.model import GenerateConfig, get_model
 
-    from harness.models import SMOLLM2, resolved_spec
-    from harness.profile import ModelSpec
-    from solvers.lora_engine import release_engines, serve_with_engine, shared_engine
+    from prefbench.harness.profile import ModelSpec
+    from prefbench.harness.serving.models import SMOLLM2, resolved_spec
+    from prefbench.solvers.lora_engine import release_engines, serve_with_engine, shared_engine
 
     process = psutil.Process()
     before = process.memory_info().rss
@@ -364,7 +364,7 @@ def main() -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
         sys.exit(f"{run_dir} is not empty: the benchmark needs a fresh run folder")
 
-    from core.offline_models import smollm2_dir
+    from prefbench.core.offline_models import smollm2_dir
 
     started = time.perf_counter()
     run_stages(run_dir, shrunk_profile(args.profile, args))

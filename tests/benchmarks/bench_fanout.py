@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.offline_models import smollm2_dir  # noqa: E402
-from harness.profile import TrainingFanout  # noqa: E402
-from harness.training_fanout import train_adapter_jobs  # noqa: E402
-from solvers.training.lora import LoraSettings  # noqa: E402
-from solvers.training.manifest import training_device_seconds  # noqa: E402
+from prefbench.core.offline_models import smollm2_dir  # noqa: E402
+from prefbench.harness.profile import TrainingFanout  # noqa: E402
+from prefbench.harness.training.fanout import train_adapter_jobs  # noqa: E402
+from prefbench.solvers.training.lora import LoraSettings  # noqa: E402
+from prefbench.solvers.training.manifest import training_device_seconds  # noqa: E402
 from tests.adapter_jobs import SYSTEMS, USERS, queued_jobs, quiet_progress  # noqa: E402
 
 

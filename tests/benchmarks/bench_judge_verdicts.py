@@ -28,12 +28,12 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 from rich.console import Console
 
-from harness.models import make_model, resolved_spec
-from harness.pipeline import generate, open_run, prepare_records
-from harness.profile import parse_profile
-from harness.stages.pairwise_judge import PairwiseJudgeStage
-from scorers.verdict import parse_winner
-from tasks.pairwise import pairwise_comparison
+from prefbench.harness.pipeline import generate, open_run, prepare_records
+from prefbench.harness.profile import parse_profile
+from prefbench.harness.serving.models import make_model, resolved_spec
+from prefbench.harness.stages.pairwise_judge import PairwiseJudgeStage
+from prefbench.scorers.verdict import parse_winner
+from prefbench.tasks.pairwise import pairwise_comparison
 
 MODES = {
     "text+repeat": {"verdict": "text", "retry": "repeat"},

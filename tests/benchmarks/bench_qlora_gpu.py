@@ -42,13 +42,14 @@ TINY = {**LLAMA3_8B, "num_hidden_layers": 2, "hidden_size": 256, "intermediate_s
 
 
 def import_trainer() -> types.ModuleType:
-    """`solvers.training.lora` without importing `solvers/__init__` (which needs inspect-ai)."""
-    sys.path.insert(0, str(REPO))
-    for package in ("solvers", "solvers.training"):
+    """`prefbench.solvers.training.lora` without `prefbench.solvers`' __init__ (inspect-ai)."""
+    folders = {"prefbench": "prefbench", "prefbench.solvers": "solvers"}
+    folders["prefbench.solvers.training"] = "solvers/training"
+    for package, folder in folders.items():
         module = types.ModuleType(package)
-        module.__path__ = [str(REPO / package.replace(".", "/"))]
+        module.__path__ = [str(REPO / folder)]
         sys.modules[package] = module
-    import solvers.training.lora as lora
+    import prefbench.solvers.training.lora as lora
 
     return lora
 

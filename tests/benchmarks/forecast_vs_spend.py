@@ -22,10 +22,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.dry_run import prepare_forecast
-from harness.models import serving_spec
-from harness.pipeline import open_run, run_benchmark
-from harness.profile import ModelPrice, load_profile
+from prefbench.harness.cost.dry_run import prepare_forecast
+from prefbench.harness.pipeline import open_run, run_benchmark
+from prefbench.harness.profile import ModelPrice, load_profile
+from prefbench.harness.serving.models import serving_spec
 
 
 def main() -> None:

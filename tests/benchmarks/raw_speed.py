@@ -44,7 +44,7 @@ def raw_tokens_per_second(repeats: int = 3) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.offline_models import smollm2_dir
+    from prefbench.core.offline_models import smollm2_dir
 
     folder = smollm2_dir()
     tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")

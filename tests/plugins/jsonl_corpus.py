@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from core.errors import PrefbenchInputError
-from tasks.corpora.registry import CorpusText, SkippedText, corpus
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.tasks.corpora.registry import CorpusText, SkippedText, corpus
 
 
 class JsonlOptions(BaseModel):

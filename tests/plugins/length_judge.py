@@ -11,15 +11,15 @@ from typing import Literal
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from scorers.metrics import parse_failures, win_rate
-from scorers.multi_judge import (
+from prefbench.scorers.metrics import parse_failures, win_rate
+from prefbench.scorers.multi_judge import (
     first_choice_shares,
     order_free_score,
     rotation_parse_failures,
 )
-from scorers.outcome import TiePolicy
-from scorers.pair_score import pair_score
-from scorers.registry import JudgeSettingsModel, judge
+from prefbench.scorers.outcome import TiePolicy
+from prefbench.scorers.pair_score import pair_score
+from prefbench.scorers.registry import JudgeSettingsModel, judge
 
 Unit = Literal["characters", "words"]
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState
 
+from prefbench.solvers.few_shot import render_examples
+from prefbench.solvers.registry import generation_system
+from prefbench.solvers.writer import generate_from_template, generation_cache
+from prefbench.tasks.records import read_records, records_by_user
 from prefbench_retrieval.retrieval import IntentIndex
-from solvers.few_shot import render_examples
-from solvers.registry import generation_system
-from solvers.writer import generate_from_template, generation_cache
-from tasks.records import read_records, records_by_user
 
 SYSTEM = "retrieval_few_shot"
 PROMPTS = Path(__file__).parent / "prompts"

@@ -1,0 +1,1 @@
+"""The `prefbench` command line: a thin typer layer over `prefbench.harness.pipeline`."""

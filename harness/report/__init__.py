@@ -1,0 +1,1 @@
+"""report.json, its renderings (Markdown, HTML, terminal tables) and figures."""

@@ -1,0 +1,370 @@
+"""report.json from the judge logs (docs/design.md §7), and writing it with its renderings.
+
+report.json holds one comparison per (judge log, dataset) and the paper's aggregate across
+datasets (the unweighted mean of the dataset win rates). The renderings live beside it:
+`prefbench.harness.report.markdown` (report.md), `prefbench.harness.report.html` (report.html) and
+`prefbench.harness.report.figures` (figures/*.png, *.svg); `write_report` writes them all and is the
+one writer of report.json; `prefbench.harness.report.file.read_report` is its one reader.
+"""
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.log import EvalLog, read_eval_log
+
+from prefbench.core.atomic import atomic_write_text
+from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
+from prefbench.harness.cost.spend import cost_section
+from prefbench.harness.profile import Profile
+from prefbench.harness.report.controls import controls_section
+from prefbench.harness.report.file import read_report
+from prefbench.harness.report.html import report_html
+from prefbench.harness.report.markdown import report_markdown
+from prefbench.human_eval.agreement import agreement_section
+from prefbench.scorers.outcome import PairOutcome, TiePolicy
+from prefbench.scorers.pair_score import judge_score, outcome_from_metadata
+from prefbench.scorers.registry import lookup_judge
+from prefbench.scorers.stats import (
+    AuditedPair,
+    Battle,
+    aggregate_across_datasets,
+    audit_judge,
+    bradley_terry_ratings,
+    length_controlled_win_rate,
+    per_user_win_rates,
+    self_preference,
+    soft_win_rate,
+    summarize_win_rate,
+)
+from prefbench.solvers.registry import lookup_system
+
+REPORT_FORMAT = 5
+"""report.json's layout version: bump it when the layout changes, so old reports are rebuilt."""
+
+
+@dataclass(frozen=True)
+class JudgedComparison:
+    """The outcomes of one judge log (system A vs system B), pair by pair.
+
+    `users` and `datasets` give each pair's user and dataset, `winners` the candidate
+    number chosen in each order (``"ab"``, ``"ba"``; None where unparsed) and `lengths` the
+    characters of A's and B's outputs, `soft_scores` A's probability of winning where the
+    judge read log-probabilities (None elsewhere), all aligned with `outcomes`.
+    """
+
+    system_a: str
+    system_b: str
+    judge: str
+    outcomes: list[PairOutcome]
+    users: list[str]
+    datasets: list[str]
+    log_name: str
+    winners: list[tuple[int | None, int | None]]
+    lengths: list[tuple[int, int]]
+    soft_scores: list[float | None]
+
+    def length_differences(self) -> list[int]:
+        """``len(A's output) - len(B's output)`` per pair, in characters."""
+        return [length_a - length_b for length_a, length_b in self.lengths]
+
+    def audited_pairs(self) -> list[AuditedPair]:
+        """Every pair as the judge audit reads it."""
+        return [
+            AuditedPair(
+                self.system_a,
+                self.system_b,
+                user,
+                winner_ab,
+                winner_ba,
+                length_a,
+                length_b,
+                pair.score,
+            )
+            for pair, user, (winner_ab, winner_ba), (length_a, length_b) in zip(
+                self.outcomes, self.users, self.winners, self.lengths, strict=True
+            )
+        ]
+
+    def by_dataset(self) -> dict[str, "JudgedComparison"]:
+        """The same comparison split by dataset, in order of first appearance."""
+        names = list(dict.fromkeys(self.datasets))
+        return {
+            name: replace(
+                self,
+                outcomes=[
+                    o for o, d in zip(self.outcomes, self.datasets, strict=True) if d == name
+                ],
+                users=[u for u, d in zip(self.users, self.datasets, strict=True) if d == name],
+                datasets=[name] * self.datasets.count(name),
+                winners=[w for w, d in zip(self.winners, self.datasets, strict=True) if d == name],
+                lengths=[n for n, d in zip(self.lengths, self.datasets, strict=True) if d == name],
+                soft_scores=[
+                    s for s, d in zip(self.soft_scores, self.datasets, strict=True) if d == name
+                ],
+            )
+            for name in names
+        }
+
+
+def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
+    """Outcomes of a pairwise judge log, re-applying `tie_policy` to the stored verdicts.
+
+    A sample that ended with an error (a judge call that failed within the profile's error
+    policy) has no verdict and is left out; the report lists it under `failed_samples`.
+    """
+    metadata = log.eval.metadata or {}
+    outcomes, users, datasets, winners, lengths, soft_scores = [], [], [], [], [], []
+    for sample in log.samples or []:
+        if sample.error is not None:  # failed within the error policy: in `failed_samples`
+            continue
+        score = judge_score(log, sample.scores or {})
+        if score is None:
+            raise PrefbenchInputError(
+                f"judge log {log.location} has no judge score for sample {sample.id}: delete "
+                "the log and run `prefbench judge` again."
+            )
+        verdicts = score.metadata or {}
+        outcomes.append(outcome_from_metadata(verdicts, tie_policy))
+        winners.append((verdicts.get("winner_ab"), verdicts.get("winner_ba")))
+        soft_scores.append(verdicts.get("soft_score"))
+        sample_metadata = sample.metadata or {}
+        users.append(str(sample_metadata.get("user")))
+        datasets.append(str(sample_metadata.get("dataset")))
+        lengths.append(
+            (
+                len(str(sample_metadata.get("candidate_a") or "")),
+                len(str(sample_metadata.get("candidate_b") or "")),
+            )
+        )
+    return JudgedComparison(
+        system_a=str(metadata.get("system_a")),
+        system_b=str(metadata.get("system_b")),
+        judge=str(metadata.get("judge")),
+        outcomes=outcomes,
+        users=users,
+        datasets=datasets,
+        log_name=Path(log.location).name,
+        winners=winners,
+        lengths=lengths,
+        soft_scores=soft_scores,
+    )
+
+
+def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: int) -> dict:
+    """One report.json comparison (docs/design.md §7) of one dataset, with per-user rows.
+
+    Beside the raw win rate it holds the length-controlled one (`lc_win_rate`, `lc_ci_low`,
+    `lc_ci_high`, `lc_ci_method`, `length_coefficient`: `length_controlled_win_rate`) and,
+    only when the verdicts carry soft scores (`verdict: logprobs`), the soft one
+    (`soft_n`, `soft_win_rate`, `soft_ci_low`, `soft_ci_high`, `soft_ci_method`).
+    """
+    summary = summarize_win_rate(comparison.outcomes, comparison.users, seed=seed)
+    per_user = per_user_win_rates(comparison.outcomes, comparison.users, seed=seed)
+    length_controlled = length_controlled_win_rate(
+        [pair.score for pair in comparison.outcomes],
+        comparison.length_differences(),
+        comparison.users,
+        seed=seed,
+    )
+    soft = soft_win_rate(comparison.soft_scores, comparison.users, seed=seed)
+    return {
+        "dataset": ",".join(dict.fromkeys(comparison.datasets)),
+        "system_a": comparison.system_a,
+        "system_b": comparison.system_b,
+        "judge": comparison.judge,
+        "tie_policy": tie_policy,
+        "log": comparison.log_name,
+        **summary.to_dict(),
+        **length_controlled.to_dict(),
+        **(soft.to_dict() if soft is not None else {}),
+        "per_user": {user: row.to_dict() for user, row in per_user.items()},
+    }
+
+
+def comparison_rows(
+    comparisons: list[JudgedComparison], tie_policy: TiePolicy, seed: int
+) -> list[dict]:
+    """report.json `comparisons`: one row per (judge log, dataset)."""
+    return [
+        comparison_row(part, tie_policy, seed)
+        for comparison in comparisons
+        for part in comparison.by_dataset().values()
+    ]
+
+
+def aggregate_rows(rows: list[dict]) -> list[dict[str, Any]]:
+    """report.json `aggregate`: per (system A, system B, judge), the mean of dataset win rates.
+
+    As in the paper every dataset counts the same however many pairs it has
+    (`aggregate_across_datasets`); `n` is the total of scored pairs. `lc_win_rate` is the
+    same mean of the dataset length-controlled win rates, and `soft_win_rate` (only where the
+    verdicts carry soft scores) that of the soft ones.
+    """
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["system_a"], row["system_b"], row["judge"]), []).append(row)
+    return [
+        {
+            "system_a": system_a,
+            "system_b": system_b,
+            "judge": judge,
+            "datasets": [row["dataset"] for row in group],
+            "win_rate": aggregate_across_datasets(
+                {row["dataset"]: row["win_rate"] for row in group}
+            ),
+            "n": sum(row["n"] for row in group),
+            "lc_win_rate": aggregate_across_datasets(
+                {row["dataset"]: row.get("lc_win_rate") for row in group}
+            ),
+            **(
+                {
+                    "soft_win_rate": aggregate_across_datasets(
+                        {row["dataset"]: row.get("soft_win_rate") for row in group}
+                    )
+                }
+                if any("soft_win_rate" in row for row in group)
+                else {}
+            ),
+        }
+        for (system_a, system_b, judge), group in groups.items()
+    ]
+
+
+def battles(comparisons: list[JudgedComparison]) -> list[Battle]:
+    """Every judged pair as a Bradley–Terry battle (parse failures left out)."""
+    return [
+        Battle(comparison.system_a, comparison.system_b, pair.outcome, user)  # type: ignore[arg-type]
+        for comparison in comparisons
+        for pair, user in zip(comparison.outcomes, comparison.users, strict=True)
+        if pair.outcome != "parse_failure"
+    ]
+
+
+def ratings_rows(
+    comparisons: list[JudgedComparison], seed: int, anchor: str | None = None
+) -> list[dict[str, Any]]:
+    """Bradley–Terry ratings of all systems with user-bootstrap intervals (empty if no data).
+
+    `anchor` (the reference system) is pinned to 1000 when it played; otherwise the ratings
+    are centered on a mean of 1000.
+    """
+    judged = battles(comparisons)
+    if not judged:
+        return []
+    played = {battle.system_a for battle in judged} | {battle.system_b for battle in judged}
+    pinned = anchor if anchor in played else None
+    return [rating.to_dict() for rating in bradley_terry_ratings(judged, seed=seed, anchor=pinned)]
+
+
+def role_models(profile: Profile, roles: tuple[str, ...]) -> set[str]:
+    """The model names the profile gives these roles (roles it leaves unset are skipped)."""
+    return {profile.roles[role].model for role in roles if role in profile.roles}
+
+
+def judge_models(profile: Profile, judge: str) -> set[str]:
+    """The models a registered judge calls under the profile; empty for an unknown judge."""
+    try:
+        return role_models(profile, lookup_judge(judge).roles)
+    except PrefbenchInputError:
+        return set()
+
+
+def system_models(profile: Profile, systems: set[str]) -> dict[str, set[str]]:
+    """The models each registered system calls under the profile (unknown systems left out)."""
+    models = {}
+    for system in sorted(systems):
+        try:
+            models[system] = role_models(profile, lookup_system(system).roles)
+        except PrefbenchInputError:
+            continue
+    return models
+
+
+def judge_audit_rows(
+    comparisons: list[JudgedComparison], profile: Profile, seed: int
+) -> list[dict[str, Any]]:
+    """report.json `judge_audit`: per judge, position and length bias and self-preference.
+
+    Each row is `{"judge", "judge_models", **audit_judge(...), "self_preference": [...]}`
+    (`prefbench.scorers.stats.audit_judge`, `prefbench.scorers.stats.self_preference`) over every
+    pair the judge judged, across comparisons and datasets.
+    """
+    rows = []
+    for judge in dict.fromkeys(comparison.judge for comparison in comparisons):
+        judged = [comparison for comparison in comparisons if comparison.judge == judge]
+        pairs = [pair for comparison in judged for pair in comparison.audited_pairs()]
+        systems = {c.system_a for c in judged} | {c.system_b for c in judged}
+        models = judge_models(profile, judge)
+        rows.append(
+            {
+                "judge": judge,
+                "judge_models": sorted(models),
+                **audit_judge(pairs, seed=seed),
+                "self_preference": self_preference(
+                    pairs, models, system_models(profile, systems), seed=seed
+                ),
+            }
+        )
+    return rows
+
+
+def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> dict[str, Any]:
+    """The report.json object for a run whose judge logs are given."""
+    policy: TiePolicy = profile.judge.tie_policy  # type: ignore[assignment]
+    comparisons = [read_comparison(read_eval_log(str(path)), policy) for path in judge_logs]
+    rows = comparison_rows(comparisons, policy, profile.seed)
+    return {
+        "run": str(run.root),
+        "profile": profile.name,
+        "reference_system": profile.reference_system,
+        "comparisons": rows,
+        "aggregate": aggregate_rows(rows),
+        "ratings": ratings_rows(comparisons, profile.seed, profile.reference_system),
+        "judge_audit": judge_audit_rows(comparisons, profile, profile.seed),
+        "controls": controls_section(rows),
+        "agreement": agreement_section(run.root, judge_logs, profile.seed, tie_policy=policy),
+        "cost": cost_section(run, profile),
+    }
+
+
+def read_previous_report(run: RunFolder) -> dict[str, Any] | None:
+    """The run's report.json, or None when it is missing or unreadable (it is then rebuilt)."""
+    try:
+        return read_report(run)
+    except PrefbenchInputError:
+        return None
+
+
+def report_html_path(run: RunFolder) -> Path:
+    """`runs/NAME/report.html`: the report as one self-contained page."""
+    return run.root / "report.html"
+
+
+def figures_folder(run: RunFolder) -> Path:
+    """`runs/NAME/figures/`: the report's figures as PNG and SVG."""
+    return run.root / "figures"
+
+
+def render_report(run: RunFolder, report: dict[str, Any]) -> None:
+    """(Re)write the figures, report.md and report.html of a report, each atomically."""
+    from prefbench.harness.report.figures import (
+        write_figures,  # matplotlib: only when figures are drawn
+    )
+
+    figures = write_figures(report, figures_folder(run))
+    relative = {name: path.relative_to(run.root).as_posix() for name, path in figures.items()}
+    atomic_write_text(run.report_md, report_markdown(report, relative))
+    atomic_write_text(report_html_path(run), report_html(report, figures))
+
+
+def write_report(run: RunFolder, report: dict[str, Any]) -> None:
+    """Write the renderings, then report.json: the one writer of that file.
+
+    report.json comes last, so a run interrupted while rendering finds no up-to-date report
+    and renders again.
+    """
+    render_report(run, report)
+    atomic_write_text(run.report_json, json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,83 @@
+"""report.json `controls` and its report section: do the controls come out in order.
+
+`controls_section(rows)` groups the control checks of the comparison rows
+(`prefbench.scorers.stats.controls.control_checks`) by judge, with the answer to "can this judge
+detect personalization at this sample size?"; `controls_report_section` draws it for report.md,
+report.html and the terminal. A run without control systems gets an empty section, which the report
+leaves out.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from prefbench.core.display import MISSING, interval, number, percent, text
+from prefbench.core.tables import Section, Table, cells, columns
+from prefbench.scorers.stats.controls import control_checks, detects_personalization
+
+ANSWERS = {True: "yes", False: "no", None: "not measured (a control system is missing)"}
+
+HOW_TO_READ = (
+    "Controls bracket the method: positive_control writes with the truth's rules (the persona "
+    "definition on the demo, rules from the held-out emails otherwise) and must beat "
+    "large_zero_shot; negative_control is the preference agent of another user and must lose "
+    "to the user's own agent (preference_agent). A judge detects personalization at this "
+    "sample size when both win rates have a 95 % interval above 50 %. When one does not, "
+    "'needed' is the sample the observed effect would need for that (80 % power; Cohen's h "
+    "with a design effect for clustering by user, docs/controls_and_verdicts.md)."
+)
+
+
+def controls_section(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """report.json `controls`: per judge, its checks and whether it detects personalization."""
+    by_judge: dict[str, list] = {}
+    for outcome in control_checks(rows):
+        by_judge.setdefault(outcome.judge, []).append(outcome)
+    return {
+        judge: {
+            "detects_personalization": detects_personalization(outcomes),
+            "answer": ANSWERS[detects_personalization(outcomes)],
+            "checks": [outcome.to_dict() for outcome in outcomes],
+        }
+        for judge, outcomes in by_judge.items()
+    }
+
+
+def _needed(check: Mapping[str, Any]) -> str:
+    required = check.get("required")
+    if not isinstance(required, dict):
+        return MISSING
+    return (
+        f"{required.get('pairs')} pairs: {required.get('pairs_per_user')}/user "
+        f"or {required.get('users')} users"
+    )
+
+
+def controls_report_section(section: Mapping[str, Any]) -> Section:
+    """The controls section of report.md/html: one table per judge."""
+    tables = []
+    for judge, result in section.items():
+        body = [
+            cells(
+                f"{check.get('better')} beats {check.get('worse')}",
+                text(check.get("dataset")),
+                number(check.get("n")),
+                percent(check.get("win_rate")),
+                interval(check.get("ci_low"), check.get("ci_high")),
+                "yes" if check.get("expected_order") else "no",
+                _needed(check),
+            )
+            for check in result.get("checks", [])
+        ]
+        tables.append(
+            Table(
+                columns=columns(
+                    "expected order", "dataset", "n", "win %", "95% CI", "holds", "needed"
+                ),
+                rows=body,
+                title=f"Controls (judge: {judge}): the judge can detect personalization at "
+                f"this sample size: {result.get('answer')}",
+                caption="needed: scored pairs for the interval to exclude 50 % at the observed "
+                "effect (80 % power); – when the check holds or the effect is zero or reversed",
+            )
+        )
+    return Section(key="controls", title="Controls", paragraphs=[HOW_TO_READ], tables=tables)

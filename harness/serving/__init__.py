@@ -1,0 +1,1 @@
+"""Role models: specs to inspect models, local weights, GPU placement, stable cache keys."""

@@ -1,0 +1,1 @@
+"""Adapter training fan-out: in-process or on Ray, with progress."""
