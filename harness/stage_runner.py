@@ -136,7 +136,15 @@ class StageRunner:
         profile: Profile,
         display: str = "rich",
         announce: Callable[[str], None] = print,
+        models: ModelPool | None = None,
+        adapter_users: Callable[[], int] | None = None,
     ) -> None:
+        """A runner for `run`, with its own model pool or a shared one.
+
+        `models`: a pool shared with other runners (a run of several datasets), which
+        `close()` leaves open; without it the runner makes its own, whose adapter server is
+        sized for `adapter_users()` users (default: the users of the run's records).
+        """
         self.run = run
         self.profile = profile
         self.display = display
@@ -146,14 +154,22 @@ class StageRunner:
         self.results: dict[str, StageResult] = {}
         """Every stage this runner ran or reused, by stage name (what the report lists)."""
         self._evaluated: set[Path] = set()
-        self.models = ModelPool(profile, adapter_users=lambda: _users_in(run))
-        """The run's models: made once, shared by every stage, closed by `close()`."""
+        self._owns_models = models is None
+        self.models = models or ModelPool(
+            profile, adapter_users=adapter_users or (lambda: _users_in(run)), announce=announce
+        )
+        """The run's models: made once, shared by every stage, closed by `close()` (when
+        the runner made them)."""
         os.environ["INSPECT_CACHE_DIR"] = str(run.cache.resolve())
         use_address_free_cache_keys()
 
     def close(self) -> None:
-        """Close the run's models and stop the servers started for them (idempotent)."""
-        self.models.close()
+        """Close the run's models and stop the servers started for them (idempotent).
+
+        A shared pool (`models` given) stays open: its owner closes it.
+        """
+        if self._owns_models:
+            self.models.close()
 
     def stage_key(self, stage: str, roles: tuple[str, ...], key: dict[str, Any]) -> str:
         """The fingerprint that identifies a stage's inputs."""
