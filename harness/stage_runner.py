@@ -39,12 +39,15 @@ from prefbench.harness.error_policy import (
 )
 from prefbench.harness.log_reads import log_header
 from prefbench.harness.profile import Profile
+from prefbench.harness.serving.decoding import unhonoured_decoding
 from prefbench.harness.serving.models import ModelPool, role_fingerprint
 from prefbench.harness.serving.stable_cache import use_address_free_cache_keys
 from prefbench.tasks.records import read_records
 
 KEY_FIELD = "prefbench_key"
 STAGE_FIELD = "prefbench_stage"
+DECODING_FIELD = "prefbench_decoding_not_honoured"
+"""Eval metadata: the roles whose provider cannot honour the stated decoding, and why."""
 
 
 class StageInterrupted(Exception):
@@ -154,6 +157,7 @@ class StageRunner:
         self.results: dict[str, StageResult] = {}
         """Every stage this runner ran or reused, by stage name (what the report lists)."""
         self._evaluated: set[Path] = set()
+        self._warned_decoding: set[str] = set()
         self._owns_models = models is None
         self.models = models or ModelPool(
             profile, adapter_users=adapter_users or (lambda: _users_in(run)), announce=announce
@@ -295,6 +299,26 @@ class StageRunner:
             self._evaluate(pending, on_done)
         return [self.results[request.stage] for request in requests]
 
+    def _unhonoured_decoding(self, roles: tuple[str, ...]) -> dict[str, Any]:
+        """Log metadata stating the decoding the roles' providers cannot honour; warns once.
+
+        `{DECODING_FIELD: {role: {model, settings, reason}}}`, or nothing when every role
+        honours it (`prefbench.harness.serving.models.unhonoured_decoding`).
+        """
+        stated = {
+            role: entry
+            for role, entry in unhonoured_decoding(self.profile).items()
+            if role in roles
+        }
+        for role, entry in stated.items():
+            if role not in self._warned_decoding:
+                self._warned_decoding.add(role)
+                self.announce(
+                    f"[yellow]warning:[/yellow] role {role} ({escape(entry['model'])}): "
+                    f"{', '.join(entry['settings'])} not sent: {escape(entry['reason'])}"
+                )
+        return {DECODING_FIELD: stated} if stated else {}
+
     def _evaluate(self, requests: list[StageRequest], on_done: Callable[[], None] | None) -> None:
         """Evaluate the requests' tasks in one eval, then record each stage's log."""
         errors = self.profile.errors
@@ -305,6 +329,7 @@ class StageRunner:
             metadata = {
                 STAGE_FIELD: request.stage,
                 KEY_FIELD: self.stage_key(request.stage, request.roles, request.key),
+                **self._unhonoured_decoding(request.roles),
                 **(request.metadata or {}),
             }
             solver = {"solver": request.solver} if request.solver is not None else {}

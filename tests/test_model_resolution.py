@@ -14,6 +14,7 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.model_close import close_models
 from prefbench.harness.pipeline import run_benchmark
 from prefbench.harness.profile import ModelSpec, parse_profile
+from prefbench.harness.serving.decoding import unhonoured_decoding
 from prefbench.harness.serving.lora_slots import plan_lora_slots
 from prefbench.harness.serving.models import (
     role_fingerprint,
@@ -111,7 +112,12 @@ def test_decoding_is_stated_greedy_and_seeded_unless_the_role_says_otherwise():
     profile.roles["judge"] = ModelSpec(model="anthropic/claude", config={"temperature": 0.3})
     assert serving_spec(profile, "large").config == {"temperature": 0.0, "seed": 7}
     assert serving_spec(profile, "large").model_args["base_url"] == "http://x/v1"
-    assert serving_spec(profile, "judge").config == {"temperature": 0.3}  # no seed to take
+    # anthropic/ sends no temperature: not claimed in the config, stated instead
+    assert serving_spec(profile, "judge").config == {}
+    assert unhonoured_decoding(profile)["judge"]["settings"] == ["temperature"]
+    assert "large" not in unhonoured_decoding(profile)
+    profile.roles["large"] = ModelSpec(model="openai/gpt-4o", config={"temperature": 0.3})
+    assert serving_spec(profile, "large").config == {"temperature": 0.3, "seed": 7}
 
 
 def test_where_a_role_runs_is_not_part_of_its_stage_keys():

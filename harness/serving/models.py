@@ -28,6 +28,7 @@ from prefbench.core.fingerprint import fingerprint
 from prefbench.core.memory import release_memory
 from prefbench.core.model_close import close_models, provider_of
 from prefbench.harness.profile import ModelSpec, Profile
+from prefbench.harness.serving.decoding import stated_decoding
 from prefbench.harness.serving.lora_slots import RUNTIME_LORA_VARIABLE, LoraSlots, plan_lora_slots
 from prefbench.harness.serving.weights import local_weights
 from prefbench.solvers.lora_engine import release_engine, serve_with_engine
@@ -44,10 +45,6 @@ PER_STAGE = ("hf",)
 each stage (training needs the memory); on the CPU, kept for the run (loaded once)."""
 PLANNING_PROVIDER = "prefbench-plan"
 """The dry run's stand-in models (`cost.planning_model`): `prefbench-plan/<real model>`."""
-GREEDY = {"temperature": 0.0}
-"""The decoding every call gets unless the role's `config` states another (docs/design.md)."""
-SEEDED_PROVIDERS = ("vllm", "openai", "openai-api", "hf", "offline", "together", "groq", "mistral")
-"""Providers whose requests take a seed; the profile's seed is sent with every call."""
 PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env")
 """Role fields that say where a model runs, not what it answers (left out of stage keys)."""
 ADAPTER_ROLE = "small"
@@ -100,10 +97,7 @@ def role_identity(profile: Profile, role: str) -> dict[str, Any]:
     """
     spec = profile.roles[role]
     identity = spec.model_dump(exclude_none=True, exclude=set(PLACEMENT_FIELDS))
-    decoding = dict(GREEDY)
-    if provider_of(spec.model) in SEEDED_PROVIDERS:
-        decoding["seed"] = profile.seed
-    identity["decoding"] = {**decoding, **spec.config}
+    identity["decoding"] = stated_decoding(profile, spec)
     return identity
 
 
@@ -125,7 +119,8 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
     - `base_url` points the provider at a server that is already running;
     - `startup_timeout` is the seconds inspect waits for a `vllm/` server it starts;
     - `config` gets `temperature: 0` and, where the provider takes one, `seed: <profile
-      seed>`, unless the role states them; the judge role gets `batch` from `judge.batch`.
+      seed>`, unless the role states them, less what the provider cannot honour
+      (`UNHONOURED_DECODING`); the judge role gets `batch` from `judge.batch`.
     """
     spec = resolved_spec(profile.roles[role], sampling=sampling)
     provider = provider_of(spec.model)
@@ -146,10 +141,7 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
         model_args.setdefault("base_url", spec.base_url)
     if spec.startup_timeout is not None and provider == "vllm":
         model_args.setdefault("timeout", spec.startup_timeout)
-    decoding: dict[str, Any] = dict(GREEDY)
-    if provider in SEEDED_PROVIDERS:
-        decoding["seed"] = profile.seed
-    config = {**decoding, **spec.config}
+    config = stated_decoding(profile, spec)
     if role == "judge" and profile.judge.batch:  # not an answer's identity: not in role_identity
         config.setdefault("batch", profile.judge.batch_setting())
     return ModelSpec(model=model, model_args=model_args, config=config)
