@@ -134,10 +134,14 @@ def test_where_a_role_runs_is_not_part_of_its_stage_keys():
 
 def test_lora_slots_follow_the_users_and_yield_to_the_profile():
     chosen = {"max_loras": 32}
-    slots = plan_lora_slots(rank=8, adapters=15, model_config=None)
+    small = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4}
+    small["num_hidden_layers"] = 2
+    slots = plan_lora_slots(rank=8, adapters=15, model_config=small)
     assert (slots.max_loras, slots.max_cpu_loras) == (15, 15)
-    slots = plan_lora_slots(rank=8, adapters=500, model_config=None)
+    slots = plan_lora_slots(rank=8, adapters=500, model_config=small)
     assert (slots.max_loras, slots.max_cpu_loras) == (64, 500)
+    slots = plan_lora_slots(rank=8, adapters=500, model_config=None)  # memory unknown
+    assert (slots.max_loras, slots.max_cpu_loras) == (8, 500)
     slots = plan_lora_slots(rank=8, adapters=15, model_config=None, given=chosen)
     assert (slots.max_loras, slots.max_cpu_loras) == (32, 32)  # vLLM: ≥ max_loras
     spec = with_lora_serving(ModelSpec(model="vllm/base"), slots)

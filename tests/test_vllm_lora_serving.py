@@ -26,7 +26,7 @@ from prefbench.harness.serving.lora_slots import (
     plan_lora_slots,
     vllm_lora_rank,
 )
-from prefbench.harness.serving.models import ModelPool
+from prefbench.harness.serving.models import ModelPool, lora_plan_lines
 from prefbench.solvers.training.lora import TrainingResult
 from tests.helpers import scripted_profile, scripted_run
 from tests.openai_test_server import read_recorded
@@ -214,7 +214,7 @@ def test_slots_hold_one_evals_adapters_within_the_gpu_budget():
     small = plan_lora_slots(rank=8, adapters=30, model_config=LLAMA_3_8B)
     assert (small.max_loras, small.max_cpu_loras) == (30, 30)
     unknown = plan_lora_slots(rank=16, adapters=100, model_config=None)
-    assert (unknown.max_loras, unknown.max_cpu_loras) == (64, 100)
+    assert (unknown.max_loras, unknown.max_cpu_loras) == (8, 100)
     assert "unknown" in unknown.describe()
     given = plan_lora_slots(rank=256, adapters=75, model_config=None, given={"max_loras": 4})
     assert (given.max_loras, given.max_cpu_loras) == (4, 75)
@@ -234,3 +234,16 @@ def test_every_role_on_the_adapter_server_gets_the_same_lora_settings(tmp_path):
     assert args["enable_lora"] is True
     assert args["max_lora_rank"] == SERVED_RANK
     assert args["max_loras"] == args["max_cpu_loras"] == 15  # 15 users × 1 adapter system
+
+
+def test_the_dry_run_states_the_adapter_servers_slots_and_memory(tmp_path):
+    raw = lora_profile(tmp_path)
+    raw["systems"] = ["small_zero_shot", "naive_finetune", "preference_agent"]
+    (tmp_path / "small-weights" / "config.json").write_text(json.dumps(LLAMA_3_8B))
+    raw["training"] = {"rank": 256, "alpha": 256}
+    [line] = lora_plan_lines(parse_profile(raw, Path("<test>")), users=15)
+    assert "30 adapters in one eval (r = 256)" in line
+    assert "--max-lora-rank 256 --max-loras 12 --max-cpu-loras 30" in line
+    assert "15.0 GiB of GPU memory, 37.5 GiB of CPU memory" in line
+    raw["roles"]["small"] = {"model": "prefbench-mock/small"}
+    assert lora_plan_lines(parse_profile(raw, Path("<test>")), users=15) == []

@@ -17,8 +17,9 @@ adapter beyond them is read from disk again each time a request needs it. One ev
 every adapter system's adapters of every user at once (the generation stage runs all
 systems as one eval), so `max_cpu_loras` is that count; `max_loras` is that count too, at
 most `LORA_SLOTS_CAP` and at most what fits in `LORA_SLOTS_BUDGET_GIB` of GPU memory (at
-r = 256 one slot of Llama-3-8B takes 1.25 GiB: 75 slots would not fit an 80 GB GPU). Values
-the role's `model_args` state win, except a `max_lora_rank` below the trained rank.
+r = 256 one slot of Llama-3-8B takes 1.25 GiB: 75 slots would not fit an 80 GB GPU), or
+`UNKNOWN_MEMORY_SLOTS` when the model's config is not on disk. Values the role's
+`model_args` state win, except a `max_lora_rank` below the trained rank.
 """
 
 from collections.abc import Mapping
@@ -33,6 +34,9 @@ RUNTIME_LORA_VARIABLE = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
 """The server environment variable that makes vLLM register `/v1/load_lora_adapter`."""
 LORA_SLOTS_CAP = 64
 """The most adapters one vLLM batch holds by default (`max_loras`), whatever the users."""
+UNKNOWN_MEMORY_SLOTS = 8
+"""`max_loras` when a slot's memory is unknown (no config.json on disk): 10 GiB at r = 256 on
+Llama-3-8B, where 64 slots would not fit an 80 GB GPU."""
 LORA_SLOTS_BUDGET_GIB = 16.0
 """The GPU memory the adapter slots may take by default (of the server's
 `gpu_memory_utilization` share; the rest holds the weights and the KV cache)."""
@@ -144,7 +148,7 @@ def plan_lora_slots(
     """The LoRA settings of a server serving `adapters` adapters of `rank` at once.
 
     `model_config` is the base model's `config.json` (None when not on disk: the memory is
-    unknown and `max_loras` is bounded by `LORA_SLOTS_CAP` only); `given` the role's model
+    unknown and `max_loras` at most `UNKNOWN_MEMORY_SLOTS`); `given` the role's model
     args, whose `max_loras`, `max_cpu_loras` and `max_lora_rank` win (a `max_lora_rank` below
     the trained rank is raised to it, and every rank rounded up to one vLLM accepts).
     """
@@ -156,9 +160,9 @@ def plan_lora_slots(
     if width is not None and model_config is not None:
         size = dtype_bytes(model_config)
         slot_bytes, adapter_bytes = width * max_lora_rank * size, width * rank * size
-    fitting = LORA_SLOTS_CAP
+    fitting = UNKNOWN_MEMORY_SLOTS
     if slot_bytes is not None:
-        fitting = max(1, min(fitting, int(budget_gib * GIB // slot_bytes)))
+        fitting = max(1, min(LORA_SLOTS_CAP, int(budget_gib * GIB // slot_bytes)))
     max_loras = int(given.get("max_loras") or min(adapters, fitting))
     max_cpu_loras = int(given.get("max_cpu_loras") or max(adapters, max_loras))
     return LoraSlots(

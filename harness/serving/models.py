@@ -182,6 +182,17 @@ def lora_serving(profile: Profile, users: int) -> LoraSlots:
     )
 
 
+def lora_plan_lines(profile: Profile, users: int) -> list[str]:
+    """The adapter server's LoRA flags and their memory as plan lines (none without one).
+
+    For the dry run's GPU plan: `users` is the most users of the run's datasets.
+    """
+    server = adapter_server(profile)
+    if server is None:
+        return []
+    return [f"  {server}: {lora_serving(profile, users).describe()}"]
+
+
 def _model_config(spec: ModelSpec) -> dict[str, Any] | None:
     """The spec's `config.json` when its weights are on disk, else None."""
     try:

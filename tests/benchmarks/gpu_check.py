@@ -203,7 +203,12 @@ def check(out: Path | None, cpu: bool) -> int:
         print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     import transformers
 
+    from prefbench.core.offline_models import smollm2_dir
+
     print(f"transformers {transformers.__version__}, python {sys.version.split()[0]}")
+    started = time.perf_counter()
+    smollm2_dir()  # converted once per machine, before the runs are timed
+    print(f"SmolLM2 ready in {time.perf_counter() - started:.1f} s")
     work = out or Path(tempfile.mkdtemp(prefix="prefbench-gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     import yaml
