@@ -79,7 +79,12 @@ def weights(tmp_path: Path, name: str) -> Path:
 
 def served_role(folder: Path) -> dict:
     """A `vllm/` role started by inspect, as a user writes it: no LoRA settings."""
-    return {"model": f"vllm/{folder}", "weights": str(folder), "startup_timeout": 60}
+    return {
+        "model": f"vllm/{folder}",
+        "weights": str(folder),
+        "startup_timeout": 60,
+        "model_args": {"host": "127.0.0.1"},
+    }
 
 
 def lora_profile(tmp_path: Path, both_roles: bool = False) -> dict:
