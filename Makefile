@@ -6,7 +6,7 @@ STAMP := $(VENV)/.prefbench-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint clean-demo
+.PHONY: install demo test lint clean-demo gpu-check gpu-bundle
 
 install: $(STAMP)
 
@@ -31,6 +31,15 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
+
+# The GPU check (README, "GPU check"): every stage of `prefbench run` with SmolLM2 on CUDA and
+# QLoRA NF4 adapters, run twice; skips with a message where there is no CUDA device.
+gpu-check: install
+	$(BIN)/python tests/benchmarks/gpu_check.py check
+
+# The wheels a lent device machine lacks, cut into .gpu-bundle/part-* (needs the package index).
+gpu-bundle: install
+	$(BIN)/python tests/benchmarks/gpu_check.py bundle
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -33,6 +33,7 @@ from prefbench.harness.cost.forecast import read_forecast
 from prefbench.harness.profile import Profile, dataset_profiles, dump_profile
 from prefbench.harness.progress import StageProgress
 from prefbench.harness.report.combined import DatasetResult, report_combined_run
+from prefbench.harness.serving.models import ModelPool
 from prefbench.harness.serving.weights import require_trainable_small
 from prefbench.harness.stage_runner import StageResult, StageRunner
 from prefbench.harness.stages import (
@@ -49,7 +50,8 @@ from prefbench.harness.stages import (
     require_generation_logs,
     system_options,
 )
-from prefbench.tasks.records import Record
+from prefbench.harness.stages.records import source_records
+from prefbench.tasks.records import Record, read_records
 
 if TYPE_CHECKING:
     from prefbench.harness.cost.guard import CostGuard
@@ -62,6 +64,7 @@ __all__ = [
     "judge",
     "measure_similarity",
     "open_run",
+    "planned_users",
     "prepare_records",
     "report",
     "require_generation_logs",
@@ -112,11 +115,14 @@ def open_run(
     console: Console,
     display: str = "rich",
     limit: int | None = None,
+    models: ModelPool | None = None,
 ) -> PipelineContext:
     """Create (or reopen) a run folder for `profile` and write its resolved profile.
 
     Reopening a run with a different profile is allowed: stages whose inputs changed are
-    recomputed, the others reused. The context walks `PIPELINE`.
+    recomputed, the others reused. The context walks `PIPELINE`. `models` is a pool shared
+    with other runs of this process (`run_datasets`), which the context leaves open; without
+    it the context makes its own, closed when the run ends.
 
     The context holds the run-folder lock (`prefbench.core.run_lock`) until it is garbage-collected
     or the process exits; holds within one process nest, so reopening a run here never waits on
@@ -128,7 +134,14 @@ def open_run(
     run = RunFolder(run_dir)
     hold = _locked_with_profile(run, profile, console)
     try:
-        runner = StageRunner(run, profile, display=display, announce=console.print)
+        runner = StageRunner(
+            run,
+            profile,
+            display=display,
+            announce=console.print,
+            models=models,
+            adapter_users=lambda: planned_users([(run, profile)]),
+        )
     except BaseException:
         hold.release()
         raise
@@ -242,26 +255,45 @@ def run_datasets(
         )
     run = RunFolder(run_dir)
     hold = _locked_with_profile(run, profile, console)
+    datasets = dataset_profiles(profile)
+    runs = [(RunFolder(run.root / name), dataset) for name, dataset in datasets.items()]
+    models = ModelPool(profile, adapter_users=lambda: planned_users(runs), announce=console.print)
     try:
         results, nothing_recomputed = [], True
-        for name, dataset_profile in dataset_profiles(profile).items():
-            console.rule(f"[bold]dataset {escape(name)}", characters="=")
-            context = open_run(run.root / name, dataset_profile, console, display, limit)
-            report = run_benchmark(context, guard_for(context) if guard_for else None)
-            results.append(
-                DatasetResult(
-                    name=name,
-                    folder=context.run.root,
-                    report=report,
-                    records=context.require_records(),
-                    judge_logs=[result.log_path for result in context.judge_logs.values()],
+        with _terminate_as_exit(), models:
+            for name, dataset_profile in datasets.items():
+                console.rule(f"[bold]dataset {escape(name)}", characters="=")
+                context = open_run(
+                    run.root / name, dataset_profile, console, display, limit, models=models
                 )
-            )
-            nothing_recomputed &= context.recomputed_nothing
+                report = run_benchmark(context, guard_for(context) if guard_for else None)
+                results.append(
+                    DatasetResult(
+                        name=name,
+                        folder=context.run.root,
+                        report=report,
+                        records=context.require_records(),
+                        judge_logs=[result.log_path for result in context.judge_logs.values()],
+                    )
+                )
+                nothing_recomputed &= context.recomputed_nothing
         console.rule("[bold]combined report", characters="=")
         return DatasetsOutcome(report_combined_run(run, profile, results), nothing_recomputed)
     finally:
         hold.release()
+
+
+def planned_users(runs: list[tuple[RunFolder, Profile]]) -> int:
+    """The most users one of these runs has: its records' once written, else its dataset's.
+
+    Read before the records stage (a `vllm/` server that serves adapters may start in it), so
+    the adapter server's slots hold every user's adapters (`ModelPool.lora_slots`).
+    """
+    counts = []
+    for run, profile in runs:
+        records = read_records(run.records) if run.records.exists() else source_records(profile)
+        counts.append(len({record.user for record in records}))
+    return max(counts, default=0)
 
 
 def prepare_records(context: PipelineContext) -> list[Record]:

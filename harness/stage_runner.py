@@ -39,12 +39,15 @@ from prefbench.harness.error_policy import (
 )
 from prefbench.harness.log_reads import log_header
 from prefbench.harness.profile import Profile
+from prefbench.harness.serving.decoding import unhonoured_decoding
 from prefbench.harness.serving.models import ModelPool, role_fingerprint
 from prefbench.harness.serving.stable_cache import use_address_free_cache_keys
 from prefbench.tasks.records import read_records
 
 KEY_FIELD = "prefbench_key"
 STAGE_FIELD = "prefbench_stage"
+DECODING_FIELD = "prefbench_decoding_not_honoured"
+"""Eval metadata: the roles whose provider cannot honour the stated decoding, and why."""
 
 
 class StageInterrupted(Exception):
@@ -136,7 +139,15 @@ class StageRunner:
         profile: Profile,
         display: str = "rich",
         announce: Callable[[str], None] = print,
+        models: ModelPool | None = None,
+        adapter_users: Callable[[], int] | None = None,
     ) -> None:
+        """A runner for `run`, with its own model pool or a shared one.
+
+        `models`: a pool shared with other runners (a run of several datasets), which
+        `close()` leaves open; without it the runner makes its own, whose adapter server is
+        sized for `adapter_users()` users (default: the users of the run's records).
+        """
         self.run = run
         self.profile = profile
         self.display = display
@@ -146,14 +157,23 @@ class StageRunner:
         self.results: dict[str, StageResult] = {}
         """Every stage this runner ran or reused, by stage name (what the report lists)."""
         self._evaluated: set[Path] = set()
-        self.models = ModelPool(profile, adapter_users=lambda: _users_in(run))
-        """The run's models: made once, shared by every stage, closed by `close()`."""
+        self._warned_decoding: set[str] = set()
+        self._owns_models = models is None
+        self.models = models or ModelPool(
+            profile, adapter_users=adapter_users or (lambda: _users_in(run)), announce=announce
+        )
+        """The run's models: made once, shared by every stage, closed by `close()` (when
+        the runner made them)."""
         os.environ["INSPECT_CACHE_DIR"] = str(run.cache.resolve())
         use_address_free_cache_keys()
 
     def close(self) -> None:
-        """Close the run's models and stop the servers started for them (idempotent)."""
-        self.models.close()
+        """Close the run's models and stop the servers started for them (idempotent).
+
+        A shared pool (`models` given) stays open: its owner closes it.
+        """
+        if self._owns_models:
+            self.models.close()
 
     def stage_key(self, stage: str, roles: tuple[str, ...], key: dict[str, Any]) -> str:
         """The fingerprint that identifies a stage's inputs."""
@@ -279,6 +299,26 @@ class StageRunner:
             self._evaluate(pending, on_done)
         return [self.results[request.stage] for request in requests]
 
+    def _unhonoured_decoding(self, roles: tuple[str, ...]) -> dict[str, Any]:
+        """Log metadata stating the decoding the roles' providers cannot honour; warns once.
+
+        `{DECODING_FIELD: {role: {model, settings, reason}}}`, or nothing when every role
+        honours it (`prefbench.harness.serving.models.unhonoured_decoding`).
+        """
+        stated = {
+            role: entry
+            for role, entry in unhonoured_decoding(self.profile).items()
+            if role in roles
+        }
+        for role, entry in stated.items():
+            if role not in self._warned_decoding:
+                self._warned_decoding.add(role)
+                self.announce(
+                    f"[yellow]warning:[/yellow] role {role} ({escape(entry['model'])}): "
+                    f"{', '.join(entry['settings'])} not sent: {escape(entry['reason'])}"
+                )
+        return {DECODING_FIELD: stated} if stated else {}
+
     def _evaluate(self, requests: list[StageRequest], on_done: Callable[[], None] | None) -> None:
         """Evaluate the requests' tasks in one eval, then record each stage's log."""
         errors = self.profile.errors
@@ -289,6 +329,7 @@ class StageRunner:
             metadata = {
                 STAGE_FIELD: request.stage,
                 KEY_FIELD: self.stage_key(request.stage, request.roles, request.key),
+                **self._unhonoured_decoding(request.roles),
                 **(request.metadata or {}),
             }
             solver = {"solver": request.solver} if request.solver is not None else {}

@@ -6,7 +6,9 @@ model is derived from the role's base model, so whatever provider the profile ch
 
 - `hf/`: `prefbench-lora/<key>` (`prefbench.solvers.lora_engine`): every user's adapter on the
   role's one loaded base model, all users' samples generated in shared batches;
-- `vllm/`: `vllm/<base>:<adapter dir>` on the base's server;
+- `vllm/`: `vllm/<base>:<adapter dir>` on the base's server, the adapter's folder as an
+  absolute path with links resolved (the version folder the user's link points to), so a server
+  started elsewhere finds it and a rebuilt adapter gets a new name on a running server;
 - `prefbench-mock/`: the scripted test model (control-flow tests only);
 - `prefbench-plan/`: the dry run's planning model (`prefbench.harness.cost.planning_model`), told
   the adapter and the role so its answers and logs can name them.
@@ -53,7 +55,7 @@ def adapter_hashes(run_dir: Path, system: str, users: list[str]) -> dict[str, st
 def adapter_model(role: str, run_dir: Path, system: str, user: str) -> tuple[Model, str]:
     """The role's base model with the user's adapter, and the adapter hash."""
     manifest = require_manifest(run_dir, system, user)
-    adapter_path = user_artifacts(run_dir, system, user) / ADAPTER_FOLDER
+    adapter_path = (user_artifacts(run_dir, system, user) / ADAPTER_FOLDER).resolve()
     key = f"{system}/{user}/{manifest.adapter_hash}"
     if key not in _adapter_models:
         base = get_model(role=role)

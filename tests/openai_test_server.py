@@ -12,6 +12,13 @@ system message of the request:
 - rule writers (a system message that mentions "rules") answer `<rules>- ...</rules>`;
 - every other prompt (the writers) gets an email naming the model that wrote it.
 
+As vLLM does, it can refuse adapters (`tests/stand_in_vllm.py` sets these from `vllm serve`'s
+flags): without `runtime_lora_updating` there is no `/v1/load_lora_adapter` (404, vLLM's
+behaviour without `VLLM_ALLOW_RUNTIME_LORA_UPDATING`); with `enable_lora` False a load is
+refused (400), and so is an adapter whose `adapter_config.json` rank is above
+`max_lora_rank`; with `strict_models` a completion for a model neither served nor loaded is
+refused (404).
+
 `delay_seconds` makes every completion wait (to interrupt a run in the middle of a stage).
 `faults` script failures (`Fault`): for the requests whose prompt contains a text, a
 sequence of answers (an HTTP error status, `"slow"`, `"malformed"`) before the normal one,
@@ -127,6 +134,12 @@ class OpenAITestServer:
     arrivals: list[RecordedRequest] = field(default_factory=list)
     adapter_loads: list[dict[str, Any]] = field(default_factory=list)
     batch: BatchEndpoints = field(default_factory=BatchEndpoints)
+    runtime_lora_updating: bool = True
+    enable_lora: bool | None = None
+    """None: adapters load whatever the flags (a server whose flags the test does not know)."""
+    max_lora_rank: int | None = None
+    strict_models: bool = False
+    refused_loads: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -164,6 +177,9 @@ class OpenAITestServer:
             port=self.port,
         )
         answer = self._fault_answer(recorded)
+        if self.strict_models and not self._serves(recorded.model):
+            body = {"error": {"message": f"The model `{recorded.model}` does not exist."}}
+            return JSONResponse(body, status_code=404)
         if answer == MALFORMED:
             return Response('{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
         if isinstance(answer, int) and answer != 200:
@@ -210,22 +226,47 @@ class OpenAITestServer:
         ]
         return JSONResponse({"object": "list", "data": entries})
 
+    def _serves(self, model: str) -> bool:
+        with self._lock:
+            return model in self.served_models or any(
+                load["lora_name"] == model for load in self.adapter_loads
+            )
+
+    def _adapter_refusal(self, body: dict[str, Any]) -> str | None:
+        """Why vLLM would refuse to load the adapter `body` names (None: it loads)."""
+        if self.enable_lora is None:
+            return None
+        if not self.enable_lora:
+            return "LoRA is not enabled: start the server with --enable-lora"
+        config = Path(str(body.get("lora_path", ""))) / "adapter_config.json"
+        try:
+            rank = int(json.loads(config.read_text(encoding="utf-8"))["r"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"no readable adapter_config.json with a rank at {config}"
+        if rank > (self.max_lora_rank or 16):
+            return f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank or 16}"
+        return None
+
     async def _load_adapter(self, request: Request) -> JSONResponse:
         body = await request.json()
+        refusal = self._adapter_refusal(body)
         with self._lock:
+            if refusal is not None:
+                self.refused_loads.append({**body, "reason": refusal})
+                return JSONResponse({"error": {"message": refusal}}, status_code=400)
             self.adapter_loads.append(body)
         return JSONResponse({"status": "ok"})
 
     def start(self, port: int = 0) -> "OpenAITestServer":
         """Serve on 127.0.0.1 (`port` 0: an ephemeral one); returns once it accepts requests."""
-        app = Starlette(
-            routes=[
-                Route("/v1/chat/completions", self._chat, methods=["POST"]),
-                Route("/v1/models", self._models, methods=["GET"]),
-                Route("/v1/load_lora_adapter", self._load_adapter, methods=["POST"]),
-                *self.batch.routes(),  # Files and Batches API: tests.openai_batch_endpoints
-            ]
-        )
+        routes = [
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/models", self._models, methods=["GET"]),
+            *self.batch.routes(),  # Files and Batches API: tests.openai_batch_endpoints
+        ]
+        if self.runtime_lora_updating:
+            routes.append(Route("/v1/load_lora_adapter", self._load_adapter, methods=["POST"]))
+        app = Starlette(routes=routes)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))

@@ -14,11 +14,13 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.model_close import close_models
 from prefbench.harness.pipeline import run_benchmark
 from prefbench.harness.profile import ModelSpec, parse_profile
+from prefbench.harness.serving.decoding import unhonoured_decoding
+from prefbench.harness.serving.lora_slots import plan_lora_slots
 from prefbench.harness.serving.models import (
     role_fingerprint,
     serving_spec,
     training_base,
-    with_lora_slots,
+    with_lora_serving,
 )
 from prefbench.harness.serving.weights import local_weights
 from tests.helpers import run_cli, scripted_profile, scripted_run
@@ -110,7 +112,12 @@ def test_decoding_is_stated_greedy_and_seeded_unless_the_role_says_otherwise():
     profile.roles["judge"] = ModelSpec(model="anthropic/claude", config={"temperature": 0.3})
     assert serving_spec(profile, "large").config == {"temperature": 0.0, "seed": 7}
     assert serving_spec(profile, "large").model_args["base_url"] == "http://x/v1"
-    assert serving_spec(profile, "judge").config == {"temperature": 0.3}  # no seed to take
+    # anthropic/ sends no temperature: not claimed in the config, stated instead
+    assert serving_spec(profile, "judge").config == {}
+    assert unhonoured_decoding(profile)["judge"]["settings"] == ["temperature"]
+    assert "large" not in unhonoured_decoding(profile)
+    profile.roles["large"] = ModelSpec(model="openai/gpt-4o", config={"temperature": 0.3})
+    assert serving_spec(profile, "large").config == {"temperature": 0.3, "seed": 7}
 
 
 def test_where_a_role_runs_is_not_part_of_its_stage_keys():
@@ -126,16 +133,19 @@ def test_where_a_role_runs_is_not_part_of_its_stage_keys():
 
 
 def test_lora_slots_follow_the_users_and_yield_to_the_profile():
-    spec = ModelSpec(model="vllm/base", model_args={"enable_lora": True})
-    assert with_lora_slots(spec, 15).model_args["max_loras"] == 15
-    assert with_lora_slots(spec, 15).model_args["max_cpu_loras"] == 15
-    assert with_lora_slots(spec, 500).model_args["max_loras"] == 64
-    assert with_lora_slots(spec, 500).model_args["max_cpu_loras"] == 500
-    chosen = ModelSpec(model="vllm/base", model_args={"enable_lora": True, "max_loras": 32})
-    assert with_lora_slots(chosen, 15).model_args["max_loras"] == 32
-    assert with_lora_slots(chosen, 15).model_args["max_cpu_loras"] == 32  # vLLM: ≥ max_loras
-    plain = ModelSpec(model="vllm/base")
-    assert "max_loras" not in with_lora_slots(plain, 15).model_args
+    chosen = {"max_loras": 32}
+    small = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4}
+    small["num_hidden_layers"] = 2
+    slots = plan_lora_slots(rank=8, adapters=15, model_config=small)
+    assert (slots.max_loras, slots.max_cpu_loras) == (15, 15)
+    slots = plan_lora_slots(rank=8, adapters=500, model_config=small)
+    assert (slots.max_loras, slots.max_cpu_loras) == (64, 500)
+    slots = plan_lora_slots(rank=8, adapters=500, model_config=None)  # memory unknown
+    assert (slots.max_loras, slots.max_cpu_loras) == (8, 500)
+    slots = plan_lora_slots(rank=8, adapters=15, model_config=None, given=chosen)
+    assert (slots.max_loras, slots.max_cpu_loras) == (32, 32)  # vLLM: ≥ max_loras
+    spec = with_lora_serving(ModelSpec(model="vllm/base"), slots)
+    assert spec.model_args["enable_lora"] is True and spec.model_args["max_lora_rank"] == 8
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ this module (list prices, with the date they were taken). Models on local provid
 (None), and neither do the totals it is part of: a cost is never silently undercounted.
 """
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -109,15 +109,22 @@ def log_kinds(run: RunFolder) -> list[str]:
     return [*PIPELINE_KINDS, *(kind for kind in present if kind not in PIPELINE_KINDS)]
 
 
-def finished_logs(run: RunFolder) -> Iterator[tuple[str, Path, EvalLog]]:
+def finished_logs(
+    run: RunFolder, judge_logs: Collection[Path] | None = None
+) -> Iterator[tuple[str, Path, EvalLog]]:
     """(stage kind, path, header) of every successful log, kinds in `log_kinds` order.
 
     Unfinished logs are left out: a resumed stage's earlier calls are answered from the
-    cache and its finished log holds only the calls that reached a model.
+    cache and its finished log holds only the calls that reached a model. `judge_logs`, when
+    given, are the judge logs in use: another finished one in `logs/judge/` (superseded by a
+    changed judge or profile) is left out.
     """
+    in_use = None if judge_logs is None else {Path(path).resolve() for path in judge_logs}
     for kind in log_kinds(run):
         folder = run.logs(kind)
         for path in sorted(folder.glob("*.eval")) if folder.exists() else []:
+            if kind == "judge" and in_use is not None and path.resolve() not in in_use:
+                continue
             header = read_log_header(path)
             if header.status == "success":
                 yield kind, path, header
@@ -134,13 +141,16 @@ def batched_models(header: EvalLog) -> set[str]:
     return batched
 
 
-def usage_by_stage_model(run: RunFolder) -> dict[tuple[str, str, bool], dict[str, int]]:
+def usage_by_stage_model(
+    run: RunFolder, judge_logs: Collection[Path] | None = None
+) -> dict[tuple[str, str, bool], dict[str, int]]:
     """Tokens per (stage kind, model, batched) summed over the finished logs' `model_usage`.
 
-    `batched`: the log's eval sent that model's calls with inspect's `batch` config.
+    `batched`: the log's eval sent that model's calls with inspect's `batch` config;
+    `judge_logs`: the judge logs in use (`finished_logs`).
     """
     usage: dict[tuple[str, str, bool], dict[str, int]] = {}
-    for kind, _, header in finished_logs(run):
+    for kind, _, header in finished_logs(run, judge_logs):
         batched = batched_models(header)
         for model, model_usage in header.stats.model_usage.items():
             totals = usage.setdefault(
@@ -215,8 +225,12 @@ def usd_by_kind(run: RunFolder, profile: Profile) -> dict[str, float | None]:
     return {kind: _sum_usd(values) for kind, values in usd_lists.items()}
 
 
-def cost_section(run: RunFolder, profile: Profile) -> dict[str, Any]:
+def cost_section(
+    run: RunFolder, profile: Profile, judge_logs: Collection[Path] | None = None
+) -> dict[str, Any]:
     """report.json's `cost`: tokens and dollars by stage kind and by (stage, model).
+
+    `judge_logs` are the judge logs the report uses; a superseded one is not counted.
 
     `usd` is None for a model without a price (see `price_of`), and so are the stage and
     run totals it is part of. Batched calls are priced at their batch rate (`batch` true in
@@ -224,7 +238,7 @@ def cost_section(run: RunFolder, profile: Profile) -> dict[str, Any]:
     (`forecast.json`), `forecast_vs_spend` compares it with the spend per stage kind; with
     stage timings, `device_hours` says how long each pipeline stage held how many GPUs.
     """
-    usage = usage_by_stage_model(run)
+    usage = usage_by_stage_model(run, judge_logs)
     kinds = log_kinds(run)
     tokens_by_stage = {
         kind: {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0} for kind in kinds

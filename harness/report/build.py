@@ -23,6 +23,7 @@ from prefbench.harness.report.controls import controls_section
 from prefbench.harness.report.file import read_report
 from prefbench.harness.report.html import report_html
 from prefbench.harness.report.markdown import report_markdown
+from prefbench.harness.serving.decoding import unhonoured_decoding
 from prefbench.human_eval.agreement import agreement_section
 from prefbench.scorers.outcome import PairOutcome, TiePolicy
 from prefbench.scorers.pair_score import judge_score, outcome_from_metadata
@@ -326,8 +327,15 @@ def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> di
         "judge_audit": judge_audit_rows(comparisons, profile, profile.seed),
         "controls": controls_section(rows),
         "agreement": agreement_section(run.root, judge_logs, profile.seed, tie_policy=policy),
-        "cost": cost_section(run, profile),
+        "cost": cost_section(run, profile, judge_logs),
+        **_decoding_section(profile),
     }
+
+
+def _decoding_section(profile: Profile) -> dict[str, Any]:
+    """report.json `decoding_not_honoured`, only when a role's provider cannot honour it."""
+    stated = unhonoured_decoding(profile)
+    return {"decoding_not_honoured": stated} if stated else {}
 
 
 def read_previous_report(run: RunFolder) -> dict[str, Any] | None:

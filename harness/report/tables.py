@@ -14,6 +14,7 @@ from typing import Any
 from prefbench.core.display import MISSING, interval, number, p_value, percent, text
 from prefbench.core.tables import Cell, Section, Table, cells, columns
 from prefbench.harness.report.controls import controls_report_section
+from prefbench.harness.report.decoding import decoding_report_section
 from prefbench.harness.report.failures import failed_samples_report_section
 from prefbench.human_eval.agreement_render import agreement_report_section
 
@@ -455,6 +456,7 @@ def report_sections(report: Mapping[str, Any]) -> list[Section]:
         "multi_candidate": multi_candidate_section,
         "agreement": agreement_report_section,
         "cost": cost_section,
+        "decoding_not_honoured": decoding_report_section,
         "failed_samples": failed_samples_report_section,
     }
     for key, build in optional.items():

@@ -14,8 +14,10 @@ loaded transformers model (`decoding_twin`).
 """
 
 import copy
+import json
 import os
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from prefbench.core.fingerprint import fingerprint
 from prefbench.core.memory import release_memory
 from prefbench.core.model_close import close_models, provider_of
 from prefbench.harness.profile import ModelSpec, Profile
+from prefbench.harness.serving.decoding import stated_decoding
+from prefbench.harness.serving.lora_slots import RUNTIME_LORA_VARIABLE, LoraSlots, plan_lora_slots
 from prefbench.harness.serving.weights import local_weights
 from prefbench.solvers.lora_engine import release_engine, serve_with_engine
 
@@ -41,14 +45,10 @@ PER_STAGE = ("hf",)
 each stage (training needs the memory); on the CPU, kept for the run (loaded once)."""
 PLANNING_PROVIDER = "prefbench-plan"
 """The dry run's stand-in models (`cost.planning_model`): `prefbench-plan/<real model>`."""
-GREEDY = {"temperature": 0.0}
-"""The decoding every call gets unless the role's `config` states another (docs/design.md)."""
-SEEDED_PROVIDERS = ("vllm", "openai", "openai-api", "hf", "offline", "together", "groq", "mistral")
-"""Providers whose requests take a seed; the profile's seed is sent with every call."""
 PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env")
 """Role fields that say where a model runs, not what it answers (left out of stage keys)."""
-LORA_SLOTS_CAP = 64
-"""The most adapters one vLLM batch holds by default (`max_loras`), whatever the users."""
+ADAPTER_ROLE = "small"
+"""The role whose model serves the users' adapters."""
 DECODING_ONLY_ARGS = ("do_sample",)
 """`hf/` model args that change how the loaded weights decode, not which weights load."""
 
@@ -97,10 +97,7 @@ def role_identity(profile: Profile, role: str) -> dict[str, Any]:
     """
     spec = profile.roles[role]
     identity = spec.model_dump(exclude_none=True, exclude=set(PLACEMENT_FIELDS))
-    decoding = dict(GREEDY)
-    if provider_of(spec.model) in SEEDED_PROVIDERS:
-        decoding["seed"] = profile.seed
-    identity["decoding"] = {**decoding, **spec.config}
+    identity["decoding"] = stated_decoding(profile, spec)
     return identity
 
 
@@ -122,7 +119,8 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
     - `base_url` points the provider at a server that is already running;
     - `startup_timeout` is the seconds inspect waits for a `vllm/` server it starts;
     - `config` gets `temperature: 0` and, where the provider takes one, `seed: <profile
-      seed>`, unless the role states them; the judge role gets `batch` from `judge.batch`.
+      seed>`, unless the role states them, less what the provider cannot honour
+      (`UNHONOURED_DECODING`); the judge role gets `batch` from `judge.batch`.
     """
     spec = resolved_spec(profile.roles[role], sampling=sampling)
     provider = provider_of(spec.model)
@@ -143,28 +141,80 @@ def serving_spec(profile: Profile, role: str, sampling: bool = False) -> ModelSp
         model_args.setdefault("base_url", spec.base_url)
     if spec.startup_timeout is not None and provider == "vllm":
         model_args.setdefault("timeout", spec.startup_timeout)
-    decoding: dict[str, Any] = dict(GREEDY)
-    if provider in SEEDED_PROVIDERS:
-        decoding["seed"] = profile.seed
-    config = {**decoding, **spec.config}
+    config = stated_decoding(profile, spec)
     if role == "judge" and profile.judge.batch:  # not an answer's identity: not in role_identity
         config.setdefault("batch", profile.judge.batch_setting())
     return ModelSpec(model=model, model_args=model_args, config=config)
 
 
-def with_lora_slots(spec: ModelSpec, users: int) -> ModelSpec:
-    """A `vllm/` spec serving adapters, with `max_loras`/`max_cpu_loras` sized for `users`.
+def adapter_sets(profile: Profile) -> int:
+    """How many systems' adapters one generation eval uses (systems sharing adapters count once)."""
+    from prefbench.solvers import lookup_system
 
-    vLLM's `max_loras` (adapters in one batch) defaults to 1, which swaps the users' adapters
-    in and out; here it is the number of users (at most `LORA_SLOTS_CAP`), and
-    `max_cpu_loras` holds every user's adapter (vLLM wants it ≥ `max_loras`). Values in the
-    role's model args win.
+    systems = [lookup_system(name) for name in profile.systems]
+    return len({s.adapter_system for s in systems if s.uses_adapter and ADAPTER_ROLE in s.roles})
+
+
+def adapter_server(profile: Profile) -> str | None:
+    """The `vllm/` model whose server serves the small role's adapters; None when none does.
+
+    Every role served under that name shares the server (inspect keeps one server per
+    base model), so every one of them gets the LoRA settings (`with_lora_serving`).
     """
-    if provider_of(spec.model) != "vllm" or not spec.model_args.get("enable_lora") or users < 1:
-        return spec
-    max_loras = int(spec.model_args.get("max_loras", min(users, LORA_SLOTS_CAP)))
-    slots = {"max_loras": max_loras, "max_cpu_loras": max(users, max_loras)}
-    return spec.model_copy(update={"model_args": {**slots, **spec.model_args}})
+    if ADAPTER_ROLE not in profile.roles or not adapter_sets(profile):
+        return None
+    model = serving_spec(profile, ADAPTER_ROLE).model
+    return model if provider_of(model) == "vllm" else None
+
+
+def lora_serving(profile: Profile, users: int) -> LoraSlots:
+    """The LoRA settings of the adapter server for `users` users (`lora_slots.plan_lora_slots`).
+
+    One eval uses every adapter system's adapter of every user at once; the slots' memory
+    is computed from the small model's `config.json` when it is on disk.
+    """
+    spec = resolved_spec(profile.roles[ADAPTER_ROLE])
+    return plan_lora_slots(
+        rank=profile.training.rank,
+        adapters=users * adapter_sets(profile),
+        model_config=_model_config(spec),
+        given=spec.model_args,
+    )
+
+
+def lora_plan_lines(profile: Profile, users: int) -> list[str]:
+    """The adapter server's LoRA flags and their memory as plan lines (none without one).
+
+    For the dry run's GPU plan: `users` is the most users of the run's datasets.
+    """
+    server = adapter_server(profile)
+    if server is None:
+        return []
+    return [f"  {server}: {lora_serving(profile, users).describe()}"]
+
+
+def _model_config(spec: ModelSpec) -> dict[str, Any] | None:
+    """The spec's `config.json` when its weights are on disk, else None."""
+    try:
+        folder = local_weights(spec)
+    except PrefbenchInputError:
+        return None
+    if folder is None:
+        return None
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def with_lora_serving(spec: ModelSpec, slots: LoraSlots) -> ModelSpec:
+    """A `vllm/` spec whose server serves adapters: `--enable-lora`, rank and slots set.
+
+    Every role served by the adapter server gets the same values, so the server starts with
+    them whichever role's first call starts it.
+    """
+    return spec.model_copy(update={"model_args": {**spec.model_args, **slots.server_args()}})
 
 
 def role_api_key(profile: Profile, role: str) -> str | None:
@@ -272,15 +322,32 @@ class ModelPool:
     stage frees the accelerator memory it loaded (adapter training needs it); twins share
     a device and a config, so they are closed together. `close()` closes everything through
     inspect's async close (`prefbench.core.model_close.close_models`), which also stops the servers
-    inspect started; the pipeline calls it when the run ends, on success, error or Ctrl-C.
+    inspect started; the pipeline calls it when the run ends, on success, error or Ctrl-C. A
+    run of several datasets keeps one pool for all of them (a server starts once per run).
+
+    The `vllm/` server that serves the small role's adapters (`adapter_server`) starts with
+    `--enable-lora`, a rank limit that holds the trained adapters and slots for every adapter
+    one eval uses (`lora_slots`), whichever role's first call starts it; and
+    `RUNTIME_LORA_VARIABLE` is set before any server with `enable_lora` starts.
     """
 
-    def __init__(self, profile: Profile, adapter_users: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        adapter_users: Callable[[], int] | None = None,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
         self.profile = profile
         self._adapter_users = adapter_users
+        """How many users' adapters one eval may use (asked once, when the adapter server's
+        first model is made: its server starts with slots for them)."""
+        self._announce = announce
         self._by_spec: dict[str, Model] = {}
         self._weights: dict[str, str] = {}
         """Spec key → weights identity, for the `hf/` models in `_by_spec`."""
+        self._lora: LoraSlots | None = None
+        self._set_variable = False
+        """Whether this pool set `RUNTIME_LORA_VARIABLE` (unset again by `close`)."""
 
     def role_models(self, roles: tuple[str, ...], sampling: bool = False) -> dict[str, Model]:
         """The models of `roles` (made on first use); roles with identical specs share one."""
@@ -288,17 +355,33 @@ class ModelPool:
         for role in roles:
             if role not in self.profile.roles:
                 raise PrefbenchInputError(f"the profile has no model for role '{role}'")
-            spec = serving_spec(self.profile, role, sampling=sampling)
-            serves_adapters = provider_of(spec.model) == "vllm" and spec.model_args.get(
-                "enable_lora"
-            )
-            if role == "small" and serves_adapters and self._adapter_users is not None:
-                spec = with_lora_slots(spec, self._adapter_users())
+            spec = self._served(serving_spec(self.profile, role, sampling=sampling))
             key = spec.model_dump_json()
             if key not in self._by_spec:
                 self._by_spec[key] = self._make(spec, role)
             models[role] = self._by_spec[key]
         return models
+
+    @cached_property
+    def adapter_server(self) -> str | None:
+        """The `vllm/` model that serves the small role's adapters (`adapter_server`)."""
+        return adapter_server(self.profile)
+
+    def lora_slots(self) -> LoraSlots | None:
+        """The adapter server's LoRA settings (None: no `vllm/` server serves adapters)."""
+        if self._lora is None and self.adapter_server is not None:
+            users = self._adapter_users() if self._adapter_users is not None else 0
+            self._lora = lora_serving(self.profile, users)
+            if self._announce is not None:
+                self._announce(f"{self.adapter_server}: {self._lora.describe()}")
+        return self._lora
+
+    def _served(self, spec: ModelSpec) -> ModelSpec:
+        """`spec` with the adapter server's LoRA settings when it is served there."""
+        if provider_of(spec.model) != "vllm" or spec.model != self.adapter_server:
+            return spec
+        slots = self.lora_slots()
+        return spec if slots is None else with_lora_serving(spec, slots)
 
     def _make(self, spec: ModelSpec, role: str) -> Model:
         """A new model for `spec`: on a loaded model's weights where only decoding differs."""
@@ -310,10 +393,22 @@ class ModelPool:
         if loaded is not None:
             model = decoding_twin(loaded, spec)
         else:
+            if provider_of(spec.model) == "vllm" and spec.model_args.get("enable_lora"):
+                self._allow_runtime_lora()
             model = make_model(spec, api_key=role_api_key(self.profile, role))
         if identity is not None:
             self._weights[spec.model_dump_json()] = identity
         return model
+
+    def _allow_runtime_lora(self) -> None:
+        """Set `RUNTIME_LORA_VARIABLE` for the servers started from now on (they inherit it).
+
+        vLLM registers `/v1/load_lora_adapter`, which inspect loads every adapter through, only
+        when it is set; inspect sets it only when an adapter model exists as the server starts.
+        """
+        if not os.environ.get(RUNTIME_LORA_VARIABLE):
+            os.environ[RUNTIME_LORA_VARIABLE] = "True"
+            self._set_variable = True
 
     def _take(self, keys: list[str]) -> list[Model]:
         """Remove the models of `keys` from the pool; the models, to close."""
@@ -337,6 +432,9 @@ class ModelPool:
     def close(self) -> None:
         """Close every model and stop the servers inspect started for them (idempotent)."""
         _close(self._take(list(self._by_spec)))
+        if self._set_variable:
+            os.environ.pop(RUNTIME_LORA_VARIABLE, None)
+            self._set_variable = False
 
     def __enter__(self) -> "ModelPool":
         return self

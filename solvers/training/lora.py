@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -188,6 +188,58 @@ def nf4_quantization_config(cuda: bool) -> Any:
         bnb_4bit_quant_type="nf4",
         bnb_4bit_compute_dtype=torch.bfloat16 if cuda else torch.float32,
         bnb_4bit_use_double_quant=True,
+    )
+
+
+def checkpointing_arguments(enabled: bool) -> dict[str, Any]:
+    """Activation checkpointing arguments, named as the installed `TrainingArguments` names them.
+
+    Newer transformers renamed `gradient_checkpointing` / `gradient_checkpointing_kwargs` to
+    `activation_checkpointing` / `activation_checkpointing_kwargs` (the old names stay as
+    deprecated aliases until 6); vLLM's pins put transformers 5.20 into the `gpu` extra, which
+    knows only the old names. The names are read from the installed `TrainingArguments`, so
+    both work (`tests/test_gpu_extra.py` builds the arguments under the extra's version).
+    Checkpointing is non-reentrant, as QLoRA's base is prepared
+    (`prepare_model_for_kbit_training`).
+    """
+    from transformers import TrainingArguments
+
+    known = {field.name for field in fields(TrainingArguments)}
+    name = "activation_checkpointing"
+    if name not in known:
+        name = "gradient_checkpointing"
+    return {name: enabled, f"{name}_kwargs": {"use_reentrant": False} if enabled else None}
+
+
+def training_arguments(settings: LoraSettings, cuda: bool, saving: dict[str, Any]) -> Any:
+    """The `transformers.TrainingArguments` of one adapter's training run.
+
+    `saving` holds the output folder and save strategy (`output_dir`, `save_strategy`, ...).
+    QLoRA (`quantization="nf4"`) checkpoints activations and, on CUDA, uses bitsandbytes'
+    paged 8-bit AdamW; NF4 on a CPU (bitsandbytes runs there) uses plain AdamW. Works with
+    every transformers the project installs, the `gpu` extra's included
+    (`checkpointing_arguments`).
+    """
+    from transformers import TrainingArguments
+
+    nf4 = settings.quantization == "nf4"
+    return TrainingArguments(
+        **saving,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=not cuda,
+        bf16=False,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=cuda,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        optim="paged_adamw_8bit" if nf4 and cuda else "adamw_torch",
+        **checkpointing_arguments(nf4),
     )
 
 
@@ -382,7 +434,7 @@ def train_lora_adapter(
     """
     import transformers
     from peft import LoraConfig, get_peft_model
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+    from transformers import DataCollatorForSeq2Seq, Trainer
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     if not examples:
@@ -396,7 +448,7 @@ def train_lora_adapter(
             f"the loaded base is quantized '{base.quantization}', the settings ask for "
             f"'{settings.quantization}'; load the base with the settings' quantization"
         )
-    cuda, nf4 = base.cuda, settings.quantization == "nf4"
+    cuda = base.cuda
 
     model: Any = None
     trainer: Any = None
@@ -433,27 +485,7 @@ def train_lora_adapter(
                     "save_steps": checkpoints.every,
                     "save_total_limit": 1,
                 }
-            args = TrainingArguments(
-                **saving,
-                max_steps=settings.max_steps,
-                per_device_train_batch_size=settings.batch_size,
-                learning_rate=settings.learning_rate,
-                logging_steps=1,
-                report_to="none",
-                use_cpu=not cuda,
-                bf16=False,
-                seed=settings.seed,
-                data_seed=settings.seed,
-                dataloader_num_workers=0,
-                dataloader_pin_memory=cuda,
-                disable_tqdm=True,
-                remove_unused_columns=False,
-                # Paged 8-bit AdamW needs CUDA; NF4 on a CPU (bitsandbytes runs there) uses
-                # plain AdamW.
-                optim="paged_adamw_8bit" if nf4 and cuda else "adamw_torch",
-                activation_checkpointing=nf4,
-                activation_checkpointing_kwargs={"use_reentrant": False} if nf4 else None,
-            )
+            args = training_arguments(settings, cuda=cuda, saving=saving)
             trainer = Trainer(
                 model=model,
                 args=args,
