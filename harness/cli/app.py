@@ -19,6 +19,7 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.cli.data import data_app
 from prefbench.harness.cli.human import human_app
 from prefbench.harness.cli.human_results import agreement_command, import_answers_command
+from prefbench.harness.cli.listings import list_corpora, list_judges, list_systems
 from prefbench.harness.cost.guard import CEILING_EXIT_CODE, CeilingReached
 from prefbench.harness.profile import Profile, load_profile, read_run_profile
 from prefbench.harness.stage_runner import StageInterrupted
@@ -37,6 +38,9 @@ app.add_typer(data_app, name="data")
 human_app.command("import")(import_answers_command)
 human_app.command("agreement")(agreement_command)
 app.add_typer(human_app, name="human")
+app.command("systems")(list_systems)
+app.command("judges")(list_judges)
+app.command("corpora")(list_corpora)
 console = Console()
 
 ProfileOption = Annotated[
