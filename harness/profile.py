@@ -620,9 +620,16 @@ def parse_profile(raw: Any, source: Path) -> Profile:
 
     for system in profile.systems:
         try:
-            lookup_system(system)
+            roles = lookup_system(system).roles
         except PrefbenchInputError as error:
             raise PrefbenchInputError(f"profile {source}: {error}") from error
+        missing = [role for role in roles if role not in profile.roles]
+        if missing:
+            raise PrefbenchInputError(
+                f"profile {source}: system '{system}' calls the role(s) {missing}, which the "
+                f"profile does not set; add roles.{missing[0]} (a model) or remove '{system}' "
+                "from `systems`."
+            )
     check_placement(profile.roles, trains_adapters(profile), source)
     if profile.reference_system not in profile.systems:
         raise PrefbenchInputError(

@@ -13,7 +13,7 @@ its prompts through `template_for` (a text kind's template) or the package's own
 rendered and sent by `generate_from_template` with the system's `generation_cache`; the run's
 records through `read_records(RunFolder(run_dir).records)`; a build step gets a
 `BuildContext` and trains per-user adapters with `request_user_adapter`, which its solver
-then loads with `adapter_model`.
+then loads with `adapter_model` (for the sample's `adapter_user`).
 A control system declares its pair (`Control`).
 
 **Judges** (`judge`): a pairwise scorer factory `(settings, tie_policy) -> Scorer` with
@@ -65,8 +65,14 @@ from prefbench.tasks.corpora.registry import (
     corpus,
     generated_corpus,
 )
+from prefbench.tasks.cross_user import adapter_user
 from prefbench.tasks.records import Record, Split, read_records, records_by_user
-from prefbench.tasks.samples import render_context, sample_text_kind, sender_name
+from prefbench.tasks.samples import (
+    record_to_sample,
+    render_context,
+    sample_text_kind,
+    sender_name,
+)
 
 __all__ = [
     "PURPOSES",
@@ -87,6 +93,7 @@ __all__ = [
     "TiePolicy",
     "TrainingExample",
     "adapter_model",
+    "adapter_user",
     "corpus",
     "first_choice_shares",
     "generate_from_template",
@@ -101,6 +108,7 @@ __all__ = [
     "pair_score",
     "parse_failures",
     "read_records",
+    "record_to_sample",
     "records_by_user",
     "register_text_kind",
     "render_context",

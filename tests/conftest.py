@@ -24,11 +24,13 @@ def test_doubles_in_child_processes(tmp_path_factory: pytest.TempPathFactory):
 
     The scripted model is a test double, not part of the wheel: a throwaway distribution on
     the children's `PYTHONPATH` names `tests.mock_model` under inspect's entry points, which
-    inspect imports before it makes a model.
+    inspect imports before it makes a model. The folder holds a link to `tests/` only (not
+    the checkout, whose `prefbench/` would shadow the installed package).
     """
     site = tmp_path_factory.mktemp("test-doubles")
     install_distribution(site, "prefbench-test-doubles", {"inspect_ai": "tests.mock_model"})
-    path = [str(site), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    (site / "tests").symlink_to(REPO / "tests", target_is_directory=True)
+    path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", os.pathsep.join(path))
         yield
