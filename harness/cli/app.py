@@ -38,9 +38,6 @@ app.add_typer(data_app, name="data")
 human_app.command("import")(import_answers_command)
 human_app.command("agreement")(agreement_command)
 app.add_typer(human_app, name="human")
-app.command("systems")(list_systems)
-app.command("judges")(list_judges)
-app.command("corpora")(list_corpora)
 console = Console()
 
 ProfileOption = Annotated[
@@ -304,6 +301,11 @@ def report_command(
     _print_leaderboard(report, run_dir)
     written = run.report_md if output_format == "md" else report_html_path(run)
     console.print(f"Report: [bold]{written}[/bold]")
+
+
+app.command("systems")(list_systems)
+app.command("judges")(list_judges)
+app.command("corpora")(list_corpora)
 
 
 def main() -> None:
