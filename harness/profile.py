@@ -32,9 +32,13 @@ from prefbench.solvers.training.lora import LoraSettings
 from prefbench.tasks.intents import TEMPERATURES
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-ROLES = ("small", "large", "judge", "rule_writer")
-"""`rule_writer` is optional: the model of another family that writes `cross_family_agent`'s
-rules (the `large` model when absent)."""
+PIPELINE_ROLES = {
+    "small": "the pipeline (adapters train on it; long texts are counted with its tokenizer)",
+    "large": "the pipeline (the intents stage)",
+}
+"""Roles every profile sets. Every other role a profile may set is one a registered system
+or judge declares (`role_declarations`), e.g. `judge` (the `llm` judge) or `rule_writer`
+(`cross_family_agent`, optional: the `large` model when absent)."""
 SERVER_URL_PROVIDERS = ("vllm", "openai-api", "openai", "anthropic")
 """Providers a role can point at an already-running server with `base_url`."""
 RUN_PROFILE_FIX = (
@@ -543,13 +547,37 @@ class Profile(StrictModel):
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, roles: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
-        unknown = sorted(set(roles) - set(ROLES))
+        declared = role_declarations(plugins=False)
+        if not set(roles) <= declared.keys():  # a plug-in's role: load the plug-ins
+            declared = role_declarations(plugins=True)
+        unknown = sorted(set(roles) - declared.keys())
         if unknown:
-            raise ValueError(f"unknown role(s) {unknown}; the roles are {list(ROLES)}")
-        missing = sorted({"small", "large"} - set(roles))
+            who = "; ".join(f"{role}: {', '.join(by)}" for role, by in sorted(declared.items()))
+            raise ValueError(
+                f"unknown role(s) {unknown}: no registered system or judge declares them. "
+                f"The roles and who uses them: {who}"
+            )
+        missing = sorted(PIPELINE_ROLES.keys() - set(roles))
         if missing:
             raise ValueError(f"missing role(s) {missing}")
         return roles
+
+
+def role_declarations(*, plugins: bool = True) -> dict[str, list[str]]:
+    """Every role a profile may set, and who uses it: the pipeline, systems, judges.
+
+    With `plugins` False, only the systems and judges registered so far are asked.
+    """
+    from prefbench.solvers.registry import all_systems
+
+    declared: dict[str, list[str]] = {role: [use] for role, use in PIPELINE_ROLES.items()}
+    for system in all_systems(plugins=plugins):
+        for role in (*system.roles, *system.optional_roles):
+            declared.setdefault(role, []).append(f"system {system.name}")
+    for definition in all_judges(plugins=plugins):
+        for role in definition.roles:
+            declared.setdefault(role, []).append(f"judge {definition.name}")
+    return declared
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -592,9 +620,16 @@ def parse_profile(raw: Any, source: Path) -> Profile:
 
     for system in profile.systems:
         try:
-            lookup_system(system)
+            roles = lookup_system(system).roles
         except PrefbenchInputError as error:
             raise PrefbenchInputError(f"profile {source}: {error}") from error
+        missing = [role for role in roles if role not in profile.roles]
+        if missing:
+            raise PrefbenchInputError(
+                f"profile {source}: system '{system}' calls the role(s) {missing}, which the "
+                f"profile does not set; add roles.{missing[0]} (a model) or remove '{system}' "
+                "from `systems`."
+            )
     check_placement(profile.roles, trains_adapters(profile), source)
     if profile.reference_system not in profile.systems:
         raise PrefbenchInputError(

@@ -2,8 +2,9 @@
 
 Each pair is judged in both orders with the paper's judge instructions (our wording). The
 prompt follows the sample's `text_kind` metadata, set from its corpus's registration
-(`judge_template_for`): articles get `prompts/judge_article_v1.txt`, emails (and anything
-else) `prompts/judge_email_v1.txt`; both take any number of candidates.
+(`judge_template_for`): the `judge.txt` of the kind's prompt folder
+(`prefbench.core.text_kinds`: `article:judge`, `email:judge`, a plug-in kind's); each takes
+any number of candidates.
 
 How a verdict is read (`verdict`):
 
@@ -42,6 +43,7 @@ from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
 from prefbench.core.templates import load_template
+from prefbench.core.text_kinds import kind_template, resolve_template
 from prefbench.scorers.metrics import parse_failures, win_rate
 from prefbench.scorers.outcome import ORDERS, Order, TiePolicy
 from prefbench.scorers.pair_score import pair_score
@@ -49,8 +51,6 @@ from prefbench.scorers.verdict import parse_winner, winner_probabilities
 
 PROMPTS = Path(__file__).parent / "prompts"
 ATTEMPTS = 2
-JUDGE_TEMPLATES = {"article": "judge_article_v1", "email": "judge_email_v1"}
-"""The judge prompt template of each text kind (a corpus registers its kind)."""
 FOLLOW_UP_TEMPLATE = "judge_follow_up_v1"
 FOLLOW_UP_MAX_TOKENS = 24
 """The follow-up turn's budget: enough for ``<winner>N</winner>`` and a few stray tokens."""
@@ -91,11 +91,11 @@ class JudgeAnswer:
 def judge_template_for(text_kind: str | None) -> str:
     """The judge prompt template for a sample whose `text_kind` metadata is `text_kind`.
 
-    ``"article"`` gives `judge_article_v1`; ``"email"``, any other kind or a missing one gives
-    `judge_email_v1`. Both templates show any number of candidates, so pairwise and
-    multi-candidate judging use the same one.
+    The kind's ``KIND:judge`` template (``email:judge`` when the kind is missing). Every
+    kind's judge template shows any number of candidates, so pairwise and multi-candidate
+    judging use the same one.
     """
-    return JUDGE_TEMPLATES.get(text_kind or "email", JUDGE_TEMPLATES["email"])
+    return kind_template(text_kind, "judge").name
 
 
 def render_candidates(candidates: list[str]) -> str:
@@ -108,7 +108,7 @@ def render_candidates(candidates: list[str]) -> str:
 
 def judge_messages(template_name: str, ground_truth: str, candidates: list[str]) -> list:
     """The judge prompt for one order of the candidates."""
-    system, user = load_template(PROMPTS, template_name).render(
+    system, user = resolve_template(template_name, PROMPTS).render(
         ground_truth=ground_truth,
         num_candidates=str(len(candidates)),
         candidates=render_candidates(candidates),

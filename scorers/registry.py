@@ -7,7 +7,8 @@ judge), its settings model (a `JudgeSettingsModel`: strict types, unknown keys r
 every field defaulted) and, optionally, a multi-candidate scorer factory (all systems at
 once, `prefbench.scorers.multi_judge`). The harness and the tasks find judges here, never by an
 if/else on the name. Third-party packages register their own judges the same way, from a
-module named in their `[project.entry-points.inspect_ai]` (`prefbench.core.plugins`).
+module named in their `[project.entry-points.prefbench]` (`prefbench.core.plugins`), loaded
+when a name is not registered yet or when every judge is listed.
 
 A judge's stages are keyed by `judge_key_inputs(name, settings)`: the judge's name and the
 settings it declares as its key (`key_settings`), by default all of them.
@@ -21,7 +22,7 @@ from inspect_ai.scorer import Scorer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.plugins import load_entry_point_plugins
+from prefbench.core.plugins import broken_plugins_note, load_plugins
 from prefbench.scorers.outcome import TIE_POLICIES, TiePolicy
 
 __all__ = [
@@ -194,9 +195,10 @@ def judge(
     return register
 
 
-def all_judges() -> list[JudgeDefinition]:
-    """Every registered judge (prefbench's and plug-ins'), by name."""
-    load_entry_point_plugins()
+def all_judges(*, plugins: bool = True) -> list[JudgeDefinition]:
+    """Every registered judge by name; with `plugins` False, only those imported so far."""
+    if plugins:
+        load_plugins()
     return [_JUDGES[name] for name in sorted(_JUDGES)]
 
 
@@ -211,12 +213,12 @@ def lookup_judge(name: str) -> JudgeDefinition:
     Plug-ins are loaded only when `name` is not registered yet.
     """
     if name not in _JUDGES:
-        load_entry_point_plugins()
+        load_plugins()
     if name not in _JUDGES:
         raise PrefbenchInputError(
             f"unknown judge '{name}'; known judges: {', '.join(sorted(_JUDGES))}. Fix the "
             "profile's judge.kind (or the --judge option), or install the package that "
-            "registers it."
+            f"registers it.{broken_plugins_note()}"
         )
     return _JUDGES[name]
 

@@ -10,13 +10,14 @@ from inspect_ai.solver import Solver
 
 from prefbench.solvers.registry import generation_system
 from prefbench.solvers.rule_following import rule_following_solver
-from prefbench.solvers.training.rule_agents import build_cross_family_agent
+from prefbench.solvers.training.rule_agents import RULE_WRITER_ROLE, build_cross_family_agent
 
 
 @generation_system(
     roles=("small", "large"),
     build=build_cross_family_agent,
     uses_adapter=True,
+    optional_roles=(RULE_WRITER_ROLE,),
 )
 def cross_family_agent(run_dir: str, rules_max_tokens: int = 128, max_tokens: int = 128) -> Solver:
     """Ablation: the agent's rules were distilled by the `rule_writer` role's model."""

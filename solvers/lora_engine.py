@@ -56,7 +56,6 @@ from inspect_ai.model import (
     ModelAPI,
     ModelOutput,
     ModelUsage,
-    modelapi,
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
@@ -408,9 +407,11 @@ def serve_with_engine(model: Model) -> Model:
     return model
 
 
-@modelapi(name=LORA_PROVIDER)
 class LoraAdapterAPI(OfflineModelAPI):
-    """A user's adapter on a shared base: `prefbench-lora/NAME`, `base=`, `adapter_path=`."""
+    """A user's adapter on a shared base: `prefbench-lora/NAME`, `base=`, `adapter_path=`.
+
+    inspect's provider `prefbench-lora` (registered by `prefbench.harness._registry`).
+    """
 
     def __init__(
         self,

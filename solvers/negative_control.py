@@ -17,7 +17,7 @@ from inspect_ai.solver import Generate, Solver, TaskState
 
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.run_folder import RunFolder
-from prefbench.solvers.registry import generation_system
+from prefbench.solvers.registry import Control, generation_system
 from prefbench.solvers.rule_following import rule_following_solver
 from prefbench.solvers.training.rule_agents import build_preference_agent
 from prefbench.tasks.cross_user import AGENT_USER
@@ -62,6 +62,7 @@ def run_derangement(run_dir: str, seed: int) -> dict[str, str]:
     build=build_preference_agent,
     uses_adapter=True,
     adapters_of=RULES_OF,
+    control=Control.loses_to(RULES_OF),
 )
 def negative_control(
     run_dir: str, rules_max_tokens: int = 128, max_tokens: int = 128, seed: int = 0

@@ -24,9 +24,14 @@ from inspect_ai.solver import Solver, TaskState
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.run_folder import RunFolder
 from prefbench.core.templates import load_template
-from prefbench.solvers.registry import generation_system
+from prefbench.solvers.registry import Control, generation_system
 from prefbench.solvers.training.rules import parse_rules
-from prefbench.solvers.writer import PROMPTS, generate_from_template, generation_cache
+from prefbench.solvers.writer import (
+    PROMPTS,
+    generate_from_template,
+    generation_cache,
+    template_for,
+)
 from prefbench.tasks.demo.persona_rules import truth_rules
 from prefbench.tasks.records import Record, read_records
 
@@ -59,7 +64,7 @@ def held_out_records(run_dir: str, dataset: str, user: str, count: int) -> list[
     return chosen
 
 
-@generation_system(roles=("large",))
+@generation_system(roles=("large",), control=Control.beats("large_zero_shot"))
 def positive_control(
     run_dir: str, rules_max_tokens: int = 128, max_tokens: int = 128, held_out_emails: int = 8
 ) -> Solver:
@@ -103,7 +108,7 @@ def positive_control(
         state.output = await generate_from_template(
             state,
             get_model(role="large"),
-            "write_email_with_rules_v1",
+            template_for("write_with_rules", state.metadata),
             cache=generation_cache("positive_control-writer"),
             max_tokens=max_tokens,
             rules=rules,

@@ -1,8 +1,9 @@
 """Shared generation step: pick and render a prompt template for a sample and call a model.
 
-Every prompt exists once per text kind (`prefbench.tasks.corpora.TextKind`): `PROMPT_FAMILIES` maps
-a prompt's purpose to the template of each kind, and `template_for` picks the one that fits a
-sample's `text_kind` metadata (emails for Enron and the demo, articles for New Yorker).
+Every prompt a system sends about a user's text exists once per text kind
+(`prefbench.core.text_kinds`: a folder of templates, one per purpose); `template_for` names
+the template of a purpose for a sample's text kind (emails for Enron and the demo, articles
+for New Yorker, any kind a plug-in registers).
 """
 
 from pathlib import Path
@@ -19,47 +20,27 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from prefbench.core.templates import load_template
-from prefbench.tasks.corpora import TextKind
+from prefbench.core.text_kinds import PURPOSES, lookup_text_kind, resolve_template
 from prefbench.tasks.samples import render_context, sample_text_kind, sender_name
 
 PROMPTS = Path(__file__).parent / "prompts"
-PROMPT_FAMILIES: dict[str, dict[TextKind, str]] = {
-    "write": {"email": "write_email_v1", "article": "write_article_v1"},
-    "write_few_shot": {"email": "write_email_few_shot_v1", "article": "write_article_few_shot_v1"},
-    "write_with_rules": {
-        "email": "write_email_with_rules_v1",
-        "article": "write_article_with_rules_v1",
-    },
-    "agent_rules": {"email": "agent_rules_v1", "article": "agent_article_rules_v1"},
-}
-"""The writer prompts of `solvers/prompts/`, by purpose and text kind."""
+"""prefbench's writer prompts that are the same for every text kind."""
 
 
-def template_for(
-    purpose: str,
-    metadata: dict[str, Any],
-    families: dict[str, dict[TextKind, str]] = PROMPT_FAMILIES,
-) -> str:
-    """The template of `purpose` (a key of `families`) for a sample's text kind.
-
-    Raises `KeyError` naming the known purposes when `purpose` is not one of them.
-    """
-    if purpose not in families:
-        raise KeyError(f"no prompt for '{purpose}'; the prompts are {sorted(families)}")
-    return template_of_kind(families[purpose], metadata, purpose)
-
-
-def template_of_kind(by_kind: dict[TextKind, str], metadata: dict[str, Any], purpose: str) -> str:
-    """The template in `by_kind` for a sample's text kind.
+def template_for(purpose: str, metadata: dict[str, Any]) -> str:
+    """The name (``KIND:PURPOSE``) of the template of `purpose` for a sample's text kind.
 
     The kind is the sample's `text_kind` metadata, else its dataset's (`sample_text_kind`).
-    Raises `KeyError` naming `purpose` and the kinds it has when the kind has no template.
+    Besides prefbench's purposes (`PURPOSES`), a kind's folder may hold a plug-in's own.
+    Raises `KeyError` naming the known purposes when the kind has no template for `purpose`.
     """
-    kind = sample_text_kind(metadata)
-    if kind not in by_kind:
-        raise KeyError(f"prompt '{purpose}' has no {kind} template; it has {sorted(by_kind)}")
-    return by_kind[kind]
+    kind = lookup_text_kind(sample_text_kind(metadata))
+    if purpose not in PURPOSES and not kind.template_path(purpose).is_file():
+        raise KeyError(
+            f"no prompt for '{purpose}' in text kind {kind.name!r}; the prompts are "
+            f"{sorted(PURPOSES)}"
+        )
+    return kind.template(purpose).name
 
 
 def generation_cache(system: str, adapter_hash: str = "none") -> CachePolicy:
@@ -76,10 +57,12 @@ def render_prompt(
 ) -> list[dict[str, str]]:
     """Chat messages for a sample: the template filled with its context, sender and intent.
 
-    Training (build) and inference render prompts through this one function, so an adapter
-    sees at inference exactly the prompt it was trained on.
+    `template_name` is a text kind's ``KIND:PURPOSE`` (`template_for`) or the name of a
+    file in `prompts_dir` (without `.txt`). Training (build) and inference render prompts
+    through this one function, so an adapter sees at inference exactly the prompt it was
+    trained on.
     """
-    template = load_template(prompts_dir, template_name)
+    template = resolve_template(template_name, prompts_dir)
     values: dict[str, Any] = {
         "context": render_context(metadata),
         "sender": sender_name(metadata),

@@ -3,13 +3,13 @@
 Variants are generated at temperatures 0.7, 1.0 and 1.2 (the profile's
 `generation.intent_temperatures` may name others); one of them, chosen by a rule seeded with
 the record id, becomes the record's intent. All three are kept in the
-sample's store in the log. The prompt follows the record's text kind (`TEMPLATES`: an
-email's or an article's core content).
+sample's store in the log. The prompt is the record's text kind's
+`extract_intent` template (`prefbench.core.text_kinds`: an email's or an article's core
+content).
 """
 
 import random
 import re
-from pathlib import Path
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -22,16 +22,12 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from prefbench.core.templates import load_template
-from prefbench.tasks.corpora.registry import TextKind, corpus_text_kind
+from prefbench.core.text_kinds import kind_template
+from prefbench.tasks.corpora.registry import corpus_text_kind
 from prefbench.tasks.records import Record
 
-PROMPTS = Path(__file__).parent / "prompts"
-TEMPLATES: dict[TextKind, str] = {
-    "email": "extract_intent_v1",
-    "article": "extract_article_intent_v1",
-}
-"""The intent prompt by text kind."""
+PURPOSE = "extract_intent"
+"""The intent prompt's purpose (its template in every text kind's folder)."""
 TEMPERATURES = (0.7, 1.0, 1.2)
 
 _CORE_CONTENT = re.compile(r"<core_content>(.*?)(?:</core_content>|$)", re.DOTALL | re.IGNORECASE)
@@ -61,8 +57,8 @@ def extract_intents(
     """Generate one intent variant per temperature with the `large` role; keep one."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        template = TEMPLATES[state.metadata.get("text_kind") or "email"]
-        system, user = load_template(PROMPTS, template).render(content=state.target.text)
+        template = kind_template(state.metadata.get("text_kind"), PURPOSE)
+        system, user = template.render(content=state.target.text)
         messages = [ChatMessageSystem(content=system), ChatMessageUser(content=user)]
         model = get_model(role="large")
         variants, outputs = [], []

@@ -11,7 +11,7 @@ from typing import Any
 
 from inspect_ai.dataset import Sample
 
-from prefbench.tasks.corpora.registry import TextKind, corpus_text_kind
+from prefbench.tasks.corpora.registry import corpus_text_kind
 from prefbench.tasks.long_texts import TRUNCATED_FIELD
 from prefbench.tasks.records import Record
 
@@ -42,7 +42,7 @@ def record_to_sample(record: Record) -> Sample:
     )
 
 
-def sample_text_kind(metadata: Mapping[str, Any]) -> TextKind:
+def sample_text_kind(metadata: Mapping[str, Any]) -> str:
     """A sample's text kind: its `text_kind` metadata, else its dataset's (`corpus_text_kind`).
 
     Samples of logs written before samples carried `text_kind` get it from their dataset.

@@ -1,4 +1,4 @@
-"""Shared fixtures: offline environment, profile files, the shared data folder, the demo run."""
+"""Shared fixtures: offline environment, test doubles, profile files, shared data, the demo run."""
 
 import os
 import shutil
@@ -7,11 +7,33 @@ from pathlib import Path
 import pytest
 import yaml
 
+import tests.mock_model  # noqa: F401  (registers the `prefbench-mock` provider in this process)
+from tests.plugins import install_distribution
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_doubles_in_child_processes(tmp_path_factory: pytest.TempPathFactory):
+    """Child processes (`prefbench` run as a command) find the `prefbench-mock` provider too.
+
+    The scripted model is a test double, not part of the wheel: a throwaway distribution on
+    the children's `PYTHONPATH` names `tests.mock_model` under inspect's entry points, which
+    inspect imports before it makes a model. The folder holds a link to `tests/` only (not
+    the checkout, whose `prefbench/` would shadow the installed package).
+    """
+    site = tmp_path_factory.mktemp("test-doubles")
+    install_distribution(site, "prefbench-test-doubles", {"inspect_ai": "tests.mock_model"})
+    (site / "tests").symlink_to(REPO / "tests", target_is_directory=True)
+    path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(path))
+        yield
 
 
 @pytest.fixture

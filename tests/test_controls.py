@@ -21,20 +21,23 @@ from prefbench.harness.report.controls import controls_section
 from prefbench.harness.stages.pairwise_judge import judged_pairs
 from prefbench.human_eval.export import judge_logs_by_system
 from prefbench.scorers.stats.controls import (
-    CONTROL_CHECKS,
+    ControlCheck,
     control_checks,
     control_pairs,
     detects_personalization,
     required_sample,
 )
-from prefbench.solvers import positive_control
+from prefbench.solvers import positive_control, registry
 from prefbench.solvers.negative_control import user_derangement
+from prefbench.solvers.registry import Control, control_checks_of, generation_system
+from prefbench.solvers.writer import zero_shot_writer
 from prefbench.tasks.demo.persona_rules import truth_rules
 from prefbench.tasks.demo.personas import PERSONAS
 from tests.helpers import INTENT, LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 from tests.test_pipeline_scripted import fake_adapter
 
 CONTROLS = ["large_zero_shot", "preference_agent", "positive_control", "negative_control"]
+CHECKS = control_checks_of(CONTROLS)
 HELD_OUT_RULES = "- write like the held-out emails"
 
 
@@ -159,13 +162,50 @@ def test_without_controls_only_the_reference_pairs_are_judged():
     ]
 
 
+def test_the_control_systems_declare_their_pairs():
+    assert CHECKS == [
+        ControlCheck("positive", better="positive_control", worse="large_zero_shot"),
+        ControlCheck("negative", better="preference_agent", worse="negative_control"),
+    ]
+    assert control_checks_of(["large_zero_shot", "preference_agent"]) == []
+
+
 def test_control_pairs_skip_what_the_reference_already_plays():
-    assert control_pairs(CONTROLS, "preference_agent") == [("positive_control", "large_zero_shot")]
-    assert control_pairs(CONTROLS, "few_shot") == [
+    assert control_pairs(CONTROLS, "preference_agent", CHECKS) == [
+        ("positive_control", "large_zero_shot")
+    ]
+    assert control_pairs(CONTROLS, "few_shot", CHECKS) == [
         ("positive_control", "large_zero_shot"),
         ("preference_agent", "negative_control"),
     ]
-    assert control_pairs(["large_zero_shot", "preference_agent"], "few_shot") == []
+    assert control_pairs(["large_zero_shot", "preference_agent"], "few_shot", CHECKS) == []
+
+
+def test_a_plugin_system_declares_itself_a_control(monkeypatch: pytest.MonkeyPatch):
+    """A control no prefbench file names: judged beside the reference and checked."""
+    monkeypatch.setattr(registry, "_SYSTEMS", dict(registry._SYSTEMS))
+
+    @generation_system(roles=("large",), control=Control.loses_to("large_zero_shot"))
+    def shuffled_control(run_dir: str, max_tokens: int = 128):
+        return zero_shot_writer("shuffled_control", "large", max_tokens)
+
+    systems = ["few_shot", "large_zero_shot", "shuffled_control"]
+    profile = parse_profile(
+        scripted_profile(systems=systems, reference_system="few_shot"), Path("<test profile>")
+    )
+    assert judged_pairs(profile)[-1] == ("large_zero_shot", "shuffled_control", True)
+    row = comparison(
+        "shuffled_control", "large_zero_shot", {"a": (8, 0.0), "b": (8, 0.125)}, 0, 0.2
+    )
+    (outcome,) = control_checks([row], control_checks_of(systems))
+    assert (outcome.check, outcome.better, outcome.worse) == (
+        "negative",
+        "large_zero_shot",
+        "shuffled_control",
+    )
+    assert outcome.expected_order and outcome.win_rate == pytest.approx(15 / 16)
+    # a negative control alone does not tell whether the judge sees personalization
+    assert detects_personalization([outcome]) is None
 
 
 def test_control_pairs_are_judged_and_reported(tmp_path: Path):
@@ -223,7 +263,7 @@ def comparison(a: str, b: str, per_user: dict[str, tuple[int, float]], low: floa
 
 def test_a_check_read_in_the_reverse_order_is_flipped():
     row = comparison("large_zero_shot", "positive_control", {"a": (4, 0.25), "b": (4, 0.0)}, 0, 0.4)
-    (outcome,) = control_checks([row])
+    (outcome,) = control_checks([row], CHECKS)
     assert outcome.check == "positive" and outcome.better == "positive_control"
     assert outcome.win_rate == pytest.approx(0.875)
     assert (outcome.ci_low, outcome.ci_high) == pytest.approx((0.6, 1.0))
@@ -234,7 +274,7 @@ def test_a_check_that_fails_gets_the_required_sample():
     row = comparison(
         "preference_agent", "negative_control", {"a": (6, 0.75), "b": (6, 0.5)}, 0.3, 0.9
     )
-    (outcome,) = control_checks([row])
+    (outcome,) = control_checks([row], CHECKS)
     assert not outcome.expected_order and outcome.required is not None
     assert outcome.required.pairs_per_user * 2 >= outcome.required.pairs
     assert detects_personalization([outcome]) is False
@@ -260,13 +300,15 @@ def test_detects_personalization_needs_both_checks_to_pass():
         "positive_control", "large_zero_shot", {"a": (9, 1.0), "b": (9, 0.9)}, 0.7, 1
     )
     negative = comparison("preference_agent", "negative_control", {"a": (9, 0.8)}, 0.6, 0.9)
-    both = control_checks([passing, negative])
+    both = control_checks([passing, negative], CHECKS)
     assert detects_personalization(both) is True
     assert detects_personalization(both[:1]) is None
-    section = controls_section([passing, negative])
+    section = controls_section([passing, negative], CHECKS)
     assert section["similarity"]["answer"] == "yes"
-    assert controls_section([]) == {}
-    assert {check.name for check in CONTROL_CHECKS} == {"positive", "negative"}
+    assert controls_section([], CHECKS) == {}
+    assert controls_section([passing, negative], CHECKS[:1])["similarity"]["answer"] == (
+        "not measured (a control system is missing)"
+    )
 
 
 # --- on SmolLM2 --------------------------------------------------------------------------------

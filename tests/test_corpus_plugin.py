@@ -1,4 +1,8 @@
-"""A corpus added from the test folder, found through an entry point and prepared by the CLI."""
+"""A corpus from another package, found through its entry point and prepared by the CLI.
+
+The plug-in is the example package `examples/prefbench-jsonl-corpus` (`make install` installs
+it), named by no prefbench file.
+"""
 
 import json
 import sys
@@ -6,19 +10,23 @@ from pathlib import Path
 
 import pytest
 
+from prefbench.core import plugins
 from prefbench.scorers.llm_judge import judge_template_for
+from prefbench.tasks.corpora import registry
 from prefbench.tasks.records import read_records
 from prefbench.tasks.samples import record_to_sample
 from tests.helpers import run_cli
-from tests.plugins import install_plugin
 
-PLUGIN_MODULE = "tests.plugins.jsonl_corpus"
+PLUGIN_MODULE = "prefbench_jsonl_corpus.jsonl_articles"
 
 
 @pytest.fixture
-def plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Install `tests/plugins/jsonl_corpus.py` as a package does: an `inspect_ai` entry point."""
-    install_plugin(monkeypatch, tmp_path / "site", "prefbench-jsonl-corpus", PLUGIN_MODULE)
+def plugin_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example corpus package, installed but not imported yet (undone afterwards)."""
+    monkeypatch.setattr(registry, "_CORPORA", dict(registry._CORPORA))
+    monkeypatch.setattr(plugins, "_loaded", set())
+    registry._CORPORA.pop("jsonl_articles", None)
+    monkeypatch.delitem(sys.modules, PLUGIN_MODULE, raising=False)
 
 
 def write_articles(path: Path, *, bad_line: bool = False) -> Path:
@@ -63,7 +71,7 @@ def test_a_plugin_corpus_is_prepared_and_its_samples_are_articles(
 
     sample = record_to_sample(records[0].model_copy(update={"intent": "an article"}))
     assert sample.metadata["text_kind"] == "article"
-    assert judge_template_for(sample.metadata["text_kind"]) == "judge_article_v1"
+    assert judge_template_for(sample.metadata["text_kind"]) == "article:judge"
 
     code, output = run_cli(monkeypatch, capsys, "data", "corpora")
     assert code == 0 and "jsonl_articles" in output and "user_key" in output

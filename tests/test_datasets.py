@@ -176,9 +176,9 @@ def article_records(path: Path) -> list[Record]:
 
 
 def test_writer_prompts_follow_the_text_kind():
-    assert template_for("write", {"text_kind": "email"}) == "write_email_v1"
-    assert template_for("write", {"text_kind": "article"}) == "write_article_v1"
-    assert template_for("agent_rules", {"dataset": "new_yorker"}) == "agent_article_rules_v1"
+    assert template_for("write", {"text_kind": "email"}) == "email:write"
+    assert template_for("write", {"text_kind": "article"}) == "article:write"
+    assert template_for("agent_rules", {"dataset": "new_yorker"}) == "article:agent_rules"
     with pytest.raises(KeyError, match="no prompt for 'nope'"):
         template_for("nope", {})
 

@@ -1,9 +1,8 @@
 """The judge registry: built-in judges, a plug-in judge found through an entry point, errors.
 
-The plug-in (`tests/plugins/length_judge.py`) is named by no prefbench file: a stand-in
-distribution on `sys.path` declares it under `[inspect_ai]`, as `pip install` of a third-party
-package would, and it is judged for real through `pairwise_comparison` and
-`multi_candidate_comparison`.
+The plug-in is the example package `examples/prefbench-length-judge` (`make install` installs
+it): named by no prefbench file, found through its `[project.entry-points.prefbench]` only,
+and judged for real through `pairwise_comparison` and `multi_candidate_comparison`.
 """
 
 import sys
@@ -15,7 +14,7 @@ from inspect_ai.log import read_eval_log
 
 from prefbench.core import plugins
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.plugins import load_entry_point_plugins
+from prefbench.core.plugins import PluginWarning, load_plugins
 from prefbench.harness.profile import parse_profile
 from prefbench.scorers import registry
 from prefbench.scorers.bertscore import encoder_name
@@ -32,7 +31,8 @@ from tests.generation_logs import finished_generation_log
 from tests.helpers import scripted_profile
 from tests.plugins import install_plugin
 
-PLUGIN_MODULE = "tests.plugins.length_judge"
+PLUGIN_MODULE = "prefbench_length_judge.length_ratio"
+PLUGIN_DISTRIBUTION = "prefbench-length-judge"
 TRUTH = "a b c d"  # 4 words, 7 characters
 SAME_WORDS = "aaaa bbbb cccc dddd"  # 4 words, 19 characters: closer in words
 SAME_CHARACTERS = "abcdefg"  # 1 word, 7 characters: closer in characters
@@ -43,14 +43,25 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """prefbench's judges only, and the plug-in module not imported yet (undone afterwards)."""
     monkeypatch.setattr(registry, "_JUDGES", dict(registry._JUDGES))
     monkeypatch.setattr(plugins, "_loaded", set())
+    monkeypatch.setattr(plugins, "_broken", {})
     registry._JUDGES.pop("length_ratio", None)
     monkeypatch.delitem(sys.modules, PLUGIN_MODULE, raising=False)
 
 
 @pytest.fixture
-def length_judge_installed(fresh_registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The plug-in judge, installed the way a package with an entry point is."""
-    install_plugin(monkeypatch, tmp_path / "site", "length_judge_plugin", PLUGIN_MODULE)
+def length_judge_installed(fresh_registry) -> None:
+    """The example judge package, installed by `make install` (its entry point is found)."""
+
+
+@pytest.fixture
+def length_judge_uninstalled(fresh_registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the example judge package were not installed: its entry point is not listed."""
+    listed = plugins.entry_points
+
+    def without_it(**selection: str):
+        return [point for point in listed(**selection) if point.value != PLUGIN_MODULE]
+
+    monkeypatch.setattr(plugins, "entry_points", without_it)
 
 
 def generation_log(tmp_path: Path, system: str, outputs: dict[str, str]) -> str:
@@ -68,7 +79,7 @@ def judged(tmp_path: Path, task: Task) -> list:
 # --- the plug-in judge, found through its entry point ----------------------------------------
 
 
-def test_plugin_judge_is_unknown_until_its_package_is_installed(fresh_registry):
+def test_plugin_judge_is_unknown_until_its_package_is_installed(length_judge_uninstalled):
     with pytest.raises(PrefbenchInputError) as error:
         lookup_judge("length_ratio")
     message = str(error.value)
@@ -79,8 +90,13 @@ def test_plugin_judge_is_unknown_until_its_package_is_installed(fresh_registry):
 
 def test_plugin_judge_is_discovered_through_its_entry_point(length_judge_installed):
     assert PLUGIN_MODULE not in sys.modules
-    assert "length_ratio" in judge_names()
+    lookup_judge("llm")  # a known name loads no plug-in
+    assert PLUGIN_MODULE not in sys.modules
     definition = lookup_judge("length_ratio")
+    assert sys.modules[PLUGIN_MODULE].__file__.startswith(
+        str(Path(__file__).resolve().parents[1] / "examples" / PLUGIN_DISTRIBUTION)
+    )
+    assert "length_ratio" in judge_names()
     assert definition.roles == () and definition.multi_candidate is not None
     assert definition.parse_settings({}).unit == "characters"
     with pytest.raises(PrefbenchInputError, match="unit"):
@@ -148,14 +164,19 @@ def test_profile_chooses_the_plugin_judge(length_judge_installed):
         parse_profile(raw, Path("<test profile>"))
 
 
-def test_a_plugin_that_cannot_be_imported_is_named(tmp_path: Path, monkeypatch):
+def test_a_plugin_that_cannot_be_imported_is_a_warning_then_named_by_a_miss(
+    fresh_registry, tmp_path: Path, monkeypatch
+):
     install_plugin(monkeypatch, tmp_path, "broken_plugin", "tests.plugins.no_such")
-    with pytest.raises(PrefbenchInputError) as error:
-        load_entry_point_plugins()
-    message = str(error.value)
+    with pytest.warns(PluginWarning) as warned:
+        load_plugins()
+    message = str(warned[0].message)
     assert "tests.plugins.no_such" in message and "broken_plugin" in message
-    with pytest.raises(PrefbenchInputError, match="no_such"):
+    assert lookup_judge("length_ratio").name == "length_ratio"  # the others still load
+    assert lookup_judge("llm").name == "llm"
+    with pytest.raises(PrefbenchInputError) as error:
         lookup_judge("from_the_broken_plugin")
+    assert "no_such" in str(error.value) and "broken_plugin" in str(error.value)
 
 
 # --- prefbench's judges ----------------------------------------------------------------------

@@ -8,25 +8,25 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import get_model
 
-from prefbench.core.templates import load_template
-from prefbench.scorers.llm_judge import PROMPTS, judge_messages, judge_template_for, llm_judge
+from prefbench.core.text_kinds import kind_template
+from prefbench.scorers.llm_judge import judge_messages, judge_template_for, llm_judge
 from prefbench.tasks.corpora.registry import corpus_text_kind
 from prefbench.tasks.multi_candidate import multi_candidate_comparison
 from prefbench.tasks.pairwise import candidates_in_place, pairwise_comparison
 from tests.test_multi_candidate import generation_log
 
-ARTICLE_SYSTEM = load_template(PROMPTS, "judge_article_v1").system.strip()
-EMAIL_SYSTEM = load_template(PROMPTS, "judge_email_v1").system.strip()
+ARTICLE_SYSTEM = kind_template("article", "judge").system.strip()
+EMAIL_SYSTEM = kind_template("email", "judge").system.strip()
 
 
 @pytest.mark.parametrize(
     ("dataset", "template"),
     [
-        ("new_yorker", "judge_article_v1"),
-        ("enron", "judge_email_v1"),
-        ("demo", "judge_email_v1"),
-        ("another_corpus", "judge_email_v1"),
-        (None, "judge_email_v1"),
+        ("new_yorker", "article:judge"),
+        ("enron", "email:judge"),
+        ("demo", "email:judge"),
+        ("another_corpus", "email:judge"),
+        (None, "email:judge"),
     ],
 )
 def test_template_per_dataset(dataset, template):
@@ -35,14 +35,14 @@ def test_template_per_dataset(dataset, template):
 
 @pytest.mark.parametrize(
     ("text_kind", "template"),
-    [("article", "judge_article_v1"), ("email", "judge_email_v1"), (None, "judge_email_v1")],
+    [("article", "article:judge"), ("email", "email:judge"), (None, "email:judge")],
 )
 def test_template_per_text_kind(text_kind, template):
     assert judge_template_for(text_kind) == template
 
 
 def test_article_prompt_shows_every_candidate():
-    system, user = (m.text for m in judge_messages("judge_article_v1", "TRUTH", ["A", "B", "C"]))
+    system, user = (m.text for m in judge_messages("article:judge", "TRUTH", ["A", "B", "C"]))
     assert "article" in system and "email" not in (system + user).lower()
     assert "TRUTH" in user and "3 candidate articles" in user
     assert user.index("<candidate_1>\nA") < user.index("<candidate_3>\nC")
@@ -52,8 +52,8 @@ def test_article_prompt_shows_every_candidate():
 @pytest.mark.parametrize(
     ("dataset", "system_line", "template"),
     [
-        ("new_yorker", ARTICLE_SYSTEM, "judge_article_v1"),
-        ("enron", EMAIL_SYSTEM, "judge_email_v1"),
+        ("new_yorker", ARTICLE_SYSTEM, "article:judge"),
+        ("enron", EMAIL_SYSTEM, "email:judge"),
     ],
 )
 def test_pairwise_task_sends_the_dataset_prompt(tmp_path: Path, dataset, system_line, template):
@@ -87,10 +87,10 @@ def test_explicit_template_overrides_the_dataset():
     task = Task(
         dataset=MemoryDataset([sample]),
         solver=candidates_in_place(),
-        scorer=llm_judge(template="judge_email_v1"),
+        scorer=llm_judge(template="email:judge"),
     )
     log = eval(task, model=judge, model_roles={"judge": judge}, display="none", log_dir=None)[0]
-    assert next(iter(log.samples[0].scores.values())).metadata["template"] == "judge_email_v1"
+    assert next(iter(log.samples[0].scores.values())).metadata["template"] == "email:judge"
     assert all(prompt.startswith(EMAIL_SYSTEM) for prompt, _ in judge.api.calls)
 
 
@@ -105,7 +105,7 @@ def test_multi_candidate_judge_uses_the_article_prompt(tmp_path: Path):
         log_dir=str(tmp_path / "judge"),
     )[0]
     score = next(iter(read_eval_log(log.location).samples[0].scores.values()))
-    assert score.metadata["template"] == "judge_article_v1"
+    assert score.metadata["template"] == "article:judge"
     assert all(
         prompt.startswith(ARTICLE_SYSTEM) and "3 candidate articles" in prompt
         for prompt, _ in judge.api.calls

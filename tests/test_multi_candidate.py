@@ -146,7 +146,7 @@ def test_judge_sees_every_rotation(tmp_path):
     assert all("3 candidate emails" in prompt and "truth 1" in prompt for prompt, _ in calls)
     score = score_of(log, "1")
     assert [r["shown"] for r in score.metadata["rotations"]] == shown
-    assert score.metadata["template"] == "judge_email_v1"
+    assert score.metadata["template"] == "email:judge"
 
 
 def test_position_bias_gives_equal_shares_and_no_consistency(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import read_eval_log
 
+from prefbench.core.text_kinds import kind_template
 from prefbench.harness.pipeline import build_systems, generate, prepare_records, run_benchmark
 from prefbench.solvers import lookup_system
 from prefbench.solvers.training.lora import (
@@ -20,7 +21,7 @@ from prefbench.solvers.training.lora import (
     TrainingExample,
     TrainingResult,
 )
-from prefbench.solvers.training.rules import STRATEGIES_WITH_DRAFT, TEMPLATES
+from prefbench.solvers.training.rules import PURPOSES, STRATEGIES_WITH_DRAFT
 from tests.helpers import INTENT, LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
 
 WRITER_RULES = "<rules>- sign off with Cheers</rules>"
@@ -80,11 +81,8 @@ def test_both_ablations_are_registered_rule_agents():
 
 def test_r1_distills_from_the_draft_without_a_thinking_step():
     assert "r1" in STRATEGIES_WITH_DRAFT and "no_baseline" not in STRATEGIES_WITH_DRAFT
-    from prefbench.core.templates import load_template
-    from prefbench.solvers.training.rules import PROMPTS
-
-    r1 = load_template(PROMPTS, TEMPLATES["r1"]["email"])
-    r3 = load_template(PROMPTS, TEMPLATES["r3"]["email"])
+    r1 = kind_template("email", PURPOSES["r1"])
+    r3 = kind_template("email", PURPOSES["r3"])
     assert "draft" in r1.fields and "draft" in r3.fields
     assert "<thinking>" not in r1.user and "<thinking>" in r3.user
 

@@ -5,13 +5,15 @@ from pathlib import Path
 import pytest
 
 from prefbench.core.templates import load_template
+from prefbench.core.text_kinds import kind_template
 from prefbench.solvers.writer import render_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted(ROOT.glob("*/prompts/*.txt")) + sorted(ROOT.glob("*/*/prompts/*.txt"))
+KIND_TEMPLATES = sorted(ROOT.glob("core/text_kinds/*/*.txt"))
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", TEMPLATES + KIND_TEMPLATES, ids=lambda p: p.stem)
 def test_shipped_template_renders(path: Path):
     template = load_template(path.parent, path.stem)
     assert template.version.isdigit()
@@ -20,8 +22,8 @@ def test_shipped_template_renders(path: Path):
 
 
 def test_missing_and_unknown_fields_are_errors():
-    template = load_template(ROOT / "solvers" / "prompts", "write_email_v1")
-    with pytest.raises(KeyError, match="write_email_v1"):
+    template = kind_template("email", "write")
+    with pytest.raises(KeyError, match="email:write"):
         template.render(context="c")
     with pytest.raises(ValueError, match="colour"):
         template.render(context="c", sender="s", intent="i", colour="red")
@@ -34,7 +36,7 @@ def test_render_prompt_fills_context_sender_and_intent():
         "previous_context": "Are you free?",
         "intent": "- lunch on Friday",
     }
-    system, user = render_prompt("write_email_v1", metadata)
+    system, user = render_prompt("email:write", metadata)
     assert system["role"] == "system" and user["role"] == "user"
     for expected in (
         "From: ava@x",

@@ -1,6 +1,6 @@
 """A method from outside prefbench: `examples/prefbench-retrieval`, installed as its own package.
 
-It registers `retrieval_few_shot` through its `[project.entry-points.inspect_ai]` only
+It registers `retrieval_few_shot` through its `[project.entry-points.prefbench]` only
 (`make install` installs it). Added to a finished run folder, only its own stages compute:
 every stage of the systems already there is reused, and the new system appears in the
 comparisons, the Bradley–Terry ratings and the multi-candidate shares. The fast tests use the
@@ -66,7 +66,7 @@ def model_calls(log_path: Path) -> int:
 
 
 def test_registered_through_its_entry_point_only():
-    found = {point.name: point.value for point in entry_points(group="inspect_ai")}
+    found = {point.name: point.value for point in entry_points(group="prefbench")}
     assert PACKAGE in found
     system = lookup_system(SYSTEM)
     assert system.solver_factory.__module__ == found[PACKAGE]

@@ -19,6 +19,7 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.cli.data import data_app
 from prefbench.harness.cli.human import human_app
 from prefbench.harness.cli.human_results import agreement_command, import_answers_command
+from prefbench.harness.cli.listings import list_corpora, list_judges, list_systems
 from prefbench.harness.cost.guard import CEILING_EXIT_CODE, CeilingReached
 from prefbench.harness.profile import Profile, load_profile, read_run_profile
 from prefbench.harness.stage_runner import StageInterrupted
@@ -300,6 +301,11 @@ def report_command(
     _print_leaderboard(report, run_dir)
     written = run.report_md if output_format == "md" else report_html_path(run)
     console.print(f"Report: [bold]{written}[/bold]")
+
+
+app.command("systems")(list_systems)
+app.command("judges")(list_judges)
+app.command("corpora")(list_corpora)
 
 
 def main() -> None:

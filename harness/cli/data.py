@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.harness.cli.listings import list_corpora
 from prefbench.tasks.corpora import corpora, corpus_stats, prepare_corpus
 
 if TYPE_CHECKING:
@@ -125,22 +126,8 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 
 @data_app.command("corpora")
 def data_corpora() -> None:
-    """The registered corpora: text kind, split rule, what --source takes and options."""
-    from prefbench.core.tables import Column, Table, cells, rich_table
-
-    rows = [
-        cells(
-            f"{entry.name}\n{entry.description}",
-            entry.text_kind,
-            entry.split.describe(),
-            entry.source_help or "none (generated)",
-            "; ".join(f"{name}: {text}" for name, text in entry.option_help().items()) or "none",
-        )
-        for entry in corpora()
-    ]
-    headers = ("corpus", "text kind", "split", "--source", "options")
-    wrapping = [Column(name, "left", wrap=True) for name in headers]
-    console.print(rich_table(Table(title="corpora", columns=wrapping, rows=rows)))
+    """The registered corpora and text kinds (the same as `prefbench corpora`)."""
+    list_corpora()
 
 
 def _two_column_table(title: str, rows: list[tuple[str, str]]) -> "RichTable":

@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, modelapi
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput
 
 from prefbench.core.offline_api import OfflineModelAPI
 from prefbench.harness.profile import ModelSpec
@@ -182,9 +182,11 @@ def filler(counter: TokenCounter, tokens: int, seed: str) -> str:
     return text
 
 
-@modelapi(name=PLANNING_PROVIDER)
 class PlanningModelAPI(OfflineModelAPI):
-    """Answers every call at its whole `max_tokens` budget; counts tokens as described above."""
+    """Answers every call at its whole `max_tokens` budget; counts tokens as described above.
+
+    inspect's provider `prefbench-plan` (registered by `prefbench.harness._registry`).
+    """
 
     def __init__(
         self,

@@ -40,7 +40,7 @@ from prefbench.scorers.stats import (
     soft_win_rate,
     summarize_win_rate,
 )
-from prefbench.solvers.registry import lookup_system
+from prefbench.solvers.registry import control_checks_of, lookup_system
 
 REPORT_FORMAT = 5
 """report.json's layout version: bump it when the layout changes, so old reports are rebuilt."""
@@ -325,7 +325,7 @@ def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> di
         "aggregate": aggregate_rows(rows),
         "ratings": ratings_rows(comparisons, profile.seed, profile.reference_system),
         "judge_audit": judge_audit_rows(comparisons, profile, profile.seed),
-        "controls": controls_section(rows),
+        "controls": controls_section(rows, control_checks_of(profile.systems)),
         "agreement": agreement_section(run.root, judge_logs, profile.seed, tie_policy=policy),
         "cost": cost_section(run, profile, judge_logs),
         **_decoding_section(profile),

@@ -7,12 +7,16 @@ report.html and the terminal. A run without control systems gets an empty sectio
 leaves out.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from prefbench.core.display import MISSING, interval, number, percent, text
 from prefbench.core.tables import Section, Table, cells, columns
-from prefbench.scorers.stats.controls import control_checks, detects_personalization
+from prefbench.scorers.stats.controls import (
+    ControlCheck,
+    control_checks,
+    detects_personalization,
+)
 
 ANSWERS = {True: "yes", False: "no", None: "not measured (a control system is missing)"}
 
@@ -27,10 +31,16 @@ HOW_TO_READ = (
 )
 
 
-def controls_section(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """report.json `controls`: per judge, its checks and whether it detects personalization."""
+def controls_section(
+    rows: Iterable[Mapping[str, Any]], checks: Sequence[ControlCheck]
+) -> dict[str, Any]:
+    """report.json `controls`: per judge, its checks and whether it detects personalization.
+
+    `checks` are the control checks of the run's systems
+    (`prefbench.solvers.registry.control_checks_of`).
+    """
     by_judge: dict[str, list] = {}
-    for outcome in control_checks(rows):
+    for outcome in control_checks(rows, checks):
         by_judge.setdefault(outcome.judge, []).append(outcome)
     return {
         judge: {

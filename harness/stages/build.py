@@ -20,7 +20,7 @@ from inspect_ai import Task
 from inspect_ai.log import EvalLog
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from prefbench.harness.prompt_files import prompts_fingerprint
+from prefbench.harness.prompt_files import prompts_fingerprint, text_kind_prompts_key
 from prefbench.harness.serving.models import training_base
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.training.fanout import require_ray, train_adapter_jobs
@@ -79,7 +79,8 @@ class BuildStage(Stage):
             stage: str, task: Task, system_key: dict[str, Any], roles: tuple[str, ...] = ("large",)
         ) -> EvalLog:
             shared_trainer.close()
-            result = context.runner.run_stage("build", stage, task, roles, self.key(system_key))
+            key = {**self.key(system_key), **text_kind_prompts_key(train)}
+            result = context.runner.run_stage("build", stage, task, roles, key)
             return result.read()
 
         return BuildContext(

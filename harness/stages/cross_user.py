@@ -12,7 +12,11 @@ from typing import Any
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.tables import rich_tables
-from prefbench.harness.prompt_files import plugin_prompts_key, prompts_fingerprint
+from prefbench.harness.prompt_files import (
+    plugin_prompts_key,
+    prompts_fingerprint,
+    text_kind_prompts_key,
+)
 from prefbench.harness.report.tables import personalization_section
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.generation import load_adapters_of, system_options, system_request
@@ -54,6 +58,7 @@ class CrossUserStage(Stage):
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
             **plugin_prompts_key(lookup_system(system_name).solver_factory),
+            **text_kind_prompts_key(records),
         }
 
     def calls_models(self, context: PipelineContext) -> bool:

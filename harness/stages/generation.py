@@ -14,7 +14,11 @@ from inspect_ai import Task
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.profile import Profile
-from prefbench.harness.prompt_files import plugin_prompts_key, prompts_fingerprint
+from prefbench.harness.prompt_files import (
+    plugin_prompts_key,
+    prompts_fingerprint,
+    text_kind_prompts_key,
+)
 from prefbench.harness.stage_runner import StageRequest
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.solvers import GenerationSystem, lookup_system
@@ -128,6 +132,7 @@ class GenerationStage(Stage):
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
             **plugin_prompts_key(lookup_system(system_name).solver_factory),
+            **text_kind_prompts_key(records),
         }
 
     def run(self, context: PipelineContext) -> None:

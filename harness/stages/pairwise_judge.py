@@ -2,7 +2,7 @@
 
 One `pairwise_comparison` eval per pair (`logs/judge/`), both orders of each test sample.
 What depends on the judge (its roles, task and key entries) is in `pairwise_judge_eval`.
-When the profile's systems include a control pair (`prefbench.scorers.stats.controls.control_pairs`:
+When the profile's systems include a control pair (a system declared `control=`, e.g.
 positive_control vs large_zero_shot, preference_agent vs negative_control) that the
 reference does not already play, that pair is judged too, as the eval
 `judge-control-BETTER-vs-WORSE` with `control_pair: true` in its metadata. Without
@@ -27,6 +27,7 @@ from prefbench.harness.stages.failed_samples import failed_samples_section
 from prefbench.harness.stages.generation import require_generation_logs
 from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 from prefbench.scorers.stats.controls import control_pairs
+from prefbench.solvers.registry import control_checks_of
 from prefbench.tasks.pairwise import pairwise_comparison
 
 
@@ -69,7 +70,8 @@ def judged_pairs(profile: Profile) -> list[tuple[str, str, bool]]:
     """
     reference = profile.reference_system
     pairs = [(reference, other, False) for other in profile.systems if other != reference]
-    controls = control_pairs(profile.systems, reference)
+    checks = control_checks_of(profile.systems)
+    controls = control_pairs(profile.systems, reference, checks)
     return pairs + [(better, worse, True) for better, worse in controls]
 
 

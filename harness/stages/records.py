@@ -14,7 +14,7 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.cost.planning_model import local_tokenizer_source, token_counter
 from prefbench.harness.profile import Profile
-from prefbench.harness.prompt_files import prompts_fingerprint
+from prefbench.harness.prompt_files import prompts_fingerprint, text_kind_prompts_key
 from prefbench.harness.serving.models import PLANNING_PROVIDER, SMOLLM2
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.tasks.demo import generate_demo_records
@@ -113,6 +113,7 @@ class RecordsStage(Stage):
         return {
             "records": fingerprint([record.model_dump() for record in missing]),
             "prompts": prompts_fingerprint(),
+            **text_kind_prompts_key(missing),
             "max_tokens": context.profile.generation.intent_max_tokens,
             "seed": context.profile.seed,
             **temperatures_key(context.profile.generation.intent_temperatures),

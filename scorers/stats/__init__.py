@@ -11,7 +11,7 @@ from prefbench.scorers.stats.bradley_terry import (
 )
 from prefbench.scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
 from prefbench.scorers.stats.controls import (
-    CONTROL_CHECKS,
+    CONTROL_KINDS,
     ControlCheck,
     ControlOutcome,
     RequiredSample,
@@ -65,7 +65,7 @@ __all__ = [
     "AuditedPair",
     "BATTLE_OUTCOMES",
     "BOOTSTRAP_MIN_USERS",
-    "CONTROL_CHECKS",
+    "CONTROL_KINDS",
     "Battle",
     "BattleOutcome",
     "CiMethod",

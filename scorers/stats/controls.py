@@ -1,14 +1,16 @@
 """Control checks: whether a judge sees personalization at this sample size.
 
-Two control systems bracket the method (`prefbench.solvers.positive_control`,
-`prefbench.solvers.negative_control`). A judge that can see personalization must rank each control
-pair in the expected order, with a 95 % interval that excludes 50 %:
+Control systems bracket the method. Each declares the pair it is a control of
+(`@generation_system(control=Control.beats(...))`, `prefbench.solvers.registry`), which gives
+a `ControlCheck`; prefbench's two are
 
 - ``positive``: `positive_control` (writes with the truth's rules) beats `large_zero_shot`;
 - ``negative``: `preference_agent` (the user's own agent) beats `negative_control`
   (another user's agent).
 
-`control_checks` reads them from report.json comparison rows (the win rate, its clustered
+A judge that can see personalization must rank each control pair in the expected order,
+with a 95 % interval that excludes 50 %. `control_checks` reads them from report.json
+comparison rows (the win rate, its clustered
 interval and the per-user counts, already computed). When a check does not pass, it says
 how large the sample would have to be for the interval to exclude 50 % with 80 % power,
 if the observed effect were the true one (`required_sample`):
@@ -32,7 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
-    "CONTROL_CHECKS",
+    "CONTROL_KINDS",
     "ControlCheck",
     "ControlOutcome",
     "RequiredSample",
@@ -48,22 +50,26 @@ ALPHA = 0.05
 POWER = 0.8
 
 
+CONTROL_KINDS = ("positive", "negative")
+"""A positive control must beat its other system; a negative control must lose to it."""
+
+
 @dataclass(frozen=True)
 class ControlCheck:
-    """A control pair and the order a judge that sees personalization must give it."""
+    """A control pair and the order a judge that sees personalization must give it.
+
+    `name` is the control's kind (`CONTROL_KINDS`): a positive control is `better`, a
+    negative one `worse`.
+    """
 
     name: str
     better: str
     worse: str
 
 
-CONTROL_CHECKS: tuple[ControlCheck, ...] = (
-    ControlCheck("positive", better="positive_control", worse="large_zero_shot"),
-    ControlCheck("negative", better="preference_agent", worse="negative_control"),
-)
-
-
-def control_pairs(systems: Sequence[str], reference: str) -> list[tuple[str, str]]:
+def control_pairs(
+    systems: Sequence[str], reference: str, checks: Sequence[ControlCheck]
+) -> list[tuple[str, str]]:
     """The control pairs (better, worse) to judge besides the reference's pairs.
 
     A check's pair is judged when both its systems are in `systems`; it is left out when the
@@ -71,7 +77,7 @@ def control_pairs(systems: Sequence[str], reference: str) -> list[tuple[str, str
     """
     return [
         (check.better, check.worse)
-        for check in CONTROL_CHECKS
+        for check in checks
         if check.better in systems
         and check.worse in systems
         and reference not in (check.better, check.worse)
@@ -189,11 +195,13 @@ def _oriented(row: Mapping[str, Any], check: ControlCheck) -> dict[str, Any] | N
     return {"win_rate": win_rate, "ci_low": low, "ci_high": high, "per_user": per_user}
 
 
-def control_checks(rows: Iterable[Mapping[str, Any]]) -> list[ControlOutcome]:
-    """Every control check found in report.json comparison rows (either order of the pair)."""
+def control_checks(
+    rows: Iterable[Mapping[str, Any]], checks: Sequence[ControlCheck]
+) -> list[ControlOutcome]:
+    """Each of `checks` found in report.json comparison rows (either order of the pair)."""
     outcomes = []
     for row in rows:
-        for check in CONTROL_CHECKS:
+        for check in checks:
             oriented = _oriented(row, check)
             if oriented is None:
                 continue
@@ -231,13 +239,14 @@ def control_checks(rows: Iterable[Mapping[str, Any]]) -> list[ControlOutcome]:
 
 
 def detects_personalization(outcomes: Sequence[ControlOutcome]) -> bool | None:
-    """True when both checks ran and all passed; False when one failed; None when one is missing.
+    """True when all checks passed; False when one failed; None when a kind is missing.
 
-    `outcomes` are one judge's.
+    A judge detects personalization when at least one positive and one negative check ran
+    and every check passed. `outcomes` are one judge's.
     """
     if any(not outcome.expected_order for outcome in outcomes):
         return False
-    names = {outcome.check for outcome in outcomes}
-    if names != {check.name for check in CONTROL_CHECKS}:
+    kinds = {outcome.check for outcome in outcomes}
+    if not kinds >= set(CONTROL_KINDS):
         return None
     return True

@@ -18,10 +18,9 @@ from prefbench.core.fingerprint import fingerprint
 from prefbench.solvers.large_zero_shot import large_zero_shot
 from prefbench.solvers.training.context import BuildContext
 from prefbench.solvers.training.lora import TrainingExample
-from prefbench.solvers.training.rules import TEMPLATES, RuleStrategy, rule_distillation_task
+from prefbench.solvers.training.rules import PURPOSES, RuleStrategy, rule_distillation_task
 from prefbench.solvers.training.training import request_user_adapter
-from prefbench.solvers.writer import PROMPT_FAMILIES, render_prompt, template_for, template_of_kind
-from prefbench.tasks.corpora import TextKind
+from prefbench.solvers.writer import render_prompt, template_for
 from prefbench.tasks.records import records_by_user
 from prefbench.tasks.samples import record_to_sample
 
@@ -33,9 +32,9 @@ def _train_samples(context: BuildContext) -> list[Sample]:
     return [record_to_sample(record) for record in context.train_records]
 
 
-def _key_template(samples: list[Sample], by_kind: dict[TextKind, str]) -> str | list[str]:
-    """The template(s) the samples use, for a stage key: one name when one text kind."""
-    names = sorted({template_of_kind(by_kind, s.metadata or {}, "key") for s in samples})
+def _key_template(samples: list[Sample], purpose: str) -> str | list[str]:
+    """The template(s) of `purpose` the samples use, for a stage key: one when one text kind."""
+    names = sorted({template_for(purpose, s.metadata or {}) for s in samples})
     return names[0] if len(names) == 1 else names
 
 
@@ -49,7 +48,7 @@ def zero_shot_drafts(context: BuildContext) -> dict[str, str]:
     )
     key = {
         "records": fingerprint([r.model_dump() for r in context.train_records]),
-        "template": _key_template(samples, PROMPT_FAMILIES["write"]),
+        "template": _key_template(samples, "write"),
         "max_tokens": context.email_max_tokens,
     }
     log = context.run_eval("drafts", task, key)
@@ -74,7 +73,7 @@ def distill(
     key = {
         "records": fingerprint([r.model_dump() for r in context.train_records]),
         "drafts": fingerprint(drafts),
-        "template": _key_template(samples, TEMPLATES[strategy]),
+        "template": _key_template(samples, PURPOSES[strategy]),
         "max_tokens": context.rules_max_tokens,
     }
     stage = f"rules-{strategy}"

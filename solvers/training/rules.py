@@ -3,13 +3,12 @@
 The strategies of the paper's §5.5: `r3` compares the large model's own zero-shot draft
 with what the user really wrote (thinking + baseline, the paper's default); `r1` does the
 same without the thinking step; `no_baseline` (R2) thinks over the real text alone. Each has
-an email and an article template (`TEMPLATES`), picked by the sample's text kind. The rules
+a prompt purpose (`PURPOSES`) whose template the sample's text kind provides. The rules
 are what a rule agent is then trained to write. The model that writes them is the `large`
 role unless the task names another (`rule_writer`, a model of another family, §5.4).
 """
 
 import re
-from pathlib import Path
 from typing import Literal
 
 from inspect_ai import Task
@@ -17,20 +16,15 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from prefbench.solvers.writer import generate_from_template, generation_cache, template_of_kind
-from prefbench.tasks.corpora import TextKind
+from prefbench.solvers.writer import generate_from_template, generation_cache, template_for
 
-PROMPTS = Path(__file__).parent / "prompts"
 RuleStrategy = Literal["r1", "r3", "no_baseline"]
-TEMPLATES: dict[str, dict[TextKind, str]] = {
-    "r1": {"email": "distill_rules_r1_v1", "article": "distill_article_rules_r1_v1"},
-    "r3": {"email": "distill_rules_r3_v1", "article": "distill_article_rules_r3_v1"},
-    "no_baseline": {
-        "email": "distill_rules_no_baseline_v1",
-        "article": "distill_article_rules_no_baseline_v1",
-    },
+PURPOSES: dict[str, str] = {
+    "r1": "distill_rules_r1",
+    "r3": "distill_rules_r3",
+    "no_baseline": "distill_rules_no_baseline",
 }
-"""Each strategy's template by text kind."""
+"""Each strategy's prompt purpose (its template in every text kind's folder)."""
 STRATEGIES_WITH_DRAFT = ("r1", "r3")
 """Strategies that compare the large model's zero-shot draft with the real text."""
 
@@ -58,8 +52,8 @@ def distill_rules(
 
     Strategies with a draft (`STRATEGIES_WITH_DRAFT`) read it from `metadata.draft`.
     """
-    if strategy not in TEMPLATES:
-        raise ValueError(f"unknown rule strategy '{strategy}'; choose one of {list(TEMPLATES)}")
+    if strategy not in PURPOSES:
+        raise ValueError(f"unknown rule strategy '{strategy}'; choose one of {list(PURPOSES)}")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         fields = {"ground_truth": state.target.text}
@@ -68,10 +62,9 @@ def distill_rules(
         state.output = await generate_from_template(
             state,
             get_model(role=role),
-            template_of_kind(TEMPLATES[strategy], state.metadata, f"rules {strategy}"),
+            template_for(PURPOSES[strategy], state.metadata),
             cache=generation_cache(f"rules-{strategy}"),
             max_tokens=max_tokens,
-            prompts_dir=PROMPTS,
             **fields,
         )
         rules, tagged = parse_rules(state.output.completion)

@@ -5,11 +5,13 @@ own typed options into `CorpusText`s (one cleaned text each) and `SkippedText`s 
 did not keep, and why); `prepare_corpus` does the rest (per-user filters, picking users,
 the split, counting drops). A corpus that makes its records itself (the synthetic demo) is a
 generator decorated with `@generated_corpus(...)`. Either way the registration says what
-kind of text the corpus holds (`TextKind`: the prompt family, e.g. the judge's article or
-email prompt), its default split rule, what `--source` takes and its options.
+kind of text the corpus holds (a text kind of `prefbench.core.text_kinds`: the folder of
+prompts its texts are written and judged with, e.g. `email` or `article`), its default split
+rule, what `--source` takes and its options.
 
-Third-party packages register corpora the same way, from a module named under their
-``[project.entry-points.inspect_ai]``; `lookup_corpus` and `corpora` load those plug-ins.
+Third-party packages register corpora (and their own text kinds) the same way, from a module
+named under their ``[project.entry-points.prefbench]``; `lookup_corpus` and `corpora` load
+those plug-ins when a name is unknown or for a listing.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -20,14 +22,10 @@ from typing import Any, Literal, Protocol, TypeVar, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.plugins import load_entry_point_plugins
+from prefbench.core.plugins import broken_plugins_note, load_plugins
+from prefbench.core.text_kinds import DEFAULT_TEXT_KIND, TextKind, lookup_text_kind
 from prefbench.tasks.corpora.selection import SPLIT_MODES, SplitMode
 from prefbench.tasks.records import Record
-
-TextKind = Literal["email", "article"]
-TEXT_KINDS: tuple[TextKind, ...] = get_args(TextKind)
-DEFAULT_TEXT_KIND: TextKind = "email"
-"""The text kind of a dataset no corpus registers (records made elsewhere)."""
 
 STRICT_REASONS = frozenset(
     {
@@ -164,7 +162,8 @@ class Corpus:
     """
 
     name: str
-    text_kind: TextKind
+    text_kind: str
+    """The name of its registered text kind (`prefbench.core.text_kinds`)."""
     description: str
     split: SplitRule
     options: type[BaseModel]
@@ -230,7 +229,7 @@ _CORPORA: dict[str, Corpus] = {}
 def corpus(
     *,
     name: str,
-    text_kind: TextKind,
+    text_kind: str | TextKind,
     source: str,
     test_fraction: float,
     split_modes: tuple[SplitMode, ...] = SPLIT_MODES,
@@ -242,7 +241,9 @@ def corpus(
 
     Args:
         name: the corpus name (`prefbench data prepare NAME`, the records' `dataset`).
-        text_kind: what its texts are (`TEXT_KINDS`), which picks the prompt family.
+        text_kind: what its texts are: the name of a registered text kind (``"email"``,
+            ``"article"``, one from `register_text_kind`) or the `TextKind` itself; its
+            folder holds the prompts the texts are written and judged with.
         source: what `--source` takes, for the help and for the missing-source error.
         test_fraction: each user's share of texts in the test split.
         split_modes: the split modes it allows.
@@ -253,8 +254,8 @@ def corpus(
 
     The reader yields one item per text (or unreadable part) of the source and raises
     `PrefbenchInputError` for a source it cannot read at all (missing, wrong format).
-    Raises `ValueError` for a text kind or split rule prefbench does not know, or a name
-    another reader already registered.
+    Raises `ValueError` for a text kind that is not registered, a split rule prefbench does
+    not know, or a name another reader already registered.
     """
     split = SplitRule(test_fraction, default_split, split_modes)
     return _registrar(name, text_kind, split, options, default_users, source_help=source)
@@ -263,7 +264,7 @@ def corpus(
 def generated_corpus(
     *,
     name: str,
-    text_kind: TextKind,
+    text_kind: str | TextKind,
     test_fraction: float,
     options: type[BaseModel] = NoOptions,
     default_users: int | None,
@@ -281,7 +282,7 @@ def generated_corpus(
 
 def _registrar(
     name: str,
-    text_kind: TextKind,
+    text_kind: str | TextKind,
     split: SplitRule,
     options: type[BaseModel],
     default_users: int | None,
@@ -316,12 +317,12 @@ def _registrar(
 def lookup_corpus(name: str) -> Corpus:
     """The corpus called `name` (plug-ins loaded); `PrefbenchInputError` naming the known ones."""
     if name not in _CORPORA:
-        load_entry_point_plugins()
+        load_plugins()
     if name not in _CORPORA:
         raise PrefbenchInputError(
             f"unknown corpus '{name}'; known corpora: {', '.join(sorted(_CORPORA))}. Fix the "
             "name, or install the package that registers it (a `@corpus` reader in a module "
-            "named under its [project.entry-points.inspect_ai])"
+            f"named under its [project.entry-points.prefbench]).{broken_plugins_note()}"
         )
     return _CORPORA[name]
 
@@ -329,7 +330,7 @@ def lookup_corpus(name: str) -> Corpus:
 def corpora(*, plugins: bool = True) -> list[Corpus]:
     """Every registered corpus, by name; with `plugins` False, only those imported so far."""
     if plugins:
-        load_entry_point_plugins()
+        load_plugins()
     return [_CORPORA[name] for name in sorted(_CORPORA)]
 
 
@@ -338,12 +339,12 @@ def corpus_names() -> list[str]:
     return [entry.name for entry in corpora()]
 
 
-def corpus_text_kind(dataset: str | None) -> TextKind:
+def corpus_text_kind(dataset: str | None) -> str:
     """The text kind of a records `dataset`; `DEFAULT_TEXT_KIND` when no corpus registers it."""
     if dataset is None:
         return DEFAULT_TEXT_KIND
     if dataset not in _CORPORA:
-        load_entry_point_plugins()
+        load_plugins()
     entry = _CORPORA.get(dataset)
     return entry.text_kind if entry is not None else DEFAULT_TEXT_KIND
 
@@ -362,12 +363,14 @@ def _register(entry: Corpus) -> None:
     _CORPORA[entry.name] = entry
 
 
-def _checked_kind(name: str, text_kind: str) -> TextKind:
-    if text_kind not in TEXT_KINDS:
-        raise ValueError(
-            f"corpus {name!r}: text_kind must be one of {TEXT_KINDS}, not {text_kind!r}"
-        )
-    return text_kind  # type: ignore[return-value]
+def _checked_kind(name: str, text_kind: str | TextKind) -> str:
+    """The name of a registered text kind; `ValueError` naming the registered ones otherwise."""
+    kind_name = text_kind.name if isinstance(text_kind, TextKind) else text_kind
+    try:
+        lookup_text_kind(kind_name)
+    except PrefbenchInputError as error:
+        raise ValueError(f"corpus {name!r}: {error}") from None
+    return kind_name
 
 
 def _qualified(function: object) -> str:

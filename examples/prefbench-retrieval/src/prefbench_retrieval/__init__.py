@@ -1,7 +1,7 @@
 """prefbench-retrieval: the `retrieval_few_shot` generation system, as a separate package.
 
 Installing the package is all it takes: prefbench finds the system through the package's
-`[project.entry-points.inspect_ai]` entry point (`prefbench_retrieval.retrieval_few_shot`).
+`[project.entry-points.prefbench]` entry point (`prefbench_retrieval.retrieval_few_shot`).
 """
 
 from prefbench_retrieval.retrieval import IntentIndex

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from prefbench.tasks.records import Record
+from prefbench.plugin import Record
 
 if TYPE_CHECKING:  # scikit-learn takes ~2 s to import: every prefbench command loads this
     from sklearn.feature_extraction.text import TfidfVectorizer

@@ -5,7 +5,8 @@ the sample's intent (TF-IDF cosine, `prefbench_retrieval.retrieval`) are shown a
 unlike prefbench's `few_shot`, which draws them at random. Only the train split is ever
 searched, so the test email can never be among its own examples.
 
-Importing this module registers the system (the package's inspect entry point does it).
+Importing this module registers the system (the package's prefbench entry point does it).
+It imports nothing from prefbench but `prefbench.plugin`.
 It declares no separate call plan (`calls=`): the dry run derives the plan from this code.
 """
 
@@ -15,10 +16,15 @@ from pathlib import Path
 from inspect_ai.model import get_model
 from inspect_ai.solver import Generate, Solver, TaskState
 
-from prefbench.solvers.few_shot import render_examples
-from prefbench.solvers.registry import generation_system
-from prefbench.solvers.writer import generate_from_template, generation_cache
-from prefbench.tasks.records import read_records, records_by_user
+from prefbench.plugin import (
+    RunFolder,
+    generate_from_template,
+    generation_cache,
+    generation_system,
+    read_records,
+    records_by_user,
+    render_examples,
+)
 from prefbench_retrieval.retrieval import IntentIndex
 
 SYSTEM = "retrieval_few_shot"
@@ -43,7 +49,7 @@ def retrieval_few_shot(run_dir: str, k: int = 3, max_tokens: int = 128) -> Solve
     """
     if k < 1:
         raise ValueError(f"retrieval_few_shot needs k >= 1, got {k}")
-    records_path = Path(run_dir) / "data" / "records.jsonl"
+    records_path = RunFolder(Path(run_dir)).records
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         indexes = _indexes_by_user(records_path, records_path.stat().st_mtime_ns)

@@ -1,7 +1,9 @@
-"""A third-party corpus in one file: articles as JSON lines, registered through an entry point.
+"""`jsonl_articles`: a corpus in one module, articles as JSON lines.
 
 Each line is an object with ``id``, ``date`` (ISO 8601), ``text``, an optional ``title``
 and the field that names the user (``user``, or the one the option ``user_key`` names).
+Registered through the package's `[project.entry-points.prefbench]` only; it imports nothing
+from prefbench but `prefbench.plugin`.
 """
 
 import json
@@ -11,8 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from prefbench.core.errors import PrefbenchInputError
-from prefbench.tasks.corpora.registry import CorpusText, SkippedText, corpus
+from prefbench.plugin import CorpusText, PrefbenchInputError, SkippedText, corpus
 
 
 class JsonlOptions(BaseModel):

@@ -1,9 +1,8 @@
-"""A third-party judge in one file: the candidate whose length is closer to the real text wins.
+"""`length_ratio`: a judge in one module; the candidate closer in length to the real text wins.
 
-Registered through an entry point only (`tests/test_judge_registry.py` installs a stand-in
-distribution whose `inspect_ai` entry point names this module); nothing else in prefbench
-names it. It calls no model, counts characters or words (`unit`), and has a multi-candidate
-form as well.
+Registered through the package's `[project.entry-points.prefbench]` only; nothing in
+prefbench names it. It calls no model, counts characters or words (its `unit` setting), and
+has a multi-candidate form as well. It imports nothing from prefbench but `prefbench.plugin`.
 """
 
 from typing import Literal
@@ -11,15 +10,17 @@ from typing import Literal
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from prefbench.scorers.metrics import parse_failures, win_rate
-from prefbench.scorers.multi_judge import (
+from prefbench.plugin import (
+    JudgeSettingsModel,
+    TiePolicy,
     first_choice_shares,
+    judge,
     order_free_score,
+    pair_score,
+    parse_failures,
     rotation_parse_failures,
+    win_rate,
 )
-from prefbench.scorers.outcome import TiePolicy
-from prefbench.scorers.pair_score import pair_score
-from prefbench.scorers.registry import JudgeSettingsModel, judge
 
 Unit = Literal["characters", "words"]
 
