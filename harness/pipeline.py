@@ -29,6 +29,7 @@ from prefbench.core.atomic import atomic_write_text
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.run_folder import RunFolder
 from prefbench.core.run_lock import RunLockHold, acquire_run_lock
+from prefbench.core.safe_names import safe_child
 from prefbench.harness.cost.forecast import read_forecast
 from prefbench.harness.profile import Profile, dataset_profiles, dump_profile
 from prefbench.harness.progress import StageProgress
@@ -246,7 +247,7 @@ def run_datasets(
         results, nothing_recomputed = [], True
         for name, dataset_profile in dataset_profiles(profile).items():
             console.rule(f"[bold]dataset {escape(name)}", characters="=")
-            context = open_run(run.root / name, dataset_profile, console, display, limit)
+            context = open_run(safe_child(run.root, name), dataset_profile, console, display, limit)
             report = run_benchmark(context, guard_for(context) if guard_for else None)
             results.append(
                 DatasetResult(
