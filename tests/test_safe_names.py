@@ -7,13 +7,16 @@ root, and a hypothesis property drives the real write/replace/remove helpers wit
 strings next to a sentinel folder.
 """
 
+import io
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +41,8 @@ from prefbench.solvers.training.manifest import (
     write_manifest,
 )
 from prefbench.solvers.training.training import ensure_user_adapter
+from prefbench.tasks.corpora.enron_reader import RawMessage, SourceProblem, iter_tar
+from tests.helpers import run_cli, scripted_profile
 from tests.test_crash_safety import SYSTEM, build_context, examples
 
 HOSTILE = [
@@ -261,3 +266,40 @@ def test_inside_and_safe_child(tmp_path: Path) -> None:
         with pytest.raises(PathOutsideRoot):
             inside(tmp_path, escape)
     assert safe_child(tmp_path, "..", "/etc").parent.parent == tmp_path
+
+
+def test_an_enron_archive_member_with_a_dotdot_part_is_refused_not_made_a_user(
+    tmp_path: Path,
+) -> None:
+    """`maildir/../_sent_mail/1.` made `..` a mailbox, and so a user id."""
+    archive = tmp_path / "enron.tar.gz"
+    message = b"From: a@enron.com\nTo: b@enron.com\nSubject: s\n\nhello\n"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("maildir/../_sent_mail/1.", "maildir/allen-p/_sent_mail/1."):
+            info = tarfile.TarInfo(name)
+            info.size = len(message)
+            tar.addfile(info, io.BytesIO(message))
+    items = list(iter_tar(archive))
+    problems = [item for item in items if isinstance(item, SourceProblem)]
+    assert [problem.reason for problem in problems] == ["unsafe_path"]
+    assert "maildir/../_sent_mail/1." in problems[0].source
+    assert {item.mailbox for item in items if isinstance(item, RawMessage)} == {"allen-p"}
+
+
+def test_the_default_run_folder_of_a_climbing_profile_name_stays_under_runs(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "records.jsonl").write_text("not a record\n")
+    profile = scripted_profile(dataset={"kind": "records", "path": str(tmp_path / "records.jsonl")})
+    profile["name"] = "../../escaped"
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+    code, output = run_cli(monkeypatch, capsys, "run", "--profile", "profile.yaml")
+    assert code == 2, output  # the records are bad: the folder was made, the run stopped
+    [made] = (tmp_path / "runs").iterdir()
+    assert made.name.startswith("escaped-") and (made / "profile.yaml").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "profile.yaml",
+        "records.jsonl",
+        "runs",
+    ]
