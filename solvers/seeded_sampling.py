@@ -54,7 +54,8 @@ class RowSeededSampler:
             TopPLogitsWarper,
         )
 
-        self._generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self._seeds = list(seeds)
+        self._generators: list[torch.Generator] = []  # made on the scores' device
         self._warpers = LogitsProcessorList()
         if temperature is not None and temperature != 1.0:
             self._warpers.append(TemperatureLogitsWarper(temperature))
@@ -67,13 +68,17 @@ class RowSeededSampler:
         """Scores with `-inf` everywhere but each row's drawn token."""
         import torch
 
+        if not self._generators:
+            self._generators = [
+                torch.Generator(device=scores.device).manual_seed(seed) for seed in self._seeds
+            ]
         warped = self._warpers(input_ids, scores.float())
-        probabilities = torch.softmax(warped, dim=-1).cpu()
+        probabilities = torch.softmax(warped, dim=-1)
         drawn = [
             torch.multinomial(probabilities[row], 1, generator=self._generators[row])
             for row in range(probabilities.size(0))
         ]
-        chosen = torch.stack(drawn).to(scores.device)
+        chosen = torch.stack(drawn)
         only = torch.full_like(scores, float("-inf"))
         return only.scatter_(1, chosen, 0.0)
 

@@ -105,3 +105,32 @@ def test_call_seeds_differ_by_stated_seed_prompt_adapter_and_settings() -> None:
     }
     assert base not in others and len(others) == 5
     assert 0 <= base < 2**63
+
+
+@pytest.mark.integration
+def test_a_resumed_intents_stage_draws_what_an_uninterrupted_one_draws(tmp_path) -> None:
+    """SmolLM2 samples the intents (0.7 / 1.0 / 1.2): two fresh runs and a run resumed with
+    half of the calls still in its cache give the same intents."""
+    import shutil
+
+    from prefbench.harness.pipeline import prepare_records
+    from tests.conftest import tiny_demo_profile
+    from tests.helpers import scripted_run
+
+    def intents(run_dir) -> dict[str, str]:
+        context = scripted_run(run_dir, profile)
+        try:
+            return {record.id: record.intent for record in prepare_records(context)}
+        finally:
+            context.runner.close()
+
+    profile = tiny_demo_profile()
+    first = intents(tmp_path / "first")
+    assert intents(tmp_path / "second") == first
+    resumed = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "first" / "cache", resumed / "cache")
+    entries = sorted(path for path in (resumed / "cache").rglob("*") if path.is_file())
+    for path in entries[::2]:  # the calls a kill left unanswered
+        path.unlink()
+    assert intents(resumed) == first
+    assert len(set(first.values())) > 1
