@@ -125,6 +125,8 @@ def test_a_resumed_intents_stage_draws_what_an_uninterrupted_one_draws(tmp_path)
             context.runner.close()
 
     profile = tiny_demo_profile()
+    profile["dataset"] = {**profile["dataset"], "records_per_persona": 2, "test_fraction": 0.5}
+    profile["generation"] = {**profile["generation"], "intent_max_tokens": 12}
     first = intents(tmp_path / "first")
     assert intents(tmp_path / "second") == first
     resumed = tmp_path / "resumed"
