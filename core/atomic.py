@@ -24,10 +24,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from prefbench.core.safe_names import inside
+
 __all__ = [
     "DISK_FULL_ERRNOS",
     "NO_LINK_ERRNOS",
     "PREVIOUS_VERSION",
+    "PRIVATE_FILE_MODE",
+    "StagedFiles",
     "atomic_directory",
     "atomic_file",
     "atomic_version",
@@ -43,6 +47,9 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT"
 
 NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
 """`OSError.errno` values of `os.symlink` on a file system that has no symbolic links."""
+
+PRIVATE_FILE_MODE = 0o600
+"""Mode of files that hold secrets (invite tokens): read and written by their owner only."""
 
 PREVIOUS_VERSION = "previous"
 """Name, inside a versions folder, of a plain folder moved aside to be replaced by a link."""
@@ -99,12 +106,12 @@ def _fresh_name(folder: Path, prefix: str, suffix: str = "") -> Path:
     return folder / f"{prefix}{stamp}-{secrets.token_hex(4)}{suffix}"
 
 
-def _new_file(folder: Path, prefix: str) -> tuple[int, Path]:
-    """Create an empty temporary file in `folder` with the umask's mode; fd and path."""
+def _new_file(folder: Path, prefix: str, mode: int = 0o666) -> tuple[int, Path]:
+    """Create an empty temporary file in `folder` with `mode` less the umask; fd and path."""
     while True:
         path = _fresh_name(folder, prefix, ".tmp")
         try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), path
         except FileExistsError:
             continue
 
@@ -135,39 +142,98 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` through a temporary file in the same folder and a rename."""
-    with atomic_file(path) as temporary:
+def atomic_write_text(path: Path, text: str, mode: int = 0o666) -> None:
+    """Write `text` (UTF-8) to `path` through a temporary file in the same folder and a rename.
+
+    `mode` (less the umask) is the new file's: `PRIVATE_FILE_MODE` for secrets.
+    """
+    with atomic_file(path, mode) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
 
+def _replace_durably(temporary: Path, path: Path) -> None:
+    """Flush `temporary`, rename it over `path` and flush the folder's entries."""
+    fd = os.open(temporary, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    fsync_directory(path.parent)
+
+
 @contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
+def atomic_file(path: Path, mode: int = 0o666) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write; on success it is renamed over `path`.
 
     For writers that take a file name (an inspect log writer, say). The temporary file
-    exists, empty, with the umask's mode; on any exception it is removed and `path` is left
-    as it was. An `OSError` that names no file (a failed write) is given `path`'s name.
+    exists, empty, with `mode` less the umask (`PRIVATE_FILE_MODE`: only the owner may read
+    it); on any exception it is removed and `path` is left as it was. An `OSError` that
+    names no file (a failed write) is given `path`'s name.
     """
     path = Path(path)
     _make_folder(path.parent)
-    fd, temporary = _new_file(path.parent, f".{path.name}.")
+    fd, temporary = _new_file(path.parent, f".{path.name}.", mode)
     os.close(fd)
     try:
         yield temporary
-        fd = os.open(temporary, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-        fsync_directory(path.parent)
+        _replace_durably(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
         raise _naming(error, path) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+class StagedFiles:
+    """Several files written under temporary names, renamed into place only when all are done.
+
+    `new(path)` gives a temporary file beside `path` to write; `install()` renames every one
+    over its target (each rename atomic and flushed); `discard()`, or leaving a `with` block
+    by an exception, removes them and leaves every target as it was. For a change that must
+    follow another commit (e.g. judge logs rewritten only once a database transaction holds).
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def new(self, path: Path, mode: int = 0o666) -> Path:
+        """An empty temporary file beside `path` (mode less the umask), to be renamed over it."""
+        path = Path(path)
+        _make_folder(path.parent)
+        fd, temporary = _new_file(path.parent, f".{path.name}.", mode)
+        os.close(fd)
+        self._staged.append((temporary, path))
+        return temporary
+
+    @property
+    def targets(self) -> list[Path]:
+        """The files that `install()` replaces, in the order they were staged."""
+        return [path for _, path in self._staged]
+
+    def install(self) -> None:
+        """Rename every staged file over its target, in the order staged."""
+        while self._staged:
+            temporary, path = self._staged[0]
+            try:
+                _replace_durably(temporary, path)
+            except OSError as error:
+                raise _naming(error, path) from error
+            self._staged.pop(0)
+
+    def discard(self) -> None:
+        """Remove every staged file not installed yet."""
+        for temporary, _ in self._staged:
+            temporary.unlink(missing_ok=True)
+        self._staged.clear()
+
+    def __enter__(self) -> "StagedFiles":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self.discard()
 
 
 @contextmanager
@@ -213,8 +279,12 @@ def installed_version(link: Path, versions: Path) -> Path:
 
 
 @contextmanager
-def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
+def atomic_version(link: Path, versions: Path, *, root: Path) -> Iterator[Path]:
     """Yield a new, empty folder in `versions`; on success `link` points to it, in one step.
+
+    `link` and `versions` must lie inside `root` (the run folder), as written and with links
+    followed (`prefbench.core.safe_names.inside`); otherwise `PathOutsideRoot` is raised
+    before anything is created, moved or removed.
 
     Write the whole new version into the yielded folder. When the block ends without an
     exception, its files are flushed to disk and a symbolic link (relative) replaces `link`
@@ -230,7 +300,7 @@ def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
     readers of :func:`installed_version` still see one or the other. One writer at a time
     (the run-folder lock).
     """
-    link, versions = Path(link), Path(versions)
+    link, versions = inside(root, Path(link)), inside(root, Path(versions), follow=True)
     _make_folder(versions)
     fresh = _new_folder(versions, "v")
     try:
@@ -256,16 +326,17 @@ def atomic_version(link: Path, versions: Path) -> Iterator[Path]:
         if not (link.is_symlink() and link.resolve() == fresh.resolve()):
             shutil.rmtree(fresh, ignore_errors=True)
         raise
-    remove_old_versions(link, versions)
+    remove_old_versions(link, versions, root=root)
 
 
-def remove_old_versions(link: Path, versions: Path) -> None:
+def remove_old_versions(link: Path, versions: Path, *, root: Path) -> None:
     """Remove what `versions` holds besides the version `link` names.
 
     That is old versions and the leftovers of interrupted installs. Nothing is removed
     while `link` is missing or dangling (`versions/previous` may then be the one to read).
+    `link` and `versions` must lie inside `root` (else `PathOutsideRoot`, nothing removed).
     """
-    link, versions = Path(link), Path(versions)
+    link, versions = inside(root, Path(link)), inside(root, Path(versions), follow=True)
     if not versions.is_dir() or not link.exists():
         return
     keep = link.resolve() if link.is_symlink() else None

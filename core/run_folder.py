@@ -1,5 +1,6 @@
 """The run folder (docs/design.md §7): everything of one benchmark run, copyable and resumable."""
 
+import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,24 @@ class RunFolder:
     def corrupt_logs(self, stage: str) -> Path:
         """Unreadable logs of one stage kind, moved out of `logs/` (`corrupt/logs/<kind>/`)."""
         return self.root / "corrupt" / "logs" / stage
+
+    def move_corrupt_log(self, stage: str, path: Path) -> Path:
+        """Move an unreadable log of `logs/<stage>/` to `corrupt/logs/<stage>/`; its new path.
+
+        The one way every command sets a corrupt log aside (the pipeline, `human ...`): the
+        file keeps its name, or gets `-2`, `-3`... so an earlier corrupt log is never
+        overwritten.
+        """
+        folder = self.corrupt_logs(stage)
+        path = Path(path)
+        target = folder / path.name
+        number = 1
+        while target.exists():
+            number += 1
+            target = folder / f"{path.stem}-{number}{path.suffix}"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        return target
 
     def require_existing(self) -> "RunFolder":
         """The run folder itself, or an input error when it was never created."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from prefbench.core.atomic import atomic_write_text
+from prefbench.core.bounded_input import loads_json
 from prefbench.core.errors import PrefbenchInputError
 
 __all__ = [
@@ -98,7 +99,7 @@ class LockHolder:
     def read(cls, path: Path) -> "LockHolder | None":
         """The holder recorded in `path`; None when the file is absent or unreadable."""
         try:
-            raw = json.loads(path.read_text("utf-8"))
+            raw = loads_json(path.read_text("utf-8"))
             return cls(
                 pid=int(raw["pid"]),
                 host=str(raw["host"]),

@@ -29,6 +29,7 @@ from prefbench.core.atomic import atomic_write_text
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.run_folder import RunFolder
 from prefbench.core.run_lock import RunLockHold, acquire_run_lock
+from prefbench.core.safe_names import safe_child
 from prefbench.harness.cost.forecast import read_forecast
 from prefbench.harness.profile import Profile, dataset_profiles, dump_profile
 from prefbench.harness.progress import StageProgress
@@ -256,7 +257,7 @@ def run_datasets(
     run = RunFolder(run_dir)
     hold = _locked_with_profile(run, profile, console)
     datasets = dataset_profiles(profile)
-    runs = [(RunFolder(run.root / name), dataset) for name, dataset in datasets.items()]
+    runs = [(RunFolder(safe_child(run.root, name)), dataset) for name, dataset in datasets.items()]
     models = ModelPool(profile, adapter_users=lambda: planned_users(runs), announce=console.print)
     try:
         results, nothing_recomputed = [], True
@@ -264,7 +265,12 @@ def run_datasets(
             for name, dataset_profile in datasets.items():
                 console.rule(f"[bold]dataset {escape(name)}", characters="=")
                 context = open_run(
-                    run.root / name, dataset_profile, console, display, limit, models=models
+                    safe_child(run.root, name),
+                    dataset_profile,
+                    console,
+                    display,
+                    limit,
+                    models=models,
                 )
                 report = run_benchmark(context, guard_for(context) if guard_for else None)
                 results.append(

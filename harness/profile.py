@@ -103,6 +103,10 @@ def load_yaml_file(path: Path, *, what: str = "profile", fix: str = "fix the fil
         ) from None
     except yaml.YAMLError as error:
         raise PrefbenchInputError(f"{what} {path} is not valid YAML ({error}); {fix}") from None
+    except RecursionError:
+        raise PrefbenchInputError(
+            f"{what} {path} nests lists or mappings too deeply to read; {fix}"
+        ) from None
 
 
 def read_run_profile(path: Path, judge_kind: str | None = None) -> "Profile":

@@ -111,17 +111,6 @@ def read_log_header(path: Path) -> EvalLog:
         ) from error
 
 
-def _corrupt_log_target(run: RunFolder, kind: str, path: Path) -> Path:
-    """Where a corrupt log of `logs/<kind>/` goes: `corrupt/logs/<kind>/`, never over another."""
-    folder = run.corrupt_logs(kind)
-    target = folder / path.name
-    number = 1
-    while target.exists():
-        number += 1
-        target = folder / f"{path.stem}-{number}{path.suffix}"
-    return target
-
-
 def _users_in(run: RunFolder) -> int:
     """How many users the run's records hold (0 before the records stage wrote them)."""
     if not run.records.exists():
@@ -209,9 +198,7 @@ class StageRunner:
         return found
 
     def _move_aside(self, kind: str, path: Path, error: Exception) -> None:
-        target = _corrupt_log_target(self.run, kind, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)
+        target = self.run.move_corrupt_log(kind, path)
         self.announce(
             f"[yellow]warning:[/yellow] {escape(str(path))} is corrupt "
             f"({type(error).__name__}): moved to {escape(str(target))}; its stage runs "

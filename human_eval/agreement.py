@@ -431,6 +431,7 @@ def agreement_section(
     judge_logs: list[Path],
     seed: int,
     tie_policy: TiePolicy | None = None,
+    announce: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The ``agreement`` section of a run's report.json, read from its judge logs.
 
@@ -443,8 +444,9 @@ def agreement_section(
         judge_logs: The judge logs of the report; items exported from other logs are left out.
         seed: Seed of every bootstrap (the profile's seed).
         tie_policy: How the judge's two orders combine; default: the run profile's policy.
+        announce: Receives the warning for a corrupt judge log (moved aside, left out).
     """
-    study = read_judged_items(run_dir, judge_logs, tie_policy)
+    study = read_judged_items(run_dir, judge_logs, tie_policy, announce)
     if study is None or not any(item.human for item in study.items):
         return {}
     return agreement_statistics(study.items, study.annotators, study.judge, seed)

@@ -10,20 +10,21 @@ both back for the agreement statistics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.log import EvalLog, ProvenanceData, edit_score, read_eval_log, write_eval_log
+from inspect_ai.log import EvalLog, ProvenanceData, edit_score, write_eval_log
 from inspect_ai.scorer import Score, ScoreEdit
 
-from prefbench.core.atomic import atomic_file
+from prefbench.core.atomic import StagedFiles
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.run_folder import RunFolder
-from prefbench.human_eval.bundle import Bundle, KeyEntry, read_bundle
+from prefbench.human_eval.bundle import Bundle, KeyEntry, read_bundle, stage_relinked_bundle
 from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.judge_logs import judge_log_path, read_judge_log
 from prefbench.human_eval.judged_item import JudgedItem
+from prefbench.human_eval.relink import relink_lost_logs
 from prefbench.human_eval.store import AnnotationStore, Answer, current_answers
 from prefbench.scorers.outcome import TiePolicy
 from prefbench.scorers.pair_score import HUMAN_SCORE, judge_score, outcome_from_metadata
@@ -32,13 +33,17 @@ __all__ = [
     "HUMAN_SCORE",
     "AttachSummary",
     "HumanStudy",
+    "StagedAttachment",
     "attach_human_scores",
     "read_judged_items",
+    "stage_human_scores",
     "study_annotators",
     "unblinded_outcome",
 ]
 
 PROVENANCE = ProvenanceData(author="prefbench human import", reason="human answers un-blinded")
+
+Announce = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -120,15 +125,10 @@ def _human_scores(bundle: Bundle, answers: Sequence[Answer]) -> dict[str, Score]
     return scores
 
 
-def _write_log_atomically(log: EvalLog, path: Path) -> None:
-    """Write the log beside `path` under a temporary name, then rename it over `path`."""
-    with atomic_file(path) as temporary:
-        write_eval_log(log, str(temporary), format="eval")
-
-
-def _attach_to_log(path: Path, scores: dict[str, Score], key: dict[str, KeyEntry]) -> bool:
-    """Set the ``human`` score of the log's exported samples; True when the log changed."""
-    log = read_eval_log(str(path))
+def _changed_log(
+    path: Path, log: EvalLog, scores: dict[str, Score], key: dict[str, KeyEntry]
+) -> bool:
+    """Set the ``human`` score of the log's exported samples in `log`; True when it changed."""
     wanted = {
         key[item_id].sample_id: item_id for item_id in scores if key[item_id].judge_log == path.name
     }
@@ -156,40 +156,80 @@ def _attach_to_log(path: Path, scores: dict[str, Score], key: dict[str, KeyEntry
         edit = ScoreEdit(value=new.value, metadata=new.metadata, provenance=PROVENANCE)
         edit_score(log, sample.id, HUMAN_SCORE, edit, recompute_metrics=False)
         changed = True
-    if changed:
-        _write_log_atomically(log, path)
     return changed
 
 
-def attach_human_scores(run_dir: Path) -> AttachSummary:
-    """Un-blind the current answers and attach them as ``human`` scores to the judge logs.
+def _bundle_log(run_dir: Path, name: str, announce: Announce) -> tuple[Path, EvalLog]:
+    """A judge log the bundle's key names, read; an input error when it is gone or corrupt."""
+    folder = HumanFolder(run_dir)
+    path = judge_log_path(run_dir, name, folder.key_json)
+    log = read_judge_log(run_dir, path, announce) if path.exists() else None
+    if log is None:
+        raise PrefbenchInputError(
+            f"judge log {path}, from which {folder.bundle_json} was exported, is missing or "
+            f"was corrupt (see corrupt/logs/judge/): nothing was imported or attached. Redo "
+            f"the judge stage with `prefbench run --out {run_dir}` (finished model calls come "
+            "from the cache), then import again: a judge log of the same comparison holding "
+            "the same texts takes its place (`prefbench human export` would orphan the answers)"
+        )
+    return path, log
 
-    Every sample named in `human/key.json` gets a ``human`` score (an empty dict while
-    nobody answered it); a sample of an earlier bundle loses its stale one. Logs whose
-    scores are already up to date are not rewritten, so attaching twice changes nothing.
-    A log is rewritten through a temporary file and a rename; its eval metadata
-    (``prefbench_key``) and the judge's scores stay as they were.
+
+@dataclass
+class StagedAttachment:
+    """The judge logs with their new ``human`` scores, written but not yet in place.
+
+    `install()` renames them over the logs; `discard()` removes them. `summary` says what
+    attaching found. See :func:`stage_human_scores`.
+    """
+
+    summary: AttachSummary
+    files: StagedFiles
+
+    def install(self) -> None:
+        """Put every rewritten judge log (and a re-linked key) in place."""
+        self.files.install()
+
+    def discard(self) -> None:
+        """Remove the rewritten logs; the logs in place are left as they were."""
+        self.files.discard()
+
+
+def stage_human_scores(
+    run_dir: Path, answers: Sequence[Answer] | None = None, announce: Announce = print
+) -> StagedAttachment:
+    """Compute the ``human`` scores of `answers` and write the judge logs that change, aside.
+
+    `answers` defaults to the answers database's history. Nothing in `logs/judge/` changes
+    until `install()`: `prefbench human import` installs only once its answers are
+    committed, so a failure leaves both the database and the logs as they were. A judge log
+    of the bundle that was deleted, or that is corrupt (it is moved to `corrupt/logs/judge/`
+    with a warning), is replaced by another finished judge log of the same comparison whose
+    samples hold exactly the bundle's texts (what `prefbench run` writes when it redoes the
+    stage from the cache): `human/key.json` and `bundle.json` are staged with the new name.
 
     Raises:
-        PrefbenchInputError: No bundle, or a judge log of the bundle is missing or lacks
-            a sample the key points at (the message names the fix).
+        PrefbenchInputError: No bundle, or a judge log of the bundle that is missing or
+            corrupt and has no replacement, or that lacks a sample the key points at (the
+            message names the fix).
     """
     run_dir = Path(run_dir)
-    bundle = read_bundle(run_dir)
-    answers = _stored_answers(HumanFolder(run_dir))
+    bundle, relinked = relink_lost_logs(run_dir, read_bundle(run_dir), announce)
+    if answers is None:
+        answers = _stored_answers(HumanFolder(run_dir))
     scores = _human_scores(bundle, answers)
     current = current_answers(answers)
-    logs_dir = RunFolder(run_dir).logs("judge")
-    written = 0
-    for name in sorted({entry.judge_log for entry in bundle.key.values()}):
-        path = logs_dir / name
-        if not path.exists():
-            raise PrefbenchInputError(
-                f"judge log {path}, from which human/bundle.json was exported, is missing: "
-                "restore it, or export a new bundle with `prefbench human export --run "
-                f"{run_dir} --overwrite` (answers to the old items no longer apply)"
-            )
-        written += _attach_to_log(path, scores, bundle.key)
+    files = StagedFiles()
+    try:
+        if relinked:
+            stage_relinked_bundle(run_dir, bundle, files)
+        for name in sorted({entry.judge_log for entry in bundle.key.values()}):
+            path, log = _bundle_log(run_dir, name, announce)
+            if _changed_log(path, log, scores, bundle.key):
+                write_eval_log(log, str(files.new(path)), format="eval")
+    except BaseException:
+        files.discard()
+        raise
 
     annotators = study_annotators(bundle, answers)
     attached = [answer for answer in current.values() if answer.item_id in bundle.key]
@@ -197,15 +237,35 @@ def attach_human_scores(run_dir: Path) -> AttachSummary:
         name: len(bundle.key) - sum(answer.annotator == name for answer in attached)
         for name in annotators
     }
-    return AttachSummary(
+    summary = AttachSummary(
         items=len(bundle.key),
         answers=len(attached),
         missing=sum(missing_by_annotator.values()),
         missing_by_annotator=missing_by_annotator,
         changes=len(answers) - len(current),
         orphan_answers=len(current) - len(attached),
-        logs_written=written,
+        logs_written=sum(path.suffix == ".eval" for path in files.targets),
     )
+    return StagedAttachment(summary, files)
+
+
+def attach_human_scores(run_dir: Path, announce: Announce = print) -> AttachSummary:
+    """Un-blind the current answers and attach them as ``human`` scores to the judge logs.
+
+    Every sample named in `human/key.json` gets a ``human`` score (an empty dict while
+    nobody answered it); a sample of an earlier bundle loses its stale one. Logs whose
+    scores are already up to date are not rewritten, so attaching twice changes nothing.
+    A log is rewritten through a temporary file and a rename; its eval metadata
+    (``prefbench_key``) and the judge's scores stay as they were. See
+    :func:`stage_human_scores` for corrupt and lost logs.
+
+    Raises:
+        PrefbenchInputError: No bundle, or a judge log of the bundle is missing or lacks
+            a sample the key points at (the message names the fix).
+    """
+    staged = stage_human_scores(run_dir, announce=announce)
+    staged.install()
+    return staged.summary
 
 
 def _judge_name(log: EvalLog) -> str:
@@ -215,7 +275,10 @@ def _judge_name(log: EvalLog) -> str:
 
 
 def read_judged_items(
-    run_dir: Path, judge_logs: Sequence[Path], tie_policy: TiePolicy | None = None
+    run_dir: Path,
+    judge_logs: Sequence[Path],
+    tie_policy: TiePolicy | None = None,
+    announce: Announce = print,
 ) -> HumanStudy | None:
     """The judged items that carry a ``human`` score of the current bundle, from judge logs.
 
@@ -225,6 +288,8 @@ def read_judged_items(
             the bundle's key maps to that very log and sample count.
         tie_policy: Re-applied to the judge's stored verdicts; None keeps the policy the
             judge stored with each verdict.
+        announce: Receives the warning for a corrupt log, which is moved to
+            `corrupt/logs/judge/` and left out.
 
     Returns:
         The study, or None when the run has no bundle.
@@ -234,7 +299,9 @@ def read_judged_items(
     bundle = read_bundle(Path(run_dir))
     items, judges = [], []
     for path in judge_logs:
-        log = read_eval_log(str(path))
+        log = read_judge_log(Path(run_dir), path, announce)
+        if log is None:
+            continue
         judge_seen = False
         metadata = log.eval.metadata or {}
         for sample in log.samples or []:

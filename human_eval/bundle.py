@@ -11,7 +11,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from prefbench.core.atomic import atomic_file, atomic_write_text, fsync_directory
+from prefbench.core.atomic import (
+    PRIVATE_FILE_MODE,
+    StagedFiles,
+    atomic_file,
+    atomic_write_text,
+    fsync_directory,
+)
+from prefbench.core.bounded_input import loads_json
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.human_eval.folder import HumanFolder
 
@@ -122,8 +129,8 @@ def _load_json(path: Path, run_dir: Path) -> Any:
             f"{path} is missing: no human-evaluation bundle; " + _export_hint(run_dir)
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return loads_json(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # not JSON, too deep, not UTF-8
         raise PrefbenchInputError(
             f"{path} is not valid JSON ({error}); " + _export_hint(run_dir)
         ) from error
@@ -174,7 +181,7 @@ def _read_items(path: Path, run_dir: Path) -> list[BundleItem]:
         if not line.strip():
             continue
         try:
-            raw = json.loads(line)
+            raw = loads_json(line)
             items.append(
                 BundleItem(
                     item_id=str(raw["item_id"]),
@@ -184,7 +191,7 @@ def _read_items(path: Path, run_dir: Path) -> list[BundleItem]:
                     subject=raw.get("subject"),
                 )
             )
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise PrefbenchInputError(
                 f"{path}, line {number}: not a bundle item ({error}); " + _export_hint(run_dir)
             ) from error
@@ -242,19 +249,55 @@ def write_bundle(
     (export again), never a key that does not match its items.
     """
     folder = HumanFolder(Path(run_dir))
-    key_text = (
-        json.dumps({item_id: asdict(entry) for item_id, entry in key.items()}, indent=2) + "\n"
-    )
+    key_text = _key_text(key)
     items_text = "".join(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items)
     changed = not (_holds(folder.key_json, key_text) and _holds(folder.items_jsonl, items_text))
-    with atomic_file(folder.key_json) as key_file:
+    with atomic_file(folder.key_json, PRIVATE_FILE_MODE) as key_file:
         key_file.write_text(key_text, encoding="utf-8")
         with atomic_file(folder.items_jsonl) as items_file:
             items_file.write_text(items_text, encoding="utf-8")
             if changed:
                 folder.bundle_json.unlink(missing_ok=True)
                 fsync_directory(folder.root)
-    atomic_write_text(folder.bundle_json, json.dumps(manifest.to_json(), indent=2) + "\n")
+    atomic_write_text(folder.bundle_json, _manifest_text(manifest), PRIVATE_FILE_MODE)
+
+
+def stage_relinked_bundle(run_dir: Path, bundle: Bundle, files: StagedFiles) -> None:
+    """Stage `key.json` and `bundle.json` of `bundle`, whose items are those on disk.
+
+    For a key whose judge log names changed (`prefbench.human_eval.relink`): both files are
+    renamed into place by `files.install()`, together with whatever else was staged.
+    """
+    folder = HumanFolder(Path(run_dir))
+    files.new(folder.key_json, PRIVATE_FILE_MODE).write_text(
+        _key_text(bundle.key), encoding="utf-8"
+    )
+    files.new(folder.bundle_json, PRIVATE_FILE_MODE).write_text(
+        _manifest_text(bundle.manifest), encoding="utf-8"
+    )
+
+
+def _key_text(key: dict[str, KeyEntry]) -> str:
+    return json.dumps({item_id: asdict(entry) for item_id, entry in key.items()}, indent=2) + "\n"
+
+
+def _manifest_text(manifest: BundleManifest) -> str:
+    return json.dumps(manifest.to_json(), indent=2) + "\n"
+
+
+def restrict_token_files(run_dir: Path) -> list[Path]:
+    """Make `bundle.json` and `key.json` readable by their owner only; the files changed.
+
+    Bundles exported before prefbench wrote them 0600 are world-readable (0644), and
+    `bundle.json` holds every invite token.
+    """
+    folder = HumanFolder(Path(run_dir))
+    changed = []
+    for path in (folder.bundle_json, folder.key_json):
+        if path.is_file() and path.stat().st_mode & 0o077:
+            path.chmod(PRIVATE_FILE_MODE)
+            changed.append(path)
+    return changed
 
 
 def _holds(path: Path, text: str) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+from inspect_ai.log import EvalLog, list_eval_logs
 
 from prefbench.core.atomic import atomic_write_text
 from prefbench.core.errors import PrefbenchInputError
@@ -34,6 +34,7 @@ from prefbench.human_eval.bundle import (
     write_bundle,
 )
 from prefbench.human_eval.folder import HumanFolder
+from prefbench.human_eval.judge_logs import JUDGE_KIND, read_judge_log
 from prefbench.human_eval.store import AnnotationStore, utc_now
 from prefbench.tasks.records import read_records
 
@@ -55,14 +56,21 @@ class JudgedPair:
     candidate_b: str
 
 
-def judge_logs_by_system(run_dir: Path, judge: str | None = None) -> dict[str, Path]:
-    """Compared system (system B) → its newest finished judge log, optionally of one judge."""
-    log_dir = RunFolder(Path(run_dir)).logs("judge")
+def judge_logs_by_system(
+    run_dir: Path, judge: str | None = None, announce: Callable[[str], None] = print
+) -> dict[str, Path]:
+    """Compared system (system B) → its newest finished judge log, optionally of one judge.
+
+    A corrupt log is moved to `corrupt/logs/judge/` with a warning (`read_judge_log`).
+    """
+    log_dir = RunFolder(Path(run_dir)).logs(JUDGE_KIND)
     newest: dict[str, tuple[str, Path]] = {}
     if log_dir.exists():
         for info in list_eval_logs(str(log_dir)):
             path = Path(info.name.removeprefix("file://"))
-            header = read_eval_log(str(path), header_only=True)
+            header = read_judge_log(run_dir, path, announce, header_only=True)
+            if header is None:
+                continue
             metadata = header.eval.metadata or {}
             if header.status != "success" or "system_b" not in metadata:
                 continue
@@ -287,16 +295,28 @@ def draw_items(
     judge: str | None,
     announce: Callable[[str], None],
 ) -> tuple[list[BundleItem], dict[str, KeyEntry], tuple[BundleComparison, ...]]:
-    """Sample each comparison's pairs and blind them: items, key and per-comparison counts."""
-    logs = judge_logs_by_system(run_dir, judge)
-    wanted = _resolve_counts(list(logs), counts, default_count)
+    """Sample each comparison's pairs and blind them: items, key and per-comparison counts.
+
+    A log whose samples turn out unreadable is moved aside (with a warning) and the logs are
+    chosen again without it.
+    """
+    while True:
+        logs = judge_logs_by_system(run_dir, judge, announce)
+        wanted = _resolve_counts(list(logs), counts, default_count)
+        read = {
+            system: read_judge_log(run_dir, path, announce)
+            for system, path in logs.items()
+            if wanted[system] != 0
+        }
+        if all(log is not None for log in read.values()):
+            break
     chosen: list[JudgedPair] = []
     comparisons = []
     for system, path in logs.items():
         count = wanted[system]
-        if count == 0:
+        log = read.get(system)
+        if log is None:
             continue
-        log = read_eval_log(str(path))
         pairs = read_pairs(log)
         if count is not None and count > len(pairs):
             announce(f"{system}: {count} items asked, only {len(pairs)} judged pairs: using all")

@@ -29,25 +29,30 @@ import csv
 import hashlib
 import io
 import json
-import os
-import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from prefbench.core.atomic import StagedFiles
+from prefbench.core.bounded_input import check_regular_file, loads_json, read_regular_file
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.safe_names import safe_name, visible
+from prefbench.human_eval.attach import AttachSummary, StagedAttachment, stage_human_scores
 from prefbench.human_eval.bundle import Bundle, read_bundle
 from prefbench.human_eval.folder import HumanFolder
 from prefbench.human_eval.store import AnnotationStore
 
 __all__ = [
     "FileImport",
+    "ImportOutcome",
     "ParsedFile",
     "RawAnswer",
+    "import_answers",
     "import_files",
     "parse_choice",
     "prepare_import",
@@ -70,6 +75,13 @@ FORMATS_HINT = (
 _LISTED = 10
 CSV_FIELD_LIMIT = 128 * 1024
 CLOCK_SKEW = timedelta(minutes=5)
+"""How far an imported ``answered_at`` may lie in the future (clocks of other machines)."""
+MAX_FILE_BYTES = 256 * 1024 * 1024
+"""The largest CSV/TSV, JSON-lines or Label Studio file read (256 MiB)."""
+MAX_DATABASE_BYTES = 1024 * 1024 * 1024
+"""The largest annotations database read (1 GiB, its -wal file as much again)."""
+SQLITE_SECONDS = 60.0
+"""How long reading another annotations database may take before it is given up."""
 
 
 @dataclass(frozen=True)
@@ -168,8 +180,10 @@ def parse_choice(value: Any, where: str) -> int | None:
 def _timestamp(value: Any, where: str) -> str | None:
     """ISO-8601 text as UTC with milliseconds (the database's format); None when empty.
 
-    A time in the future (beyond a few minutes of clock skew) is refused: as the latest
-    answer it would override every answer given after the import.
+    A time in the future beyond `CLOCK_SKEW` is refused: as the latest answer it would
+    override every answer given after the import. A time in the future within it (another
+    machine's clock running ahead) becomes the import time, so an answer given on the page
+    after the import is later, and current, on the page and in the statistics alike.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -198,7 +212,7 @@ def _timestamp(value: Any, where: str) -> str | None:
             "correct the time (give its UTC offset, e.g. 2024-05-01T14:03:00+02:00), or leave "
             "answered_at empty to use the import time",
         )
-    return moment.isoformat(timespec="milliseconds")
+    return min(moment, now).isoformat(timespec="milliseconds")
 
 
 def _text(value: Any, name: str, where: str) -> str:
@@ -232,15 +246,21 @@ def _json_problem(error: ValueError) -> str:
     return str(error)
 
 
-def _read_text(path: Path, hint: str) -> str:
+def _read_content(path: Path, hint: str) -> bytes:
+    """The bytes of an answers file: a regular file (no link, FIFO, folder), size-bounded."""
+    return read_regular_file(path, what="the answers file", fix=hint, limit=MAX_FILE_BYTES)
+
+
+def _decoded(content: bytes, path: Path, hint: str) -> str:
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise _error(str(path), f"is not UTF-8 text ({error})", hint) from error
 
 
-def _parsed(path: Path, kind: str, answers: list[RawAnswer], blank: int) -> ParsedFile:
-    content = path.read_bytes()
+def _parsed(
+    path: Path, kind: str, answers: list[RawAnswer], blank: int, content: bytes
+) -> ParsedFile:
     return ParsedFile(path, kind, answers, blank, content, hashlib.sha256(content).hexdigest())
 
 
@@ -277,7 +297,8 @@ def read_csv_answers(path: Path) -> ParsedFile:
             128 KiB or an unterminated quote, an empty annotator or item id, a bad choice
             or time (the message names the row).
     """
-    text = _read_text(path, "save the sheet as UTF-8 CSV")
+    content = _read_content(path, "save the sheet as UTF-8 CSV")
+    text = _decoded(content, path, "save the sheet as UTF-8 CSV")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     answers, blank, number = [], 0, 1
@@ -310,7 +331,7 @@ def read_csv_answers(path: Path) -> ParsedFile:
         ) from error
     finally:
         csv.field_size_limit(previous_limit)
-    return _parsed(path, "csv", answers, blank)
+    return _parsed(path, "csv", answers, blank, content)
 
 
 def read_jsonl_answers(path: Path) -> ParsedFile:
@@ -320,15 +341,16 @@ def read_jsonl_answers(path: Path) -> ParsedFile:
         PrefbenchInputError: A line that is not a JSON object, lacks a needed key, or holds
             a bad value (the message names the line).
     """
-    text = _read_text(path, "save the file as UTF-8")
+    content = _read_content(path, "save the file as UTF-8")
+    text = _decoded(content, path, "save the file as UTF-8")
     answers, blank = [], 0
     for number, line in enumerate(text.split("\n"), start=1):
         where = f"{path}, line {number}"
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except ValueError as error:  # JSONDecodeError, or a number of over 4300 digits
+            record = loads_json(line)
+        except ValueError as error:  # JSONDecodeError, too deep, a number of over 4300 digits
             raise _error(
                 where, f"not valid JSON ({_json_problem(error)})", "write one JSON object per line"
             ) from error
@@ -346,7 +368,7 @@ def read_jsonl_answers(path: Path) -> ParsedFile:
             blank += 1
         else:
             answers.append(answer)
-    return _parsed(path, "jsonl", answers, blank)
+    return _parsed(path, "jsonl", answers, blank, content)
 
 
 def _label_studio_annotator(completed_by: Any, where: str) -> str:
@@ -389,10 +411,11 @@ def read_label_studio_answers(path: Path) -> ParsedFile:
             annotation without annotator, or a choice that is not 1 or 2 (the message names
             the task).
     """
-    text = _read_text(path, "export from Label Studio again")
+    content = _read_content(path, "export from Label Studio again")
+    text = _decoded(content, path, "export from Label Studio again")
     try:
-        tasks = json.loads(text)
-    except ValueError as error:  # JSONDecodeError, or a number of over 4300 digits
+        tasks = loads_json(text)
+    except ValueError as error:  # JSONDecodeError, too deep, a number of over 4300 digits
         raise _error(
             str(path),
             f"not valid JSON ({_json_problem(error)})",
@@ -444,48 +467,46 @@ def read_label_studio_answers(path: Path) -> ParsedFile:
                     where=at,
                 )
             )
-    return _parsed(path, "label-studio", answers, blank)
+    return _parsed(path, "label-studio", answers, blank, content)
 
 
 def read_database_answers(path: Path) -> ParsedFile:
     """Every row of another annotations database's ``answers`` table, in answer_id order.
 
     The file (and its ``-wal`` file, if any) is read from a temporary copy, so nothing is
-    written beside it; the copy, checkpointed into one file, is what gets kept.
+    written beside it; the copy, checkpointed into one file, is what gets kept. Only a
+    table is read: an ``answers`` that is a view is refused (a recursive view would never
+    end), untrusted schema code is off (``PRAGMA trusted_schema``), and the whole read is
+    given up after `SQLITE_SECONDS`.
 
     Raises:
-        PrefbenchInputError: Not an SQLite database, a damaged or truncated one, or one
-            without an ``answers`` table.
+        PrefbenchInputError: Not an SQLite database, a damaged or truncated one, one whose
+            ``answers`` is not a table, or one that takes too long to read.
     """
     fix = "copy the database again from the machine that ran the study (with its -wal file)"
+    limits = {"what": "the annotations database", "fix": fix, "limit": MAX_DATABASE_BYTES}
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "answers.sqlite"
-        shutil.copyfile(path, copy)
+        copy.write_bytes(read_regular_file(path, **limits))
         wal = path.with_name(path.name + "-wal")
-        if wal.exists():
-            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+        if wal.exists() or wal.is_symlink():
+            copy.with_name(copy.name + "-wal").write_bytes(read_regular_file(wal, **limits))
+        deadline = time.monotonic() + SQLITE_SECONDS
         try:
             connection = sqlite3.connect(copy)
+            connection.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
             try:
-                check = connection.execute("PRAGMA quick_check").fetchone()
-                if check is None or check[0] != "ok":
-                    raise sqlite3.DatabaseError(f"integrity check: {check}")
-                tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-                if "answers" not in tables:
-                    raise _error(
-                        str(path),
-                        "has no answers table: not a prefbench annotations database",
-                        "give the annotations.sqlite of the study's run folder (human/)",
-                    )
-                rows = connection.execute(
-                    "SELECT answer_id, annotator, item_id, choice, answered_at "
-                    "FROM answers ORDER BY answer_id"
-                ).fetchall()
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                connection.execute("PRAGMA journal_mode=DELETE")
+                rows = _answer_rows(connection, path)
             finally:
                 connection.close()
         except sqlite3.Error as error:
+            if time.monotonic() > deadline:
+                raise _error(
+                    str(path),
+                    f"took over {SQLITE_SECONDS:g} seconds to read; given up",
+                    "give the annotations.sqlite of the study's run folder (human/), or "
+                    "export its answers to CSV",
+                ) from error
             raise _error(str(path), f"is not a readable SQLite database ({error})", fix) from error
         content = copy.read_bytes()
     answers = []
@@ -508,6 +529,28 @@ def read_database_answers(path: Path) -> ParsedFile:
     return ParsedFile(path, "database", answers, 0, content, sha256)
 
 
+def _answer_rows(connection: sqlite3.Connection, path: Path) -> list[tuple]:
+    """The ``answers`` table's rows of an open copy, after checking it; then checkpointed."""
+    connection.execute("PRAGMA trusted_schema=OFF")
+    check = connection.execute("PRAGMA quick_check").fetchone()
+    if check is None or check[0] != "ok":
+        raise sqlite3.DatabaseError(f"integrity check: {check}")
+    kinds = dict(connection.execute("SELECT name, type FROM sqlite_master WHERE name = 'answers'"))
+    if kinds.get("answers") != "table":
+        found = f"a {kinds['answers']}" if "answers" in kinds else "nothing"
+        raise _error(
+            str(path),
+            f"has no answers table ('answers' is {found}): not a prefbench annotations database",
+            "give the annotations.sqlite of the study's run folder (human/)",
+        )
+    rows = connection.execute(
+        "SELECT answer_id, annotator, item_id, choice, answered_at FROM answers ORDER BY answer_id"
+    ).fetchall()
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.execute("PRAGMA journal_mode=DELETE")
+    return rows
+
+
 def _is_database(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
@@ -516,12 +559,15 @@ def _is_database(path: Path) -> bool:
 def read_answers_file(path: Path) -> ParsedFile:
     """Read a file of answers with the reader its name (or SQLite header) calls for.
 
+    Only a regular file is read: a symbolic link (never followed, so its target's content
+    never reaches a message), a folder, a FIFO or a device is refused by name.
+
     Raises:
-        PrefbenchInputError: The file is missing, of an unknown kind, or malformed.
+        PrefbenchInputError: The file is missing, not a regular file, too large, of an
+            unknown kind, or malformed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PrefbenchInputError(f"{path} does not exist; {FORMATS_HINT}")
+    check_regular_file(path, what="the answers file", fix=FORMATS_HINT, limit=MAX_DATABASE_BYTES)
     suffix = path.suffix.lower()
     if suffix in DATABASE_SUFFIXES or _is_database(path):
         return read_database_answers(path)
@@ -535,7 +581,7 @@ def read_answers_file(path: Path) -> ParsedFile:
 
 
 def _listed(names: Iterable[str]) -> str:
-    names = sorted(set(names))
+    names = sorted({visible(name) for name in names})
     shown = ", ".join(names[:_LISTED])
     return shown + (f" … ({len(names)} in all)" if len(names) > _LISTED else "")
 
@@ -598,32 +644,11 @@ def prepare_import(parsed: ParsedFile, bundle: Bundle, add_annotators: bool) -> 
     )
 
 
-def _keep_copy(folder: HumanFolder, parsed: ParsedFile) -> None:
-    """Keep the imported content as ``human/imports/<hash>-<name>`` (once per content)."""
-    target = folder.imports_dir / f"{parsed.sha256[:12]}-{parsed.path.name}"
-    if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(parsed.content)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _imported_before(database: Path, sha256: str) -> bool:
-    """Whether the database's ``imports`` table lists this content hash."""
-    if not database.exists():
-        return False
-    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = connection.execute("SELECT 1 FROM imports WHERE sha256 = ?", (sha256,)).fetchone()
-    finally:
-        connection.close()
-    return row is not None
+def _stage_copy(folder: HumanFolder, parsed: ParsedFile, files: StagedFiles) -> None:
+    """Stage the imported content as ``human/imports/<hash>-<name>`` (once per content)."""
+    target = folder.imports_dir / f"{parsed.sha256[:12]}-{safe_name(parsed.path.name)}"
+    if not target.exists():
+        files.new(target).write_bytes(parsed.content)
 
 
 def _identity(answer: Any) -> tuple[str, str, int, str | None]:
@@ -632,17 +657,15 @@ def _identity(answer: Any) -> tuple[str, str, int, str | None]:
 
 def _append(
     store: AnnotationStore,
-    folder: HumanFolder,
     item: PreparedImport,
     present: set[tuple[str, str, int, str | None]],
 ) -> FileImport:
     """Append one validated file's answers that the database lacks; `present` is updated."""
     parsed = item.parsed
-    seen_before = _imported_before(folder.database, parsed.sha256)
+    seen_before = store.imported(parsed.sha256)
     fresh = [] if seen_before else [a for a in item.answers if _identity(a) not in present]
     appended = 0
     if not seen_before:
-        _keep_copy(folder, parsed)
         rows = [
             {
                 "annotator": a.annotator,
@@ -669,27 +692,75 @@ def _append(
     )
 
 
-def import_files(
-    run_dir: Path, files: Sequence[Path], add_annotators: bool = False
-) -> list[FileImport]:
-    """Import answer files into the run's answers database, all validated before any write.
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What :func:`import_answers` did: each file's import, then the attachment to the logs."""
+
+    files: list[FileImport]
+    attached: AttachSummary
+
+
+def import_answers(
+    run_dir: Path,
+    files: Sequence[Path],
+    add_annotators: bool = False,
+    announce: Callable[[str], None] = print,
+) -> ImportOutcome:
+    """Import answer files and attach every answer to the judge logs, all or nothing.
+
+    Every file is read and validated first. Then, in one database transaction, the new
+    answers are appended and the judge logs rewritten with them aside
+    (`prefbench.human_eval.attach.stage_human_scores`); only when both succeed is the
+    transaction committed and the logs renamed into place (and each file's copy kept in
+    ``human/imports/``). A failure anywhere before (a corrupt judge log, a full disk) rolls
+    the transaction back: the database and the logs stay as they were.
 
     Args:
         run_dir: The run folder (its bundle says which items and annotators exist).
         files: Answer files of any supported kind (see the module docstring).
         add_annotators: Accept annotators that are not in ``bundle.json``.
-
-    Returns:
-        One :class:`FileImport` per file, in the order given.
+        announce: Receives warnings (a corrupt judge log moved aside, a re-linked bundle).
 
     Raises:
-        PrefbenchInputError: A missing bundle, or any file that is unreadable, malformed or
-            names unknown items or annotators; nothing is written then.
+        PrefbenchInputError: A missing bundle, any file that is unreadable, malformed or
+            names unknown items or annotators, or a judge log that cannot be attached to;
+            nothing is written then.
     """
     run_dir = Path(run_dir)
     bundle = read_bundle(run_dir)
     prepared = [prepare_import(read_answers_file(p), bundle, add_annotators) for p in files]
     folder = HumanFolder(run_dir)
     with AnnotationStore(folder.database) as store:
-        present = {_identity(answer) for answer in store.history()}
-        return [_append(store, folder, item, present) for item in prepared]
+        staged: StagedAttachment | None = None
+        try:
+            with store.transaction():
+                present = {_identity(answer) for answer in store.history()}
+                results = [_append(store, item, present) for item in prepared]
+                staged = stage_human_scores(run_dir, store.history(), announce)
+                for item, result in zip(prepared, results, strict=True):
+                    if not result.already_imported:
+                        _stage_copy(folder, item.parsed, staged.files)
+        except BaseException:
+            if staged is not None:
+                staged.discard()
+            raise
+    try:
+        staged.install()
+    except OSError as error:
+        raise PrefbenchInputError(
+            f"the answers are in {folder.database}, but writing {error.filename} failed "
+            f"({error.strerror or error}): free space, then attach them with `prefbench human "
+            f"import --run {run_dir}` (no file)"
+        ) from error
+    return ImportOutcome(results, staged.summary)
+
+
+def import_files(
+    run_dir: Path, files: Sequence[Path], add_annotators: bool = False
+) -> list[FileImport]:
+    """Import answer files and attach them to the judge logs (:func:`import_answers`).
+
+    Returns:
+        One :class:`FileImport` per file, in the order given.
+    """
+    return import_answers(run_dir, files, add_annotators).files

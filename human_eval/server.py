@@ -15,8 +15,10 @@ session); failed sign-ins are throttled; every POST must come from this site (``
 
 import secrets
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -28,8 +30,20 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.safe_names import visible
 from prefbench.human_eval.backup import backup_answers
-from prefbench.human_eval.bundle import Bundle, BundleItem, item_order_for, read_bundle
+from prefbench.human_eval.bundle import (
+    Bundle,
+    BundleItem,
+    item_order_for,
+    read_bundle,
+    restrict_token_files,
+)
+from prefbench.human_eval.connection_guard import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_SECONDS,
+    guarded_h11_protocol,
+)
 from prefbench.human_eval.folder import HumanFolder
 from prefbench.human_eval.store import AnnotationStore
 from prefbench.human_eval.web_guard import (
@@ -45,6 +59,19 @@ from prefbench.human_eval.web_guard import (
 )
 
 HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """A reverse proxy in front of the server whose forwarding headers are believed.
+
+    `trusted`: the addresses (or ``*``) whose ``X-Forwarded-For`` names the real client,
+    uvicorn's `forwarded_allow_ips`.
+    """
+
+    trusted: tuple[str, ...] = ("127.0.0.1",)
+
+
 SESSION_COOKIE = "prefbench_annotator"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -61,14 +88,46 @@ SECURITY_HEADERS = {
 }
 
 
-class Study:
-    """The bundle, each annotator's item order, and the answers database of one run."""
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
 
-    def __init__(self, bundle: Bundle, store: AnnotationStore) -> None:
-        self.bundle = bundle
+
+class Study:
+    """The bundle, each annotator's item order, and the answers database of one run.
+
+    The bundle is read again when `bundle.json` changes on disk (`refresh`), so an
+    annotator added by `prefbench human export` while the server runs gets a working invite
+    link without a restart. An export in progress (no `bundle.json`, or files that do not
+    match yet) keeps the bundle read last.
+    """
+
+    def __init__(self, run_dir: Path, store: AnnotationStore) -> None:
+        self.run_dir = Path(run_dir)
         self.store = store
+        self._bundle_json = HumanFolder(self.run_dir).bundle_json
+        self._state = _file_state(self._bundle_json)
+        self._use(read_bundle(self.run_dir))
+
+    def _use(self, bundle: Bundle) -> None:
+        self.bundle = bundle
         self.items = bundle.items_by_id
         self.orders = {name: item_order_for(bundle, name) for name in bundle.annotator_names}
+
+    def refresh(self) -> None:
+        """Read the bundle again if `bundle.json` changed since it was read."""
+        state = _file_state(self._bundle_json)
+        if state is None or state == self._state:
+            return
+        try:
+            bundle = read_bundle(self.run_dir)
+        except PrefbenchInputError:
+            return  # an export is writing it: keep the bundle read last, try again later
+        self._state = state
+        self._use(bundle)
 
     def annotator_of_token(self, token: str | None) -> str | None:
         """The annotator an invite token belongs to, if any."""
@@ -97,6 +156,24 @@ class Study:
             for position, item_id in enumerate(self.orders[annotator], start=1)
             if item_id not in answered
         ]
+
+
+def _storage_refusal(error: sqlite3.OperationalError) -> tuple[int, str]:
+    """The status and message for an answer the database could not store.
+
+    507 when the disk (or quota) is full, 503 when the database is busy or cannot be
+    written for now; either way the annotator is told the answer was NOT saved.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or "full" in str(error).lower():
+        return 507, (
+            "Your answer was NOT saved: the server's disk is full. Tell the study's organizer, "
+            "then choose again once they have freed space."
+        )
+    return 503, (
+        f"Your answer was NOT saved: the answers database cannot be written right now "
+        f"({error}). Wait a moment and choose again; tell the study's organizer if it persists."
+    )
 
 
 def _page(
@@ -131,12 +208,11 @@ def create_app(
         throttle: Failed sign-in limits (default: 5 per minute per client and per name).
     """
     run_dir = Path(run_dir)
-    study = Study(read_bundle(run_dir), AnnotationStore(HumanFolder(run_dir).database))
+    study = Study(run_dir, AnnotationStore(HumanFolder(run_dir).database))
     sessions = SessionStore(session_seconds)
     throttle = SignInThrottle() if throttle is None else throttle
     environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     templates = Jinja2Templates(env=environment)
-    total = len(study.bundle.items)
     scheme = "https" if behind_tls else "http"
 
     @asynccontextmanager
@@ -163,6 +239,7 @@ def create_app(
 
     @app.middleware("http")
     async def guard_posts_and_add_headers(request: Request, call_next: Callable) -> Response:
+        study.refresh()
         refusal = cross_site_refusal(
             request.method, request.headers, scheme, request.headers.get("host", "")
         )
@@ -207,24 +284,33 @@ def create_app(
 
     def base_context(annotator: str) -> dict:
         answered = len(study.answers(annotator))
-        return {"annotator": annotator, "answered": answered, "total": total}
+        return {"annotator": annotator, "answered": answered, "total": total()}
+
+    def total() -> int:
+        return len(study.bundle.items)
 
     def current(request: Request) -> str | None:
-        return sessions.annotator_of(request.cookies.get(SESSION_COOKIE))
+        """The signed-in annotator, while the bundle (re-exported, maybe) still has them."""
+        annotator = sessions.annotator_of(request.cookies.get(SESSION_COOKIE))
+        return annotator if annotator in study.orders else None
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request, token: str | None = None) -> Response:
-        """Invite links sign in; otherwise the sign-in form (or the study, when signed in)."""
+        """Invite links sign in; otherwise the sign-in form (or the study, when signed in).
+
+        A valid invite link always signs in: the throttle only slows down wrong ones, so
+        failures from a shared address (a proxy, a lab's NAT) never lock anyone out.
+        """
         if token is not None:
+            annotator = study.annotator_of_token(token)
+            if annotator is not None:
+                return signed_in(request, annotator)
             keys = [client_key(request)]
             wait = throttle.wait_seconds(keys)
             if wait:
                 return too_many(request, wait)
-            annotator = study.annotator_of_token(token)
-            if annotator is None:
-                throttle.failed(keys)
-                return forbidden(request, "This invite link is not valid for this study.")
-            return signed_in(request, annotator)
+            throttle.failed(keys)
+            return forbidden(request, "This invite link is not valid for this study.")
         if current(request) is not None:
             return RedirectResponse("/start", status_code=303)
         return _page(templates, request, "signin.html", {})
@@ -233,16 +319,16 @@ def create_app(
     def sign_in(
         request: Request, name: Annotated[str, Form()], token: Annotated[str, Form()]
     ) -> Response:
-        """Sign in by annotator name plus that annotator's invite token."""
+        """Sign in by annotator name plus that annotator's invite token (always, when right)."""
         name, token = name.strip(), token.strip()
+        if name in study.orders and study.token_matches(name, token):
+            return signed_in(request, name)
         keys = [client_key(request)] + ([f"name:{name}"] if name in study.orders else [])
         wait = throttle.wait_seconds(keys)
         if wait:
             return too_many(request, wait)
-        if name not in study.orders or not study.token_matches(name, token):
-            throttle.failed(keys)
-            return forbidden(request, "This name and invite token do not match an annotator.")
-        return signed_in(request, name)
+        throttle.failed(keys)
+        return forbidden(request, "This name and invite token do not match an annotator.")
 
     @app.post("/signout")
     def sign_out(request: Request) -> Response:
@@ -285,8 +371,8 @@ def create_app(
         annotator = current(request)
         if annotator is None:
             return RedirectResponse("/", status_code=303)
-        if not 1 <= position <= total:
-            return bad_request(request, f"There is no item {position} (items 1 to {total}).", 404)
+        if not 1 <= position <= total():
+            return bad_request(request, f"There is no item {position} (items 1 to {total()}).", 404)
         item = study.items[study.orders[annotator][position - 1]]
         context = {
             **base_context(annotator),
@@ -310,14 +396,20 @@ def create_app(
         annotator = current(request)
         if annotator is None:
             return forbidden(request, "Sign in with your invite link first.")
-        if not 1 <= position <= total:
-            return bad_request(request, f"There is no item {position} (items 1 to {total}).", 404)
+        if not 1 <= position <= total():
+            return bad_request(request, f"There is no item {position} (items 1 to {total()}).", 404)
         if study.orders[annotator][position - 1] != item_id:
-            return bad_request(request, f"Item {position} is not {item_id!r}: reload the page.")
+            return bad_request(
+                request, f"Item {position} is not {visible(repr(item_id))}: reload the page."
+            )
         if choice not in ("1", "2"):
-            return bad_request(request, f"Choice {choice!r} is not candidate 1 or 2.")
-        study.store.append(annotator, item_id, int(choice), source="app")
-        following = f"/item/{position + 1}" if position < total else "/missing"
+            return bad_request(request, f"Choice {visible(repr(choice))} is not candidate 1 or 2.")
+        try:
+            study.store.append(annotator, item_id, int(choice), source="app")
+        except sqlite3.OperationalError as error:
+            status, reason = _storage_refusal(error)
+            return bad_request(request, reason, status)
+        following = f"/item/{position + 1}" if position < total() else "/missing"
         return RedirectResponse(following, status_code=303)
 
     @app.get("/missing", response_class=HTMLResponse)
@@ -339,16 +431,32 @@ def make_server(
     *,
     behind_tls: bool = False,
     extra_hosts: Iterable[str] = (),
+    proxy: ProxySettings | None = None,
+    request_seconds: float = DEFAULT_REQUEST_SECONDS,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> uvicorn.Server:
     """A uvicorn server for the app (not started).
 
     The Host header must name this server (:func:`prefbench.human_eval.web_guard.allowed_hosts_for`
     of `host` plus `extra_hosts`) on every bind address, loopback, IPv6 and wildcard alike.
+    The client address (what failed sign-ins are counted by) is the socket's peer; only
+    with `proxy` are `X-Forwarded-For` / `X-Forwarded-Proto` believed, and only from its
+    `trusted` addresses. Each request must arrive whole within `request_seconds`, and at
+    most `max_connections` are open at once (`prefbench.human_eval.connection_guard`).
     """
     app = create_app(
         run_dir, allowed_hosts=allowed_hosts_for(host, extra_hosts), behind_tls=behind_tls
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=guarded_h11_protocol(request_seconds, max_connections),
+        proxy_headers=proxy is not None,
+        forwarded_allow_ips=",".join(proxy.trusted) if proxy is not None else None,
+    )
     return uvicorn.Server(config)
 
 
@@ -392,12 +500,15 @@ def serve(
     allow_remote: bool = False,
     behind_tls: bool = False,
     extra_hosts: Iterable[str] = (),
+    proxy: ProxySettings | None = None,
 ) -> None:
     """Serve the annotation app until interrupted, after printing each invite link.
 
     Binds to 127.0.0.1 by default. Any other host is reachable from other machines, so it
     needs `allow_remote` and the notice says who can reach it. When the answers database
-    exists, a snapshot of it goes to ``human/backups/`` first.
+    exists, a snapshot of it goes to ``human/backups/`` first. `bundle.json` and
+    `key.json` are made readable by their owner only (bundles exported before 0600).
+    `proxy`: see :func:`make_server`.
 
     Raises:
         PrefbenchInputError: A non-loopback `host` without `allow_remote`.
@@ -409,10 +520,14 @@ def serve(
             f"--host {DEFAULT_HOST}"
         )
     folder = HumanFolder(Path(run_dir))
+    for path in restrict_token_files(run_dir):
+        announce(f"{path} held invite tokens readable by other users: now owner-only (0600)")
     if folder.database.is_file():
         snapshot = backup_answers(run_dir, reason="serve")
         announce(f"Snapshot of {snapshot.answers} answers: {snapshot.path}")
-    server = make_server(run_dir, host, port, behind_tls=behind_tls, extra_hosts=extra_hosts)
+    server = make_server(
+        run_dir, host, port, behind_tls=behind_tls, extra_hosts=extra_hosts, proxy=proxy
+    )
     bundle = read_bundle(run_dir)
     announce(reach_notice(host, port, behind_tls))
     for name, url in invite_urls(bundle, host, port).items():

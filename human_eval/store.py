@@ -8,7 +8,8 @@ the report all go through it. :func:`backup_database` copies a live database saf
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,7 +151,7 @@ class AnnotationStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._connection = sqlite3.connect(
             self.path, timeout=30, isolation_level=None, check_same_thread=False
         )
@@ -206,12 +207,35 @@ class AnnotationStore:
             f"SELECT {COLUMNS} FROM answers{where} ORDER BY answer_id", tuple(parameters)
         )
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the database's write lock for a block: committed at its end, else rolled back.
+
+        Reads in the block (this store's methods) see its own uncommitted rows; other
+        connections (the app in another process) wait for the end of the block.
+        """
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
     def import_answers(self, answers: Iterable[Any], sha256: str, source: str) -> int:
         """Append imported answers in one transaction; 0 when this sha256 was imported before.
 
         Each answer is an object or mapping with `annotator`, `item_id`, `choice` and
-        optionally `answered_at` (now when missing); every row gets `source`.
+        optionally `answered_at` (now when missing); every row gets `source`. Inside
+        :meth:`transaction` the rows join that transaction (committed with it).
         """
+        if self._connection.in_transaction:
+            return self._insert_import(answers, sha256, source)
+        with self.transaction():
+            return self._insert_import(answers, sha256, source)
+
+    def _insert_import(self, answers: Iterable[Any], sha256: str, source: str) -> int:
         now = utc_now()
         rows = [
             (
@@ -225,29 +249,26 @@ class AnnotationStore:
         ]
         with self._lock:
             connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                seen = connection.execute(
-                    "SELECT 1 FROM imports WHERE sha256 = ?", (sha256,)
-                ).fetchone()
-                if seen is not None:
-                    connection.execute("ROLLBACK")
-                    return 0
-                connection.executemany(
-                    "INSERT INTO answers (annotator, item_id, choice, answered_at, source) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                connection.execute(
-                    "INSERT INTO imports (sha256, source, imported_at, answers) "
-                    "VALUES (?, ?, ?, ?)",
-                    (sha256, source, now, len(rows)),
-                )
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+            if self.imported(sha256):
+                return 0
+            connection.executemany(
+                "INSERT INTO answers (annotator, item_id, choice, answered_at, source) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            connection.execute(
+                "INSERT INTO imports (sha256, source, imported_at, answers) VALUES (?, ?, ?, ?)",
+                (sha256, source, now, len(rows)),
+            )
         return len(rows)
+
+    def imported(self, sha256: str) -> bool:
+        """Whether a file of this content hash was imported before (in this transaction too)."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT 1 FROM imports WHERE sha256 = ?", (sha256,)
+            ).fetchone()
+        return row is not None
 
     def count(self) -> int:
         """How many answer rows (changes included) the database holds."""

@@ -63,6 +63,7 @@ from prefbench.core.offline_api import OfflineModelAPI
 from prefbench.core.omp_pool import free_idle_pool
 from prefbench.core.quiet import quiet_transformers
 from prefbench.solvers.lora_spans import adapter_spans, adapters_by_span, covers, lora_layers
+from prefbench.solvers.seeded_sampling import call_seed, seeded_sampling_settings
 
 LORA_PROVIDER = "prefbench-lora"
 BASE_ADAPTER = "__base__"
@@ -78,7 +79,8 @@ class _Request:
 
     `max_new_tokens` is left out of `settings`: rows of different budgets share a batch,
     which generates up to the largest; each row keeps its own first `max_new_tokens`
-    (greedy decoding makes the same tokens whatever the budget).
+    (greedy decoding makes the same tokens whatever the budget, and so does sampling with
+    the row's own `seed`, `prefbench.solvers.seeded_sampling`).
     """
 
     prompt: str
@@ -86,6 +88,7 @@ class _Request:
     settings: tuple[tuple[str, Any], ...]
     batch_size: int
     max_new_tokens: int | None = None
+    seed: int = 0
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
 
@@ -154,12 +157,15 @@ class GenerationEngine:
         """
         if config.logprobs:
             raise ValueError(f"{model_name}: the local engine returns no logprobs")
+        prompt = self.api.hf_chat(input, [])
+        settings = self._generation_settings(config, do_sample)
         request = _Request(
-            prompt=self.api.hf_chat(input, []),
+            prompt=prompt,
             adapter=adapter,
-            settings=self._generation_settings(config, do_sample),
+            settings=settings,
             max_new_tokens=config.max_tokens,
             batch_size=config.max_connections or self.api.max_connections(),
+            seed=call_seed(config.seed, prompt, adapter, settings),
         )
         free_idle_pool()  # this thread's torch workers would slow the engine's (core.omp_pool)
         self._queue.put(request)
@@ -269,6 +275,10 @@ class GenerationEngine:
                 from transformers.generation import StopStringCriteria
 
                 settings["stopping_criteria"] = [StopStringCriteria(tokenizer, list(stop_strings))]
+            if settings.get("do_sample"):  # each row its own draws (seeded_sampling)
+                settings = seeded_sampling_settings(
+                    settings, [request.seed for request in batch], self.api.model.generation_config
+                )
             encoded = tokenizer(
                 [request.prompt for request in batch],
                 return_tensors="pt",

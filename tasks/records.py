@@ -8,6 +8,7 @@ id when known, what is wrong and how to fix it.
 
 import codecs
 import json
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from prefbench.core.atomic import atomic_write_text
+from prefbench.core.bounded_input import JsonLimitError, loads_json
 from prefbench.core.errors import PrefbenchInputError
 
 Split = Literal["train", "test"]
@@ -61,6 +63,22 @@ class Record(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("id", "dataset", "user")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        """Ids are shown in messages and pages: no NUL, line break or other control character.
+
+        Any other text is allowed; where an id names a file or folder (a user's adapters),
+        its safe name (`prefbench.core.safe_names.safe_name`) is used and the id kept as is.
+        """
+        control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+        if control is not None:
+            raise ValueError(
+                f"must not contain control characters (found {control!r}); "
+                "write the id on one line, as plain text"
+            )
         return value
 
 
@@ -134,11 +152,11 @@ def _parse_json_line(line: str, where: str) -> object:
     could never be written back as UTF-8).
     """
     try:
-        fields = json.loads(line)
+        fields = loads_json(line)
     except json.JSONDecodeError as error:
         problem = f"invalid JSON ({error.msg} at column {error.colno})"
-    except RecursionError:
-        problem = "JSON nested too deeply to read"
+    except JsonLimitError as error:
+        problem = f"JSON {error}"
     except ValueError as error:  # an integer over sys.get_int_max_str_digits()
         problem = f"a JSON number too long to read ({str(error).split(';')[0]})"
     else:

@@ -31,7 +31,7 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class RecordedRequest:
     max_tokens: int | None
     messages: list[dict[str, Any]]
     port: int
+    response_id: str | None = None
+    """The `id` of the completion the server answered it with (unique per server)."""
 
     @property
     def system(self) -> str:
@@ -190,12 +192,14 @@ class OpenAITestServer:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         text = reply_for(recorded)
-        self._record(recorded)
+        with self._lock:
+            response_id = f"chatcmpl-{self.port}-{len(self.requests) + 1}"
+        self._record(replace(recorded, response_id=response_id))
         prompt_tokens = len(recorded.prompt.split())
         completion_tokens = len(text.split())
         return JSONResponse(
             {
-                "id": f"chatcmpl-{len(self.requests)}",
+                "id": response_id,
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": recorded.model,

@@ -28,7 +28,9 @@ from prefbench.harness.report.file import read_report
 from prefbench.human_eval.attach import attach_human_scores
 from prefbench.human_eval.bundle import read_bundle
 from prefbench.human_eval.export import export_bundle
+from prefbench.human_eval.folder import HumanFolder
 from prefbench.human_eval.importers import import_files
+from prefbench.human_eval.store import AnnotationStore
 from prefbench.solvers.training.context import BuildContext
 from prefbench.solvers.training.lora import LoraSettings, TrainingExample, TrainingResult
 from prefbench.solvers.training.manifest import (
@@ -235,7 +237,7 @@ def test_a_two_rename_swap_fails_this_check(tmp_path: Path):
 
 def test_atomic_version_killed_at_every_step(tmp_path: Path):
     template = tmp_path / "template"
-    with atomic_version(template / "current", template / ".versions") as fresh:
+    with atomic_version(template / "current", template / ".versions", root=template) as fresh:
         (fresh / "which").write_text("old")
 
     def prepare(step: int) -> Path:
@@ -244,7 +246,7 @@ def test_atomic_version_killed_at_every_step(tmp_path: Path):
         return root
 
     def replace(root: Path) -> None:
-        with atomic_version(root / "current", root / ".versions") as fresh:
+        with atomic_version(root / "current", root / ".versions", root=root) as fresh:
             (fresh / "which").write_text("new")
 
     def check(root: Path) -> None:
@@ -296,12 +298,9 @@ def human_scores(run_dir: Path) -> list[dict]:
 def test_attach_killed_at_every_step(judged: Path, tmp_path: Path):
     bundle = export_bundle(judged, annotators=["alice"], seed=1, announce=lambda note: None)
     attach_human_scores(judged)  # the old state: scores without answers
-    answers = tmp_path / "answers.csv"
-    answers.write_text(
-        "annotator,item_id,choice,answered_at\n"
-        + "".join(f"alice,{item},1,2026-01-02T00:00:00Z\n" for item in bundle.key)
-    )
-    import_files(judged, [answers])
+    with AnnotationStore(HumanFolder(judged).database) as store:  # answers given on the page
+        for item in bundle.key:
+            store.append("alice", item, 1)
     old = human_scores(judged)
     assert old and all(value == {} for value in old)
 
@@ -319,6 +318,47 @@ def test_attach_killed_at_every_step(judged: Path, tmp_path: Path):
         shutil.rmtree(run_dir)
 
     assert kill_at_every_step(prepare, attach_human_scores, check) > 3
+
+
+def test_import_killed_at_every_step_commits_answers_only_with_their_attachment(
+    judged: Path, tmp_path: Path
+):
+    """Before the commit a kill leaves no new row and the old logs; after it, the answers
+    are in and attaching again (idempotent) brings every log up to date."""
+    bundle = export_bundle(judged, annotators=["alice"], seed=1, announce=lambda note: None)
+    attach_human_scores(judged)
+    answers = tmp_path / "answers.csv"
+    answers.write_text(
+        "annotator,item_id,choice,answered_at\n"
+        + "".join(f"alice,{item},1,2026-01-02T00:00:00Z\n" for item in bundle.key)
+    )
+    old = human_scores(judged)
+    assert old and all(value == {} for value in old)
+
+    def prepare(step: int) -> Path:
+        run_dir = tmp_path / f"step-{step}"
+        shutil.copytree(judged, run_dir)
+        return run_dir
+
+    def check(run_dir: Path) -> None:
+        database = HumanFolder(run_dir).database
+        rows = 0
+        if database.exists():
+            with AnnotationStore(database) as store:
+                rows = store.count()
+        scores = human_scores(run_dir)
+        assert rows in (0, len(bundle.key))
+        if rows == 0:  # not committed: nothing of the import anywhere
+            assert scores == old
+            assert not list((run_dir / "human").glob("imports/*"))
+        attach_human_scores(run_dir)
+        wanted = (
+            (lambda value: value == {}) if rows == 0 else (lambda value: set(value) == {"alice"})
+        )
+        assert all(wanted(value) for value in human_scores(run_dir))
+        shutil.rmtree(run_dir)
+
+    assert kill_at_every_step(prepare, lambda run_dir: import_files(run_dir, [answers]), check) > 5
 
 
 BUNDLE_FILES = ("key.json", "items.jsonl")
@@ -398,7 +438,7 @@ def test_atomic_writes_flush_the_file_then_its_folder(tmp_path: Path, monkeypatc
     assert identity(tmp_path / "log.eval") in seen and identity(tmp_path) in seen
 
     seen.clear()
-    with atomic_version(tmp_path / "current", tmp_path / ".versions") as fresh:
+    with atomic_version(tmp_path / "current", tmp_path / ".versions", root=tmp_path) as fresh:
         (fresh / "adapter").mkdir()
         (fresh / "adapter" / "weights").write_bytes(b"w")
     weights = tmp_path / "current" / "adapter" / "weights"
@@ -415,7 +455,7 @@ def test_files_and_folders_get_the_users_umask(tmp_path: Path, umask: int):
             temporary.write_bytes(b"zip")
         with atomic_directory(tmp_path / "model") as staging:
             (staging / "config.json").write_text("{}")
-        with atomic_version(tmp_path / "current", tmp_path / ".versions") as fresh:
+        with atomic_version(tmp_path / "current", tmp_path / ".versions", root=tmp_path) as fresh:
             (fresh / "manifest.json").write_text("{}")
     finally:
         os.umask(previous)

@@ -10,6 +10,7 @@ a SIGTERM that skips the cleanup.
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -88,7 +89,32 @@ def prefbench_run(profile: dict, tmp_path: Path, name: str) -> subprocess.Popen:
     )
 
 
+def cached_response_ids(run_dir: Path) -> set[str]:
+    """The completion ids of the answers the run's inspect cache holds (what it recorded).
+
+    A cache file is `(expiry, ModelOutput)` pickled by inspect; one cut short by the kill is
+    not an answer the run has (inspect reads it as a miss).
+    """
+    found = set()
+    for path in (run_dir / "cache").rglob("*"):
+        if not path.is_file():
+            continue
+        try:
+            _, output = pickle.loads(path.read_bytes())
+        except Exception:
+            continue
+        if getattr(output, "response_id", None):
+            found.add(output.response_id)
+    return found
+
+
 def test_killed_run_resumes_on_another_port_without_repeating_calls(tmp_path: Path) -> None:
+    """Every call the killed run had recorded in its cache is answered from there on resuming.
+
+    A call the server answered whose reply had not reached the run's cache when the run was
+    killed is asked again, as it must be: what counts as finished is what the run recorded,
+    read from its cache after the kill, so no timing (a sleep, a loaded machine) matters.
+    """
     record = tmp_path / "requests.jsonl"
     server = OpenAITestServer(record_file=record, delay_seconds=0.1).start()
     profile = endpoint_profile(server.base_url, generation={"max_samples": 2}, dataset=DATASET)
@@ -101,14 +127,18 @@ def test_killed_run_resumes_on_another_port_without_repeating_calls(tmp_path: Pa
             assert time.monotonic() < deadline, "generation never started"
             time.sleep(0.05)
     finally:
-        server.stop()  # answers nothing more; what it answered reaches the run's cache
-        time.sleep(1.0)
+        server.stop()  # answers nothing more
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+    run_dir = tmp_path / "run"
+    cached = cached_response_ids(run_dir)
     answered = read_recorded(record)
-    assert not (tmp_path / "run" / "logs" / "gen").exists() or not any(
+    finished = [r for r in answered if r.response_id in cached]
+    assert finished, "the run recorded none of its answers before the kill"
+    assert cached <= {r.response_id for r in answered}
+    assert not (run_dir / "logs" / "gen").exists() or not any(
         read_eval_log(str(path), header_only=True).status == "success"
-        for path in (tmp_path / "run" / "logs" / "gen").glob("*.eval")
+        for path in (run_dir / "logs" / "gen").glob("*.eval")
     ), "the run was stopped after generation, not in the middle of it"
 
     resumed_record = tmp_path / "resumed.jsonl"
@@ -118,11 +148,12 @@ def test_killed_run_resumes_on_another_port_without_repeating_calls(tmp_path: Pa
         process = prefbench_run(profile, tmp_path, "second")
         output = process.communicate(timeout=300)[0].decode()
     assert process.returncode == 0, output
-    repeated = {request_identity(r) for r in answered} & {
-        request_identity(r) for r in read_recorded(resumed_record)
-    }
+    asked_again = {request_identity(r) for r in read_recorded(resumed_record)}
+    repeated = {request_identity(r) for r in finished} & asked_again
     assert not repeated, f"{len(repeated)} finished calls were made again: {sorted(repeated)[:2]}"
-    assert json.loads((tmp_path / "run" / "report.json").read_text())["comparisons"]
+    unfinished = {request_identity(r) for r in answered} - {request_identity(r) for r in finished}
+    assert unfinished <= asked_again, "a call the run had not recorded was never asked again"
+    assert json.loads((run_dir / "report.json").read_text())["comparisons"]
 
 
 def test_sigterm_ends_a_run_through_its_cleanup(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from prefbench.human_eval.folder import HumanFolder
 from prefbench.human_eval.importers import import_files
 from prefbench.human_eval.store import AnnotationStore
 from tests.helpers import scripted_profile, scripted_run
+from tests.human_fixtures import write_judge_log
 
 ITEMS = ("item-0001", "item-0002", "item-0003")
 
@@ -55,6 +56,21 @@ def study(tmp_path: Path) -> Path:
         for n, item_id in enumerate(ITEMS)
     }
     write_bundle(run_dir, manifest, items, key)
+    pairs = [
+        {
+            "id": f"s{n}",
+            "user": "u1",
+            "ground_truth": "truth",
+            "candidate_a": "one" if "ab"[n % 2] == "a" else "two",
+            "candidate_b": "two" if "ab"[n % 2] == "a" else "one",
+            "value": "C",
+        }
+        for n in range(len(ITEMS))
+    ]
+    (run_dir / "logs" / "judge").mkdir(parents=True)
+    write_judge_log(
+        run_dir / "logs" / "judge" / "judge.eval", "x", pairs
+    )  # what `import` attaches to
     return run_dir
 
 

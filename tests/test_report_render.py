@@ -346,7 +346,7 @@ def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
     assert "| ann | **0.900** | 0.200 | 0.300 |" in markdown
     assert "| small_zero_shot | – | – | – | – |" in markdown  # a similarity row without data
     assert "| few_shot | 4 | 80.0 | [40.0, 96.0] |" in markdown
-    assert "| gen | openai/gpt-4o | 10 | 5 | 0.0001 |" in markdown
+    assert "| gen | openai/gpt-4o | 10 | 5 | 0 | 0.0001 |" in markdown
     assert "prices as of 2025-01-01" in markdown
 
     page = report_html_path(run).read_text()

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from prefbench.core.atomic import DISK_FULL_ERRNOS
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.safe_names import safe_child
 from prefbench.harness.cli.data import data_app
 from prefbench.harness.cli.human import human_app
 from prefbench.harness.cli.human_results import agreement_command, import_answers_command
@@ -69,7 +70,7 @@ def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -
     run = RunFolder(run_dir).require_existing()
     profile = read_run_profile(run.profile, judge_kind)
     if profile.datasets is not None:
-        folders = ", ".join(str(run_dir / name) for name in profile.datasets)
+        folders = ", ".join(str(safe_child(run_dir, name)) for name in profile.datasets)
         raise PrefbenchInputError(
             f"{run_dir} is a run over several datasets, each a run folder of its own: give "
             f"--run one of {folders} (`prefbench run --out {run_dir}` runs them all)"
@@ -159,7 +160,7 @@ def run(
         return
     from prefbench.harness.cost.dry_run import prepare_forecast
 
-    run_dir = out or Path("runs") / resolved.name
+    run_dir = out or safe_child(Path("runs"), resolved.name)
     if resolved.datasets is not None:
         from prefbench.harness.cost.spend import usd_by_kind
 

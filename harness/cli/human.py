@@ -131,6 +131,21 @@ def serve_command(
             help="Another Host name annotators use (a DNS name, the proxy's name); repeatable.",
         ),
     ] = None,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            "--proxy-headers",
+            help="Believe X-Forwarded-For/-Proto from --forwarded-allow-ips (a reverse proxy): "
+            "failed sign-ins are then counted per real client. Off: per socket peer.",
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="With --proxy-headers: the proxy's address (repeatable; default 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the annotation app for RUN's bundle and print each annotator's invite link.
 
@@ -138,7 +153,14 @@ def serve_command(
     """
     from prefbench.core.run_folder import RunFolder
     from prefbench.core.run_lock import refuse_if_locked
-    from prefbench.human_eval.server import serve
+    from prefbench.human_eval.server import ProxySettings, serve
+
+    if forwarded_allow_ips and not proxy_headers:
+        raise PrefbenchInputError(
+            "--forwarded-allow-ips needs --proxy-headers (forwarding headers are ignored "
+            "without it)"
+        )
+    proxy = ProxySettings(tuple(forwarded_allow_ips or ["127.0.0.1"])) if proxy_headers else None
 
     # the answers go to SQLite, which has its own locking: `human import` may run meanwhile
     refuse_if_locked(RunFolder(run_dir).require_existing().root)
@@ -150,6 +172,7 @@ def serve_command(
         allow_remote=allow_remote,
         behind_tls=behind_tls,
         extra_hosts=allowed_host or [],
+        proxy=proxy,
     )
 
 

@@ -94,20 +94,32 @@ def import_answers_command(
         typer.Option("--add-annotators", help="Accept annotators that are not in bundle.json."),
     ] = False,
 ) -> None:
-    """Import answers collected elsewhere, then attach all answers to the judge logs."""
+    """Import answers collected elsewhere and attach all answers to the judge logs.
+
+    All or nothing: the answers are committed only together with their attachment.
+    """
     from prefbench.human_eval.attach import attach_human_scores
-    from prefbench.human_eval.importers import import_files
+    from prefbench.human_eval.importers import import_answers
 
     with RunFolder(run_dir).locked():
         if files:
-            console.print(rich_table(_imports_table(import_files(run_dir, files, add_annotators))))
-        _print_attach(attach_human_scores(run_dir))
+            outcome = import_answers(run_dir, files, add_annotators, announce=_warn)
+            console.print(rich_table(_imports_table(outcome.files)))
+            _print_attach(outcome.attached)
+        else:
+            _print_attach(attach_human_scores(run_dir, announce=_warn))
+
+
+def _warn(line: str) -> None:
+    console.print(line, highlight=False)
 
 
 def _judge_logs(run: RunFolder, report: dict[str, Any]) -> list[Path]:
-    """The judge logs of the report's comparisons, each once."""
-    names = dict.fromkeys(str(row["log"]) for row in report.get("comparisons", []))
-    return [run.logs("judge") / name for name in names]
+    """The judge logs of the report's comparisons, each once (plain names in logs/judge/)."""
+    from prefbench.human_eval.judge_logs import judge_log_path
+
+    names = dict.fromkeys(str(row.get("log")) for row in report.get("comparisons", []))
+    return [judge_log_path(run.root, name, run.report_json) for name in names]
 
 
 def agreement_command(
@@ -129,9 +141,13 @@ def agreement_command(
     with run.locked():  # report.json is read, changed and written back
         report = read_report(run)
         profile = read_run_profile(run.profile)
-        attach_human_scores(run_dir)
+        attach_human_scores(run_dir, announce=_warn)
         section = agreement_section(
-            run_dir, _judge_logs(run, report), profile.seed, tie_policy=profile.judge.tie_policy
+            run_dir,
+            _judge_logs(run, report),
+            profile.seed,
+            tie_policy=profile.judge.tie_policy,
+            announce=_warn,
         )
         if not section:
             raise PrefbenchInputError(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prefbench.core.atomic import atomic_write_text
+from prefbench.core.bounded_input import loads_json
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.profile import Profile
 from prefbench.harness.serving.placement import TRAINING_DEVICE
@@ -41,7 +42,7 @@ def _read_json(path: Path) -> Any | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise PrefbenchInputError(
             f"{path} cannot be read ({error}): delete it and run again (it is rewritten)"

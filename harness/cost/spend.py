@@ -16,6 +16,7 @@ import yaml
 from inspect_ai.event import ModelEvent
 from inspect_ai.log import EvalLog, read_eval_log_samples
 
+from prefbench.core.fingerprint import fingerprint
 from prefbench.core.run_folder import RunFolder
 from prefbench.harness.cost.forecast import device_hours, forecast_comparison, read_forecast
 from prefbench.harness.profile import ModelPrice, Profile, StrictModel
@@ -141,25 +142,114 @@ def batched_models(header: EvalLog) -> set[str]:
     return batched
 
 
+@dataclass(frozen=True)
+class _CacheRead:
+    """A call a log answered from inspect's cache: its model, identity and the original's usage."""
+
+    model: str
+    identity: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+def _call_identity(event: ModelEvent) -> str:
+    """What a call and every later cache read of it share: model, input, config and output."""
+    return fingerprint(
+        {
+            "model": event.model,
+            "input": [message.model_dump(mode="json") for message in event.input],
+            "config": event.config.model_dump(mode="json"),
+            "output": event.output.model_dump(mode="json"),
+        }
+    )
+
+
+_scanned: dict[Path, tuple[tuple[int, int, int], tuple[set[str], list[_CacheRead]]]] = {}
+"""`_cache_events` per log, kept while the file is unchanged (the cost guard asks per stage)."""
+
+
+def _cache_events(path: Path) -> tuple[set[str], list[_CacheRead]]:
+    """The identities of a log's calls that reached a model, and its reads from the cache.
+
+    Read once per file version in a process (inode, size and modification time).
+    """
+    status = path.stat()
+    state = (status.st_ino, status.st_size, status.st_mtime_ns)
+    kept = _scanned.get(path)
+    if kept is None or kept[0] != state:
+        kept = (state, _scan_cache_events(path))
+        _scanned[path] = kept
+    return kept[1]
+
+
+def _scan_cache_events(path: Path) -> tuple[set[str], list[_CacheRead]]:
+    answered: set[str] = set()
+    reads: list[_CacheRead] = []
+    try:
+        for sample in read_eval_log_samples(str(path), all_samples_required=False):
+            for event in sample.events:
+                if not isinstance(event, ModelEvent) or event.error:
+                    continue
+                if event.cache != "read":
+                    answered.add(_call_identity(event))
+                    continue
+                usage = event.output.usage
+                reads.append(
+                    _CacheRead(
+                        model=event.model,
+                        identity=_call_identity(event),
+                        input_tokens=usage.input_tokens if usage else 0,
+                        output_tokens=usage.output_tokens if usage else 0,
+                        total_tokens=usage.total_tokens if usage else 0,
+                    )
+                )
+    except RuntimeError:  # a log written without samples (no sample ids): no calls in it
+        return set(), []
+    return answered, reads
+
+
 def usage_by_stage_model(
     run: RunFolder, judge_logs: Collection[Path] | None = None
 ) -> dict[tuple[str, str, bool], dict[str, int]]:
-    """Tokens per (stage kind, model, batched) summed over the finished logs' `model_usage`.
+    """Tokens per (stage kind, model, batched) the finished logs' calls cost, cached ones too.
 
-    `batched`: the log's eval sent that model's calls with inspect's `batch` config;
-    `judge_logs`: the judge logs in use (`finished_logs`).
+    The logs' `model_usage` counts only calls that reached a model. A call answered from
+    inspect's cache was paid for once, when it was first made; when no finished log holds
+    that first call (it was made by a run that was killed, whose log was then replaced),
+    its tokens, read from the cached output, are counted here, once, and the row's
+    `cached_calls` says how many such calls it holds. `batched`: the log's eval sent that
+    model's calls with inspect's `batch` config; `judge_logs`: the judge logs in use
+    (`finished_logs`).
     """
     usage: dict[tuple[str, str, bool], dict[str, int]] = {}
-    for kind, _, header in finished_logs(run, judge_logs):
+
+    def totals_of(key: tuple[str, str, bool]) -> dict[str, int]:
+        return usage.setdefault(
+            key, {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0, "cached_calls": 0}
+        )
+
+    answered: set[str] = set()
+    reads: list[tuple[tuple[str, str, bool], _CacheRead]] = []
+    for kind, path, header in finished_logs(run, judge_logs):
         batched = batched_models(header)
         for model, model_usage in header.stats.model_usage.items():
-            totals = usage.setdefault(
-                (kind, model, model in batched),
-                {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
-            )
+            totals = totals_of((kind, model, model in batched))
             totals["input_tokens"] += model_usage.input_tokens
             totals["output_tokens"] += model_usage.output_tokens
             totals["total_tokens"] += model_usage.total_tokens
+        log_answered, log_reads = _cache_events(path)
+        answered |= log_answered
+        reads.extend(((kind, read.model, read.model in batched), read) for read in log_reads)
+    for key, read in reads:
+        if read.identity in answered:
+            continue  # its first call is counted in a finished log, or was counted just now
+        answered.add(read.identity)
+        totals = totals_of(key)
+        totals["input_tokens"] += read.input_tokens
+        totals["output_tokens"] += read.output_tokens
+        totals["total_tokens"] += read.total_tokens
+        totals["cached_calls"] += 1
     return usage
 
 
@@ -232,9 +322,12 @@ def cost_section(
 
     `judge_logs` are the judge logs the report uses; a superseded one is not counted.
 
-    `usd` is None for a model without a price (see `price_of`), and so are the stage and
-    run totals it is part of. Batched calls are priced at their batch rate (`batch` true in
-    their row); prompt-cache discounts are not counted. With a forecast in the run folder
+    Calls a resumed stage answered from the cache count with the tokens they cost when
+    first made (`usage_by_stage_model`); `cached_calls_by_stage` and each row's
+    `cached_calls` say how many. `usd` is None for a model without a price (see
+    `price_of`), and so are the stage and run totals it is part of. Batched calls are
+    priced at their batch rate (`batch` true in their row); prompt-cache discounts are not
+    counted. With a forecast in the run folder
     (`forecast.json`), `forecast_vs_spend` compares it with the spend per stage kind; with
     stage timings, `device_hours` says how long each pipeline stage held how many GPUs.
     """
@@ -245,10 +338,12 @@ def cost_section(
     }
     by_stage_model: list[dict[str, Any]] = []
     usd_lists: dict[str, list[float | None]] = {kind: [] for kind in kinds}
+    cached_by_stage = dict.fromkeys(kinds, 0)
     ordered = sorted(usage.items(), key=lambda item: (kinds.index(item[0][0]), item[0][1:]))
     for (kind, model, batched), totals in ordered:
-        for name, value in totals.items():
-            tokens_by_stage[kind][name] += value
+        for name in ("input_tokens", "output_tokens", "total_tokens"):
+            tokens_by_stage[kind][name] += totals[name]
+        cached_by_stage[kind] += totals["cached_calls"]
         price = price_of(model, profile, batch=batched)
         dollars = usd(price, totals["input_tokens"], totals["output_tokens"])
         usd_lists[kind].append(dollars)
@@ -259,12 +354,14 @@ def cost_section(
                 "batch": batched,
                 "input_tokens": totals["input_tokens"],
                 "output_tokens": totals["output_tokens"],
+                "cached_calls": totals["cached_calls"],
                 "usd": dollars,
             }
         )
     usd_by_stage = {kind: _sum_usd(values) for kind, values in usd_lists.items()}
     section: dict[str, Any] = {
         "tokens_by_stage": tokens_by_stage,
+        "cached_calls_by_stage": cached_by_stage,
         "by_stage_model": by_stage_model,
         "usd_by_stage": usd_by_stage,
         "usd_total": _sum_usd(list(usd_by_stage.values())),

@@ -4,9 +4,9 @@ The one writer is `prefbench.harness.report.build.write_report`, which renders r
 report.html and the figures first.
 """
 
-import json
 from typing import Any
 
+from prefbench.core.bounded_input import loads_json
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.run_folder import RunFolder
 
@@ -22,12 +22,12 @@ def read_report(run: RunFolder) -> dict[str, Any]:
     path = run.report_json
     rewrite = f"run `prefbench judge --run {run.root}` to rewrite it"
     try:
-        report = json.loads(path.read_text("utf-8"))
+        report = loads_json(path.read_text("utf-8"))
     except FileNotFoundError as error:
         raise PrefbenchInputError(
             f"{path} does not exist: finish the run with `prefbench run` first"
         ) from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # not JSON, nested too deeply, not UTF-8
         raise PrefbenchInputError(f"{path} is corrupt ({error}): {rewrite}") from error
     if not isinstance(report, dict):
         raise PrefbenchInputError(f"{path} is corrupt (not a JSON object): {rewrite}")

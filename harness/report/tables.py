@@ -355,18 +355,28 @@ def cost_section(section: Mapping[str, Any]) -> Section:
     if by_model:
         tables.append(
             Table(
-                columns=columns("stage", "model", "input tokens", "output tokens", "USD", labels=2),
+                columns=columns(
+                    "stage",
+                    "model",
+                    "input tokens",
+                    "output tokens",
+                    "cached calls",
+                    "USD",
+                    labels=2,
+                ),
                 rows=[
                     cells(
                         text(row.get("stage")),
                         text(row.get("model")),
                         number(row.get("input_tokens")),
                         number(row.get("output_tokens")),
+                        number(row.get("cached_calls", 0)),
                         number(row.get("usd"), 4),
                     )
                     for row in by_model
                 ],
-                title="By stage and model",
+                title="By stage and model (cached calls: answered from the cache on resuming, "
+                "counted with the tokens they cost when first made)",
             )
         )
     comparison = _dict(section.get("forecast_vs_spend"))

@@ -8,9 +8,13 @@ writes both into a new folder `artifacts/SYSTEM/.versions/USER/vTIME-RANDOM/`, a
 one. A run folder from before versions (a plain `USER` folder) is read as it is and
 replaced by a link at its next build. While an adapter trains with checkpoints, they live in
 `artifacts/SYSTEM/.checkpoints/USER/` until the adapter is installed.
+
+`SYSTEM` and `USER` on disk are the safe names of the system and the user id
+(`prefbench.core.safe_names.safe_name`: a plain id such as `allen-p` is itself; any other, a
+slug plus a short hash), and every path is checked to stay inside `artifacts/` before
+anything is written or removed. The manifest keeps the original ids.
 """
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +28,9 @@ from prefbench.core.atomic import (
     installed_version,
     remove_old_versions,
 )
+from prefbench.core.bounded_input import loads_json
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.safe_names import inside, safe_child
 
 MANIFEST_FILE = "manifest.json"
 ADAPTER_FOLDER = "adapter"
@@ -60,12 +66,22 @@ class AdapterManifest(BaseModel):
         return self.input_hash[:16]
 
 
+def _artifacts(run_dir: Path) -> Path:
+    return Path(run_dir) / "artifacts"
+
+
+def _system_folder(run_dir: Path, system: str) -> Path:
+    return safe_child(_artifacts(run_dir), system)
+
+
 def _user_link(run_dir: Path, system: str, user: str) -> Path:
-    return Path(run_dir) / "artifacts" / system / user
+    return safe_child(_artifacts(run_dir), system, user)
 
 
 def _user_versions(run_dir: Path, system: str, user: str) -> Path:
-    return Path(run_dir) / "artifacts" / system / VERSIONS_FOLDER / user
+    return inside(
+        _artifacts(run_dir), safe_child(_system_folder(run_dir, system) / VERSIONS_FOLDER, user)
+    )
 
 
 def user_artifacts(run_dir: Path, system: str, user: str) -> Path:
@@ -82,7 +98,10 @@ def user_artifacts(run_dir: Path, system: str, user: str) -> Path:
 
 def user_checkpoints(run_dir: Path, system: str, user: str) -> Path:
     """The folder of the user's training checkpoints: `artifacts/SYSTEM/.checkpoints/USER`."""
-    return Path(run_dir) / "artifacts" / system / CHECKPOINTS_FOLDER / user
+    return inside(
+        _artifacts(run_dir),
+        safe_child(_system_folder(run_dir, system) / CHECKPOINTS_FOLDER, user),
+    )
 
 
 @contextmanager
@@ -94,14 +113,20 @@ def install_user_artifacts(run_dir: Path, system: str, user: str) -> Iterator[Pa
     exception it is removed and the installed pair is left as it was.
     """
     with atomic_version(
-        _user_link(run_dir, system, user), _user_versions(run_dir, system, user)
+        _user_link(run_dir, system, user),
+        _user_versions(run_dir, system, user),
+        root=_artifacts(run_dir),
     ) as fresh:
         yield fresh
 
 
 def tidy_user_artifacts(run_dir: Path, system: str, user: str) -> None:
     """Remove the user's old artifact versions (left by a build killed after its install)."""
-    remove_old_versions(_user_link(run_dir, system, user), _user_versions(run_dir, system, user))
+    remove_old_versions(
+        _user_link(run_dir, system, user),
+        _user_versions(run_dir, system, user),
+        root=_artifacts(run_dir),
+    )
 
 
 def read_manifest(run_dir: Path, system: str, user: str) -> AdapterManifest | None:
@@ -118,8 +143,8 @@ def read_manifest(run_dir: Path, system: str, user: str) -> AdapterManifest | No
         return None
     try:
         text = (version / MANIFEST_FILE).read_text(encoding="utf-8")
-        manifest = AdapterManifest.model_validate(json.loads(text))
-    except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as error:
+        manifest = AdapterManifest.model_validate(loads_json(text))
+    except (ValueError, ValidationError) as error:  # not JSON, too deep, not UTF-8
         raise PrefbenchInputError(
             f"{path} is corrupt ({type(error).__name__}: {str(error).splitlines()[0]}). "
             f"Delete the folder {folder} and run again to rebuild this adapter."
@@ -143,8 +168,11 @@ def write_manifest(folder: Path, manifest: AdapterManifest) -> Path:
 
 
 def installed_manifests(run_dir: Path) -> list[AdapterManifest]:
-    """The manifests of every installed adapter of the run, by system and user."""
-    artifacts = Path(run_dir) / "artifacts"
+    """The manifests of every installed adapter of the run, by system and user folder.
+
+    Folders are on-disk (safe) names, which map to themselves: each is read as it lies.
+    """
+    artifacts = _artifacts(run_dir)
     if not artifacts.is_dir():
         return []
     manifests = []

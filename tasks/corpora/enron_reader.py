@@ -86,6 +86,17 @@ def split_message_path(path: str) -> tuple[str, str, str] | None:
     return parts[0], "/".join(parts[1:-1]), parts[-1]
 
 
+def unsafe_path_problem(path: str, where: str) -> SourceProblem | None:
+    """An ``unsafe_path`` problem for a message path with a ``..`` part, else None.
+
+    ``maildir/../_sent_mail/1.`` would make ``..`` a mailbox, and so a user id; such a
+    path means a crafted or damaged archive, and the message is not read.
+    """
+    if ".." not in re.split(r"[\\/]+", path):
+        return None
+    return SourceProblem(where, "unsafe_path", f"the path {path!r} has a '..' part; not read")
+
+
 def iter_enron_source(
     source: Path, *, wanted_folder: FolderFilter = is_sent_folder
 ) -> Iterator[EnronItem]:
@@ -244,11 +255,15 @@ def iter_tar(archive: Path, *, wanted_folder: FolderFilter = is_sent_folder) -> 
             for member in tar:
                 if member.isdir():
                     continue
+                where = f"tar:{archive}:{member.name}"
+                unsafe = unsafe_path_problem(member.name, where)
+                if unsafe is not None:
+                    yield unsafe
+                    continue
                 parts = split_message_path(member.name)
                 if parts is None:
                     continue
                 mailbox, folder, name = parts
-                where = f"tar:{archive}:{member.name}"
                 if not wanted_folder(folder):
                     yield RawMessage(mailbox, folder, name, None, where)
                     continue
@@ -303,6 +318,10 @@ def iter_csv_export(
                 continue
             row_number, where, row = item
             file_path, message = row[columns["file"]], row[columns["message"]]
+            unsafe = unsafe_path_problem(file_path, where)
+            if unsafe is not None:
+                yield unsafe
+                continue
             parts = split_message_path(file_path)
             if parts is None or not message:
                 yield SourceProblem(where, "bad_row", f"no message path or text ({file_path!r})")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import statistics
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from typing import Literal
 
 from prefbench.core.atomic import atomic_write_text
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.safe_names import visible
 from prefbench.tasks.corpora.enron_reader import natural_key
 from prefbench.tasks.corpora.registry import (
     STRICT_REASONS,
@@ -393,6 +395,16 @@ def _filter_user(user: str, items: Iterable[dict], usable: UserSpool, gate: _Dro
     seen_texts: set[str] = set()
     kept = 0
     for item in ordered:
+        control = _control_character(user) or _control_character(item["id"])
+        if control:
+            gate.drop(
+                "bad_id",
+                item["source"],
+                f"user {visible(user)!r} or id {visible(item['id'])!r} holds the control "
+                f"character {control!r}",
+                bad_input=True,
+            )
+            continue
         if item["id"] in seen_ids:
             gate.drop(
                 "duplicate_id", item["source"], f"id {item['id']!r} appears twice", bad_input=True
@@ -494,6 +506,11 @@ def _local(address: str) -> str:
 
 def _letters(text: str) -> str:
     return "".join(character for character in text.lower() if character.isalpha())
+
+
+def _control_character(identifier: str) -> str | None:
+    """The first control character (NUL, a line break...) of an id or user, if any."""
+    return next((char for char in identifier if unicodedata.category(char) == "Cc"), None)
 
 
 def _text(value: str) -> str:

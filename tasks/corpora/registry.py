@@ -38,6 +38,7 @@ STRICT_REASONS = frozenset(
         "bad_row",
         "missing_field",
         "duplicate_id",
+        "bad_id",
     }
 )
 """Skip reasons that are bad input: with ``strict=True`` the first one raises.
