@@ -1,0 +1,109 @@
+"""Ctrl-C and SIGTERM end a run or a dry run within seconds, never hang, hold no server.
+
+`ended_by_signals` makes SIGINT and SIGTERM raise `KeyboardInterrupt` in the main thread, so
+every `finally` block (the pipeline closes its models and stops the servers it started) runs
+and the command can exit with 128 + the signal's number (130, 143; `received`). Cleanup may
+not finish: an event loop torn down mid-eval can wait forever on a worker thread, a server may
+not stop. With a `deadline`, a watchdog thread started by the first signal ends the process
+after that many seconds whatever it is doing: it terminates the process's children (servers
+it started; killed if they outlive a short wait) and exits with 128 + the signal's number,
+without Python's shutdown (which would wait on non-daemon threads). A second signal does so at
+once. The CLI installs it with a deadline (`GRACE_SECONDS`); `run_benchmark` installs it
+without one when nothing did (a notebook keeps its process), and nests in the CLI's.
+"""
+
+import os
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+GRACE_SECONDS = 3.0
+"""How long cleanup may take after a signal before the process is ended (the CLI's)."""
+CHILD_WAIT_SECONDS = 0.5
+"""How long terminated child processes get before they are killed."""
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+_received: list[int] = []
+_installed: list[float | None] = []
+
+
+def received() -> int | None:
+    """The signal that interrupted the process (SIGINT or SIGTERM), or None."""
+    return _received[0] if _received else None
+
+
+def exit_code(default: int) -> int:
+    """128 + the signal's number when a signal interrupted the process, else `default`."""
+    signum = received()
+    return default if signum is None else 128 + signum
+
+
+def end_children() -> None:
+    """Terminate this process's child processes (and theirs); kill those still alive soon."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=CHILD_WAIT_SECONDS)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
+def _end_now(signum: int) -> None:
+    end_children()
+    os._exit(128 + signum)
+
+
+def _watchdog(signum: int, deadline: float) -> None:
+    time.sleep(deadline)
+    _end_now(signum)
+
+
+@contextmanager
+def ended_by_signals(deadline: float | None = None) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM raise `KeyboardInterrupt` (see the module).
+
+    `deadline`: seconds after the first signal at which the process ends anyway (children
+    terminated, exit 128 + signal); None: never (a second signal raises again). Nested in an
+    active `ended_by_signals`, or outside the main thread, it changes nothing.
+    """
+    if _installed or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if _received and deadline is not None:
+            _end_now(_received[0])
+        if not _received:
+            _received.append(signum)
+            # an event loop torn down mid-eval leaves coroutines it never ran: not news
+            warnings.filterwarnings("ignore", message="coroutine .* was never awaited")
+            if deadline is not None:
+                threading.Thread(
+                    target=_watchdog, args=(signum, deadline), daemon=True, name="prefbench-exit"
+                ).start()
+        raise KeyboardInterrupt
+
+    _received.clear()
+    previous = {signum: signal.signal(signum, handle) for signum in SIGNALS}
+    _installed.append(deadline)
+    try:
+        yield
+    finally:
+        _installed.pop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
