@@ -8,7 +8,6 @@ arithmetic (`tests/planning_oracle.py`), compared with the plan number by number
 profile and on a scripted profile with a plug-in system.
 """
 
-import hashlib
 import re
 from collections import Counter
 from pathlib import Path
@@ -62,28 +61,6 @@ def plugin_test_system(run_dir: str, max_tokens: int = 128) -> Solver:
 
 def parsed(profile: dict):
     return parse_profile(profile, Path("<test profile>"))
-
-
-@pytest.fixture
-def answers_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scripted small and large models answer each prompt with text of their own.
-
-    As a real model's, an answer depends on the model (adapters included) and the prompt, so
-    the real run's cache hits only where a plan's do; the judge keeps its scripted reply.
-    """
-    api_class = type(get_model("prefbench-mock/probe", memoize=False).api)
-    scripted = api_class.generate
-
-    async def generate(self, input, tools, tool_choice, config):
-        output = await scripted(self, input, tools, tool_choice, config)
-        if self.model_name != "judge":
-            prompt = "\n".join(message.text for message in input) + str(config.temperature)
-            digest = hashlib.sha256(f"{self.model_name}\0{prompt}".encode()).hexdigest()
-            output.completion = f"{output.completion} {digest[:16]}"
-            output.choices[0].message.content = output.completion
-        return output
-
-    monkeypatch.setattr(api_class, "generate", generate)
 
 
 def planned_calls(plan: RunPlan) -> Counter:

@@ -17,7 +17,7 @@ plan into GPU-hours per stage.
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,13 +149,15 @@ def plan_run(
     records: list[Record] | None = None,
     limit: int | None = None,
     run_dir: Path | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> RunPlan:
     """What a run of `profile` would do in `run_dir` (see the module docstring).
 
     `records` are the profile's records when already read (the records stage reads them
     otherwise); `limit` is `prefbench run --limit`: at most that many test records per
     system. Without `run_dir`, or when it holds nothing yet, the plan is a fresh run's.
-    Raises what the stages raise on bad input (`PrefbenchInputError`).
+    `announce` is told as each stage's planning starts. Raises what the stages raise on bad
+    input (`PrefbenchInputError`).
     """
     with (
         TemporaryDirectory(prefix="prefbench-dry-run-") as folder,
@@ -173,7 +175,9 @@ def plan_run(
         context = PipelineContext(
             planning, profile, quiet, runner, limit=limit, stages=PIPELINE, planning=True
         )
-        for stage in context.stages:
+        for index, stage in enumerate(context.stages, start=1):
+            if announce is not None:
+                announce(f"planning stage {index}/{len(context.stages)} {stage.name}")
             stage.plan(context, planner)
         planned_records = context.require_records()
     test = [record for record in planned_records if record.split == "test"][:limit]

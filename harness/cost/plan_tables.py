@@ -201,7 +201,13 @@ def show_dry_run(
         if name:
             console.rule(f"[bold]dataset {escape(name)}", characters="=")
         folder = run_dir / name if name else run_dir
-        plan = plan_run(dataset_profile, found.records[name], limit, run_dir=folder)
+        plan = plan_run(
+            dataset_profile,
+            found.records[name],
+            limit,
+            run_dir=folder,
+            announce=lambda line: console.print(f"[dim]{escape(line)}[/dim]", highlight=False),
+        )
         plans.append(plan)
         console.print(rich_table(plan_table(plan, dataset_profile)))
         console.print(totals_line(plan), highlight=False)
