@@ -14,12 +14,14 @@ without one when nothing did (a notebook keeps its process), and nests in the CL
 
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import NoReturn
 
 GRACE_SECONDS = 3.0
 """How long cleanup may take after a signal before the process is ended (the CLI's)."""
@@ -63,9 +65,23 @@ def end_children() -> None:
             pass
 
 
-def _end_now(signum: int) -> None:
+def exit_now(code: int) -> NoReturn:
+    """End the process at once with `code`: output flushed, children ended, no teardown.
+
+    For a command a signal interrupted, once its own cleanup ran: Python's shutdown would
+    collect every object the run made and wait on threads an interrupted eval left behind.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
     end_children()
-    os._exit(128 + signum)
+    os._exit(code)
+
+
+def _end_now(signum: int) -> None:
+    exit_now(128 + signum)
 
 
 def _watchdog(signum: int, deadline: float) -> None:

@@ -23,7 +23,7 @@ from prefbench.core.atomic import atomic_write_text
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.run_folder import RunFolder
 from prefbench.core.run_lock import RunLockHold, acquire_run_lock
-from prefbench.harness.cost.dry_run import prepare_forecast
+from prefbench.harness.cost.dry_run import prepare_forecast, refuse_runs_above_ceiling
 from prefbench.harness.cost.forecast import read_forecast
 from prefbench.harness.cost.guard import CostGuard
 from prefbench.harness.cost.spend import usd_by_kind
@@ -195,9 +195,10 @@ def run_datasets(
     Each dataset's run is a complete run folder (its single-dataset profile, stages, report),
     so it resumes, and can be inspected or re-judged, on its own. `run_dir` holds the
     profile as given and the combined report; its lock is held throughout. `max_cost` is
-    one ceiling for the whole run: each dataset's run plans what it still needs when it
-    starts and is refused (`ForecastAboveCeiling`), or stopped before a stage
-    (`CeilingReached`), when that could take the spend of all datasets so far over it
+    one ceiling for the whole run: before any dataset starts, what all their folders spent
+    plus what they still need must fit under it (`ForecastAboveCeiling` otherwise, nothing
+    run); then each dataset's run is checked again when it starts, and stopped before a
+    stage (`CeilingReached`) that could take the spend of all datasets so far over it
     (`prefbench.harness.cost.dry_run.prepare_forecast`); `forecast` keeps each dataset's
     forecast without a ceiling.
 
@@ -212,11 +213,18 @@ def run_datasets(
     run = RunFolder(run_dir)
     hold = _locked_with_profile(run, profile, console)
     try:
+        datasets = dataset_profiles(profile)
+        plans = {}
+        if max_cost is not None:
+            folders = {run.root / name: spec for name, spec in datasets.items()}
+            plans = refuse_runs_above_ceiling(folders, max_cost, limit)
         results, nothing_recomputed, spent = [], True, 0.0
-        for name, dataset_profile in dataset_profiles(profile).items():
+        for name, dataset_profile in datasets.items():
             console.rule(f"[bold]dataset {escape(name)}", characters="=")
             context = open_run(run.root / name, dataset_profile, console, display, limit)
-            guard = prepare_forecast(context, max_cost, limit, spent, forecast_wanted=forecast)
+            guard = prepare_forecast(
+                context, max_cost, limit, spent, forecast, plans.get(run.root / name)
+            )
             report = run_benchmark(context, guard)
             results.append(
                 DatasetResult(

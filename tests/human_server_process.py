@@ -36,7 +36,8 @@ def start_server(run: Path, timeout: float = 60) -> ServerProcess:
     """Start `make_server(run)` in a child process; return once it answers."""
     port = free_port()
     code = (
-        f"from prefbench.human_eval.server import make_server; make_server({str(run)!r}, port={port}).run()"
+        "from prefbench.human_eval.server import make_server; "
+        f"make_server({str(run)!r}, port={port}).run()"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

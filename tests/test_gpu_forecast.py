@@ -67,10 +67,10 @@ def test_servers_count_from_their_first_stage_to_the_end() -> None:
     by_stage = {forecast.stage: forecast for forecast in gpu_forecast(rows, profile, STAGES)}
     large_rate = 1220 * 8 / 70 * 4  # output tokens/s of the 70B over its 4 GPUs
     records = by_stage["records"]
-    assert records.gpus == 4  # only the large server is up yet
+    assert records.gpus == 4 and records.held == ("large",)  # only the large server is up yet
     assert records.seconds == pytest.approx(122_000 / large_rate + 1_220_000 / (10 * large_rate))
     build = by_stage["build"]
-    assert build.gpus == 5  # + adapter training's GPU 0
+    assert build.gpus == 5 and set(build.held) == {"large", "training"}  # + training's GPU 0
     assert build.seconds == pytest.approx(12_200 / large_rate + 100 * 1.17)
     generation = by_stage["generation"]
     assert generation.gpus == 5  # the small server starts; training's GPU is free again

@@ -120,8 +120,8 @@ def test_server_and_import_write_at_once_without_lock_errors_or_lost_rows(
             thread.start()
         try:
             importer = subprocess.run(
-                [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()", "human", "import"]
-                + ["--run", str(run), *map(str, files)],
+                [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()"]
+                + ["human", "import", "--run", str(run), *map(str, files)],
                 cwd=REPO,
                 capture_output=True,
                 text=True,

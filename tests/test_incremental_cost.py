@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from prefbench.core.run_folder import RunFolder
 from prefbench.harness.cost.dry_run import plan_run
 from prefbench.harness.cost.guard import ForecastAboveCeiling
+from prefbench.harness.cost.spend import usd_by_kind
 from prefbench.harness.pipeline import run_benchmark, run_datasets
 from prefbench.harness.profile import parse_profile
 from tests.conftest import DEMO_SYSTEMS
@@ -88,15 +90,22 @@ def test_the_ceiling_across_datasets_is_the_pipeline_s(tmp_path: Path) -> None:
     both = scripted_profile(datasets={"small": small, "large": large}, prices=judge_priced)
     del both["dataset"]
     profile = parsed(both)
-    first, second = (
-        plan_run(parsed(scripted_profile(dataset=spec, prices=judge_priced)))
-        for spec in (small, large)
-    )
-    assert first.usd and second.usd and first.retry_usd is not None
-    assert second.usd > first.usd + first.retry_usd  # the second alone crosses what is left
-    ceiling = first.usd + first.retry_usd + 1e-6
+    run = tmp_path / "run"
+    finished_run(run / "small", scripted_profile(dataset=small, prices=judge_priced))
+    spent = sum(v or 0.0 for v in usd_by_kind(RunFolder(run / "small"), profile).values())
+    second = plan_run(parsed(scripted_profile(dataset=large, prices=judge_priced)))
+    assert spent > 0 and second.usd and second.retry_usd is not None
     console = Console(file=io.StringIO(), width=200)
-    with pytest.raises(ForecastAboveCeiling, match="spent"):
-        run_datasets(tmp_path / "run", profile, console, display="none", max_cost=ceiling)
-    assert (tmp_path / "run" / "small" / "report.json").exists()  # the first dataset ran
-    assert not (tmp_path / "run" / "large" / "logs").exists()  # the second never started
+
+    # what the first dataset spent counts: the second alone would fit, both do not
+    ceiling = spent + second.usd - 1e-6
+    assert second.usd < ceiling
+    with pytest.raises(ForecastAboveCeiling, match="spent and"):
+        run_datasets(run, profile, console, display="none", max_cost=ceiling)
+    assert not (run / "large" / "logs").exists()  # refused before anything ran
+
+    small_logs = sorted((run / "small" / "logs").rglob("*.eval"))
+    ceiling = spent + second.usd + second.retry_usd + 1e-6
+    outcome = run_datasets(run, profile, console, display="none", max_cost=ceiling)
+    assert outcome.report and (run / "large" / "report.json").exists()
+    assert sorted((run / "small" / "logs").rglob("*.eval")) == small_logs  # reused, not redone

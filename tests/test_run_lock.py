@@ -42,7 +42,8 @@ HOLD_UNTIL_STDIN_CLOSES = (
     "    print('held', flush=True); sys.stdin.read()\n"
 )
 TAKE_AND_DIE = (
-    "import os, sys; from pathlib import Path; from prefbench.core.run_lock import acquire_run_lock\n"
+    "import os, sys; from pathlib import Path\n"
+    "from prefbench.core.run_lock import acquire_run_lock\n"
     "acquire_run_lock(Path(sys.argv[1])); os._exit(0)\n"
 )
 WRITING_COMMANDS = [

@@ -319,4 +319,6 @@ def main() -> None:
     """
     with interrupts.ended_by_signals(deadline=interrupts.GRACE_SECONDS):
         code = _run_app()
+    if interrupts.received() is not None:
+        interrupts.exit_now(code)
     sys.exit(code)

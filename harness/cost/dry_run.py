@@ -27,6 +27,7 @@ from typing import Any
 
 from rich.console import Console
 
+from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.run_folder import RunFolder
 from prefbench.harness.cost.forecast import read_forecast, write_forecast
@@ -55,6 +56,7 @@ __all__ = [
     "plan_forecast",
     "plan_run",
     "prepare_forecast",
+    "refuse_runs_above_ceiling",
 ]
 
 
@@ -140,7 +142,7 @@ def _base_model_id(profile: Profile, run: RunFolder) -> str | None:
             return None  # never converted here: the run would convert it first
     try:
         return training_base(profile)[1]
-    except Exception:  # a small model that cannot train: the checks before planning say so
+    except PrefbenchInputError:  # a small model that cannot train: the input checks say so
         return None
 
 
@@ -172,9 +174,7 @@ def plan_run(
         )
         quiet = Console(file=io.StringIO(), width=200)
         runner = StageRunner(planning, profile, display="none", announce=lambda _: None)
-        context = PipelineContext(
-            planning, profile, quiet, runner, limit=limit, stages=PIPELINE, planning=True
-        )
+        context = PipelineContext(planning, profile, quiet, runner, limit=limit, stages=PIPELINE)
         for index, stage in enumerate(context.stages, start=1):
             if announce is not None:
                 announce(f"planning stage {index}/{len(context.stages)} {stage.name}")
@@ -252,6 +252,7 @@ def prepare_forecast(
     limit: int | None = None,
     spent_elsewhere: float = 0.0,
     forecast_wanted: bool = False,
+    plan: RunPlan | None = None,
 ) -> CostGuard | None:
     """Plan what the run still needs at its start; the cost guard when there is a ceiling.
 
@@ -261,7 +262,8 @@ def prepare_forecast(
     prices already (a resumed run keeps the forecast of its start, which the report compares
     with the spend). Raises `ForecastAboveCeiling` (an input error) when what was spent (here
     and, `spent_elsewhere`, by earlier datasets of the run) plus the plan is above `max_cost`;
-    a run with nothing left to do is never refused.
+    a run with nothing left to do is never refused. `plan` is the folder's plan when made
+    already (`refuse_runs_above_ceiling`).
     """
     profile = context.profile
     if max_cost is None and not forecast_wanted:
@@ -271,10 +273,9 @@ def prepare_forecast(
     )
     context.console.print("[dim]planning what the run still needs (a dry run)...[/dim]")
     spent_by_kind = usd_by_kind(context.run, profile)
-    forecast = {
-        **plan_forecast(plan_run(profile, limit=limit, run_dir=context.run.root), inputs),
-        "spent_before_by_kind": spent_by_kind,
-    }
+    if plan is None:
+        plan = plan_run(profile, limit=limit, run_dir=context.run.root)
+    forecast = {**plan_forecast(plan, inputs), "spent_before_by_kind": spent_by_kind}
     previous = read_forecast(context.run.root)
     if previous is None or previous.get("inputs") != inputs:
         write_forecast(context.run.root, forecast)
@@ -288,3 +289,32 @@ def prepare_forecast(
         spent_elsewhere=spent_elsewhere,
         spent_at_start=spent_by_kind,
     )
+
+
+def refuse_runs_above_ceiling(
+    runs: dict[Path, Profile], max_cost: float, limit: int | None = None
+) -> dict[Path, RunPlan]:
+    """Plan every run folder of a several-dataset run; refuse them all above the ceiling.
+
+    `runs` maps each dataset's folder to its profile. What the folders spent plus what their
+    plans still need (retries left out) must fit under `max_cost`, before any of them starts;
+    else `ForecastAboveCeiling` names the amounts. Returns each folder's plan (for
+    `prepare_forecast`, which checks each folder again when it starts).
+    """
+    plans = {
+        folder: plan_run(profile, limit=limit, run_dir=folder) for folder, profile in runs.items()
+    }
+    spent = sum(
+        value or 0.0
+        for folder, profile in runs.items()
+        for value in usd_by_kind(RunFolder(folder), profile).values()
+    )
+    costs = [plan.usd for plan in plans.values()]
+    unpriced = sorted({model for plan in plans.values() for model in plan.unpriced_models})
+    total = {
+        "usd": None if unpriced else sum(cost or 0.0 for cost in costs),
+        "unpriced_models": unpriced,
+    }
+    root = next(iter(runs)).parent if runs else Path(".")
+    refuse_above_ceiling(total, max_cost, root, spent=spent)
+    return plans

@@ -53,7 +53,8 @@ def model_billions(profile: Profile, role: str) -> float | None:
 class StageGpuForecast:
     """One pipeline stage: its estimated seconds, the GPUs held meanwhile and GPU-hours.
 
-    `held` names who holds them (`role large (vllm/...)`, `adapter training`).
+    `held` names who holds them: the roles of a server or GPU model (`large`, `small+large`
+    for roles sharing one), and `training` (adapter training's GPU).
     """
 
     stage: str
@@ -81,8 +82,7 @@ def _holders(profile: Profile) -> list[_Holder]:
     holders = []
     for owner, owned in devices.items():
         roles = () if owner == TRAINING else tuple(owner.removeprefix("role ").split(" + "))
-        model = profile.roles[roles[0]].model if roles else ""
-        name = owner if not roles else f"{owner} ({model})"
+        name = "training" if not roles else "+".join(roles)
         holders.append(_Holder(name, roles, frozenset(owned), providers[owner] == "vllm"))
     return holders
 

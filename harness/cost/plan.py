@@ -230,7 +230,7 @@ def copy_manifests(source: RunFolder, run_dir: Path) -> int:
     return len(manifests)
 
 
-def planned_log(stage: str, planned: "PlannedEval") -> EvalLog:
+def planned_log(stage: str, planned: PlannedEval) -> EvalLog:
     """A build eval's log as the plan knows it: its samples (answers and stores) only."""
     samples = [
         EvalSample(

@@ -164,7 +164,7 @@ def gpu_table(plan: RunPlan, profile: Profile) -> Table | None:
             Column("time"),
             Column("GPUs"),
             Column("GPU-h"),
-            Column("held by", "left", wrap=True),
+            Column("held by (roles)", "left", wrap=True),
         ],
         rows=rows,
         caption=(
@@ -209,7 +209,10 @@ def show_dry_run(
             announce=lambda line: console.print(f"[dim]{escape(line)}[/dim]", highlight=False),
         )
         plans.append(plan)
-        console.print(rich_table(plan_table(plan, dataset_profile)))
+        if plan.rows:
+            console.print(rich_table(plan_table(plan, dataset_profile)))
+        else:
+            console.print(f"[green]{escape(str(folder))}: every stage is finished[/green]")
         console.print(totals_line(plan), highlight=False)
         gpu = gpu_table(plan, dataset_profile)
         if gpu is not None:
