@@ -26,7 +26,15 @@ from prefbench.harness.profile import PROFILES_DIR, dataset_profiles, load_profi
 from prefbench.harness.stages.records import profile_records
 
 TARGET_SECONDS = 30.0
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "enron-sample" / "maildir"
+SAMPLE = next(
+    (
+        folder / "shared" / "data" / "enron-sample" / "maildir"
+        for folder in Path(__file__).resolve().parents
+        if (folder / "shared" / "data" / "enron-sample").is_dir()
+    ),
+    Path("../shared/data/enron-sample/maildir"),
+)
+"""The sample beside the checkout (or beside a folder above it, for a git worktree)."""
 
 
 def timed(function, *args, **kwargs) -> tuple[object, float, float]:
