@@ -323,6 +323,9 @@ class StageRunner:
                 retry_on_error=errors.retry_on_error,
                 score_display=False,
                 log_format="eval",
+                # no `inspect ctl` server: its uvicorn takes SIGINT/SIGTERM over while an eval
+                # runs and hands them on only once it has shut down (`harness/interrupts.py`)
+                ctl_server=False,
             )
         finally:
             try:
