@@ -54,25 +54,20 @@ def _usd(row: PlanRow) -> str:
 
 
 def _shown_rows(rows: list[PlanRow]) -> list[PlanRow]:
-    """The rows to show: local evals of one kind in one stage merged into one row."""
-    shown: list[PlanRow] = []
-    merged: dict[tuple[str, str], list[PlanRow]] = {}
+    """The rows to show: the local evals of one kind in one stage merged into one row."""
+    local: dict[tuple[str, str], list[PlanRow]] = {}
     for row in rows:
-        local = not (row.calls or row.retry_calls or row.training_jobs)
-        key = (row.pipeline_stage, row.stage)
-        if local and key in merged:
-            merged[key].append(row)
-            continue
-        if local:
-            merged[key] = [row]
-        shown.append(row)
-    return [
-        replace(row, job=f"{len(merged[key])} {row.stage} evals")
-        if len(merged.get(key := (row.pipeline_stage, row.stage), [])) > 1
-        and row is merged[key][0]
-        else row
-        for row in shown
-    ]
+        if not (row.calls or row.retry_calls or row.training_jobs):
+            local.setdefault((row.pipeline_stage, row.stage), []).append(row)
+    shown = []
+    for row in rows:
+        group = local.get((row.pipeline_stage, row.stage), [])
+        if row not in group:
+            shown.append(row)
+        elif row is group[0]:
+            many = len(group) > 1
+            shown.append(replace(row, job=f"{len(group)} {row.stage} evals") if many else row)
+    return shown
 
 
 def plan_table(plan: RunPlan, profile: Profile) -> Table:
