@@ -149,6 +149,7 @@ def rich_table(table: Table) -> RichTable:
             justify=column.align,
             no_wrap=not column.wrap,
             min_width=len(column.header) if column.wrap else None,
+            overflow="fold" if column.wrap else "ellipsis",  # a long word breaks, never hides
         )
     for row in table.rows:
         drawn.add_row(

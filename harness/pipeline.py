@@ -11,16 +11,10 @@ sub-folder of the run (`runs/NAME/<dataset>/`, a complete run folder), then writ
 combined report of them all in `runs/NAME/` (`run_datasets`, `prefbench.harness.report.combined`).
 """
 
-import signal
-import threading
-import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -30,7 +24,12 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.run_folder import RunFolder
 from prefbench.core.run_lock import RunLockHold, acquire_run_lock
 from prefbench.core.safe_names import safe_child
+from prefbench.harness.cost.dry_run import prepare_forecast, refuse_runs_above_ceiling
 from prefbench.harness.cost.forecast import read_forecast
+from prefbench.harness.cost.guard import CostGuard
+from prefbench.harness.cost.spend import usd_by_kind
+from prefbench.harness.interrupts import ended_by_signals
+from prefbench.harness.preflight import check_inputs
 from prefbench.harness.profile import Profile, dataset_profiles, dump_profile
 from prefbench.harness.progress import StageProgress
 from prefbench.harness.report.combined import DatasetResult, report_combined_run
@@ -38,6 +37,7 @@ from prefbench.harness.serving.models import ModelPool
 from prefbench.harness.serving.weights import require_trainable_small
 from prefbench.harness.stage_runner import StageResult, StageRunner
 from prefbench.harness.stages import (
+    PIPELINE,
     BuildStage,
     CrossUserStage,
     GenerationStage,
@@ -47,15 +47,11 @@ from prefbench.harness.stages import (
     RecordsStage,
     ReportStage,
     SimilarityStage,
-    Stage,
     require_generation_logs,
     system_options,
 )
 from prefbench.harness.stages.records import source_records
 from prefbench.tasks.records import Record, read_records
-
-if TYPE_CHECKING:
-    from prefbench.harness.cost.guard import CostGuard
 
 __all__ = [
     "PIPELINE",
@@ -71,22 +67,11 @@ __all__ = [
     "require_generation_logs",
     "run_benchmark",
     "run_datasets",
+    "run_profile",
     "run_personalization",
     "run_similarity_metrics",
     "system_options",
 ]
-
-PIPELINE: tuple[Stage, ...] = (
-    RecordsStage(),
-    BuildStage(),
-    GenerationStage(),
-    SimilarityStage(),
-    CrossUserStage(),
-    PairwiseJudgeStage(),
-    MultiCandidateStage(),
-    ReportStage(),
-)
-"""Every stage of a benchmark run, in the order it runs."""
 
 
 def _locked_with_profile(run: RunFolder, profile: Profile, console: Console) -> RunLockHold:
@@ -155,37 +140,19 @@ def open_run(
     return context
 
 
-@contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into `SystemExit(143)` while a run goes, so `finally` blocks stop servers.
-
-    Only the main thread can set signal handlers; elsewhere nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def exit_on_terminate(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, exit_on_terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def run_benchmark(context: PipelineContext, guard: "CostGuard | None" = None) -> dict[str, Any]:
+def run_benchmark(context: PipelineContext, guard: CostGuard | None = None) -> dict[str, Any]:
     """Run every stage of `context.stages` in order; returns the report.
 
-    A planning run (`context.planning`) skips the stages that call no model and returns an
-    empty report. Before any stage, a small model that adapter systems cannot train is
-    refused (`prefbench.harness.serving.weights.require_trainable_small`). Each stage starts with a
-    progress line (stage i/N, elapsed, ETA; `prefbench.harness.progress`) and adds its seconds to
-    the run's `stage_seconds.json`. With a `guard` (`prefbench.harness.cost.guard.CostGuard`), a
-    stage that could take the spend over the cost ceiling is not started: `CeilingReached`. The
-    run's models are closed when it ends, however it ends (success, an error, the ceiling, Ctrl-C or
-    SIGTERM): the servers started for them stop with it.
+    A planning run (`context.planning`, every role a `prefbench-plan/` model) skips the stages
+    that call no model and returns an empty report. Before any stage, a small model that
+    adapter systems cannot train is refused (`prefbench.harness.serving.weights.
+    require_trainable_small`). Each stage starts with a progress line (stage i/N, elapsed, ETA;
+    `prefbench.harness.progress`) and adds its seconds, and the GPUs held meanwhile, to the run's
+    `stage_seconds.json`. With a `guard` (`prefbench.harness.cost.guard.CostGuard`), a stage that
+    could take the spend over the cost ceiling is not started: `CeilingReached`. The run's
+    models are closed when it ends, however it ends (success, an error, the ceiling, Ctrl-C or
+    SIGTERM, which raise `KeyboardInterrupt` here: `prefbench.harness.interrupts`): the servers
+    started for them stop with it.
     """
     require_trainable_small(context.profile, context.run.profile)
     progress = None
@@ -197,21 +164,18 @@ def run_benchmark(context: PipelineContext, guard: "CostGuard | None" = None) ->
             forecast=read_forecast(context.run.root),
             announce=context.console.print,
         )
-    with _terminate_as_exit():
+    with ended_by_signals():
         try:
             for index, stage in enumerate(context.stages):
                 if context.planning and not stage.calls_models(context):
-                    context.skipped.append(stage)
                     continue
                 if guard is not None:
                     guard.before_stage(context, stage)
                 if progress is not None:
                     progress.stage_started(index)
-                context.stage_spans.append((stage.name, time.time_ns(), 0))
                 stage.run(context)
-                context.stage_spans[-1] = (stage.name, context.stage_spans[-1][1], time.time_ns())
                 if progress is not None:
-                    progress.stage_ended(index)
+                    progress.stage_ended(index, context.runner.models.held_devices())
         finally:
             context.runner.close()
     if guard is not None:
@@ -237,14 +201,20 @@ def run_datasets(
     console: Console,
     display: str = "rich",
     limit: int | None = None,
-    guard_for: "Callable[[PipelineContext], CostGuard | None] | None" = None,
+    max_cost: float | None = None,
+    forecast: bool = False,
 ) -> DatasetsOutcome:
     """Run every dataset of a `datasets` profile in `run_dir/<dataset>/`; the combined report.
 
     Each dataset's run is a complete run folder (its single-dataset profile, stages, report),
     so it resumes, and can be inspected or re-judged, on its own. `run_dir` holds the
-    profile as given and the combined report; its lock is held throughout. `guard_for`
-    gives each dataset's run its cost guard (see `run_benchmark`) once it is open.
+    profile as given and the combined report; its lock is held throughout. `max_cost` is
+    one ceiling for the whole run: before any dataset starts, what all their folders spent
+    plus what they still need must fit under it (`ForecastAboveCeiling` otherwise, nothing
+    run); then each dataset's run is checked again when it starts, and stopped before a
+    stage (`CeilingReached`) that could take the spend of all datasets so far over it
+    (`prefbench.harness.cost.dry_run.prepare_forecast`); `forecast` keeps each dataset's
+    forecast without a ceiling.
 
     Raises:
         PrefbenchInputError: The profile has a single `dataset` (use `open_run`).
@@ -260,19 +230,20 @@ def run_datasets(
     runs = [(RunFolder(safe_child(run.root, name)), dataset) for name, dataset in datasets.items()]
     models = ModelPool(profile, adapter_users=lambda: planned_users(runs), announce=console.print)
     try:
-        results, nothing_recomputed = [], True
-        with _terminate_as_exit(), models:
+        plans = {}
+        if max_cost is not None:
+            folders = {folder.root: spec for folder, spec in runs}
+            plans = refuse_runs_above_ceiling(folders, max_cost, limit)
+        results, nothing_recomputed, spent = [], True, 0.0
+        with ended_by_signals(), models:
             for name, dataset_profile in datasets.items():
                 console.rule(f"[bold]dataset {escape(name)}", characters="=")
-                context = open_run(
-                    safe_child(run.root, name),
-                    dataset_profile,
-                    console,
-                    display,
-                    limit,
-                    models=models,
+                folder = safe_child(run.root, name)
+                context = open_run(folder, dataset_profile, console, display, limit, models=models)
+                guard = prepare_forecast(
+                    context, max_cost, limit, spent, forecast, plans.get(folder)
                 )
-                report = run_benchmark(context, guard_for(context) if guard_for else None)
+                report = run_benchmark(context, guard)
                 results.append(
                     DatasetResult(
                         name=name,
@@ -283,6 +254,9 @@ def run_datasets(
                     )
                 )
                 nothing_recomputed &= context.recomputed_nothing
+                spent += sum(
+                    value or 0.0 for value in usd_by_kind(context.run, context.profile).values()
+                )
         console.rule("[bold]combined report", characters="=")
         return DatasetsOutcome(report_combined_run(run, profile, results), nothing_recomputed)
     finally:
@@ -300,6 +274,36 @@ def planned_users(runs: list[tuple[RunFolder, Profile]]) -> int:
         records = read_records(run.records) if run.records.exists() else source_records(profile)
         counts.append(len({record.user for record in records}))
     return max(counts, default=0)
+
+
+def run_profile(
+    run_dir: Path,
+    profile: Profile,
+    console: Console,
+    display: str = "rich",
+    limit: int | None = None,
+    max_cost: float | None = None,
+    forecast: bool = False,
+) -> DatasetsOutcome:
+    """Check every input of `profile`, then run it in `run_dir` (one dataset or several).
+
+    What `prefbench run` does: every problem the run would stop on is reported at once before
+    anything runs (`prefbench.harness.preflight.check_inputs`, `PreflightFailed`); then a
+    `datasets` profile runs through `run_datasets`, a single dataset through `open_run` and
+    `run_benchmark`, with the cost ceiling `max_cost` (and `forecast`) as `run_datasets`
+    describes.
+    """
+    check_inputs(profile, profile.name).require_ok(f"profile {profile.name}")
+    if profile.datasets is not None:
+        return run_datasets(run_dir, profile, console, display, limit, max_cost, forecast)
+    context = open_run(run_dir, profile, console, display=display, limit=limit)
+    try:
+        guard = prepare_forecast(context, max_cost, limit, forecast_wanted=forecast)
+        report = run_benchmark(context, guard)
+    finally:
+        if context.lock is not None:  # now, not whenever the context is collected
+            context.lock.release()
+    return DatasetsOutcome(report, context.recomputed_nothing)
 
 
 def prepare_records(context: PipelineContext) -> list[Record]:

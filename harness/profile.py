@@ -227,6 +227,28 @@ class LongTextPolicy(StrictModel):
     max_text_tokens: int | None = Field(None, ge=16)
 
 
+class ThroughputSettings(StrictModel):
+    """The GPU speed the dry run's GPU-hours forecast assumes (docs/cost.md, "GPU-hours").
+
+    Rates are for a model of `reference_billions` parameters on one GPU; a model of P billion
+    parameters on G GPUs (its `devices`) is taken to run at rate × reference / P × G (decoding
+    is bound by reading the weights). The defaults: `output_tokens_per_second` is what plain
+    transformers `generate` of an 8B bf16 model gave on one H200 at batch 32 (1,220 tokens/s,
+    docs/design.md §5; vLLM's continuous batching usually does better, so it is a cautious
+    figure); `input_tokens_per_second` assumes a prompt is read 10× faster than tokens are
+    written (prefill runs all its tokens in one pass); `training_seconds_per_step` is QLoRA of an
+    8B model, r = alpha = 256, batch 1 × 2,048 tokens on one H100 (1.17 s,
+    docs/architecture.md, "Performance notes"). `model_billions` names the size of a role's
+    model by role where its name does not say it (e.g. `{judge: 70}`).
+    """
+
+    output_tokens_per_second: float = Field(1220.0, gt=0)
+    input_tokens_per_second: float = Field(12200.0, gt=0)
+    reference_billions: float = Field(8.0, gt=0)
+    training_seconds_per_step: float = Field(1.17, gt=0)
+    model_billions: dict[str, PositiveFloat] = {}
+
+
 class GenerationSettings(StrictModel):
     """Token budgets and concurrency of the generation stages."""
 
@@ -534,6 +556,8 @@ class Profile(StrictModel):
     """A ceiling in US dollars: a run whose forecast is above it does not start, and a stage
     that could take the spend over it is not started (`prefbench.harness.cost.guard`);
     `prefbench run --max-cost` overrides it."""
+    throughput: ThroughputSettings = ThroughputSettings()
+    """What the dry run's GPU-hours forecast assumes about the GPUs' speed."""
     system_options: dict[str, dict[str, Any]] = {}
     """Solver options by system, e.g. `{few_shot: {k: 5}}`; they override the `generation`
     settings offered to every system (`prefbench.harness.stages.generation.system_options`)."""
@@ -676,6 +700,7 @@ LATER_SETTINGS: tuple[tuple[str, ...], ...] = (
     ("training", "fanout"),
     ("training", "checkpoint_every"),
     ("errors",),
+    ("throughput",),
 )
 """Settings added after run folders existed: left out of `profile.yaml` at their defaults, so
 older run folders' files stay as they were."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefbench.harness.cost.forecast import record_stage_seconds, stage_forecast, stage_gpus
+from prefbench.harness.cost.forecast import record_stage_seconds, stage_devices, stage_forecast
 from prefbench.harness.profile import Profile, trains_adapters
 
 
@@ -80,8 +80,14 @@ class StageProgress:
         self._stage_started = time.monotonic()
         self._cpu_started = _cpu_seconds()
 
-    def stage_ended(self, index: int) -> None:
-        """Add the stage's seconds and GPUs to `stage_seconds.json`."""
+    def stage_ended(self, index: int, held_devices: set[int] | None = None) -> None:
+        """Add the stage's seconds and GPUs to `stage_seconds.json`.
+
+        The GPUs are those the stage's own roles own (the forecast's roles of the stage, else
+        every role: an upper bound) and whatever the run's models hold at its end
+        (`held_devices`: servers stay up from the stage that started them to the end of the run,
+        so they count in every later stage too).
+        """
         stage = self.stages[index]
         wall = time.monotonic() - self._stage_started
         self.done_seconds.append(wall)
@@ -90,5 +96,6 @@ class StageProgress:
             roles, trains = planned["roles"], bool(planned.get("training_jobs"))
         else:  # every role's GPUs: an upper bound
             roles, trains = list(self.profile.roles), trains_adapters(self.profile)
-        gpus = stage_gpus(self.profile, roles, trains)
-        record_stage_seconds(self.run_root, stage, wall, _cpu_seconds() - self._cpu_started, gpus)
+        gpus = stage_devices(self.profile, roles, trains) | (held_devices or set())
+        cpu = _cpu_seconds() - self._cpu_started
+        record_stage_seconds(self.run_root, stage, wall, cpu, len(gpus))

@@ -100,6 +100,17 @@ class StageResult:
         return fingerprint({"key": key, "failed": failed}) if failed else key
 
 
+def stage_fingerprint(
+    profile: Profile, stage: str, roles: tuple[str, ...], key: dict[str, Any]
+) -> str:
+    """The fingerprint a stage's log is written under (`prefbench_key`).
+
+    It holds the stage's name, its inputs and the identities of the role models it uses; the
+    dry run looks finished stages up by it too.
+    """
+    return fingerprint({"stage": stage, "inputs": key, "roles": role_fingerprint(profile, roles)})
+
+
 def read_log_header(path: Path) -> EvalLog:
     """A log's header; an input error naming the file and the fix when it cannot be read."""
     try:
@@ -165,10 +176,8 @@ class StageRunner:
             self.models.close()
 
     def stage_key(self, stage: str, roles: tuple[str, ...], key: dict[str, Any]) -> str:
-        """The fingerprint that identifies a stage's inputs."""
-        return fingerprint(
-            {"stage": stage, "inputs": key, "roles": role_fingerprint(self.profile, roles)}
-        )
+        """The fingerprint that identifies a stage's inputs (`stage_fingerprint`)."""
+        return stage_fingerprint(self.profile, stage, roles, key)
 
     def _logs_with_key(self, kind: str, key: str) -> list[tuple[Path, EvalLog]]:
         """The logs in `logs/<kind>/` written under `key`, with their headers.
@@ -342,6 +351,9 @@ class StageRunner:
                 retry_on_error=errors.retry_on_error,
                 score_display=False,
                 log_format="eval",
+                # no `inspect ctl` server: its uvicorn takes SIGINT/SIGTERM over while an eval
+                # runs and hands them on only once it has shut down (`harness/interrupts.py`)
+                ctl_server=False,
             )
         finally:
             try:

@@ -10,8 +10,9 @@ model is derived from the role's base model, so whatever provider the profile ch
   absolute path with links resolved (the version folder the user's link points to), so a server
   started elsewhere finds it and a rebuilt adapter gets a new name on a running server;
 - `prefbench-mock/`: the scripted test model (control-flow tests only);
-- `prefbench-plan/`: the dry run's planning model (`prefbench.harness.cost.planning_model`), told
-  the adapter and the role so its answers and logs can name them.
+- `prefbench-plan/`: the dry run's planning model (`prefbench.harness.cost.probe`, or an inspect
+  model of `prefbench.harness.cost.planning_model`), told the adapter and the role so its
+  answers and logs can name them.
 
 Models are memoized per adapter while a generation stage runs; the harness calls
 `release_adapter_models()` after each stage, which frees them (the `hf/` engines and their
@@ -101,6 +102,9 @@ def _derive_adapter_model(base: Model, adapter_path: Path, key: str, role: str) 
     if provider == "prefbench-mock":
         return get_model(f"prefbench-mock/{key}", config=base.config, memoize=False, **model_args)
     if provider == "prefbench-plan":
+        derive = getattr(base, "with_adapter", None)
+        if derive is not None:  # the dry run's probe model answers for its adapters itself
+            return derive(key, role)
         model_args.update(adapter=key, adapter_role=role)
         return get_model(str(base), config=base.config, memoize=False, **model_args)
     raise PrefbenchInputError(

@@ -1,5 +1,6 @@
 """Shared fixtures: offline environment, test doubles, profile files, shared data, the demo run."""
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -114,3 +115,27 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def pristine_demo_run(finished_run: tuple[Path, dict]) -> Path:
     """The finished tiny demo run as it was before any test changed it: copy it, never change it."""
     return finished_run[0].parent / "pristine"
+
+
+@pytest.fixture
+def answers_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scripted small and large models answer each prompt with text of their own.
+
+    As a real model's, an answer depends on the model (adapters included) and the prompt, so
+    the real run's cache hits only where a plan's do; the judge keeps its scripted reply.
+    """
+    from inspect_ai.model import get_model
+
+    api_class = type(get_model("prefbench-mock/probe", memoize=False).api)
+    scripted = api_class.generate
+
+    async def generate(self, input, tools, tool_choice, config):
+        output = await scripted(self, input, tools, tool_choice, config)
+        if self.model_name != "judge":
+            prompt = "\n".join(message.text for message in input) + str(config.temperature)
+            digest = hashlib.sha256(f"{self.model_name}\0{prompt}".encode()).hexdigest()
+            output.completion = f"{output.completion} {digest[:16]}"
+            output.choices[0].message.content = output.completion
+        return output
+
+    monkeypatch.setattr(api_class, "generate", generate)

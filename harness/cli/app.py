@@ -3,7 +3,7 @@
 Exit codes: 0 success, 2 bad usage or bad input (the message names the file and the fix;
 also a forecast above the cost ceiling), 1 an internal failure or an unfinished stage, 3 the
 cost ceiling stopped the run before a stage (run again with a higher ceiling to resume), 130
-interrupted (run again to resume).
+interrupted by Ctrl-C and 143 by SIGTERM (run again to resume).
 """
 
 import os
@@ -17,6 +17,7 @@ from rich.console import Console
 from prefbench.core.atomic import DISK_FULL_ERRNOS
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.safe_names import safe_child
+from prefbench.harness import interrupts
 from prefbench.harness.cli.data import data_app
 from prefbench.harness.cli.human import human_app
 from prefbench.harness.cli.human_results import agreement_command, import_answers_command
@@ -26,7 +27,6 @@ from prefbench.harness.profile import Profile, load_profile, read_run_profile
 from prefbench.harness.stage_runner import StageInterrupted
 
 if TYPE_CHECKING:
-    from prefbench.harness.cost.guard import CostGuard
     from prefbench.harness.pipeline import PipelineContext
 
 app = typer.Typer(
@@ -110,7 +110,8 @@ def run(
         bool,
         typer.Option(
             "--dry-run",
-            help="Print the jobs, token estimates and cost the run needs; run nothing.",
+            help="Check every input, then print what the run folder still needs (calls, "
+            "tokens, cost, adapters, GPU-hours); run nothing.",
         ),
     ] = False,
     max_cost: Annotated[
@@ -131,65 +132,24 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Run the whole benchmark: records, intents, build, generation, judging, report."""
-    from prefbench.harness.pipeline import open_run, run_benchmark, run_datasets
+    """Run the whole benchmark: records, intents, build, generation, judging, report.
 
+    Every input is checked first (all problems at once, exit 2). With --dry-run, print what
+    the run folder still needs (calls, tokens, dollars, adapters, GPU-hours) and run nothing.
+    """
     resolved, _ = load_profile(profile)
     _offline_environment(resolved)
     ceiling = max_cost if max_cost is not None else resolved.max_cost
-    if dry_run:
-        from prefbench.core.tables import rich_table
-        from prefbench.harness.cost.dry_run import gpu_plan_lines, plan_run, plan_table, totals_line
-        from prefbench.harness.profile import dataset_profiles
-        from prefbench.harness.stages.records import limited_records
-
-        for name, dataset_profile in dataset_profiles(resolved).items():
-            if name:
-                console.rule(f"[bold]dataset {name}", characters="=")
-            records, lengths = limited_records(dataset_profile)
-            plan = plan_run(dataset_profile, records, limit=limit)
-            console.print(rich_table(plan_table(plan)))
-            console.print(totals_line(plan), highlight=False)
-            if ceiling is not None:
-                fits = plan.usd is not None and plan.usd <= ceiling
-                verdict = "fits under" if fits else "does not fit under (the run would not start)"
-                console.print(f"the forecast {verdict} the ceiling of ${ceiling:,.2f}")
-            if lengths is not None:
-                console.print(lengths.line(), highlight=False)
-        console.print("\n".join(gpu_plan_lines(resolved)), highlight=False)
-        return
-    from prefbench.harness.cost.dry_run import prepare_forecast
-
     run_dir = out or safe_child(Path("runs"), resolved.name)
-    if resolved.datasets is not None:
-        from prefbench.harness.cost.spend import usd_by_kind
+    if dry_run:
+        from prefbench.harness.cost.plan_tables import show_dry_run
 
-        opened: list[PipelineContext] = []
+        show_dry_run(resolved, run_dir, console, limit=limit, ceiling=ceiling)
+        return
+    from prefbench.harness.pipeline import run_profile
 
-        def guard_for(context: "PipelineContext") -> "CostGuard | None":
-            spent = sum(
-                value or 0.0
-                for earlier in opened
-                for value in usd_by_kind(earlier.run, earlier.profile).values()
-            )
-            opened.append(context)
-            return prepare_forecast(
-                context, ceiling, limit, spent_elsewhere=spent, forecast_wanted=forecast
-            )
-
-        outcome = run_datasets(
-            run_dir, resolved, console, display=display, limit=limit, guard_for=guard_for
-        )
-        report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
-    else:
-        context = open_run(run_dir, resolved, console, display=display, limit=limit)
-        try:
-            guard = prepare_forecast(context, ceiling, limit, forecast_wanted=forecast)
-            report = run_benchmark(context, guard)
-        finally:
-            if context.lock is not None:  # now, not whenever the context is collected
-                context.lock.release()
-        recomputed_nothing = context.recomputed_nothing
+    outcome = run_profile(run_dir, resolved, console, display, limit, ceiling, forecast)
+    report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
     if recomputed_nothing:
         console.print(
             "[green]Nothing changed since the last run: every stage was reused; "
@@ -309,42 +269,63 @@ app.command("judges")(list_judges)
 app.command("corpora")(list_corpora)
 
 
-def main() -> None:
-    """Entry point of the `prefbench` console script."""
+def _interrupted() -> int:
+    console.print(
+        "[yellow]interrupted: run the same command again to resume; finished work is kept.[/yellow]"
+    )
+    return interrupts.exit_code(130)
+
+
+def _run_app() -> int:
+    """Run the command; its exit code (the module docstring lists them)."""
     try:
         # typer turns a KeyboardInterrupt into Exit(130), which a non-standalone app returns
         exit_code = app(standalone_mode=False)
         if exit_code == 130:
-            raise KeyboardInterrupt
-        if isinstance(exit_code, int) and exit_code:
-            sys.exit(exit_code)
-    except PrefbenchInputError as error:
+            return _interrupted()
+        return exit_code if isinstance(exit_code, int) else 0
+    except (KeyboardInterrupt, typer.Abort):
+        return _interrupted()
+    except Exception as error:
+        if interrupts.received() is not None:  # whatever a stopped eval raised on the way out
+            return _interrupted()
+        return _failure_code(error)
+
+
+def _failure_code(error: Exception) -> int:
+    """Print an error the CLI knows and return its exit code; re-raise any other."""
+    if isinstance(error, PrefbenchInputError):
         console.print(f"[red]error:[/red] {error}", highlight=False)
-        sys.exit(2)
-    except StageInterrupted as error:
+        return 2
+    if isinstance(error, StageInterrupted):
         console.print(f"[yellow]{error}[/yellow]", highlight=False)
-        sys.exit(1)
-    except CeilingReached as error:
+        return 1
+    if isinstance(error, CeilingReached):
         console.print(f"[yellow]{error}[/yellow]", highlight=False)
-        sys.exit(CEILING_EXIT_CODE)
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted: run the same command again to resume; "
-            "finished work is kept.[/yellow]"
-        )
-        sys.exit(130)
-    except typer.Abort:
-        sys.exit(130)
-    except typer.TyperException as error:  # click's usage errors, as typer vendors them
+        return CEILING_EXIT_CODE
+    if isinstance(error, typer.TyperException):  # click's usage errors, as typer vendors them
         error.show()
-        sys.exit(2)
-    except OSError as error:
-        if error.errno not in DISK_FULL_ERRNOS:
-            raise
+        return 2
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
         where = f"writing {error.filename}" if error.filename else "writing a file"
         console.print(
             f"[red]error:[/red] out of disk space ({error.strerror}) {where}. "
             "Free disk space and run the same command again (finished work is kept).",
             highlight=False,
         )
-        sys.exit(2)
+        return 2
+    raise error
+
+
+def main() -> None:
+    """Entry point of the `prefbench` console script.
+
+    Ctrl-C and SIGTERM end any command within `GRACE_SECONDS` and a fraction (exit 130 and
+    143), whatever it was doing, and stop the servers it started
+    (`prefbench.harness.interrupts`).
+    """
+    with interrupts.ended_by_signals(deadline=interrupts.GRACE_SECONDS):
+        code = _run_app()
+    if interrupts.received() is not None:
+        interrupts.exit_now(code)
+    sys.exit(code)

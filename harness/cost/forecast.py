@@ -1,13 +1,15 @@
 """A run's forecast and stage timings, kept in its folder, and how they compare with the spend.
 
-`forecast.json` is what the dry run (`prefbench.harness.cost.dry_run.plan_forecast`) said a fresh
-run of the profile costs, written when a run starts
-(`prefbench.harness.cost.dry_run.prepare_forecast`): calls, tokens and dollars per stage kind (log
+`forecast.json` is what the dry run (`prefbench.harness.cost.dry_run.plan_forecast`) said the run
+still needed when it started (`prefbench.harness.cost.dry_run.prepare_forecast`; a fresh run's
+whole plan, a resumed one keeps it), with what the run folder had spent by then
+(`spent_before_by_kind`): calls, tokens, dollars and GPU-hours per stage kind (log
 folder: `intents`, `build`, `gen`, `judge`, ...) and per pipeline stage (`records`, `build`,
 `generation`, `pairwise_judge`, ...), with the roles each pipeline stage calls. `stage_seconds.json`
 holds, per pipeline stage, the wall and CPU seconds the run spent in it (summed over invocations)
-and the GPUs its roles own; other code that measures device time itself (adapter training fanned out
-over GPUs) adds it with `add_device_seconds`. report.json's `cost` section reads both
+and the GPUs held meanwhile (its roles' and every server up, `prefbench.harness.progress`); other
+code that measures device time itself (adapter training fanned out over GPUs) adds it with
+`add_device_seconds`. report.json's `cost` section reads both
 (`forecast_comparison`, `device_hours`).
 """
 
@@ -76,10 +78,17 @@ def forecast_comparison(
     """Forecast against spend per stage kind: dollars, the ratio spent/forecast, and totals.
 
     `forecast_usd` leaves judge retries out, `forecast_usd_max` adds their upper bound;
-    `within_tolerance` is whether the ratio is within ±`TOLERANCE`.
+    `within_tolerance` is whether the ratio is within ±`TOLERANCE`. The forecast covers what
+    the run still needed when it was made: what its log kinds had spent by then
+    (`spent_before_by_kind`) is not part of `spent_usd`.
     """
     rows = []
     by_kind = forecast.get("by_kind", {})
+    before = forecast.get("spent_before_by_kind") or {}
+    spent_by_kind = {
+        kind: None if value is None else value - (before.get(kind) or 0.0)
+        for kind, value in spent_by_kind.items()
+    }
     for kind in [*by_kind, *(kind for kind in spent_by_kind if kind not in by_kind)]:
         planned = by_kind.get(kind, {})
         expected = planned.get("usd", 0.0) if planned else 0.0
@@ -153,8 +162,8 @@ def add_device_seconds(run_root: Path, stage: str, device_seconds: float) -> Non
     _update_stage(run_root, stage, measured_device_seconds=device_seconds)
 
 
-def stage_gpus(profile: Profile, roles: Iterable[str], trains: bool) -> int:
-    """How many GPUs the named roles own (`devices`), plus the training GPU when `trains`."""
+def stage_devices(profile: Profile, roles: Iterable[str], trains: bool) -> set[int]:
+    """The GPUs the named roles own (`devices`), plus the training GPU when `trains`."""
     devices: set[int] = set()
     for role in roles:
         spec = profile.roles.get(role)
@@ -162,7 +171,7 @@ def stage_gpus(profile: Profile, roles: Iterable[str], trains: bool) -> int:
             devices.update(spec.devices)
     if trains and any(spec.devices for spec in profile.roles.values()):
         devices.add(TRAINING_DEVICE)
-    return len(devices)
+    return devices
 
 
 def device_hours(run_root: Path, profile: Profile) -> list[dict[str, Any]]:

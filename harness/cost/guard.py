@@ -1,18 +1,21 @@
 """The cost ceiling: a run does not start above it, and no stage starts that could cross it.
 
-`refuse_above_ceiling` is the check at the start: the forecast of a fresh run (`forecast.json`,
-`prefbench.harness.cost.dry_run.prepare_forecast`; judge retries left out) above the ceiling is an
-input error (exit 2) naming both. `CostGuard.before_stage` is the check before every pipeline stage:
-the dollars the run's finished logs spent (`prefbench.harness.cost.spend.usd_by_kind`) plus the most
-the stage can still spend (its forecast with the judge-retry bound, less what its log kinds already
-spent) must stay within the ceiling, else the run stops with `CeilingReached` (exit 3) before the
-stage sends a call. The stop is written to `ceiling_stop.json` in the run folder: the ceiling, what
-was spent, the stage that was not started and what each stage left is forecast to cost. Finished
-calls are in the run's cache, so running again with a higher ceiling repeats none of them.
+The forecast is what the run still needs when it starts (`forecast.json`,
+`prefbench.harness.cost.dry_run.prepare_forecast`: only the stages that are not finished; judge
+retries left out). `refuse_above_ceiling` is the check at the start: what the run folder (and
+earlier datasets of the run) spent plus that forecast, above the ceiling, is an input error
+(exit 2) naming both; a run with nothing left to do is never refused. `CostGuard.before_stage`
+is the check before every pipeline stage: the dollars the run's finished logs spent
+(`prefbench.harness.cost.spend.usd_by_kind`) plus the most the stage can still spend (its
+forecast with the judge-retry bound, less what its log kinds spent since the forecast) must stay
+within the ceiling, else the run stops with `CeilingReached` (exit 3) before the stage sends a
+call. The stop is written to `ceiling_stop.json` in the run folder: the ceiling, what was spent,
+the stage that was not started and what each stage left is forecast to cost. Finished calls are in
+the run's cache, so running again with a higher ceiling repeats none of them.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +45,14 @@ def dollars(value: float | None) -> str:
     return f"${value:,.4f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
 
 
-def refuse_above_ceiling(forecast: dict[str, Any], ceiling: float, run_root: Path) -> None:
-    """Raise `ForecastAboveCeiling` when the forecast is above `ceiling` or has no price."""
+def refuse_above_ceiling(
+    forecast: dict[str, Any], ceiling: float, run_root: Path, spent: float = 0.0
+) -> None:
+    """Raise `ForecastAboveCeiling` when `spent` plus the forecast is above `ceiling`.
+
+    A forecast with calls to a model without a price is refused too; a forecast of nothing
+    (every stage finished) never is.
+    """
     expected = forecast.get("usd")
     if expected is None:
         raise ForecastAboveCeiling(
@@ -51,11 +60,12 @@ def refuse_above_ceiling(forecast: dict[str, Any], ceiling: float, run_root: Pat
             f"has no price for {', '.join(forecast.get('unpriced_models', []))}: add them to "
             "the profile's `prices:` or run without --max-cost"
         )
-    if expected > ceiling:
+    if expected > 0 and spent + expected > ceiling:
+        already = f"{dollars(spent)} spent and " if spent else ""
         raise ForecastAboveCeiling(
-            f"the forecast of the run in {run_root} is {dollars(expected)}, above the cost "
-            f"ceiling of {dollars(ceiling)}: raise --max-cost (or the profile's max_cost), "
-            "or make the run smaller (--limit, fewer systems)"
+            f"the run in {run_root} would cost {already}{dollars(expected)} more (forecast), "
+            f"above the cost ceiling of {dollars(ceiling)}: raise --max-cost (or the profile's "
+            "max_cost), or make the run smaller (--limit, fewer systems)"
         )
 
 
@@ -63,19 +73,27 @@ def refuse_above_ceiling(forecast: dict[str, Any], ceiling: float, run_root: Pat
 class CostGuard:
     """Stops a run before a stage that could take its spend over `ceiling` (US dollars).
 
-    `forecast` is the run's `forecast.json`; `spent_elsewhere` what other parts of the same
-    run spent (earlier datasets of a several-dataset run).
+    `forecast` is what the run still needed when it started (`plan_forecast` of the run
+    folder); `spent_at_start` the dollars its log kinds had spent then; `spent_elsewhere` what
+    other parts of the same run spent (earlier datasets of a several-dataset run).
     """
 
     ceiling: float
     forecast: dict[str, Any]
     spent_elsewhere: float = 0.0
+    spent_at_start: dict[str, float | None] = field(default_factory=dict)
 
     def stage_bound(self, stage: str, spent_by_kind: dict[str, float | None]) -> float:
-        """The most `stage` can still spend: its forecast with retries, less what it spent."""
+        """The most `stage` can still spend.
+
+        Its forecast with the retry bound, less what its log kinds spent since the forecast.
+        """
         planned = stage_forecast(self.forecast, stage)
         bound = (planned.get("usd") or 0.0) + (planned.get("retry_usd") or 0.0)
-        already = sum(spent_by_kind.get(kind) or 0.0 for kind in planned["kinds"])
+        already = sum(
+            (spent_by_kind.get(kind) or 0.0) - (self.spent_at_start.get(kind) or 0.0)
+            for kind in planned["kinds"]
+        )
         return max(0.0, bound - already)
 
     def before_stage(self, context: PipelineContext, stage: Stage) -> None:

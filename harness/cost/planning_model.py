@@ -103,15 +103,42 @@ def local_tokenizer_source(spec: ModelSpec) -> str | None:
     return name  # a hub id: used only when it is in the local cache
 
 
+def _cached_file(source: str, name: str) -> bool:
+    """Whether a tokenizer file is on disk: in the folder `source`, or the hub id's cache."""
+    folder = Path(source)
+    if folder.is_dir():
+        return (folder / name).is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(source, name), str)
+    except ValueError:  # not a hub id
+        return False
+
+
 @cache
 def _tokenizer_counter(source: str) -> TokenCounter | None:
-    try:
-        from transformers import AutoTokenizer
+    """The tokenizer at `source` (a folder or a cached hub id) as a counter; None when absent.
 
+    A fast tokenizer (`tokenizer.json`) loads without torch, in about a second; others load
+    through `AutoTokenizer`. Nothing is downloaded, and nothing is imported when no tokenizer
+    file is on disk.
+    """
+    fast = _cached_file(source, "tokenizer.json")
+    if not fast and not _cached_file(source, "tokenizer_config.json"):
+        return None
+    try:
         from prefbench.core.quiet import quiet_transformers
 
         with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            if fast:
+                from transformers import PreTrainedTokenizerFast
+
+                tokenizer = PreTrainedTokenizerFast.from_pretrained(source, local_files_only=True)
+            else:
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError, ImportError):
         return None
 

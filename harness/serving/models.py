@@ -436,6 +436,18 @@ class ModelPool:
             os.environ.pop(RUNTIME_LORA_VARIABLE, None)
             self._set_variable = False
 
+    def held_devices(self) -> set[int]:
+        """The GPUs the pool's models hold now (servers it started, `hf/` models on a GPU)."""
+        devices: set[int] = set()
+        for key in self._by_spec:
+            args = ModelSpec.model_validate_json(key).model_args
+            listed = str(args.get("devices", ""))  # a vllm/ server's CUDA_VISIBLE_DEVICES
+            devices.update(int(device) for device in listed.split(",") if device.strip())
+            device = str(args.get("device", ""))  # an hf/ model's `cuda:N`
+            if device.startswith("cuda:"):
+                devices.add(int(device.removeprefix("cuda:")))
+        return devices
+
     def __enter__(self) -> "ModelPool":
         return self
 

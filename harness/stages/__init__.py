@@ -1,6 +1,7 @@
 """The pipeline's stages, one module each, and what a stage is (`Stage`).
 
-`prefbench.harness.pipeline.PIPELINE` lists them in the order a run walks them.
+`PIPELINE` lists them in the order a run walks them (`prefbench.harness.pipeline` runs it,
+`prefbench.harness.cost.dry_run` plans it).
 """
 
 from prefbench.harness.stages.base import PipelineContext, Stage
@@ -18,6 +19,7 @@ from prefbench.harness.stages.report import ReportStage
 from prefbench.harness.stages.similarity import SimilarityStage
 
 __all__ = [
+    "PIPELINE",
     "BuildStage",
     "CrossUserStage",
     "GenerationStage",
@@ -31,3 +33,15 @@ __all__ = [
     "require_generation_logs",
     "system_options",
 ]
+
+PIPELINE: tuple[Stage, ...] = (
+    RecordsStage(),
+    BuildStage(),
+    GenerationStage(),
+    SimilarityStage(),
+    CrossUserStage(),
+    PairwiseJudgeStage(),
+    MultiCandidateStage(),
+    ReportStage(),
+)
+"""Every stage of a benchmark run, in the order it runs."""

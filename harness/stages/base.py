@@ -4,13 +4,15 @@ A stage is one object that owns its name, its title, the keys of the evals it ru
 `key(...)` method: the inputs whose fingerprint identifies a finished eval, see
 `prefbench.harness.stage_runner`), how it runs over a run in progress (`run`) and what it adds to
 report.json (`section` and `report_section`). `prefbench.harness.pipeline.PIPELINE` lists them in
-order; `prefbench run` walks that list and the report stage collects every stage's section.
+order; `prefbench run` walks that list, `prefbench run --dry-run` walks it with `plan` (what
+the stage would still do, `prefbench.harness.cost.plan`), and the report stage collects every
+stage's section.
 """
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Console
 
@@ -20,6 +22,9 @@ from prefbench.harness.profile import Profile
 from prefbench.harness.stage_runner import StageResult, StageRunner
 from prefbench.solvers.training.context import AdapterTrainer
 from prefbench.tasks.records import Record
+
+if TYPE_CHECKING:
+    from prefbench.harness.cost.plan import Planner
 
 
 class Stage(ABC):
@@ -38,6 +43,13 @@ class Stage(ABC):
     @abstractmethod
     def run(self, context: "PipelineContext") -> None:
         """Run (or reuse) the stage's evals and leave their results on `context`."""
+
+    def plan(self, context: "PipelineContext", planner: "Planner") -> None:
+        """Add what the stage would still do to the dry run's plan (`prefbench.harness.cost.plan`).
+
+        The default, for a stage that calls no model: one row saying so.
+        """
+        planner.local(self.name, self.name, self.title)
 
     def calls_models(self, context: "PipelineContext") -> bool:
         """Whether the stage sends model calls; a planning run skips a stage that does not."""
@@ -89,15 +101,11 @@ class PipelineContext:
     adapter_trainer: AdapterTrainer | None = None
     """Replaces LoRA training when set (the dry run records the jobs instead)."""
     planning: bool = False
-    """Every role is a planning model (`prefbench run --dry-run`): stages that call no model
-    are skipped and listed in `skipped`, and so is local scoring after a stage's calls."""
+    """Every role is a planning model (`prefbench-plan/`, a planning run): stages that call no
+    model are skipped, and so is local scoring after a stage's calls."""
     lock: RunLockHold | None = None
     """The run-folder lock this context holds (`open_run`); released when the context is
     collected, or earlier by `lock.release()` once the command is done with the run."""
-    skipped: list[Stage] = field(default_factory=list)
-    stage_spans: list[tuple[str, int, int]] = field(default_factory=list)
-    """(stage name, start, end) in `time.time_ns()` of each stage run in this invocation
-    (end 0 while it runs): the dry run attributes each eval to the stage that ran it."""
 
     @property
     def recomputed_nothing(self) -> bool:

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.prompt_files import prompts_fingerprint, text_kind_prompts_key
 from prefbench.harness.serving.models import training_base
 from prefbench.harness.stages.base import PipelineContext, Stage
@@ -29,6 +31,9 @@ from prefbench.solvers import lookup_system
 from prefbench.solvers.training.context import BuildContext
 from prefbench.solvers.training.lora import SharedBaseTrainer, StepCallback
 from prefbench.solvers.training.manifest import AdapterManifest
+
+if TYPE_CHECKING:
+    from prefbench.harness.cost.plan import Planner
 
 
 @contextmanager
@@ -134,6 +139,53 @@ class BuildStage(Stage):
                 progress,
                 trainer=context.adapter_trainer,
             )
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """Plan every build step by running it (`Planner`).
+
+        Its evals run against planning models unless the run folder has them finished; the
+        adapters whose inputs changed are planned. An eval two systems share (the same stage
+        and key, such as the drafts) is planned once, as the run reuses it. Planned adapters
+        get a placeholder manifest in the context's run folder, so the generation stage's keys
+        and solvers find them.
+
+        """
+        systems = [lookup_system(name) for name in context.profile.systems]
+        to_build = [s for s in systems if s.build is not None and self.only in (None, s.name)]
+        if not to_build:
+            return
+        evals: dict[str, EvalLog] = {}
+
+        def run_eval(
+            stage: str, task: Task, system_key: dict[str, Any], roles: tuple[str, ...] = ("large",)
+        ) -> EvalLog:
+            key = self.key(system_key)
+            known = fingerprint({"stage": stage, "roles": roles, "key": key})
+            if known not in evals:
+                evals[known] = planner.build_eval(self.name, stage, task, roles, key)
+            return evals[known]
+
+        profile = context.profile
+        recorder = planner.adapter_recorder(context.run.root)
+        build_context = BuildContext(
+            run_dir=context.run.root,
+            train_records=[r for r in context.require_records() if r.split == "train"],
+            base_model_dir=Path(profile.roles["small"].model),
+            base_model_id=planner.base_model_id or "planned",
+            lora=profile.training.lora(profile.seed),
+            email_max_tokens=profile.generation.max_tokens,
+            rules_max_tokens=profile.generation.rules_max_tokens,
+            run_eval=run_eval,
+            training_progress=recorder.progress,
+            announce=lambda message: None,
+            profile_roles=frozenset(profile.roles),
+            train_adapter=recorder,
+        )
+        for system in to_build:
+            assert system.build is not None
+            system.build(build_context)
+        recorder.queued(build_context.adapter_jobs)
+        planner.adapter_rows(self.name, recorder)
 
 
 def _count_trained(context: PipelineContext, manifest: AdapterManifest) -> None:

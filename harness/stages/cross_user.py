@@ -7,7 +7,7 @@ heatmap is one of the report's figures, `prefbench.harness.report.figures`). The
 prompts of the generation stage and is answered from its cache.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
@@ -26,6 +26,9 @@ from prefbench.solvers import lookup_system
 from prefbench.solvers.adapters import adapter_hashes, release_adapter_models
 from prefbench.tasks.cross_user import cross_user_writing, personalization_matrix
 from prefbench.tasks.records import Record
+
+if TYPE_CHECKING:
+    from prefbench.harness.cost.plan import Planner
 
 
 class CrossUserStage(Stage):
@@ -101,3 +104,36 @@ class CrossUserStage(Stage):
         section = {**section, "encoder": encoder_name(settings.encoder)}
         context.console.print(rich_tables(personalization_section(section).tables))
         self.keep_section(context, section)
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """Plan the cross-user eval (and its local metrics) unless the run folder has it.
+
+        When the system's generation is finished, the diagonal (each agent on its own user's
+        texts) is left out: the run answers it from the generation stage's cache.
+        """
+        name = context.profile.metrics.personalization_system
+        if name is None:
+            return
+        system = lookup_system(name)
+        records = context.require_records()
+        test = [record for record in records if record.split == "test"][: context.limit]
+        users = sorted({record.user for record in test})
+        key = self.key(context, name, records, users)
+        finished = planner.finished("cross", f"cross-{name}", system.roles, key)
+        if finished is not None and not finished.failed:
+            return
+        task = cross_user_writing(
+            records=str(context.run.records), agent_users=users, limit=context.limit
+        )
+        cached = name in context.generation_logs
+        samples = [
+            sample
+            for sample in task.dataset
+            if not (cached and (sample.metadata or {}).get("agent_user") == sample.metadata["user"])
+        ]
+        solver = system.make_solver(str(context.run.root), **key["options"])
+        try:
+            planner.evaluate(self.name, "cross", f"cross-{name}", samples, system.roles, solver)
+        finally:
+            release_adapter_models()
+        planner.local(self.name, "metrics", f"metrics-cross-{name}")

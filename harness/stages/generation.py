@@ -7,7 +7,7 @@ adapters, so a changed setting or a retrained adapter regenerates that system on
 
 import inspect as pyinspect
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspect_ai import Task
 
@@ -25,6 +25,9 @@ from prefbench.solvers import GenerationSystem, lookup_system
 from prefbench.solvers.adapters import adapter_hashes, preload_adapters, release_adapter_models
 from prefbench.tasks.generation import personalized_writing
 from prefbench.tasks.records import Record
+
+if TYPE_CHECKING:
+    from prefbench.harness.cost.plan import Planner
 
 ADAPTER_ROLE = "small"
 """The role whose model carries the per-user adapters."""
@@ -159,3 +162,28 @@ class GenerationStage(Stage):
             before_eval=lambda pending: load_adapters_of(context, pending, users),
         )
         context.generation_logs.update(zip(names, results, strict=True))
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """Plan each selected system's generation unless the run folder has it finished.
+
+        A finished system's log goes to `context.generation_logs`, a planned one's answers to
+        `planner.generations`. The system's own solver runs over the test samples.
+        """
+        records = context.require_records()
+        names = [name for name in context.profile.systems if self.only in (None, name)]
+        samples = list(planner.test_samples(context.run.records, context.limit).values())
+        for name in names:
+            system = lookup_system(name)
+            key = self.key(context, name, records)
+            stage = f"gen-{name}"
+            finished = planner.finished("gen", stage, system.roles, key)
+            if finished is not None and not finished.failed:
+                context.generation_logs[name] = finished.result
+                continue
+            solver = system.make_solver(str(context.run.root), **key["options"])
+            try:
+                planner.generations[name] = planner.evaluate(
+                    self.name, "gen", stage, samples, system.roles, solver=solver
+                )
+            finally:
+                release_adapter_models()

@@ -6,7 +6,7 @@ the report.json `multi_candidate` section. What depends on the judge is in
 `multi_candidate_judge_eval`.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefbench.harness.profile import Profile
 from prefbench.harness.prompt_files import prompts_fingerprint
@@ -16,6 +16,12 @@ from prefbench.harness.stages.generation import require_generation_logs
 from prefbench.harness.stages.pairwise_judge import JudgeEval
 from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 from prefbench.tasks.multi_candidate import multi_candidate_comparison, read_multi_candidate
+from prefbench.tasks.pairwise import judging_sample
+
+if TYPE_CHECKING:
+    from inspect_ai.dataset import Sample
+
+    from prefbench.harness.cost.plan import Planner
 
 
 def multi_candidate_judge_eval(profile: Profile, logs: list[StageResult]) -> JudgeEval:
@@ -70,3 +76,50 @@ class MultiCandidateStage(Stage):
         )
         section = read_multi_candidate(context.multi_candidate_log.read(), seed=profile.seed)
         self.keep_section(context, section)
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """Plan the multi-candidate eval unless the run folder has it finished.
+
+        With every generation finished it is keyed as `run` keys it; otherwise it is judged
+        on the planned answers. A judge that calls no model gets a local row.
+        """
+        profile = context.profile
+        if not profile.judge.multi_candidate:
+            return
+        stage = "judge-multi-candidate"
+        logs = [context.generation_logs.get(name) for name in profile.systems]
+        samples: list[Sample] | None = None
+        if all(log is not None for log in logs):
+            finished_logs = [log for log in logs if log is not None]
+            judge = multi_candidate_judge_eval(profile, finished_logs)
+            finished = planner.finished("multi", stage, judge.roles, self.key(finished_logs, judge))
+            if finished is not None and not finished.failed:
+                return
+            samples = list(judge.task.dataset)
+        if not self.calls_models(context):
+            planner.local(self.name, "multi", stage)
+            return
+        if samples is None:
+            texts = [
+                planner.completions(name, log)
+                for name, log in zip(profile.systems, logs, strict=True)
+            ]
+
+            samples = [
+                judging_sample(
+                    sample_id,
+                    generated,
+                    {
+                        "systems": list(profile.systems),
+                        "candidates": [text[sample_id] for text in texts],
+                    },
+                )
+                for sample_id, generated in planner.test_samples(
+                    context.run.records, context.limit
+                ).items()
+                if all(sample_id in text for text in texts)
+            ]
+        definition = lookup_judge(profile.judge.kind)
+        settings = profile.judge.typed_settings(profile.metrics)
+        scorer = definition.multi_candidate_scorer(settings.model_dump(mode="json"))
+        planner.evaluate(self.name, "multi", stage, samples, definition.roles, scorer=scorer)

@@ -15,7 +15,7 @@ generation retried by a later run is judged then. The stage owns the report's
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspect_ai import Task
 
@@ -28,7 +28,12 @@ from prefbench.harness.stages.generation import require_generation_logs
 from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 from prefbench.scorers.stats.controls import control_pairs
 from prefbench.solvers.registry import control_checks_of
-from prefbench.tasks.pairwise import pairwise_comparison
+from prefbench.tasks.pairwise import judging_sample, pairwise_comparison
+
+if TYPE_CHECKING:
+    from inspect_ai.dataset import Sample
+
+    from prefbench.harness.cost.plan import Planner
 
 
 @dataclass(frozen=True)
@@ -128,3 +133,61 @@ class PairwiseJudgeStage(Stage):
                     },
                 )
             )
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """Plan each pair's judge eval unless the run folder has it finished.
+
+        A pair of finished generations is keyed as `run` keys it; a pair with a planned side
+        is judged on the planned answers. The judge's own scorer runs (a judge that calls no
+        model gets a local row instead).
+        """
+        profile = context.profile
+        local = not self.calls_models(context)
+        for system_a, system_b, control in judged_pairs(profile):
+            stage = f"{'judge-control' if control else 'judge'}-{system_a}-vs-{system_b}"
+            log_a = context.generation_logs.get(system_a)
+            log_b = context.generation_logs.get(system_b)
+            samples: list[Sample] | None = None
+            roles = lookup_judge(profile.judge.kind).roles
+            if log_a is not None and log_b is not None:
+                judge = pairwise_judge_eval(profile, log_a, log_b)
+                finished = planner.finished(
+                    "judge", stage, judge.roles, self.key(log_a, log_b, judge)
+                )
+                if finished is not None and not finished.failed:
+                    name = f"{system_a}-vs-{system_b}" if control else system_b
+                    context.judge_logs[name] = finished.result
+                    continue
+                samples = list(judge.task.dataset)
+            if local:
+                planner.local(self.name, "judge", stage)
+                continue
+            if samples is None:
+                samples = planned_pairs(context, planner, system_a, system_b)
+            settings = profile.judge.typed_settings(profile.metrics)
+            scorer = lookup_judge(profile.judge.kind).pairwise_scorer(
+                settings.model_dump(mode="json"), profile.judge.tie_policy
+            )
+            planner.evaluate(self.name, "judge", stage, samples, roles, scorer=scorer)
+
+
+def planned_pairs(
+    context: PipelineContext, planner: "Planner", system_a: str, system_b: str
+) -> "list[Sample]":
+    """The judging samples of two systems, from their finished or planned generations."""
+    text_a = planner.completions(system_a, context.generation_logs.get(system_a))
+    text_b = planner.completions(system_b, context.generation_logs.get(system_b))
+    return [
+        judging_sample(
+            sample_id,
+            generated,
+            {
+                "system_a": system_a,
+                "system_b": system_b,
+                "candidate_a": text_a[sample_id],
+                "candidate_b": text_b[sample_id],
+            },
+        )
+        for sample_id, generated in planner.test_samples(context.run.records, context.limit).items()
+        if sample_id in text_a and sample_id in text_b
+    ]

@@ -8,7 +8,7 @@ the profile's `generation.intent_temperatures`).
 """
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
@@ -21,6 +21,9 @@ from prefbench.tasks.demo import generate_demo_records
 from prefbench.tasks.intents import TEMPERATURES, chosen_intent, intent_task
 from prefbench.tasks.long_texts import TextLengthOutcome, limit_text_lengths
 from prefbench.tasks.records import Record, read_records, write_records
+
+if TYPE_CHECKING:
+    from prefbench.harness.cost.plan import Planner
 
 
 def profile_records(profile: Profile) -> list[Record]:
@@ -155,6 +158,44 @@ class RecordsStage(Stage):
             f"{len(records)} records of {users} users ({counts['train']} train, "
             f"{counts['test']} test) → {context.run.records}"
         )
+        context.records = records
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """Plan the intents of the records that have none, unless the run folder has them.
+
+        Sets `context.records` (planned intents stand in for the unwritten ones) and writes
+        them to the context's records file, where later stages' solvers read them.
+        """
+        records = planner.source_records or limited_records(context.profile)[0]
+        missing = [record for record in records if not record.intent]
+        intents: dict[str, str] = {}
+        if missing:
+            key = self.key(context, missing)
+            finished = planner.finished("intents", "intents", ("large",), key)
+            if finished is not None:
+                log = finished.result.read()
+                intents = {
+                    str(sample.id): chosen_intent(sample.store)
+                    for sample in log.samples or []
+                    if str(sample.id) not in finished.failed
+                }
+            if finished is None or finished.failed:
+                task = intent_task(
+                    missing,
+                    seed=context.profile.seed,
+                    max_tokens=context.profile.generation.intent_max_tokens,
+                    temperatures=tuple(context.profile.generation.intent_temperatures),
+                )
+                todo = [sample for sample in task.dataset if str(sample.id) not in intents]
+                planned = planner.evaluate(
+                    self.name, "intents", "intents", todo, ("large",), solver=task.solver
+                )
+                intents |= {sample.id: chosen_intent(sample.store) for sample in planned.samples}
+        records = [
+            record if record.intent else record.model_copy(update={"intent": intents[record.id]})
+            for record in records
+        ]
+        write_records(context.run.records, records)
         context.records = records
 
 

@@ -6,7 +6,7 @@ keyed by its inputs; an unchanged report is read back instead of recomputing its
 """
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.report.build import (
@@ -16,6 +16,9 @@ from prefbench.harness.report.build import (
     write_report,
 )
 from prefbench.harness.stages.base import PipelineContext, Stage
+
+if TYPE_CHECKING:
+    from prefbench.harness.cost.plan import Planner
 
 
 def _file_state(path: Path) -> list[int]:
@@ -53,6 +56,11 @@ class ReportStage(Stage):
             "reference": profile.reference_system,
             "report_format": REPORT_FORMAT,
         }
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """A local row when an earlier stage has work planned (else the report is reused)."""
+        if planner.rows:
+            super().plan(context, planner)
 
     def calls_models(self, context: PipelineContext) -> bool:
         """Never: statistics, tables and figures from the logs."""

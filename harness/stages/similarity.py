@@ -6,7 +6,7 @@ rows (`prefbench.tasks.metrics.similarity_rows`) are printed and form the report
 section.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefbench.core.tables import rich_tables
 from prefbench.harness.report.tables import similarity_section
@@ -15,6 +15,9 @@ from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.generation import require_generation_logs
 from prefbench.scorers.bertscore import encoder_name
 from prefbench.tasks.metrics import METRICS_VERSION, generation_metrics, similarity_rows
+
+if TYPE_CHECKING:
+    from prefbench.harness.cost.plan import Planner
 
 
 def metrics_key(
@@ -83,3 +86,14 @@ class SimilarityStage(Stage):
         }
         context.console.print(rich_tables(similarity_section(section).tables))
         self.keep_section(context, section)
+
+    def plan(self, context: PipelineContext, planner: "Planner") -> None:
+        """A local row per system whose metrics eval is not finished in the run folder."""
+        for name in context.profile.systems:
+            generations = context.generation_logs.get(name)
+            if generations is not None:
+                key = metrics_key(context, generations, context.profile.metrics.text_metrics)
+                finished = planner.finished("metrics", f"metrics-{name}", (), key)
+                if finished is not None and not finished.failed:
+                    continue
+            planner.local(self.name, "metrics", f"metrics-{name}")
