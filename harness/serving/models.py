@@ -45,8 +45,9 @@ GREEDY = {"temperature": 0.0}
 """The decoding every call gets unless the role's `config` states another (docs/design.md)."""
 SEEDED_PROVIDERS = ("vllm", "openai", "openai-api", "hf", "offline", "together", "groq", "mistral")
 """Providers whose requests take a seed; the profile's seed is sent with every call."""
-PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env")
-"""Role fields that say where a model runs, not what it answers (left out of stage keys)."""
+PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env", "tokens_per_minute")
+"""Role fields that say where or how fast a model runs, not what it answers (left out of
+stage keys)."""
 LORA_SLOTS_CAP = 64
 """The most adapters one vLLM batch holds by default (`max_loras`), whatever the users."""
 DECODING_ONLY_ARGS = ("do_sample",)

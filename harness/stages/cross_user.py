@@ -12,7 +12,7 @@ from typing import Any
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.tables import rich_tables
-from prefbench.harness.prompt_files import plugin_prompts_key, prompts_fingerprint
+from prefbench.harness.prompt_files import prompts_fingerprint, system_code_key
 from prefbench.harness.report.tables import personalization_section
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.generation import load_adapters_of, system_options, system_request
@@ -53,7 +53,7 @@ class CrossUserStage(Stage):
             "agent_users": users,
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
-            **plugin_prompts_key(lookup_system(system_name).solver_factory),
+            **system_code_key(lookup_system(system_name).solver_factory),
         }
 
     def calls_models(self, context: PipelineContext) -> bool:

@@ -14,7 +14,7 @@ from inspect_ai import Task
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.profile import Profile
-from prefbench.harness.prompt_files import plugin_prompts_key, prompts_fingerprint
+from prefbench.harness.prompt_files import prompts_fingerprint, system_code_key
 from prefbench.harness.stage_runner import StageRequest
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.solvers import GenerationSystem, lookup_system
@@ -127,7 +127,7 @@ class GenerationStage(Stage):
             "adapters": adapters,
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
-            **plugin_prompts_key(lookup_system(system_name).solver_factory),
+            **system_code_key(lookup_system(system_name).solver_factory),
         }
 
     def run(self, context: PipelineContext) -> None:

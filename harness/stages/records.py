@@ -112,7 +112,7 @@ class RecordsStage(Stage):
         """The inputs of the intents eval over the records that have no intent."""
         return {
             "records": fingerprint([record.model_dump() for record in missing]),
-            "prompts": prompts_fingerprint(),
+            "prompts": prompts_fingerprint("tasks"),
             "max_tokens": context.profile.generation.intent_max_tokens,
             "seed": context.profile.seed,
             **temperatures_key(context.profile.generation.intent_temperatures),
