@@ -297,7 +297,10 @@ def register_judge_config(
             f"judge file {source}: name {name!r} must be letters, digits, '_' or '-'; set its "
             "`name:`"
         )
-    parent = lookup_judge(base)
+    try:
+        parent = lookup_judge(base)
+    except PrefbenchInputError as error:
+        raise PrefbenchInputError(f"judge file {source}: `base: {base}`: {error}") from error
     known = _JUDGES.get(name)
     if known is not None and known.source != source_key:
         holder = known.source or _origin(known.pairwise)

@@ -57,7 +57,7 @@ def promptful_writer(run_dir: str, max_tokens: int = 64) -> Solver:
 
     return solve
 '''
-JUDGE_CODE = '''"""A plug-in judge that reads its own prompt file; its `retry` is not the llm judge's."""
+JUDGE_CODE = '''"""A plug-in judge with its own prompt file; its `retry` is not the llm judge's."""
 
 from pathlib import Path
 

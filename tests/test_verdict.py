@@ -6,8 +6,8 @@ from inspect_ai.model import Logprob, TopLogprob
 from prefbench.scorers.verdict import (
     MIN_CANDIDATE_MASS,
     compile_patterns,
-    parse_with_patterns,
     parse_winner,
+    parse_with_patterns,
     read_logprob_verdict,
 )
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import anyio
+from anyio import sleep
 from inspect_ai.model import ChatMessage, GenerateConfig, Model
 
 __all__ = ["TokenBucket", "estimated_tokens", "limit_token_rate"]
@@ -55,7 +55,7 @@ class TokenBucket:
         """Wait until `tokens` fit under the rate (booked at once, so later calls queue behind)."""
         wait = self.book(tokens)
         if wait > 0:
-            await anyio.sleep(wait)
+            await sleep(wait)
 
 
 def estimated_tokens(messages: Iterable[ChatMessage] | str, config: GenerateConfig) -> int:
