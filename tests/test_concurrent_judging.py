@@ -15,40 +15,71 @@ from prefbench.core.offline_api import OfflineModelAPI
 from prefbench.harness.pipeline import run_benchmark
 from prefbench.harness.serving import token_rate
 from prefbench.harness.serving.token_rate import TokenBucket, estimated_tokens
-from tests.helpers import scripted_profile, scripted_run
+from tests.helpers import INTENT, LARGE_EMAIL, scripted_profile, scripted_run
 
-HOLD_SECONDS = 0.4
+HOLD_SECONDS = 30.0
+"""The longest a call waits for the others it expects to be in flight with it."""
 
 
 @modelapi(name="prefbench-inflight")
 class InFlightJudgeAPI(OfflineModelAPI):
-    """Answers `<winner>1</winner>` after holding each call; records the most calls at once."""
+    """Answers `<winner>1</winner>`; records the most calls in flight at once, per phase.
 
-    def __init__(self, model_name: str, **model_args: object) -> None:
+    Phase k's calls wait until `hold_until[k]` calls are in flight together (or
+    `HOLD_SECONDS` passed), then are all released and phase k + 1 begins (after the last
+    target, calls pass at once). Judged one after another, the calls would never meet and
+    the test would fail (slowly), however loaded the machine.
+    """
+
+    def __init__(
+        self, model_name: str, hold_until: list[int] | None = None, **model_args: object
+    ) -> None:
         super().__init__(model_name, **model_args)
+        self.targets = list(hold_until or [])
+        self.phase = 0
+        self.peaks: list[int] = []
         self.in_flight = 0
-        self.most_in_flight = 0
         self.calls = 0
 
     async def answer(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
         self.calls += 1
         self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        phase = self.phase
+        if phase < len(self.targets):
+            self.peaks += [0] * (phase + 1 - len(self.peaks))
+            self.peaks[phase] = max(self.peaks[phase], self.in_flight)
         try:
-            await asyncio.sleep(HOLD_SECONDS)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + HOLD_SECONDS
+            while phase < len(self.targets) and self.phase == phase and loop.time() < deadline:
+                if self.in_flight >= self.targets[phase]:
+                    self.phase += 1
+                    break
+                await asyncio.sleep(0.01)
         finally:
             self.in_flight -= 1
         return self.model_output("<winner>1</winner>", 10, 3)
 
 
+FIRST_CALLS = 16
+"""Two pairs × 4 test records × 2 orders (the profile of `judged_run`)."""
+
+
 def judged_run(tmp_path: Path, judge_role: dict, multi_candidate: bool = False):
     """A scripted run with two pairs to judge; the judge's API object after the run."""
     profile = scripted_profile(
-        dataset={"kind": "demo", "personas": 2, "records_per_persona": 6, "test_fraction": 0.5},
+        dataset={"kind": "demo", "personas": 2, "records_per_persona": 4, "test_fraction": 0.5},
         systems=["small_zero_shot", "large_zero_shot", "few_shot"],
         reference_system="few_shot",
         judge={"kind": "llm", "multi_candidate": multi_candidate},
     )
+    # three different texts, so no two judge prompts are alike (a repeated prompt can be
+    # answered from the cache once the first has been)
+    profile["roles"]["large"]["model_args"]["replies"] = {
+        "core content": INTENT,
+        "wrote before": "FEW-SHOT-EMAIL",
+        "": LARGE_EMAIL,
+    }
     profile["roles"]["judge"] = {"model": "prefbench-inflight/judge", **judge_role}
     profile["metrics"] = {"text_metrics": False}
     context = scripted_run(tmp_path / "run", profile)
@@ -60,27 +91,31 @@ def judged_run(tmp_path: Path, judge_role: dict, multi_candidate: bool = False):
 
 
 def test_every_pair_and_both_orders_are_in_flight_together(tmp_path: Path) -> None:
-    api, samples, _ = judged_run(tmp_path, {"config": {"max_connections": 100}})
-    first_calls = 2 * samples * 2  # two pairs, both orders of every sample
-    assert api.calls == first_calls  # every answer parses: no retry
-    # judged one after another, at most 1 call (or 2 with concurrent orders) would be in flight
-    assert api.most_in_flight == first_calls
+    judge = {"config": {"max_connections": 100}, "model_args": {"hold_until": [FIRST_CALLS]}}
+    api, samples, _ = judged_run(tmp_path, judge)
+    assert 2 * samples * 2 == FIRST_CALLS  # two pairs, both orders of every sample
+    assert api.calls == FIRST_CALLS  # every answer parses: no retry
+    # judged pair after pair, at most 2 * samples calls could meet; order after order, 1
+    assert api.peaks == [FIRST_CALLS]
 
 
 def test_the_role_connections_bound_the_calls_in_flight(tmp_path: Path) -> None:
-    api, samples, _ = judged_run(tmp_path, {"config": {"max_connections": 3}})
-    assert api.calls == 2 * samples * 2 > 3
-    assert api.most_in_flight == 3
+    judge = {"config": {"max_connections": 3}, "model_args": {"hold_until": [3, 3, 3, 3, 3]}}
+    api, _, _ = judged_run(tmp_path, judge)
+    assert api.calls == FIRST_CALLS
+    assert api.peaks == [3, 3, 3, 3, 3]  # three at a time, never a fourth
 
 
 def test_rotations_of_the_multi_candidate_stage_are_in_flight_together(tmp_path: Path) -> None:
-    api, samples, context = judged_run(
-        tmp_path, {"config": {"max_connections": 100}}, multi_candidate=True
-    )
-    multi = context.multi_candidate_log.read()
-    rotations = len(multi.samples) * 3  # three systems: three rotations per sample
-    assert api.calls == 2 * samples * 2 + rotations
-    assert api.most_in_flight >= rotations
+    rotations = 4 * 3  # 4 test records, three systems: three rotations each
+    judge = {
+        "config": {"max_connections": 100},
+        "model_args": {"hold_until": [FIRST_CALLS, rotations]},
+    }
+    api, _, context = judged_run(tmp_path, judge, multi_candidate=True)
+    assert len(context.multi_candidate_log.read().samples) * 3 == rotations
+    assert api.calls == FIRST_CALLS + rotations
+    assert api.peaks == [FIRST_CALLS, rotations]
 
 
 # --- tokens per minute -------------------------------------------------------------------------
@@ -101,7 +136,7 @@ def test_the_token_bucket_books_in_arrival_order_and_waits_for_room() -> None:
     assert bucket.book(1000) == 0  # the bucket is full now
     assert bucket.book(500) == pytest.approx(5.0)  # 500 tokens drain in 5 s
     assert bucket.book(500) == pytest.approx(10.0)  # booked behind the previous one
-    clock.now = 60.0  # a minute later everything has drained
+    clock.now = 70.0  # the 7,000 tokens booked have drained (100 a second)
     assert bucket.book(6000) == 0
     assert bucket.book(12000) == pytest.approx(120.0)  # a call above the limit waits it out
 
