@@ -32,6 +32,7 @@ from prefbench.scorers.registry import (
     all_judges,
     lookup_judge,
     register_judge_config,
+    registered_names,
 )
 from prefbench.solvers.training.lora import LoraSettings
 from prefbench.tasks.intents import TEMPERATURES
@@ -317,11 +318,15 @@ class JudgeSettings(StrictModel):
         return value
 
     def _sections(self) -> dict[str, dict[str, Any]]:
-        """The per-judge sections: extra keys named after a registered judge, with a mapping."""
+        """The per-judge sections: extra keys named after a registered judge, with a mapping.
+
+        The validator loads every plug-in first (`all_judges`), so the registry is complete.
+        """
+        names = registered_names()
         return {
             name: dict(value)
             for name, value in (self.model_extra or {}).items()
-            if isinstance(value, dict) and name in {d.name for d in all_judges()}
+            if isinstance(value, dict) and name in names
         }
 
     def _flat(self) -> dict[str, Any]:
@@ -340,7 +345,7 @@ class JudgeSettings(StrictModel):
         extra = dict(self.model_extra or {})
         if not extra:
             return self
-        judges = {definition.name: definition for definition in all_judges()}
+        judges = {definition.name: definition for definition in all_judges()}  # loads plug-ins
         declared = {
             name for definition in judges.values() for name in definition.settings.model_fields
         }

@@ -45,6 +45,7 @@ __all__ = [
     "judge_names",
     "lookup_judge",
     "register_judge_config",
+    "registered_names",
 ]
 
 JudgeForm = Literal["pairwise", "multi_candidate"]
@@ -251,6 +252,11 @@ def all_judges() -> list[JudgeDefinition]:
 def judge_names() -> list[str]:
     """Names of every registered judge (prefbench's and plug-ins')."""
     return [definition.name for definition in all_judges()]
+
+
+def registered_names() -> frozenset[str]:
+    """Names of the judges registered so far, without loading plug-ins (a cheap check)."""
+    return frozenset(_JUDGES)
 
 
 def lookup_judge(name: str) -> JudgeDefinition:

@@ -167,3 +167,27 @@ def test_the_paper_judge_runs_on_the_scripted_pipeline(tmp_path: Path):
 
     score = next(iter(read_eval_log(str(log)).samples[0].scores.values()))
     assert score.metadata["template"] == "judge_email_paper"
+
+
+# --- per-judge sections in a profile ---------------------------------------------------------
+
+
+def test_settings_sections_per_judge_and_the_older_direct_form(judge_registry):
+    source = Path("<test profile>")
+
+    def parsed(judge: dict):
+        profile = parse_profile(scripted_profile(judge=judge), source)
+        return profile.judge.typed_settings(profile.metrics)
+
+    # a section per judge; the chosen one's applies, a section beats a direct setting
+    settings = parsed({"kind": "llm", "max_tokens": 64, "llm": {"max_tokens": 32}})
+    assert settings.max_tokens == 32
+    assert parsed({"kind": "similarity", "llm": {"max_tokens": 32}}).num_layers == 6
+    # a direct setting of a judge not chosen is kept, and checked when it is chosen
+    assert parsed({"kind": "similarity", "retry": "sideways"}).num_layers == 6
+    with pytest.raises(PrefbenchInputError, match="retry"):
+        parsed({"kind": "llm", "retry": "sideways"})
+    with pytest.raises(PrefbenchInputError, match=r"judge\.llm.*max_tokens"):
+        parsed({"kind": "similarity", "llm": {"max_tokens": 1}})
+    with pytest.raises(PrefbenchInputError, match="section named after each"):
+        parsed({"kind": "llm", "no_such_judge": {"x": 1}})
