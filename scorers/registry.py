@@ -33,7 +33,7 @@ from prefbench.core.code_identity import code_identity
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.plugins import load_entry_point_plugins
-from prefbench.scorers.outcome import TIE_POLICIES, TiePolicy
+from prefbench.scorers.outcome import TIE_POLICIES
 
 __all__ = [
     "JudgeDefinition",
@@ -75,10 +75,12 @@ class JudgeSettingsModel(BaseModel):
         return []
 
 
-PairwiseFactory = Callable[[Any, TiePolicy], Scorer]
-"""(settings, tie policy) → a scorer that judges a pair in orders AB and BA."""
-MultiCandidateFactory = Callable[[Any], Scorer]
-"""settings → a scorer that judges all candidates of a sample in every cyclic rotation."""
+PairwiseFactory = Callable[..., Scorer]
+"""(settings, tie policy) → a scorer that judges a pair in orders AB and BA. A factory that
+also takes `name` gets the judge's registered name (a judge configuration's own)."""
+MultiCandidateFactory = Callable[..., Scorer]
+"""settings → a scorer that judges all candidates of a sample in every cyclic rotation (and
+`name`, as for `PairwiseFactory`)."""
 KeySettings = Callable[[Any], dict[str, Any]]
 """settings → the JSON-able values that key the judge's stages."""
 
@@ -119,7 +121,9 @@ class JudgeDefinition:
     preset: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
 
-    def roles_for(self, settings: Mapping[str, Any] | JudgeSettingsModel | None = None) -> tuple:
+    def roles_for(
+        self, settings: Mapping[str, Any] | JudgeSettingsModel | None = None
+    ) -> tuple[str, ...]:
         """The model roles its scorers call with these settings (e.g. the `llm` judge's `role`)."""
         return self.parse_settings(settings).roles() or self.roles
 

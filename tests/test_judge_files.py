@@ -93,7 +93,7 @@ def test_a_yaml_judge_runs_and_reads_its_verdicts_with_its_pattern(judge_registr
         ("name: bad name\n", "letters, digits"),
         ("name: odd\nshade: 3\n", "shade"),
         ("name: odd\nprompt: missing_v1.txt\n", "missing_v1.txt"),
-        ("name: odd\nverdict_pattern: '[[1]]'\n", "no group"),
+        ("name: odd\nverdict_pattern: '<winner>1</winner>'\n", "no group"),
         ("name: odd\nbase: no_such_judge\n", "no_such_judge"),
         ("name: llm\n", "already taken"),
     ],
