@@ -27,7 +27,13 @@ from pydantic import (
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.serving.placement import check_placement
 from prefbench.scorers.outcome import TIE_POLICIES
-from prefbench.scorers.registry import JudgeSettingsModel, all_judges, lookup_judge
+from prefbench.scorers.registry import (
+    JudgeSettingsModel,
+    all_judges,
+    lookup_judge,
+    register_judge_config,
+    registered_names,
+)
 from prefbench.solvers.training.lora import LoraSettings
 from prefbench.tasks.intents import TEMPERATURES
 
@@ -152,6 +158,10 @@ class ModelSpec(StrictModel):
     """The environment variable holding the role's API key (never written to a log)."""
     startup_timeout: int | None = Field(None, ge=1)
     """Seconds to wait for a `vllm/` server inspect starts (inspect's default: 10 minutes)."""
+    tokens_per_minute: int | None = Field(None, ge=1)
+    """The most tokens a minute the role's calls may book (input + `max_tokens`): calls wait
+    so the role stays under its provider's limit (`harness/serving/token_rate.py`). How many
+    run at once is the role's `config.max_connections`."""
 
     @field_validator("model")
     @classmethod
@@ -263,14 +273,46 @@ class GenerationSettings(StrictModel):
     max_samples: int = Field(32, ge=1)
 
 
+JUDGE_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def register_judge_file(path: str | Path) -> str:
+    """Register the YAML judge file at `path`; its judge's name.
+
+    A judge file (Arena-Hard's one YAML per judge) names a judge and presets the settings
+    of the judge it is built on: `name` (letters, digits, `_`, `-`), `base` (a registered
+    judge, default `llm`), an optional `description`, and any of the base's settings, e.g.
+    `role`, `temperature`, `prompt` (a template file, relative to the YAML file),
+    `verdict_pattern`, `max_tokens` (`prefbench.scorers.builtin_judges.LlmJudgeSettings`).
+    Bad files are an input error naming the file and the field.
+    """
+    data = load_yaml_file(Path(path), what="judge file", fix="fix the judge file")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise PrefbenchInputError(
+            f"judge file {path} must be a mapping with a `name:` (and the base judge's "
+            "settings, e.g. prompt: my_prompt_v1.txt); see docs/judges.md"
+        )
+    settings = {key: value for key, value in data.items() if key not in ("name", "base")}
+    settings.pop("description", None)
+    base = data.get("base", "llm")
+    return register_judge_config(
+        name=data["name"], base=str(base), settings=settings, source=path
+    ).name
+
+
 class JudgeSettings(StrictModel):
     """Which judge scores the pairs, how order-inconsistent pairs count, and judge settings.
 
     `kind` names a registered judge (`prefbench.scorers.registry`: `similarity`, `llm` or a
-    plug-in's). Every other key is a setting of some registered judge (`max_tokens` of `llm`;
-    `encoder` and `num_layers` of `similarity`), validated by that judge's settings model; a key
-    that no judge declares is an error naming it. Settings of judges other than `kind` are kept, so
-    `prefbench judge --judge llm` can switch judges on the same profile. `typed_settings(metrics)`
+    plug-in's) or a YAML judge file (`register_judge_file`; relative to the current folder).
+    A judge's settings go in a section named after it: `llm: {max_tokens: 512}`,
+    `similarity: {num_layers: 6}`, a plug-in's or a judge file's under its name, each
+    validated by that judge's settings model, so two judges' settings never collide (a
+    plug-in's `retry: 2` is not the `llm` judge's `retry`). A setting written directly under
+    `judge:` (the older form) belongs to the chosen judge when it declares it (validated by
+    it); one it does not declare but another judge does is kept for when `prefbench judge
+    --judge` switches to that judge, and validated then; one no judge declares is an error.
+    A section's setting wins over the same setting written directly. `typed_settings(metrics)`
     gives the chosen judge's typed settings.
     """
 
@@ -284,12 +326,15 @@ class JudgeSettings(StrictModel):
     true, a batch size, or a mapping of `BatchConfig` fields such as `size`, `send_delay`,
     `tick`). Providers with a batch API in inspect (`openai/`, `anthropic/`, ...) answer at
     their batch rate (`harness/cost/prices.yaml` `batch_discounts`); the others ignore it. It is
-    left out of stage and cache keys: a batched answer is the same answer."""
+    left out of stage and cache keys: a batched answer is the same answer. Without a `size`,
+    a judge stage sends all its first calls in as few batches as the provider allows."""
 
     @field_validator("kind")
     @classmethod
     def _registered_judge(cls, value: str) -> str:
         try:
+            if value.endswith(JUDGE_FILE_SUFFIXES):
+                register_judge_file(value)
             lookup_judge(value)
         except PrefbenchInputError as error:
             raise ValueError(str(error)) from error
@@ -302,32 +347,54 @@ class JudgeSettings(StrictModel):
             raise ValueError(f"unknown tie policy '{value}'; choose one of {list(TIE_POLICIES)}")
         return value
 
+    def _sections(self) -> dict[str, dict[str, Any]]:
+        """The per-judge sections: extra keys named after a registered judge, with a mapping.
+
+        The validator loads every plug-in first (`all_judges`), so the registry is complete.
+        """
+        names = registered_names()
+        return {
+            name: dict(value)
+            for name, value in (self.model_extra or {}).items()
+            if isinstance(value, dict) and name in names
+        }
+
+    def _flat(self) -> dict[str, Any]:
+        """Settings written directly under `judge:` (not in a judge's section)."""
+        sections = self._sections()
+        return {k: v for k, v in (self.model_extra or {}).items() if k not in sections}
+
     @model_validator(mode="after")
     def _judge_settings_known(self) -> "JudgeSettings":
         chosen = lookup_judge(self.kind)
         if self.multi_candidate and chosen.multi_candidate is None:
             raise ValueError(
-                f"judge '{self.kind}' has no multi-candidate form; set multi_candidate: false "
+                f"judge '{chosen.name}' has no multi-candidate form; set multi_candidate: false "
                 "or choose a judge that has one"
             )
-        given = dict(self.model_extra or {})
-        if not given:
+        extra = dict(self.model_extra or {})
+        if not extra:
             return self
-        judges = all_judges()
-        declared = {name for definition in judges for name in definition.settings.model_fields}
-        unknown = sorted(set(given) - declared)
+        judges = {definition.name: definition for definition in all_judges()}  # loads plug-ins
+        declared = {
+            name for definition in judges.values() for name in definition.settings.model_fields
+        }
+        unknown = sorted(set(self._flat()) - declared)
         if unknown:
-            takes = sorted(chosen.settings.model_fields)
             raise ValueError(
-                f"unknown judge setting(s) {unknown}: judge '{self.kind}' takes {takes}, "
-                f"the judges' settings are {sorted(declared)}; remove or rename them"
+                f"unknown judge setting(s) {unknown}: judge '{chosen.name}' takes "
+                f"{sorted(chosen.settings.model_fields)}; the judges are {sorted(judges)}, whose "
+                "settings go in a section named after each (e.g. `llm: {max_tokens: 512}`)"
             )
-        for definition in judges:
-            fields = definition.settings.model_fields
+        for name, values in self._sections().items():
             try:
-                definition.parse_settings({k: v for k, v in given.items() if k in fields})
+                judges[name].parse_settings(values)
             except PrefbenchInputError as error:
-                raise ValueError(str(error)) from error
+                raise ValueError(f"judge.{name}: {error}") from error
+        try:
+            self.typed_settings(None)
+        except PrefbenchInputError as error:
+            raise ValueError(str(error)) from error
         return self
 
     def batch_setting(self) -> bool | int | dict[str, Any]:
@@ -336,17 +403,23 @@ class JudgeSettings(StrictModel):
             return self.batch.model_dump(exclude_none=True)
         return self.batch
 
-    def typed_settings(self, metrics: "MetricsSettings") -> JudgeSettingsModel:
-        """The chosen judge's settings: this section's, else the same-named `metrics` ones.
+    def typed_settings(self, metrics: "MetricsSettings | None") -> JudgeSettingsModel:
+        """The chosen judge's settings: its section, the direct ones it declares, `metrics`.
 
-        A judge setting left out here takes the value of the `metrics` entry of the same
-        name (the similarity judge's `encoder` and `num_layers`), else its default.
+        In that order of precedence; a setting left out everywhere takes the value of the
+        `metrics` entry of the same name (the similarity judge's `encoder` and `num_layers`),
+        else the judge's (or its judge file's) default.
         """
         definition = lookup_judge(self.kind)
         fields = definition.settings.model_fields
-        inherited = {name: value for name, value in metrics.model_dump().items() if name in fields}
-        given = {name: value for name, value in (self.model_extra or {}).items() if name in fields}
-        return definition.parse_settings({**inherited, **given})
+        inherited = {
+            name: value
+            for name, value in (metrics.model_dump() if metrics else {}).items()
+            if name in fields
+        }
+        flat = {name: value for name, value in self._flat().items() if name in fields}
+        section = self._sections().get(definition.name, {})
+        return definition.parse_settings({**inherited, **flat, **section})
 
 
 class MetricsSettings(StrictModel):
@@ -664,7 +737,10 @@ def parse_profile(raw: Any, source: Path) -> Profile:
             f"profile {source}: reference_system '{profile.reference_system}' is not in systems "
             f"{profile.systems}; add it to `systems` or change `reference_system`."
         )
-    missing_roles = [r for r in lookup_judge(profile.judge.kind).roles if r not in profile.roles]
+    judge_roles = lookup_judge(profile.judge.kind).roles_for(
+        profile.judge.typed_settings(profile.metrics)
+    )
+    missing_roles = [r for r in judge_roles if r not in profile.roles]
     if missing_roles:
         local = [definition.name for definition in all_judges() if not definition.roles]
         raise PrefbenchInputError(

@@ -1,31 +1,62 @@
-"""Fingerprint of every prompt template, so editing a prompt invalidates the stages using it."""
+"""Which prompt files and code a stage key holds, so an edit recomputes exactly what uses it.
 
-import sys
+- prefbench's own prompts: `prompts_fingerprint(*roots, purposes=...)` over the
+  `prompts/*.txt` files of the packages a stage reads and the templates of prefbench's text
+  kinds for the purposes it uses (intents: `tasks` and `extract_intent`; the stages that
+  generate: `tasks`, `solvers` and every purpose but `judge`). A plug-in text kind's
+  prompts join the stages' keys through `text_kind_prompts_key`. The judge stages hold
+  their judge's own prompt files instead
+  (`prefbench.scorers.registry.judge_key_inputs`), so a judge prompt recomputes only judging.
+- a plug-in system's code and prompts: `system_code_key(factory)`, the identity of the
+  package that defines it (`prefbench.core.code_identity`: distribution, version, a hash of
+  its source and prompt files), `{}` for prefbench's own systems. A plug-in judge's code
+  joins its judge stages' keys the same way.
+"""
+
 from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from prefbench.core.code_identity import code_identity
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.text_kinds import lookup_text_kind
 from prefbench.tasks.corpora.registry import corpus_text_kind
 from prefbench.tasks.records import Record
 
-PACKAGE_ROOTS = ("tasks", "solvers", "scorers")
+GENERATION_ROOTS = ("tasks", "solvers")
+"""The packages whose prompts the generating stages read (records and intents read `tasks`)."""
 TOP = Path(__file__).resolve().parent.parent
 TEXT_KINDS = TOP / "core" / "text_kinds"
 """prefbench's own text kinds' prompt folders (`email/`, `article/`)."""
+JUDGE_PURPOSE = "judge"
+"""The text kinds' judge template, keyed by the judge stages (`judge_key_inputs`)."""
+
+
+def prompts_fingerprint(*roots: str, purposes: Iterable[str] | None = None) -> str:
+    """sha256 over the path and text of prefbench's prompt files a generating stage reads.
+
+    The `prompts/*.txt` under prefbench's `roots` (without roots, `GENERATION_ROOTS`) and the
+    templates of prefbench's own text kinds (`core/text_kinds/*/`) for `purposes` (None:
+    every purpose but the judge's, `JUDGE_PURPOSE`, which the judge stages key themselves).
+    """
+    folders = roots or GENERATION_ROOTS
+    files = sorted(path for root in folders for path in (TOP / root).rglob("prompts/*.txt"))
+    wanted = None if purposes is None else set(purposes)
+    files += sorted(
+        path
+        for path in TEXT_KINDS.rglob("*.txt")
+        if (path.stem in wanted if wanted is not None else path.stem != JUDGE_PURPOSE)
+    )
+    states = tuple((path, path.stat().st_size, path.stat().st_mtime_ns) for path in files)
+    return _fingerprint(states)
 
 
 @cache
-def prompts_fingerprint() -> str:
-    """sha256 over the path and text of every prompt file in prefbench's packages.
-
-    That is every `prompts/*.txt` and the prompt folders of prefbench's own text kinds.
-    """
-    files = sorted(path for root in PACKAGE_ROOTS for path in (TOP / root).rglob("prompts/*.txt"))
-    files += sorted(TEXT_KINDS.rglob("*.txt"))
-    return fingerprint({str(path.relative_to(TOP)): path.read_text("utf-8") for path in files})
+def _fingerprint(states: tuple[tuple[Path, int, int], ...]) -> str:
+    return fingerprint(
+        {str(path.relative_to(TOP)): path.read_text("utf-8") for path, _, _ in states}
+    )
 
 
 def text_kind_prompts_key(records: Iterable[Record]) -> dict[str, str]:
@@ -46,18 +77,7 @@ def text_kind_prompts_key(records: Iterable[Record]) -> dict[str, str]:
     return {"text_kind_prompts": fingerprint({k.name: k.prompt_files() for k in plugin_kinds})}
 
 
-def plugin_prompts_key(factory: Callable[..., Any]) -> dict[str, str]:
-    """`{"plugin_prompts": sha256}` of a plug-in's `prompts/*.txt`, `{}` for prefbench's own.
-
-    A system or judge from another package keeps its prompt files in that package; they
-    join the stage key, so editing one recomputes the stages that use it. prefbench's own
-    prompts are in `prompts_fingerprint()`, and its stage keys stay as they were.
-    """
-    module_name = getattr(factory, "__module__", "") or ""
-    source = getattr(sys.modules.get(module_name), "__file__", None)
-    if source is None or module_name.split(".")[0] == "prefbench":
-        return {}
-    package = Path(source).resolve().parent
-    files = sorted(package.rglob("prompts/*.txt"))
-    texts = {str(path.relative_to(package)): path.read_text("utf-8") for path in files}
-    return {"plugin_prompts": fingerprint(texts)}
+def system_code_key(factory: Callable[..., Any]) -> dict[str, Any]:
+    """`{"plugin_code": identity}` of a plug-in system's package; `{}` for prefbench's own."""
+    identity = code_identity(factory)
+    return {"plugin_code": identity} if identity else {}

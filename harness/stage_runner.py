@@ -42,6 +42,7 @@ from prefbench.harness.profile import Profile
 from prefbench.harness.serving.decoding import unhonoured_decoding
 from prefbench.harness.serving.models import ModelPool, role_fingerprint
 from prefbench.harness.serving.stable_cache import use_address_free_cache_keys
+from prefbench.harness.serving.token_rate import limit_token_rate
 from prefbench.tasks.records import read_records
 
 KEY_FIELD = "prefbench_key"
@@ -60,7 +61,9 @@ class StageRequest:
 
     `kind` is the log folder (`logs/<kind>/`); `solver`, when given, replaces the task's;
     `sampling` asks for the roles' sampling models (local `hf/` models decode greedily
-    otherwise).
+    otherwise); `max_samples`, when given, is how many of its samples may be in flight at
+    once (else the profile's `generation.max_samples`; a judge stage puts all of them in
+    flight, bounded by its roles' connections).
     """
 
     kind: str
@@ -72,6 +75,7 @@ class StageRequest:
     solver: Solver | None = None
     limit: int | None = None
     sampling: bool = False
+    max_samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,8 @@ class StageRunner:
         for request in requests:
             models = self.models.role_models(request.roles, sampling=request.sampling)
             apply_call_policy(models.values(), errors)
+            for role, model in models.items():
+                limit_token_rate(model, self.profile.roles[role].tokens_per_minute)
             metadata = {
                 STAGE_FIELD: request.stage,
                 KEY_FIELD: self.stage_key(request.stage, request.roles, request.key),
@@ -346,7 +352,10 @@ class StageRunner:
                 log_dir=str(self.run.logs(requests[0].kind)),
                 display=self.display,  # type: ignore[arg-type]
                 max_tasks=len(tasks),
-                max_samples=self.profile.generation.max_samples,
+                max_samples=max(
+                    request.max_samples or self.profile.generation.max_samples
+                    for request in requests
+                ),
                 fail_on_error=errors.fail_on_error,
                 retry_on_error=errors.retry_on_error,
                 score_display=False,

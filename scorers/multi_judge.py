@@ -19,10 +19,18 @@ from typing import Any
 from inspect_ai.model import get_model
 from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric, scorer
 from inspect_ai.solver import TaskState
+from inspect_ai.util import collect
 
 from prefbench.scorers.bertscore import bertscore_values
-from prefbench.scorers.llm_judge import RetryMode, VerdictMode, ask_judge, judge_template_for
+from prefbench.scorers.judge_prompts import PromptChoice, template_for_kind
+from prefbench.scorers.llm_judge import (
+    RetryMode,
+    VerdictMode,
+    ask_judge,
+    judge_options,
+)
 from prefbench.scorers.stats.first_choice import RotationVote, vote_totals
+from prefbench.scorers.verdict import MIN_CANDIDATE_MASS
 
 
 def cyclic_rotations(systems: Sequence[str]) -> list[list[str]]:
@@ -121,56 +129,55 @@ def rotation_parse_failures() -> Metric:
 @scorer(metrics=[first_choice_shares(), rotation_parse_failures()])
 def llm_multi_judge(
     max_tokens: int = 512,
-    template: str | None = None,
+    prompt: PromptChoice = None,
     verdict: VerdictMode = "text",
     retry: RetryMode = "follow_up",
     top_logprobs: int = 20,
+    verdict_pattern: str | list[str] | None = None,
+    follow_up_prompt: str | None = None,
+    role: str = "judge",
+    temperature: float | None = None,
+    min_candidate_mass: float = MIN_CANDIDATE_MASS,
+    name: str = "llm",
 ) -> Scorer:
-    """Show the `judge` role all candidates in every cyclic rotation; one vote per rotation.
+    """Show a model role all candidates in every cyclic rotation, all in flight at once.
 
-    An answer without a verdict is retried once as in `llm_judge` (a follow-up turn by
-    default); if it fails again that rotation is a parse failure and casts no vote.
-
-    Args:
-        max_tokens: the judge's answer budget (reasoning + verdict).
-        template: a prompt template in `scorers/prompts/` for every sample; None (default)
-            picks it per sample from its `text_kind` metadata (`judge_template_for`).
-        verdict: ``"text"`` or ``"logprobs"`` (see `llm_judge`); each rotation keeps its
-            candidates' `probabilities`.
-        retry: ``"follow_up"`` or ``"repeat"`` (see `llm_judge`).
-        top_logprobs: top tokens per position the provider returns (``logprobs``).
+    One vote per rotation. An answer without a verdict is retried once as in `llm_judge` (a
+    follow-up turn by default); if it fails again that rotation is a parse failure and casts
+    no vote. The arguments are `llm_judge`'s; `prompt` must show any number of candidates
+    (prefbench's own and the paper's do).
     """
+    options = judge_options(
+        max_tokens, verdict, retry, top_logprobs, verdict_pattern, follow_up_prompt,
+        temperature, min_candidate_mass,
+    )  # fmt: skip
 
     async def score(state: TaskState, target: Target) -> Score:
-        model = get_model(role="judge")
-        chosen_template = template or judge_template_for(state.metadata.get("text_kind"))
+        model = get_model(role=role)
+        template = template_for_kind(prompt, state.metadata.get("text_kind"))
         systems = list(state.metadata["systems"])
         texts = dict(zip(systems, state.metadata["candidates"], strict=True))
-        rotations = []
-        for shown in cyclic_rotations(systems):
-            answer = await ask_judge(
-                model,
-                chosen_template,
-                target.text,
-                [texts[s] for s in shown],
-                max_tokens,
-                verdict=verdict,
-                retry=retry,
-                top_logprobs=top_logprobs,
+        shown_orders = cyclic_rotations(systems)
+        answers = await collect(
+            *(
+                ask_judge(model, template, target.text, [texts[s] for s in shown], options)
+                for shown in shown_orders
             )
-            winner = answer.winner
-            rotations.append(
-                {
-                    "shown": shown,
-                    "answers": answer.answers,
-                    "winner": winner,
-                    "chosen": shown[winner - 1] if winner is not None else None,
-                    "probabilities": answer.probabilities,
-                    "verdict_source": answer.source,
-                }
-            )
-        details = {"template": chosen_template, "verdict_mode": verdict}
-        return multi_score("llm", systems, rotations, details)
+        )
+        rotations = [
+            {
+                "shown": shown,
+                "answers": answer.answers,
+                "winner": answer.winner,
+                "chosen": shown[answer.winner - 1] if answer.winner is not None else None,
+                "probabilities": answer.probabilities,
+                "candidate_mass": answer.mass,
+                "verdict_source": answer.source,
+            }
+            for shown, answer in zip(shown_orders, answers, strict=True)
+        ]
+        details = {"template": template.name, "verdict_mode": verdict}
+        return multi_score(name, systems, rotations, details)
 
     return score
 

@@ -100,9 +100,11 @@ def combine_orders(
             candidate 1 is system B's output.
         tie_policy: How disagreement and unparseable orders count.
 
-            - ``"inconsistent_is_tie"`` (default, as in the paper and Chatbot Arena): both
-              orders prefer A → win; both prefer B → loss; they disagree → tie; either order
-              unparseable → parse_failure.
+            - ``"inconsistent_is_tie"`` (default; the conservative rule of MT-Bench's
+              position-swapped judging, Zheng et al. 2023): both orders prefer A → win; both
+              prefer B → loss; they disagree → tie; either order unparseable →
+              parse_failure. (The paper we reproduce judged one order and allowed no tie,
+              "YOU MUST ALWAYS PICK A WINNER"; it has no tie policy to follow.)
             - ``"each_order_half"``: each parsed order counts half: A+A → win, B+B → loss,
               A+B → tie. If exactly one order parses, the outcome is that single order's
               preference (win, score 1.0, or loss, score 0.0) with ``position_consistent``

@@ -22,13 +22,27 @@ Rules, in order:
 5. Several ``<winner>`` tags are fine when they all give the same number; if they disagree,
    or any of them is unusable, the answer is unusable.
 
-:func:`winner_probabilities` reads the verdict from the judge's log-probabilities instead
-(the judge's ``verdict: logprobs`` mode): the probability the judge gave each candidate
-number at the token right after its last ``<winner>`` tag, among the top log-probabilities
-the provider returned, renormalized over the candidates. It always gives a verdict when a
-candidate number is among those tokens, and a confidence (the winner's probability). Only
-single-token numbers can be read (1 to 9 in the tokenizers we use); a number whose token is
-not among the top ones gets probability 0.
+A profile may replace rules 1–5 by its own regular expressions (`verdict_pattern`, an
+Arena-Hard-style regex whose first group is the candidate number): :func:`parse_with_patterns`
+tries the patterns in order, and the first one that matches decides; all its matches must give
+the same number, in ``1..num_candidates``.
+
+:func:`read_logprob_verdict` reads the verdict from the judge's log-probabilities instead (the
+judge's ``verdict: logprobs`` mode), at one token position: the token right after the last
+``<winner>`` tag (or where a `verdict_pattern`'s group starts), or, for a follow-up turn that
+asked for the number alone, the first token the judge actually wrote as a candidate number.
+There it adds up the probability of each candidate number among the top tokens the provider
+returned. Honest about what it cannot see:
+
+- the candidates' **mass** (their summed probability at that position) must reach
+  :data:`MIN_CANDIDATE_MASS` (0.5: the judge is more likely to answer with a candidate number
+  than with anything else there); below it the order has no verdict (a parse failure after
+  the retry), never a renormalised certainty;
+- a candidate whose number is not among the top tokens is not given probability 0: it gets
+  the most it could have had (the smaller of the last listed token's probability and the
+  probability left outside the listed tokens), so the winner's confidence is a lower bound.
+
+Only single-token numbers can be read (1 to 9 in the tokenizers we use).
 """
 
 from __future__ import annotations
@@ -36,10 +50,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from inspect_ai.model import Logprob
+from inspect_ai.model import Logprob, TopLogprob
 
-__all__ = ["parse_winner", "winner_probabilities"]
+__all__ = [
+    "MIN_CANDIDATE_MASS",
+    "LogprobVerdict",
+    "compile_patterns",
+    "parse_with_patterns",
+    "parse_winner",
+    "read_logprob_verdict",
+]
+
+MIN_CANDIDATE_MASS = 0.5
+"""The least summed probability the candidate numbers must have at the verdict position for a
+log-probability verdict (below it the order has no verdict)."""
 
 _REASONING_BLOCK = re.compile(
     r"<\s*(thinking|reasoning)\s*>.*?(?:<\s*/\s*\1\s*>|\Z)",
@@ -101,58 +127,181 @@ def parse_winner(text: str, num_candidates: int = 2) -> int | None:
     return winner
 
 
+def compile_patterns(patterns: str | Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    """Verdict patterns compiled (``re.DOTALL``); a `ValueError` naming a bad one.
+
+    Each must compile and have at least one group; the first group is the candidate number.
+    """
+    texts = [patterns] if isinstance(patterns, str) else list(patterns)
+    if not texts:
+        raise ValueError("verdict_pattern needs at least one regular expression")
+    compiled = []
+    for text in texts:
+        try:
+            pattern = re.compile(text, re.DOTALL)
+        except re.error as error:
+            raise ValueError(
+                f"verdict_pattern {text!r} is not a regular expression: {error}"
+            ) from None
+        if pattern.groups < 1:
+            raise ValueError(
+                f"verdict_pattern {text!r} has no group: put the candidate number in one, "
+                r"e.g. '<winner>\s*(\d+)\s*</winner>'"
+            )
+        compiled.append(pattern)
+    return tuple(compiled)
+
+
+def _group_number(match: re.Match[str]) -> int | None:
+    digits = (match.group(1) or "").strip()
+    if not digits.isdigit() or len(digits) > _MAX_DIGITS:
+        return None
+    return int(digits)
+
+
+def parse_with_patterns(
+    text: str, patterns: Sequence[re.Pattern[str]], num_candidates: int = 2
+) -> int | None:
+    """The candidate number the first matching pattern reads, or None.
+
+    Patterns are tried in order; the first that matches at all decides (later ones are
+    fallbacks). All its matches must give the same number, in ``1..num_candidates``;
+    otherwise the answer is unusable (None), as with `parse_winner`.
+    """
+    if num_candidates < 1:
+        raise ValueError(f"num_candidates must be at least 1, got {num_candidates!r}")
+    for pattern in patterns:
+        matches = list(pattern.finditer(text))
+        if not matches:
+            continue
+        numbers = {_group_number(match) for match in matches}
+        if len(numbers) != 1:
+            return None
+        (winner,) = numbers
+        return winner if winner is not None and 1 <= winner <= num_candidates else None
+    return None
+
+
 def _token_text(token: str) -> str:
     """A token as text: the tokenizer's space and newline markers turned back into spaces."""
     return token.translate(_SPACE_MARKERS)
 
 
-def _candidate_probabilities(position: Logprob, num_candidates: int) -> list[float] | None:
-    """The candidates' probabilities at one token position, renormalized; None if none is there."""
-    mass = [0.0] * num_candidates
-    for top in position.top_logprobs or [Logprob(token=position.token, logprob=position.logprob)]:
-        text = _token_text(top.token).strip()
-        if text.isdigit() and 1 <= int(text) <= num_candidates:
-            mass[int(text) - 1] += math.exp(top.logprob)
-    total = sum(mass)
-    return [value / total for value in mass] if total > 0 else None
+def _candidate_number(token: str, num_candidates: int) -> int | None:
+    text = _token_text(token).strip()
+    return int(text) if text.isdigit() and 1 <= int(text) <= num_candidates else None
 
 
-def winner_probabilities(
-    tokens: Sequence[Logprob], num_candidates: int = 2, first_number: bool = False
-) -> list[float] | None:
-    """Each candidate's probability as the judge's verdict, read from its log-probabilities.
+@dataclass(frozen=True)
+class LogprobVerdict:
+    """What the log-probabilities at the verdict position say.
+
+    Attributes:
+        position: the index of the token read.
+        mass: the candidate numbers' summed probability there (among the top tokens).
+        probabilities: each candidate's probability (1-based order, summing to 1; an unseen
+            candidate gets the most it could have had); None when `mass` is below the
+            threshold: no verdict.
+    """
+
+    position: int
+    mass: float
+    probabilities: list[float] | None
+
+
+def _reading(
+    tokens: Sequence[Logprob], index: int, num_candidates: int, min_mass: float
+) -> LogprobVerdict:
+    """The candidates' probabilities at one token position (`LogprobVerdict`)."""
+    token = tokens[index]
+    tops = token.top_logprobs or [TopLogprob(token=token.token, logprob=token.logprob)]
+    listed = [math.exp(top.logprob) for top in tops]
+    seen = [0.0] * num_candidates
+    for top, probability in zip(tops, listed, strict=True):
+        number = _candidate_number(top.token, num_candidates)
+        if number is not None:
+            seen[number - 1] += probability
+    mass = sum(seen)
+    if mass <= 0 or mass < min_mass:
+        return LogprobVerdict(index, mass, None)
+    unseen_at_most = max(0.0, min(min(listed), 1.0 - sum(listed)))
+    chances = [value if value > 0 else unseen_at_most for value in seen]
+    total = sum(chances)
+    return LogprobVerdict(index, mass, [value / total for value in chances])
+
+
+def _token_starts(tokens: Sequence[Logprob]) -> tuple[str, list[int]]:
+    """The tokens' text joined, and the character offset where each token starts."""
+    starts, text = [], ""
+    for token in tokens:
+        starts.append(len(text))
+        text += _token_text(token.token)
+    return text, starts
+
+
+def _after_last_tag(tokens: Sequence[Logprob]) -> int | None:
+    after_tag, text = None, ""
+    for index, token in enumerate(tokens):
+        if _OPEN_TAG_AT_END.search(text) and _token_text(token.token).strip():
+            after_tag = index
+        text += _token_text(token.token)
+    return after_tag
+
+
+def _first_written_number(tokens: Sequence[Logprob], num_candidates: int) -> int | None:
+    """The first token the judge wrote as a candidate number, not right after "candidate"."""
+    text = ""
+    for index, token in enumerate(tokens):
+        if _candidate_number(token.token, num_candidates) is not None and not (
+            _CANDIDATE_NAME_AT_END.search(text)
+        ):
+            return index
+        text += _token_text(token.token)
+    return None
+
+
+def _pattern_position(tokens: Sequence[Logprob], patterns: Sequence[re.Pattern[str]]) -> int | None:
+    """The token where the last match of the first matching pattern's group starts."""
+    text, starts = _token_starts(tokens)
+    for pattern in patterns:
+        matches = list(pattern.finditer(text))
+        if matches:
+            offset = matches[-1].start(1)
+            return max(index for index, start in enumerate(starts) if start <= offset)
+    return None
+
+
+def read_logprob_verdict(
+    tokens: Sequence[Logprob],
+    num_candidates: int = 2,
+    *,
+    first_number: bool = False,
+    patterns: Sequence[re.Pattern[str]] = (),
+    min_mass: float = MIN_CANDIDATE_MASS,
+) -> LogprobVerdict | None:
+    """The judge's verdict read from its log-probabilities (module docstring).
 
     Args:
         tokens: the answer's tokens with their top log-probabilities (inspect's
             `ModelOutput.choices[0].logprobs.content`).
         num_candidates: how many candidates the judge saw.
-        first_number: when the answer has no ``<winner>`` tag, read the first position where
-            a candidate number is among the top tokens (for a follow-up turn that asked for
-            the verdict alone), except right after "candidate" (an echoed ``<candidate_1>``
-            names a candidate, it does not choose one); False leaves such an answer without
-            a verdict.
+        first_number: when the answer has no verdict position (no ``<winner>`` tag, no
+            pattern match), read the first token the judge wrote as a candidate number (for
+            a follow-up turn that asked for the number alone); an echoed ``<candidate_1>``
+            names a candidate and is skipped.
+        patterns: verdict patterns; when given, the position is where the last match of the
+            first matching pattern's group starts, instead of after the ``<winner>`` tag.
+        min_mass: the least summed probability of the candidates at that position.
 
     Returns:
-        One probability per candidate (1-based order, summing to 1) at the position after the
-        last ``<winner>`` tag (skipping whitespace tokens), or at the first number when
-        allowed; None when there is no such position or no candidate number among its tokens.
+        None when there is no verdict position; else the `LogprobVerdict` there, whose
+        `probabilities` are None when the candidates' mass is below `min_mass`.
     """
     if num_candidates < 1:
         raise ValueError(f"num_candidates must be at least 1, got {num_candidates!r}")
-    after_tag = None
-    text = ""
-    for index, token in enumerate(tokens):
-        if _OPEN_TAG_AT_END.search(text) and _token_text(token.token).strip():
-            after_tag = index
-        text += _token_text(token.token)
-    if after_tag is not None:
-        return _candidate_probabilities(tokens[after_tag], num_candidates)
-    if first_number:
-        text = ""
-        for token in tokens:
-            if not _CANDIDATE_NAME_AT_END.search(text):
-                probabilities = _candidate_probabilities(token, num_candidates)
-                if probabilities is not None:
-                    return probabilities
-            text += _token_text(token.token)
-    return None
+    index = _pattern_position(tokens, patterns) if patterns else _after_last_tag(tokens)
+    if index is None and first_number:
+        index = _first_written_number(tokens, num_candidates)
+    if index is None:
+        return None
+    return _reading(tokens, index, num_candidates, min_mass)

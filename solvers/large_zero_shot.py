@@ -12,5 +12,5 @@ from prefbench.solvers.writer import zero_shot_writer
 
 @generation_system(roles=("large",))
 def large_zero_shot(run_dir: str, max_tokens: int = 128) -> Solver:
-    """M_L writes from x with the zero-shot writer prompt (`write_email_v1`)."""
+    """M_L writes from x with the zero-shot writer prompt (the text kind's `write.txt`)."""
     return zero_shot_writer("large_zero_shot", "large", max_tokens)

@@ -21,6 +21,7 @@ from prefbench.scorers.stats.first_choice import summarize_first_choice
 from prefbench.tasks.pairwise import (
     OnMismatch,
     candidates_in_place,
+    judge_call_config,
     judging_sample,
     read_generation_log,
     system_of,
@@ -105,6 +106,7 @@ def multi_candidate_comparison(
         dataset=MemoryDataset(samples, name="-vs-".join(system_of(log) for log in logs)),
         solver=candidates_in_place(),
         scorer=scorer,
+        config=judge_call_config(judge),
     )
 
 

@@ -3,6 +3,10 @@
 inspect has no built-in pairwise support (docs/design.md §5), so each sample of this task carries
 both systems' outputs for one record plus the ground truth; the judge scorer judges both
 A/B orders and keeps its verdicts and reasoning in the log.
+
+What a judge reads from a sample (docs/judges.md): `target.text` (the ground truth, also the
+sample's input) and the metadata `candidate_a`, `candidate_b` (the two systems' outputs),
+`system_a`, `system_b` (their names), `user`, `dataset` and `text_kind`.
 """
 
 from pathlib import Path
@@ -11,6 +15,7 @@ from typing import Any, Literal
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import EvalLog, read_eval_log
+from inspect_ai.model import CachePolicy, GenerateConfig
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from prefbench.core.errors import PrefbenchInputError
@@ -148,4 +153,16 @@ def pairwise_comparison(
         dataset=MemoryDataset(samples, name=name),
         solver=candidates_in_place(),
         scorer=scorer,
+        config=judge_call_config(judge),
     )
+
+
+def judge_call_config(judge: str) -> GenerateConfig:
+    """A judge task's config: every model call its scorer makes is cached in the run's cache.
+
+    inspect passes the task's `cache` on to every role model called while it runs, so a
+    judge (a plug-in's too) that calls `get_model(role=...).generate(...)` without `cache=`
+    is answered from the cache when a run resumes; a call that states its own cache policy
+    keeps it. The scope is the judge's name.
+    """
+    return GenerateConfig(cache=CachePolicy(expiry=None, scopes={"judge": judge}))

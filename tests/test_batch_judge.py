@@ -143,3 +143,20 @@ def test_cost_section_of_a_run_without_batching_marks_no_row_batched(tmp_path: P
     run_benchmark(context)
     section = cost_section(context.run, context.profile)
     assert section["by_stage_model"] and not any(row["batch"] for row in section["by_stage_model"])
+
+
+def test_a_batch_without_a_size_sends_the_stages_first_calls_in_one_batch(tmp_path: Path) -> None:
+    """All pairs and both orders are in flight together, and the batch waits for all of them.
+
+    Before, a batch held at most `generation.max_samples` requests and the orders of a sample
+    went one after the other (two batch round trips per sample at least).
+    """
+    with OpenAITestServer() as server:
+        batch = {"send_delay": 5, "tick": 0.2}  # no size: the stage's first calls
+        profile = endpoint_profile(server.base_url, judge={"kind": "llm", "batch": batch})
+        profile["generation"] = {"max_samples": 2}  # would cap a batch at 2 × 2 requests
+        report = run_benchmark(scripted_run(tmp_path / "run", profile))
+        first_calls = sum(row["n"] + row["parse_failures"] for row in report["comparisons"]) * 2
+        sizes = [batch["request_counts"]["total"] for batch in server.batch.batches.values()]
+        assert len(judge_requests(server)) == first_calls  # every answer parsed: no retry
+        assert sizes == [first_calls]

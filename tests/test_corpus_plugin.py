@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from prefbench.core import plugins
-from prefbench.scorers.llm_judge import judge_template_for
+from prefbench.scorers.judge_prompts import judge_template_for
 from prefbench.tasks.corpora import registry
 from prefbench.tasks.records import read_records
 from prefbench.tasks.samples import record_to_sample

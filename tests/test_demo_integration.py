@@ -169,3 +169,33 @@ def test_llm_judge_runs_on_smollm2(finished_run):
     for sample in log.samples:
         metadata = next(iter(sample.scores.values())).metadata
         assert 1 <= len(metadata["answers_ab"]) <= 2 and 1 <= len(metadata["answers_ba"]) <= 2
+
+
+def test_llm_judge_logprob_verdicts_on_smollm2_are_honest(finished_run):
+    """SmolLM2 with `verdict: logprobs` (real hf log-probabilities): an order is a verdict only
+    where the candidate numbers hold at least half the probability, else a parse failure
+    with its mass kept."""
+    run_dir, _ = finished_run
+    profile = tiny_demo_profile()
+    profile["roles"]["judge"] = {"model": "offline/smollm2"}
+    profile["judge"] = {"kind": "llm", "llm": {"verdict": "logprobs", "max_tokens": 24}}
+    profile["systems"] = ["small_zero_shot", "preference_agent"]
+    context = scripted_run(run_dir, profile)
+    generate(context, prepare_records(context))
+    judge(context)
+    log = read_eval_log(str(context.judge_logs["small_zero_shot"].log_path))
+    orders = 0
+    for sample in log.samples:
+        metadata = next(iter(sample.scores.values())).metadata
+        for order in ("ab", "ba"):
+            orders += 1
+            probabilities, mass = (
+                metadata[f"probabilities_{order}"],
+                metadata[f"candidate_mass_{order}"],
+            )
+            if probabilities is None:
+                assert metadata[f"winner_{order}"] is None
+                assert mass is None or mass < 0.5
+            else:
+                assert mass >= 0.5 and sum(probabilities) == pytest.approx(1.0)
+    assert orders == 4

@@ -101,10 +101,14 @@ def test_plugin_judge_is_discovered_through_its_entry_point(length_judge_install
     assert definition.parse_settings({}).unit == "characters"
     with pytest.raises(PrefbenchInputError, match="unit"):
         definition.parse_settings({"unit": "pages"})
-    assert judge_key_inputs("length_ratio", {"unit": "words"}) == {
+    key = judge_key_inputs("length_ratio", {"unit": "words"})
+    assert {name: key[name] for name in ("judge", "unit")} == {
         "judge": "length_ratio",
         "unit": "words",
     }
+    # a plug-in judge's code joins its key: its installed distribution
+    assert key["judge_code"]["package"] == PLUGIN_DISTRIBUTION
+    assert len(key["judge_code"]["code"]) == 64
 
 
 @pytest.mark.parametrize(
@@ -187,19 +191,33 @@ def test_builtin_judges_roles_and_stage_keys():
     assert llm.roles == ("judge",) and similarity.roles == ()
     assert llm.max_retries == 1 and similarity.max_retries == 0
     text_verdicts = {"judge_verdict": "text", "judge_retry": "follow_up"}
-    assert judge_key_inputs("llm") == {"judge": "llm", "judge_max_tokens": 512, **text_verdicts}
-    assert judge_key_inputs("llm", {"max_tokens": 96}) == {
+
+    def without_prompts(key: dict) -> dict:
+        return {name: value for name, value in key.items() if name != "judge_prompts"}
+
+    assert without_prompts(judge_key_inputs("llm")) == {
+        "judge": "llm",
+        "judge_max_tokens": 512,
+        **text_verdicts,
+    }
+    assert without_prompts(judge_key_inputs("llm", {"max_tokens": 96})) == {
         "judge": "llm",
         "judge_max_tokens": 96,
         **text_verdicts,
     }
-    assert judge_key_inputs("llm", {"verdict": "logprobs", "retry": "repeat"}) == {
+    repeat = judge_key_inputs("llm", {"verdict": "logprobs", "retry": "repeat"})
+    assert without_prompts(repeat) == {
         "judge": "llm",
         "judge_max_tokens": 512,
         "judge_verdict": "logprobs",
         "judge_retry": "repeat",
         "judge_top_logprobs": 20,
+        "judge_min_candidate_mass": 0.5,
     }
+    # the prompt files it sends, by content: both text kinds' and the follow-up's
+    prompts = [name for name, _ in judge_key_inputs("llm")["judge_prompts"]]
+    assert prompts == ["article/judge.txt", "email/judge.txt", "prompts/judge_follow_up_v1.txt"]
+    assert [name for name, _ in repeat["judge_prompts"]] == prompts[:2]  # no follow-up turn
     assert judge_key_inputs("similarity", {"num_layers": 5}) == {
         "judge": "similarity",
         "encoder": encoder_name(None),

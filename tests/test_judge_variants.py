@@ -9,7 +9,8 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.model import get_model
 
 from prefbench.core.text_kinds import kind_template
-from prefbench.scorers.llm_judge import judge_messages, judge_template_for, llm_judge
+from prefbench.scorers.judge_prompts import judge_messages, judge_template_for, resolve_template
+from prefbench.scorers.llm_judge import llm_judge
 from prefbench.tasks.corpora.registry import corpus_text_kind
 from prefbench.tasks.multi_candidate import multi_candidate_comparison
 from prefbench.tasks.pairwise import candidates_in_place, pairwise_comparison
@@ -42,7 +43,8 @@ def test_template_per_text_kind(text_kind, template):
 
 
 def test_article_prompt_shows_every_candidate():
-    system, user = (m.text for m in judge_messages("article:judge", "TRUTH", ["A", "B", "C"]))
+    article = resolve_template("article:judge")
+    system, user = (m.text for m in judge_messages(article, "TRUTH", ["A", "B", "C"]))
     assert "article" in system and "email" not in (system + user).lower()
     assert "TRUTH" in user and "3 candidate articles" in user
     assert user.index("<candidate_1>\nA") < user.index("<candidate_3>\nC")
@@ -87,7 +89,7 @@ def test_explicit_template_overrides_the_dataset():
     task = Task(
         dataset=MemoryDataset([sample]),
         solver=candidates_in_place(),
-        scorer=llm_judge(template="email:judge"),
+        scorer=llm_judge(prompt="email:judge"),
     )
     log = eval(task, model=judge, model_roles={"judge": judge}, display="none", log_dir=None)[0]
     assert next(iter(log.samples[0].scores.values())).metadata["template"] == "email:judge"

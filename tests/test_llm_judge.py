@@ -63,8 +63,18 @@ def test_each_order_half_policy_is_recorded():
     assert score.answer == "tie" and score.metadata["tie_policy"] == "each_order_half"
 
 
+def per_order(ab: list[str], ba: list[str]):
+    """Replies per order, in turn: both orders are in flight at once, so calls interleave."""
+    queues = {"ab": list(ab), "ba": list(ba)}
+
+    def reply(prompt: str) -> str:
+        return queues["ab" if candidate_number(prompt, TEXT_A) == 1 else "ba"].pop(0)
+
+    return reply
+
+
 def test_unparseable_answer_is_retried_once_then_counts():
-    replies = ["I cannot decide", "<winner>1</winner>", "<winner>2</winner>"]
+    replies = per_order(["I cannot decide", "<winner>1</winner>"], ["<winner>2</winner>"])
     score, calls = judge_pair(replies, retry="repeat")
     assert len(calls) == 3  # order ab: failed + retry; order ba: first answer parsed
     assert score.metadata["answers_ab"] == ["I cannot decide", "<winner>1</winner>"]
@@ -72,9 +82,8 @@ def test_unparseable_answer_is_retried_once_then_counts():
 
 
 def test_twice_unparseable_is_a_parse_failure_never_a_side():
-    score, calls = judge_pair(
-        ["<winner>7</winner>", "no tag at all", "<winner>2</winner>"], retry="repeat"
-    )
+    replies = per_order(["<winner>7</winner>", "no tag at all"], ["<winner>2</winner>"])
+    score, calls = judge_pair(replies, retry="repeat")
     assert len(calls) == 3
     assert score.metadata["winner_ab"] is None
     assert score.answer == "parse_failure" and score.value == "N"
@@ -97,7 +106,7 @@ def test_follow_up_turn_shows_the_answer_and_asks_for_the_format():
     score, calls = judge_pair(greedy_rambler)
     assert score.answer == "win" and score.metadata["position_consistent"] is True
     assert len(calls) == 4  # each order: the answer, then the follow-up
-    follow_up_prompt, follow_up_config = calls[1]
+    follow_up_prompt, follow_up_config = next(c for c in calls if FOLLOW_UP_REQUEST in c[0])
     assert RAMBLING in follow_up_prompt and FOLLOW_UP_REQUEST in follow_up_prompt
     assert follow_up_config.max_tokens == FOLLOW_UP_MAX_TOKENS
     assert score.metadata["answers_ab"] == [RAMBLING, "<winner>1</winner>"]
@@ -121,7 +130,7 @@ def test_a_follow_up_without_the_format_is_a_parse_failure():
 # --- verdict: logprobs ---------------------------------------------------------------------------
 
 
-def judge_pair_with_logprobs(replies, numbers, logprobs_offered: bool = True):
+def judge_pair_with_logprobs(replies, numbers, logprobs_offered: bool = True, **options):
     judge = get_model(
         "prefbench-logprob/judge",
         replies=replies,
@@ -129,7 +138,7 @@ def judge_pair_with_logprobs(replies, numbers, logprobs_offered: bool = True):
         logprobs_offered=logprobs_offered,
         memoize=False,
     )
-    return judge_pair(None, verdict="logprobs", model=judge)
+    return judge_pair(None, verdict="logprobs", model=judge, **options)
 
 
 def test_logprobs_give_a_verdict_and_a_confidence_per_order():
@@ -153,6 +162,31 @@ def test_logprobs_after_a_rambling_answer_come_from_the_follow_up():
     assert score.metadata["verdict_source_ab"] == "logprobs_follow_up"
     assert score.metadata["probabilities_ab"] == pytest.approx([0.875, 0.125])
     assert score.metadata["winner_ab"] == score.metadata["winner_ba"] == 1
+
+
+def test_a_single_candidate_among_the_top_tokens_is_not_a_certainty():
+    """The issue's SmolLM2 case: only "1" listed used to give exactly [1.0, 0.0]."""
+    score, _ = judge_pair_with_logprobs(lambda prompt: "<winner>1</winner>", {"1": 0.9})
+    assert score.metadata["winner_ab"] == score.metadata["winner_ba"] == 1
+    # "2" was not listed: it could have had the 0.1 left, so the confidence is 0.9, not 1
+    assert score.metadata["probabilities_ab"] == pytest.approx([0.9, 0.1])
+    assert score.metadata["candidate_mass_ab"] == pytest.approx(0.9)
+
+
+def test_too_little_probability_on_the_candidates_is_a_parse_failure_not_a_verdict():
+    score, calls = judge_pair_with_logprobs(greedy_rambler, {"1": 0.3, "Candidate": 0.6, "2": 0.05})
+    assert len(calls) == 4  # each order: the answer, then the follow-up, neither a verdict
+    assert score.answer == "parse_failure"
+    assert score.metadata["winner_ab"] is None and score.metadata["verdict_source_ab"] is None
+    assert score.metadata["candidate_mass_ab"] == pytest.approx(0.35)
+    assert score.metadata["soft_score"] is None
+
+
+def test_the_candidate_mass_threshold_is_a_setting():
+    score, _ = judge_pair_with_logprobs(
+        lambda prompt: "<winner>1</winner>", {"1": 0.3, "2": 0.1}, min_candidate_mass=0.25
+    )
+    assert score.metadata["probabilities_ab"] == pytest.approx([0.75, 0.25])
 
 
 def test_logprobs_mode_falls_back_to_the_text_without_logprobs_from_the_provider():

@@ -177,15 +177,32 @@ def test_a_judge_that_always_picks_one_system(tmp_path):
     assert log.results.scores[0].metrics["gamma"].value == 1.0
 
 
+def per_rotation(replies: dict[str, list[str]]):
+    """Replies per rotation (named by the system shown first), in turn: rotations interleave."""
+    queues = {system: list(answers) for system, answers in replies.items()}
+
+    def reply(prompt: str) -> str:
+        first = next(s for s in SYSTEMS if position_of(prompt, f"text of {s}") == 1)
+        return queues[first].pop(0)
+
+    return reply
+
+
 def test_unparseable_answer_is_retried_once(tmp_path):
-    replies = ["I cannot decide", "<winner>2</winner>", "<winner>1</winner>", "<winner>3</winner>"]
+    replies = per_rotation(
+        {
+            "alpha": ["I cannot decide", "<winner>2</winner>"],
+            "beta": ["<winner>1</winner>"],
+            "gamma": ["<winner>3</winner>"],
+        }
+    )
     log, calls = judge_logs(tmp_path, replies, ids=("1",))
     assert len(calls) == 4
     # the retry continues the conversation: the judge's answer, then a request for the format
-    assert calls[0][0].split("\n\n", 1)[1] in calls[1][0]
-    assert (
-        "I cannot decide" in calls[1][0] and "<winner>N</winner>" in calls[1][0][len(calls[0][0]) :]
-    )
+    first = next(prompt for prompt, _ in calls if position_of(prompt, "text of alpha") == 1)
+    retry = next(prompt for prompt, _ in calls if "I cannot decide" in prompt)
+    assert first.split("\n\n", 1)[1] in retry
+    assert "<winner>N</winner>" in retry[len(first) :]
     rotations = score_of(log, "1").metadata["rotations"]
     assert rotations[0]["answers"] == ["I cannot decide", "<winner>2</winner>"]
     assert [r["chosen"] for r in rotations] == ["beta", "beta", "beta"]
@@ -193,7 +210,13 @@ def test_unparseable_answer_is_retried_once(tmp_path):
 
 
 def test_twice_unparseable_is_a_parse_failure_not_a_vote(tmp_path):
-    replies = ["<winner>4</winner>", "no tag", "<winner>1</winner>", "<winner>1</winner>"]
+    replies = per_rotation(
+        {
+            "alpha": ["<winner>4</winner>", "no tag"],
+            "beta": ["<winner>1</winner>"],
+            "gamma": ["<winner>1</winner>"],
+        }
+    )
     log, calls = judge_logs(tmp_path, replies, ids=("1",))
     assert len(calls) == 4
     score = score_of(log, "1")

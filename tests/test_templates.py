@@ -16,9 +16,19 @@ KIND_TEMPLATES = sorted(ROOT.glob("core/text_kinds/*/*.txt"))
 @pytest.mark.parametrize("path", TEMPLATES + KIND_TEMPLATES, ids=lambda p: p.stem)
 def test_shipped_template_renders(path: Path):
     template = load_template(path.parent, path.stem)
-    assert template.version.isdigit()
+    if path not in KIND_TEMPLATES:  # a text kind's template is named by its purpose
+        assert template.version.isdigit() or template.version == "paper"
     system, user = template.render(**{field: f"<{field}>" for field in template.fields})
     assert system and user and "{" not in user.replace("{{", "")
+
+
+def test_a_comment_header_of_several_lines_is_not_sent(tmp_path: Path):
+    path = tmp_path / "judge_x_paper.txt"
+    path.write_text("# line one\n# line two\nSYSTEM\n---user---\nUSER {ground_truth}\n")
+    template = load_template(tmp_path, "judge_x_paper")
+    assert (template.system.strip(), template.version) == ("SYSTEM", "paper")
+    path.write_text("# edited\nSYSTEM 2\n---user---\nUSER\n")
+    assert load_template(tmp_path, "judge_x_paper").system.strip() == "SYSTEM 2"  # read anew
 
 
 def test_missing_and_unknown_fields_are_errors():

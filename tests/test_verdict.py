@@ -3,7 +3,13 @@ import math
 import pytest
 from inspect_ai.model import Logprob, TopLogprob
 
-from prefbench.scorers.verdict import parse_winner, winner_probabilities
+from prefbench.scorers.verdict import (
+    MIN_CANDIDATE_MASS,
+    compile_patterns,
+    parse_winner,
+    parse_with_patterns,
+    read_logprob_verdict,
+)
 
 VALID = [
     ("<winner>1</winner>", 1),
@@ -79,7 +85,7 @@ def test_bad_num_candidates_raises() -> None:
         parse_winner("<winner>1</winner>", num_candidates=0)
 
 
-# --- winner_probabilities: the verdict read from log-probabilities --------------------------
+# --- read_logprob_verdict: the verdict read from log-probabilities -------------------------
 
 
 def position(token: str, tops: dict[str, float] | None = None) -> Logprob:
@@ -102,16 +108,24 @@ def tokens(*pieces: str | dict[str, float]) -> list[Logprob]:
     ]
 
 
+def probabilities(answer: list[Logprob], **options) -> list[float] | None:
+    reading = read_logprob_verdict(answer, **options)
+    return None if reading is None else reading.probabilities
+
+
 def test_probabilities_after_the_tag_are_renormalized_over_the_candidates() -> None:
     answer = tokens("Ġfine", "<", "winner", ">", {"2": 0.6, "1": 0.2, "the": 0.2}, "</", "winner")
-    assert winner_probabilities(answer) == pytest.approx([0.25, 0.75])
+    reading = read_logprob_verdict(answer)
+    assert reading is not None and reading.position == 4
+    assert reading.mass == pytest.approx(0.8)
+    assert reading.probabilities == pytest.approx([0.25, 0.75])
 
 
 def test_space_tokens_after_the_tag_are_skipped_and_markers_read_as_spaces() -> None:
     byte_level = tokens("<", "winner", ">", "Ġ", {"Ġ1": 0.9, "Ġ2": 0.1})
     sentencepiece = tokens("<winner>", {"▁1": 0.3, "▁2": 0.3, "▁3": 0.4})
-    assert winner_probabilities(byte_level) == pytest.approx([0.9, 0.1])
-    assert winner_probabilities(sentencepiece, num_candidates=3) == pytest.approx([0.3, 0.3, 0.4])
+    assert probabilities(byte_level) == pytest.approx([0.9, 0.1])
+    assert probabilities(sentencepiece, num_candidates=3) == pytest.approx([0.3, 0.3, 0.4])
 
 
 def test_the_last_tag_counts_and_numbers_out_of_range_are_ignored() -> None:
@@ -119,25 +133,93 @@ def test_the_last_tag_counts_and_numbers_out_of_range_are_ignored() -> None:
         "<", "winner", ">", {"1": 1.0}, "</winner>", "Ġno,Ġ", "<", "winner", ">",
         {"2": 0.5, "7": 0.4, "0": 0.1},
     )  # fmt: skip
-    assert winner_probabilities(answer) == pytest.approx([0.0, 1.0])
+    # "1" is not among the top tokens, which cover all the probability: it had none
+    assert probabilities(answer) == pytest.approx([0.0, 1.0])
 
 
-def test_no_tag_is_no_verdict_unless_the_first_number_is_allowed() -> None:
+def test_a_single_seen_candidate_is_never_renormalised_to_certainty() -> None:
+    """The issue's SmolLM2 case: only "1" among the top tokens gave exactly [1.0, 0.0]."""
+    answer = tokens("<", "winner", ">", {"1": 0.6, "Candidate": 0.2, "Ġ": 0.15, "Email": 0.01})
+    reading = read_logprob_verdict(answer)
+    assert reading is not None and reading.mass == pytest.approx(0.6)
+    # "2" could have had at most min(0.01, 1 - 0.96) = 0.01
+    assert reading.probabilities == pytest.approx([0.6 / 0.61, 0.01 / 0.61])
+    assert reading.probabilities[0] < 1.0
+
+
+def test_too_little_candidate_mass_is_no_verdict() -> None:
+    answer = tokens("<", "winner", ">", {"Candidate": 0.7, "1": 0.2, "2": 0.1})
+    reading = read_logprob_verdict(answer)
+    assert reading is not None and reading.mass == pytest.approx(0.3)
+    assert reading.probabilities is None
+    assert MIN_CANDIDATE_MASS == 0.5
+    assert probabilities(answer, min_mass=0.25) == pytest.approx([2 / 3, 1 / 3])
+
+
+def test_no_tag_is_no_verdict_unless_the_first_written_number_is_allowed() -> None:
     answer = tokens("The", "Ġanswer", "Ġis", {"Ġ2": 0.7, "Ġ1": 0.3}, ".")
-    assert winner_probabilities(answer) is None
-    assert winner_probabilities(answer, first_number=True) == pytest.approx([0.3, 0.7])
+    assert read_logprob_verdict(answer) is None
+    assert probabilities(answer, first_number=True) == pytest.approx([0.3, 0.7])
+
+
+def test_a_number_among_the_alternatives_of_another_token_is_not_a_verdict() -> None:
+    """Only a token the judge wrote as a number is read, never a top-20 alternative elsewhere."""
+    answer = tokens("I", {"Ġthink": 0.9, "Ġ1": 0.05}, "Ġit", {"Ġis": 0.8, "Ġ2": 0.01})
+    assert read_logprob_verdict(answer, first_number=True) is None
 
 
 def test_a_tag_with_no_candidate_number_among_the_top_tokens_is_no_verdict() -> None:
     answer = tokens("<", "winner", ">", {"Candidate": 0.9, "Email": 0.1})
-    assert winner_probabilities(answer) is None
-    assert winner_probabilities([]) is None
+    reading = read_logprob_verdict(answer)
+    assert reading is not None and reading.mass == 0 and reading.probabilities is None
+    assert read_logprob_verdict([]) is None
     with pytest.raises(ValueError, match="num_candidates"):
-        winner_probabilities(answer, num_candidates=0)
+        read_logprob_verdict(answer, num_candidates=0)
 
 
 def test_an_echoed_candidate_tag_is_not_a_verdict() -> None:
     echo = tokens("The", "Ġemail", "Ġis:", "Ġ<", "candidate", "_", {"1": 1.0}, ">", "ĠDear")
-    assert winner_probabilities(echo, first_number=True) is None
-    later = [*echo, position("Ġso", {"Ġso": 0.5, "Ġ2": 0.4, "Ġ1": 0.1})]
-    assert winner_probabilities(later, first_number=True) == pytest.approx([0.2, 0.8])
+    assert read_logprob_verdict(echo, first_number=True) is None
+    later = [*echo, position("Ġ2", {"Ġ2": 0.8, "Ġ1": 0.2})]
+    assert probabilities(later, first_number=True) == pytest.approx([0.2, 0.8])
+
+
+def test_a_pattern_sets_the_verdict_position() -> None:
+    patterns = compile_patterns(r"\[\[(\d)\]\]")
+    answer = tokens("A", "Ġis", "Ġcloser:", "Ġ[[", {"2": 0.9, "1": 0.1}, "]]")
+    assert probabilities(answer, patterns=patterns) == pytest.approx([0.1, 0.9])
+    assert read_logprob_verdict(answer) is None  # no <winner> tag: no position by default
+
+
+# --- verdict patterns ------------------------------------------------------------------------
+
+PAPER = [
+    r"<winner>\s*(?:<!--.*?-->\s*)?(?:email_|article_)?(\d+)\s*</winner>",
+    r"Winner:\s*(\d+)",
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<evaluation>email_1 is terse</evaluation>\n<winner>\n2\n</winner>", 2),
+        ("<winner>email_1</winner>", 1),
+        ("<winner><!-- display only x --> 2</winner>", 2),
+        ("Email 1: formal. Email 2: casual. Winner: 2", 2),
+        ("<winner>1</winner> ... Winner: 2", 1),  # the first pattern that matches decides
+        ("<winner>1</winner><winner>2</winner>", None),  # disagreeing matches
+        ("<winner>3</winner>", None),  # out of range
+        ("no verdict at all", None),
+    ],
+)
+def test_paper_patterns(text: str, expected: int | None) -> None:
+    assert parse_with_patterns(text, compile_patterns(PAPER)) == expected
+
+
+def test_bad_patterns_are_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="no group"):
+        compile_patterns(r"<winner>\d</winner>")
+    with pytest.raises(ValueError, match="not a regular expression"):
+        compile_patterns("(unclosed")
+    with pytest.raises(ValueError, match="at least one"):
+        compile_patterns([])

@@ -203,7 +203,10 @@ def judge(
         str | None,
         typer.Option(
             "--judge",
-            help="a registered judge: llm, similarity or a plug-in's (default: the profile's).",
+            help=(
+                "a registered judge (llm, similarity or a plug-in's) or a YAML judge file "
+                "(docs/judges.md); default: the profile's."
+            ),
         ),
     ] = None,
     display: DisplayOption = "rich",

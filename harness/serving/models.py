@@ -45,8 +45,9 @@ PER_STAGE = ("hf",)
 each stage (training needs the memory); on the CPU, kept for the run (loaded once)."""
 PLANNING_PROVIDER = "prefbench-plan"
 """The dry run's stand-in models (`cost.planning_model`): `prefbench-plan/<real model>`."""
-PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env")
-"""Role fields that say where a model runs, not what it answers (left out of stage keys)."""
+PLACEMENT_FIELDS = ("devices", "base_url", "startup_timeout", "api_key_env", "tokens_per_minute")
+"""Role fields that say where or how fast a model runs, not what it answers (left out of
+stage keys)."""
 ADAPTER_ROLE = "small"
 """The role whose model serves the users' adapters."""
 DECODING_ONLY_ARGS = ("do_sample",)

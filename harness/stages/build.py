@@ -12,7 +12,7 @@ resumable after a kill.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,11 @@ from inspect_ai.log import EvalLog
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from prefbench.core.fingerprint import fingerprint
-from prefbench.harness.prompt_files import prompts_fingerprint, text_kind_prompts_key
+from prefbench.harness.prompt_files import (
+    prompts_fingerprint,
+    system_code_key,
+    text_kind_prompts_key,
+)
 from prefbench.harness.serving.models import training_base
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.training.fanout import require_ray, train_adapter_jobs
@@ -122,7 +126,7 @@ class BuildStage(Stage):
         try:
             for system in to_build:
                 assert system.build is not None
-                system.build(build_context)
+                system.build(_with_code_key(build_context, system_code_key(system.build)))
         finally:
             shared.close()
         jobs = build_context.adapter_jobs
@@ -186,6 +190,20 @@ class BuildStage(Stage):
             system.build(build_context)
         recorder.queued(build_context.adapter_jobs)
         planner.adapter_rows(self.name, recorder)
+
+
+def _with_code_key(build_context: BuildContext, code_key: dict[str, Any]) -> BuildContext:
+    """The build context whose evals also key on a plug-in system's code (`{}`: unchanged)."""
+    if not code_key:
+        return build_context
+    run_eval = build_context.run_eval
+
+    def keyed_eval(
+        stage: str, task: Task, system_key: dict[str, Any], roles: tuple[str, ...] = ("large",)
+    ) -> EvalLog:
+        return run_eval(stage, task, {**system_key, **code_key}, roles)
+
+    return replace(build_context, run_eval=keyed_eval)
 
 
 def _count_trained(context: PipelineContext, manifest: AdapterManifest) -> None:

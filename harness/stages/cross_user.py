@@ -13,8 +13,8 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.tables import rich_tables
 from prefbench.harness.prompt_files import (
-    plugin_prompts_key,
     prompts_fingerprint,
+    system_code_key,
     text_kind_prompts_key,
 )
 from prefbench.harness.report.tables import personalization_section
@@ -60,7 +60,7 @@ class CrossUserStage(Stage):
             "agent_users": users,
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
-            **plugin_prompts_key(lookup_system(system_name).solver_factory),
+            **system_code_key(lookup_system(system_name).solver_factory),
             **text_kind_prompts_key(records),
         }
 

@@ -15,8 +15,8 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.profile import Profile
 from prefbench.harness.prompt_files import (
-    plugin_prompts_key,
     prompts_fingerprint,
+    system_code_key,
     text_kind_prompts_key,
 )
 from prefbench.harness.stage_runner import StageRequest
@@ -134,7 +134,7 @@ class GenerationStage(Stage):
             "adapters": adapters,
             "prompts": prompts_fingerprint(),
             "limit": context.limit,
-            **plugin_prompts_key(lookup_system(system_name).solver_factory),
+            **system_code_key(lookup_system(system_name).solver_factory),
             **text_kind_prompts_key(records),
         }
 

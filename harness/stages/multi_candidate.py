@@ -3,17 +3,17 @@
 Runs when `judge.multi_candidate` is set: one `multi_candidate_comparison` eval
 (`logs/multi/`) over every system's generation log, in every cyclic rotation; its votes form
 the report.json `multi_candidate` section. What depends on the judge is in
-`multi_candidate_judge_eval`.
+`multi_candidate_judge_eval`. All samples and rotations are in flight together, bounded by
+the judge role's connections and `tokens_per_minute` (as in the pairwise stage).
 """
 
 from typing import TYPE_CHECKING, Any
 
 from prefbench.harness.profile import Profile
-from prefbench.harness.prompt_files import prompts_fingerprint
-from prefbench.harness.stage_runner import StageResult
+from prefbench.harness.stage_runner import StageRequest, StageResult
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.generation import require_generation_logs
-from prefbench.harness.stages.pairwise_judge import JudgeEval
+from prefbench.harness.stages.pairwise_judge import JudgeEval, size_batches
 from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 from prefbench.tasks.multi_candidate import multi_candidate_comparison, read_multi_candidate
 from prefbench.tasks.pairwise import judging_sample
@@ -26,15 +26,16 @@ if TYPE_CHECKING:
 
 def multi_candidate_judge_eval(profile: Profile, logs: list[StageResult]) -> JudgeEval:
     """The profile judge's comparison of all generation logs at once."""
-    kind = profile.judge.kind
+    definition = lookup_judge(profile.judge.kind)
     settings = profile.judge.typed_settings(profile.metrics)
     task = multi_candidate_comparison(
         generation_logs=[str(result.log_path) for result in logs],
-        judge=kind,
+        judge=definition.name,
         judge_settings=settings.model_dump(mode="json"),
     )
-    key = judge_key_inputs(kind, settings)
-    return JudgeEval(task, lookup_judge(kind).roles, key, {"judge": kind})
+    key = judge_key_inputs(definition.name, settings, "multi_candidate")
+    roles = definition.roles_for(settings)
+    return JudgeEval(task, roles, key, {"judge": definition.name})
 
 
 class MultiCandidateStage(Stage):
@@ -45,17 +46,18 @@ class MultiCandidateStage(Stage):
     section = "multi_candidate"
 
     def key(self, logs: list[StageResult], judge: JudgeEval) -> dict[str, Any]:
-        """The inputs of the eval: every generation log's key, in profile order, and the judge."""
-        return {
-            "generations": [result.stage_key() for result in logs],
-            "prompts": prompts_fingerprint(),
-            **judge.key,
-        }
+        """The inputs of the eval: every generation log's key, in profile order, and the judge.
+
+        The judge's entries hold its settings, the content of its multi-candidate prompt
+        files and, for a plug-in judge, its package's code identity (`judge_key_inputs`).
+        """
+        return {"generations": [result.stage_key() for result in logs], **judge.key}
 
     def calls_models(self, context: PipelineContext) -> bool:
         """Whether it runs at all, with a judge that calls a model."""
         judge = context.profile.judge
-        return judge.multi_candidate and bool(lookup_judge(judge.kind).roles)
+        settings = judge.typed_settings(context.profile.metrics)
+        return judge.multi_candidate and bool(lookup_judge(judge.kind).roles_for(settings))
 
     def run(self, context: PipelineContext) -> None:
         """Run (or reuse) the eval when the profile asks for it; store the votes section."""
@@ -66,13 +68,17 @@ class MultiCandidateStage(Stage):
         require_generation_logs(context)
         logs = [context.generation_logs[name] for name in profile.systems]
         judge = multi_candidate_judge_eval(profile, logs)
-        context.multi_candidate_log = context.runner.run_stage(
+        request = StageRequest(
             "multi",
             "judge-multi-candidate",
             judge.task,
             judge.roles,
             self.key(logs, judge),
             metadata={"systems": list(profile.systems), **judge.metadata},
+            max_samples=len(judge.task.dataset) or None,
+        )
+        (context.multi_candidate_log,) = context.runner.run_stages(
+            [request], before_eval=lambda pending: size_batches(context, pending, len(logs))
         )
         section = read_multi_candidate(context.multi_candidate_log.read(), seed=profile.seed)
         self.keep_section(context, section)
@@ -122,4 +128,6 @@ class MultiCandidateStage(Stage):
         definition = lookup_judge(profile.judge.kind)
         settings = profile.judge.typed_settings(profile.metrics)
         scorer = definition.multi_candidate_scorer(settings.model_dump(mode="json"))
-        planner.evaluate(self.name, "multi", stage, samples, definition.roles, scorer=scorer)
+        planner.evaluate(
+            self.name, "multi", stage, samples, definition.roles_for(settings), scorer=scorer
+        )

@@ -2,6 +2,10 @@
 
 One `pairwise_comparison` eval per pair (`logs/judge/`), both orders of each test sample.
 What depends on the judge (its roles, task and key entries) is in `pairwise_judge_eval`.
+Every pair that has not finished runs in one inspect eval, all samples and both orders in
+flight together, bounded by the judge role's connections (`max_connections`) and its
+`tokens_per_minute`; with `judge.batch`, the stage's first calls go in as few provider
+batches as the provider allows (`size_batches`).
 When the profile's systems include a control pair (a system declared `control=`, e.g.
 positive_control vs large_zero_shot, preference_agent vs negative_control) that the
 reference does not already play, that pair is judged too, as the eval
@@ -18,10 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from inspect_ai import Task
+from inspect_ai.model import BatchConfig, GenerateConfig
 
 from prefbench.harness.profile import Profile
-from prefbench.harness.prompt_files import prompts_fingerprint
-from prefbench.harness.stage_runner import StageResult
+from prefbench.harness.stage_runner import StageRequest, StageResult
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.failed_samples import failed_samples_section
 from prefbench.harness.stages.generation import require_generation_logs
@@ -55,17 +59,18 @@ class JudgeEval:
 
 def pairwise_judge_eval(profile: Profile, log_a: StageResult, log_b: StageResult) -> JudgeEval:
     """The profile judge's comparison of two generation logs."""
-    kind = profile.judge.kind
+    definition = lookup_judge(profile.judge.kind)
     settings = profile.judge.typed_settings(profile.metrics)
     task = pairwise_comparison(
         generations_a=str(log_a.log_path),
         generations_b=str(log_b.log_path),
-        judge=kind,
+        judge=definition.name,
         judge_settings=settings.model_dump(mode="json"),
         tie_policy=profile.judge.tie_policy,
     )
-    key = judge_key_inputs(kind, settings)
-    return JudgeEval(task, lookup_judge(kind).roles, key, {"judge": kind})
+    key = judge_key_inputs(definition.name, settings, "pairwise")
+    roles = definition.roles_for(settings)
+    return JudgeEval(task, roles, key, {"judge": definition.name})
 
 
 def judged_pairs(profile: Profile) -> list[tuple[str, str, bool]]:
@@ -80,6 +85,34 @@ def judged_pairs(profile: Profile) -> list[tuple[str, str, bool]]:
     return pairs + [(better, worse, True) for better, worse in controls]
 
 
+ORDERS_PER_SAMPLE = 2
+"""First calls per pairwise sample: orders AB and BA."""
+
+
+def size_batches(context: PipelineContext, pending: list[StageRequest], per_sample: int) -> None:
+    """Let a batching judge send the stage's first calls in as few provider batches as it can.
+
+    With `judge.batch` true (or a batch config without `size`), the judge role's batch size
+    becomes the number of first calls the pending evals make (samples × calls per sample);
+    inspect sends a batch once it holds that many or `send_delay` passed, and caps each at the
+    provider's most (50,000 requests for OpenAI, 100,000 for Anthropic). Retries go in the
+    next batch. A size the profile states is kept.
+    """
+    batch = context.profile.judge.batch_setting()
+    if not batch or isinstance(batch, int) and not isinstance(batch, bool):
+        return
+    config = dict(batch) if isinstance(batch, dict) else {}
+    if config.get("size"):
+        return
+    calls = sum(len(request.task.dataset) for request in pending) * per_sample
+    roles = {role for request in pending for role in request.roles}
+    for model in context.runner.models.role_models(tuple(sorted(roles))).values():
+        if model.config.batch:
+            model.config = model.config.merge(
+                GenerateConfig(batch=BatchConfig(**{**config, "size": calls}))
+            )
+
+
 class PairwiseJudgeStage(Stage):
     """Judge the reference against every other system, and the control pairs.
 
@@ -92,13 +125,12 @@ class PairwiseJudgeStage(Stage):
     section = "failed_samples"
 
     def key(self, log_a: StageResult, log_b: StageResult, judge: JudgeEval) -> dict[str, Any]:
-        """The inputs of one pair's judge eval: both generation logs' keys and the judge."""
-        return {
-            "a": log_a.stage_key(),
-            "b": log_b.stage_key(),
-            "prompts": prompts_fingerprint(),
-            **judge.key,
-        }
+        """The inputs of one pair's judge eval: both generation logs' keys and the judge.
+
+        The judge's entries hold its settings, the content of the prompt files it sends and,
+        for a plug-in judge, its package's code identity (`judge_key_inputs`).
+        """
+        return {"a": log_a.stage_key(), "b": log_b.stage_key(), **judge.key}
 
     def report_section(self, context: PipelineContext) -> dict[str, Any] | None:
         """The samples that failed in any stage of this run, and the counts per comparison."""
@@ -106,20 +138,25 @@ class PairwiseJudgeStage(Stage):
 
     def calls_models(self, context: PipelineContext) -> bool:
         """Whether the profile's judge calls a model (an LLM judge; not the similarity judge)."""
-        return bool(lookup_judge(context.profile.judge.kind).roles)
+        judge = context.profile.judge
+        return bool(
+            lookup_judge(judge.kind).roles_for(judge.typed_settings(context.profile.metrics))
+        )
 
     def run(self, context: PipelineContext) -> None:
-        """Run (or reuse) one judge eval per pair of `judged_pairs`."""
+        """Run (or reuse) one judge eval per pair of `judged_pairs`, all pending ones at once."""
         self.heading(context)
         profile = context.profile
         require_generation_logs(context)
+        names, requests = [], []
         for system_a, system_b, control in judged_pairs(profile):
             log_a = context.generation_logs[system_a]
             log_b = context.generation_logs[system_b]
             judge = pairwise_judge_eval(profile, log_a, log_b)
             prefix = "judge-control" if control else "judge"
-            context.judge_logs[f"{system_a}-vs-{system_b}" if control else system_b] = (
-                context.runner.run_stage(
+            names.append(f"{system_a}-vs-{system_b}" if control else system_b)
+            requests.append(
+                StageRequest(
                     "judge",
                     f"{prefix}-{system_a}-vs-{system_b}",
                     judge.task,
@@ -131,8 +168,13 @@ class PairwiseJudgeStage(Stage):
                         **({"control_pair": True} if control else {}),
                         **judge.metadata,
                     },
+                    max_samples=len(judge.task.dataset) or None,
                 )
             )
+        results = context.runner.run_stages(
+            requests, before_eval=lambda pending: size_batches(context, pending, ORDERS_PER_SAMPLE)
+        )
+        context.judge_logs.update(zip(names, results, strict=True))
 
     def plan(self, context: PipelineContext, planner: "Planner") -> None:
         """Plan each pair's judge eval unless the run folder has it finished.
@@ -148,7 +190,9 @@ class PairwiseJudgeStage(Stage):
             log_a = context.generation_logs.get(system_a)
             log_b = context.generation_logs.get(system_b)
             samples: list[Sample] | None = None
-            roles = lookup_judge(profile.judge.kind).roles
+            definition = lookup_judge(profile.judge.kind)
+            settings = profile.judge.typed_settings(profile.metrics)
+            roles = definition.roles_for(settings)
             if log_a is not None and log_b is not None:
                 judge = pairwise_judge_eval(profile, log_a, log_b)
                 finished = planner.finished(
@@ -164,8 +208,7 @@ class PairwiseJudgeStage(Stage):
                 continue
             if samples is None:
                 samples = planned_pairs(context, planner, system_a, system_b)
-            settings = profile.judge.typed_settings(profile.metrics)
-            scorer = lookup_judge(profile.judge.kind).pairwise_scorer(
+            scorer = definition.pairwise_scorer(
                 settings.model_dump(mode="json"), profile.judge.tie_policy
             )
             planner.evaluate(self.name, "judge", stage, samples, roles, scorer=scorer)

@@ -115,7 +115,7 @@ class RecordsStage(Stage):
         """The inputs of the intents eval over the records that have no intent."""
         return {
             "records": fingerprint([record.model_dump() for record in missing]),
-            "prompts": prompts_fingerprint(),
+            "prompts": prompts_fingerprint("tasks", purposes=("extract_intent",)),
             **text_kind_prompts_key(missing),
             "max_tokens": context.profile.generation.intent_max_tokens,
             "seed": context.profile.seed,

@@ -2,12 +2,15 @@
 
 Judges the run's pairs (reference vs each other system, both orders) with the run's `judge`
 role once per mode and prints, per mode, how many orders ended without a verdict, how many
-pairs were parse failures, where the verdicts came from, and the soft win rate (logprobs):
+pairs were parse failures, where the verdicts came from, the soft win rate, the candidates'
+mean probability mass at the verdict position and how many orders read exactly [1, 0]
+(logprobs), and the seconds each mode took (the machine's load changes that):
 
 - ``text+repeat``: the answer's `<winner>N</winner>`, retried with the same prompt (the
   behaviour before follow-ups);
 - ``text+follow_up``: retried in a follow-up turn that asks for the format;
-- ``logprobs+follow_up``: the candidate numbers' probabilities after `<winner>`.
+- ``logprobs+follow_up``: the candidate numbers' probabilities after `<winner>` (a verdict
+  only where they hold at least half the probability: `min_candidate_mass`).
 
 Usage (a run folder whose generation stage finished, e.g. `prefbench run --profile demo`):
 
@@ -20,6 +23,7 @@ Usage (a run folder whose generation stage finished, e.g. `prefbench run --profi
 import argparse
 import io
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -71,6 +75,8 @@ def summarize(logs: list[Path]) -> dict:
     orders = failed_orders = failed_pairs = pairs = first_unparsed = 0
     sources: Counter[str] = Counter()
     soft: list[float] = []
+    masses: list[float] = []
+    certain = 0
     for path in logs:
         for sample in read_eval_log(str(path)).samples or []:
             metadata = next(iter((sample.scores or {}).values())).metadata or {}
@@ -81,6 +87,9 @@ def summarize(logs: list[Path]) -> dict:
                 failed_orders += metadata.get(f"winner_{order}") is None
                 first_unparsed += parse_winner(metadata[f"answers_{order}"][0]) is None
                 sources[str(metadata.get(f"verdict_source_{order}"))] += 1
+                if metadata.get(f"candidate_mass_{order}") is not None:
+                    masses.append(metadata[f"candidate_mass_{order}"])
+                certain += metadata.get(f"probabilities_{order}") in ([1.0, 0.0], [0.0, 1.0])
             if metadata.get("soft_score") is not None:
                 soft.append(metadata["soft_score"])
     return {
@@ -92,6 +101,8 @@ def summarize(logs: list[Path]) -> dict:
         "first_answers_without_tag": first_unparsed,
         "verdict_sources": dict(sources),
         "soft_win_rate_of_reference": sum(soft) / len(soft) if soft else None,
+        "mean_candidate_mass": sum(masses) / len(masses) if masses else None,
+        "orders_read_as_certain": certain,
     }
 
 
@@ -105,8 +116,10 @@ def main() -> None:
     arguments = parser.parse_args()
     for mode in arguments.modes:
         settings = MODES[mode]
+        started = time.monotonic()
         logs = judge_with(arguments.run_dir, arguments.max_tokens, settings, arguments.against)
-        print(json.dumps({"mode": mode, **summarize(logs)}), flush=True)
+        seconds = round(time.monotonic() - started, 1)
+        print(json.dumps({"mode": mode, "seconds": seconds, **summarize(logs)}), flush=True)
 
 
 if __name__ == "__main__":
