@@ -15,7 +15,7 @@ from typing import Any
 from inspect_ai.scorer import Scorer
 from pydantic import Field
 
-from prefbench.scorers.bertscore import encoder_name
+from prefbench.scorers.bertscore import encoder_identity
 from prefbench.scorers.llm_judge import ATTEMPTS, RetryMode, VerdictMode, llm_judge
 from prefbench.scorers.multi_judge import llm_multi_judge, similarity_multi_judge
 from prefbench.scorers.outcome import TiePolicy
@@ -92,8 +92,8 @@ def similarity_multi_candidate(settings: SimilarityJudgeSettings) -> Scorer:
 
 
 def similarity_key(settings: SimilarityJudgeSettings) -> dict[str, Any]:
-    """What keys a similarity judge stage: the encoder (package version or folder), its layer."""
-    return {"encoder": encoder_name(settings.encoder), "num_layers": settings.num_layers}
+    """What keys a similarity judge stage: the encoder (package version or content), its layer."""
+    return {"encoder": encoder_identity(settings.encoder), "num_layers": settings.num_layers}
 
 
 @judge(

@@ -12,7 +12,6 @@ from typing import Any
 from inspect_ai import Task
 
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.profile import Profile
 from prefbench.harness.prompt_files import plugin_prompts_key, prompts_fingerprint
 from prefbench.harness.stage_runner import StageRequest
@@ -20,7 +19,7 @@ from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.solvers import GenerationSystem, lookup_system
 from prefbench.solvers.adapters import adapter_hashes, preload_adapters, release_adapter_models
 from prefbench.tasks.generation import personalized_writing
-from prefbench.tasks.records import Record
+from prefbench.tasks.records import Record, records_fingerprint
 
 ADAPTER_ROLE = "small"
 """The role whose model carries the per-user adapters."""
@@ -122,7 +121,7 @@ class GenerationStage(Stage):
         )
         return {
             "system": system_name,
-            "records": fingerprint([record.model_dump() for record in records]),
+            "records": records_fingerprint(records),
             "options": system_options(context.profile, system_name),
             "adapters": adapters,
             "prompts": prompts_fingerprint(),
