@@ -35,6 +35,7 @@ from prefbench.harness.progress import StageProgress
 from prefbench.harness.report.combined import DatasetResult, report_combined_run
 from prefbench.harness.serving.models import ModelPool
 from prefbench.harness.serving.weights import require_trainable_small
+from prefbench.harness.split import check_split_spec, retire_report
 from prefbench.harness.stage_runner import StageResult, StageRunner
 from prefbench.harness.stages import (
     BuildStage,
@@ -88,10 +89,16 @@ PIPELINE: tuple[Stage, ...] = (
 """Every stage of a benchmark run, in the order it runs."""
 
 
-def _locked_with_profile(run: RunFolder, profile: Profile, console: Console) -> RunLockHold:
+def _locked_with_profile(
+    run: RunFolder,
+    profile: Profile,
+    console: Console,
+    before_write: Callable[[], None] | None = None,
+) -> RunLockHold:
     """Take the run folder's lock and write the resolved profile into it (when it changed).
 
-    The lock is released again if writing the profile fails.
+    `before_write` runs under the lock before anything is written (the split guard). The
+    lock is released again if it or writing the profile fails.
 
     Raises:
         RunFolderLocked: Another process writes the run folder.
@@ -100,6 +107,8 @@ def _locked_with_profile(run: RunFolder, profile: Profile, console: Console) -> 
         run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
     )
     try:
+        if before_write is not None:
+            before_write()
         text = dump_profile(profile)
         if not run.profile.exists() or run.profile.read_text("utf-8") != text:
             atomic_write_text(run.profile, text)
@@ -116,11 +125,15 @@ def open_run(
     display: str = "rich",
     limit: int | None = None,
     models: ModelPool | None = None,
+    allow_new_split: bool = False,
 ) -> PipelineContext:
     """Create (or reopen) a run folder for `profile` and write its resolved profile.
 
     Reopening a run with a different profile is allowed: stages whose inputs changed are
-    recomputed, the others reused. The context walks `PIPELINE`. `models` is a pool shared
+    recomputed, the others reused. The split is not (`prefbench.harness.split`): a profile
+    whose split settings differ from the folder's is refused before anything is written
+    (`SplitChanged`), unless `allow_new_split`, which removes the folder's report. The
+    context walks `PIPELINE`. `models` is a pool shared
     with other runs of this process (`run_datasets`), which the context leaves open; without
     it the context makes its own, closed when the run ends.
 
@@ -130,9 +143,12 @@ def open_run(
 
     Raises:
         RunFolderLocked: Another process writes the run folder.
+        SplitChanged: The profile's split settings differ from the folder's.
     """
     run = RunFolder(run_dir)
-    hold = _locked_with_profile(run, profile, console)
+    hold = _locked_with_profile(
+        run, profile, console, lambda: check_split_spec(run, profile, allow_new_split)
+    )
     try:
         runner = StageRunner(
             run,
@@ -146,7 +162,14 @@ def open_run(
         hold.release()
         raise
     context = PipelineContext(
-        run, profile, console, runner, limit=limit, stages=PIPELINE, lock=hold
+        run,
+        profile,
+        console,
+        runner,
+        limit=limit,
+        stages=PIPELINE,
+        lock=hold,
+        allow_new_split=allow_new_split,
     )
     hold.release_with(context)
     # the models (and servers) of a context no one closed go with it, or at exit
@@ -237,6 +260,7 @@ def run_datasets(
     display: str = "rich",
     limit: int | None = None,
     guard_for: "Callable[[PipelineContext], CostGuard | None] | None" = None,
+    allow_new_split: bool = False,
 ) -> DatasetsOutcome:
     """Run every dataset of a `datasets` profile in `run_dir/<dataset>/`; the combined report.
 
@@ -254,9 +278,15 @@ def run_datasets(
             f"profile {profile.name} has one dataset: run it with `open_run` and `run_benchmark`"
         )
     run = RunFolder(run_dir)
-    hold = _locked_with_profile(run, profile, console)
     datasets = dataset_profiles(profile)
     runs = [(RunFolder(run.root / name), dataset) for name, dataset in datasets.items()]
+
+    def check_splits() -> None:  # every dataset's, before the run's profile is written
+        changed = [check_split_spec(folder, each, allow_new_split) for folder, each in runs]
+        if any(changed):
+            retire_report(run)  # the combined report too
+
+    hold = _locked_with_profile(run, profile, console, check_splits)
     models = ModelPool(profile, adapter_users=lambda: planned_users(runs), announce=console.print)
     try:
         results, nothing_recomputed = [], True
@@ -264,7 +294,13 @@ def run_datasets(
             for name, dataset_profile in datasets.items():
                 console.rule(f"[bold]dataset {escape(name)}", characters="=")
                 context = open_run(
-                    run.root / name, dataset_profile, console, display, limit, models=models
+                    run.root / name,
+                    dataset_profile,
+                    console,
+                    display,
+                    limit,
+                    models=models,
+                    allow_new_split=allow_new_split,
                 )
                 report = run_benchmark(context, guard_for(context) if guard_for else None)
                 results.append(

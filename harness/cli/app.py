@@ -128,6 +128,14 @@ def run(
             "then compares it with the spend. Implied by a cost ceiling.",
         ),
     ] = False,
+    allow_new_split: Annotated[
+        bool,
+        typer.Option(
+            "--allow-new-split",
+            help="Let an existing run folder take another split (other records, test "
+            "fraction, seed...): its report is rebuilt. Without it such a run is refused.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole benchmark: records, intents, build, generation, judging, report."""
     from prefbench.harness.pipeline import open_run, run_benchmark, run_datasets
@@ -176,11 +184,24 @@ def run(
             )
 
         outcome = run_datasets(
-            run_dir, resolved, console, display=display, limit=limit, guard_for=guard_for
+            run_dir,
+            resolved,
+            console,
+            display=display,
+            limit=limit,
+            guard_for=guard_for,
+            allow_new_split=allow_new_split,
         )
         report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
     else:
-        context = open_run(run_dir, resolved, console, display=display, limit=limit)
+        context = open_run(
+            run_dir,
+            resolved,
+            console,
+            display=display,
+            limit=limit,
+            allow_new_split=allow_new_split,
+        )
         try:
             guard = prepare_forecast(context, ceiling, limit, forecast_wanted=forecast)
             report = run_benchmark(context, guard)
