@@ -35,7 +35,7 @@ from prefbench.harness.progress import StageProgress
 from prefbench.harness.report.combined import DatasetResult, report_combined_run
 from prefbench.harness.serving.models import ModelPool
 from prefbench.harness.serving.weights import require_trainable_small
-from prefbench.harness.split import check_split_spec, retire_report
+from prefbench.harness.split_guard import check_split_spec, retire_report
 from prefbench.harness.stage_runner import StageResult, StageRunner
 from prefbench.harness.stages import (
     BuildStage,

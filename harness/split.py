@@ -1,65 +1,44 @@
-"""The split a run folder holds (`data/split.json`), its fingerprint, and the split guard.
+"""The split a run folder holds (`data/split.json`) and its fingerprint.
 
 A run folder is one benchmark over one split: which records, of which users, in which
 split, with which contents. `SplitInfo` records it, with the profile settings that made it
 (`split_spec`) and one fingerprint over both (`SplitInfo.fingerprint`), which every log's
-metadata, report.json's provenance and a release or submission carry, so two run folders
-can tell whether they judged the same split.
-
-The guard: a run folder never changes its split in place unless asked. `spec_changes` names
-the settings that differ (checked by `prefbench.harness.pipeline.open_run` before anything is
-written), `split_change` the records that differ (checked by the records stage before it
-writes records); without `--allow-new-split` either is `SplitChanged` (exit 2) naming the
-field, its old and new values and the ways out. With it, the old report is removed first
-(`retire_report`), then the new records and `split.json` are written: an interrupted run
-leaves the old records without a report or the new records without one, never new records
-beside an old report.
+metadata and report.json's provenance carry, so two run folders can tell whether they
+judged the same split. The guard that keeps a folder's split is
+`prefbench.harness.split_guard`.
 """
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from prefbench.core.atomic import atomic_write_text, fsync_directory
+from prefbench.core.atomic import atomic_write_text
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.run_folder import RunFolder
-from prefbench.harness.profile import Profile, read_run_profile
-from prefbench.tasks.records import PLACE_FIELDS, Record, read_records
+from prefbench.harness.profile import Profile
+from prefbench.tasks.records import PLACE_FIELDS, Record
 
 __all__ = [
-    "ALLOW_NEW_SPLIT_FLAG",
+    "DERIVED_FIELDS",
     "SPLIT_FILE",
-    "SplitChanged",
     "SplitInfo",
-    "check_split_spec",
-    "guard_records",
     "read_split",
-    "retire_report",
-    "split_change",
     "split_info",
     "split_path",
     "split_records_fingerprint",
-    "spec_changes",
     "split_spec",
     "write_split",
 ]
 
 SPLIT_FILE = "split.json"
 """`data/split.json` of a run folder."""
-ALLOW_NEW_SPLIT_FLAG = "--allow-new-split"
-"""The `prefbench run` flag that lets a run folder take another split."""
 SPLIT_FORMAT = 1
 DERIVED_FIELDS = frozenset({"intent"})
 """Record fields that stages fill in (not part of the split)."""
-
-
-class SplitChanged(PrefbenchInputError):
-    """A run folder was asked to change its split in place without `--allow-new-split`."""
 
 
 class SplitInfo(BaseModel):
@@ -165,132 +144,3 @@ def read_split(run: RunFolder) -> SplitInfo | None:
 def write_split(run: RunFolder, info: SplitInfo) -> None:
     """Write `data/split.json` atomically (after the records it describes)."""
     atomic_write_text(split_path(run), info.model_dump_json(indent=2) + "\n")
-
-
-def _held_spec(run: RunFolder) -> dict[str, Any] | None:
-    """The split settings of the records a run folder holds; None when it holds none.
-
-    From `split.json`, else (a folder made before it) from the profile.yaml that made the
-    records, when it still parses.
-    """
-    stored = read_split(run)
-    if stored is not None:
-        return stored.spec
-    if not run.records.exists() or not run.profile.exists():
-        return None
-    try:
-        return split_spec(read_run_profile(run.profile))
-    except (PrefbenchInputError, ValueError):
-        return None
-
-
-def spec_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """`name: old → new` for each setting both specs hold with different values."""
-    return [
-        f"{name}: {json.dumps(old[name])} → {json.dumps(new[name])}"
-        for name in sorted(old.keys() & new.keys())
-        if old[name] != new[name]
-    ]
-
-
-def _refusal(run: RunFolder, changes: list[str]) -> SplitChanged:
-    return SplitChanged(
-        f"run folder {run.root} holds another split: {'; '.join(changes)}. A run folder never "
-        "changes its split in place (its logs, adapters and report belong to the old one). "
-        "Start a new run folder (`prefbench run --profile ... --out runs/NEW`), or replace "
-        f"this folder's split with `prefbench run ... --out {run.root} {ALLOW_NEW_SPLIT_FLAG}` "
-        "(its report is rebuilt; the old split's logs stay in logs/)."
-    )
-
-
-def check_split_spec(run: RunFolder, profile: Profile, allow_new_split: bool) -> bool:
-    """Refuse (`SplitChanged`) a profile whose split settings differ from the folder's.
-
-    Call before anything is written. With `allow_new_split`, removes the folder's report
-    (`retire_report`) instead and returns True when the settings differ.
-    """
-    held = _held_spec(run)
-    changes = [] if held is None else spec_changes(held, split_spec(profile))
-    if not changes:
-        return False
-    if not allow_new_split:
-        raise _refusal(run, changes)
-    retire_report(run)
-    return True
-
-
-def _records_changes(old: Sequence[Record], new: Sequence[Record]) -> list[str]:
-    """What differs between two record lists: counts, users, ids, splits and contents."""
-    changes = []
-    old_users = sorted({record.user for record in old})
-    new_users = sorted({record.user for record in new})
-    if old_users != new_users:
-        changes.append(f"users: {old_users} → {new_users}")
-    for split in ("train", "test"):
-        before = sum(record.split == split for record in old)
-        after = sum(record.split == split for record in new)
-        if before != after:
-            changes.append(f"{split} records: {before} → {after}")
-    old_by_id = {record.id: record for record in old}
-    new_by_id = {record.id: record for record in new}
-    added, removed = new_by_id.keys() - old_by_id.keys(), old_by_id.keys() - new_by_id.keys()
-    if added or removed:
-        changes.append(f"record ids: {len(added)} added, {len(removed)} removed")
-    excluded = set(PLACE_FIELDS | DERIVED_FIELDS)
-    changed = sorted(
-        record_id
-        for record_id in old_by_id.keys() & new_by_id.keys()
-        if old_by_id[record_id].model_dump(exclude=excluded)
-        != new_by_id[record_id].model_dump(exclude=excluded)
-    )
-    if changed:
-        changes.append(f"{len(changed)} records changed (first: {changed[0]})")
-    return changes or ["the records' order"]
-
-
-def split_change(run: RunFolder, info: SplitInfo, records: Sequence[Record]) -> list[str]:
-    """How `records` (split `info`) differ from the split the run folder holds; [] if not.
-
-    Compared with `split.json`, else (a folder made before it) with `data/records.jsonl`.
-    """
-    stored = read_split(run)
-    if stored is not None and stored.fingerprint == info.fingerprint:
-        return []
-    held = read_records(run.records) if run.records.exists() else None
-    if stored is None and held is None:
-        return []  # a new run folder
-    changes = spec_changes(stored.spec, info.spec) if stored is not None else []
-    if held is not None and split_records_fingerprint(held) != info.records_fingerprint:
-        changes += _records_changes(held, records)
-    if stored is None or changes:
-        return changes
-    return [f"split {stored.fingerprint[:12]} → {info.fingerprint[:12]} ({info.line()})"]
-
-
-def guard_records(run: RunFolder, info: SplitInfo, records: Sequence[Record], allow: bool) -> None:
-    """Refuse records of another split (`SplitChanged`), or with `allow` retire the report.
-
-    Called by the records stage before it writes anything.
-    """
-    changes = split_change(run, info, records)
-    if not changes:
-        return
-    if not allow:
-        raise _refusal(run, changes)
-    retire_report(run)
-
-
-def retire_report(run: RunFolder) -> None:
-    """Remove the run folder's report: report.json first, then its renderings and figures.
-
-    Used before the folder takes another split, so its report never describes other records;
-    without report.json the report stage builds a new one.
-    """
-    from prefbench.harness.report.build import figures_folder, report_html_path
-
-    if run.report_json.exists():
-        run.report_json.unlink()
-        fsync_directory(run.root)
-    for path in (run.report_md, report_html_path(run)):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(figures_folder(run), ignore_errors=True)

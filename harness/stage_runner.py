@@ -66,7 +66,7 @@ VERSION_FIELD = "prefbench_version"
 PART_TEXT_LIMIT = 80
 """Key parts whose JSON is longer are stored as a short hash."""
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-"""Key parts whose JSON is longer are stored as a short hash."""
+"""A key part that is a sha256 already: stored by its first 16 characters."""
 DECODING_FIELD = "prefbench_decoding_not_honoured"
 """Eval metadata: the roles whose provider cannot honour the stated decoding, and why."""
 
@@ -313,10 +313,10 @@ class StageRunner:
         else:
             why = "it records no key parts (written by an older prefbench)"
         more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+        kept = "Kept." if self.reuse_only else "Kept; the stage runs again."
         self.announce(
             f"[yellow]warning:[/yellow] {request.stage}: {escape(str(path))}{more} was written "
-            f"under other inputs, so it is not reused: {escape(why)}. Kept; the stage runs "
-            "again."
+            f"under other inputs, so it is not reused: {escape(why)}. {kept}"
         )
 
     def _move_aside(self, kind: str, path: Path, error: Exception) -> None:

@@ -204,3 +204,26 @@ def test_an_interrupted_new_split_leaves_no_new_records_beside_the_old_report(
     assert records_changed == (stop_in == "build")
     assert not (run_dir / "report.json").exists()
     assert not (run_dir / "report.md").exists() and not (run_dir / "figures").exists()
+
+
+def test_a_run_of_several_datasets_checks_each_before_writing(tmp_path: Path):
+    from prefbench.harness.pipeline import run_datasets
+    from prefbench.harness.profile import dataset_profiles
+    from prefbench.harness.split import write_split
+    from prefbench.harness.split_guard import SplitChanged
+
+    profile = scripted_profile()
+    del profile["dataset"]
+    profile["datasets"] = {
+        "mails": {"kind": "demo", "personas": 2, "records_per_persona": 5},
+        "more": {"kind": "demo", "personas": 3, "records_per_persona": 5},
+    }
+    run_dir = tmp_path / "run"
+    for name, each in dataset_profiles(parsed(profile)).items():  # as a finished run left them
+        write_split(RunFolder(run_dir / name), split_info(each, limited_records(each)[0]))
+    profile["datasets"]["more"]["test_fraction"] = 0.5
+    console = Console(file=io.StringIO(), width=200)
+    with pytest.raises(SplitChanged, match=r"dataset.test_fraction: 0.2 → 0.5"):
+        run_datasets(run_dir, parsed(profile), console, display="none")
+    assert not (run_dir / "profile.yaml").exists()
+    assert sorted(path.name for path in (run_dir / "more").rglob("*")) == ["data", "split.json"]

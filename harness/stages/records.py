@@ -15,7 +15,8 @@ from prefbench.harness.cost.planning_model import local_tokenizer_source, token_
 from prefbench.harness.profile import Profile
 from prefbench.harness.prompt_files import prompts_fingerprint
 from prefbench.harness.serving.models import PLANNING_PROVIDER, SMOLLM2
-from prefbench.harness.split import guard_records, read_split, split_info, write_split
+from prefbench.harness.split import read_split, split_info, write_split
+from prefbench.harness.split_guard import guard_records
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.tasks.demo import generate_demo_records
 from prefbench.tasks.intents import TEMPERATURES, chosen_intent, intent_task
