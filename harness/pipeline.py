@@ -12,6 +12,7 @@ combined report of them all in `runs/NAME/` (`run_datasets`, `prefbench.harness.
 """
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from prefbench.harness.progress import StageProgress
 from prefbench.harness.report.combined import DatasetResult, report_combined_run
 from prefbench.harness.serving.models import ModelPool
 from prefbench.harness.serving.weights import require_trainable_small
+from prefbench.harness.split_guard import check_split_spec, retire_report
 from prefbench.harness.stage_runner import StageResult, StageRunner
 from prefbench.harness.stages import (
     PIPELINE,
@@ -74,10 +76,16 @@ __all__ = [
 ]
 
 
-def _locked_with_profile(run: RunFolder, profile: Profile, console: Console) -> RunLockHold:
+def _locked_with_profile(
+    run: RunFolder,
+    profile: Profile,
+    console: Console,
+    before_write: Callable[[], None] | None = None,
+) -> RunLockHold:
     """Take the run folder's lock and write the resolved profile into it (when it changed).
 
-    The lock is released again if writing the profile fails.
+    `before_write` runs under the lock before anything is written (the split guard). The
+    lock is released again if it or writing the profile fails.
 
     Raises:
         RunFolderLocked: Another process writes the run folder.
@@ -86,6 +94,8 @@ def _locked_with_profile(run: RunFolder, profile: Profile, console: Console) -> 
         run.root, warn=lambda message: console.print(f"[yellow]warning:[/yellow] {escape(message)}")
     )
     try:
+        if before_write is not None:
+            before_write()
         text = dump_profile(profile)
         if not run.profile.exists() or run.profile.read_text("utf-8") != text:
             atomic_write_text(run.profile, text)
@@ -102,11 +112,15 @@ def open_run(
     display: str = "rich",
     limit: int | None = None,
     models: ModelPool | None = None,
+    allow_new_split: bool = False,
 ) -> PipelineContext:
     """Create (or reopen) a run folder for `profile` and write its resolved profile.
 
     Reopening a run with a different profile is allowed: stages whose inputs changed are
-    recomputed, the others reused. The context walks `PIPELINE`. `models` is a pool shared
+    recomputed, the others reused. The split is not (`prefbench.harness.split`): a profile
+    whose split settings differ from the folder's is refused before anything is written
+    (`SplitChanged`), unless `allow_new_split`, which removes the folder's report. The
+    context walks `PIPELINE`. `models` is a pool shared
     with other runs of this process (`run_datasets`), which the context leaves open; without
     it the context makes its own, closed when the run ends.
 
@@ -116,9 +130,12 @@ def open_run(
 
     Raises:
         RunFolderLocked: Another process writes the run folder.
+        SplitChanged: The profile's split settings differ from the folder's.
     """
     run = RunFolder(run_dir)
-    hold = _locked_with_profile(run, profile, console)
+    hold = _locked_with_profile(
+        run, profile, console, lambda: check_split_spec(run, profile, allow_new_split)
+    )
     try:
         runner = StageRunner(
             run,
@@ -132,7 +149,14 @@ def open_run(
         hold.release()
         raise
     context = PipelineContext(
-        run, profile, console, runner, limit=limit, stages=PIPELINE, lock=hold
+        run,
+        profile,
+        console,
+        runner,
+        limit=limit,
+        stages=PIPELINE,
+        lock=hold,
+        allow_new_split=allow_new_split,
     )
     hold.release_with(context)
     # the models (and servers) of a context no one closed go with it, or at exit
@@ -203,6 +227,7 @@ def run_datasets(
     limit: int | None = None,
     max_cost: float | None = None,
     forecast: bool = False,
+    allow_new_split: bool = False,
 ) -> DatasetsOutcome:
     """Run every dataset of a `datasets` profile in `run_dir/<dataset>/`; the combined report.
 
@@ -225,9 +250,15 @@ def run_datasets(
             f"profile {profile.name} has one dataset: run it with `open_run` and `run_benchmark`"
         )
     run = RunFolder(run_dir)
-    hold = _locked_with_profile(run, profile, console)
     datasets = dataset_profiles(profile)
     runs = [(RunFolder(safe_child(run.root, name)), dataset) for name, dataset in datasets.items()]
+
+    def check_splits() -> None:  # every dataset's, before the run's profile is written
+        changed = [check_split_spec(folder, each, allow_new_split) for folder, each in runs]
+        if any(changed):
+            retire_report(run)  # the combined report too
+
+    hold = _locked_with_profile(run, profile, console, check_splits)
     models = ModelPool(profile, adapter_users=lambda: planned_users(runs), announce=console.print)
     try:
         plans = {}
@@ -239,7 +270,15 @@ def run_datasets(
             for name, dataset_profile in datasets.items():
                 console.rule(f"[bold]dataset {escape(name)}", characters="=")
                 folder = safe_child(run.root, name)
-                context = open_run(folder, dataset_profile, console, display, limit, models=models)
+                context = open_run(
+                    folder,
+                    dataset_profile,
+                    console,
+                    display,
+                    limit,
+                    models=models,
+                    allow_new_split=allow_new_split,
+                )
                 guard = prepare_forecast(
                     context, max_cost, limit, spent, forecast, plans.get(folder)
                 )
@@ -284,6 +323,7 @@ def run_profile(
     limit: int | None = None,
     max_cost: float | None = None,
     forecast: bool = False,
+    allow_new_split: bool = False,
 ) -> DatasetsOutcome:
     """Check every input of `profile`, then run it in `run_dir` (one dataset or several).
 
@@ -295,8 +335,12 @@ def run_profile(
     """
     check_inputs(profile, profile.name).require_ok(f"profile {profile.name}")
     if profile.datasets is not None:
-        return run_datasets(run_dir, profile, console, display, limit, max_cost, forecast)
-    context = open_run(run_dir, profile, console, display=display, limit=limit)
+        return run_datasets(
+            run_dir, profile, console, display, limit, max_cost, forecast, allow_new_split
+        )
+    context = open_run(
+        run_dir, profile, console, display=display, limit=limit, allow_new_split=allow_new_split
+    )
     try:
         guard = prepare_forecast(context, max_cost, limit, forecast_wanted=forecast)
         report = run_benchmark(context, guard)

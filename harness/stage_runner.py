@@ -14,12 +14,22 @@ the run (`StageInterrupted`, naming the setting). A stage within it succeeds wit
 listed in its log; the next `prefbench run` evaluates that stage once again: its succeeded samples
 are answered from the cache (no request), its failed ones are asked again, and the new log replaces
 the old. Within one run a stage is evaluated at most once.
+
+Every log's metadata holds, beside its key, the named inputs of the key (`prefbench_key_parts`:
+each key entry and each role's model identity, short values as they are and long ones by hash),
+the run's split fingerprint (`prefbench_split`, `prefbench.harness.split`) and prefbench's version.
+When a stage runs again although `logs/<kind>/` holds a finished log of it under another key (a
+log copied from another contributor, or written before an input changed), a warning names the log
+and the parts that differ; the log is kept.
 """
 
 import copy
+import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +50,24 @@ from prefbench.harness.error_policy import (
 from prefbench.harness.log_reads import log_header
 from prefbench.harness.profile import Profile
 from prefbench.harness.serving.decoding import unhonoured_decoding
-from prefbench.harness.serving.models import ModelPool, role_fingerprint
+from prefbench.harness.serving.models import ModelPool, role_fingerprint, role_identity
 from prefbench.harness.serving.stable_cache import use_address_free_cache_keys
 from prefbench.harness.serving.token_rate import limit_token_rate
+from prefbench.harness.split import read_split
 from prefbench.tasks.records import read_records
 
 KEY_FIELD = "prefbench_key"
 STAGE_FIELD = "prefbench_stage"
+KEY_PARTS_FIELD = "prefbench_key_parts"
+"""Eval metadata: the named inputs of the key (`StageRunner.key_parts`), to explain a mismatch."""
+SPLIT_FIELD = "prefbench_split"
+"""Eval metadata: the fingerprint of the run's split (`prefbench.harness.split.SplitInfo`)."""
+VERSION_FIELD = "prefbench_version"
+"""Eval metadata: the prefbench version that wrote the log."""
+PART_TEXT_LIMIT = 80
+"""Key parts whose JSON is longer are stored as a short hash."""
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+"""A key part that is a sha256 already: stored by its first 16 characters."""
 DECODING_FIELD = "prefbench_decoding_not_honoured"
 """Eval metadata: the roles whose provider cannot honour the stated decoding, and why."""
 
@@ -126,6 +147,24 @@ def read_log_header(path: Path) -> EvalLog:
         ) from error
 
 
+def part_value(value: Any) -> Any:
+    """A key part as stored in a log: short values as they are, a long one by a short hash."""
+    if isinstance(value, str) and SHA256_HEX.fullmatch(value):
+        return value[:16]
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return value if len(text) <= PART_TEXT_LIMIT else f"sha256:{fingerprint(value)[:16]}"
+
+
+def differing_parts(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """`name: found → expected` for each key part that differs (missing ones too)."""
+    return [
+        f"{name}: {json.dumps(found.get(name), ensure_ascii=False)} → "
+        f"{json.dumps(expected.get(name), ensure_ascii=False)}"
+        for name in sorted(found.keys() | expected.keys())
+        if found.get(name) != expected.get(name)
+    ]
+
+
 def _users_in(run: RunFolder) -> int:
     """How many users the run's records hold (0 before the records stage wrote them)."""
     if not run.records.exists():
@@ -160,8 +199,11 @@ class StageRunner:
         self.reuse_only = False
         self.results: dict[str, StageResult] = {}
         """Every stage this runner ran or reused, by stage name (what the report lists)."""
+        self.split: str | None = None
+        """The run's split fingerprint, set by the records stage (else read from split.json)."""
         self._evaluated: set[Path] = set()
         self._warned_decoding: set[str] = set()
+        self._warned_mismatch: set[str] = set()
         self._owns_models = models is None
         self.models = models or ModelPool(
             profile, adapter_users=adapter_users or (lambda: _users_in(run)), announce=announce
@@ -183,8 +225,45 @@ class StageRunner:
         """The fingerprint that identifies a stage's inputs (`stage_fingerprint`)."""
         return stage_fingerprint(self.profile, stage, roles, key)
 
+    def key_parts(self, roles: tuple[str, ...], key: dict[str, Any]) -> dict[str, Any]:
+        """The named inputs of a stage key, as a log's metadata keeps them (`part_value`).
+
+        Each entry of `key` and each role's model identity (`role <name>`), a mapping by its
+        entries (`options.k`, `role large.model`), and the run's split: what a warning names
+        when a log's key does not match.
+        """
+        named = dict(key)
+        for role in roles:
+            if role in self.profile.roles:
+                named[f"role {role}"] = role_identity(self.profile, role)
+        parts: dict[str, Any] = {}
+        for name, value in named.items():
+            if isinstance(value, dict) and value:
+                parts |= {f"{name}.{entry}": part_value(item) for entry, item in value.items()}
+            else:
+                parts[name] = part_value(value)
+        split = self.split_fingerprint()
+        if split is not None:
+            parts["split"] = split[:16]
+        return parts
+
+    def split_fingerprint(self) -> str | None:
+        """The run's split fingerprint: the records stage's, else `data/split.json`'s."""
+        if self.split is None:
+            stored = read_split(self.run)
+            self.split = stored.fingerprint if stored is not None else None
+        return self.split
+
     def _logs_with_key(self, kind: str, key: str) -> list[tuple[Path, EvalLog]]:
-        """The logs in `logs/<kind>/` written under `key`, with their headers.
+        """The logs in `logs/<kind>/` written under `key`, with their headers."""
+        return [
+            (path, header)
+            for path, header in self._kind_logs(kind)
+            if (header.eval.metadata or {}).get(KEY_FIELD) == key
+        ]
+
+    def _kind_logs(self, kind: str) -> list[tuple[Path, EvalLog]]:
+        """Every readable log in `logs/<kind>/`, with its header.
 
         A log that cannot be read is moved to `corrupt/logs/<kind>/` with a warning: its
         stage then counts as not finished and runs again, answering finished model calls
@@ -206,9 +285,41 @@ class StageRunner:
             except Exception as error:
                 self._move_aside(kind, path, error)
                 continue
-            if (header.eval.metadata or {}).get(KEY_FIELD) == key:
-                found.append((path, header))
+            found.append((path, header))
         return found
+
+    def _explain_mismatch(self, request: StageRequest) -> None:
+        """Warn, once per stage, that its finished logs were written under other inputs.
+
+        Names the newest such log (a log copied from another contributor, or one written
+        before an input changed) and the key parts that differ; the logs are kept.
+        """
+        if request.stage in self._warned_mismatch:
+            return
+        expected = self.stage_key(request.stage, request.roles, request.key)
+        others = [
+            (path, header)
+            for path, header in self._kind_logs(request.kind)
+            if (header.eval.metadata or {}).get(STAGE_FIELD) == request.stage
+            and (header.eval.metadata or {}).get(KEY_FIELD) != expected
+            and header.status == "success"
+        ]
+        if not others:
+            return
+        self._warned_mismatch.add(request.stage)
+        path, header = max(others, key=lambda item: item[1].eval.created)
+        found = (header.eval.metadata or {}).get(KEY_PARTS_FIELD)
+        if isinstance(found, dict):
+            differ = differing_parts(found, self.key_parts(request.roles, request.key))
+            why = "; ".join(differ) or "the same named inputs (the key's recipe changed)"
+        else:
+            why = "it records no key parts (written by an older prefbench)"
+        more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+        kept = "Kept." if self.reuse_only else "Kept; the stage runs again."
+        self.announce(
+            f"[yellow]warning:[/yellow] {request.stage}: {escape(str(path))}{more} was written "
+            f"under other inputs, so it is not reused: {escape(why)}. {kept}"
+        )
 
     def _move_aside(self, kind: str, path: Path, error: Exception) -> None:
         target = self.run.move_corrupt_log(kind, path)
@@ -287,11 +398,13 @@ class StageRunner:
                 )
                 self.results[request.stage] = StageResult(existing, cached=True)
             elif self.reuse_only:
+                self._explain_mismatch(request)
                 raise PrefbenchInputError(
                     f"stage {request.stage} has not finished in {self.run.root} (or its "
                     f"inputs changed): run `prefbench run --out {self.run.root}` first."
                 )
             else:
+                self._explain_mismatch(request)
                 pending.append(request)
         if pending:
             if before_eval is not None:
@@ -331,6 +444,9 @@ class StageRunner:
             metadata = {
                 STAGE_FIELD: request.stage,
                 KEY_FIELD: self.stage_key(request.stage, request.roles, request.key),
+                KEY_PARTS_FIELD: self.key_parts(request.roles, request.key),
+                SPLIT_FIELD: self.split_fingerprint(),
+                VERSION_FIELD: version("prefbench"),
                 **self._unhonoured_decoding(request.roles),
                 **(request.metadata or {}),
             }

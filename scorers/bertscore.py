@@ -15,15 +15,31 @@ from typing import Any
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
+from prefbench.core.content_hash import model_folder_sha256
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.offline_models import MINILM_DISTRIBUTION, minilm_dir
 
 
 def encoder_name(model_dir: str | None) -> str:
-    """What identifies an encoder in stage keys and reports: the package, or the folder."""
+    """What names an encoder in reports: the package, or the folder."""
     if model_dir is None:
         return f"{MINILM_DISTRIBUTION}=={version(MINILM_DISTRIBUTION)}"
     return str(Path(model_dir).resolve())
+
+
+def encoder_identity(model_dir: str | None) -> str:
+    """What identifies an encoder in stage keys: the package, or the folder's content hash.
+
+    Not the folder's path, so a copied run folder whose encoder lies elsewhere keeps its
+    metrics (`prefbench.core.content_hash.model_folder_sha256`). A missing folder is keyed by
+    its path: the stage then stops with `bert_scorer`'s error naming it.
+    """
+    if model_dir is None:
+        return encoder_name(None)
+    folder = Path(model_dir).expanduser().resolve()
+    if not folder.is_dir():
+        return str(folder)
+    return f"sha256:{model_folder_sha256(folder)}"
 
 
 def _encoder_folder(model_dir: str | None, num_layers: int) -> Path:

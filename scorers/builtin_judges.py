@@ -19,7 +19,7 @@ from typing import Any
 from inspect_ai.scorer import Scorer
 from pydantic import Field, field_validator
 
-from prefbench.scorers.bertscore import encoder_name
+from prefbench.scorers.bertscore import encoder_identity
 from prefbench.scorers.judge_prompts import (
     FOLLOW_UP_TEMPLATE,
     PromptChoice,
@@ -190,8 +190,8 @@ def similarity_multi_candidate(settings: SimilarityJudgeSettings) -> Scorer:
 
 
 def similarity_key(settings: SimilarityJudgeSettings) -> dict[str, Any]:
-    """What keys a similarity judge stage: the encoder (package version or folder), its layer."""
-    return {"encoder": encoder_name(settings.encoder), "num_layers": settings.num_layers}
+    """What keys a similarity judge stage: the encoder (package version or content), its layer."""
+    return {"encoder": encoder_identity(settings.encoder), "num_layers": settings.num_layers}
 
 
 @judge(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from prefbench.core.atomic import atomic_write_text
 from prefbench.core.bounded_input import JsonLimitError, loads_json
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.fingerprint import fingerprint
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
@@ -80,6 +81,19 @@ class Record(BaseModel):
                 "write the id on one line, as plain text"
             )
         return value
+
+
+PLACE_FIELDS = frozenset({"source"})
+"""Record fields that say where a text was read (a file and row, often a path on one machine),
+not what it is: left out of stage keys and split fingerprints."""
+
+
+def records_fingerprint(records: Iterable[Record]) -> str:
+    """sha256 of records as stage keys see them: every field but `PLACE_FIELDS`, in order.
+
+    The same records prepared from a corpus at another path key the same stages.
+    """
+    return fingerprint([record.model_dump(exclude=set(PLACE_FIELDS)) for record in records])
 
 
 def read_records(path: Path) -> list[Record]:

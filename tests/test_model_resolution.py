@@ -5,6 +5,7 @@ trainer), and what it refuses before any stage runs.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,14 @@ from inspect_ai.model import get_model
 
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.model_close import close_models
+from prefbench.core.offline_models import smollm2_identity
 from prefbench.harness.pipeline import run_benchmark
 from prefbench.harness.profile import ModelSpec, parse_profile
 from prefbench.harness.serving.decoding import unhonoured_decoding
 from prefbench.harness.serving.lora_slots import plan_lora_slots
 from prefbench.harness.serving.models import (
     role_fingerprint,
+    role_identity,
     serving_spec,
     training_base,
     with_lora_serving,
@@ -130,6 +133,34 @@ def test_where_a_role_runs_is_not_part_of_its_stage_keys():
     greedy = parsed(scripted_profile())
     greedy.roles["large"] = greedy.roles["large"].model_copy(update={"config": {"seed": 3}})
     assert role_fingerprint(here, ("large",)) != role_fingerprint(greedy, ("large",))
+
+
+def test_a_model_is_its_weights_not_their_place(hub_cache, tmp_path):
+    """The hub cache's snapshot, a copy in /models/..., a folder named as the model: one model."""
+    (hub_cache / "model.safetensors").write_bytes(b"the weights")
+    copy = tmp_path / "models" / "tiny-chat"
+    shutil.copytree(hub_cache, copy)
+    (copy / "README.md").write_text("copied by someone else")
+    from_hub = parsed(adapter_profile({"model": f"hf/{HUB_ID}"}))
+    from_folder = parsed(adapter_profile({"model": f"hf/{HUB_ID}", "weights": str(copy)}))
+    by_path = parsed(adapter_profile({"model": f"hf/{copy}"}))
+    keys = {role_fingerprint(profile, ("small",)) for profile in (from_hub, from_folder, by_path)}
+    assert len(keys) == 1
+    bases = {training_base(profile)[1] for profile in (from_hub, from_folder, by_path)}
+    assert len(bases) == 1  # adapters trained on one are current on the others
+    assert str(tmp_path) not in json.dumps(role_identity(from_folder, "small"))
+
+    (copy / "model.safetensors").write_bytes(b"other weights")
+    assert role_fingerprint(from_folder, ("small",)) not in keys
+    assert training_base(from_folder)[1] not in bases
+
+
+def test_the_packaged_model_is_its_gguf_content():
+    demo = parsed(scripted_profile())
+    demo.roles["small"] = ModelSpec(model="offline/smollm2")
+    identity = role_identity(demo, "small")
+    assert identity["gguf_sha256"] == smollm2_identity()["gguf_sha256"]
+    assert "mtime" not in json.dumps(identity) and "/" not in identity["gguf_sha256"]
 
 
 def test_lora_slots_follow_the_users_and_yield_to_the_profile():

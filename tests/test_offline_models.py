@@ -1,5 +1,6 @@
 """The offline demo models: SmolLM2 conversion from the shipped GGUF, the MiniLM folder."""
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -15,8 +16,10 @@ from prefbench.core.offline_models import (
     CONVERSION_MARKER,
     cache_root,
     minilm_dir,
+    smollm2_converted_dir,
     smollm2_dir,
     smollm2_gguf_path,
+    smollm2_identity,
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,13 +61,16 @@ def test_conversion_loads_and_generates(converted_smollm2: tuple[Path, float]) -
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, _ = converted_smollm2
-    assert folder.name == SMOLLM2 and folder.parent.name == "models"
+    gguf_sha256 = hashlib.sha256(smollm2_gguf_path().read_bytes()).hexdigest()
+    assert folder.name == f"{SMOLLM2}-{gguf_sha256[:16]}-f{offline_models.CONVERSION_FORMAT}"
+    assert folder.parent.name == "models"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json"):
         assert (folder / name).is_file(), name
-    assert _leftovers(folder.parent) == [SMOLLM2]  # no staging folder left behind
+    assert _leftovers(folder.parent) == [folder.name]  # no staging folder left behind
 
     marker = json.loads((folder / CONVERSION_MARKER).read_text())
-    assert marker["source"]["size"] == smollm2_gguf_path().stat().st_size
+    assert marker["source"]["sha256"] == gguf_sha256
+    assert smollm2_identity() == {"gguf_sha256": gguf_sha256, "format": 1}
     generation = json.loads((folder / "generation_config.json").read_text())
     assert not generation.get("do_sample", False)  # greedy unless a caller asks for sampling
     assert generation["eos_token_id"] == 2
@@ -121,35 +127,84 @@ def test_interrupted_conversion_leaves_nothing(
     assert _leftovers(tmp_path / "models") == []
 
 
-@pytest.mark.parametrize("marker", ["missing", "not json", "stale source", "old transformers"])
+def _fake_gguf(folder: Path, content: bytes, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in GGUF file (the converter is faked too) that `smollm2_dir` converts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / offline_models.SMOLLM2_GGUF_FILE
+    path.write_bytes(content)
+    monkeypatch.setattr(offline_models, "smollm2_gguf_path", lambda: path)
+    return path
+
+
+def _target(cache: Path, gguf: Path) -> Path:
+    """Where the conversion of that GGUF's content goes."""
+    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+    return cache / "models" / f"{SMOLLM2}-{digest[:16]}-f{offline_models.CONVERSION_FORMAT}"
+
+
+@pytest.mark.parametrize("marker", ["missing", "not json", "stale source", "old format"])
 def test_folder_without_a_matching_marker_is_reconverted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marker: str
 ) -> None:
-    folder = tmp_path / "models" / SMOLLM2
+    gguf = _fake_gguf(tmp_path / "install", b"gguf bytes", monkeypatch)
+    cache = tmp_path / "cache"
+    folder = _target(cache, gguf)
     folder.mkdir(parents=True)
     for name in offline_models._REQUIRED_FILES:
         (folder / name).write_text("old", encoding="utf-8")
-    expected = offline_models._conversion_marker(smollm2_gguf_path())
+    expected = {
+        "format": offline_models.CONVERSION_FORMAT,
+        "source": {"name": gguf.name, "sha256": hashlib.sha256(b"gguf bytes").hexdigest()},
+    }
     if marker == "not json":
         (folder / CONVERSION_MARKER).write_text("{broken", encoding="utf-8")
     elif marker == "stale source":
-        stale = {**expected, "source": {**expected["source"], "size": 1}}
+        stale = {**expected, "source": {**expected["source"], "sha256": "0" * 64}}
         (folder / CONVERSION_MARKER).write_text(json.dumps(stale), encoding="utf-8")
-    elif marker == "old transformers":
-        stale = {**expected, "transformers": "4.0.0"}
+    elif marker == "old format":
+        stale = {**expected, "format": 0}
         (folder / CONVERSION_MARKER).write_text(json.dumps(stale), encoding="utf-8")
 
     calls: list[Path] = []
     monkeypatch.setattr(offline_models, "_convert_gguf", _fake_converter(calls))
     progress: list[str] = []
-    assert smollm2_dir(tmp_path, progress=progress.append) == folder
+    assert smollm2_dir(cache, progress=progress.append) == folder
     assert len(calls) == 1 and len(progress) == 1
-    assert json.loads((folder / CONVERSION_MARKER).read_text()) == expected
+    written = json.loads((folder / CONVERSION_MARKER).read_text())
+    assert {name: written[name] for name in expected} == expected
+    assert written["transformers"]  # recorded, not checked
     assert (folder / "config.json").read_text() == "{}"  # the new files replaced the old
-    assert _leftovers(tmp_path / "models") == [SMOLLM2]
+    assert _leftovers(cache / "models") == [folder.name]
 
-    assert smollm2_dir(tmp_path) == folder  # now valid: no second conversion
+    assert smollm2_dir(cache) == folder  # now valid: no second conversion
     assert len(calls) == 1
+
+
+def test_two_installs_of_one_gguf_share_one_conversion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clones (each with its own GGUF file, another path and time) sharing one cache."""
+    calls: list[Path] = []
+    monkeypatch.setattr(offline_models, "_convert_gguf", _fake_converter(calls))
+    cache = tmp_path / "cache"
+    first = _fake_gguf(tmp_path / "clone-a", b"the same bytes", monkeypatch)
+    folder = smollm2_dir(cache)
+    marker = (folder / CONVERSION_MARKER).read_text()
+    second = _fake_gguf(tmp_path / "clone-b", b"the same bytes", monkeypatch)
+    os.utime(second, ns=(1_000_000_000, 1_000_000_000))  # installed at another time
+    for gguf in (second, first, second):
+        monkeypatch.setattr(offline_models, "smollm2_gguf_path", lambda gguf=gguf: gguf)
+        assert smollm2_dir(cache) == folder
+        assert (
+            smollm2_identity(cache)["gguf_sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+        )
+    assert len(calls) == 1  # converted once, never again
+    assert (folder / CONVERSION_MARKER).read_text() == marker  # no marker flipped
+
+    other = _fake_gguf(tmp_path / "clone-c", b"other bytes", monkeypatch)
+    assert smollm2_dir(cache) == _target(cache, other) != folder  # other content, own folder
+    assert len(calls) == 2 and smollm2_converted_dir(cache) == _target(cache, other)
+    assert (folder / CONVERSION_MARKER).read_text() == marker
 
 
 def test_folder_missing_a_file_is_reconverted(
@@ -181,7 +236,7 @@ def test_concurrent_callers_convert_once(tmp_path: Path, monkeypatch: pytest.Mon
     for thread in threads:
         thread.join()
     assert len(calls) == 1
-    assert results == [tmp_path / "models" / SMOLLM2] * 3
+    assert results == [_target(tmp_path, smollm2_gguf_path())] * 3
 
 
 def test_cache_root_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

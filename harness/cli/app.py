@@ -131,6 +131,14 @@ def run(
             "then compares it with the spend. Implied by a cost ceiling.",
         ),
     ] = False,
+    allow_new_split: Annotated[
+        bool,
+        typer.Option(
+            "--allow-new-split",
+            help="Let an existing run folder take another split (other records, test "
+            "fraction, seed...): its report is rebuilt. Without it such a run is refused.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole benchmark: records, intents, build, generation, judging, report.
 
@@ -148,7 +156,9 @@ def run(
         return
     from prefbench.harness.pipeline import run_profile
 
-    outcome = run_profile(run_dir, resolved, console, display, limit, ceiling, forecast)
+    outcome = run_profile(
+        run_dir, resolved, console, display, limit, ceiling, forecast, allow_new_split
+    )
     report, recomputed_nothing = outcome.report, outcome.recomputed_nothing
     if recomputed_nothing:
         console.print(

@@ -88,10 +88,14 @@ CHARACTER_ESTIMATE = TokenCounter(f"~{CHARS_PER_TOKEN} characters per token", _c
 def local_tokenizer_source(spec: ModelSpec) -> str | None:
     """A folder or hub id to load the model's tokenizer from, if it may be on disk already."""
     if spec.model == SMOLLM2:
-        from prefbench.core.offline_models import SMOLLM2_NAME, cache_root
+        from prefbench.core.errors import MissingModelPackageError
+        from prefbench.core.offline_models import smollm2_converted_dir
 
-        folder = cache_root() / "models" / SMOLLM2_NAME  # never converted here
-        return str(folder) if (folder / "tokenizer.json").is_file() else None
+        try:
+            folder = smollm2_converted_dir()  # never converted here
+        except MissingModelPackageError:
+            return None
+        return str(folder) if folder is not None else None
     provider, name = spec.model.split("/", 1)
     if provider not in ("hf", "vllm"):
         return None

@@ -42,7 +42,7 @@ from prefbench.harness.report.build import (
 )
 from prefbench.harness.report.html import data_uri
 from prefbench.harness.report.tables import TEMPLATES, page_context, terminal_tables
-from prefbench.tasks.records import Record
+from prefbench.tasks.records import Record, records_fingerprint
 
 COMBINED_FORMAT = 1
 """The combined report's layout version (beside `REPORT_FORMAT` of the sections it reuses)."""
@@ -87,7 +87,7 @@ def combined_inputs_key(profile: Profile, results: list[DatasetResult]) -> str:
             "datasets": {
                 result.name: [
                     result.report.get("inputs_key"),
-                    fingerprint([record.model_dump() for record in result.records]),
+                    records_fingerprint(result.records),
                 ]
                 for result in results
             },

@@ -23,6 +23,7 @@ from typing import Any
 
 from inspect_ai.model import GenerateConfig, Model, get_model
 
+from prefbench.core.content_hash import model_folder_sha256
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.memory import release_memory
@@ -30,7 +31,7 @@ from prefbench.core.model_close import close_models, provider_of
 from prefbench.harness.profile import ModelSpec, Profile
 from prefbench.harness.serving.decoding import stated_decoding
 from prefbench.harness.serving.lora_slots import RUNTIME_LORA_VARIABLE, LoraSlots, plan_lora_slots
-from prefbench.harness.serving.weights import local_weights
+from prefbench.harness.serving.weights import local_weights, weights_sha256
 from prefbench.solvers.lora_engine import release_engine, serve_with_engine
 
 SMOLLM2 = "offline/smollm2"
@@ -90,14 +91,62 @@ def resolved_spec(spec: ModelSpec, sampling: bool = False) -> ModelSpec:
     return spec
 
 
-def role_identity(profile: Profile, role: str) -> dict[str, Any]:
-    """What of a role decides its answers: model, weights, args, config and decoding.
+PATH_ARGS = ("model_path", "tokenizer_path")
+"""Model args that name folders: stage keys hold the folders' contents instead."""
 
-    Where it runs does not (`PLACEMENT_FIELDS`: GPUs, server URL, startup timeout, key
-    variable), so moving a role to other GPUs or another server reuses finished stages.
+
+def model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """What a role's model is, for stage keys: contents, never places or times.
+
+    - `offline/smollm2`: the sha256 of the packaged GGUF's bytes and the conversion recipe
+      (`prefbench.core.offline_models.smollm2_identity`); `offline/gemma3-270m`: its package's
+      version and recipe;
+    - an `hf/`, `vllm/` or `prefbench-mock/` model whose weights are on disk (the role's
+      `weights`, its `model_path`, a folder named as the model, or the hub id's snapshot in the
+      Hugging Face cache): the provider and the content hash of that folder
+      (`prefbench.harness.serving.weights.weights_sha256`), whatever its name or path;
+    - any other model (hosted, a hub id not on disk, a planning model): its name.
+    """
+    if spec.model == SMOLLM2:
+        from prefbench.core.offline_models import smollm2_identity
+
+        return {"model": SMOLLM2, **smollm2_identity()}
+    if spec.model == GEMMA3:
+        from prefbench.core.offline_gemma import gemma3_identity
+
+        return {"model": GEMMA3, **gemma3_identity()}
+    provider = provider_of(spec.model)
+    if provider in LOCAL_PROVIDERS:
+        digest = weights_sha256(spec)
+        if digest is not None:
+            return {"model": provider, "weights_sha256": digest}
+    return {"model": spec.model}
+
+
+def _path_arg_identity(value: Any) -> Any:
+    """A folder given as a model arg, by content (`tokenizer_path`); other values as they are."""
+    folder = Path(str(value)).expanduser()
+    return {"sha256": model_folder_sha256(folder)} if folder.is_dir() else value
+
+
+def role_identity(profile: Profile, role: str) -> dict[str, Any]:
+    """What of a role decides its answers: model, args, config and decoding.
+
+    The model is its content (`model_identity`): the same weights under another path, in
+    another clone or on another machine are the same model, so a copied run folder reuses
+    its stages; folder args (`PATH_ARGS`) count by content too. Where it runs does not count
+    (`PLACEMENT_FIELDS`: GPUs, server URL, startup timeout, key variable), so moving a role to
+    other GPUs or another server reuses finished stages.
     """
     spec = profile.roles[role]
-    identity = spec.model_dump(exclude_none=True, exclude=set(PLACEMENT_FIELDS))
+    identity = spec.model_dump(exclude_none=True, exclude={*PLACEMENT_FIELDS, "weights"})
+    identity.update(model_identity(spec))
+    args = dict(identity.get("model_args") or {})
+    args.pop("model_path", None)  # the weights: in model_identity
+    identity["model_args"] = {
+        name: _path_arg_identity(value) if name in PATH_ARGS else value
+        for name, value in args.items()
+    }
     identity["decoding"] = stated_decoding(profile, spec)
     return identity
 
@@ -461,9 +510,11 @@ def training_base(profile: Profile) -> tuple[Path, str]:
 
     The folder is the one the role is served from
     (`prefbench.harness.serving.weights.local_weights`: the explicit `weights`, the named folder, or
-    the hub id's Hugging Face cache snapshot), so the adapters fit the served weights. For a
-    planning model (a dry run) the real model is checked the same way but nothing is loaded: its
-    name stands in for the folder.
+    the hub id's Hugging Face cache snapshot), so the adapters fit the served weights. The
+    identity, part of every adapter's input hash, is the model's content (`model_identity`),
+    so a copied run folder keeps its adapters wherever the weights lie. For a planning model
+    (a dry run) the real model is checked the same way but nothing is loaded: its name stands
+    in for the folder.
 
     Raises `PrefbenchInputError` naming role small and the fix when the weights are not on
     disk or the provider serves no local weights.
@@ -472,28 +523,23 @@ def training_base(profile: Profile) -> tuple[Path, str]:
     planned = spec.model.startswith(f"{PLANNING_PROVIDER}/")
     if planned:
         spec = spec.model_copy(update={"model": spec.model.split("/", 1)[1]})
-    else:
-        spec = resolved_spec(spec)
-    provider, name = spec.model.split("/", 1)
-    if provider not in LOCAL_PROVIDERS and spec.model != SMOLLM2:
+    resolved = spec if planned else resolved_spec(spec)
+    provider, name = resolved.model.split("/", 1)
+    if provider not in LOCAL_PROVIDERS and resolved.model != SMOLLM2:
         raise PrefbenchInputError(
-            f"adapter systems train the small model locally; role small is '{spec.model}', "
+            f"adapter systems train the small model locally; role small is '{resolved.model}', "
             "which is not a local model. Use an hf/ or vllm/ model for role small."
         )
     if planned:
-        return Path(name), fingerprint({"planned": spec.model})
+        return Path(name), fingerprint({"planned": resolved.model})
     if provider == "prefbench-mock":
-        path = Path(str(spec.model_args.get("model_path") or name))
-        return path, fingerprint({"model": spec.model, "path": str(path)})
-    found = local_weights(spec)
+        path = Path(str(resolved.model_args.get("model_path") or name))
+        return path, fingerprint(model_identity(spec))
+    found = local_weights(resolved)
     if found is None:
         raise PrefbenchInputError(
-            f"role small ('{spec.model}') has no weights on disk to train adapters on: "
+            f"role small ('{resolved.model}') has no weights on disk to train adapters on: "
             f"download them into the Hugging Face cache (`huggingface-cli download {name}`) "
             "or set roles.small.weights to their folder"
         )
-    identity = fingerprint({"model": spec.model, "path": str(found)})
-    marker = found / "prefbench-conversion.json"
-    if marker.exists():
-        identity = fingerprint({"model": spec.model, "marker": marker.read_text()})
-    return found, identity
+    return found, fingerprint(model_identity(spec))

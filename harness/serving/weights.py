@@ -7,12 +7,18 @@ touching the network: the explicit `weights`, else the named folder, else the ne
 of the hub id in the Hugging Face cache. The small model's adapters are trained on that
 folder and served on the same one, so the adapters fit the served weights.
 
+`weights_sha256` is what stage keys hold for such a role: the content hash of the folder
+`local_weights` finds (`prefbench.core.content_hash.model_folder_sha256`, computed once per file
+version and cached in the user cache), so the same weights in the Hugging Face cache, in
+`/models/…` or on another machine are one model, and a copied run folder reuses its stages.
+
 `require_trainable_small` is checked before any stage runs: a profile whose adapter systems
 train a small model that is not on disk stops with an error naming the role and the fix.
 """
 
 from pathlib import Path
 
+from prefbench.core.content_hash import model_folder_sha256
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.profile import ModelSpec, Profile
 
@@ -56,6 +62,12 @@ def local_weights(spec: ModelSpec) -> Path | None:
     if (folder / WEIGHT_MARKER).is_file():
         return folder
     return cached_snapshot(str(named))
+
+
+def weights_sha256(spec: ModelSpec) -> str | None:
+    """The content hash of the spec's local weights folder; None when none is on disk."""
+    folder = local_weights(spec)
+    return None if folder is None else model_folder_sha256(folder)
 
 
 def require_trainable_small(profile: Profile, source: Path | str) -> None:

@@ -100,6 +100,9 @@ class PipelineContext:
     report: dict[str, Any] | None = None
     adapter_trainer: AdapterTrainer | None = None
     """Replaces LoRA training when set (the dry run records the jobs instead)."""
+    allow_new_split: bool = False
+    """The run folder may take another split (`prefbench run --allow-new-split`): its report
+    is removed and the records replaced, instead of a `SplitChanged` refusal."""
     planning: bool = False
     """Every role is a planning model (`prefbench-plan/`, a planning run): stages that call no
     model are skipped, and so is local scoring after a stage's calls."""

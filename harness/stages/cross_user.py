@@ -10,7 +10,6 @@ prompts of the generation stage and is answered from its cache.
 from typing import TYPE_CHECKING, Any
 
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.fingerprint import fingerprint
 from prefbench.core.tables import rich_tables
 from prefbench.harness.prompt_files import (
     prompts_fingerprint,
@@ -25,7 +24,7 @@ from prefbench.scorers.bertscore import encoder_name
 from prefbench.solvers import lookup_system
 from prefbench.solvers.adapters import adapter_hashes, release_adapter_models
 from prefbench.tasks.cross_user import cross_user_writing, personalization_matrix
-from prefbench.tasks.records import Record
+from prefbench.tasks.records import Record, records_fingerprint
 
 if TYPE_CHECKING:
     from prefbench.harness.cost.plan import Planner
@@ -54,7 +53,7 @@ class CrossUserStage(Stage):
         """The inputs of the cross-user eval of `users`' agents over their test sets."""
         return {
             "system": system_name,
-            "records": fingerprint([record.model_dump() for record in records]),
+            "records": records_fingerprint(records),
             "options": system_options(context.profile, system_name),
             "adapters": adapter_hashes(context.run.root, system_name, users),
             "agent_users": users,

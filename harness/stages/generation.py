@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from inspect_ai import Task
 
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.profile import Profile
 from prefbench.harness.prompt_files import (
     prompts_fingerprint,
@@ -24,7 +23,7 @@ from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.solvers import GenerationSystem, lookup_system
 from prefbench.solvers.adapters import adapter_hashes, preload_adapters, release_adapter_models
 from prefbench.tasks.generation import personalized_writing
-from prefbench.tasks.records import Record
+from prefbench.tasks.records import Record, records_fingerprint
 
 if TYPE_CHECKING:
     from prefbench.harness.cost.plan import Planner
@@ -129,7 +128,7 @@ class GenerationStage(Stage):
         )
         return {
             "system": system_name,
-            "records": fingerprint([record.model_dump() for record in records]),
+            "records": records_fingerprint(records),
             "options": system_options(context.profile, system_name),
             "adapters": adapters,
             "prompts": prompts_fingerprint(),

@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefbench.core.errors import PrefbenchInputError
-from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.cost.planning_model import local_tokenizer_source, token_counter
 from prefbench.harness.profile import Profile
 from prefbench.harness.prompt_files import prompts_fingerprint, text_kind_prompts_key
 from prefbench.harness.serving.models import PLANNING_PROVIDER, SMOLLM2
+from prefbench.harness.split import read_split, split_info, write_split
+from prefbench.harness.split_guard import guard_records
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.tasks.demo import generate_demo_records
 from prefbench.tasks.intents import TEMPERATURES, chosen_intent, intent_task
 from prefbench.tasks.long_texts import TextLengthOutcome, limit_text_lengths
-from prefbench.tasks.records import Record, read_records, write_records
+from prefbench.tasks.records import Record, read_records, records_fingerprint, write_records
 
 if TYPE_CHECKING:
     from prefbench.harness.cost.plan import Planner
@@ -101,7 +102,12 @@ def source_records(profile: Profile) -> list[Record]:
 
 
 class RecordsStage(Stage):
-    """Records and intents: sets `context.records` and writes `data/records.jsonl`.
+    """Records and intents: sets `context.records`, writes `data/records.jsonl` and `split.json`.
+
+    The run folder's split is guarded (`prefbench.harness.split`): records of another split
+    stop the stage before it writes anything (`SplitChanged`, exit 2), unless the context
+    allows a new split (`prefbench run --allow-new-split`), which removes the old report first.
+    The split's fingerprint goes into every later log's metadata (`StageRunner.split`).
 
     Its report section, `long_texts`, is what the profile's length policy did (none without
     a policy).
@@ -114,7 +120,7 @@ class RecordsStage(Stage):
     def key(self, context: PipelineContext, missing: list[Record]) -> dict[str, Any]:
         """The inputs of the intents eval over the records that have no intent."""
         return {
-            "records": fingerprint([record.model_dump() for record in missing]),
+            "records": records_fingerprint(missing),
             "prompts": prompts_fingerprint("tasks", purposes=("extract_intent",)),
             **text_kind_prompts_key(missing),
             "max_tokens": context.profile.generation.intent_max_tokens,
@@ -126,6 +132,9 @@ class RecordsStage(Stage):
         """Read or generate the records, write intents where missing, save the records file."""
         self.heading(context)
         records, lengths = limited_records(context.profile)
+        split = split_info(context.profile, records)
+        guard_records(context.run, split, records, context.allow_new_split)  # before any write
+        context.runner.split = split.fingerprint
         if lengths is not None:
             context.console.print(lengths.line(), highlight=False)
             self.keep_section(context, lengths.summary())
@@ -152,6 +161,8 @@ class RecordsStage(Stage):
             ]
         if not context.run.records.exists() or read_records(context.run.records) != records:
             write_records(context.run.records, records)
+        if read_split(context.run) != split:  # after the records: split.json commits them
+            write_split(context.run, split)
         counts = {split: sum(r.split == split for r in records) for split in ("train", "test")}
         users = len({record.user for record in records})
         context.console.print(

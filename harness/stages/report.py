@@ -1,14 +1,19 @@
 """The report stage: report.json, report.md, report.html and figures.
 
+report.json carries the run's `provenance` (`prefbench.harness.provenance.run_provenance`:
+versions, model identities, judge spec, split), which is part of the report's key.
+
 The report is built from the pairwise judge logs (`prefbench.harness.report.build.build_report`)
 plus the section of every stage of the run's pipeline that has one (`Stage.report_section`). It is
 keyed by its inputs; an unchanged report is read back instead of recomputing its bootstraps.
 """
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefbench.core.fingerprint import fingerprint
+from prefbench.harness.provenance import run_provenance
 from prefbench.harness.report.build import (
     REPORT_FORMAT,
     build_report,
@@ -21,10 +26,13 @@ if TYPE_CHECKING:
     from prefbench.harness.cost.plan import Planner
 
 
-def _file_state(path: Path) -> list[int]:
-    """Size and modification time: human scores are attached to judge logs in place."""
-    status = path.stat()
-    return [status.st_size, status.st_mtime_ns]
+def _file_content(path: Path) -> str:
+    """The sha256 of a judge log's bytes: human scores are attached to judge logs in place.
+
+    Its content, not its modification time, so a copied run folder reuses its report.
+    """
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def report_sections(context: PipelineContext) -> dict[str, Any]:
@@ -49,8 +57,8 @@ class ReportStage(Stage):
         judge_logs = context.judge_logs.values()
         return {
             "judge_logs": [result.stage_key() for result in judge_logs],
-            "judge_files": [_file_state(result.log_path) for result in judge_logs],
-            "sections": sections,
+            "judge_files": [_file_content(result.log_path) for result in judge_logs],
+            "sections": sections,  # provenance (`prefbench.harness.provenance`) among them
             "tie_policy": profile.judge.tie_policy,
             "seed": profile.seed,
             "reference": profile.reference_system,
@@ -70,6 +78,9 @@ class ReportStage(Stage):
         """Build and write the report, or reuse report.json when its inputs are unchanged."""
         self.heading(context)
         sections = report_sections(context)
+        sections["provenance"] = run_provenance(context.run, context.profile).model_dump(
+            mode="json"
+        )
         inputs_key = fingerprint(self.key(context, sections))
         previous = read_previous_report(context.run)
         if previous is not None and previous.get("inputs_key") == inputs_key:

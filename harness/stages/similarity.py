@@ -13,7 +13,7 @@ from prefbench.harness.report.tables import similarity_section
 from prefbench.harness.stage_runner import StageResult
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.generation import require_generation_logs
-from prefbench.scorers.bertscore import encoder_name
+from prefbench.scorers.bertscore import encoder_identity, encoder_name
 from prefbench.tasks.metrics import METRICS_VERSION, generation_metrics, similarity_rows
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def metrics_key(
     settings = context.profile.metrics
     return {
         "generations": generations.stage_key(),
-        "encoder": encoder_name(settings.encoder),
+        "encoder": encoder_identity(settings.encoder),
         "num_layers": settings.num_layers,
         "text_metrics": text_metrics,
         "metrics_version": METRICS_VERSION,

@@ -21,7 +21,7 @@ from prefbench.solvers.training.lora import TrainingExample
 from prefbench.solvers.training.rules import PURPOSES, RuleStrategy, rule_distillation_task
 from prefbench.solvers.training.training import request_user_adapter
 from prefbench.solvers.writer import render_prompt, template_for
-from prefbench.tasks.records import records_by_user
+from prefbench.tasks.records import records_by_user, records_fingerprint
 from prefbench.tasks.samples import record_to_sample
 
 RULE_WRITER_ROLE = "rule_writer"
@@ -47,7 +47,7 @@ def zero_shot_drafts(context: BuildContext) -> dict[str, str]:
         solver=large_zero_shot(run_dir=str(context.run_dir), max_tokens=context.email_max_tokens),
     )
     key = {
-        "records": fingerprint([r.model_dump() for r in context.train_records]),
+        "records": records_fingerprint(context.train_records),
         "template": _key_template(samples, "write"),
         "max_tokens": context.email_max_tokens,
     }
@@ -71,7 +71,7 @@ def distill(
             assert sample.metadata is not None
             sample.metadata["draft"] = drafts[str(sample.id)]
     key = {
-        "records": fingerprint([r.model_dump() for r in context.train_records]),
+        "records": records_fingerprint(context.train_records),
         "drafts": fingerprint(drafts),
         "template": _key_template(samples, PURPOSES[strategy]),
         "max_tokens": context.rules_max_tokens,
