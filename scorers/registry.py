@@ -74,6 +74,9 @@ class JudgeDefinition:
         key_settings: settings → the values that key its stages; None keys on all of them.
         max_retries: at most this many extra model calls per judged order or rotation when
             an answer cannot be parsed (the upper bound a cost estimate adds).
+        order_blind: its verdict cannot depend on the candidates' order (a score per
+            candidate, as the similarity judge's), so the report neither prints its position
+            tests as findings nor gates it on them (`prefbench.scorers.stats.judge_gate`).
     """
 
     name: str
@@ -83,6 +86,7 @@ class JudgeDefinition:
     multi_candidate: MultiCandidateFactory | None = None
     key_settings: KeySettings | None = None
     max_retries: int = 0
+    order_blind: bool = False
 
     def parse_settings(
         self, values: Mapping[str, Any] | JudgeSettingsModel | None = None
@@ -145,6 +149,7 @@ def judge(
     multi_candidate: MultiCandidateFactory | None = None,
     key_settings: KeySettings | None = None,
     max_retries: int = 0,
+    order_blind: bool = False,
 ) -> Callable[[PairwiseFactory], PairwiseFactory]:
     """Register a pairwise scorer factory `(settings, tie_policy) -> Scorer` as judge `name`.
 
@@ -157,6 +162,8 @@ def judge(
             settings (`model_dump(mode="json")`).
         max_retries: extra calls at most per judged order or rotation when an answer
             cannot be parsed.
+        order_blind: its verdict cannot depend on the candidates' order (see
+            `JudgeDefinition`).
 
     Raises `ValueError` for a settings model that is not a `JudgeSettingsModel` or has a
     field without a default, a negative `max_retries`, or a name already registered by
@@ -188,6 +195,7 @@ def judge(
             multi_candidate=multi_candidate,
             key_settings=key_settings,
             max_retries=max_retries,
+            order_blind=order_blind,
         )
         return factory
 

@@ -68,5 +68,5 @@ class MultiCandidateStage(Stage):
             self.key(logs, judge),
             metadata={"systems": list(profile.systems), **judge.metadata},
         )
-        section = read_multi_candidate(context.multi_candidate_log.read(), seed=profile.seed)
+        section = read_multi_candidate(context.multi_candidate_log.read())
         self.keep_section(context, section)
