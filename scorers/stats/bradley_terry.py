@@ -23,13 +23,17 @@ finite estimate) and gets no interval. A system that only ever tied the referenc
 exactly the reference's rating. Without an anchor every strength gets the prior and the
 ratings are centred on a mean of 1000.
 
-The interval of a rating is the one rule of every other interval (docs/statistics.md):
-clustered by user, the CR2 sandwich variance of the strength with a t quantile on the
-Imbens–Kolesár degrees of freedom (``"cr2-ik"``), mapped to the Elo scale. When every battle
-involves the reference (the report's usual design) a rating's interval is the logit-scale
-interval of that system's win rate against the reference, so the rating interval excludes
-the reference's 1000 exactly when the win-rate interval excludes 50 % (up to the prior's
-under-1 % effect); tests/test_bradley_terry.py checks both.
+The interval of a rating follows the one rule of every other interval (docs/statistics.md),
+clustered by user. A system that only ever met the anchor (the report's usual design: every
+comparison is the reference against one system) has a strength that depends on those battles
+alone, so its interval *is* its win rate's against the anchor
+(:func:`~prefbench.scorers.stats.intervals.rate_interval`: CR2 / Imbens–Kolesár t on the logit
+scale, Wilson where that does not exist), mapped to the Elo scale: the rating interval excludes
+the anchor's 1000 exactly when the win-rate interval excludes 50 %. Any other system (one that
+met a system other than the anchor, e.g. a control pair) gets the CR2 sandwich variance of its
+strength in the joint fit with a t quantile on the Imbens–Kolesár degrees of freedom
+(``"cr2-ik"``; the model's Wald interval, ``"wald"``, where the clustered variance does not
+exist). tests/test_bradley_terry.py checks both.
 """
 
 from __future__ import annotations
@@ -41,7 +45,12 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from prefbench.scorers.stats.intervals import check_confidence
+from prefbench.scorers.stats.intervals import (
+    Interval,
+    check_confidence,
+    containing,
+    rate_interval,
+)
 from prefbench.scorers.stats.logistic import (
     INTERCEPT_PRIOR_SD,
     ClusteredLogistic,
@@ -93,8 +102,9 @@ class Rating:
         ci_low: Lower end of the interval; None for the anchor (pinned), a separated
             system, or fewer than two users.
         ci_high: Upper end likewise.
-        ci_method: ``"cr2-ik"`` (or ``"wald"`` where the clustered variance does not exist:
-            one user, or only ties) where there is an interval, else None.
+        ci_method: For a system that only met the anchor, its win rate's method against it
+            (``"cr2-ik-logit"``, ``"wilson"``); for any other, ``"cr2-ik"`` (or ``"wald"``
+            where the clustered variance does not exist); None without an interval.
         ci_guaranteed: Whether the interval rests on enough users for its measured coverage
             (:data:`~prefbench.scorers.stats.intervals.GUARANTEED_MIN_USERS`); None without
             an interval.
@@ -206,6 +216,34 @@ def separated_systems(battles: Sequence[Battle], anchor: str | None) -> set[str]
     return {system for system in systems if labels[index[system]] != labels[index[anchor]]}
 
 
+def _anchor_only_interval(
+    battles: Sequence[Battle], system: str, anchor: str, confidence: float
+) -> Interval | None:
+    """The logit-scale interval of `system`'s win rate against the anchor.
+
+    None when the system also met another system, or its win rate is 0 or 1.
+    """
+    by_user: dict[str, list[float]] = {}
+    for battle in battles:
+        if system not in (battle.system_a, battle.system_b):
+            continue
+        if anchor not in (battle.system_a, battle.system_b):
+            return None
+        score = _SCORES[battle.outcome]
+        by_user.setdefault(battle.user, []).append(
+            score if battle.system_a == system else 1.0 - score
+        )
+    win_rate = rate_interval(by_user, confidence=confidence)
+    if not 0.0 < win_rate.low <= win_rate.high < 1.0:
+        return None
+    return Interval(
+        math.log(win_rate.low / (1.0 - win_rate.low)),
+        math.log(win_rate.high / (1.0 - win_rate.high)),
+        win_rate.method,
+        win_rate.users,
+    )
+
+
 def fit_bradley_terry(
     battles: Sequence[Battle],
     anchor: str | None = None,
@@ -274,10 +312,20 @@ def bradley_terry_ratings(
     ratings = []
     for system in fit.systems:
         contrast = fit.contrast(system)
-        rating = 1000 + elo * float(contrast @ fit.model.coefficients)
+        strength = float(contrast @ fit.model.coefficients)
+        rating = 1000 + elo * strength
         interval = None
         if system != anchor and system not in separated:
-            interval = fit.model.interval(contrast, confidence=confidence)
+            interval = (
+                None
+                if anchor is None
+                else _anchor_only_interval(battles, system, anchor, confidence)
+            )
+            interval = (
+                fit.model.interval(contrast, confidence=confidence)
+                if interval is None
+                else containing(interval, strength)
+            )
         ratings.append(
             Rating(
                 system=system,
