@@ -152,18 +152,24 @@ def separated(design: np.ndarray, outcomes: np.ndarray) -> bool:
     coefficients never lowers the likelihood and raises it somewhere (complete or
     quasi-complete separation; Albert & Anderson 1984): ``x_i·b ≥ 0`` wherever an outcome
     has mass on 1 (y > 0) and ``x_i·b ≤ 0`` wherever it has mass on 0 (y < 1; a tie
-    constrains both sides), with some ``x_i·b ≠ 0``. A linear program (Konis 2007,
-    ``scipy.optimize.linprog``) looks for the direction that maximizes the summed
-    ``|x_i·b|`` under these constraints with ``b`` in [-1, 1]; separation when the maximum
-    exceeds :data:`SEPARATION_TOLERANCE`.
+    constrains both sides), with some ``x_i·b ≠ 0``. For an intercept and one covariate
+    (the length-controlled win rate) that is a threshold on the covariate with every outcome
+    that has mass on 1 on one side and every outcome with mass on 0 on the other, checked
+    directly; otherwise a linear program (Konis 2007, ``scipy.optimize.linprog``) looks for
+    the direction that maximizes the summed ``|x_i·b|`` under these constraints with ``b`` in
+    [-1, 1], and finds separation when the maximum exceeds :data:`SEPARATION_TOLERANCE`.
     """
-    from scipy.optimize import linprog  # ~0.3 s to import: only when used
-
     x = np.asarray(design, dtype=float)
     y = np.asarray(outcomes, dtype=float)
+    if not np.any(y > 0) or not np.any(y < 1):
+        return True  # every outcome on one side: the intercept alone separates
+    if x.shape[1] == 2 and np.all(x[:, 0] == 1.0):
+        ones, zeros = x[y > 0, 1], x[y < 1, 1]
+        spread = np.ptp(x[:, 1]) > 0  # a threshold with some observation strictly off it
+        return bool(spread and (zeros.max() <= ones.min() or ones.max() <= zeros.min()))
+    from scipy.optimize import linprog  # ~0.3 s to import: only when used
+
     signed = np.concatenate([x[y > 0], -x[y < 1]])
-    if not len(signed):
-        return False
     result = linprog(
         -signed.sum(axis=0),
         A_ub=-signed,
