@@ -67,7 +67,7 @@ def _position_reasons(audit: Mapping[str, Any]) -> list[str]:
     rate = consistency.get("rate")
     if rate is not None and rate < MIN_POSITION_CONSISTENCY:
         reasons.append(
-            f"position consistency {_percent(rate)} of {consistency.get('n')} pairs, below "
+            f"position consistency: {_percent(rate)} of {consistency.get('n')} pairs, below "
             f"{100 * MIN_POSITION_CONSISTENCY:.0f} %"
         )
     return reasons
