@@ -162,7 +162,10 @@ def test_report_md_has_table_1_and_links_to_existing_figures(finished):
     run_dir, _ = finished
     markdown = (run_dir / "report.md").read_text()
     assert "| vs system | alpha | beta | Aggregate |" in markdown
-    small = next(line for line in markdown.splitlines() if line.startswith("| small_zero_shot |"))
+    # the scripted judge picks the large model's text in both orders: candidate 1 in 80 % of
+    # verdicts, consistent on 40 % of pairs, so it fails the quality gate and every row says so
+    assert "Quality gate (llm): FAILED ⚠ — position bias" in markdown
+    small = next(line for line in markdown.splitlines() if line.startswith("| small_zero_shot ⚠"))
     cells = [cell.strip() for cell in small.strip("|").split("|")]
     assert cells[1].startswith("100.0 [") and cells[2].startswith("83.3 [")
     assert cells[3] == "91.7"
@@ -171,12 +174,13 @@ def test_report_md_has_table_1_and_links_to_existing_figures(finished):
     for link in links:
         assert (run_dir / link).is_file(), link
     # the full leaderboard: one line per (dataset, system) with position consistency
-    assert "| beta | small_zero_shot | 3 | 2 | 0 | 1 | 0 | 83.3 |" in markdown
+    assert "| beta | small_zero_shot ⚠ [1] | 3 | 2 | 0 | 1 | 0 | 83.3 |" in markdown
     assert "cons %" in markdown and "66.7 |" in markdown
     # the length-controlled win rate beside the raw one: the scripted outputs of a
     # comparison all differ by the same length, so there is no length to control
     assert "| LC win % | LC 95% CI |" in markdown
-    assert "| 83.3 | [11.6, 100.0] | 83.3 | [11.6, 100.0] |" in markdown
+    assert "| 83.3 | [2.8, 99.9] [2] | 83.3 | [2.8, 99.9] [2] |" in markdown
+    assert "[2] interval from fewer than 5 users: its 95 % coverage is not guaranteed" in markdown
     assert "## Judge audit" in markdown and "figures/judge_audit.png" in links
 
 
@@ -396,20 +400,29 @@ def test_judge_audit_section_and_figure_from_plain_data():
     flagged = {"system": "own", "models": ["hf/judge-model"], "win_rate": 0.9, "n": 12}
     flagged |= {"ci_low": 0.7, "ci_high": 0.97, "ci_method": "wilson"}
     modest = {**flagged, "system": "twin", "win_rate": 0.55, "ci_low": 0.4, "ci_high": 0.7}
-    audits = [audit_row(EVIL, [flagged, modest]), audit_row("similarity", [])]
+    gate = {"flagged": True, "reasons": ["position bias: candidate 1 chosen in 75.0 %"]}
+    similarity = {**audit_row("similarity", []), "order_blind": True}
+    audits = [{**audit_row(EVIL, [flagged, modest]), "quality_gate": gate}, similarity]
     section = judge_audit_section(audits)
     markdown = report_markdown({"comparisons": [], "judge_audit": audits}, {})
-    assert "| candidate 1 wins (50 = no position bias) | 75.0 | [60.0, 85.0] | 24 |" in markdown
+    # the order tests appear once: for the LLM judge, not for the order-blind similarity judge
+    assert (
+        markdown.count("| candidate 1 wins (50 = no position bias) | 75.0 | [60.0, 85.0] | 24 |")
+        == 1
+    )
+    assert markdown.count("| both orders agree |") == 1
     assert "| longer candidate wins | 60.0 | [40.0, 75.0] | 20 |" in markdown
     assert EVIL not in markdown
-    [own_paragraph, none_paragraph] = section.paragraphs
+    [own_gate, own_paragraph, similarity_gate, none_paragraph] = section.paragraphs
+    assert own_gate.startswith("Quality gate (") and "FAILED ⚠ — position bias" in own_gate
+    assert similarity_gate.startswith("Quality gate (similarity): passed. It ignores the order")
     assert "own 90.0 % [70.0, 97.0] over 12 pairs — FLAGGED" in own_paragraph
     assert "twin 55.0 %" in own_paragraph and own_paragraph.count("FLAGGED") == 1
     assert none_paragraph == (
         "Self-preference (similarity): the judge's models (hf/judge-model) are no system's model."
     )
     no_model = judge_audit_section([{**audit_row("similarity", []), "judge_models": []}])
-    assert no_model.paragraphs == [
+    assert no_model.paragraphs[1:] == [
         "Self-preference (similarity): none possible, the judge calls no model."
     ]
     figure = judge_audit_figure({"judge_audit": audits})
