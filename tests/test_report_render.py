@@ -323,6 +323,34 @@ def optional_sections() -> dict:
     }
 
 
+def test_win_rate_figure_labels_a_control_pair_by_both_systems():
+    from prefbench.harness.report.figures import win_rate_figure
+
+    def row(system_a: str, system_b: str) -> dict:
+        interval = {"ci_low": 0.3, "ci_high": 0.8}
+        return {
+            "system_a": system_a,
+            "system_b": system_b,
+            "dataset": "d",
+            "win_rate": 0.6,
+            **interval,
+        }
+
+    plain = win_rate_figure({"reference_system": "agent", "comparisons": [row("agent", "few")]})
+    assert plain.axes[0].get_ylabel() == "win rate of agent"
+    assert [t.get_text() for t in plain.axes[0].get_xticklabels()] == ["few"]
+    report = {
+        "reference_system": "agent",
+        "comparisons": [row("agent", "few"), row("positive_control", "large_zero_shot")],
+    }
+    [axes] = win_rate_figure(report).axes
+    assert axes.get_ylabel() == "win rate of the first system named"
+    assert [t.get_text() for t in axes.get_xticklabels()] == [
+        "agent vs few",
+        "positive_control vs large_zero_shot",
+    ]
+
+
 def test_heatmap_is_drawn_from_a_personalization_section():
     section = optional_sections()["personalization"]
     figure = personalization_figure(section)
