@@ -198,6 +198,18 @@ def test_report_json_has_the_judge_audit_and_lc_fields(finished):
         assert {"lc_win_rate", "lc_ci_low", "lc_ci_high", "lc_ci_method"} <= set(row)
         assert {"win_rate", "ci_low", "ci_high", "ci_method", "p_value"} <= set(row)
     assert {"lc_win_rate", "win_rate", "n"} <= set(report["aggregate"][0])
+    # both the reference and large_zero_shot write the large model's text; the small model
+    # copies it for one beta user (COPYCAT): identical outputs, counted per comparison
+    identical = {
+        (row["system_b"], row["dataset"]): (row["identical_outputs"], row["compared_outputs"])
+        for row in report["comparisons"]
+    }
+    assert identical == {
+        ("large_zero_shot", "alpha"): (2, 2),
+        ("large_zero_shot", "beta"): (3, 3),
+        ("small_zero_shot", "alpha"): (0, 2),
+        ("small_zero_shot", "beta"): (1, 3),
+    }
     ratings = {row["system"]: row for row in report["ratings"]}
     assert ratings[report["reference_system"]]["rating"] == 1000
 

@@ -8,7 +8,7 @@ one writer of report.json; `prefbench.harness.report.file.read_report` is its on
 """
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,8 @@ class JudgedComparison:
     characters of A's and B's outputs, `soft_scores` A's probability of winning where the
     judge read log-probabilities (None elsewhere), `sources` where each order's verdict came
     from and `verdict_modes` how the judge read it (None for a judge that records none), all
-    aligned with `outcomes`.
+    aligned with `outcomes`; `identical` says whether A's and B's outputs were the same text
+    (empty when not read).
     """
 
     system_a: str
@@ -71,6 +72,7 @@ class JudgedComparison:
     soft_scores: list[float | None]
     sources: list[tuple[str | None, str | None]]
     verdict_modes: list[str | None]
+    identical: list[bool] = field(default_factory=list)
 
     def length_differences(self) -> list[int]:
         """``len(A's output) - len(B's output)`` per pair, in characters."""
@@ -124,6 +126,7 @@ class JudgedComparison:
                 soft_scores=part(self.soft_scores, name),
                 sources=part(self.sources, name),
                 verdict_modes=part(self.verdict_modes, name),
+                identical=part(self.identical, name) if self.identical else [],
             )
             for name in names
         }
@@ -137,7 +140,7 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
     """
     metadata = log.eval.metadata or {}
     outcomes, users, datasets, winners, lengths, soft_scores = [], [], [], [], [], []
-    sources, verdict_modes = [], []
+    sources, verdict_modes, identical = [], [], []
     for sample in log.samples or []:
         if sample.error is not None:  # failed within the error policy: in `failed_samples`
             continue
@@ -156,12 +159,10 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
         sample_metadata = sample.metadata or {}
         users.append(str(sample_metadata.get("user")))
         datasets.append(str(sample_metadata.get("dataset")))
-        lengths.append(
-            (
-                len(str(sample_metadata.get("candidate_a") or "")),
-                len(str(sample_metadata.get("candidate_b") or "")),
-            )
-        )
+        text_a = str(sample_metadata.get("candidate_a") or "")
+        text_b = str(sample_metadata.get("candidate_b") or "")
+        lengths.append((len(text_a), len(text_b)))
+        identical.append(text_a.strip() == text_b.strip())
     return JudgedComparison(
         system_a=str(metadata.get("system_a")),
         system_b=str(metadata.get("system_b")),
@@ -175,6 +176,7 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
         soft_scores=soft_scores,
         sources=sources,
         verdict_modes=verdict_modes,
+        identical=identical,
     )
 
 
@@ -188,6 +190,8 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy) -> dict:
     `soft_ci_high`, `soft_ci_method`, `soft_users`, `soft_ci_guaranteed`). `users` counts the
     users with a scored pair and `ci_guaranteed` says whether the intervals rest on enough of
     them for their measured coverage (`prefbench.scorers.stats.GUARANTEED_MIN_USERS`).
+    `identical_outputs` counts the pairs (of `compared_outputs`, parse failures included)
+    whose two outputs were the same text: no judge can tell those apart.
     """
     summary = summarize_win_rate(comparison.outcomes, comparison.users)
     per_user = per_user_win_rates(comparison.outcomes, comparison.users)
@@ -208,6 +212,8 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy) -> dict:
         **length_controlled.to_dict(),
         **(soft.to_dict() if soft is not None else {}),
         "per_user": {user: row.to_dict() for user, row in per_user.items()},
+        "identical_outputs": sum(comparison.identical) if comparison.identical else None,
+        "compared_outputs": len(comparison.identical) if comparison.identical else None,
     }
 
 
