@@ -216,7 +216,7 @@ def comparison(a: str, b: str, per_user: dict[str, tuple[int, float]], low: floa
         "win_rate": rate,
         "ci_low": low,
         "ci_high": high,
-        "ci_method": "cluster-robust-t",
+        "ci_method": "cr2-ik-logit",
         "per_user": {user: {"n": c, "win_rate": w} for user, (c, w) in per_user.items()},
     }
 

@@ -423,7 +423,7 @@ def audit_row(judge: str, self_preference: list[dict]) -> dict:
             "coefficient": 0.8,
             "ci_low": 0.1,
             "ci_high": 1.5,
-            "ci_method": "cluster-robust-t",
+            "ci_method": "cr2-ik",
         },
         "length_bins": [
             {"lead_low": -1.0, "lead_high": 0.0, "lead_mean": -0.5, "win_rate": 0.4, "n": 24},
