@@ -3,8 +3,16 @@
 Pure statistics over plain data, plus :func:`agreement_section`, which reads the judge logs
 (after :func:`prefbench.human_eval.attach.attach_human_scores`) and returns report.json's
 ``agreement`` section. Every coefficient comes from a library: Cohen's κ and Fleiss' κ from
-``statsmodels.stats.inter_rater``, Krippendorff's α (nominal) from ``krippendorff``. Each comes with
-a 95 % percentile bootstrap interval that resamples items with a fixed seed.
+``statsmodels.stats.inter_rater``, Krippendorff's α (nominal) from ``krippendorff``.
+
+Intervals (95 %): a raw agreement rate is a mean of per-item agreements, so it gets the report's
+one interval rule for rates (:func:`prefbench.scorers.stats.rate_interval`: clustered by the
+items' users, CR2 / Imbens–Kolesár t on the logit scale, Wilson where that does not exist;
+``ci_method`` ``"cr2-ik-logit"`` or ``"wilson"``): items of one user share that user's style and
+are not independent. The chance-corrected coefficients (κ, α) are not means of per-item values,
+so the clustered rule does not apply to them; they keep a percentile bootstrap that resamples
+items with a fixed seed (``"bootstrap-items"``), which treats items as independent and may
+under-cover when users differ.
 
 Labels are outcomes for system A: a human chooses ``"win"`` or ``"loss"``; the judge's
 outcome may also be ``"tie"`` or ``"parse_failure"``. A judge tie or parse failure never
@@ -29,6 +37,7 @@ import numpy as np
 from prefbench.human_eval.attach import read_judged_items
 from prefbench.human_eval.judged_item import JudgedItem
 from prefbench.scorers.outcome import PairOutcome, TiePolicy
+from prefbench.scorers.stats.intervals import rate_interval
 from prefbench.scorers.stats.win_rate import summarize_win_rate
 
 __all__ = [
@@ -48,6 +57,8 @@ __all__ = [
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
+ITEM_BOOTSTRAP = "bootstrap-items"
+"""The `ci_method` of a coefficient's percentile bootstrap over items."""
 HUMAN_LABELS = ("loss", "win")
 
 _HUMAN_SCORES = {"win": 1.0, "loss": 0.0, "tie": 0.5}
@@ -55,15 +66,22 @@ _HUMAN_SCORES = {"win": 1.0, "loss": 0.0, "tie": 0.5}
 
 @dataclass(frozen=True)
 class Estimate:
-    """A statistic with its bootstrap interval over ``n`` items (None when undefined)."""
+    """A statistic with its interval over ``n`` items (None when undefined).
+
+    ``ci_method`` says how the interval was computed (module docstring) and
+    ``ci_guaranteed`` whether a clustered one rests on enough users for its measured coverage
+    (None for the item bootstrap, whose coverage is not measured).
+    """
 
     value: float | None
     ci_low: float | None
     ci_high: float | None
     n: int
+    ci_method: str | None = None
+    ci_guaranteed: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready ``{"value", "ci_low", "ci_high", "n"}``."""
+        """The JSON-ready ``{"value", "ci_low", "ci_high", "n", "ci_method", "ci_guaranteed"}``."""
         return asdict(self)
 
 
@@ -238,16 +256,38 @@ def _estimate(
     if value is None:
         return Estimate(None, None, None, n_items)
     low, high = bootstrap_interval(statistic, n_items, seed, n_resamples)
-    return Estimate(value, low, high, n_items)
+    return Estimate(value, low, high, n_items, ITEM_BOOTSTRAP if low is not None else None)
+
+
+def _rate_estimate(values: Sequence[float], users: Sequence[str]) -> Estimate:
+    """A mean of per-item values in [0, 1] with the report's clustered rate interval."""
+    if not values:
+        return Estimate(None, None, None, 0)
+    by_user: dict[str, list[float]] = {}
+    for value, user in zip(values, users, strict=True):
+        by_user.setdefault(user, []).append(float(value))
+    interval = rate_interval(by_user, confidence=CONFIDENCE)
+    return Estimate(
+        float(np.mean(values)),
+        interval.low,
+        interval.high,
+        len(values),
+        interval.method,
+        interval.guaranteed,
+    )
 
 
 def _paired_estimates(
-    labels_1: Sequence[str], labels_2: Sequence[str], seed: int, n_resamples: int
+    labels_1: Sequence[str],
+    labels_2: Sequence[str],
+    users: Sequence[str],
+    seed: int,
+    n_resamples: int,
 ) -> dict[str, Any]:
-    """Raw agreement and Cohen's κ of paired labels, each with an item bootstrap interval."""
+    """Raw agreement (clustered by user) and Cohen's κ (item bootstrap) of paired labels."""
     codes_1, codes_2, size = _paired_codes(labels_1, labels_2)
     n = len(codes_1)
-    raw = _estimate(lambda idx: float(np.mean(codes_1[idx] == codes_2[idx])), n, seed, n_resamples)
+    raw = _rate_estimate((codes_1 == codes_2).astype(float).tolist(), users)
     kappa = _estimate(
         lambda idx: _cohen_kappa_of_codes(codes_1[idx], codes_2[idx], size), n, seed, n_resamples
     )
@@ -257,8 +297,11 @@ def _paired_estimates(
         "cohen_kappa": kappa.value,
         "ci_low": kappa.ci_low,
         "ci_high": kappa.ci_high,
+        "ci_method": kappa.ci_method,
         "raw_agreement_ci_low": raw.ci_low,
         "raw_agreement_ci_high": raw.ci_high,
+        "raw_agreement_ci_method": raw.ci_method,
+        "raw_agreement_ci_guaranteed": raw.ci_guaranteed,
     }
 
 
@@ -279,6 +322,7 @@ def _human_human(
         paired = _paired_estimates(
             [item.human[first] for item in shared],
             [item.human[second] for item in shared],
+            [item.user for item in shared],
             seed,
             n_resamples,
         )
@@ -287,13 +331,17 @@ def _human_human(
     counts = category_counts(
         [[item.human.get(name) for name in annotators] for item in items], HUMAN_LABELS
     )
-    multi = counts[counts.sum(axis=1) >= 2]
+    rated = counts.sum(axis=1) >= 2
+    multi = counts[rated]
+    per_item = [
+        pairwise_agreement_of_counts(multi[index : index + 1]) for index in range(len(multi))
+    ]
     active = [name for name in annotators if any(name in item.human for item in items)]
     complete = counts[counts.sum(axis=1) == len(active)] if len(active) >= 2 else counts[:0]
     return {
         "pairs": pairs,
-        "raw_agreement": _estimate(
-            lambda idx: pairwise_agreement_of_counts(multi[idx]), len(multi), seed, n_resamples
+        "raw_agreement": _rate_estimate(
+            per_item, [item.user for item, kept in zip(items, rated, strict=True) if kept]
         ).to_dict(),
         "fleiss_kappa": _estimate(
             lambda idx: fleiss_kappa_of_counts(complete[idx]), len(complete), seed, n_resamples
@@ -305,11 +353,11 @@ def _human_human(
 
 
 def _versus_llm(
-    humans: Sequence[str], llm: Sequence[str], seed: int, n_resamples: int
+    humans: Sequence[str], llm: Sequence[str], users: Sequence[str], seed: int, n_resamples: int
 ) -> dict[str, Any]:
     decisive = [(h, j) for h, j in zip(humans, llm, strict=True) if j in HUMAN_LABELS]
     return {
-        **_paired_estimates(humans, llm, seed, n_resamples),
+        **_paired_estimates(humans, llm, users, seed, n_resamples),
         "llm_ties": len(humans) - len(decisive),
         "raw_agreement_decisive": raw_agreement([h for h, _ in decisive], [j for _, j in decisive]),
     }
@@ -330,15 +378,20 @@ def _human_llm(
         versus = _versus_llm(
             [item.human[name] for item in answered],
             [item.llm.outcome for item in answered],
+            [item.user for item in answered],
             seed,
             n_resamples,
         )
         per_annotator.append({"annotator": name, **versus})
     answered = [item for item in items if item.human]
-    decided = [(majority_outcome(item.human), item.llm.outcome) for item in answered]
-    kept = [(human, llm) for human, llm in decided if human is not None]
+    decided = [(majority_outcome(item.human), item.llm.outcome, item.user) for item in answered]
+    kept = [(human, llm, user) for human, llm, user in decided if human is not None]
     majority = _versus_llm(
-        [human for human, _ in kept], [llm for _, llm in kept], seed, n_resamples
+        [human for human, _, _ in kept],
+        [llm for _, llm, _ in kept],
+        [user for _, _, user in kept],
+        seed,
+        n_resamples,
     )
     return {
         "judge": judge,
@@ -353,7 +406,7 @@ def _human_pair_outcome(answers: Mapping[str, str]) -> PairOutcome:
     return PairOutcome(outcome, _HUMAN_SCORES[outcome], None)  # type: ignore[arg-type]
 
 
-def _comparisons(items: Sequence[JudgedItem], seed: int) -> list[dict[str, Any]]:
+def _comparisons(items: Sequence[JudgedItem]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], list[JudgedItem]] = {}
     for item in items:
         if item.human:
@@ -361,10 +414,8 @@ def _comparisons(items: Sequence[JudgedItem], seed: int) -> list[dict[str, Any]]
     rows = []
     for (system_a, system_b), group in groups.items():
         users = [item.user for item in group]
-        llm = summarize_win_rate([item.llm for item in group], users, seed=seed)
-        human = summarize_win_rate(
-            [_human_pair_outcome(item.human) for item in group], users, seed=seed
-        )
+        llm = summarize_win_rate([item.llm for item in group], users)
+        human = summarize_win_rate([_human_pair_outcome(item.human) for item in group], users)
         decided = [(majority_outcome(item.human), item.llm.outcome) for item in group]
         kept = [(h, j) for h, j in decided if h is not None]
         rows.append(
@@ -378,6 +429,7 @@ def _comparisons(items: Sequence[JudgedItem], seed: int) -> list[dict[str, Any]]
                 "human_win_rate": human.win_rate,
                 "human_ci_low": human.ci_low,
                 "human_ci_high": human.ci_high,
+                "ci_guaranteed": llm.ci_guaranteed,
                 "agreement": raw_agreement([h for h, _ in kept], [j for _, j in kept]),
                 "agreement_n": len(kept),
                 "llm_parse_failures": llm.parse_failures,
@@ -399,8 +451,8 @@ def agreement_statistics(
         items: Every exported item (answered or not) of the judge logs in the report.
         annotators: The study's annotators (the bundle's, then any added by an import).
         judge: The LLM judge's name, shown in the report.
-        seed: Seed of every bootstrap.
-        n_resamples: Bootstrap resamples per interval.
+        seed: Seed of every item bootstrap (κ, α).
+        n_resamples: Bootstrap resamples per κ or α interval.
 
     Returns:
         The contract's section: ``annotators``, ``items``, ``answers`` (current answers),
@@ -411,8 +463,8 @@ def agreement_statistics(
         majority; majority ties are left out and counted in ``majority_ties``) and
         ``comparisons`` (LLM and human win rates over the answered items of each comparison,
         an even human split counting as a tie; ``agreement`` = majority vs judge). In pair
-        rows ``ci_low``/``ci_high`` bound Cohen's κ and ``raw_agreement_ci_*`` the raw
-        agreement.
+        rows ``ci_low``/``ci_high`` bound Cohen's κ (item bootstrap) and
+        ``raw_agreement_ci_*`` the raw agreement (clustered by user; module docstring).
     """
     answers = sum(len(item.human) for item in items)
     return {
@@ -422,7 +474,7 @@ def agreement_statistics(
         "missing": len(items) * len(annotators) - answers,
         "human_human": _human_human(items, annotators, seed, n_resamples),
         "human_llm": _human_llm(items, annotators, judge, seed, n_resamples),
-        "comparisons": _comparisons(items, seed),
+        "comparisons": _comparisons(items),
     }
 
 

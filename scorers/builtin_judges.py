@@ -200,6 +200,7 @@ def similarity_key(settings: SimilarityJudgeSettings) -> dict[str, Any]:
     settings=SimilarityJudgeSettings,
     multi_candidate=similarity_multi_candidate,
     key_settings=similarity_key,
+    order_blind=True,
 )
 def similarity_pairwise(settings: SimilarityJudgeSettings, tie_policy: TiePolicy) -> Scorer:
     """The candidate with the higher BERTScore F1 against the ground truth wins."""

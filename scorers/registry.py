@@ -110,6 +110,9 @@ class JudgeDefinition:
         preset: settings a judge configuration gives (`register_judge_config`); the
             profile's settings go over them.
         source: the file a judge configuration was read from, else None.
+        order_blind: its verdict cannot depend on the candidates' order (a score per
+            candidate, as the similarity judge's), so the report neither prints its position
+            tests as findings nor gates it on them (`prefbench.scorers.stats.judge_gate`).
     """
 
     name: str
@@ -121,6 +124,7 @@ class JudgeDefinition:
     max_retries: int = 0
     preset: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    order_blind: bool = False
 
     def roles_for(
         self, settings: Mapping[str, Any] | JudgeSettingsModel | None = None
@@ -199,6 +203,7 @@ def judge(
     multi_candidate: MultiCandidateFactory | None = None,
     key_settings: KeySettings | None = None,
     max_retries: int = 0,
+    order_blind: bool = False,
 ) -> Callable[[PairwiseFactory], PairwiseFactory]:
     """Register a pairwise scorer factory `(settings, tie_policy) -> Scorer` as judge `name`.
 
@@ -211,6 +216,8 @@ def judge(
             settings (`model_dump(mode="json")`).
         max_retries: extra calls at most per judged order or rotation when an answer
             cannot be parsed.
+        order_blind: its verdict cannot depend on the candidates' order (see
+            `JudgeDefinition`).
 
     Raises `ValueError` for a settings model that is not a `JudgeSettingsModel` or has a
     field without a default, a negative `max_retries`, or a name already registered by
@@ -242,6 +249,7 @@ def judge(
             multi_candidate=multi_candidate,
             key_settings=key_settings,
             max_retries=max_retries,
+            order_blind=order_blind,
         )
         return factory
 

@@ -9,6 +9,7 @@ models see is the record's, so a diagonal sample sends exactly the prompts of th
 generation stage and is answered from its cache.
 """
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 AGENT_USER = "agent_user"
+PERMUTATIONS = 9999
+"""Permutations of the personalization test when K! exceeds them (else all K! exactly)."""
 
 
 def adapter_user(metadata: Mapping[str, Any]) -> str:
@@ -88,9 +91,10 @@ def personalization_statistics(matrix: np.ndarray, seed: int = 0) -> dict[str, A
         of the statistic `diagonal mean − off-diagonal mean`. Its null hypothesis is that
         the agent's user does not matter, so the rows are exchangeable: the null
         distribution permutes the row labels (which agent is paired with which test set),
-        exactly over all K! permutations when K! ≤ 9999, else over 9999 random ones
-        seeded by `seed`. With K users the smallest possible p-value is 1/K! (1/6 for 3
-        users). None when K < 2.
+        exactly over all K! permutations when K! ≤ PERMUTATIONS, else over that many random ones
+        seeded by `seed`. `min_p_value` is the smallest p-value the test can give: 1/K!
+        (1/6 for 3 users: such a test can never reach 0.05) when exact, else 1/10000.
+        None when K < 2.
     """
     k = matrix.shape[0]
     if matrix.shape != (k, k):
@@ -102,6 +106,7 @@ def personalization_statistics(matrix: np.ndarray, seed: int = 0) -> dict[str, A
             "diagonal_mean": diagonal_mean,
             "off_diagonal_mean": None,
             "p_value": None,
+            "min_p_value": None,
         }
     off_diagonal = ~np.eye(k, dtype=bool)
     best = sum(bool(np.all(matrix[j, j] > matrix[off_diagonal[:, j], j])) for j in range(k))
@@ -118,7 +123,7 @@ def personalization_statistics(matrix: np.ndarray, seed: int = 0) -> dict[str, A
         diagonal_advantage,
         permutation_type="pairings",
         vectorized=True,
-        n_resamples=9999,
+        n_resamples=PERMUTATIONS,
         alternative="greater",
         rng=np.random.default_rng(seed),
     )
@@ -127,6 +132,7 @@ def personalization_statistics(matrix: np.ndarray, seed: int = 0) -> dict[str, A
         "diagonal_mean": diagonal_mean,
         "off_diagonal_mean": float(np.mean(matrix[off_diagonal])),
         "p_value": float(result.pvalue),
+        "min_p_value": 1.0 / min(math.factorial(k), PERMUTATIONS + 1),
     }
 
 
@@ -155,7 +161,7 @@ def personalization_matrix(
 
     Returns the report.json `personalization` section: `{"system", "metric", "users",
     "matrix" (rows = agent user, columns = test-set user), "k", "diagonal_best_columns",
-    "diagonal_mean", "off_diagonal_mean", "p_value", "p_value_method"}` (see
+    "diagonal_mean", "off_diagonal_mean", "p_value", "min_p_value", "p_value_method"}` (see
     `personalization_statistics`).
     """
     samples = log.samples or []

@@ -107,17 +107,25 @@ def generation_metrics(
     )
 
 
-def _mean_with_user_interval(values: list[float], users: list[str], seed: int) -> dict[str, Any]:
+BERTSCORE_RANGE = (0.0, 1.0)
+"""Where a BERTScore F1 lies when its precision and recall are not negative (every F1 of a
+sentence encoder's greedy cosine matches in practice); an F1 below 0 (possible in principle: a
+cosine can be negative) widens the range to [-1, 1]. Its interval is clipped to the range."""
+
+
+def _mean_with_user_interval(values: list[float], users: list[str]) -> dict[str, Any]:
     """`bertscore_f1`, its 95% user-clustered interval and `ci_method` (None: under 2 users)."""
     per_user: dict[str, list[float]] = defaultdict(list)
     for value, user in zip(values, users, strict=True):
         per_user[user].append(value)
-    interval = clustered_mean_interval(per_user, seed)
+    bounds = BERTSCORE_RANGE if min(values) >= 0 else (-1.0, 1.0)
+    interval = clustered_mean_interval(per_user, scale="linear", bounds=bounds)
     return {
         "bertscore_f1": float(np.mean(values)),
         "bertscore_f1_ci_low": None if interval is None else interval.low,
         "bertscore_f1_ci_high": None if interval is None else interval.high,
         "ci_method": None if interval is None else interval.method,
+        "ci_guaranteed": None if interval is None else interval.guaranteed,
     }
 
 
@@ -125,16 +133,16 @@ def _mean_or_none(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def similarity_rows(log: EvalLog, seed: int) -> list[dict[str, Any]]:
+def similarity_rows(log: EvalLog) -> list[dict[str, Any]]:
     """Per (system, dataset) of a `generation_metrics` log: means of every metric.
 
     Each row is `{"system", "dataset", "n", "bertscore_f1", "bertscore_f1_ci_low",
-    "bertscore_f1_ci_high", "ci_method", "bleu", "rouge_l", "tfidf_cosine"}`. The interval
-    of the mean F1 is the project's user-clustered rule, the one win rates use
-    (`prefbench.scorers.stats.clustered_mean_interval`, 95%, seeded by `seed`): `"cluster-robust-t"`
-    below 30 users, `"bootstrap-user-cluster"` from 30 on; the interval and `ci_method`
-    are None with fewer than two users or when every user has the same mean F1. The text
-    metrics are None when the log has no `text_similarity` scores.
+    "bertscore_f1_ci_high", "ci_method", "ci_guaranteed", "bleu", "rouge_l", "tfidf_cosine"}`.
+    The interval of the mean F1 is the project's user-clustered rule, the one win rates use
+    (`prefbench.scorers.stats.clustered_mean_interval`, 95%), on the linear scale (`"cr2-ik"`)
+    and clipped to `BERTSCORE_RANGE`; the interval and `ci_method` are None with fewer than
+    two users or when every user has the same mean F1; `ci_guaranteed` is False under 5
+    users. The text metrics are None when the log has no `text_similarity` scores.
     """
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for sample in log.samples or []:
@@ -151,7 +159,7 @@ def similarity_rows(log: EvalLog, seed: int) -> list[dict[str, Any]]:
                 "system": system,
                 "dataset": dataset,
                 "n": len(samples),
-                **_mean_with_user_interval(f1, users, seed),
+                **_mean_with_user_interval(f1, users),
                 **{name: _mean_or_none([float(t[name]) for t in texts]) for name in TEXT_METRICS},
             }
         )

@@ -110,11 +110,12 @@ def multi_candidate_comparison(
     )
 
 
-def read_multi_candidate(log: EvalLog, seed: int) -> dict[str, Any]:
+def read_multi_candidate(log: EvalLog) -> dict[str, Any]:
     """The report's `multi_candidate` section from a finished multi-candidate judge log.
 
     `{"judge", "systems", "n", "rotations", "parse_failures", "position_consistency",
-    "first_choice": [{"system", "votes", "share", "ci_low", "ci_high", "ci_method"}]}`,
+    "first_choice": [{"system", "votes", "share", "ci_low", "ci_high", "ci_method",
+    "ci_guaranteed"}]}`,
     `first_choice` by share descending. Each parsed rotation is one vote; `parse_failures`
     counts rotations without a vote; `position_consistency` is the share of samples whose
     rotations all chose the same system, among samples whose rotations all parsed. An
@@ -134,7 +135,7 @@ def read_multi_candidate(log: EvalLog, seed: int) -> dict[str, Any]:
         choices.append(rotation_votes(metadata))
         users.append(str((sample.metadata or {}).get("user")))
     systems = list(metadata.get("systems", []))
-    summary = summarize_first_choice(choices, users, systems, seed=seed).to_dict()
+    summary = summarize_first_choice(choices, users, systems).to_dict()
     return {
         "judge": str(metadata.get("judge")),
         "systems": systems,

@@ -190,7 +190,12 @@ def test_section_has_the_contract_keys(section):
     pair_keys = {"annotator_1", "annotator_2", "n", "raw_agreement", "cohen_kappa", "ci_low"}
     assert all(pair_keys | {"ci_high"} <= set(pair) for pair in section["human_human"]["pairs"])
     for name in ("raw_agreement", "fleiss_kappa", "krippendorff_alpha"):
-        assert set(section["human_human"][name]) == {"value", "ci_low", "ci_high", "n"}
+        estimate = section["human_human"][name]
+        assert set(estimate) == {"value", "ci_low", "ci_high", "n", "ci_method", "ci_guaranteed"}
+    # a raw agreement rate is clustered by the items' users; κ and α bootstrap the items
+    assert section["human_human"]["raw_agreement"]["ci_method"] in {"cr2-ik-logit", "wilson"}
+    assert section["human_human"]["fleiss_kappa"]["ci_method"] == "bootstrap-items"
+    assert section["human_human"]["krippendorff_alpha"]["ci_method"] == "bootstrap-items"
     row_keys = {"annotator", "n", "raw_agreement", "cohen_kappa", "ci_low", "ci_high"}
     assert all(row_keys <= set(row) for row in section["human_llm"]["per_annotator"])
     assert row_keys - {"annotator"} <= set(section["human_llm"]["majority"])

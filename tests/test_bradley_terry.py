@@ -5,17 +5,25 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import expit
 
+from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.stats import INTERCEPT_PRIOR_SD, summarize_win_rate
 from prefbench.scorers.stats.bradley_terry import (
-    PRIOR_SD,
     Battle,
     Rating,
     bradley_terry_ratings,
     fit_bradley_terry,
+    separated_systems,
 )
 
 ELO_PER_LOGIT = 400 / math.log(10)
 
 STRENGTHS = {"s1": 1.0, "s2": 2.0, "s4": 4.0, "s8": 8.0}
+OUTCOMES = {
+    "win": PairOutcome("win", 1.0, True),
+    "loss": PairOutcome("loss", 0.0, True),
+    "tie": PairOutcome("tie", 0.5, False),
+}
+TIE = OUTCOMES["tie"]
 
 
 def simulate(n_battles: int, seed: int, n_users: int = 30, tie_prob: float = 0.0) -> list[Battle]:
@@ -48,57 +56,138 @@ def test_recovers_known_strengths():
 
 
 def map_difference(wins: float, losses: float) -> float:
-    """Two systems, strengths ±d/2 under the N(0, PRIOR_SD²) prior: the posterior mode's d.
-
-    The log-posterior's derivative in d is wins·(1 - p) - losses·p - d / (2·PRIOR_SD²),
-    p = expit(d); its root is the MAP difference in natural-log units.
-    """
+    """A system against the anchor under the N(0, INTERCEPT_PRIOR_SD²) prior on its
+    difference: the posterior mode's difference d in natural-log units, the root of
+    wins·(1 - expit(d)) - losses·expit(d) - d / INTERCEPT_PRIOR_SD²."""
 
     def slope(d: float) -> float:
-        return wins * (1 - expit(d)) - losses * expit(d) - d / (2 * PRIOR_SD**2)
+        return wins * (1 - expit(d)) - losses * expit(d) - d / INTERCEPT_PRIOR_SD**2
 
     return brentq(slope, -50, 50)
 
 
-def test_matches_closed_form_for_two_systems():
+def test_matches_closed_form_against_the_anchor():
     battles = [Battle("a", "b", "win", "u")] * 30 + [Battle("a", "b", "loss", "u")] * 10
     battles += [Battle("b", "a", "tie", "v")] * 10  # 5 wins each: a 35, b 15
-    ratings = fit_bradley_terry(battles)
-    difference = ratings["a"] - ratings["b"]
-    assert difference == pytest.approx(map_difference(35, 15) * ELO_PER_LOGIT, abs=1e-3)
-    # The prior is weak: 50 battles leave the MAP within about 1 Elo point of the MLE.
-    assert difference == pytest.approx(400 * math.log10(35 / 15), abs=2)
+    ratings = fit_bradley_terry(battles, anchor="b")
+    assert ratings["b"] == 1000
+    assert ratings["a"] - 1000 == pytest.approx(map_difference(35, 15) * ELO_PER_LOGIT, abs=1e-3)
+    # The prior is nearly flat: 50 battles leave the MAP within 1 Elo point of the MLE.
+    assert ratings["a"] - 1000 == pytest.approx(400 * math.log10(35 / 15), abs=1)
+
+
+@pytest.mark.parametrize("ties", [4, 6])
+def test_a_system_that_only_tied_the_reference_rates_exactly_the_reference(ties):
+    """Issue 24: 6 ties against the reference rated 1012 and 4 ties 1033 under the old prior
+    (it shrank towards the mean of all systems, not towards equality with the reference)."""
+    battles = [Battle("reference", "tier", "tie", f"u{i % 3}") for i in range(ties)]
+    battles += [Battle("reference", "strong", "loss", f"u{i % 3}") for i in range(5)]
+    battles += [Battle("reference", "strong", "win", "u0")]
+    battles += [Battle("reference", "weak", "win", f"u{i % 3}") for i in range(6)]
+    ratings = {r.system: r for r in bradley_terry_ratings(battles, anchor="reference")}
+    assert ratings["tier"].rating == 1000.0
+    assert ratings["tier"].ci_low < 1000 < ratings["tier"].ci_high
+    assert fit_bradley_terry(battles, anchor="reference")["tier"] == 1000.0
+
+
+def test_four_ties_rating_and_win_rate_intervals_agree_in_direction():
+    """The issue's no_baseline_agent: 4 ties against the reference over 3 users. Its win-rate
+    interval holds 50 %, so its rating interval must hold the reference's 1000 (it was
+    [1021, 1170] with the user bootstrap)."""
+    users = ["u0", "u1", "u2", "u0"]
+    battles = [Battle("reference", "no_baseline_agent", "tie", user) for user in users]
+    battles += [Battle("reference", "naive", "win", f"u{i % 3}") for i in range(5)]
+    battles += [Battle("reference", "naive", "loss", "u1")]
+    rating = next(
+        r
+        for r in bradley_terry_ratings(battles, anchor="reference")
+        if r.system == "no_baseline_agent"
+    )
+    win_rate = summarize_win_rate([TIE] * 4, users)
+    assert win_rate.ci_low < 0.5 < win_rate.ci_high
+    assert rating.ci_low < 1000 < rating.ci_high
+    assert rating.ci_guaranteed is False  # three users
+
+
+def star_battles(rng: np.random.Generator) -> tuple[list[Battle], dict[str, list]]:
+    """Every system meets the reference only; users of very unequal size, ties, user effects."""
+    battles, by_system = [], {}
+    n_users = int(rng.integers(2, 12))
+    for system in ("b1", "b2", "b3"):
+        quality = rng.normal(0.0, 1.0)
+        for user in range(n_users):
+            for _ in range(1 + rng.negative_binomial(0.5, 0.5 / 7.5)):
+                p_win = expit(quality + rng.normal(0.0, 0.5))
+                tie = rng.random() < 0.15
+                outcome = "tie" if tie else ("win" if rng.random() < p_win else "loss")
+                battles.append(Battle("reference", system, outcome, f"u{user}"))
+                by_system.setdefault(system, []).append((OUTCOMES[outcome], f"u{user}"))
+    return battles, by_system
+
+
+def test_rating_intervals_agree_with_win_rate_intervals_in_direction():
+    """Over 100 random benchmarks (300 systems) a rating interval excludes the reference's
+    1000 exactly when the win-rate interval of that comparison excludes 50 %."""
+    rng = np.random.default_rng(20260524)
+    checked = excluded = 0
+    for _ in range(100):
+        battles, by_system = star_battles(rng)
+        ratings = {r.system: r for r in bradley_terry_ratings(battles, anchor="reference")}
+        for system, rows in by_system.items():
+            rating = ratings[system]
+            if rating.separated:
+                assert rating.ci_low is None
+                continue
+            win_rate = summarize_win_rate([o for o, _ in rows], [u for _, u in rows])
+            rating_excludes = not rating.ci_low <= 1000 <= rating.ci_high
+            assert rating_excludes == (not win_rate.ci_low <= 0.5 <= win_rate.ci_high)
+            assert rating.ci_method == win_rate.ci_method
+            checked += 1
+            excluded += rating_excludes
+    assert checked > 250 and 30 < excluded < checked - 30  # both directions were exercised
 
 
 @pytest.mark.parametrize("n_battles", [1, 6, 60])
-def test_perfect_separation_is_finite_bounded_and_anchored(n_battles):
+def test_separation_is_finite_flagged_and_has_no_interval(n_battles):
     # "winner" wins every battle: no finite MLE exists; the MAP is the closed form's root.
     battles = [Battle("winner", "reference", "win", f"u{i}") for i in range(n_battles)]
-    ratings = fit_bradley_terry(battles, anchor="reference")
-    assert ratings["reference"] == 1000
+    battles += [
+        Battle("reference", "other", "win", "u0"),
+        Battle("reference", "other", "loss", "u1"),
+    ]
+    ratings = {r.system: r for r in bradley_terry_ratings(battles, anchor="reference")}
+    assert ratings["reference"].rating == 1000
     expected = 1000 + map_difference(n_battles, 0) * ELO_PER_LOGIT
-    assert ratings["winner"] == pytest.approx(expected, abs=1e-3)
-    assert 1000 < ratings["winner"] < 2000
+    assert ratings["winner"].rating == pytest.approx(expected, abs=1e-3)
+    assert ratings["winner"].separated and ratings["winner"].ci_low is None
+    assert not ratings["other"].separated and ratings["other"].ci_low < 1000
 
 
-def test_simulated_perfect_separation_gives_ordered_bounded_ratings():
+def test_separated_systems_follow_the_win_graph():
+    battles = [Battle("ref", "a", "win", "u"), Battle("ref", "a", "loss", "u")]
+    battles += [Battle("a", "b", "win", "u"), Battle("ref", "c", "tie", "u")]
+    assert separated_systems(battles, "ref") == {"b"}  # b never scored against a
+    assert separated_systems(battles, None) == {"ref", "a", "b", "c"}
+    battles.append(Battle("b", "ref", "tie", "v"))
+    assert separated_systems(battles, "ref") == set()
+
+
+def test_simulated_demo_layout_is_ordered_and_flags_what_the_prior_sets():
     # The demo's layout: the reference meets every other system on 6 pairs (one per user);
-    # "best" wins all of its pairs, "worst" loses all, "even" splits. Before the prior the
-    # ratings spanned 297 to 2097 Elo; now they are finite, ordered and within ±700.
+    # "best" wins all of its pairs, "worst" loses all, "even" splits.
     outcomes = {"best": ["loss"] * 6, "worst": ["win"] * 6, "even": ["win", "loss"] * 3}
     battles = [
         Battle("reference", other, outcome, f"u{i}")
         for other, results in outcomes.items()
         for i, outcome in enumerate(results)
     ]
-    ratings = bradley_terry_ratings(battles, n_resamples=200, anchor="reference")
+    ratings = bradley_terry_ratings(battles, anchor="reference")
     by_system = {rating.system: rating for rating in ratings}
-    assert [rating.system for rating in ratings][0] == "best"
-    assert [rating.system for rating in ratings][-1] == "worst"
-    assert by_system["reference"].rating == 1000
-    for rating in ratings:
-        assert all(math.isfinite(v) for v in (rating.rating, rating.ci_low, rating.ci_high))
-        assert 300 <= rating.ci_low <= rating.rating <= rating.ci_high <= 1700
+    assert [rating.system for rating in ratings] == ["best", "even", "reference", "worst"]
+    assert by_system["reference"].rating == 1000 and by_system["reference"].ci_low is None
+    assert by_system["even"].rating == 1000 and by_system["even"].ci_guaranteed is True
+    assert by_system["best"].separated and by_system["worst"].separated
+    assert all(math.isfinite(rating.rating) for rating in ratings)
 
 
 def test_all_ties_give_equal_ratings():
@@ -126,8 +215,8 @@ def test_anchor_pins_system_and_keeps_differences():
     anchored = fit_bradley_terry(battles, anchor="s1")
     assert anchored["s1"] == 1000
     shift = anchored["s8"] - centered["s8"]
-    for system in STRENGTHS:
-        assert anchored[system] - centered[system] == pytest.approx(shift, abs=1e-6)
+    for system in STRENGTHS:  # the two priors differ; with 1000 battles by < 0.5 Elo points
+        assert anchored[system] - centered[system] == pytest.approx(shift, abs=0.5)
     assert fit_bradley_terry(battles, anchor="s2", initial=1500)["s2"] == 1500
 
 
@@ -147,44 +236,50 @@ def test_undefeated_and_winless_systems_stay_finite():
     assert ratings["champ"] > ratings["mid"] > ratings["last"]
 
 
-def test_ratings_sorted_with_intervals_containing_point():
-    ratings = bradley_terry_ratings(simulate(1500, seed=3), n_resamples=200)
+def test_ratings_sorted_with_clustered_intervals_containing_point():
+    ratings = bradley_terry_ratings(simulate(1500, seed=3))
     assert [r.system for r in ratings] == ["s8", "s4", "s2", "s1"]
     for rating in ratings:
         assert isinstance(rating, Rating)
         assert rating.ci_low < rating.rating < rating.ci_high
-        assert set(rating.to_dict()) == {"system", "rating", "ci_low", "ci_high"}
+        assert rating.ci_method == "cr2-ik" and rating.ci_guaranteed
+        assert set(rating.to_dict()) == {
+            "system",
+            "rating",
+            "ci_low",
+            "ci_high",
+            "ci_method",
+            "ci_guaranteed",
+            "separated",
+        }
 
 
 def test_interval_narrows_with_more_data():
-    small = {r.system: r for r in bradley_terry_ratings(simulate(300, seed=4), n_resamples=200)}
-    large = {r.system: r for r in bradley_terry_ratings(simulate(6000, seed=4), n_resamples=200)}
+    small = {r.system: r for r in bradley_terry_ratings(simulate(300, seed=4))}
+    large = {r.system: r for r in bradley_terry_ratings(simulate(6000, seed=4))}
     for system in STRENGTHS:
         small_width = small[system].ci_high - small[system].ci_low
         large_width = large[system].ci_high - large[system].ci_low
         assert large_width < small_width / 2
 
 
-def test_bootstrap_reproducible_with_seed():
-    battles = simulate(600, seed=5)
-    first = bradley_terry_ratings(battles, n_resamples=100, seed=7)
-    assert bradley_terry_ratings(battles, n_resamples=100, seed=7) == first
-    assert bradley_terry_ratings(battles, n_resamples=100, seed=8) != first
+def test_joint_fit_intervals_with_an_anchor():
+    """Systems that meet each other (not only the anchor) get the joint fit's interval."""
+    ratings = bradley_terry_ratings(simulate(600, seed=6), anchor="s2")
+    by_system = {r.system: r for r in ratings}
+    assert by_system["s2"].rating == 1000 and by_system["s2"].ci_low is None
+    for system in ("s1", "s4", "s8"):
+        assert by_system[system].ci_method == "cr2-ik"
+    assert by_system["s1"].ci_high < 1000 < by_system["s8"].ci_low
 
 
-def test_bootstrap_with_anchor():
-    ratings = bradley_terry_ratings(simulate(600, seed=6), n_resamples=100, anchor="s2")
-    anchored = next(r for r in ratings if r.system == "s2")
-    assert anchored.rating == anchored.ci_low == anchored.ci_high == 1000
-
-
-def test_bootstrap_with_a_single_user():
+def test_a_single_user_gets_the_model_interval():
     battles = [Battle("a", "b", "win", "u")] * 3 + [Battle("a", "b", "loss", "u")]
-    ratings = bradley_terry_ratings(battles, n_resamples=20)
-    for rating in ratings:
-        # One user: every resample is the data itself, so the interval is the point.
-        assert rating.ci_low == pytest.approx(rating.rating)
-        assert rating.ci_high == pytest.approx(rating.rating)
+    battles += [Battle("b", "c", "win", "u"), Battle("b", "c", "loss", "u")]
+    for rating in bradley_terry_ratings(battles):
+        # One user: no clustered variance; the Wald interval of the model, not guaranteed.
+        assert rating.ci_method == "wald" and rating.ci_guaranteed is False
+        assert rating.ci_low < rating.rating < rating.ci_high
 
 
 @pytest.mark.parametrize(
@@ -200,7 +295,7 @@ def test_invalid_battles_raise(battles, message):
     with pytest.raises(ValueError, match=message):
         fit_bradley_terry(battles)
     with pytest.raises(ValueError, match=message):
-        bradley_terry_ratings(battles, n_resamples=5)
+        bradley_terry_ratings(battles)
 
 
 def test_invalid_arguments_raise():
@@ -213,5 +308,3 @@ def test_invalid_arguments_raise():
         fit_bradley_terry(battles, base=1)
     with pytest.raises(ValueError, match="confidence"):
         bradley_terry_ratings(battles, confidence=1.0)
-    with pytest.raises(ValueError, match="n_resamples"):
-        bradley_terry_ratings(battles, n_resamples=0)

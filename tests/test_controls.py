@@ -17,7 +17,7 @@ from inspect_ai.log import read_eval_log
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.pipeline import generate, judge, prepare_records, report
 from prefbench.harness.profile import parse_profile
-from prefbench.harness.report.controls import controls_section
+from prefbench.harness.report.controls import controls_report_section, controls_section
 from prefbench.harness.stages.pairwise_judge import judged_pairs
 from prefbench.human_eval.export import judge_logs_by_system
 from prefbench.scorers.stats.controls import (
@@ -256,7 +256,7 @@ def comparison(a: str, b: str, per_user: dict[str, tuple[int, float]], low: floa
         "win_rate": rate,
         "ci_low": low,
         "ci_high": high,
-        "ci_method": "cluster-robust-t",
+        "ci_method": "cr2-ik-logit",
         "per_user": {user: {"n": c, "win_rate": w} for user, (c, w) in per_user.items()},
     }
 
@@ -278,6 +278,33 @@ def test_a_check_that_fails_gets_the_required_sample():
     assert not outcome.expected_order and outcome.required is not None
     assert outcome.required.pairs_per_user * 2 >= outcome.required.pairs
     assert detects_personalization([outcome]) is False
+
+
+def test_a_failed_check_blames_identical_outputs_before_the_judge():
+    row = comparison(
+        "preference_agent", "negative_control", {"a": (6, 0.75), "b": (6, 0.5)}, 0.3, 0.9
+    )
+    (same,) = control_checks([{**row, "identical_outputs": 8, "compared_outputs": 12}])
+    assert same.diagnosis == (
+        "the systems do not differ: 8 of 12 outputs identical, so no judge can tell them apart"
+    )
+    (different,) = control_checks([{**row, "identical_outputs": 1, "compared_outputs": 12}])
+    assert different.diagnosis == (
+        "the judge does not see the difference at this sample size (1 of 12 outputs identical)"
+    )
+    (uncounted,) = control_checks([row])
+    assert uncounted.diagnosis == "the judge does not see the difference at this sample size"
+    passing = comparison("positive_control", "large_zero_shot", {"a": (9, 1.0)}, 0.7, 1)
+    (passed,) = control_checks([{**passing, "identical_outputs": 0, "compared_outputs": 9}])
+    assert passed.diagnosis == ""
+    section = controls_report_section(
+        controls_section([{**row, "identical_outputs": 8, "compared_outputs": 12}, passing])
+    )
+    assert section.paragraphs[1] == (
+        "similarity: preference_agent vs negative_control (demo): the systems do not differ: 8 of "
+        "12 outputs identical, so no judge can tell them apart."
+    )
+    assert len(section.paragraphs) == 2
 
 
 def test_required_sample_matches_the_closed_form_and_grows_with_clustering():

@@ -61,9 +61,9 @@ def test_audit_intervals_cover_the_planted_bias(planted, key, truth_of):
     value = "rate" if truth_of is None else "coefficient"
     rng = np.random.default_rng(20261201)
     covered = 0
-    for seed in range(100):
+    for _ in range(100):
         pairs = simulate_pairs(planted, n_users=10, pairs_per_user=10, rng=rng)
-        covered += within(audit_judge(pairs, seed=seed)[key], truth, key=value)
+        covered += within(audit_judge(pairs)[key], truth, key=value)
     print(f"{key}: coverage {covered / 100:.2f} over 100 runs")
     assert covered >= 86  # 95 % nominal; 86 is ~4 Monte Carlo SE below
 
@@ -103,3 +103,34 @@ def test_no_pairs_gives_empty_audit():
     assert audit["first_slot_win_rate"]["rate"] is None
     assert audit["length_coefficient"]["coefficient"] is None
     assert audit["length_bins"] == []
+
+
+def test_the_length_slope_counts_the_single_order_verdicts_it_used():
+    """Issue 24: the slope row said n = 48 (pairs) while the fit used 74 single-order verdicts."""
+    pairs = [AuditedPair("A", "B", f"u{i % 4}", 1, 2, 100 + 7 * i, 90, 1.0) for i in range(10)]
+    pairs += [AuditedPair("A", "B", f"u{i % 4}", 2, None, 80, 95 + 3 * i, None) for i in range(6)]
+    slope = audit_judge(pairs)["length_coefficient"]
+    assert slope["n"] == 26  # 10 pairs in both orders, 6 in one
+    assert slope["n"] != len(pairs)
+
+
+def test_verdict_sources_count_fallbacks_by_the_judges_mode():
+    pairs = [
+        AuditedPair("A", "B", "u", 1, 2, 50, 50, 1.0, "logprobs", "logprobs_follow_up", "logprobs"),
+        AuditedPair("A", "B", "u", 1, 1, 50, 50, 0.5, "text", None, "logprobs"),
+        AuditedPair("A", "B", "v", 2, 1, 50, 50, 0.0, "text", "follow_up", "text"),
+        AuditedPair("A", "B", "v", None, 1, 50, 50, None, "text", "repeat", "text"),
+    ]
+    sources = audit_judge(pairs)["verdict_sources"]
+    # "text" is a fallback for a log-probability judge (its provider returned none); the
+    # unparsed order (winner None) and the order without a source are not counted
+    assert sources["counts"] == {
+        "follow_up": 1,
+        "logprobs": 1,
+        "logprobs_follow_up": 1,
+        "repeat": 1,
+        "text": 2,
+    }
+    assert (sources["n"], sources["fallback"]) == (6, 4)
+    assert sources["fallback_rate"] == pytest.approx(4 / 6)
+    assert audit_judge([])["verdict_sources"]["fallback_rate"] is None

@@ -6,8 +6,9 @@ import statsmodels.api as sm
 from scipy.special import expit
 
 from prefbench.scorers.stats import length_controlled_win_rate, summarize_win_rate
+from prefbench.scorers.stats.cluster_robust import logistic_cr2, t_interval
 from prefbench.scorers.stats.length_control import normalized_length_gap
-from prefbench.scorers.stats.logistic import fit_clustered_logistic
+from prefbench.scorers.stats.logistic import fit_clustered_logistic, separated
 from tests.simulated_judges import SimulatedJudge, simulate_pairs
 
 
@@ -28,23 +29,37 @@ def test_matches_an_unpenalized_glm_on_plenty_of_data():
     glm = sm.GLM(outcomes, sm.add_constant(gap), family=sm.families.Binomial()).fit()
     assert result.lc_win_rate == pytest.approx(expit(glm.params[0]), abs=2e-3)
     assert result.length_coefficient == pytest.approx(glm.params[1], abs=0.02)
-    assert result.lc_ci_method == "cluster-robust-t"
+    assert result.lc_ci_method == "cr2-ik"
+    assert result.lc_separation is False
 
 
-def test_cluster_robust_variance_matches_statsmodels():
+def test_the_interval_is_the_cr2_t_interval_of_theta():
     rng = np.random.default_rng(1)
     users = [f"u{i % 8}" for i in range(400)]
     design = np.column_stack([np.ones(400), rng.normal(size=400)])
     outcomes = (rng.random(400) < expit(design @ [0.3, 0.7])).astype(float)
     fit = fit_clustered_logistic(outcomes, design, users, prior_sd=[1e6, 1e6])  # no prior
-    groups = np.array([int(user[1:]) for user in users])
-    glm = sm.GLM(outcomes, design, family=sm.families.Binomial()).fit(
-        cov_type="cluster", cov_kwds={"groups": groups}
-    )
+    glm = sm.GLM(outcomes, design, family=sm.families.Binomial()).fit()
     assert fit.coefficients == pytest.approx(glm.params, abs=1e-6)
-    # statsmodels' GLM cluster correction is G/(G-1)·(N-1)/(N-K); ours is G/(G-1) (CR1)
-    ratio = (400 - 1) / (400 - 2)
-    assert fit.cluster_robust_covariance() * ratio == pytest.approx(glm.cov_params(), rel=1e-4)
+    cr2 = logistic_cr2(design, outcomes, fit.cluster, fit.coefficients, fit.precision, [1, 0])
+    low, high = t_interval(fit.coefficients[0], cr2.covariance[0, 0], cr2.df)
+    interval = fit.interval([1.0, 0.0], expit)
+    assert (interval.low, interval.high) == pytest.approx((expit(low), expit(high)), rel=1e-12)
+    assert interval.method == "cr2-ik" and interval.users == 8
+
+
+def test_complete_separation_is_flagged_and_never_narrower_than_the_raw_interval():
+    """Issue 24: the longer output won every decided pair, so a plain GLM diverges (θ = -830
+    for one demo row) and the prior alone set three length-controlled rows, two of them
+    narrower than the raw interval."""
+    deltas = [120, -80, 60, -150, 30, -40, 90, -10, 0, 0]
+    scores = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.5, 0.5]
+    users = ["u1", "u2", "u3", "u1", "u2", "u3", "u1", "u2", "u3", "u1"]
+    raw = summarize_win_rate_of(scores, users)
+    controlled = length_controlled_win_rate(scores, deltas, users)
+    assert separated(np.column_stack([np.ones(10), normalized_length_gap(deltas)]), scores)
+    assert controlled.lc_separation is True
+    assert controlled.lc_ci_low <= raw.ci_low and controlled.lc_ci_high >= raw.ci_high
 
 
 def test_removes_a_planted_length_bias():
@@ -94,7 +109,7 @@ def test_no_length_to_control_keeps_the_raw_rate(scores, deltas):
     assert controlled.lc_win_rate == pytest.approx(raw.win_rate)
     assert (controlled.lc_ci_low, controlled.lc_ci_high) == pytest.approx((raw.ci_low, raw.ci_high))
     assert controlled.lc_ci_method == raw.ci_method
-    assert controlled.length_coefficient is None
+    assert controlled.length_coefficient is None and controlled.lc_separation is None
 
 
 def test_parse_failures_are_left_out_and_nothing_scored_gives_none():

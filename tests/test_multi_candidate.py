@@ -8,6 +8,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import get_model
 from inspect_ai.solver import generate
+from scipy.special import expit, logit
 from scipy.stats import t as student_t
 from statsmodels.stats.proportion import proportion_confint
 
@@ -155,7 +156,7 @@ def test_position_bias_gives_equal_shares_and_no_consistency(tmp_path):
     assert score.answer == "no_consensus" and score.metadata["position_consistent"] is False
     assert [r["chosen"] for r in score.metadata["rotations"]] == SYSTEMS
     assert score.value == {"alpha": 1.0, "beta": 1.0, "gamma": 1.0}
-    report = read_multi_candidate(log, seed=0)
+    report = read_multi_candidate(log)
     assert report["n"] == 3 and report["rotations"] == 3 and report["parse_failures"] == 0
     assert report["position_consistency"] == 0.0
     assert [row["votes"] for row in report["first_choice"]] == [3, 3, 3]
@@ -167,7 +168,7 @@ def test_a_judge_that_always_picks_one_system(tmp_path):
     score = score_of(log, "1")
     assert score.answer == "gamma" and score.metadata["position_consistent"] is True
     assert [r["winner"] for r in score.metadata["rotations"]] == [3, 2, 1]
-    report = read_multi_candidate(log, seed=0)
+    report = read_multi_candidate(log)
     assert report["judge"] == "llm" and report["systems"] == SYSTEMS
     assert report["position_consistency"] == 1.0
     first, *others = report["first_choice"]
@@ -206,7 +207,7 @@ def test_unparseable_answer_is_retried_once(tmp_path):
     rotations = score_of(log, "1").metadata["rotations"]
     assert rotations[0]["answers"] == ["I cannot decide", "<winner>2</winner>"]
     assert [r["chosen"] for r in rotations] == ["beta", "beta", "beta"]
-    assert read_multi_candidate(log, seed=0)["parse_failures"] == 0
+    assert read_multi_candidate(log)["parse_failures"] == 0
 
 
 def test_twice_unparseable_is_a_parse_failure_not_a_vote(tmp_path):
@@ -225,7 +226,7 @@ def test_twice_unparseable_is_a_parse_failure_not_a_vote(tmp_path):
     assert first["winner"] is None and first["chosen"] is None
     assert score.value == {"alpha": 0.0, "beta": 1.0, "gamma": 1.0}
     assert score.metadata["position_consistent"] is None
-    report = read_multi_candidate(log, seed=0)
+    report = read_multi_candidate(log)
     assert report["parse_failures"] == 1 and report["position_consistency"] is None
     assert sum(row["votes"] for row in report["first_choice"]) == 2
 
@@ -275,22 +276,25 @@ def test_votes_shares_consistency_and_failures_by_hand():
     assert rows["a"].votes == 6.5 and rows["b"].votes == 4.5 and rows["c"].votes == 0
     assert rows["a"].share == pytest.approx(6.5 / 11) and rows["b"].share == pytest.approx(4.5 / 11)
     assert [row.system for row in summary.first_choice] == ["a", "b", "c"]
-    # two users: the CR1 t interval, by hand: G/(G-1) · Σ_g (X_g - p·V_g)² / V², t with 1 df
+    # two users of unequal weight (6 and 5 votes): CR2 on the logit scale, symmetric there, with
+    # at most G - 1 = 1 degree of freedom, so a quantile of at least t(1)
     share = 6.5 / 11
-    variance = 2 / 1 * ((5 - share * 6) ** 2 + (1.5 - share * 5) ** 2) / 11**2
-    half = student_t.ppf(0.975, 1) * variance**0.5
-    assert rows["a"].ci_method == "cluster-robust-t"
-    assert (rows["a"].ci_low, rows["a"].ci_high) == pytest.approx(
-        (max(0.0, share - half), min(1.0, share + half))
-    )
+    se = (((5 - share * 6) ** 2 / (1 - 6 / 11) + (1.5 - share * 5) ** 2 / (1 - 5 / 11)) ** 0.5) / 11
+    se_logit = se / (share * (1 - share))
+    centre = logit(share)
+    assert rows["a"].ci_method == "cr2-ik-logit" and rows["a"].ci_guaranteed is False
+    low, high = logit(rows["a"].ci_low), logit(rows["a"].ci_high)
+    assert centre - low == pytest.approx(high - centre)
+    assert (high - centre) / se_logit >= student_t.ppf(0.975, 1) - 1e-9
     # c has share 0 for every user: a clustered interval collapses, Wilson over 4 samples
     assert rows["c"].ci_method == "wilson"
     low, high = proportion_confint(0, 4, alpha=0.05, method="wilson")
     assert (rows["c"].ci_low, rows["c"].ci_high) == pytest.approx((low, high))
 
 
-def test_share_interval_of_few_users_is_the_cluster_robust_t_interval():
-    # five users, two samples each of 2 rotations; a's votes per user: 3, 2, 2, 3, 1 of 4
+def test_share_interval_of_equal_users_is_the_cluster_robust_t_interval_on_the_logit_scale():
+    # five users, two samples each of 2 rotations; a's votes per user: 3, 2, 2, 3, 1 of 4.
+    # Equal weights: CR2 equals CR1 and the Imbens-Kolesar degrees of freedom are G - 1 = 4
     per_user_a = [3, 2, 2, 3, 1]
     choices, users = [], []
     for number, votes_a in enumerate(per_user_a):
@@ -302,10 +306,11 @@ def test_share_interval_of_few_users_is_the_cluster_robust_t_interval():
     }
     share = sum(per_user_a) / 20
     variance = 5 / 4 * sum((x - share * 4) ** 2 for x in per_user_a) / 20**2
-    half = student_t.ppf(0.975, 4) * variance**0.5
-    assert rows["a"].share == pytest.approx(share) and rows["a"].ci_method == "cluster-robust-t"
-    assert 0 < share - half and share + half < 1  # not clipped: the formula itself is checked
-    assert (rows["a"].ci_low, rows["a"].ci_high) == pytest.approx((share - half, share + half))
+    half = student_t.ppf(0.975, 4) * variance**0.5 / (share * (1 - share))
+    assert rows["a"].share == pytest.approx(share) and rows["a"].ci_method == "cr2-ik-logit"
+    assert rows["a"].ci_guaranteed is True
+    expected = (expit(logit(share) - half), expit(logit(share) + half))
+    assert (rows["a"].ci_low, rows["a"].ci_high) == pytest.approx(expected)
 
 
 def test_single_user_uses_wilson_over_samples():

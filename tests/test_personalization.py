@@ -103,6 +103,11 @@ def test_statistics_when_the_diagonal_wins_every_column():
     # only the identity of the 3! row orders reaches the observed diagonal
     assert stats["p_value"] == pytest.approx(1 / 6)
     assert stats["p_value"] == pytest.approx(brute_force_p_value(matrix))
+    assert stats["min_p_value"] == pytest.approx(1 / 6)  # 3 users: never below 0.05
+    section = personalization_section({"k": 3, "labels": ["a", "b", "c"], **stats})
+    [summary] = section.paragraphs
+    assert "(smallest possible p = " in summary
+    assert "with so few users this test can never be significant at 0.05" in summary
 
 
 def test_statistics_when_an_agent_writes_another_users_texts_better():
@@ -134,6 +139,7 @@ def test_statistics_of_a_flat_matrix_and_of_one_user():
         "diagonal_mean": pytest.approx(0.7),
         "off_diagonal_mean": None,
         "p_value": None,
+        "min_p_value": None,
     }
 
 
@@ -262,7 +268,8 @@ def test_similarity_metrics_rows_per_system(crossed):
         assert row["bleu"] == pytest.approx(expected_bleu)
         assert 0 <= row["rouge_l"] <= 1 and 0 <= row["tfidf_cosine"] <= 1
         assert row["bertscore_f1_ci_low"] <= row["bertscore_f1"] <= row["bertscore_f1_ci_high"]
-        assert row["ci_method"] == "cluster-robust-t"  # a handful of users
+        assert row["ci_method"] == "cr2-ik"  # a mean, on the linear scale
+        assert 0 <= row["bertscore_f1_ci_low"] and row["bertscore_f1_ci_high"] <= 1
     # both systems wrote LARGE_EMAIL for every record: the same scores
     assert rows[SYSTEM]["bertscore_f1"] == pytest.approx(rows["large_zero_shot"]["bertscore_f1"])
     evals_before = context.runner.evals_run
@@ -270,8 +277,13 @@ def test_similarity_metrics_rows_per_system(crossed):
     assert context.runner.evals_run == evals_before  # scored once, reused
 
 
-def metrics_log(n_users: int, per_user: int = 4) -> EvalLog:
-    """A scored `generation_metrics` log: user u's F1 values are 0.6 + 0.01·u ± 0.02."""
+def metrics_log(
+    n_users: int, per_user: int = 4, equal: bool = False, base: float = 0.6, step: float = 0.01
+) -> EvalLog:
+    """A scored `generation_metrics` log: user u's F1 values are base + step·u ± 0.02.
+
+    User u has `per_user` samples, plus u % 3 more unless `equal`.
+    """
     samples = [
         EvalSample(
             id=f"u{user}-{number}",
@@ -279,10 +291,10 @@ def metrics_log(n_users: int, per_user: int = 4) -> EvalLog:
             input="intent",
             target="ground truth",
             metadata={"system": SYSTEM, "dataset": "demo", "user": f"u{user}"},
-            scores={"bertscore": Score(value=0.6 + 0.01 * user + 0.02 * (-1) ** number)},
+            scores={"bertscore": Score(value=base + step * user + 0.02 * (-1) ** number)},
         )
         for user in range(n_users)
-        for number in range(per_user + user % 3)
+        for number in range(per_user + (0 if equal else user % 3))
     ]
     spec = EvalSpec(
         created="2026-01-01T00:00:00+00:00",
@@ -311,18 +323,25 @@ def hand_cr1_t(by_user: dict[str, list[float]]) -> tuple[float, float]:
     return mean - half, mean + half
 
 
-def hand_user_bootstrap(by_user: dict[str, list[float]], seed: int) -> tuple[float, float]:
-    sums = np.array([sum(values) for values in by_user.values()])
-    counts = np.array([len(values) for values in by_user.values()])
-    picks = np.random.default_rng(seed).integers(0, len(sums), size=(20000, len(sums)))
-    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+def hand_cr2_se(by_user: dict[str, list[float]]) -> float:
+    """sqrt(Σ_g S_g² / (1 - h_g) / n²): CR2 of a pooled mean, h_g the user's share of samples."""
+    values = [value for user_values in by_user.values() for value in user_values]
+    mean, n = float(np.mean(values)), len(values)
+    variance = sum(
+        sum(value - mean for value in user_values) ** 2 / (1 - len(user_values) / n)
+        for user_values in by_user.values()
+    )
+    return variance**0.5 / n
 
 
-def test_similarity_interval_is_cluster_robust_t_below_30_users():
-    log = metrics_log(29)
-    [row] = similarity_rows(log, seed=0)
-    assert row["ci_method"] == "cluster-robust-t"
+@pytest.mark.parametrize("n_users", [4, 29, 30, 60])
+def test_similarity_interval_with_equal_users_is_cr1_t_on_g_minus_1_df(n_users):
+    # with equal numbers of samples per user CR2 equals CR1 and the Imbens-Kolesar degrees of
+    # freedom are G - 1 whatever the correlation: the textbook cluster-robust t interval
+    log = metrics_log(n_users, equal=True)
+    [row] = similarity_rows(log)
+    assert row["ci_method"] == "cr2-ik"
+    assert row["ci_guaranteed"] is (n_users >= 5)
     assert row["bertscore_f1"] == pytest.approx(
         np.mean([s.scores["bertscore"].value for s in log.samples])
     )
@@ -332,18 +351,30 @@ def test_similarity_interval_is_cluster_robust_t_below_30_users():
     )
 
 
-def test_similarity_interval_is_the_user_bootstrap_from_30_users():
-    log = metrics_log(30)
-    [row] = similarity_rows(log, seed=3)
-    assert row["ci_method"] == "bootstrap-user-cluster"
-    low, high = hand_user_bootstrap(f1_by_user(log), seed=1)
-    assert row["bertscore_f1_ci_low"] == pytest.approx(low, abs=0.003)
-    assert row["bertscore_f1_ci_high"] == pytest.approx(high, abs=0.003)
-    assert similarity_rows(log, seed=3) == [row]  # seeded
+def test_similarity_interval_with_unequal_users_is_cr2_with_at_most_g_minus_1_df():
+    log = metrics_log(12)
+    [row] = similarity_rows(log)
+    by_user = f1_by_user(log)
+    mean = row["bertscore_f1"]
+    half = row["bertscore_f1_ci_high"] - mean
+    assert mean - row["bertscore_f1_ci_low"] == pytest.approx(half)  # linear scale: symmetric
+    quantile = half / hand_cr2_se(by_user)
+    # the degrees of freedom fall below G - 1 when users differ in size, never below 1
+    assert student_t.ppf(0.975, len(by_user) - 1) < quantile < student_t.ppf(0.975, 1)
+    assert similarity_rows(log) == [row]  # deterministic: no resampling
+
+
+def test_similarity_interval_is_clipped_to_the_metrics_range():
+    # 3 users with mean F1 0.02, 0.22, 0.42 (no F1 below 0): the t interval on at most 2
+    # degrees of freedom reaches below 0 and is clipped there
+    [row] = similarity_rows(metrics_log(3, base=0.02, step=0.2))
+    assert row["bertscore_f1_ci_low"] == 0.0
+    assert row["bertscore_f1_ci_low"] <= row["bertscore_f1"] <= row["bertscore_f1_ci_high"] < 1
+    assert row["ci_guaranteed"] is False
 
 
 def test_similarity_of_one_user_has_no_interval():
-    [row] = similarity_rows(metrics_log(1), seed=0)
+    [row] = similarity_rows(metrics_log(1))
     assert row["bertscore_f1"] is not None
     assert (row["bertscore_f1_ci_low"], row["bertscore_f1_ci_high"], row["ci_method"]) == (
         None,

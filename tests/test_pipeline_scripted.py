@@ -90,7 +90,11 @@ def test_judge_sees_both_orders_and_report_counts_them(tmp_path: Path):
     assert set(result["comparisons"][0]["per_user"]) == {"ava", "bo"}
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
     assert saved["comparisons"] == result["comparisons"]
-    assert "| small_zero_shot | 2 |" in (tmp_path / "run" / "report.md").read_text()
+    # a judge that always answers 1 fails the quality gate: every row says so
+    assert all(row["judge_flags"] for row in result["comparisons"])
+    markdown = (tmp_path / "run" / "report.md").read_text()
+    assert "| small_zero_shot ⚠ [1] | 2 |" in markdown
+    assert "Quality gate (llm): FAILED ⚠ — position bias: candidate 1 chosen in 100.0 %" in markdown
 
 
 def test_rerun_with_nothing_changed_makes_no_model_call(tmp_path: Path):

@@ -162,7 +162,10 @@ def test_report_md_has_table_1_and_links_to_existing_figures(finished):
     run_dir, _ = finished
     markdown = (run_dir / "report.md").read_text()
     assert "| vs system | alpha | beta | Aggregate |" in markdown
-    small = next(line for line in markdown.splitlines() if line.startswith("| small_zero_shot |"))
+    # the scripted judge picks the large model's text in both orders: candidate 1 in 80 % of
+    # verdicts, consistent on 40 % of pairs, so it fails the quality gate and every row says so
+    assert "Quality gate (llm): FAILED ⚠ — position bias" in markdown
+    small = next(line for line in markdown.splitlines() if line.startswith("| small_zero_shot ⚠"))
     cells = [cell.strip() for cell in small.strip("|").split("|")]
     assert cells[1].startswith("100.0 [") and cells[2].startswith("83.3 [")
     assert cells[3] == "91.7"
@@ -171,12 +174,13 @@ def test_report_md_has_table_1_and_links_to_existing_figures(finished):
     for link in links:
         assert (run_dir / link).is_file(), link
     # the full leaderboard: one line per (dataset, system) with position consistency
-    assert "| beta | small_zero_shot | 3 | 2 | 0 | 1 | 0 | 83.3 |" in markdown
+    assert "| beta | small_zero_shot ⚠ [1] | 3 | 2 | 0 | 1 | 0 | 83.3 |" in markdown
     assert "cons %" in markdown and "66.7 |" in markdown
     # the length-controlled win rate beside the raw one: the scripted outputs of a
     # comparison all differ by the same length, so there is no length to control
     assert "| LC win % | LC 95% CI |" in markdown
-    assert "| 83.3 | [11.6, 100.0] | 83.3 | [11.6, 100.0] |" in markdown
+    assert "| 83.3 | [2.8, 99.9] [2] | 83.3 | [2.8, 99.9] [2] |" in markdown
+    assert "[2] interval from fewer than 5 users: its 95 % coverage is not guaranteed" in markdown
     assert "## Judge audit" in markdown and "figures/judge_audit.png" in links
 
 
@@ -194,6 +198,18 @@ def test_report_json_has_the_judge_audit_and_lc_fields(finished):
         assert {"lc_win_rate", "lc_ci_low", "lc_ci_high", "lc_ci_method"} <= set(row)
         assert {"win_rate", "ci_low", "ci_high", "ci_method", "p_value"} <= set(row)
     assert {"lc_win_rate", "win_rate", "n"} <= set(report["aggregate"][0])
+    # both the reference and large_zero_shot write the large model's text; the small model
+    # copies it for one beta user (COPYCAT): identical outputs, counted per comparison
+    identical = {
+        (row["system_b"], row["dataset"]): (row["identical_outputs"], row["compared_outputs"])
+        for row in report["comparisons"]
+    }
+    assert identical == {
+        ("large_zero_shot", "alpha"): (2, 2),
+        ("large_zero_shot", "beta"): (3, 3),
+        ("small_zero_shot", "alpha"): (0, 2),
+        ("small_zero_shot", "beta"): (1, 3),
+    }
     ratings = {row["system"]: row for row in report["ratings"]}
     assert ratings[report["reference_system"]]["rating"] == 1000
 
@@ -319,6 +335,34 @@ def optional_sections() -> dict:
     }
 
 
+def test_win_rate_figure_labels_a_control_pair_by_both_systems():
+    from prefbench.harness.report.figures import win_rate_figure
+
+    def row(system_a: str, system_b: str) -> dict:
+        interval = {"ci_low": 0.3, "ci_high": 0.8}
+        return {
+            "system_a": system_a,
+            "system_b": system_b,
+            "dataset": "d",
+            "win_rate": 0.6,
+            **interval,
+        }
+
+    plain = win_rate_figure({"reference_system": "agent", "comparisons": [row("agent", "few")]})
+    assert plain.axes[0].get_ylabel() == "win rate of agent"
+    assert [t.get_text() for t in plain.axes[0].get_xticklabels()] == ["few"]
+    report = {
+        "reference_system": "agent",
+        "comparisons": [row("agent", "few"), row("positive_control", "large_zero_shot")],
+    }
+    [axes] = win_rate_figure(report).axes
+    assert axes.get_ylabel() == "win rate of the first system named"
+    assert [t.get_text() for t in axes.get_xticklabels()] == [
+        "agent vs few",
+        "positive_control vs large_zero_shot",
+    ]
+
+
 def test_heatmap_is_drawn_from_a_personalization_section():
     section = optional_sections()["personalization"]
     figure = personalization_figure(section)
@@ -379,7 +423,7 @@ def audit_row(judge: str, self_preference: list[dict]) -> dict:
             "coefficient": 0.8,
             "ci_low": 0.1,
             "ci_high": 1.5,
-            "ci_method": "cluster-robust-t",
+            "ci_method": "cr2-ik",
         },
         "length_bins": [
             {"lead_low": -1.0, "lead_high": 0.0, "lead_mean": -0.5, "win_rate": 0.4, "n": 24},
@@ -396,20 +440,29 @@ def test_judge_audit_section_and_figure_from_plain_data():
     flagged = {"system": "own", "models": ["hf/judge-model"], "win_rate": 0.9, "n": 12}
     flagged |= {"ci_low": 0.7, "ci_high": 0.97, "ci_method": "wilson"}
     modest = {**flagged, "system": "twin", "win_rate": 0.55, "ci_low": 0.4, "ci_high": 0.7}
-    audits = [audit_row(EVIL, [flagged, modest]), audit_row("similarity", [])]
+    gate = {"flagged": True, "reasons": ["position bias: candidate 1 chosen in 75.0 %"]}
+    similarity = {**audit_row("similarity", []), "order_blind": True}
+    audits = [{**audit_row(EVIL, [flagged, modest]), "quality_gate": gate}, similarity]
     section = judge_audit_section(audits)
     markdown = report_markdown({"comparisons": [], "judge_audit": audits}, {})
-    assert "| candidate 1 wins (50 = no position bias) | 75.0 | [60.0, 85.0] | 24 |" in markdown
+    # the order tests appear once: for the LLM judge, not for the order-blind similarity judge
+    assert (
+        markdown.count("| candidate 1 wins (50 = no position bias) | 75.0 | [60.0, 85.0] | 24 |")
+        == 1
+    )
+    assert markdown.count("| both orders agree |") == 1
     assert "| longer candidate wins | 60.0 | [40.0, 75.0] | 20 |" in markdown
     assert EVIL not in markdown
-    [own_paragraph, none_paragraph] = section.paragraphs
+    [own_gate, own_paragraph, similarity_gate, none_paragraph] = section.paragraphs
+    assert own_gate.startswith("Quality gate (") and "FAILED ⚠ — position bias" in own_gate
+    assert similarity_gate.startswith("Quality gate (similarity): passed. It ignores the order")
     assert "own 90.0 % [70.0, 97.0] over 12 pairs — FLAGGED" in own_paragraph
     assert "twin 55.0 %" in own_paragraph and own_paragraph.count("FLAGGED") == 1
     assert none_paragraph == (
         "Self-preference (similarity): the judge's models (hf/judge-model) are no system's model."
     )
     no_model = judge_audit_section([{**audit_row("similarity", []), "judge_models": []}])
-    assert no_model.paragraphs == [
+    assert no_model.paragraphs[1:] == [
         "Self-preference (similarity): none possible, the judge calls no model."
     ]
     figure = judge_audit_figure({"judge_audit": audits})

@@ -29,7 +29,8 @@ def test_soft_win_rate_is_the_mean_of_the_known_scores_with_a_clustered_interval
     assert summary is not None
     assert summary.soft_n == 48
     assert summary.soft_win_rate == pytest.approx(np.mean(scores))
-    assert summary.soft_ci_method == "cluster-robust-t"
+    assert summary.soft_ci_method == "cr2-ik-logit"
+    assert summary.soft_users == 6 and summary.soft_ci_guaranteed
     assert summary.soft_ci_low <= summary.soft_win_rate <= summary.soft_ci_high
     assert 0.0 <= summary.soft_ci_low < summary.soft_ci_high <= 1.0
 
@@ -93,27 +94,30 @@ def comparison(soft_scores: list[float | None]) -> JudgedComparison:
         winners=[(1, 2)] * 6,
         lengths=[(100, 90)] * 6,
         soft_scores=soft_scores,
+        sources=[("logprobs", "logprobs")] * 6,
+        verdict_modes=["logprobs"] * 6,
     )
 
 
 def test_the_report_row_holds_the_soft_win_rate_only_when_verdicts_carry_soft_scores():
     soft = comparison([0.9, 0.8, 0.3, 0.7, 0.6, 0.4])
-    row = comparison_row(soft, "inconsistent_is_tie", seed=0)
+    row = comparison_row(soft, "inconsistent_is_tie")
     assert row["soft_win_rate"] == pytest.approx(3.7 / 6)
     assert row["soft_n"] == 6
     assert row["soft_ci_low"] <= row["soft_win_rate"] <= row["soft_ci_high"]
-    assert row["soft_ci_method"] == "cluster-robust-t"
+    assert row["soft_ci_method"] == "cr2-ik-logit"
+    assert row["soft_users"] == 3 and row["soft_ci_guaranteed"] is False
     table = leaderboard({"reference_system": "preference_agent", "comparisons": [row]})
     assert "soft win %" in [column.header for column in table.columns]
 
-    text_only = comparison_row(comparison([None] * 6), "inconsistent_is_tie", seed=0)
+    text_only = comparison_row(comparison([None] * 6), "inconsistent_is_tie")
     assert not any(key.startswith("soft_") for key in text_only)
     table = leaderboard({"reference_system": "preference_agent", "comparisons": [text_only]})
     assert "soft win %" not in [column.header for column in table.columns]
 
 
 def test_the_aggregate_holds_the_soft_win_rate_only_where_a_dataset_has_one():
-    soft = comparison_row(comparison([0.9, 0.8, 0.3, 0.7, 0.6, 0.4]), "inconsistent_is_tie", 0)
-    text_only = comparison_row(comparison([None] * 6), "inconsistent_is_tie", seed=0)
+    soft = comparison_row(comparison([0.9, 0.8, 0.3, 0.7, 0.6, 0.4]), "inconsistent_is_tie")
+    text_only = comparison_row(comparison([None] * 6), "inconsistent_is_tie")
     assert aggregate_rows([soft])[0]["soft_win_rate"] == pytest.approx(3.7 / 6)
     assert "soft_win_rate" not in aggregate_rows([text_only])[0]

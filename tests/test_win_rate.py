@@ -4,13 +4,14 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+from scipy.special import expit, logit
 from scipy.stats import t as student_t
 
 from prefbench.scorers.outcome import PairOutcome
 from prefbench.scorers.stats import (
-    BOOTSTRAP_MIN_USERS,
     WinRateSummary,
     clustered_mean_interval,
+    rate_interval,
     summarize_win_rate,
 )
 
@@ -112,7 +113,7 @@ def test_to_dict_has_report_keys() -> None:
     summary = summarize_win_rate([WIN, LOSS], ["u", "v"])
     record = summary.to_dict()
     assert REPORT_KEYS <= set(record)
-    assert set(record) == REPORT_KEYS | {"ci_method"}
+    assert set(record) == REPORT_KEYS | {"ci_method", "users", "ci_guaranteed"}
     assert isinstance(summary, WinRateSummary)
 
 
@@ -141,72 +142,65 @@ def several_users() -> tuple[list[PairOutcome], list[str]]:
     return outcomes, users
 
 
-def hand_cluster_bootstrap(
-    outcomes: list[PairOutcome], users: list[str], n_resamples: int, seed: int
-) -> tuple[float, float]:
-    """Independent percentile cluster bootstrap: resample users, pool their pairs."""
-    names = sorted(set(users))
-    scored = [(o.score, u) for o, u in zip(outcomes, users, strict=True) if o.score is not None]
-    sums = np.array([sum(score for score, u in scored if u == name) for name in names])
-    counts = np.array([sum(1 for _, u in scored if u == name) for name in names])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(names), size=(n_resamples, len(names)))
-    rates = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    return float(np.quantile(rates, 0.025)), float(np.quantile(rates, 0.975))
-
-
 def many_users() -> tuple[list[PairOutcome], list[str]]:
-    """The six users' pattern five times over: 30 users, the bootstrap's range."""
+    """The six users' pattern five times over: 30 users."""
     outcomes, users = several_users()
     return outcomes * 5, [f"{user}-{copy}" for copy in range(5) for user in users]
 
 
-def hand_cluster_robust_t(outcomes: list[PairOutcome], users: list[str]) -> tuple[float, float]:
-    """Independent CR1 interval: mean ± t(G-1) · sqrt(G/(G-1) · Σ_g (Σ_i e_gi)² / n²)."""
+def hand_cr2_logit(outcomes: list[PairOutcome], users: list[str]) -> tuple[float, float]:
+    """Independent CR2 / Imbens–Kolesár logit interval from dense G × G matrices.
+
+    V = Σ_g S_g² / (1 - h_g) / n²; ρ = one-way ANOVA ICC of the scores by user; df =
+    (tr Ω)² / tr(Ω²) with Ω = (1 - ρ) CKC + ρ CK²C, K = diag(n_g) - n nᵀ / N,
+    C = diag((1 - h_g)^(-1/2)); interval expit(logit μ ± t_df √V / (μ (1 - μ))).
+    """
     scored = [(o.score, u) for o, u in zip(outcomes, users, strict=True) if o.score is not None]
-    n = len(scored)
-    mean = sum(score for score, _ in scored) / n
     names = sorted({u for _, u in scored})
-    cluster_sums = [sum(score - mean for score, u in scored if u == name) for name in names]
-    groups = len(names)
-    variance = groups / (groups - 1) * sum(total**2 for total in cluster_sums) / n**2
-    half = student_t.ppf(0.975, groups - 1) * variance**0.5
-    return max(0.0, mean - half), min(1.0, mean + half)
+    groups = [np.array([s for s, u in scored if u == name]) for name in names]
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    total = sizes.sum()
+    mean = sum(g.sum() for g in groups) / total
+    h = sizes / total
+    residual_sums = np.array([(g - mean).sum() for g in groups])
+    variance = np.sum(residual_sums**2 / (1 - h)) / total**2
+    k = len(groups)
+    msb = sum(len(g) * (g.mean() - mean) ** 2 for g in groups) / (k - 1)
+    msw = sum(((g - g.mean()) ** 2).sum() for g in groups) / (total - k)
+    n0 = (total - (sizes**2).sum() / total) / (k - 1)
+    between = max((msb - msw) / n0, 0.0)
+    rho = between / (between + msw)
+    kmat = np.diag(sizes) - np.outer(sizes, sizes) / total
+    c = np.diag(1 / np.sqrt(1 - h))
+    omega = (1 - rho) * c @ kmat @ c + rho * c @ kmat @ kmat @ c
+    df = np.trace(omega) ** 2 / np.sum(omega**2)
+    half = student_t.ppf(0.975, df) * math.sqrt(variance) / (mean * (1 - mean))
+    return float(expit(logit(mean) - half)), float(expit(logit(mean) + half))
 
 
-def test_few_users_get_the_cluster_robust_t_interval() -> None:
-    outcomes, users = several_users()
+@pytest.mark.parametrize("users_of", [several_users, many_users])
+def test_several_users_get_the_cr2_logit_interval(users_of) -> None:
+    outcomes, users = users_of()
     summary = summarize_win_rate(outcomes, users)
-    assert summary.ci_method == "cluster-robust-t"
-    assert (summary.n, summary.parse_failures) == (24, 1)
+    assert summary.ci_method == "cr2-ik-logit"
     assert summary.win_rate == pytest.approx((15 + 3 / 2) / 24)
-    assert 0.0 <= summary.ci_low <= summary.win_rate <= summary.ci_high <= 1.0
-    low, high = hand_cluster_robust_t(outcomes, users)
+    assert 0.0 < summary.ci_low <= summary.win_rate <= summary.ci_high < 1.0
+    low, high = hand_cr2_logit(outcomes, users)
     assert (summary.ci_low, summary.ci_high) == pytest.approx((low, high), abs=1e-9)
+    assert summary.users == len(set(users)) and summary.ci_guaranteed
 
 
-def test_bootstrap_over_many_users() -> None:
+def test_fewer_than_five_users_are_not_guaranteed() -> None:
+    outcomes, users = several_users()
+    kept = [(o, u) for o, u in zip(outcomes, users, strict=True) if u in ("alice", "bob", "dave")]
+    summary = summarize_win_rate([o for o, _ in kept], [u for _, u in kept])
+    assert summary.ci_method == "cr2-ik-logit"
+    assert summary.users == 3 and summary.ci_guaranteed is False
+
+
+def test_the_interval_is_deterministic() -> None:
     outcomes, users = many_users()
-    assert len(set(users)) == BOOTSTRAP_MIN_USERS
-    summary = summarize_win_rate(outcomes, users)
-    assert summary.ci_method == "bootstrap-user-cluster"
-    assert summary.win_rate == pytest.approx((15 + 3 / 2) / 24)
-    assert 0.0 <= summary.ci_low <= summary.win_rate <= summary.ci_high <= 1.0
-    low, high = hand_cluster_bootstrap(outcomes, users, n_resamples=20000, seed=1)
-    assert summary.ci_low == pytest.approx(low, abs=0.02)
-    assert summary.ci_high == pytest.approx(high, abs=0.02)
-
-
-def test_bootstrap_is_reproducible_with_seed() -> None:
-    outcomes, users = many_users()
-    first = summarize_win_rate(outcomes, users, seed=7, n_resamples=500)
-    again = summarize_win_rate(outcomes, users, seed=7, n_resamples=500)
-    assert first == again
-    others = {
-        (s.ci_low, s.ci_high)
-        for s in (summarize_win_rate(outcomes, users, seed=k, n_resamples=500) for k in range(5))
-    }
-    assert len(others) > 1  # the seed actually drives the resampling
+    assert summarize_win_rate(outcomes, users) == summarize_win_rate(outcomes, users)
 
 
 def test_users_with_only_failures_do_not_count_as_clusters() -> None:
@@ -250,13 +244,10 @@ def scores_by_user(outcomes: list[PairOutcome], users: list[str]) -> dict[str, l
     return by_user
 
 
-@pytest.mark.parametrize("users_of", [several_users, many_users])
-def test_win_rate_interval_is_the_shared_clustered_mean_interval(users_of) -> None:
-    outcomes, users = users_of()
-    summary = summarize_win_rate(outcomes, users, seed=5, n_resamples=300)
-    interval = clustered_mean_interval(
-        scores_by_user(outcomes, users), 5, n_resamples=300, bounds=(0.0, 1.0)
-    )
+def test_win_rate_interval_is_the_shared_rate_interval() -> None:
+    outcomes, users = several_users()
+    summary = summarize_win_rate(outcomes, users)
+    interval = rate_interval(scores_by_user(outcomes, users))
     assert (summary.ci_low, summary.ci_high, summary.ci_method) == (
         interval.low,
         interval.high,
@@ -264,22 +255,13 @@ def test_win_rate_interval_is_the_shared_clustered_mean_interval(users_of) -> No
     )
 
 
-def test_weights_repeat_observations() -> None:
-    """A value of weight 2 counts as that value twice (the pooled mean is Σw·v / Σw)."""
-    values = {"u": [0.2, 0.9], "v": [0.4], "w": [0.7, 0.1]}
-    weights = {"u": [2.0, 1.0], "v": [1.0], "w": [1.0, 3.0]}
-    repeated = {"u": [0.2, 0.2, 0.9], "v": [0.4], "w": [0.7, 0.1, 0.1, 0.1]}
-    weighted = clustered_mean_interval(values, weights_by_user=weights)
-    again = clustered_mean_interval(repeated)
-    assert (weighted.low, weighted.high) == pytest.approx((again.low, again.high), abs=1e-12)
-    assert weighted.method == "cluster-robust-t"
-
-
-def test_unbounded_means_are_not_clipped() -> None:
+def test_unbounded_means_use_the_linear_scale_and_the_metric_range() -> None:
     values = {"u": [-0.9, -0.7], "v": [0.1], "w": [-0.2, 0.3]}
-    interval = clustered_mean_interval(values)
-    assert interval.low < -1.0  # three users: t(2) is wide; a rate would be clipped at 0
-    assert clustered_mean_interval(values, bounds=(0.0, 1.0)).low == 0.0
+    interval = clustered_mean_interval(values, scale="linear")
+    assert interval.method == "cr2-ik"
+    assert interval.low < -1.0  # three users: few degrees of freedom, a wide interval
+    clipped = clustered_mean_interval(values, scale="linear", bounds=(-1.0, 1.0))
+    assert clipped.low == -1.0
 
 
 def test_interval_needs_two_users_with_values_and_a_spread() -> None:

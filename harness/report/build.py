@@ -8,7 +8,7 @@ one writer of report.json; `prefbench.harness.report.file.read_report` is its on
 """
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,14 @@ from prefbench.scorers.stats import (
     bradley_terry_ratings,
     length_controlled_win_rate,
     per_user_win_rates,
+    quality_gate,
     self_preference,
     soft_win_rate,
     summarize_win_rate,
 )
 from prefbench.solvers.registry import control_checks_of, lookup_system
 
-REPORT_FORMAT = 5
+REPORT_FORMAT = 6
 """report.json's layout version: bump it when the layout changes, so old reports are rebuilt."""
 
 
@@ -53,7 +54,10 @@ class JudgedComparison:
     `users` and `datasets` give each pair's user and dataset, `winners` the candidate
     number chosen in each order (``"ab"``, ``"ba"``; None where unparsed) and `lengths` the
     characters of A's and B's outputs, `soft_scores` A's probability of winning where the
-    judge read log-probabilities (None elsewhere), all aligned with `outcomes`.
+    judge read log-probabilities (None elsewhere), `sources` where each order's verdict came
+    from and `verdict_modes` how the judge read it (None for a judge that records none), all
+    aligned with `outcomes`; `identical` says whether A's and B's outputs were the same text
+    (empty when not read).
     """
 
     system_a: str
@@ -66,6 +70,9 @@ class JudgedComparison:
     winners: list[tuple[int | None, int | None]]
     lengths: list[tuple[int, int]]
     soft_scores: list[float | None]
+    sources: list[tuple[str | None, str | None]]
+    verdict_modes: list[str | None]
+    identical: list[bool] = field(default_factory=list)
 
     def length_differences(self) -> list[int]:
         """``len(A's output) - len(B's output)`` per pair, in characters."""
@@ -83,28 +90,43 @@ class JudgedComparison:
                 length_a,
                 length_b,
                 pair.score,
+                source_ab,
+                source_ba,
+                mode,
             )
-            for pair, user, (winner_ab, winner_ba), (length_a, length_b) in zip(
-                self.outcomes, self.users, self.winners, self.lengths, strict=True
+            for pair, user, (winner_ab, winner_ba), (length_a, length_b), (
+                source_ab,
+                source_ba,
+            ), mode in zip(
+                self.outcomes,
+                self.users,
+                self.winners,
+                self.lengths,
+                self.sources,
+                self.verdict_modes,
+                strict=True,
             )
         ]
 
     def by_dataset(self) -> dict[str, "JudgedComparison"]:
         """The same comparison split by dataset, in order of first appearance."""
         names = list(dict.fromkeys(self.datasets))
+
+        def part(values: list, name: str) -> list:
+            return [v for v, d in zip(values, self.datasets, strict=True) if d == name]
+
         return {
             name: replace(
                 self,
-                outcomes=[
-                    o for o, d in zip(self.outcomes, self.datasets, strict=True) if d == name
-                ],
-                users=[u for u, d in zip(self.users, self.datasets, strict=True) if d == name],
+                outcomes=part(self.outcomes, name),
+                users=part(self.users, name),
                 datasets=[name] * self.datasets.count(name),
-                winners=[w for w, d in zip(self.winners, self.datasets, strict=True) if d == name],
-                lengths=[n for n, d in zip(self.lengths, self.datasets, strict=True) if d == name],
-                soft_scores=[
-                    s for s, d in zip(self.soft_scores, self.datasets, strict=True) if d == name
-                ],
+                winners=part(self.winners, name),
+                lengths=part(self.lengths, name),
+                soft_scores=part(self.soft_scores, name),
+                sources=part(self.sources, name),
+                verdict_modes=part(self.verdict_modes, name),
+                identical=part(self.identical, name) if self.identical else [],
             )
             for name in names
         }
@@ -118,6 +140,7 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
     """
     metadata = log.eval.metadata or {}
     outcomes, users, datasets, winners, lengths, soft_scores = [], [], [], [], [], []
+    sources, verdict_modes, identical = [], [], []
     for sample in log.samples or []:
         if sample.error is not None:  # failed within the error policy: in `failed_samples`
             continue
@@ -131,15 +154,15 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
         outcomes.append(outcome_from_metadata(verdicts, tie_policy))
         winners.append((verdicts.get("winner_ab"), verdicts.get("winner_ba")))
         soft_scores.append(verdicts.get("soft_score"))
+        sources.append((verdicts.get("verdict_source_ab"), verdicts.get("verdict_source_ba")))
+        verdict_modes.append(verdicts.get("verdict_mode"))
         sample_metadata = sample.metadata or {}
         users.append(str(sample_metadata.get("user")))
         datasets.append(str(sample_metadata.get("dataset")))
-        lengths.append(
-            (
-                len(str(sample_metadata.get("candidate_a") or "")),
-                len(str(sample_metadata.get("candidate_b") or "")),
-            )
-        )
+        text_a = str(sample_metadata.get("candidate_a") or "")
+        text_b = str(sample_metadata.get("candidate_b") or "")
+        lengths.append((len(text_a), len(text_b)))
+        identical.append(text_a.strip() == text_b.strip())
     return JudgedComparison(
         system_a=str(metadata.get("system_a")),
         system_b=str(metadata.get("system_b")),
@@ -151,26 +174,33 @@ def read_comparison(log: EvalLog, tie_policy: TiePolicy) -> JudgedComparison:
         winners=winners,
         lengths=lengths,
         soft_scores=soft_scores,
+        sources=sources,
+        verdict_modes=verdict_modes,
+        identical=identical,
     )
 
 
-def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: int) -> dict:
+def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy) -> dict:
     """One report.json comparison (docs/design.md §7) of one dataset, with per-user rows.
 
     Beside the raw win rate it holds the length-controlled one (`lc_win_rate`, `lc_ci_low`,
-    `lc_ci_high`, `lc_ci_method`, `length_coefficient`: `length_controlled_win_rate`) and,
-    only when the verdicts carry soft scores (`verdict: logprobs`), the soft one
-    (`soft_n`, `soft_win_rate`, `soft_ci_low`, `soft_ci_high`, `soft_ci_method`).
+    `lc_ci_high`, `lc_ci_method`, `length_coefficient`, `lc_separation`:
+    `length_controlled_win_rate`) and, only when the verdicts carry soft scores
+    (`verdict: logprobs`), the soft one (`soft_n`, `soft_win_rate`, `soft_ci_low`,
+    `soft_ci_high`, `soft_ci_method`, `soft_users`, `soft_ci_guaranteed`). `users` counts the
+    users with a scored pair and `ci_guaranteed` says whether the intervals rest on enough of
+    them for their measured coverage (`prefbench.scorers.stats.GUARANTEED_MIN_USERS`).
+    `identical_outputs` counts the pairs (of `compared_outputs`, parse failures included)
+    whose two outputs were the same text: no judge can tell those apart.
     """
-    summary = summarize_win_rate(comparison.outcomes, comparison.users, seed=seed)
-    per_user = per_user_win_rates(comparison.outcomes, comparison.users, seed=seed)
+    summary = summarize_win_rate(comparison.outcomes, comparison.users)
+    per_user = per_user_win_rates(comparison.outcomes, comparison.users)
     length_controlled = length_controlled_win_rate(
         [pair.score for pair in comparison.outcomes],
         comparison.length_differences(),
         comparison.users,
-        seed=seed,
     )
-    soft = soft_win_rate(comparison.soft_scores, comparison.users, seed=seed)
+    soft = soft_win_rate(comparison.soft_scores, comparison.users)
     return {
         "dataset": ",".join(dict.fromkeys(comparison.datasets)),
         "system_a": comparison.system_a,
@@ -182,15 +212,15 @@ def comparison_row(comparison: JudgedComparison, tie_policy: TiePolicy, seed: in
         **length_controlled.to_dict(),
         **(soft.to_dict() if soft is not None else {}),
         "per_user": {user: row.to_dict() for user, row in per_user.items()},
+        "identical_outputs": sum(comparison.identical) if comparison.identical else None,
+        "compared_outputs": len(comparison.identical) if comparison.identical else None,
     }
 
 
-def comparison_rows(
-    comparisons: list[JudgedComparison], tie_policy: TiePolicy, seed: int
-) -> list[dict]:
+def comparison_rows(comparisons: list[JudgedComparison], tie_policy: TiePolicy) -> list[dict]:
     """report.json `comparisons`: one row per (judge log, dataset)."""
     return [
-        comparison_row(part, tie_policy, seed)
+        comparison_row(part, tie_policy)
         for comparison in comparisons
         for part in comparison.by_dataset().values()
     ]
@@ -245,19 +275,38 @@ def battles(comparisons: list[JudgedComparison]) -> list[Battle]:
 
 
 def ratings_rows(
-    comparisons: list[JudgedComparison], seed: int, anchor: str | None = None
+    comparisons: list[JudgedComparison],
+    anchor: str | None = None,
+    judge_flags: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Bradley–Terry ratings of all systems with user-bootstrap intervals (empty if no data).
+    """Bradley–Terry ratings of all systems with user-clustered intervals (empty if no data).
 
     `anchor` (the reference system) is pinned to 1000 when it played; otherwise the ratings
-    are centered on a mean of 1000.
+    are centered on a mean of 1000. Each row's `judge_flags` lists the quality-gate reasons
+    of every flagged judge (`judge_flags`: judge → reasons) whose battles entered its rating,
+    each prefixed by the judge's name.
     """
     judged = battles(comparisons)
     if not judged:
         return []
     played = {battle.system_a for battle in judged} | {battle.system_b for battle in judged}
     pinned = anchor if anchor in played else None
-    return [rating.to_dict() for rating in bradley_terry_ratings(judged, seed=seed, anchor=pinned)]
+    judges_of: dict[str, set[str]] = {}
+    for comparison in comparisons:
+        for system in (comparison.system_a, comparison.system_b):
+            judges_of.setdefault(system, set()).add(comparison.judge)
+    flags = judge_flags or {}
+    return [
+        {
+            **rating.to_dict(),
+            "judge_flags": [
+                f"{judge}: {reason}"
+                for judge in sorted(judges_of.get(rating.system, set()))
+                for reason in flags.get(judge, [])
+            ],
+        }
+        for rating in bradley_terry_ratings(judged, anchor=pinned)
+    ]
 
 
 def role_models(profile: Profile, roles: tuple[str, ...]) -> set[str]:
@@ -284,14 +333,22 @@ def system_models(profile: Profile, systems: set[str]) -> dict[str, set[str]]:
     return models
 
 
-def judge_audit_rows(
-    comparisons: list[JudgedComparison], profile: Profile, seed: int
-) -> list[dict[str, Any]]:
-    """report.json `judge_audit`: per judge, position and length bias and self-preference.
+def order_blind(judge: str) -> bool:
+    """Whether a registered judge ignores the candidates' order (False for an unknown one)."""
+    try:
+        return lookup_judge(judge).order_blind
+    except PrefbenchInputError:
+        return False
 
-    Each row is `{"judge", "judge_models", **audit_judge(...), "self_preference": [...]}`
-    (`prefbench.scorers.stats.audit_judge`, `prefbench.scorers.stats.self_preference`) over every
-    pair the judge judged, across comparisons and datasets.
+
+def judge_audit_rows(comparisons: list[JudgedComparison], profile: Profile) -> list[dict[str, Any]]:
+    """report.json `judge_audit`: per judge, position and length bias, self-preference, gate.
+
+    Each row is `{"judge", "judge_models", "order_blind", **audit_judge(...),
+    "self_preference": [...], "quality_gate": {"flagged", "reasons"}}`
+    (`prefbench.scorers.stats.audit_judge`, `prefbench.scorers.stats.self_preference`,
+    `prefbench.scorers.stats.quality_gate`) over every pair the judge judged, across
+    comparisons and datasets.
     """
     rows = []
     for judge in dict.fromkeys(comparison.judge for comparison in comparisons):
@@ -299,32 +356,50 @@ def judge_audit_rows(
         pairs = [pair for comparison in judged for pair in comparison.audited_pairs()]
         systems = {c.system_a for c in judged} | {c.system_b for c in judged}
         models = judge_models(profile, judge)
+        blind = order_blind(judge)
+        audit = audit_judge(pairs)
         rows.append(
             {
                 "judge": judge,
                 "judge_models": sorted(models),
-                **audit_judge(pairs, seed=seed),
-                "self_preference": self_preference(
-                    pairs, models, system_models(profile, systems), seed=seed
-                ),
+                "order_blind": blind,
+                **audit,
+                "self_preference": self_preference(pairs, models, system_models(profile, systems)),
+                "quality_gate": quality_gate(audit, order_blind=blind),
             }
         )
     return rows
+
+
+def flagged_judges(audits: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Judge → its quality-gate reasons, for every judge that failed the gate."""
+    return {
+        audit["judge"]: audit["quality_gate"]["reasons"]
+        for audit in audits
+        if audit["quality_gate"]["flagged"]
+    }
+
+
+def with_judge_flags(rows: list[dict], flags: dict[str, list[str]]) -> list[dict]:
+    """Rows (comparisons, aggregates) with `judge_flags`: their judge's gate reasons, or []."""
+    return [{**row, "judge_flags": flags.get(row["judge"], [])} for row in rows]
 
 
 def build_report(run: RunFolder, profile: Profile, judge_logs: list[Path]) -> dict[str, Any]:
     """The report.json object for a run whose judge logs are given."""
     policy: TiePolicy = profile.judge.tie_policy  # type: ignore[assignment]
     comparisons = [read_comparison(read_eval_log(str(path)), policy) for path in judge_logs]
-    rows = comparison_rows(comparisons, policy, profile.seed)
+    audits = judge_audit_rows(comparisons, profile)
+    flags = flagged_judges(audits)
+    rows = with_judge_flags(comparison_rows(comparisons, policy), flags)
     return {
         "run": str(run.root),
         "profile": profile.name,
         "reference_system": profile.reference_system,
         "comparisons": rows,
-        "aggregate": aggregate_rows(rows),
-        "ratings": ratings_rows(comparisons, profile.seed, profile.reference_system),
-        "judge_audit": judge_audit_rows(comparisons, profile, profile.seed),
+        "aggregate": with_judge_flags(aggregate_rows(rows), flags),
+        "ratings": ratings_rows(comparisons, profile.reference_system, flags),
+        "judge_audit": audits,
         "controls": controls_section(rows, control_checks_of(profile.systems)),
         "agreement": agreement_section(run.root, judge_logs, profile.seed, tie_policy=policy),
         "cost": cost_section(run, profile, judge_logs),

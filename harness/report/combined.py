@@ -39,6 +39,7 @@ from prefbench.harness.report.build import (
     read_comparison,
     read_previous_report,
     report_html_path,
+    with_judge_flags,
 )
 from prefbench.harness.report.html import data_uri
 from prefbench.harness.report.tables import TEMPLATES, page_context, terminal_tables
@@ -110,14 +111,15 @@ def combined_report(
         for result in results
         for path in result.judge_logs
     ]
+    flags = {row["judge"]: row["judge_flags"] for row in rows if row.get("judge_flags")}
     return {
         "run": str(run_root),
         "profile": profile.name,
         "reference_system": profile.reference_system,
         "datasets": [_dataset_entry(run_root, result) for result in results],
         "comparisons": rows,
-        "aggregate": aggregate_rows(rows),
-        "ratings": ratings_rows(comparisons, profile.seed),
+        "aggregate": with_judge_flags(aggregate_rows(rows), flags),
+        "ratings": ratings_rows(comparisons, profile.reference_system, flags),
         "inputs_key": combined_inputs_key(profile, results),
     }
 

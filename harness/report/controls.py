@@ -27,7 +27,9 @@ HOW_TO_READ = (
     "to the user's own agent (preference_agent). A judge detects personalization at this "
     "sample size when both win rates have a 95 % interval above 50 %. When one does not, "
     "'needed' is the sample the observed effect would need for that (80 % power; Cohen's h "
-    "with a design effect for clustering by user, docs/controls_and_verdicts.md)."
+    "with a design effect for clustering by user, docs/controls_and_verdicts.md). 'identical' "
+    "counts the pairs whose two systems wrote the same text: when most are, a failed check "
+    "says the systems do not differ, not that the judge cannot see a difference."
 )
 
 
@@ -62,10 +64,24 @@ def _needed(check: Mapping[str, Any]) -> str:
     )
 
 
+def _identical(check: Mapping[str, Any]) -> str:
+    compared = check.get("compared_outputs")
+    if not compared:
+        return MISSING
+    return f"{check.get('identical_outputs')} of {compared}"
+
+
 def controls_report_section(section: Mapping[str, Any]) -> Section:
-    """The controls section of report.md/html: one table per judge."""
+    """The controls section of report.md/html: one table per judge, then each failure's cause."""
     tables = []
+    diagnoses = []
     for judge, result in section.items():
+        diagnoses += [
+            f"{judge}: {check.get('better')} vs {check.get('worse')} "
+            f"({text(check.get('dataset'))}): {check.get('diagnosis')}."
+            for check in result.get("checks", [])
+            if check.get("diagnosis")
+        ]
         body = [
             cells(
                 f"{check.get('better')} beats {check.get('worse')}",
@@ -74,6 +90,7 @@ def controls_report_section(section: Mapping[str, Any]) -> Section:
                 percent(check.get("win_rate")),
                 interval(check.get("ci_low"), check.get("ci_high")),
                 "yes" if check.get("expected_order") else "no",
+                _identical(check),
                 _needed(check),
             )
             for check in result.get("checks", [])
@@ -81,7 +98,14 @@ def controls_report_section(section: Mapping[str, Any]) -> Section:
         tables.append(
             Table(
                 columns=columns(
-                    "expected order", "dataset", "n", "win %", "95% CI", "holds", "needed"
+                    "expected order",
+                    "dataset",
+                    "n",
+                    "win %",
+                    "95% CI",
+                    "holds",
+                    "identical",
+                    "needed",
                 ),
                 rows=body,
                 title=f"Controls (judge: {judge}): the judge can detect personalization at "
@@ -90,4 +114,6 @@ def controls_report_section(section: Mapping[str, Any]) -> Section:
                 "effect (80 % power); – when the check holds or the effect is zero or reversed",
             )
         )
-    return Section(key="controls", title="Controls", paragraphs=[HOW_TO_READ], tables=tables)
+    return Section(
+        key="controls", title="Controls", paragraphs=[HOW_TO_READ, *diagnoses], tables=tables
+    )

@@ -55,19 +55,23 @@ def _rows(value: Any) -> list[dict[str, Any]]:
 def win_rate_figure(report: Mapping[str, Any]) -> Figure | None:
     """Bars of the reference system's win rate vs each system, 95 % intervals, 50 % dashed.
 
-    One bar per compared system; with several datasets the bars are grouped by dataset.
-    None when no comparison has a win rate.
+    One bar per compared system; with several datasets the bars are grouped by dataset. When a
+    comparison does not start from the reference (a control pair), every bar is labelled
+    "A vs B" and the axis reads "win rate of the first system named". None when no
+    comparison has a win rate.
     """
     reference = report.get("reference_system")
     rows = [row for row in _rows(report.get("comparisons")) if row.get("win_rate") is not None]
     if not rows:
         return None
 
+    # a control pair (system A is not the reference) is labelled "A vs B", and then every bar
+    # is, so that no bar reads as the reference's win rate when it is not
+    mixed = any(row.get("system_a") != reference for row in rows)
+
     def label(row: dict[str, Any]) -> str:
         system_b = str(row.get("system_b"))
-        return (
-            system_b if row.get("system_a") == reference else f"{row.get('system_a')} vs {system_b}"
-        )
+        return f"{row.get('system_a')} vs {system_b}" if mixed else system_b
 
     datasets = list(dict.fromkeys(str(row.get("dataset")) for row in rows))
     labels = list(dict.fromkeys(label(row) for row in rows))
@@ -97,7 +101,7 @@ def win_rate_figure(report: Mapping[str, Any]) -> Figure | None:
     axes.axhline(0.5, linestyle="--", color="0.4", linewidth=1)
     axes.set_ylim(0, 1)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))
-    axes.set_ylabel(f"win rate of {reference}")
+    axes.set_ylabel("win rate of the first system named" if mixed else f"win rate of {reference}")
     if grouped:
         axes.set_xticks(np.arange(len(datasets)), datasets)
         axes.legend(title="vs system", fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))

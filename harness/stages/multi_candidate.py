@@ -80,7 +80,7 @@ class MultiCandidateStage(Stage):
         (context.multi_candidate_log,) = context.runner.run_stages(
             [request], before_eval=lambda pending: size_batches(context, pending, len(logs))
         )
-        section = read_multi_candidate(context.multi_candidate_log.read(), seed=profile.seed)
+        section = read_multi_candidate(context.multi_candidate_log.read())
         self.keep_section(context, section)
 
     def plan(self, context: PipelineContext, planner: "Planner") -> None:

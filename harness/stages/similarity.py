@@ -78,7 +78,7 @@ class SimilarityStage(Stage):
                 context.generation_logs[name],
                 profile.metrics.text_metrics,
             )
-            rows += similarity_rows(scored.read(), seed=profile.seed)
+            rows += similarity_rows(scored.read())
         section = {
             "encoder": encoder_name(profile.metrics.encoder),
             "num_layers": profile.metrics.num_layers,

@@ -2,12 +2,12 @@
 
 from prefbench.scorers.stats.bradley_terry import (
     BATTLE_OUTCOMES,
-    PRIOR_SD,
     Battle,
     BattleOutcome,
     Rating,
     bradley_terry_ratings,
     fit_bradley_terry,
+    separated_systems,
 )
 from prefbench.scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
 from prefbench.scorers.stats.controls import (
@@ -28,12 +28,13 @@ from prefbench.scorers.stats.first_choice import (
     vote_totals,
 )
 from prefbench.scorers.stats.intervals import (
-    BOOTSTRAP_MIN_USERS,
+    GUARANTEED_MIN_USERS,
     CiMethod,
     Interval,
-    check_interval_settings,
+    check_confidence,
     clustered_mean_interval,
     containing,
+    rate_interval,
     wilson_interval,
 )
 from prefbench.scorers.stats.judge_audit import (
@@ -42,6 +43,12 @@ from prefbench.scorers.stats.judge_audit import (
     audit_judge,
     self_preference,
 )
+from prefbench.scorers.stats.judge_gate import (
+    FIRST_SLOT_BAND,
+    MAX_FALLBACK_SHARE,
+    MIN_POSITION_CONSISTENCY,
+    quality_gate,
+)
 from prefbench.scorers.stats.length_control import (
     LengthControlledWinRate,
     length_controlled_win_rate,
@@ -49,8 +56,10 @@ from prefbench.scorers.stats.length_control import (
 )
 from prefbench.scorers.stats.logistic import (
     INTERCEPT_PRIOR_SD,
+    PRIOR_SD,
     ClusteredLogistic,
     fit_clustered_logistic,
+    separated,
 )
 from prefbench.scorers.stats.soft_win_rate import SoftWinRate, soft_win_rate
 from prefbench.scorers.stats.win_rate import WinRateSummary, summarize_win_rate
@@ -64,8 +73,11 @@ __all__ = [
     "normalized_length_gap",
     "AuditedPair",
     "BATTLE_OUTCOMES",
-    "BOOTSTRAP_MIN_USERS",
     "CONTROL_KINDS",
+    "FIRST_SLOT_BAND",
+    "GUARANTEED_MIN_USERS",
+    "MAX_FALLBACK_SHARE",
+    "MIN_POSITION_CONSISTENCY",
     "Battle",
     "BattleOutcome",
     "CiMethod",
@@ -83,7 +95,7 @@ __all__ = [
     "aggregate_across_datasets",
     "audit_judge",
     "bradley_terry_ratings",
-    "check_interval_settings",
+    "check_confidence",
     "clustered_mean_interval",
     "containing",
     "control_checks",
@@ -92,7 +104,11 @@ __all__ = [
     "fit_bradley_terry",
     "length_controlled_win_rate",
     "per_user_win_rates",
+    "quality_gate",
+    "rate_interval",
     "self_preference",
+    "separated",
+    "separated_systems",
     "soft_win_rate",
     "required_sample",
     "summarize_first_choice",

@@ -6,21 +6,34 @@ probability that system ``i`` beats system ``j`` is
 
     P(i beats j) = 1 / (1 + base ** ((rating_j - rating_i) / scale))
 
-A tie counts as half a win for each side: every tied battle is entered twice, once as a win
-of each system, with weight 0.5. Parse failures are not battles; the caller drops them.
+A tie counts as half a win for each side (the fractional outcome 0.5). Parse failures are not
+battles; the caller drops them.
 
-The strengths are the maximum a posteriori estimate under a weak Gaussian prior (a ridge
-penalty) on every natural-log strength, :data:`PRIOR_SD` = 2.5: the default scale Gelman,
-Jakulin, Pittau & Su (2008, "A weakly informative default prior distribution for logistic and
-other regression models", Ann. Appl. Stat. 2(4)) recommend for a logistic coefficient, and
-the Gaussian prior of Bayesian Bradley–Terry models (Caron & Doucet 2012, "Efficient Bayesian
-inference for generalized Bradley–Terry models", J. Comput. Graph. Stat. 21(1)). Without it
-a system that wins (or loses) every battle it played has no finite maximum-likelihood rating
-and an optimizer stops wherever it stops (the demo once spanned 297 to 2097 Elo). With it,
-6 wins in 6 battles against an equal opponent put the winner about 540 Elo points above it
-(odds of about 22 to 1), 60 wins in 60 about 870: finite, ordered, and still growing with the
-evidence. The prior is weak: with a few dozen battles per system it moves ratings by a few
-Elo points only.
+The fit is a logistic regression of A's outcome on ``e_A - e_B``
+(:func:`prefbench.scorers.stats.logistic.fit_clustered_logistic`). **Anchored to the
+evidence**: with an anchor (the report's reference system, pinned at 1000) the anchor has no
+coefficient and every other system's strength is its difference from the anchor, under the
+nearly flat prior N(0, :data:`~prefbench.scorers.stats.logistic.INTERCEPT_PRIOR_SD`²) on that
+difference: the prior is centred on equality with the reference and moves an estimate by less
+than 1 % once a system has a few battles. It is there only so that a system that won (or lost)
+every battle, whose maximum-likelihood rating is infinite, still gets a finite one; such a
+system is marked ``separated`` (it lies outside the anchor's strongly connected component of
+the "scored at least a tie against" graph, the condition of Zermelo 1929 and Ford 1957 for a
+finite estimate) and gets no interval. A system that only ever tied the reference rates
+exactly the reference's rating. Without an anchor every strength gets the prior and the
+ratings are centred on a mean of 1000.
+
+The interval of a rating follows the one rule of every other interval (docs/statistics.md),
+clustered by user. A system that only ever met the anchor (the report's usual design: every
+comparison is the reference against one system) has a strength that depends on those battles
+alone, so its interval *is* its win rate's against the anchor
+(:func:`~prefbench.scorers.stats.intervals.rate_interval`: CR2 / Imbens–Kolesár t on the logit
+scale, Wilson where that does not exist), mapped to the Elo scale: the rating interval excludes
+the anchor's 1000 exactly when the win-rate interval excludes 50 %. Any other system (one that
+met a system other than the anchor, e.g. a control pair) gets the CR2 sandwich variance of its
+strength in the joint fit with a t quantile on the Imbens–Kolesár degrees of freedom
+(``"cr2-ik"``; the model's Wald interval, ``"wald"``, where the clustered variance does not
+exist). tests/test_bradley_terry.py checks both.
 """
 
 from __future__ import annotations
@@ -31,16 +44,27 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
-from scipy.special import expit
+
+from prefbench.scorers.stats.intervals import (
+    Interval,
+    check_confidence,
+    containing,
+    rate_interval,
+)
+from prefbench.scorers.stats.logistic import (
+    INTERCEPT_PRIOR_SD,
+    ClusteredLogistic,
+    fit_clustered_logistic,
+)
 
 __all__ = [
     "BATTLE_OUTCOMES",
-    "PRIOR_SD",
     "Battle",
     "BattleOutcome",
     "Rating",
     "bradley_terry_ratings",
     "fit_bradley_terry",
+    "separated_systems",
 ]
 
 BattleOutcome = Literal["win", "loss", "tie"]
@@ -48,14 +72,7 @@ BattleOutcome = Literal["win", "loss", "tie"]
 
 BATTLE_OUTCOMES: tuple[BattleOutcome, ...] = get_args(BattleOutcome)
 
-PRIOR_SD = 2.5
-"""Standard deviation of the Gaussian prior on each natural-log strength (ridge penalty
-``||beta||² / (2 · PRIOR_SD²)`` added to the negative log-likelihood); see the module
-docstring. 2.5 natural-log units are 434 Elo points (scale 400, base 10)."""
-
-GRADIENT_TOLERANCE = 1e-7
-"""Largest gradient component (of the objective per unit of battle weight) accepted at the
-fitted strengths; an optimizer that stops above it is an error, never a silent rating."""
+_SCORES = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,7 @@ class Battle:
         system_a: Name of system A.
         system_b: Name of system B (must differ from ``system_a``).
         outcome: ``"win"``, ``"loss"`` or ``"tie"`` for system A.
-        user: The user (cluster) the judged pair belongs to; the bootstrap resamples users.
+        user: The user (cluster) the judged pair belongs to.
     """
 
     system_a: str
@@ -77,23 +94,34 @@ class Battle:
 
 @dataclass(frozen=True)
 class Rating:
-    """Bradley–Terry rating of one system, with a bootstrap confidence interval.
+    """Bradley–Terry rating of one system, with its clustered confidence interval.
 
     Attributes:
         system: Name of the system.
-        rating: Point rating on the Elo scale (fitted on all battles).
-        ci_low: Lower percentile of the user-cluster bootstrap; None when no resample
-            contained the system (and the anchor, if one is set).
-        ci_high: Upper percentile of the user-cluster bootstrap; None likewise.
+        rating: Point rating on the Elo scale.
+        ci_low: Lower end of the interval; None for the anchor (pinned), a separated
+            system, or fewer than two users.
+        ci_high: Upper end likewise.
+        ci_method: For a system that only met the anchor, its win rate's method against it
+            (``"cr2-ik-logit"``, ``"wilson"``); for any other, ``"cr2-ik"`` (or ``"wald"``
+            where the clustered variance does not exist); None without an interval.
+        ci_guaranteed: Whether the interval rests on enough users for its measured coverage
+            (:data:`~prefbench.scorers.stats.intervals.GUARANTEED_MIN_USERS`); None without
+            an interval.
+        separated: The data put no finite bound on the rating (the system won or lost
+            every battle that links it to the anchor): the prior sets it.
     """
 
     system: str
     rating: float
     ci_low: float | None
     ci_high: float | None
+    ci_method: str | None
+    ci_guaranteed: bool | None
+    separated: bool
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-ready dict with keys system, rating, ci_low, ci_high."""
+        """Return the fields as a JSON-ready dict (report.json ``ratings``)."""
         return asdict(self)
 
 
@@ -122,94 +150,98 @@ def _validate_scale(anchor: str | None, systems: Sequence[str], scale: float, ba
         raise ValueError(f"anchor {anchor!r} is not among the systems in battles: {systems}")
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """The logistic fit of the battles and how its coefficients map to systems."""
+
+    systems: list[str]
+    columns: dict[str, int]
+    model: ClusteredLogistic
+
+    def contrast(self, system: str) -> np.ndarray:
+        """The coefficient contrast that is `system`'s strength (centred without an anchor)."""
+        weights = np.zeros(self.model.design.shape[1])
+        if len(self.columns) == len(self.systems):  # no anchor: strengths around their mean
+            weights -= 1.0 / len(self.systems)
+        if system in self.columns:
+            weights[self.columns[system]] += 1.0
+        return weights
+
+
 def _systems(battles: Sequence[Battle]) -> list[str]:
     return sorted({b.system_a for b in battles} | {b.system_b for b in battles})
 
 
-def _win_weights(
-    battles: Sequence[Battle], index: dict[str, int], users: dict[str, int]
-) -> np.ndarray:
-    """Weights ``W[u, i, j]``: how often system i beat system j in user u's battles."""
-    weights = np.zeros((len(users), len(index), len(index)))
-    for battle in battles:
-        u, a, b = users[battle.user], index[battle.system_a], index[battle.system_b]
-        if battle.outcome == "win":
-            weights[u, a, b] += 1.0
-        elif battle.outcome == "loss":
-            weights[u, b, a] += 1.0
-        else:
-            weights[u, a, b] += 0.5
-            weights[u, b, a] += 0.5
-    return weights
-
-
-def _fit_strengths(wins: np.ndarray) -> np.ndarray:
-    """MAP natural-log strengths from a win-weight matrix under the :data:`PRIOR_SD` prior.
-
-    Systems without any battle weight get NaN. Minimizes the weighted Bradley–Terry negative
-    log-likelihood plus the ridge term, both divided by the total battle weight (the same
-    minimum, on a scale where one tolerance suits any number of battles), with
-    ``scipy.optimize.minimize`` (trust-exact, a trust-region Newton method, with the analytic
-    gradient and Hessian). The
-    objective is strictly convex, so the minimum is unique; the fit is accepted when the
-    gradient there is below :data:`GRADIENT_TOLERANCE`.
-
-    Raises:
-        RuntimeError: If the gradient at the optimizer's end point is not below the tolerance.
-    """
-    present = (wins.sum(axis=0) + wins.sum(axis=1)) > 0
-    strengths = np.full(len(wins), np.nan)
-    sub = wins[np.ix_(present, present)]
-    total = sub.sum()
-    precision = 1.0 / PRIOR_SD**2 / total
-
-    def objective(beta: np.ndarray) -> tuple[float, np.ndarray]:
-        margin = beta[:, None] - beta[None, :]  # margin[i, j] = beta_i - beta_j
-        loss = float(np.sum(sub * np.logaddexp(0.0, -margin))) / total
-        pull = sub * expit(-margin) / total
-        grad = pull.sum(axis=0) - pull.sum(axis=1)
-        loss += 0.5 * precision * float(beta @ beta)
-        return loss, grad + precision * beta
-
-    def hessian(beta: np.ndarray) -> np.ndarray:
-        p = expit(beta[:, None] - beta[None, :])
-        curvature = (sub + sub.T) * p * (1.0 - p) / total
-        hess = -curvature
-        np.fill_diagonal(hess, curvature.sum(axis=1))
-        return hess + precision * np.eye(len(beta))
-
-    from scipy.optimize import minimize  # only when ratings are fitted
-
-    result = minimize(
-        objective,
-        np.zeros(int(present.sum())),
-        jac=True,
-        hess=hessian,
-        method="trust-exact",
-        options={"maxiter": 500, "gtol": GRADIENT_TOLERANCE / 10},
+def _fit(battles: Sequence[Battle], anchor: str | None) -> _Fit:
+    systems = _systems(battles)
+    free = [system for system in systems if system != anchor]
+    columns = {system: i for i, system in enumerate(free)}
+    design = np.zeros((len(battles), len(free)))
+    for row, battle in enumerate(battles):
+        if battle.system_a in columns:
+            design[row, columns[battle.system_a]] = 1.0
+        if battle.system_b in columns:
+            design[row, columns[battle.system_b]] = -1.0
+    model = fit_clustered_logistic(
+        [_SCORES[battle.outcome] for battle in battles],
+        design,
+        [battle.user for battle in battles],
+        [INTERCEPT_PRIOR_SD] * len(free),
     )
-    gradient = float(np.max(np.abs(objective(result.x)[1])))
-    if gradient > GRADIENT_TOLERANCE:
-        raise RuntimeError(
-            f"Bradley–Terry fit did not converge: gradient {gradient:.2e} after "
-            f"{result.nit} iterations ({result.message})"
+    return _Fit(systems, columns, model)
+
+
+def separated_systems(battles: Sequence[Battle], anchor: str | None) -> set[str]:
+    """Systems whose rating the battles do not bound (the prior sets it).
+
+    An edge i → j means i scored at least a tie against j in some battle. With an anchor, a
+    system outside the anchor's strongly connected component of that graph has an infinite
+    maximum-likelihood difference from the anchor; without one, every system when the graph
+    is not strongly connected (``scipy.sparse.csgraph.connected_components``).
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    systems = _systems(battles)
+    index = {system: i for i, system in enumerate(systems)}
+    graph = np.zeros((len(systems), len(systems)))
+    for battle in battles:
+        a, b = index[battle.system_a], index[battle.system_b]
+        if battle.outcome != "loss":
+            graph[a, b] = 1.0
+        if battle.outcome != "win":
+            graph[b, a] = 1.0
+    count, labels = connected_components(graph, directed=True, connection="strong")
+    if anchor is None:
+        return set(systems) if count > 1 else set()
+    return {system for system in systems if labels[index[system]] != labels[index[anchor]]}
+
+
+def _anchor_only_interval(
+    battles: Sequence[Battle], system: str, anchor: str, confidence: float
+) -> Interval | None:
+    """The logit-scale interval of `system`'s win rate against the anchor.
+
+    None when the system also met another system, or its win rate is 0 or 1.
+    """
+    by_user: dict[str, list[float]] = {}
+    for battle in battles:
+        if system not in (battle.system_a, battle.system_b):
+            continue
+        if anchor not in (battle.system_a, battle.system_b):
+            return None
+        score = _SCORES[battle.outcome]
+        by_user.setdefault(battle.user, []).append(
+            score if battle.system_a == system else 1.0 - score
         )
-    strengths[present] = result.x
-    return strengths
-
-
-def _to_elo(
-    strengths: np.ndarray,
-    anchor_index: int | None,
-    scale: float,
-    base: float,
-    initial: float,
-) -> np.ndarray:
-    """Convert natural-log strengths to Elo-scale ratings, anchored or mean-centered."""
-    ratings = strengths * scale / math.log(base)
-    if anchor_index is None:
-        return ratings - np.nanmean(ratings) + initial
-    return ratings - ratings[anchor_index] + initial
+    win_rate = rate_interval(by_user, confidence=confidence)
+    if not 0.0 < win_rate.low <= win_rate.high < 1.0:
+        return None
+    return Interval(
+        math.log(win_rate.low / (1.0 - win_rate.low)),
+        math.log(win_rate.high / (1.0 - win_rate.high)),
+        win_rate.method,
+        win_rate.users,
+    )
 
 
 def fit_bradley_terry(
@@ -219,19 +251,13 @@ def fit_bradley_terry(
     base: float = 10,
     initial: float = 1000,
 ) -> dict[str, float]:
-    """Fit Bradley–Terry ratings of every system on the Elo scale.
-
-    The fit maximizes the Bradley–Terry posterior with ``scipy.optimize.minimize`` over all
-    battles, a tie counting as half a win for each side (each tied battle enters as a win of
-    each system with weight 0.5), under the weak Gaussian prior of :data:`PRIOR_SD` on every
-    natural-log strength. The prior makes the solution unique and keeps the rating of a
-    system that only ever wins or only ever loses finite and ordered (see the module
-    docstring).
+    """Fit Bradley–Terry ratings of every system on the Elo scale (module docstring).
 
     Args:
         battles: The battles (parse failures already dropped).
-        anchor: A system pinned to ``initial`` (the report pins its reference system to 1000);
-            None (default) centers the ratings so their mean is ``initial``.
+        anchor: A system pinned to ``initial`` (the report pins its reference system to 1000),
+            the prior centred on equality with it; None (default) centres the ratings so their
+            mean is ``initial``.
         scale: Elo points for a factor ``base`` in the odds of winning (400 in chess/Arena).
         base: Base of the odds (10 in chess/Arena); must be greater than 1.
         initial: The rating of the anchor, or the mean rating without an anchor.
@@ -246,77 +272,69 @@ def fit_bradley_terry(
             not positive, or ``base`` is not above 1.
     """
     _validate(battles)
-    systems = _systems(battles)
-    _validate_scale(anchor, systems, scale, base)
-    index = {system: i for i, system in enumerate(systems)}
-    wins = _win_weights(battles, index, {battle.user: 0 for battle in battles})[0]
-    anchor_index = None if anchor is None else index[anchor]
-    ratings = _to_elo(_fit_strengths(wins), anchor_index, scale, base, initial)
-    return {system: float(ratings[i]) for system, i in index.items()}
+    _validate_scale(anchor, _systems(battles), scale, base)
+    fit = _fit(battles, anchor)
+    elo = scale / math.log(base)
+    coefficients = fit.model.coefficients
+    return {s: initial + elo * float(fit.contrast(s) @ coefficients) for s in fit.systems}
 
 
 def bradley_terry_ratings(
     battles: Sequence[Battle],
     confidence: float = 0.95,
-    n_resamples: int = 1000,
-    seed: int = 0,
     anchor: str | None = None,
 ) -> list[Rating]:
-    """Bradley–Terry ratings of every system with user-cluster bootstrap intervals.
+    """Bradley–Terry ratings of every system with user-clustered intervals.
 
-    The point ratings are :func:`fit_bradley_terry` on all battles (Elo scale: scale 400,
-    base 10, mean or anchor 1000). Each of ``n_resamples`` bootstrap resamples draws as many
-    users as there are, with replacement (``numpy.random.default_rng(seed)``), keeps all
-    battles of each drawn user (a user drawn twice counts twice) and refits; the interval is
-    the percentile interval of the refitted ratings, widened onto the point rating where it
-    falls outside (an interval always contains its estimate). A system absent from a
-    resample is left out of that resample's percentiles (and, without an anchor, the
-    resample is centered over the systems it has); with an anchor, resamples that lack the
-    anchor are left out.
+    The point ratings are :func:`fit_bradley_terry` (Elo scale: scale 400, base 10, anchor
+    or mean 1000). Each interval is the CR2 / Imbens–Kolesár t interval of the system's
+    strength (its difference from the anchor, or from the mean of all strengths), clustered
+    by user, mapped to the Elo scale (module docstring). The anchor's rating is pinned and
+    has no interval; a separated system (:func:`separated_systems`) has none either.
 
     Args:
         battles: The battles (parse failures already dropped).
         confidence: Confidence level of the intervals, strictly between 0 and 1.
-        n_resamples: Number of bootstrap resamples, at least 1.
-        seed: Seed of the bootstrap's generator; the same inputs and seed give the same result.
-        anchor: A system pinned to 1000 in the fit and in every resample; None centers the
-            ratings on a mean of 1000.
+        anchor: A system pinned to 1000; None centres the ratings on a mean of 1000.
 
     Returns:
         One :class:`Rating` per system, sorted by rating descending (ties by system name).
 
     Raises:
-        ValueError: As :func:`fit_bradley_terry`, or if ``confidence`` is not in (0, 1) or
-            ``n_resamples`` is below 1.
+        ValueError: As :func:`fit_bradley_terry`, or if ``confidence`` is not in (0, 1).
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be at least 1, got {n_resamples!r}")
-    point = fit_bradley_terry(battles, anchor=anchor)
-
-    systems = list(point)
-    index = {system: i for i, system in enumerate(systems)}
-    users = {user: i for i, user in enumerate(dict.fromkeys(b.user for b in battles))}
-    per_user = _win_weights(battles, index, users)
-    anchor_index = None if anchor is None else index[anchor]
-
-    rng = np.random.default_rng(seed)
-    draws = np.full((n_resamples, len(systems)), np.nan)
-    for r in range(n_resamples):
-        counts = np.bincount(rng.integers(0, len(users), len(users)), minlength=len(users))
-        strengths = _fit_strengths(np.tensordot(counts.astype(float), per_user, axes=1))
-        if anchor_index is not None and np.isnan(strengths[anchor_index]):
-            continue
-        draws[r] = _to_elo(strengths, anchor_index, 400, 10, 1000)
-
-    tail = (1.0 - confidence) / 2 * 100
+    check_confidence(confidence)
+    _validate(battles)
+    _validate_scale(anchor, _systems(battles), 400, 10)
+    fit = _fit(battles, anchor)
+    elo = 400 / math.log(10)
+    separated = separated_systems(battles, anchor)
     ratings = []
-    for system, i in index.items():
-        column = draws[:, i][~np.isnan(draws[:, i])]
-        low = high = None
-        if column.size:
-            low, high = (float(v) for v in np.percentile(column, [tail, 100 - tail]))
-            low, high = min(low, point[system]), max(high, point[system])
-        ratings.append(Rating(system, point[system], low, high))
+    for system in fit.systems:
+        contrast = fit.contrast(system)
+        strength = float(contrast @ fit.model.coefficients)
+        rating = 1000 + elo * strength
+        interval = None
+        if system != anchor and system not in separated:
+            interval = (
+                None
+                if anchor is None
+                else _anchor_only_interval(battles, system, anchor, confidence)
+            )
+            interval = (
+                fit.model.interval(contrast, confidence=confidence)
+                if interval is None
+                else containing(interval, strength)
+            )
+        ratings.append(
+            Rating(
+                system=system,
+                rating=rating,
+                ci_low=None if interval is None else 1000 + elo * interval.low,
+                ci_high=None if interval is None else 1000 + elo * interval.high,
+                ci_method=None if interval is None else interval.method,
+                ci_guaranteed=None if interval is None else interval.guaranteed,
+                separated=system in separated,
+            )
+        )
     return sorted(ratings, key=lambda rating: (-rating.rating, rating.system))

@@ -14,7 +14,6 @@ __all__ = ["aggregate_across_datasets", "per_user_win_rates"]
 def per_user_win_rates(
     outcomes: Sequence[PairOutcome],
     users: Sequence[str],
-    seed: int = 0,
     confidence: float = 0.95,
 ) -> dict[str, WinRateSummary]:
     """Summarize system A's win rate separately for each user.
@@ -23,8 +22,6 @@ def per_user_win_rates(
         outcomes: One combined outcome per pair (see
             :func:`prefbench.scorers.outcome.combine_orders`).
         users: The user each pair belongs to, aligned with ``outcomes``.
-        seed: Passed to :func:`~prefbench.scorers.stats.win_rate.summarize_win_rate` (its
-            bootstrap is not used for a single user, so the result does not depend on it).
         confidence: Confidence level of each user's interval, strictly between 0 and 1.
 
     Returns:
@@ -46,7 +43,7 @@ def per_user_win_rates(
     for pair, user in zip(outcomes, users, strict=True):
         by_user.setdefault(user, []).append(pair)
     return {
-        user: summarize_win_rate(pairs, [user] * len(pairs), confidence=confidence, seed=seed)
+        user: summarize_win_rate(pairs, [user] * len(pairs), confidence=confidence)
         for user, pairs in by_user.items()
     }
 

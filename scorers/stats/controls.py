@@ -23,7 +23,12 @@ if the observed effect were the true one (`required_sample`):
 V_cluster is the CR1 variance of the pooled win rate over users, G/(G−1)·Σ_g(s_g − p·n_g)²/n²
 (s_g: user g's score total, n_g its pairs). n* is then spread as pairs per user at the
 current number of users, and as users at the current pairs per user. With few users the
-interval uses t quantiles with G−1 degrees of freedom, so n* is a lower bound there.
+interval uses t quantiles with at most G−1 degrees of freedom, so n* is a lower bound there.
+
+A check that fails is **diagnosed** (`diagnosis`): when the two systems wrote the same text
+for most pairs (`identical_outputs` of `compared_outputs`, from the comparison row), the
+systems do not differ, and no judge and no sample size can change that; otherwise the judge
+does not see the difference at this sample size.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = [
     "control_checks",
     "control_pairs",
     "detects_personalization",
+    "diagnose",
     "required_sample",
 ]
 
@@ -110,6 +116,8 @@ class ControlOutcome:
     `win_rate`, `ci_low` and `ci_high` are the better system's; `expected_order` is True
     when the interval lies above 50 %; `required` is None when the check passed or the
     observed effect is zero or in the wrong direction (`note` says which).
+    `identical_outputs` of `compared_outputs` pairs had the same text from both systems (None
+    when not counted); `diagnosis` says why a failed check failed ("" when it passed).
     """
 
     check: str
@@ -126,6 +134,9 @@ class ControlOutcome:
     expected_order: bool
     required: RequiredSample | None
     note: str
+    identical_outputs: int | None = None
+    compared_outputs: int | None = None
+    diagnosis: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (report.json `controls`)."""
@@ -173,6 +184,27 @@ def required_sample(
         pairs_per_user=math.ceil(pairs / users),
         users=math.ceil(pairs / per_user_now),
     )
+
+
+MOSTLY_IDENTICAL = 0.5
+"""A failed check whose share of identical outputs exceeds this is blamed on the systems."""
+
+
+def diagnose(passed: bool, identical: int | None, compared: int | None) -> str:
+    """Why a control check failed ("" when it passed): see the module docstring.
+
+    The systems do not differ when more than :data:`MOSTLY_IDENTICAL` of the compared outputs
+    were identical; otherwise the judge did not see the difference at this sample size.
+    """
+    if passed:
+        return ""
+    if identical is not None and compared and identical / compared > MOSTLY_IDENTICAL:
+        return (
+            f"the systems do not differ: {identical} of {compared} outputs identical, so no "
+            "judge can tell them apart"
+        )
+    counted = f" ({identical} of {compared} outputs identical)" if compared else ""
+    return f"the judge does not see the difference at this sample size{counted}"
 
 
 def _oriented(row: Mapping[str, Any], check: ControlCheck) -> dict[str, Any] | None:
@@ -233,6 +265,11 @@ def control_checks(
                     expected_order=passed,
                     required=required,
                     note=note,
+                    identical_outputs=row.get("identical_outputs"),
+                    compared_outputs=row.get("compared_outputs"),
+                    diagnosis=diagnose(
+                        passed, row.get("identical_outputs"), row.get("compared_outputs")
+                    ),
                 )
             )
     return outcomes

@@ -14,13 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from prefbench.scorers.stats.intervals import (
-    CiMethod,
-    check_interval_settings,
-    clustered_mean_interval,
-    containing,
-    wilson_interval,
-)
+from prefbench.scorers.stats.intervals import CiMethod, Interval, check_confidence, rate_interval
 
 __all__ = [
     "FirstChoiceSummary",
@@ -44,8 +38,10 @@ class SystemShare:
         share: ``votes`` over all votes; None when no rotation was parsed.
         ci_low: Lower end of the interval for ``share``; None when ``share`` is None.
         ci_high: Upper end of the interval for ``share``; None when ``share`` is None.
-        ci_method: ``"cluster-robust-t"``, ``"bootstrap-user-cluster"`` or ``"wilson"``; None
-            when ``share`` is None.
+        ci_method: ``"cr2-ik-logit"`` or ``"wilson"``; None when ``share`` is None.
+        ci_guaranteed: Whether the interval rests on enough users for its measured coverage
+            (:data:`~prefbench.scorers.stats.intervals.GUARANTEED_MIN_USERS`); None when
+            ``share`` is None.
     """
 
     system: str
@@ -54,6 +50,7 @@ class SystemShare:
     ci_low: float | None
     ci_high: float | None
     ci_method: CiMethod | None
+    ci_guaranteed: bool | None
 
 
 @dataclass(frozen=True)
@@ -101,17 +98,13 @@ def _position_consistency(choices: Sequence[Sequence[RotationVote]]) -> float | 
 
 
 def _share_interval(
-    system: str,
-    per_user: dict[str, list[dict[str, float]]],
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-) -> tuple[float, float, CiMethod]:
+    system: str, per_user: dict[str, list[dict[str, float]]], confidence: float
+) -> Interval:
     """Interval of one system's pooled share, clustered by user as the win rate's is.
 
-    The pooled share is the vote-weighted mean of per-sample shares, so it is the
-    clustered mean interval of those shares weighted by each sample's votes; with one
-    user, or the same share for every user, Wilson over samples.
+    The pooled share is the vote-weighted mean of per-sample shares, so it is the clustered
+    rate interval of those shares weighted by each sample's votes (Wilson over samples where
+    that does not exist).
     """
     shares_by_user: dict[str, list[float]] = {}
     votes_by_user: dict[str, list[float]] = {}
@@ -121,22 +114,7 @@ def _share_interval(
         shares_by_user[user] = [
             sample[system] / votes for sample, votes in zip(voted, votes_by_user[user], strict=True)
         ]
-    sample_shares = [share for shares in shares_by_user.values() for share in shares]
-    interval = clustered_mean_interval(
-        shares_by_user,
-        seed,
-        weights_by_user=votes_by_user,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        bounds=(0.0, 1.0),
-    ) or wilson_interval(sum(sample_shares), len(sample_shares), confidence)
-    pooled = sum(
-        share * votes
-        for user in shares_by_user
-        for share, votes in zip(shares_by_user[user], votes_by_user[user], strict=True)
-    ) / sum(sum(votes) for votes in votes_by_user.values())
-    interval = containing(interval, pooled)
-    return interval.low, interval.high, interval.method
+    return rate_interval(shares_by_user, weights_by_user=votes_by_user, confidence=confidence)
 
 
 def summarize_first_choice(
@@ -144,8 +122,6 @@ def summarize_first_choice(
     users: Sequence[str],
     systems: Sequence[str],
     confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
 ) -> FirstChoiceSummary:
     """Votes, first-choice share and its interval per system; consistency; parse failures.
 
@@ -154,30 +130,27 @@ def summarize_first_choice(
         users: The user each sample belongs to, aligned with ``choices``.
         systems: Every system judged (a system never chosen gets 0 votes).
         confidence: Confidence level of the intervals, strictly between 0 and 1.
-        n_resamples: Bootstrap resamples.
-        seed: Seed of the bootstrap's random generator (the same for every system).
 
     Returns:
         A :class:`FirstChoiceSummary`. Each share's interval is clustered by user, as the
         win rate's (:func:`~prefbench.scorers.stats.intervals.clustered_mean_interval` of the
         per-sample shares weighted by the sample's votes, whose weighted mean is the pooled
-        share ``sum(system votes) / sum(votes)``): ``"cluster-robust-t"`` below
-        ``BOOTSTRAP_MIN_USERS`` users, ``"bootstrap-user-cluster"`` from there on, so all
-        rotations and samples of a user move together. With votes from a single user, or
-        when every user gives the system the same share, it is the Wilson interval with each
-        sample as one observation and its share of that sample's votes as the count
-        (``"wilson"``).
+        share ``sum(system votes) / sum(votes)``): the CR2 / Imbens–Kolesár t interval on the
+        logit scale (``"cr2-ik-logit"``), so all rotations and samples of a user move
+        together. With votes from a single user, when every user gives the system the same
+        share, or a share of exactly 0 or 1, it is the Wilson interval with each sample as
+        one observation (``"wilson"``).
 
     Raises:
         ValueError: If ``choices`` and ``users`` differ in length, a vote names an unknown
-            system, ``confidence`` is not in (0, 1), or ``n_resamples`` is below 1.
+            system, or ``confidence`` is not in (0, 1).
     """
     if len(choices) != len(users):
         raise ValueError(
             f"choices and users must have the same length, got {len(choices)} samples "
             f"and {len(users)} users"
         )
-    check_interval_settings(confidence, n_resamples)
+    check_confidence(confidence)
 
     per_user: dict[str, list[dict[str, float]]] = {}
     for sample, user in zip(choices, users, strict=True):
@@ -187,13 +160,15 @@ def summarize_first_choice(
 
     shares = []
     for system in systems:
-        share = ci_low = ci_high = ci_method = None
+        share = ci_low = ci_high = ci_method = guaranteed = None
         if all_votes:
             share = totals[system] / all_votes
-            ci_low, ci_high, ci_method = _share_interval(
-                system, per_user, confidence, n_resamples, seed
-            )
-        shares.append(SystemShare(system, totals[system], share, ci_low, ci_high, ci_method))
+            interval = _share_interval(system, per_user, confidence)
+            ci_low, ci_high, ci_method = interval.low, interval.high, interval.method
+            guaranteed = interval.guaranteed
+        shares.append(
+            SystemShare(system, totals[system], share, ci_low, ci_high, ci_method, guaranteed)
+        )
     shares.sort(key=lambda row: (-(row.share or 0.0), row.system))
 
     return FirstChoiceSummary(

@@ -16,11 +16,15 @@ won. The audit of one judge pools the pairs of every comparison it judged:
   ``length_bins``, the win rate of a candidate by how much longer it was than its rival
   (for the figure);
 - **self-preference**: for every system whose model is also the judge's model, that
-  system's win rate under this judge (pooled over its comparisons, from its side).
+  system's win rate under this judge (pooled over its comparisons, from its side);
+- **where the verdicts came from**: each parsed order's verdict source (the first answer,
+  or a fallback: the follow-up retry, a repeated call, log-probabilities read in the
+  follow-up, the text of a log-probability judge whose provider returned none), counted.
 
-Each share's interval is :func:`~prefbench.scorers.stats.intervals.clustered_mean_interval` over
-users (Wilson where that does not exist), the slope's that of
-:mod:`prefbench.scorers.stats.logistic`: the project's one interval rule.
+Each share's interval is :func:`~prefbench.scorers.stats.intervals.rate_interval` over users
+(CR2 / Imbens–Kolesár t on the logit scale, Wilson where that does not exist), the slope's that
+of :mod:`prefbench.scorers.stats.logistic`: the project's one interval rule.
+:mod:`prefbench.scorers.stats.judge_gate` turns the audit into the judge's quality gate.
 """
 
 from __future__ import annotations
@@ -32,15 +36,13 @@ from typing import Any
 import numpy as np
 
 from prefbench.scorers.outcome import preferred_system
-from prefbench.scorers.stats.bradley_terry import PRIOR_SD
-from prefbench.scorers.stats.intervals import (
-    Interval,
-    check_interval_settings,
-    clustered_mean_interval,
-    wilson_interval,
-)
+from prefbench.scorers.stats.intervals import check_confidence, rate_interval
 from prefbench.scorers.stats.length_control import normalized_length_gap
-from prefbench.scorers.stats.logistic import INTERCEPT_PRIOR_SD, fit_clustered_logistic
+from prefbench.scorers.stats.logistic import (
+    INTERCEPT_PRIOR_SD,
+    PRIOR_SD,
+    fit_clustered_logistic,
+)
 
 __all__ = ["AuditedPair", "LENGTH_BINS", "audit_judge", "self_preference"]
 
@@ -61,6 +63,12 @@ class AuditedPair:
         length_a: Characters of system A's output.
         length_b: Characters of system B's output.
         score: The combined outcome's score for A (1, 0.5, 0; None for a parse failure).
+        source_ab: Where order ``"ab"``'s verdict came from (the LLM judge's
+            ``verdict_source_ab``: ``"text"``, ``"follow_up"``, ``"repeat"``, ``"logprobs"``,
+            ``"logprobs_follow_up"``); None for a judge that records none.
+        source_ba: Likewise for order ``"ba"``.
+        verdict_mode: How the judge reads a verdict (``"text"``, ``"logprobs"``); None for
+            a judge that records none.
     """
 
     system_a: str
@@ -71,24 +79,31 @@ class AuditedPair:
     length_a: int
     length_b: int
     score: float | None
+    source_ab: str | None = None
+    source_ba: str | None = None
+    verdict_mode: str | None = None
 
 
-def _rate(
-    values_by_user: Mapping[str, list[float]], confidence: float, n_resamples: int, seed: int
-) -> dict[str, Any]:
+def _rate(values_by_user: Mapping[str, list[float]], confidence: float) -> dict[str, Any]:
     """A pooled share with its clustered interval (Wilson fallback), as report.json keys."""
     values = [value for user_values in values_by_user.values() for value in user_values]
     if not values:
-        return {"rate": None, "n": 0, "ci_low": None, "ci_high": None, "ci_method": None}
-    interval: Interval = clustered_mean_interval(
-        values_by_user, seed, confidence=confidence, n_resamples=n_resamples, bounds=(0.0, 1.0)
-    ) or wilson_interval(sum(values), len(values), confidence)
+        return {
+            "rate": None,
+            "n": 0,
+            "ci_low": None,
+            "ci_high": None,
+            "ci_method": None,
+            "ci_guaranteed": None,
+        }
+    interval = rate_interval(values_by_user, confidence=confidence)
     return {
         "rate": sum(values) / len(values),
         "n": len(values),
         "ci_low": interval.low,
         "ci_high": interval.high,
         "ci_method": interval.method,
+        "ci_guaranteed": interval.guaranteed,
     }
 
 
@@ -114,7 +129,14 @@ def _length_slope(pairs: Sequence[AuditedPair], confidence: float) -> dict[str, 
         for pair in pairs
         for _, _, _, a_won in _orders(pair)
     ]
-    empty = {"coefficient": None, "ci_low": None, "ci_high": None, "ci_method": None}
+    empty = {
+        "coefficient": None,
+        "ci_low": None,
+        "ci_high": None,
+        "ci_method": None,
+        "n": len(rows),
+        "separation": None,
+    }
     gap = normalized_length_gap([row[1] for row in rows])
     if not rows or not np.any(gap != 0) or len({row[2] for row in rows}) < 2:
         return empty
@@ -131,6 +153,8 @@ def _length_slope(pairs: Sequence[AuditedPair], confidence: float) -> dict[str, 
         "ci_low": None if interval is None else interval.low,
         "ci_high": None if interval is None else interval.high,
         "ci_method": None if interval is None else interval.method,
+        "n": len(rows),
+        "separation": fit.separated(),
     }
 
 
@@ -164,33 +188,53 @@ def _length_bins(pairs: Sequence[AuditedPair]) -> list[dict[str, Any]]:
     ]
 
 
-def audit_judge(
-    pairs: Sequence[AuditedPair],
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> dict[str, Any]:
+def _verdict_sources(pairs: Sequence[AuditedPair]) -> dict[str, Any]:
+    """How many parsed orders took their verdict from each source, and from a fallback.
+
+    A verdict from the first answer read the judge's way (source equal to its verdict mode:
+    ``"text"`` for a text judge, ``"logprobs"`` for a log-probability one) is primary; any
+    other recorded source is a fallback. Orders without a recorded source are not counted.
+    """
+    counts: dict[str, int] = {}
+    fallback = 0
+    for pair in pairs:
+        for winner, source in ((pair.winner_ab, pair.source_ab), (pair.winner_ba, pair.source_ba)):
+            if winner is None or source is None:
+                continue
+            counts[source] = counts.get(source, 0) + 1
+            fallback += source != (pair.verdict_mode or "text")
+    n = sum(counts.values())
+    return {
+        "counts": dict(sorted(counts.items())),
+        "n": n,
+        "fallback": fallback,
+        "fallback_rate": fallback / n if n else None,
+    }
+
+
+def audit_judge(pairs: Sequence[AuditedPair], confidence: float = 0.95) -> dict[str, Any]:
     """Position and length bias of one judge over all the pairs it judged.
 
     Args:
         pairs: Every pair the judge judged, of every comparison.
         confidence: Confidence level of the intervals, strictly between 0 and 1.
-        n_resamples: Bootstrap resamples (from ``BOOTSTRAP_MIN_USERS`` users on).
-        seed: Seed of the bootstraps.
 
     Returns:
         A JSON-ready dict: ``n_pairs``; ``first_slot_win_rate``, ``position_consistency``
-        and ``longer_win_rate``, each ``{"rate", "n", "ci_low", "ci_high", "ci_method"}``
-        (``n``: single-order verdicts, pairs with both orders parsed, and single-order
-        verdicts between candidates of different length); ``length_coefficient``
-        (``{"coefficient", "ci_low", "ci_high", "ci_method"}``, logit per unit of
-        ``tanh(delta / sd)``); ``length_bins`` (``lead_low``, ``lead_high``, ``lead_mean``,
-        ``win_rate``, ``n``). See the module docstring.
+        and ``longer_win_rate``, each ``{"rate", "n", "ci_low", "ci_high", "ci_method",
+        "ci_guaranteed"}`` (``n``: single-order verdicts, pairs with both orders parsed, and
+        single-order verdicts between candidates of different length); ``length_coefficient``
+        (``{"coefficient", "ci_low", "ci_high", "ci_method", "n", "separation"}``, logit per
+        unit of ``tanh(delta / sd)``, ``n`` the single-order verdicts the fit used,
+        ``separation`` whether the prior sets it); ``length_bins`` (``lead_low``,
+        ``lead_high``, ``lead_mean``, ``win_rate``, ``n``); ``verdict_sources``
+        (``{"counts", "n", "fallback", "fallback_rate"}``: parsed orders by the source of
+        their verdict, and how many came from a fallback). See the module docstring.
 
     Raises:
-        ValueError: If the settings are out of range.
+        ValueError: If ``confidence`` is out of range.
     """
-    check_interval_settings(confidence, n_resamples)
+    check_confidence(confidence)
     first_slot: dict[str, list[float]] = {}
     consistent: dict[str, list[float]] = {}
     longer: dict[str, list[float]] = {}
@@ -203,14 +247,14 @@ def audit_judge(
         if len(orders) == 2:
             same = orders[0][3] == orders[1][3]
             consistent.setdefault(pair.user, []).append(float(same))
-    settings = (confidence, n_resamples, seed)
     return {
         "n_pairs": len(pairs),
-        "first_slot_win_rate": _rate(first_slot, *settings),
-        "position_consistency": _rate(consistent, *settings),
-        "longer_win_rate": _rate(longer, *settings),
+        "first_slot_win_rate": _rate(first_slot, confidence),
+        "position_consistency": _rate(consistent, confidence),
+        "longer_win_rate": _rate(longer, confidence),
         "length_coefficient": _length_slope(pairs, confidence),
         "length_bins": _length_bins(pairs),
+        "verdict_sources": _verdict_sources(pairs),
     }
 
 
@@ -219,8 +263,6 @@ def self_preference(
     judge_models: set[str],
     models_by_system: Mapping[str, set[str]],
     confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Win rate under this judge of every system that shares a model with the judge.
 
@@ -229,15 +271,13 @@ def self_preference(
         judge_models: The model names the judge calls (empty for a judge without a model).
         models_by_system: The model names each system calls.
         confidence: Confidence level of the intervals.
-        n_resamples: Bootstrap resamples (from ``BOOTSTRAP_MIN_USERS`` users on).
-        seed: Seed of the bootstraps.
 
     Returns:
         One row per such system: ``{"system", "models", "win_rate", "n", "ci_low",
-        "ci_high", "ci_method"}``, its pooled score from its own side over every pair it
-        played under this judge (a tie half a win, parse failures left out). A win rate
-        above 0.5 whose interval excludes 0.5 is the self-preference flag; it is evidence,
-        not proof: the system may simply be better.
+        "ci_high", "ci_method", "ci_guaranteed"}``, its pooled score from its own side over
+        every pair it played under this judge (a tie half a win, parse failures left out). A
+        win rate above 0.5 whose interval excludes 0.5 is the self-preference flag; it is
+        evidence, not proof: the system may simply be better.
     """
     rows = []
     for system in sorted(models_by_system):
@@ -250,13 +290,16 @@ def self_preference(
                 continue
             own = pair.score if pair.system_a == system else 1.0 - pair.score
             scores.setdefault(pair.user, []).append(own)
-        rate = _rate(scores, confidence, n_resamples, seed)
+        rate = _rate(scores, confidence)
         rows.append(
             {
                 "system": system,
                 "models": shared,
                 "win_rate": rate["rate"],
-                **{key: rate[key] for key in ("n", "ci_low", "ci_high", "ci_method")},
+                **{
+                    key: rate[key]
+                    for key in ("n", "ci_low", "ci_high", "ci_method", "ci_guaranteed")
+                },
             }
         )
     return rows

@@ -15,9 +15,15 @@ win rate is ``expit(theta)``: A's win rate if both outputs had the same length. 
 reported as ``length_coefficient`` (how strongly a longer output won in this comparison).
 The model is fitted under the priors of :mod:`prefbench.scorers.stats.logistic` (nearly flat on
 ``theta``, weak on ``phi``); its interval is clustered by user by the same rule as the raw
-win rate's. Where there is no length to control (every pair has the same length
-difference, or the same outcome), the length-controlled win rate is the raw one, with the
-raw one's interval.
+win rate's (CR2 sandwich, Imbens–Kolesár t, on the logit scale of ``theta``). Where there is
+no length to control (every pair has the same length difference, or the same outcome), the
+length-controlled win rate is the raw one, with the raw one's interval.
+
+**Separation.** When the length covariate separates the outcomes (e.g. the longer output
+won every pair it did not tie), a plain GLM has no finite estimate: ``theta`` and ``phi`` run
+off to infinity, and the priors alone set the reported values. Such a comparison is flagged
+(``lc_separation``), and its interval is widened to contain the raw win rate's interval, so a
+model the data cannot pin down never reports a narrower interval than the raw rate.
 """
 
 from __future__ import annotations
@@ -29,14 +35,12 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from prefbench.scorers.stats.bradley_terry import PRIOR_SD
-from prefbench.scorers.stats.intervals import (
-    CiMethod,
-    check_interval_settings,
-    clustered_mean_interval,
-    wilson_interval,
+from prefbench.scorers.stats.intervals import CiMethod, Interval, check_confidence, rate_interval
+from prefbench.scorers.stats.logistic import (
+    INTERCEPT_PRIOR_SD,
+    PRIOR_SD,
+    fit_clustered_logistic,
 )
-from prefbench.scorers.stats.logistic import INTERCEPT_PRIOR_SD, fit_clustered_logistic
 
 __all__ = ["LengthControlledWinRate", "length_controlled_win_rate", "normalized_length_gap"]
 
@@ -49,12 +53,14 @@ class LengthControlledWinRate:
         lc_win_rate: ``expit(theta)``; None with no scored pair.
         lc_ci_low: Lower end of its interval; None when there is none.
         lc_ci_high: Upper end of its interval; None when there is none.
-        lc_ci_method: ``"cluster-robust-t"``, ``"bootstrap-user-cluster"`` or ``"wilson"``
-            (the raw win rate's interval, kept where there is no length to control); None
-            when there is no interval.
+        lc_ci_method: ``"cr2-ik"`` (the model's interval of ``theta``, mapped by expit),
+            or the raw win rate's method (``"cr2-ik-logit"``, ``"wilson"``) where there is
+            no length to control; None when there is no interval.
         length_coefficient: ``phi``, the logit change per unit of ``tanh(delta / sd)``;
             None when the outputs' length difference does not vary (or every outcome is
             the same), so that no length effect can be fitted.
+        lc_separation: The data separate (module docstring): the priors set the estimate
+            and the interval holds the raw one's; None when no model was fitted.
     """
 
     lc_win_rate: float | None
@@ -62,6 +68,7 @@ class LengthControlledWinRate:
     lc_ci_high: float | None
     lc_ci_method: CiMethod | None
     length_coefficient: float | None
+    lc_separation: bool | None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (added to a report.json comparison)."""
@@ -83,8 +90,6 @@ def length_controlled_win_rate(
     length_differences: Sequence[float],
     users: Sequence[str],
     confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
 ) -> LengthControlledWinRate:
     """The length-controlled win rate of system A over system B, with a clustered interval.
 
@@ -94,15 +99,13 @@ def length_controlled_win_rate(
         length_differences: ``len(A's output) - len(B's output)`` per pair, in characters.
         users: The user of each pair.
         confidence: Confidence level of the interval, strictly between 0 and 1.
-        n_resamples: Bootstrap resamples (from ``BOOTSTRAP_MIN_USERS`` users on).
-        seed: Seed of the bootstrap's generator.
 
     Returns:
         A :class:`LengthControlledWinRate` (see the module docstring for the model). When
         every scored pair has the same outcome, or the same length difference, there is no
         length effect to remove: the rate and interval are the raw win rate's (the pooled
         score, clustered interval, Wilson where that does not exist) and
-        ``length_coefficient`` is None.
+        ``length_coefficient`` and ``lc_separation`` are None.
 
     Raises:
         ValueError: If the sequences differ in length or the settings are out of range.
@@ -112,36 +115,36 @@ def length_controlled_win_rate(
             f"scores, length_differences and users must have the same length, got "
             f"{len(scores)}, {len(length_differences)} and {len(users)}"
         )
-    check_interval_settings(confidence, n_resamples)
+    check_confidence(confidence)
     kept = [i for i, score in enumerate(scores) if score is not None]
     if not kept:
-        return LengthControlledWinRate(None, None, None, None, None)
+        return LengthControlledWinRate(None, None, None, None, None, None)
     outcome = np.array([scores[i] for i in kept], dtype=float)
     kept_users = [users[i] for i in kept]
+    per_user: dict[str, list[float]] = {}
+    for score, user in zip(outcome.tolist(), kept_users, strict=True):
+        per_user.setdefault(user, []).append(score)
+    raw = rate_interval(per_user, confidence=confidence)
     gap = normalized_length_gap([length_differences[i] for i in kept])
     if np.ptp(outcome) == 0 or not np.any(gap != 0):
-        return _raw_win_rate(outcome, kept_users, confidence, n_resamples, seed)
+        rate = float(outcome.mean())
+        return LengthControlledWinRate(rate, raw.low, raw.high, raw.method, None, None)
     design = np.column_stack([np.ones(len(kept)), gap])
     fit = fit_clustered_logistic(outcome, design, kept_users, [INTERCEPT_PRIOR_SD, PRIOR_SD])
     interval = fit.interval([1.0, 0.0], expit, confidence=confidence)
+    separation = fit.separated()
+    if separation and interval is not None:
+        interval = _union(interval, raw)
     return LengthControlledWinRate(
         lc_win_rate=float(expit(fit.coefficients[0])),
         lc_ci_low=None if interval is None else interval.low,
         lc_ci_high=None if interval is None else interval.high,
         lc_ci_method=None if interval is None else interval.method,
         length_coefficient=float(fit.coefficients[1]),
+        lc_separation=separation,
     )
 
 
-def _raw_win_rate(
-    outcome: np.ndarray, users: list[str], confidence: float, n_resamples: int, seed: int
-) -> LengthControlledWinRate:
-    """The raw win rate and its interval, by the rule of `summarize_win_rate`."""
-    per_user: dict[str, list[float]] = {}
-    for score, user in zip(outcome.tolist(), users, strict=True):
-        per_user.setdefault(user, []).append(score)
-    interval = clustered_mean_interval(
-        per_user, seed, confidence=confidence, n_resamples=n_resamples, bounds=(0.0, 1.0)
-    ) or wilson_interval(float(outcome.sum()), len(outcome), confidence)
-    rate = float(outcome.mean())
-    return LengthControlledWinRate(rate, interval.low, interval.high, interval.method, None)
+def _union(model: Interval, raw: Interval) -> Interval:
+    """The model's interval widened to hold the raw one (under separation)."""
+    return Interval(min(model.low, raw.low), max(model.high, raw.high), model.method, model.users)

@@ -1,26 +1,25 @@
 """Logistic regression of judged outcomes, with intervals clustered by user.
 
-The length-controlled win rate and the judge audit's length slope are both a logistic model
-of a verdict (1 win, 0 loss, 0.5 tie: a fractional response, as AlpacaEval's soft
-preferences) on a few covariates. Outcomes of one user are not independent, so the interval
-of a coefficient is clustered by user: a Student-t interval (G - 1 degrees of freedom) with
-the user-clustered CR1 sandwich variance (``"cluster-robust-t"``), at every number of users.
-The win rates' rule switches to a user bootstrap from ``BOOTSTRAP_MIN_USERS`` users
-(:mod:`prefbench.scorers.stats.intervals`); for these model-based estimates the percentile bootstrap
-of the refitted model undercovers there (0.920 at 30 users and 0.926 at 60, 1000 simulated
-benchmarks each), while the CR1 t interval covers 0.948 at 30 and at 60 users (2000 each) and 0.949
-at 10 (tests/test_win_rate_coverage.py).
+The length-controlled win rate, the judge audit's length slope and the Bradley–Terry ratings
+are all a logistic model of a verdict (1 win, 0 loss, 0.5 tie: a fractional response, as
+AlpacaEval's soft preferences) on a few covariates. Outcomes of one user are not independent,
+so the interval of a coefficient is clustered by user with the rule of every other interval
+(:mod:`prefbench.scorers.stats.intervals`): the CR2 sandwich variance taken on the fit's
+working weights and a Student-t quantile with the Imbens–Kolesár degrees of freedom
+(:func:`prefbench.scorers.stats.cluster_robust.logistic_cr2`; ``"cr2-ik"``).
 
 Every coefficient has a Gaussian prior N(0, sd²): by default the weak prior of Gelman et al.
-(2008), sd :data:`prefbench.scorers.stats.bradley_terry.PRIOR_SD` = 2.5, the same as the
-Bradley–Terry ratings', which keeps a slope finite when a covariate separates wins from losses
-exactly; an intercept (a system's strength) gets the nearly flat :data:`INTERCEPT_PRIOR_SD` = 10, so
-it is not shrunk towards 50 % yet stays finite where one system wins every pair. The fit is Newton's
-method on the penalized log-likelihood (iteratively reweighted least squares, the standard GLM fit;
-statsmodels' GLM has no Gaussian prior with a cluster-robust covariance); the objective is strictly
-convex, and a fit whose gradient is not below ``GRADIENT_TOLERANCE`` is an error.
-tests/test_length_control.py checks the fit and its cluster-robust covariance against statsmodels'
-GLM.
+(2008), sd :data:`PRIOR_SD` = 2.5, which keeps a slope finite when a covariate separates wins
+from losses exactly; a system's strength (an intercept, a Bradley–Terry rating) gets the nearly
+flat :data:`INTERCEPT_PRIOR_SD` = 10, so it is not shrunk towards 50 % yet stays finite where
+one system wins every pair. Where the data separate (:func:`separated`: some direction of the
+coefficients raises the likelihood without bound, so a plain GLM has no finite estimate) the
+prior, not the data, sets the estimate; callers flag it. The fit is Newton's method on the
+penalized log-likelihood (iteratively reweighted least squares, the standard GLM fit;
+statsmodels' GLM has no Gaussian prior with a cluster-robust covariance); the objective is
+strictly convex, and a fit whose gradient is not below ``GRADIENT_TOLERANCE`` is an error.
+tests/test_length_control.py checks the fit against statsmodels' GLM, and
+tests/test_cluster_robust.py the CR2 covariance and its degrees of freedom.
 """
 
 from __future__ import annotations
@@ -31,14 +30,27 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from prefbench.scorers.stats.bradley_terry import PRIOR_SD
-from prefbench.scorers.stats.intervals import Interval, containing
+from prefbench.scorers.stats.cluster_robust import cluster_index, logistic_cr2, t_interval
+from prefbench.scorers.stats.intervals import CiMethod, Interval, check_confidence, containing
 
-__all__ = ["INTERCEPT_PRIOR_SD", "ClusteredLogistic", "fit_clustered_logistic"]
+__all__ = [
+    "INTERCEPT_PRIOR_SD",
+    "PRIOR_SD",
+    "ClusteredLogistic",
+    "fit_clustered_logistic",
+    "separated",
+]
+
+PRIOR_SD = 2.5
+"""Prior sd of a slope: 2.5 logits, the weakly informative default of Gelman, Jakulin, Pittau
+& Su (2008, "A weakly informative default prior distribution for logistic and other
+regression models", Ann. Appl. Stat. 2(4))."""
 
 INTERCEPT_PRIOR_SD = 10.0
-"""Prior sd of an intercept: 10 logits. Nearly flat: between win rates of 5 % and 95 %
-(logits ±2.94) its log-density changes by less than 0.05."""
+"""Prior sd of an intercept or a system's strength: 10 logits. Nearly flat: between win rates
+of 5 % and 95 % (logits ±2.94) its log-density changes by less than 0.05, and it moves an
+estimate by a factor 1 / (1 + 0.01 / information) towards 0: by under 1 % once a comparison
+has 4 pairs."""
 
 GRADIENT_TOLERANCE = 1e-8
 """Largest gradient component, per observation, accepted at a fitted coefficient vector."""
@@ -46,6 +58,14 @@ GRADIENT_TOLERANCE = 1e-8
 MAX_NEWTON_STEPS = 100
 MAX_STEP = 5.0
 """Newton steps are clipped to this size per coefficient (a safeguard far from the optimum)."""
+
+DEGENERATE_VARIANCE = 1e-9
+"""A clustered variance below this fraction of the model's own is treated as absent (every
+user's outcomes fitted exactly: the sandwich is zero up to rounding)."""
+
+SEPARATION_TOLERANCE = 1e-7
+"""A direction that raises the linear predictor of the observed outcomes by more than this
+(summed over observations, coefficients within [-1, 1]) is a separating one."""
 
 
 Monotone = Callable[[np.ndarray], np.ndarray]
@@ -83,57 +103,96 @@ class ClusteredLogistic:
         *,
         confidence: float = 0.95,
     ) -> Interval | None:
-        """Interval of ``transform(contrast @ beta)``, clustered by user.
+        """Interval of ``transform(contrast @ beta)``, clustered by user (``"cr2-ik"``).
 
-        The t interval (G - 1 degrees of freedom) of ``contrast @ beta`` with the CR1
-        sandwich variance (bread: the inverse penalized Hessian; meat: G/(G-1) times the sum
-        of outer products of each user's score), its ends mapped by ``transform``, widened
-        onto the estimate where needed. None with fewer than two users or non-finite ends.
+        The t interval of ``contrast @ beta`` with the CR2 sandwich variance and the
+        Imbens–Kolesár degrees of freedom
+        (:func:`~prefbench.scorers.stats.cluster_robust.logistic_cr2`), its ends mapped by
+        ``transform``, widened onto the estimate where needed. Where the clustered variance
+        does not exist (one user, or every user's outcomes fitted exactly, e.g. only ties:
+        the sandwich is 0), the model's own Wald interval instead (``"wald"``: the inverse
+        penalized information as variance, a normal quantile), as the rates fall back to
+        Wilson. None when an end is not finite.
         """
+        check_confidence(confidence)
         weights = np.asarray(contrast, dtype=float)
-        estimate = float(transform(np.array([weights @ self.coefficients]))[0])
-        if self.n_users < 2:
-            return None
         center = float(weights @ self.coefficients)
-        spread = float(np.sqrt(weights @ self.cluster_robust_covariance() @ weights))
-        from scipy.stats import t as student_t  # ~1 s to import: only when used
-
-        quantile = float(student_t.ppf(0.5 + confidence / 2, self.n_users - 1))
-        low, high = transform(np.array([center - quantile * spread, center + quantile * spread]))
+        estimate = float(transform(np.array([center]))[0])
+        model_variance = float(weights @ self.model_covariance() @ weights)
+        method: CiMethod = "wald"
+        ends = t_interval(center, model_variance, float("inf"), confidence)
+        if self.n_users >= 2:
+            fit = logistic_cr2(
+                self.design, self.outcomes, self.cluster, self.coefficients, self.precision, weights
+            )
+            variance = float(weights @ fit.covariance @ weights)
+            if variance > DEGENERATE_VARIANCE * model_variance and np.isfinite(fit.df):
+                method = "cr2-ik"
+                ends = t_interval(center, variance, fit.df, confidence)
+        low, high = transform(np.array(ends))
         if not (np.isfinite(low) and np.isfinite(high)):
             return None
-        return containing(Interval(float(low), float(high), "cluster-robust-t"), estimate)
+        return containing(Interval(float(low), float(high), method, self.n_users), estimate)
 
-    def cluster_robust_covariance(self) -> np.ndarray:
-        """The CR1 sandwich covariance of the coefficients (users as clusters)."""
+    def model_covariance(self) -> np.ndarray:
+        """The inverse penalized information at the fit (the model's own, non-clustered)."""
         p = expit(self.design @ self.coefficients)
-        information = self.design.T @ (self.design * (p * (1 - p))[:, None])
-        bread = np.linalg.inv(information + np.diag(self.precision))
-        scores = np.zeros((self.n_users, len(self.coefficients)))
-        np.add.at(scores, self.cluster, self.design * (self.outcomes - p)[:, None])
-        correction = self.n_users / (self.n_users - 1)
-        return bread @ (scores.T @ scores) @ bread * correction
+        information = self.design.T @ (self.design * (p * (1.0 - p))[:, None])
+        return np.linalg.inv(information + np.diag(self.precision))
+
+    def separated(self) -> bool:
+        """Whether the data separate (:func:`separated`): the prior sets the estimate."""
+        return separated(self.design, self.outcomes)
 
 
-def _fit_batch(
-    outcomes: np.ndarray, design: np.ndarray, weights: np.ndarray, precision: np.ndarray
-) -> np.ndarray:
-    """Penalized logistic fits for each row of `weights` (R × n) at once; returns R × p."""
-    n_fits, n_columns = weights.shape[0], design.shape[1]
-    beta = np.zeros((n_fits, n_columns))
-    identity = np.diag(precision)
+def separated(design: np.ndarray, outcomes: np.ndarray) -> bool:
+    """Whether a plain (unpenalized) logistic fit of these data has no finite estimate.
+
+    The maximum-likelihood estimate fails to exist exactly when some direction b ≠ 0 of the
+    coefficients never lowers the likelihood and raises it somewhere (complete or
+    quasi-complete separation; Albert & Anderson 1984): ``x_i·b ≥ 0`` wherever an outcome
+    has mass on 1 (y > 0) and ``x_i·b ≤ 0`` wherever it has mass on 0 (y < 1; a tie
+    constrains both sides), with some ``x_i·b ≠ 0``. For an intercept and one covariate
+    (the length-controlled win rate) that is a threshold on the covariate with every outcome
+    that has mass on 1 on one side and every outcome with mass on 0 on the other, checked
+    directly; otherwise a linear program (Konis 2007, ``scipy.optimize.linprog``) looks for
+    the direction that maximizes the summed ``|x_i·b|`` under these constraints with ``b`` in
+    [-1, 1], and finds separation when the maximum exceeds :data:`SEPARATION_TOLERANCE`.
+    """
+    x = np.asarray(design, dtype=float)
+    y = np.asarray(outcomes, dtype=float)
+    if not np.any(y > 0) or not np.any(y < 1):
+        return True  # every outcome on one side: the intercept alone separates
+    if x.shape[1] == 2 and np.all(x[:, 0] == 1.0):
+        ones, zeros = x[y > 0, 1], x[y < 1, 1]
+        spread = np.ptp(x[:, 1]) > 0  # a threshold with some observation strictly off it
+        return bool(spread and (zeros.max() <= ones.min() or ones.max() <= zeros.min()))
+    from scipy.optimize import linprog  # ~0.3 s to import: only when used
+
+    signed = np.concatenate([x[y > 0], -x[y < 1]])
+    result = linprog(
+        -signed.sum(axis=0),
+        A_ub=-signed,
+        b_ub=np.zeros(len(signed)),
+        bounds=[(-1.0, 1.0)] * x.shape[1],
+        method="highs",
+    )
+    return bool(result.status == 0 and -result.fun > SEPARATION_TOLERANCE)
+
+
+def _fit(outcomes: np.ndarray, design: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """The penalized logistic fit by Newton's method; its coefficients."""
+    beta = np.zeros(design.shape[1])
     for _ in range(MAX_NEWTON_STEPS):
-        p = expit(beta @ design.T)  # R × n
-        gradient = (weights * (outcomes - p)) @ design - precision * beta
-        curvature = weights * p * (1.0 - p)
-        hessian = np.einsum("rn,ni,nj->rij", curvature, design, design) + identity
-        step = np.linalg.solve(hessian, gradient[..., None])[..., 0]
+        p = expit(design @ beta)
+        gradient = (outcomes - p) @ design - precision * beta
+        hessian = design.T @ (design * (p * (1.0 - p))[:, None]) + np.diag(precision)
+        step = np.linalg.solve(hessian, gradient)
         beta = beta + np.clip(step, -MAX_STEP, MAX_STEP)
         if np.max(np.abs(step)) < 1e-10:
             break
-    p = expit(beta @ design.T)
-    gradient = (weights * (outcomes - p)) @ design - precision * beta
-    worst = float(np.max(np.abs(gradient) / weights.sum(axis=1, keepdims=True)))
+    gradient = (outcomes - expit(design @ beta)) @ design - precision * beta
+    worst = float(np.max(np.abs(gradient)) / len(outcomes))
     if not worst < GRADIENT_TOLERANCE:
         raise RuntimeError(f"logistic fit did not converge: gradient {worst:.2e} per observation")
     return beta
@@ -175,7 +234,6 @@ def fit_clustered_logistic(
     if sd.shape != (x.shape[1],) or np.any(sd <= 0):
         raise ValueError(f"prior_sd needs one positive sd per design column, got {prior_sd}")
     precision = 1.0 / sd**2
-    names = {user: i for i, user in enumerate(dict.fromkeys(users))}
-    cluster = np.array([names[user] for user in users])
-    beta = _fit_batch(y, x, np.ones((1, len(y))), precision)[0]
-    return ClusteredLogistic(beta, y, x, cluster, len(names), precision)
+    cluster, n_users = cluster_index(users)
+    beta = _fit(y, x, precision)
+    return ClusteredLogistic(beta, y, x, cluster, n_users, precision)

@@ -5,9 +5,9 @@ the candidate numbers after ``<winner>``; each pair's ``soft_score``
 (:func:`prefbench.scorers.llm_judge.soft_score_a`) is A's probability of winning averaged over the
 two orders. The soft win rate is the plain mean of those scores over the comparison's pairs: it uses
 the judge's confidence where the raw win rate rounds every verdict to 1, 0.5 or 0. Its interval is
-the raw win rate's rule (:func:`~prefbench.scorers.stats.intervals.clustered_mean_interval`
-clustered by user: CR1 t below ``BOOTSTRAP_MIN_USERS`` users, the user bootstrap from there on,
-Wilson with the score total as a fractional count where neither exists).
+the raw win rate's rule (:func:`~prefbench.scorers.stats.intervals.rate_interval`, clustered by
+user: CR2 / Imbens–Kolesár t on the logit scale, Wilson with the score total as a fractional
+count where that does not exist).
 """
 
 from __future__ import annotations
@@ -16,13 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from prefbench.scorers.stats.intervals import (
-    CiMethod,
-    check_interval_settings,
-    clustered_mean_interval,
-    containing,
-    wilson_interval,
-)
+from prefbench.scorers.stats.intervals import CiMethod, check_confidence, rate_interval
 
 __all__ = ["SoftWinRate", "soft_win_rate"]
 
@@ -36,7 +30,10 @@ class SoftWinRate:
         soft_win_rate: Mean of the soft scores.
         soft_ci_low: Lower end of its interval.
         soft_ci_high: Upper end of its interval.
-        soft_ci_method: ``"cluster-robust-t"``, ``"bootstrap-user-cluster"`` or ``"wilson"``.
+        soft_ci_method: ``"cr2-ik-logit"`` or ``"wilson"``.
+        soft_users: Users with at least one soft score.
+        soft_ci_guaranteed: Whether the interval rests on enough users for its measured
+            coverage (:data:`~prefbench.scorers.stats.intervals.GUARANTEED_MIN_USERS`).
     """
 
     soft_n: int
@@ -44,6 +41,8 @@ class SoftWinRate:
     soft_ci_low: float
     soft_ci_high: float
     soft_ci_method: CiMethod
+    soft_users: int
+    soft_ci_guaranteed: bool
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (added to a report.json comparison)."""
@@ -54,8 +53,6 @@ def soft_win_rate(
     soft_scores: Sequence[float | None],
     users: Sequence[str],
     confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
 ) -> SoftWinRate | None:
     """The soft win rate of system A over system B, or None when no pair has a soft score.
 
@@ -64,8 +61,6 @@ def soft_win_rate(
             probabilities), aligned with ``users``.
         users: The user of each pair.
         confidence: Confidence level of the interval, strictly between 0 and 1.
-        n_resamples: Bootstrap resamples (from ``BOOTSTRAP_MIN_USERS`` users on).
-        seed: Seed of the bootstrap's generator.
 
     Raises:
         ValueError: If the sequences differ in length, a score lies outside [0, 1], or the
@@ -76,7 +71,7 @@ def soft_win_rate(
             f"soft_scores and users must have the same length, got {len(soft_scores)} "
             f"scores and {len(users)} users"
         )
-    check_interval_settings(confidence, n_resamples)
+    check_confidence(confidence)
     per_user: dict[str, list[float]] = {}
     for score, user in zip(soft_scores, users, strict=True):
         if score is None:
@@ -87,10 +82,14 @@ def soft_win_rate(
     scores = [score for user_scores in per_user.values() for score in user_scores]
     if not scores:
         return None
-    total, n = sum(scores), len(scores)
-    rate = total / n
-    interval = clustered_mean_interval(
-        per_user, seed, confidence=confidence, n_resamples=n_resamples, bounds=(0.0, 1.0)
-    ) or wilson_interval(min(total, n), n, confidence)
-    interval = containing(interval, rate)
-    return SoftWinRate(n, rate, interval.low, interval.high, interval.method)
+    interval = rate_interval(per_user, confidence=confidence)
+    rate = sum(scores) / len(scores)
+    return SoftWinRate(
+        len(scores),
+        rate,
+        interval.low,
+        interval.high,
+        interval.method,
+        interval.users,
+        interval.guaranteed,
+    )

@@ -13,12 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from prefbench.scorers.outcome import PairOutcome
-from prefbench.scorers.stats.intervals import (
-    CiMethod,
-    check_interval_settings,
-    clustered_mean_interval,
-    wilson_interval,
-)
+from prefbench.scorers.stats.intervals import CiMethod, check_confidence, rate_interval
 
 __all__ = ["WinRateSummary", "summarize_win_rate"]
 
@@ -40,8 +35,11 @@ class WinRateSummary:
             None when ``wins + losses == 0``.
         position_consistency: Share of pairs whose two orders agreed, among pairs where both
             orders parsed; None when there are none.
-        ci_method: ``"cluster-robust-t"``, ``"bootstrap-user-cluster"`` or ``"wilson"``;
-            None when ``n == 0``.
+        ci_method: ``"cr2-ik-logit"`` or ``"wilson"``; None when ``n == 0``.
+        users: Users with at least one scored pair.
+        ci_guaranteed: Whether the interval rests on enough users for its measured coverage
+            (:data:`~prefbench.scorers.stats.intervals.GUARANTEED_MIN_USERS`); None when
+            ``n == 0``.
     """
 
     n: int
@@ -55,6 +53,8 @@ class WinRateSummary:
     p_value: float | None
     position_consistency: float | None
     ci_method: CiMethod | None
+    users: int
+    ci_guaranteed: bool | None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (the keys of a report.json comparison)."""
@@ -65,8 +65,6 @@ def summarize_win_rate(
     outcomes: Sequence[PairOutcome],
     users: Sequence[str],
     confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
 ) -> WinRateSummary:
     """Summarize system A's win rate over judged pairs, with an interval and a p-value.
 
@@ -75,34 +73,29 @@ def summarize_win_rate(
             :func:`prefbench.scorers.outcome.combine_orders`).
         users: The user each pair belongs to, aligned with ``outcomes``.
         confidence: Confidence level of the interval, strictly between 0 and 1.
-        n_resamples: Bootstrap resamples (used from ``BOOTSTRAP_MIN_USERS`` users on).
-        seed: Seed of the bootstrap's random generator; the same inputs and seed give the
-            same interval.
 
     Returns:
         A :class:`WinRateSummary`. The interval is
-        :func:`~prefbench.scorers.stats.intervals.clustered_mean_interval` of the pair scores
-        grouped by user (parse failures left out), clipped to [0, 1]: ``"cluster-robust-t"`` from 2
-        to ``BOOTSTRAP_MIN_USERS - 1`` users, ``"bootstrap-user-cluster"`` from
-        ``BOOTSTRAP_MIN_USERS`` users on. It is ``"wilson"`` (with ``wins + ties / 2`` as the
-        count) when the pairs come from a single user, and also when the clustered interval
-        is degenerate: every user has the same win rate (e.g. A wins every pair), where the
-        clustered variance is zero, or a bound is not finite. ``ci_method`` says which
-        interval was used.
+        :func:`~prefbench.scorers.stats.intervals.rate_interval` of the pair scores grouped
+        by user (parse failures left out): the CR2 / Imbens–Kolesár t interval on the logit
+        scale (``"cr2-ik-logit"``), or ``"wilson"`` (with ``wins + ties / 2`` as the count)
+        when the pairs come from a single user or the clustered interval is degenerate:
+        every user has the same win rate (e.g. A wins every pair), where the clustered
+        variance is zero. ``ci_method`` says which interval was used.
 
         With no scored pair (``n == 0``), ``win_rate``, the interval and ``ci_method`` are
         None.
 
     Raises:
-        ValueError: If ``outcomes`` and ``users`` differ in length, ``confidence`` is not in
-            (0, 1), or ``n_resamples`` is below 1.
+        ValueError: If ``outcomes`` and ``users`` differ in length or ``confidence`` is not in
+            (0, 1).
     """
     if len(outcomes) != len(users):
         raise ValueError(
             f"outcomes and users must have the same length, got {len(outcomes)} outcomes "
             f"and {len(users)} users"
         )
-    check_interval_settings(confidence, n_resamples)
+    check_confidence(confidence)
 
     kinds = [pair.outcome for pair in outcomes]
     wins, losses, ties = kinds.count("win"), kinds.count("loss"), kinds.count("tie")
@@ -115,23 +108,16 @@ def summarize_win_rate(
 
     p_value = float(binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else None
 
-    win_rate = ci_low = ci_high = ci_method = None
+    per_user: dict[str, list[float]] = {}
+    for pair, user in zip(outcomes, users, strict=True):
+        if pair.score is not None:
+            per_user.setdefault(user, []).append(pair.score)
+    win_rate = ci_low = ci_high = ci_method = ci_guaranteed = None
     if n:
-        score_total = wins + ties / 2
-        win_rate = score_total / n
-
-        per_user: dict[str, list[float]] = {}
-        for pair, user in zip(outcomes, users, strict=True):
-            if pair.score is not None:
-                per_user.setdefault(user, []).append(pair.score)
-        interval = clustered_mean_interval(
-            per_user,
-            seed,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            bounds=(0.0, 1.0),
-        ) or wilson_interval(score_total, n, confidence)
+        win_rate = (wins + ties / 2) / n
+        interval = rate_interval(per_user, confidence=confidence)
         ci_low, ci_high, ci_method = interval.low, interval.high, interval.method
+        ci_guaranteed = interval.guaranteed
 
     return WinRateSummary(
         n=n,
@@ -145,4 +131,6 @@ def summarize_win_rate(
         p_value=p_value,
         position_consistency=position_consistency,
         ci_method=ci_method,
+        users=len(per_user),
+        ci_guaranteed=ci_guaranteed,
     )
