@@ -161,10 +161,12 @@ def _check_systems(profile: Profile, records: list[Record], where: str, found: P
 
 
 def _check_corpora(records: list[Record], where: str, found: Preflight) -> None:
-    from prefbench.tasks.corpora.registry import corpus_names
+    from prefbench.tasks.corpora.registry import corpora, corpus_names
 
-    known = set(corpus_names())
-    unknown = sorted({record.dataset for record in records} - known)
+    datasets = {record.dataset for record in records}
+    loaded = {corpus.name for corpus in corpora(plugins=False)}
+    # plug-ins are imported only when a dataset is not one of the corpora imported so far
+    unknown = sorted(datasets - (loaded if datasets <= loaded else set(corpus_names())))
     if unknown:
         found.notes.append(
             f"{where}: records of dataset(s) {unknown} name no installed corpus; their "

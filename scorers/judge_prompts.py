@@ -44,6 +44,7 @@ __all__ = [
     "TemplateRef",
     "judge_messages",
     "judge_template_for",
+    "prompt_label",
     "prompt_references",
     "render_candidates",
     "resolve_template",
@@ -176,6 +177,18 @@ def prompt_references(choice: PromptChoice) -> list[TemplateRef]:
     if isinstance(choice, Mapping):
         refs += [resolve_template(reference) for reference in choice.values()]
     return sorted(set(refs), key=lambda ref: str(ref.path))
+
+
+def prompt_label(path: Path) -> str:
+    """A prompt file's name in a stage key: ``KIND:PURPOSE`` or the file name.
+
+    ``KIND:PURPOSE`` for a template in a registered text kind's folder, else the file name;
+    never its folder, so the same content elsewhere keys the same.
+    """
+    for kind in text_kinds():
+        if path.parent.resolve() == kind.folder.resolve():
+            return f"{kind.name}:{path.stem}"
+    return path.name
 
 
 def render_candidates(candidates: Sequence[str], label: str | None = None) -> str:

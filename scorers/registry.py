@@ -34,6 +34,7 @@ from prefbench.core.code_identity import code_identity
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.core.fingerprint import fingerprint
 from prefbench.core.plugins import broken_plugins_note, load_plugins
+from prefbench.scorers.judge_prompts import prompt_label
 from prefbench.scorers.outcome import TIE_POLICIES
 
 __all__ = [
@@ -348,8 +349,8 @@ def judge_key_inputs(
     """What keys a stage that judge `name` scores, in `form`, with these settings.
 
     `{"judge": name, **key}` where key is the judge's `key_settings(settings)`, or all its
-    settings as JSON when it declares none; plus `judge_prompts` (each prompt file's folder
-    and name, e.g. `email/judge.txt`, and a sha256 of its content) when its settings name
+    settings as JSON when it declares none; plus `judge_prompts` (each prompt file's name,
+    `prompt_label`, e.g. `email:judge`, and a sha256 of its content) when its settings name
     prompt files, and `judge_code` (package, version, sha256 of its source and prompt files)
     for a judge from another package.
     """
@@ -362,7 +363,7 @@ def judge_key_inputs(
     files = typed.prompt_files(form)
     if files:
         key["judge_prompts"] = sorted(
-            [f"{path.parent.name}/{path.name}", fingerprint(path.read_text(encoding="utf-8"))]
+            [prompt_label(path), fingerprint(path.read_text(encoding="utf-8"))]
             for path in set(files)
         )
     factory = definition.pairwise if form == "pairwise" else definition.multi_candidate

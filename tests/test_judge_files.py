@@ -60,7 +60,7 @@ def test_the_example_file_is_the_llm_judge_with_its_settings(judge_registry):
     assert definition.parse_settings({"max_tokens": 300}).max_tokens == 300  # a profile's wins
     key = judge_key_inputs(name)
     assert key["judge"] == "closest_style" and key["judge_temperature"] == 0
-    assert [file for file, _ in key["judge_prompts"]][0] == "judges/closest_style_v1.txt"
+    assert [file for file, _ in key["judge_prompts"]][0] == "closest_style_v1.txt"
 
 
 def test_a_yaml_judge_runs_and_reads_its_verdicts_with_its_pattern(judge_registry, tmp_path: Path):

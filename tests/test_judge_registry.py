@@ -216,7 +216,7 @@ def test_builtin_judges_roles_and_stage_keys():
     }
     # the prompt files it sends, by content: both text kinds' and the follow-up's
     prompts = [name for name, _ in judge_key_inputs("llm")["judge_prompts"]]
-    assert prompts == ["article/judge.txt", "email/judge.txt", "prompts/judge_follow_up_v1.txt"]
+    assert prompts == ["article:judge", "email:judge", "judge_follow_up_v1.txt"]
     assert [name for name, _ in repeat["judge_prompts"]] == prompts[:2]  # no follow-up turn
     assert judge_key_inputs("similarity", {"num_layers": 5}) == {
         "judge": "similarity",

@@ -290,16 +290,13 @@ def test_the_default_run_folder_of_a_climbing_profile_name_stays_under_runs(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "records.jsonl").write_text("not a record\n")
-    profile = scripted_profile(dataset={"kind": "records", "path": str(tmp_path / "records.jsonl")})
+    profile = scripted_profile(dataset={"kind": "demo", "personas": 2, "records_per_persona": 3})
+    profile["systems"] = ["small_zero_shot", "few_shot"]
+    profile["reference_system"] = "few_shot"
     profile["name"] = "../../escaped"
     (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
     code, output = run_cli(monkeypatch, capsys, "run", "--profile", "profile.yaml")
-    assert code == 2, output  # the records are bad: the folder was made, the run stopped
+    assert code == 0, output
     [made] = (tmp_path / "runs").iterdir()
     assert made.name.startswith("escaped-") and (made / "profile.yaml").exists()
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "profile.yaml",
-        "records.jsonl",
-        "runs",
-    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["profile.yaml", "runs"]
