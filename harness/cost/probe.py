@@ -48,12 +48,12 @@ from inspect_ai.solver import Solver, TaskState
 from inspect_ai.solver._task_state import set_sample_state
 from inspect_ai.util._store import init_subtask_store
 
+from prefbench.harness._registry import planning_model
 from prefbench.harness.cost.planning_model import (
     CHARACTER_ESTIMATE,
     MESSAGE_OVERHEAD_TOKENS,
     REPLY_PRIMING_TOKENS,
     UNBOUNDED_MAX_TOKENS,
-    PlanningModelAPI,
     TokenCounter,
 )
 from prefbench.harness.serving.models import PLANNING_PROVIDER
@@ -208,7 +208,8 @@ class PlanningModel(Model):
         recorder: CallRecorder,
         adapter: str | None = None,
     ) -> None:
-        super().__init__(PlanningModelAPI(real_model), config)
+        # through inspect's registered provider, so the API carries its registry name
+        super().__init__(planning_model(real_model), config)
         self.real_model = real_model
         self.planned_role = role
         self.counter = counter
