@@ -47,7 +47,7 @@ def _copy_once(source: Path, target: Path) -> None:
 
 
 def assemble_working_run(release: Path, manifest: ReleaseManifest, site: Path) -> RunFolder:
-    """`SITE/work/` with the release's profile, split, generation and verdict logs.
+    """`SITE/work/` with the release's split, generation and verdict logs.
 
     Raises `PrefbenchInputError` when `SITE/work/` holds another release's split or files.
     """
@@ -58,7 +58,7 @@ def assemble_working_run(release: Path, manifest: ReleaseManifest, site: Path) -
             f"{site} holds a leaderboard of another split ({held.fingerprint[:12]}, the "
             f"release's is {manifest.split.fingerprint[:12]}): give a new --out."
         )
-    paths = ["profile.yaml", "data/records.jsonl", "data/split.json"]
+    paths = ["data/records.jsonl", "data/split.json"]  # open_run writes the profile
     paths += [system.generation_log for system in manifest.systems]
     paths += manifest.verdict_logs
     for relative in paths:
