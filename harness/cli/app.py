@@ -22,6 +22,7 @@ from prefbench.harness.cli.data import data_app
 from prefbench.harness.cli.human import human_app
 from prefbench.harness.cli.human_results import agreement_command, import_answers_command
 from prefbench.harness.cli.listings import list_corpora, list_judges, list_systems
+from prefbench.harness.cli.release import leaderboard_command, release_command, submit_command
 from prefbench.harness.cost.guard import CEILING_EXIT_CODE, CeilingReached
 from prefbench.harness.profile import Profile, load_profile, read_run_profile
 from prefbench.harness.stage_runner import StageInterrupted
@@ -280,6 +281,9 @@ def report_command(
 app.command("systems")(list_systems)
 app.command("judges")(list_judges)
 app.command("corpora")(list_corpora)
+app.command("release")(release_command)
+app.command("submit")(submit_command)
+app.command("leaderboard")(leaderboard_command)
 
 
 def _interrupted() -> int:

@@ -208,7 +208,8 @@ class PlanningModel(Model):
         recorder: CallRecorder,
         adapter: str | None = None,
     ) -> None:
-        super().__init__(planning_model(real_model), config)  # registered: inspect names it
+        # through inspect's registered provider, so the API carries its registry name
+        super().__init__(planning_model(real_model), config)
         self.real_model = real_model
         self.planned_role = role
         self.counter = counter

@@ -132,6 +132,33 @@ class PairwiseJudgeStage(Stage):
         """
         return {"a": log_a.stage_key(), "b": log_b.stage_key(), **judge.key}
 
+    def request(
+        self, context: PipelineContext, system_a: str, system_b: str, control: bool = False
+    ) -> StageRequest:
+        """The judge eval of one pair of the context's generation logs, keyed as `run` keys it.
+
+        Its stage is `judge-A-vs-B` (`judge-control-A-vs-B` for a control pair); a leaderboard
+        judging a submission against a release asks for its pairs the same way.
+        """
+        log_a = context.generation_logs[system_a]
+        log_b = context.generation_logs[system_b]
+        judge = pairwise_judge_eval(context.profile, log_a, log_b)
+        prefix = "judge-control" if control else "judge"
+        return StageRequest(
+            "judge",
+            f"{prefix}-{system_a}-vs-{system_b}",
+            judge.task,
+            judge.roles,
+            self.key(log_a, log_b, judge),
+            metadata={
+                "system_a": system_a,
+                "system_b": system_b,
+                **({"control_pair": True} if control else {}),
+                **judge.metadata,
+            },
+            max_samples=len(judge.task.dataset) or None,
+        )
+
     def report_section(self, context: PipelineContext) -> dict[str, Any] | None:
         """The samples that failed in any stage of this run, and the counts per comparison."""
         return failed_samples_section(context)
@@ -150,27 +177,8 @@ class PairwiseJudgeStage(Stage):
         require_generation_logs(context)
         names, requests = [], []
         for system_a, system_b, control in judged_pairs(profile):
-            log_a = context.generation_logs[system_a]
-            log_b = context.generation_logs[system_b]
-            judge = pairwise_judge_eval(profile, log_a, log_b)
-            prefix = "judge-control" if control else "judge"
             names.append(f"{system_a}-vs-{system_b}" if control else system_b)
-            requests.append(
-                StageRequest(
-                    "judge",
-                    f"{prefix}-{system_a}-vs-{system_b}",
-                    judge.task,
-                    judge.roles,
-                    self.key(log_a, log_b, judge),
-                    metadata={
-                        "system_a": system_a,
-                        "system_b": system_b,
-                        **({"control_pair": True} if control else {}),
-                        **judge.metadata,
-                    },
-                    max_samples=len(judge.task.dataset) or None,
-                )
-            )
+            requests.append(self.request(context, system_a, system_b, control))
         results = context.runner.run_stages(
             requests, before_eval=lambda pending: size_batches(context, pending, ORDERS_PER_SAMPLE)
         )
