@@ -284,21 +284,21 @@ def test_a_failed_check_blames_identical_outputs_before_the_judge():
     row = comparison(
         "preference_agent", "negative_control", {"a": (6, 0.75), "b": (6, 0.5)}, 0.3, 0.9
     )
-    (same,) = control_checks([{**row, "identical_outputs": 8, "compared_outputs": 12}])
+    (same,) = control_checks([{**row, "identical_outputs": 8, "compared_outputs": 12}], CHECKS)
     assert same.diagnosis == (
         "the systems do not differ: 8 of 12 outputs identical, so no judge can tell them apart"
     )
-    (different,) = control_checks([{**row, "identical_outputs": 1, "compared_outputs": 12}])
+    (different,) = control_checks([{**row, "identical_outputs": 1, "compared_outputs": 12}], CHECKS)
     assert different.diagnosis == (
         "the judge does not see the difference at this sample size (1 of 12 outputs identical)"
     )
-    (uncounted,) = control_checks([row])
+    (uncounted,) = control_checks([row], CHECKS)
     assert uncounted.diagnosis == "the judge does not see the difference at this sample size"
     passing = comparison("positive_control", "large_zero_shot", {"a": (9, 1.0)}, 0.7, 1)
-    (passed,) = control_checks([{**passing, "identical_outputs": 0, "compared_outputs": 9}])
+    (passed,) = control_checks([{**passing, "identical_outputs": 0, "compared_outputs": 9}], CHECKS)
     assert passed.diagnosis == ""
     section = controls_report_section(
-        controls_section([{**row, "identical_outputs": 8, "compared_outputs": 12}, passing])
+        controls_section([{**row, "identical_outputs": 8, "compared_outputs": 12}, passing], CHECKS)
     )
     assert section.paragraphs[1] == (
         "similarity: preference_agent vs negative_control (demo): the systems do not differ: 8 of "

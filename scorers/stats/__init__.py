@@ -10,6 +10,16 @@ from prefbench.scorers.stats.bradley_terry import (
     separated_systems,
 )
 from prefbench.scorers.stats.breakdowns import aggregate_across_datasets, per_user_win_rates
+from prefbench.scorers.stats.cluster_robust import (
+    CR2Fit,
+    MeanCR2,
+    anova_icc,
+    cluster_index,
+    clustered_mean_cr2,
+    cr2_sandwich,
+    logistic_cr2,
+    t_interval,
+)
 from prefbench.scorers.stats.controls import (
     CONTROL_KINDS,
     ControlCheck,
@@ -18,6 +28,7 @@ from prefbench.scorers.stats.controls import (
     control_checks,
     control_pairs,
     detects_personalization,
+    diagnose,
     required_sample,
 )
 from prefbench.scorers.stats.first_choice import (
@@ -65,6 +76,15 @@ from prefbench.scorers.stats.soft_win_rate import SoftWinRate, soft_win_rate
 from prefbench.scorers.stats.win_rate import WinRateSummary, summarize_win_rate
 
 __all__ = [
+    "CR2Fit",
+    "MeanCR2",
+    "anova_icc",
+    "cluster_index",
+    "clustered_mean_cr2",
+    "cr2_sandwich",
+    "diagnose",
+    "logistic_cr2",
+    "t_interval",
     "ClusteredLogistic",
     "INTERCEPT_PRIOR_SD",
     "LENGTH_BINS",
