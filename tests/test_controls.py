@@ -227,17 +227,13 @@ def test_control_pairs_are_judged_and_reported(tmp_path: Path):
     assert exported["large_zero_shot"] == context.judge_logs["large_zero_shot"].log_path
     result = report(context)
     # the scripted judge always answers 1: every pair a tie, the controls cannot pass
-    controls = result["controls"]["llm"]
-    assert controls["detects_personalization"] is False and controls["answer"] == "no"
-    assert sorted(check["check"] for check in controls["checks"]) == ["negative", "positive"]
-    assert all(
-        check["win_rate"] == 0.5 and check["required"] is None for check in controls["checks"]
-    )
+    controls = result.controls["llm"]
+    assert controls.detects_personalization is False and controls.answer == "no"
+    assert sorted(check.check for check in controls.checks) == ["negative", "positive"]
+    assert all(check.win_rate == 0.5 and check.required is None for check in controls.checks)
     markdown = (tmp_path / "run" / "report.md").read_text()
     assert "the judge can detect personalization at this sample size: no" in markdown
-    assert (
-        json.loads((tmp_path / "run" / "report.json").read_text())["controls"] == result["controls"]
-    )
+    assert json.loads((tmp_path / "run" / "report.json").read_text()) == result.dump()
 
 
 # --- the statistics ----------------------------------------------------------------------------
@@ -356,7 +352,7 @@ def test_control_systems_run_on_the_offline_models(pristine_demo_run: Path, tmp_
         assert all(sample.store["rules"] for sample in samples)
     judge(context)
     result = report(context)
-    assert {check["check"] for check in result["controls"]["similarity"]["checks"]} == {
+    assert {check.check for check in result.controls["similarity"].checks} == {
         "positive",
         "negative",
     }

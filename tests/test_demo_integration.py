@@ -13,7 +13,9 @@ import json
 import pytest
 from inspect_ai.log import read_eval_log
 
+from prefbench.core.run_folder import RunFolder
 from prefbench.harness.pipeline import generate, judge, prepare_records, report, run_benchmark
+from prefbench.harness.report.file import read_report
 from tests.conftest import DEMO_SYSTEMS as SYSTEMS
 from tests.conftest import tiny_demo_profile
 from tests.helpers import scripted_run
@@ -67,36 +69,41 @@ def test_agent_rules_are_in_the_generation_log(finished_run):
 
 def test_report_has_every_comparison(finished_run):
     run_dir, report = finished_run
-    saved = json.loads((run_dir / "report.json").read_text())
-    assert saved["comparisons"] == report["comparisons"]
-    assert [row["system_b"] for row in report["comparisons"]] == SYSTEMS[:4] + ["no_baseline_agent"]
-    for row in report["comparisons"]:
-        assert row["n"] + row["parse_failures"] == 2
-        assert row["n"] == row["wins"] + row["losses"] + row["ties"]
-        assert row["judge"] == "similarity"
-    assert saved["cost"]["tokens_by_stage"]["gen"]["output_tokens"] > 0
+    saved = read_report(RunFolder(run_dir))
+    assert saved.comparisons == report.comparisons
+    assert report.judges == ["similarity"]
+    rows = report.rows()
+    assert [row.system_b for row in rows if row.system_a == "preference_agent"] == SYSTEMS[:4] + [
+        "no_baseline_agent"
+    ]
+    for row in rows:
+        assert row.n + row.parse_failures == 2
+        assert row.n == row.wins + row.losses + row.ties
+        assert row.judge == "similarity"
+    assert saved.cost is not None and saved.cost.tokens_by_stage["gen"].output_tokens > 0
 
 
 def test_similarity_metrics_and_personalization_matrix(finished_run):
     run_dir, report = finished_run
-    rows = report["similarity"]["rows"]
-    assert sorted(row["system"] for row in rows) == sorted(SYSTEMS)
+    assert report.similarity is not None and report.personalization is not None
+    rows = report.similarity.rows
+    assert sorted(row.system for row in rows) == sorted(SYSTEMS)
     for row in rows:
-        assert row["n"] == 2 and 0 < row["bertscore_f1"] <= 1
-        assert 0 <= row["rouge_l"] <= 1 and 0 <= row["tfidf_cosine"] <= 1 and row["bleu"] >= 0
-    matrix = report["personalization"]
-    assert matrix["users"] == ["ava", "bo"] and matrix["k"] == 2
-    assert all(0 < value <= 1 for row in matrix["matrix"] for value in row)
+        assert row.n == 2 and 0 < row.bertscore_f1 <= 1
+        assert 0 <= row.rouge_l <= 1 and 0 <= row.tfidf_cosine <= 1 and row.bleu >= 0
+    matrix = report.personalization
+    assert matrix.users == ["ava", "bo"] and matrix.k == 2
+    assert all(0 < value <= 1 for row in matrix.matrix for value in row)
     (cross_log,) = (run_dir / "logs" / "cross").glob("*.eval")
     assert len(read_eval_log(str(cross_log)).samples) == 4  # 2 agents × 2 test emails
 
 
 def test_multi_candidate_judge_and_figures(finished_run):
     run_dir, report = finished_run
-    section = report["multi_candidate"]
-    assert section["n"] == 2 and section["rotations"] == 6
-    assert sorted(row["system"] for row in section["first_choice"]) == sorted(SYSTEMS)
-    assert sum(row["votes"] for row in section["first_choice"]) == pytest.approx(12)
+    section = report.multi_candidate["similarity"]
+    assert section.n == 2 and section.rotations == 6
+    assert sorted(row.system for row in section.first_choice) == sorted(SYSTEMS)
+    assert sum(row.votes for row in section.first_choice) == pytest.approx(12)
     markdown = (run_dir / "report.md").read_text()
     for figure in ("win_rates", "ratings", "personalization"):
         assert (run_dir / "figures" / f"{figure}.png").stat().st_size > 0
@@ -145,7 +152,7 @@ def test_unchanged_rerun_recomputes_nothing(finished_run):
     context = scripted_run(run_dir, tiny_demo_profile())
     again = run_benchmark(context)
     assert context.recomputed_nothing
-    assert again["comparisons"] == report["comparisons"]
+    assert again.comparisons == report.comparisons
     assert {p: p.stat().st_mtime_ns for p in manifests} == manifests
 
 
@@ -163,8 +170,8 @@ def test_llm_judge_runs_on_smollm2(finished_run):
     assert context.runner.evals_run == 0
     judge(context)
     result = report(context)
-    (row,) = result["comparisons"]
-    assert row["judge"] == "llm" and row["n"] + row["parse_failures"] == 2
+    (row,) = result.rows()
+    assert row.judge == "llm" and row.n + row.parse_failures == 2
     log = read_eval_log(str(context.judge_logs["small_zero_shot"].log_path))
     for sample in log.samples:
         metadata = next(iter(sample.scores.values())).metadata

@@ -80,8 +80,9 @@ def test_records_write_on_a_full_disk_keeps_the_old_file(tmp_path: Path):
 def test_report_write_on_a_full_disk_keeps_the_old_report(tmp_path: Path):
     run = RunFolder(judged_run(tmp_path / "run", {"naive_finetune": 12, "few_shot": 12}))
     profile = parse_profile(scripted_profile(), Path("<test profile>"))
-    report = build_report(run, profile, sorted(run.logs("judge").glob("*.eval")))
-    write_report(run, {**report, "comparisons": report["comparisons"][:1]})
+    report = build_report(run, profile, sorted(run.logs("judge").glob("*.eval")), {}, "key")
+    smaller = {"llm": report.comparisons["llm"][:1]}
+    write_report(run, report.model_copy(update={"comparisons": smaller}))
     before = snapshot(run.root)
     error = run_with_file_size_limit(LIMIT, lambda: write_report(run, report))
     assert error is not None and error.errno == errno.EFBIG
@@ -142,7 +143,8 @@ def test_cli_exits_2_when_the_bundle_does_not_fit(tmp_path: Path):
 def test_cli_exits_2_when_the_report_does_not_fit(tmp_path: Path):
     run = RunFolder(judged_run(tmp_path / "run", {"naive_finetune": 12, "few_shot": 12}))
     profile = parse_profile(scripted_profile(), Path("<test profile>"))
-    write_report(run, build_report(run, profile, sorted(run.logs("judge").glob("*.eval"))))
+    judge_logs = sorted(run.logs("judge").glob("*.eval"))
+    write_report(run, build_report(run, profile, judge_logs, {}, "key"))
     report_html_path(run).write_text("old page\n")
     result = prefbench("report", "--run", str(run.root), limit=LIMIT)
     assert_disk_full_message(result, report_html_path(run))
