@@ -23,6 +23,13 @@ def rate(value: float | None = None, low: float | None = None, high: float | Non
     return Rate.model_validate({"ci_guaranteed": None, **fields, **extra}).model_dump()
 
 
+def user_rate(n: int = 0, win_rate: float | None = None) -> dict[str, Any]:
+    """One user's row of `per_user`: its pairs and win rate, the rest empty."""
+    empty = dict.fromkeys(("ci_low", "ci_high", "p_value", "position_consistency", "ci_method"))
+    counts = {"wins": 0, "losses": 0, "ties": 0, "parse_failures": 0, "users": 1}
+    return {"n": n, "win_rate": win_rate, "ci_guaranteed": None, **counts, **empty}
+
+
 def comparison(**fields: Any) -> ComparisonRow:
     """A comparison row: A vs B under judge `llm` on dataset `d`, no pairs unless given."""
     empty = dict.fromkeys(

@@ -18,6 +18,7 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.pipeline import generate, judge, prepare_records, report
 from prefbench.harness.profile import parse_profile
 from prefbench.harness.report.controls import controls_report_section, controls_section
+from prefbench.harness.report.schema import ComparisonRow
 from prefbench.harness.stages.pairwise_judge import judged_pairs
 from prefbench.human_eval.export import judge_logs_by_system
 from prefbench.scorers.stats.controls import (
@@ -34,6 +35,8 @@ from prefbench.solvers.writer import zero_shot_writer
 from prefbench.tasks.demo.persona_rules import truth_rules
 from prefbench.tasks.demo.personas import PERSONAS
 from tests.helpers import INTENT, LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
+from tests.report_models import comparison as report_comparison
+from tests.report_models import user_rate
 from tests.test_pipeline_scripted import fake_adapter
 
 CONTROLS = ["large_zero_shot", "preference_agent", "positive_control", "negative_control"]
@@ -257,6 +260,12 @@ def comparison(a: str, b: str, per_user: dict[str, tuple[int, float]], low: floa
     }
 
 
+def typed(row: dict) -> ComparisonRow:
+    """A plain comparison row as the report holds it (every field; per-user rows too)."""
+    per_user = {user: user_rate(**values) for user, values in row["per_user"].items()}
+    return report_comparison(**{**row, "per_user": per_user})
+
+
 def test_a_check_read_in_the_reverse_order_is_flipped():
     row = comparison("large_zero_shot", "positive_control", {"a": (4, 0.25), "b": (4, 0.0)}, 0, 0.4)
     (outcome,) = control_checks([row], CHECKS)
@@ -280,21 +289,24 @@ def test_a_failed_check_blames_identical_outputs_before_the_judge():
     row = comparison(
         "preference_agent", "negative_control", {"a": (6, 0.75), "b": (6, 0.5)}, 0.3, 0.9
     )
-    (same,) = control_checks([{**row, "identical_outputs": 8, "compared_outputs": 12}])
+    (same,) = control_checks([{**row, "identical_outputs": 8, "compared_outputs": 12}], CHECKS)
     assert same.diagnosis == (
         "the systems do not differ: 8 of 12 outputs identical, so no judge can tell them apart"
     )
-    (different,) = control_checks([{**row, "identical_outputs": 1, "compared_outputs": 12}])
+    (different,) = control_checks([{**row, "identical_outputs": 1, "compared_outputs": 12}], CHECKS)
     assert different.diagnosis == (
         "the judge does not see the difference at this sample size (1 of 12 outputs identical)"
     )
-    (uncounted,) = control_checks([row])
+    (uncounted,) = control_checks([row], CHECKS)
     assert uncounted.diagnosis == "the judge does not see the difference at this sample size"
     passing = comparison("positive_control", "large_zero_shot", {"a": (9, 1.0)}, 0.7, 1)
-    (passed,) = control_checks([{**passing, "identical_outputs": 0, "compared_outputs": 9}])
+    (passed,) = control_checks([{**passing, "identical_outputs": 0, "compared_outputs": 9}], CHECKS)
     assert passed.diagnosis == ""
     section = controls_report_section(
-        controls_section([{**row, "identical_outputs": 8, "compared_outputs": 12}, passing])
+        controls_section(
+            [typed({**row, "identical_outputs": 8, "compared_outputs": 12}), typed(passing)],
+            CHECKS,
+        )
     )
     assert section.paragraphs[1] == (
         "similarity: preference_agent vs negative_control (demo): the systems do not differ: 8 of "
@@ -326,10 +338,10 @@ def test_detects_personalization_needs_both_checks_to_pass():
     both = control_checks([passing, negative], CHECKS)
     assert detects_personalization(both) is True
     assert detects_personalization(both[:1]) is None
-    section = controls_section([passing, negative], CHECKS)
-    assert section["similarity"]["answer"] == "yes"
+    section = controls_section([typed(passing), typed(negative)], CHECKS)
+    assert section["similarity"].answer == "yes"
     assert controls_section([], CHECKS) == {}
-    assert controls_section([passing, negative], CHECKS[:1])["similarity"]["answer"] == (
+    assert controls_section([typed(passing), typed(negative)], CHECKS[:1])["similarity"].answer == (
         "not measured (a control system is missing)"
     )
 

@@ -9,8 +9,10 @@ must recompute nothing.
 """
 
 import json
+import shutil
 
 import pytest
+import yaml
 from inspect_ai.log import read_eval_log
 
 from prefbench.core.run_folder import RunFolder
@@ -18,7 +20,7 @@ from prefbench.harness.pipeline import generate, judge, prepare_records, report,
 from prefbench.harness.report.file import read_report
 from tests.conftest import DEMO_SYSTEMS as SYSTEMS
 from tests.conftest import tiny_demo_profile
-from tests.helpers import scripted_run
+from tests.helpers import run_cli, scripted_run
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +208,39 @@ def test_llm_judge_logprob_verdicts_on_smollm2_are_honest(finished_run):
             else:
                 assert mass >= 0.5 and sum(probabilities) == pytest.approx(1.0)
     assert orders == 4
+
+
+def test_the_llm_judge_beside_the_similarity_judge_in_one_report(
+    pristine_demo_run, tmp_path, monkeypatch, capsys
+):
+    """`prefbench judge --judge llm` on the finished demo: SmolLM2 judges beside BERTScore.
+
+    The similarity judge's stages are reused (no eval); the report holds one leaderboard per
+    judge, every row of each judge's own; report.csv has a row per judge and comparison.
+    """
+    run_dir = tmp_path / "run"
+    shutil.copytree(pristine_demo_run, run_dir, symlinks=True)
+    profile = yaml.safe_load((run_dir / "profile.yaml").read_text())
+    profile["roles"]["judge"] = {"model": "offline/smollm2"}
+    profile["judge"]["llm"] = {"max_tokens": 24}
+    (run_dir / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    similarity_logs = sorted((run_dir / "logs" / "judge").glob("*.eval"))
+    code, output = run_cli(
+        monkeypatch, capsys, "judge", "--run", str(run_dir), "--judge", "llm", "--display", "none"
+    )
+    assert code == 0, output
+    assert all(path.exists() for path in similarity_logs)  # reused, none judged again
+    result = read_report(RunFolder(run_dir))
+    assert result.judges == ["similarity", "llm"]
+    for judge_name in result.judges:
+        rows = result.comparisons[judge_name]
+        assert [row.system_b for row in rows] == SYSTEMS[:4] + ["no_baseline_agent"]
+        assert {row.judge for row in rows} == {judge_name}
+        assert all(row.n + row.parse_failures == 2 for row in rows)
+    markdown = (run_dir / "report.md").read_text()
+    assert "## Leaderboard (judge: similarity)" in markdown
+    assert "## Leaderboard (judge: llm)" in markdown
+    code, output = run_cli(monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "csv")
+    assert code == 0, output
+    lines = (run_dir / "report.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 5

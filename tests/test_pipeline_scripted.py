@@ -255,9 +255,9 @@ def test_report_collects_the_section_of_every_stage_in_the_pipeline(tmp_path: Pa
     context = scripted_run(tmp_path / "run", scripted_profile())
     context.stages = (ExtraSectionStage(), ReportStage())
     result = run_benchmark(context)
-    assert result["extra_section"] == {"answer": 42}
+    assert result.stage_sections == {"extra_section": {"answer": 42}}
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert saved["extra_section"] == {"answer": 42}
+    assert saved["stage_sections"]["extra_section"] == {"answer": 42}
     assert "similarity" not in saved  # a stage that did not run adds nothing
 
 

@@ -289,7 +289,10 @@ def build_report(
             ),
             "cost": cost_section(run, profile, judge_logs),
             **({"decoding_not_honoured": decoding} if decoding else {}),
-            **sections,
+            **{name: value for name, value in sections.items() if name in Report.model_fields},
+            "stage_sections": {
+                name: value for name, value in sections.items() if name not in Report.model_fields
+            },
             "inputs_key": inputs_key,
         }
     )

@@ -486,6 +486,9 @@ class Report(ReportPart):
     provenance: Provenance | None = None
     datasets: list[DatasetEntry] | None = None
     """Only in a several-dataset run's combined report: its datasets' run folders."""
+    stage_sections: dict[str, Any] = {}
+    """The sections of stages this schema does not name (a custom pipeline's `Stage` with
+    its own `section`), by section name, as the stage gave them."""
     inputs_key: str = Field(description="fingerprint of what the report was computed from")
 
     def is_combined(self) -> bool:
