@@ -34,6 +34,7 @@ from prefbench.harness.preflight import check_inputs
 from prefbench.harness.profile import Profile, dataset_profiles, dump_profile
 from prefbench.harness.progress import StageProgress
 from prefbench.harness.report.combined import DatasetResult, report_combined_run
+from prefbench.harness.report.schema import Report
 from prefbench.harness.serving.models import ModelPool
 from prefbench.harness.serving.weights import require_trainable_small
 from prefbench.harness.split_guard import check_split_spec, retire_report
@@ -164,11 +165,11 @@ def open_run(
     return context
 
 
-def run_benchmark(context: PipelineContext, guard: CostGuard | None = None) -> dict[str, Any]:
+def run_benchmark(context: PipelineContext, guard: CostGuard | None = None) -> Report | None:
     """Run every stage of `context.stages` in order; returns the report.
 
     A planning run (`context.planning`, every role a `prefbench-plan/` model) skips the stages
-    that call no model and returns an empty report. Before any stage, a small model that
+    that call no model and returns None (no report). Before any stage, a small model that
     adapter systems cannot train is refused (`prefbench.harness.serving.weights.
     require_trainable_small`). Each stage starts with a progress line (stage i/N, elapsed, ETA;
     `prefbench.harness.progress`) and adds its seconds, and the GPUs held meanwhile, to the run's
@@ -205,7 +206,7 @@ def run_benchmark(context: PipelineContext, guard: CostGuard | None = None) -> d
     if guard is not None:
         guard.finished(context)
     if context.planning:
-        return {}
+        return None
     if context.report is None:
         raise RuntimeError("the pipeline has no report stage: nothing wrote report.json")
     return context.report
@@ -215,7 +216,7 @@ def run_benchmark(context: PipelineContext, guard: CostGuard | None = None) -> d
 class DatasetsOutcome:
     """A several-dataset run: the combined report and whether nothing was recomputed."""
 
-    report: dict[str, Any]
+    report: Report
     recomputed_nothing: bool
 
 
@@ -409,7 +410,7 @@ def judge(context: PipelineContext) -> dict[str, StageResult]:
     return context.judge_logs
 
 
-def report(context: PipelineContext) -> dict[str, Any]:
+def report(context: PipelineContext) -> Report:
     """Write report.json, report.md, report.html and figures; return the report."""
     ReportStage().run(context)
     assert context.report is not None

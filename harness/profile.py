@@ -116,17 +116,32 @@ def load_yaml_file(path: Path, *, what: str = "profile", fix: str = "fix the fil
 
 
 def read_run_profile(path: Path, judge_kind: str | None = None) -> "Profile":
-    """A run folder's `profile.yaml`, validated (optionally with another `judge.kind`).
+    """A run folder's `profile.yaml`, validated; with `judge_kind`, that judge added to it.
+
+    The judge is added after the profile's own judges (never in place of one); a judge the
+    profile already has is not added twice. The new judge takes the primary judge's tie
+    policy, batch setting and judge sections (`with_judge`).
 
     Raises `PrefbenchInputError` naming the file and the fix when it is unreadable, corrupt
     or invalid.
     """
     raw = load_yaml_file(path, what="the run folder's profile", fix=RUN_PROFILE_FIX)
-    if judge_kind is not None and isinstance(raw, dict):
-        judge = raw.setdefault("judge", {})
-        if isinstance(judge, dict):
-            judge["kind"] = judge_kind
-    return parse_profile(raw, path)
+    profile = parse_profile(raw, path)
+    if judge_kind is None or profile.judge_named(judge_kind) is not None:
+        return profile
+    return parse_profile(with_judge(raw, judge_kind), path)
+
+
+def with_judge(raw: dict[str, Any], judge_kind: str) -> dict[str, Any]:
+    """A profile's parsed YAML with one more judge in `judges` (a `judge:` becomes a list).
+
+    The new entry copies the first judge's settings (tie policy, batch, per-judge sections),
+    with its own `kind` and no multi-candidate form.
+    """
+    judges = [dict(entry) for entry in raw.get("judges") or [raw.get("judge") or {}]]
+    added = {key: value for key, value in judges[0].items() if key != "multi_candidate"}
+    rest = {key: value for key, value in raw.items() if key not in ("judge", "judges")}
+    return {**rest, "judges": [*judges, {**added, "kind": judge_kind}]}
 
 
 class StrictModel(BaseModel):
@@ -397,6 +412,11 @@ class JudgeSettings(StrictModel):
             raise ValueError(str(error)) from error
         return self
 
+    @property
+    def name(self) -> str:
+        """The judge's registered name (a YAML judge file's `name:`, not its path)."""
+        return lookup_judge(self.kind).name
+
     def batch_setting(self) -> bool | int | dict[str, Any]:
         """`batch` as inspect's `GenerateConfig.batch` takes it, in plain JSON values."""
         if isinstance(self.batch, BatchConfig):
@@ -618,7 +638,10 @@ class Profile(StrictModel):
     roles: dict[str, ModelSpec]
     systems: list[str]
     reference_system: str = "preference_agent"
-    judge: JudgeSettings = JudgeSettings()
+    judges: list[JudgeSettings] = Field(default_factory=lambda: [JudgeSettings()], min_length=1)
+    """The judges, each judging every pair on its own (one leaderboard each); the first is
+    the primary judge. A profile may give one judge as `judge:` instead (read as a list of
+    one, and written back so)."""
     generation: GenerationSettings = GenerationSettings()
     training: TrainingSettings = TrainingSettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -634,6 +657,37 @@ class Profile(StrictModel):
     system_options: dict[str, dict[str, Any]] = {}
     """Solver options by system, e.g. `{few_shot: {k: 5}}`; they override the `generation`
     settings offered to every system (`prefbench.harness.stages.generation.system_options`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_judge_as_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "judge" in data:
+            if "judges" in data:
+                raise ValueError("give either `judge:` (one judge) or `judges:` (a list), not both")
+            data = {**data, "judges": [data["judge"]]}
+            del data["judge"]
+        return data
+
+    @field_validator("judges")
+    @classmethod
+    def _judges_differ(cls, judges: list[JudgeSettings]) -> list[JudgeSettings]:
+        names = [judge.name for judge in judges]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"judge(s) {twice} listed twice in `judges`; list each once")
+        return judges
+
+    @property
+    def judge(self) -> JudgeSettings:
+        """The primary judge (the first of `judges`)."""
+        return self.judges[0]
+
+    def judge_named(self, kind: str) -> JudgeSettings | None:
+        """The profile's judge that `kind` (a judge's name or a YAML judge file) names."""
+        if kind.endswith(JUDGE_FILE_SUFFIXES):
+            register_judge_file(kind)
+        name = lookup_judge(kind).name
+        return next((judge for judge in self.judges if judge.name == name), None)
 
     @field_validator("system_options")
     @classmethod
@@ -737,17 +791,16 @@ def parse_profile(raw: Any, source: Path) -> Profile:
             f"profile {source}: reference_system '{profile.reference_system}' is not in systems "
             f"{profile.systems}; add it to `systems` or change `reference_system`."
         )
-    judge_roles = lookup_judge(profile.judge.kind).roles_for(
-        profile.judge.typed_settings(profile.metrics)
-    )
-    missing_roles = [r for r in judge_roles if r not in profile.roles]
-    if missing_roles:
-        local = [definition.name for definition in all_judges() if not definition.roles]
-        raise PrefbenchInputError(
-            f"profile {source}: judge.kind is '{profile.judge.kind}', which calls the role(s) "
-            f"{missing_roles}, but the profile sets none; add roles.{missing_roles[0]} (e.g. "
-            f"model: openai/gpt-4o) or use a judge.kind that calls no model: {local}."
-        )
+    for judge in profile.judges:
+        judge_roles = lookup_judge(judge.kind).roles_for(judge.typed_settings(profile.metrics))
+        missing_roles = [r for r in judge_roles if r not in profile.roles]
+        if missing_roles:
+            local = [definition.name for definition in all_judges() if not definition.roles]
+            raise PrefbenchInputError(
+                f"profile {source}: judge.kind is '{judge.kind}', which calls the role(s) "
+                f"{missing_roles}, but the profile sets none; add roles.{missing_roles[0]} "
+                f"(e.g. model: openai/gpt-4o) or use a judge.kind that calls no model: {local}."
+            )
     personalization = profile.metrics.personalization_system
     if personalization is not None and personalization not in profile.systems:
         raise PrefbenchInputError(
@@ -771,7 +824,6 @@ def trains_adapters(profile: Profile) -> bool:
 
 
 LATER_SETTINGS: tuple[tuple[str, ...], ...] = (
-    ("judge", "batch"),
     ("generation", "intent_temperatures"),
     ("training", "fanout"),
     ("training", "checkpoint_every"),
@@ -786,6 +838,14 @@ def dump_profile(profile: Profile) -> str:
     """The resolved profile as YAML (what `runs/NAME/profile.yaml` holds)."""
     unset = {key for key in OPTIONAL_SECTIONS if getattr(profile, key) is None}
     data = profile.model_dump(mode="json", exclude=unset)
+    for judge in data["judges"]:  # `batch` came later: left out at its default
+        if judge["batch"] is False:
+            del judge["batch"]
+    if len(data["judges"]) == 1:  # one judge is written as `judge:`, as before `judges`
+        data = {
+            ("judge" if key == "judges" else key): value[0] if key == "judges" else value
+            for key, value in data.items()
+        }
     for path in LATER_SETTINGS:
         *parents, leaf = path
         owner, section = profile, data

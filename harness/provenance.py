@@ -15,16 +15,32 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from prefbench.core.run_folder import RunFolder
+from prefbench.harness.judging import ResolvedJudge, resolve_judges
 from prefbench.harness.profile import Profile
 from prefbench.harness.serving.models import role_identity
 from prefbench.harness.split import SplitInfo, read_split
-from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 from prefbench.solvers import lookup_system
 
-__all__ = ["LIBRARIES", "Provenance", "run_provenance"]
+__all__ = ["LIBRARIES", "JudgeSpec", "Provenance", "run_provenance"]
 
 LIBRARIES = ("inspect-ai", "transformers", "torch", "peft", "trl", "bert-score", "vllm")
 """Libraries whose versions can change a run's answers (those installed are listed)."""
+
+
+class JudgeSpec(BaseModel):
+    """What a judge is: two runs whose judges have the same `spec_hash` judged alike."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    """The profile's `kind` (a registered name or a YAML judge file)."""
+    tie_policy: str
+    multi_candidate: bool
+    roles: list[str]
+    settings: dict[str, Any]
+    """The settings its stages are keyed by (`prefbench.scorers.registry.judge_key_inputs`)."""
+    spec_hash: str
+    """A fingerprint of the fields above (`prefbench.harness.judging.ResolvedJudge.spec_hash`)."""
 
 
 class Provenance(BaseModel):
@@ -41,8 +57,10 @@ class Provenance(BaseModel):
     """Versions of the packages, other than prefbench, whose systems or judge the run uses."""
     models: dict[str, dict[str, Any]]
     """Each role's model identity: content hashes or hub names, args, config, decoding."""
-    judge: dict[str, Any]
-    """The judge: kind, tie policy, multi-candidate, and the settings its stages are keyed by."""
+    judge: JudgeSpec
+    """The primary judge."""
+    judges: dict[str, JudgeSpec]
+    """Every judge of the run by name, the primary first."""
     split: SplitInfo | None
     """The run's split (None before the records stage wrote it)."""
 
@@ -74,13 +92,16 @@ def _plugin_versions(modules: list[str]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def _judge_spec(judge: ResolvedJudge) -> JudgeSpec:
+    return JudgeSpec(**judge.spec(), spec_hash=judge.spec_hash())
+
+
 def run_provenance(run: RunFolder, profile: Profile) -> Provenance:
     """The provenance of a single-dataset run of `profile` in `run`."""
     systems = [lookup_system(name) for name in profile.systems]
-    judge = lookup_judge(profile.judge.kind)
+    judges = resolve_judges(profile)
     modules = [system.solver_factory.__module__ for system in systems]
-    modules.append(judge.pairwise.__module__)
-    settings = profile.judge.typed_settings(profile.metrics)
+    modules += [judge.definition.pairwise.__module__ for judge in judges]
     libraries = {name: _installed(name) for name in LIBRARIES}
     return Provenance(
         prefbench=_installed("prefbench") or "unknown",
@@ -88,12 +109,7 @@ def run_provenance(run: RunFolder, profile: Profile) -> Provenance:
         libraries={name: value for name, value in libraries.items() if value is not None},
         plugins=_plugin_versions(modules),
         models={role: role_identity(profile, role) for role in sorted(profile.roles)},
-        judge={
-            "kind": profile.judge.kind,
-            "tie_policy": profile.judge.tie_policy,
-            "multi_candidate": profile.judge.multi_candidate,
-            "roles": list(judge.roles),
-            "settings": judge_key_inputs(profile.judge.kind, settings),
-        },
+        judge=_judge_spec(judges[0]),
+        judges={judge.name: _judge_spec(judge) for judge in judges},
         split=read_split(run),
     )

@@ -17,7 +17,8 @@ then loads with `adapter_model` (for the sample's `adapter_user`).
 A control system declares its pair (`Control`).
 
 **Judges** (`judge`): a pairwise scorer factory `(settings, tie_policy) -> Scorer` with
-typed settings (`JudgeSettingsModel`); each pair's score comes from `pair_score` (both
+typed settings (`JudgeSettingsModel`); it reads a sample's two candidates with
+`state.metadata_as(PairSampleMetadata)`; each pair's score comes from `pair_score` (both
 orders' verdicts), a multi-candidate form's from `order_free_score`; the metrics are
 `win_rate`, `parse_failures`, `first_choice_shares`, `rotation_parse_failures`.
 
@@ -44,6 +45,7 @@ from prefbench.scorers.multi_judge import (
     rotation_parse_failures,
 )
 from prefbench.scorers.outcome import TIE_POLICIES, TiePolicy
+from prefbench.scorers.pair_metadata import PairSampleMetadata, PairVerdict
 from prefbench.scorers.pair_score import pair_score
 from prefbench.scorers.registry import JudgeSettingsModel, judge
 from prefbench.solvers.adapters import adapter_model
@@ -82,6 +84,8 @@ __all__ = [
     "CorpusText",
     "JudgeSettingsModel",
     "NoOptions",
+    "PairSampleMetadata",
+    "PairVerdict",
     "PrefbenchInputError",
     "PromptTemplate",
     "Purpose",

@@ -60,6 +60,7 @@ from prefbench.scorers.judge_prompts import (
 )
 from prefbench.scorers.metrics import parse_failures, win_rate
 from prefbench.scorers.outcome import ORDERS, Order, TiePolicy
+from prefbench.scorers.pair_metadata import PairSampleMetadata
 from prefbench.scorers.pair_score import pair_score
 from prefbench.scorers.verdict import (
     MIN_CANDIDATE_MASS,
@@ -339,10 +340,12 @@ def llm_judge(
 
     async def score(state: TaskState, target: Target) -> Score:
         model = get_model(role=role)
-        template = template_for_kind(prompt, state.metadata.get("text_kind"))
-        candidate_a = state.metadata["candidate_a"]
-        candidate_b = state.metadata["candidate_b"]
-        shown = {"ab": [candidate_a, candidate_b], "ba": [candidate_b, candidate_a]}
+        pair = state.metadata_as(PairSampleMetadata)
+        template = template_for_kind(prompt, pair.text_kind)
+        shown = {
+            "ab": [pair.candidate_a, pair.candidate_b],
+            "ba": [pair.candidate_b, pair.candidate_a],
+        }
         answers = await collect(
             *(ask_judge(model, template, target.text, shown[order], options) for order in ORDERS)
         )

@@ -6,6 +6,7 @@ from inspect_ai.log import EvalLog
 from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, PARTIAL, Score
 
 from prefbench.scorers.outcome import PairOutcome, TiePolicy, combine_orders
+from prefbench.scorers.pair_metadata import PairVerdict
 
 HUMAN_SCORE = "human"
 """Name of the score that carries human annotations on a judge log (`human_eval.attach`)."""
@@ -56,14 +57,14 @@ def pair_score(
     )
 
 
-def outcome_from_metadata(metadata: dict[str, Any], tie_policy: TiePolicy) -> PairOutcome:
+def verdict_outcome(verdict: PairVerdict, tie_policy: TiePolicy) -> PairOutcome:
     """Re-apply a tie policy to the verdicts stored by `pair_score` (no judge call)."""
-    return pair_outcome(
-        metadata.get("winner_ab"),
-        metadata.get("winner_ba"),
-        tie_policy,
-        bool(metadata.get("exact_tie")),
-    )
+    return pair_outcome(verdict.winner_ab, verdict.winner_ba, tie_policy, verdict.exact_tie)
+
+
+def outcome_from_metadata(metadata: dict[str, Any], tie_policy: TiePolicy) -> PairOutcome:
+    """`verdict_outcome` of a score's metadata (`PairVerdict.from_metadata`)."""
+    return verdict_outcome(PairVerdict.from_metadata(metadata), tie_policy)
 
 
 def judge_score(log: EvalLog, scores: dict[str, Score]) -> Score | None:

@@ -11,6 +11,7 @@ from inspect_ai.solver import TaskState
 from prefbench.scorers.bertscore import bertscore_values
 from prefbench.scorers.metrics import parse_failures, win_rate
 from prefbench.scorers.outcome import TiePolicy
+from prefbench.scorers.pair_metadata import PairSampleMetadata
 from prefbench.scorers.pair_score import pair_score
 
 
@@ -29,10 +30,9 @@ def similarity_judge(
     """
 
     async def score(state: TaskState, target: Target) -> Score:
-        candidate_a = state.metadata["candidate_a"]
-        candidate_b = state.metadata["candidate_b"]
+        pair = state.metadata_as(PairSampleMetadata)
         values = bertscore_values(
-            [candidate_a, candidate_b], [target.text, target.text], model_dir, num_layers
+            [pair.candidate_a, pair.candidate_b], [target.text, target.text], model_dir, num_layers
         )
         f1_a, f1_b = (round(f1, 6) for _, _, f1 in values)
         details = {"f1_a": f1_a, "f1_b": f1_b}

@@ -5,8 +5,9 @@ both systems' outputs for one record plus the ground truth; the judge scorer jud
 A/B orders and keeps its verdicts and reasoning in the log.
 
 What a judge reads from a sample (docs/judges.md): `target.text` (the ground truth, also the
-sample's input) and the metadata `candidate_a`, `candidate_b` (the two systems' outputs),
-`system_a`, `system_b` (their names), `user`, `dataset` and `text_kind`.
+sample's input) and its metadata, a `prefbench.scorers.pair_metadata.PairSampleMetadata`
+(`state.metadata_as(PairSampleMetadata)`): `candidate_a`, `candidate_b` (the two systems'
+outputs), `system_a`, `system_b` (their names), `user`, `dataset` and `text_kind`.
 """
 
 from pathlib import Path
@@ -19,6 +20,7 @@ from inspect_ai.model import CachePolicy, GenerateConfig
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.scorers.pair_metadata import PairSampleMetadata
 from prefbench.scorers.registry import lookup_judge
 from prefbench.tasks.samples import sample_text_kind
 
@@ -74,15 +76,13 @@ def join_generations(
             "Regenerate both systems on the same records, or join with on_mismatch='intersect'."
         )
     return [
-        judging_sample(
+        pair_sample(
             sample_id,
             sample_a,
-            {
-                "system_a": system_a,
-                "system_b": system_b,
-                "candidate_a": sample_a.output.completion,
-                "candidate_b": samples_b[sample_id].output.completion,
-            },
+            system_a,
+            system_b,
+            sample_a.output.completion,
+            samples_b[sample_id].output.completion,
         )
         for sample_id, sample_a in samples_a.items()
         if sample_id in samples_b and sample_a.error is None and samples_b[sample_id].error is None
@@ -109,6 +109,29 @@ def judging_sample(sample_id: str, generated: Sample, candidates: dict[str, Any]
             **candidates,
         },
     )
+
+
+def pair_sample(
+    sample_id: str,
+    generated: Sample,
+    system_a: str,
+    system_b: str,
+    candidate_a: str,
+    candidate_b: str,
+) -> Sample:
+    """The pairwise judging sample of one record: its metadata is a `PairSampleMetadata`."""
+    sample = judging_sample(
+        sample_id,
+        generated,
+        {
+            "system_a": system_a,
+            "system_b": system_b,
+            "candidate_a": candidate_a,
+            "candidate_b": candidate_b,
+        },
+    )
+    sample.metadata = PairSampleMetadata.model_validate(sample.metadata).model_dump()
+    return sample
 
 
 @solver

@@ -46,14 +46,14 @@ def test_batched_judge_uses_the_batch_api_and_shares_logs_and_cache(tmp_path: Pa
         assert batches and all(batch["status"] == "completed" for batch in batches)
         answered_in_batches = sum(batch["request_counts"]["completed"] for batch in batches)
         assert answered_in_batches == len(judged), "a judge call went around the Batch API"
-        assert report["comparisons"]
+        assert report.rows() and report.cost is not None
 
         # the report prices the judge's batched tokens at half the list price
-        rows = [row for row in report["cost"]["by_stage_model"] if row["model"] == JUDGE_MODEL]
-        assert rows and all(row["batch"] for row in rows)
+        rows = [row for row in report.cost.by_stage_model if row.model == JUDGE_MODEL]
+        assert rows and all(row.batch for row in rows)
         for row in rows:
-            list_usd = (row["input_tokens"] * 2.5 + row["output_tokens"] * 10.0) / 1e6
-            assert row["usd"] == pytest.approx(list_usd / 2)
+            list_usd = (row.input_tokens * 2.5 + row.output_tokens * 10.0) / 1e6
+            assert row.usd == pytest.approx(list_usd / 2)
 
         # the judge logs and the cache are those of live calls: live judging repeats nothing
         for log in (tmp_path / "run" / "logs" / "judge").glob("*.eval"):
@@ -61,8 +61,8 @@ def test_batched_judge_uses_the_batch_api_and_shares_logs_and_cache(tmp_path: Pa
         before = len(server.requests)
         live = endpoint_profile(server.base_url, judge={"kind": "llm"})
         again = run_benchmark(scripted_run(tmp_path / "run", live))
-        without_log = [{**row, "log": None} for row in report["comparisons"]]
-        assert [{**row, "log": None} for row in again["comparisons"]] == without_log
+        without_log = [row.model_copy(update={"log": ""}) for row in report.rows()]
+        assert [row.model_copy(update={"log": ""}) for row in again.rows()] == without_log
         assert len(server.requests) == before, "a live re-run asked again what a batch answered"
         assert len(server.batch.batches) == len(batches)
 
@@ -156,7 +156,7 @@ def test_a_batch_without_a_size_sends_the_stages_first_calls_in_one_batch(tmp_pa
         profile = endpoint_profile(server.base_url, judge={"kind": "llm", "batch": batch})
         profile["generation"] = {"max_samples": 2}  # would cap a batch at 2 × 2 requests
         report = run_benchmark(scripted_run(tmp_path / "run", profile))
-        first_calls = sum(row["n"] + row["parse_failures"] for row in report["comparisons"]) * 2
+        first_calls = sum(row.n + row.parse_failures for row in report.rows()) * 2
         sizes = [batch["request_counts"]["total"] for batch in server.batch.batches.values()]
         assert len(judge_requests(server)) == first_calls  # every answer parsed: no retry
         assert sizes == [first_calls]

@@ -86,7 +86,7 @@ def judged_run(tmp_path: Path, judge_role: dict, multi_candidate: bool = False):
     pool = context.runner.models
     api = pool.role_models(("judge",))["judge"].api
     report = run_benchmark(context)
-    samples = report["comparisons"][0]["n"]
+    samples = report.rows()[0].n
     return api, samples, context
 
 
@@ -113,7 +113,7 @@ def test_rotations_of_the_multi_candidate_stage_are_in_flight_together(tmp_path:
         "model_args": {"hold_until": [FIRST_CALLS, rotations]},
     }
     api, _, context = judged_run(tmp_path, judge, multi_candidate=True)
-    assert len(context.multi_candidate_log.read().samples) * 3 == rotations
+    assert len(context.multi_candidate_logs["llm"].read().samples) * 3 == rotations
     assert api.calls == FIRST_CALLS + rotations
     assert api.peaks == [FIRST_CALLS, rotations]
 

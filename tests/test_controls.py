@@ -18,6 +18,7 @@ from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.pipeline import generate, judge, prepare_records, report
 from prefbench.harness.profile import parse_profile
 from prefbench.harness.report.controls import controls_report_section, controls_section
+from prefbench.harness.report.schema import ComparisonRow
 from prefbench.harness.stages.pairwise_judge import judged_pairs
 from prefbench.human_eval.export import judge_logs_by_system
 from prefbench.scorers.stats.controls import (
@@ -34,6 +35,8 @@ from prefbench.solvers.writer import zero_shot_writer
 from prefbench.tasks.demo.persona_rules import truth_rules
 from prefbench.tasks.demo.personas import PERSONAS
 from tests.helpers import INTENT, LARGE_EMAIL, SMALL_REPLY, scripted_profile, scripted_run
+from tests.report_models import comparison as report_comparison
+from tests.report_models import user_rate
 from tests.test_pipeline_scripted import fake_adapter
 
 CONTROLS = ["large_zero_shot", "preference_agent", "positive_control", "negative_control"]
@@ -227,17 +230,13 @@ def test_control_pairs_are_judged_and_reported(tmp_path: Path):
     assert exported["large_zero_shot"] == context.judge_logs["large_zero_shot"].log_path
     result = report(context)
     # the scripted judge always answers 1: every pair a tie, the controls cannot pass
-    controls = result["controls"]["llm"]
-    assert controls["detects_personalization"] is False and controls["answer"] == "no"
-    assert sorted(check["check"] for check in controls["checks"]) == ["negative", "positive"]
-    assert all(
-        check["win_rate"] == 0.5 and check["required"] is None for check in controls["checks"]
-    )
+    controls = result.controls["llm"]
+    assert controls.detects_personalization is False and controls.answer == "no"
+    assert sorted(check.check for check in controls.checks) == ["negative", "positive"]
+    assert all(check.win_rate == 0.5 and check.required is None for check in controls.checks)
     markdown = (tmp_path / "run" / "report.md").read_text()
     assert "the judge can detect personalization at this sample size: no" in markdown
-    assert (
-        json.loads((tmp_path / "run" / "report.json").read_text())["controls"] == result["controls"]
-    )
+    assert json.loads((tmp_path / "run" / "report.json").read_text()) == result.dump()
 
 
 # --- the statistics ----------------------------------------------------------------------------
@@ -259,6 +258,12 @@ def comparison(a: str, b: str, per_user: dict[str, tuple[int, float]], low: floa
         "ci_method": "cr2-ik-logit",
         "per_user": {user: {"n": c, "win_rate": w} for user, (c, w) in per_user.items()},
     }
+
+
+def typed(row: dict) -> ComparisonRow:
+    """A plain comparison row as the report holds it (every field; per-user rows too)."""
+    per_user = {user: user_rate(**values) for user, values in row["per_user"].items()}
+    return report_comparison(**{**row, "per_user": per_user})
 
 
 def test_a_check_read_in_the_reverse_order_is_flipped():
@@ -298,7 +303,10 @@ def test_a_failed_check_blames_identical_outputs_before_the_judge():
     (passed,) = control_checks([{**passing, "identical_outputs": 0, "compared_outputs": 9}], CHECKS)
     assert passed.diagnosis == ""
     section = controls_report_section(
-        controls_section([{**row, "identical_outputs": 8, "compared_outputs": 12}, passing], CHECKS)
+        controls_section(
+            [typed({**row, "identical_outputs": 8, "compared_outputs": 12}), typed(passing)],
+            CHECKS,
+        )
     )
     assert section.paragraphs[1] == (
         "similarity: preference_agent vs negative_control (demo): the systems do not differ: 8 of "
@@ -330,10 +338,10 @@ def test_detects_personalization_needs_both_checks_to_pass():
     both = control_checks([passing, negative], CHECKS)
     assert detects_personalization(both) is True
     assert detects_personalization(both[:1]) is None
-    section = controls_section([passing, negative], CHECKS)
-    assert section["similarity"]["answer"] == "yes"
+    section = controls_section([typed(passing), typed(negative)], CHECKS)
+    assert section["similarity"].answer == "yes"
     assert controls_section([], CHECKS) == {}
-    assert controls_section([passing, negative], CHECKS[:1])["similarity"]["answer"] == (
+    assert controls_section([typed(passing), typed(negative)], CHECKS[:1])["similarity"].answer == (
         "not measured (a control system is missing)"
     )
 
@@ -356,7 +364,7 @@ def test_control_systems_run_on_the_offline_models(pristine_demo_run: Path, tmp_
         assert all(sample.store["rules"] for sample in samples)
     judge(context)
     result = report(context)
-    assert {check["check"] for check in result["controls"]["similarity"]["checks"]} == {
+    assert {check.check for check in result.controls["similarity"].checks} == {
         "positive",
         "negative",
     }

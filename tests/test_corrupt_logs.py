@@ -48,9 +48,9 @@ def test_corrupt_log_is_moved_aside_and_its_stage_redone_from_the_cache(tmp_path
     new_logs = sorted((run / "logs" / "gen").glob("*.eval"))
     assert len(new_logs) == len(gen_logs)
     assert all(read_eval_log(str(p), header_only=True).status == "success" for p in new_logs)
-    assert second["comparisons"] == [
-        {**row, "log": second_row["log"]}
-        for row, second_row in zip(first["comparisons"], second["comparisons"], strict=True)
+    assert second.rows() == [
+        row.model_copy(update={"log": second_row.log})
+        for row, second_row in zip(first.rows(), second.rows(), strict=True)
     ]
 
 

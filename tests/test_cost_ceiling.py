@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.run_folder import RunFolder
 from prefbench.harness.cost.dry_run import plan_run
 from prefbench.harness.cost.forecast import (
     add_device_seconds,
@@ -25,6 +26,7 @@ from prefbench.harness.cost.forecast import (
 from prefbench.harness.cost.guard import CEILING_EXIT_CODE
 from prefbench.harness.profile import PROFILES_DIR, parse_profile
 from prefbench.harness.progress import StageProgress, clock
+from prefbench.harness.report.file import read_report
 from prefbench.harness.stages.records import profile_records
 from tests.helpers import run_cli, scripted_profile
 from tests.openai_test_server import OpenAITestServer, RecordedRequest, read_recorded
@@ -124,16 +126,16 @@ def test_ceiling_stops_before_the_judge_and_a_higher_one_resumes_without_repeats
         assert not (out / "ceiling_stop.json").exists()
         assert "stage 6/8 pairwise_judge" in output and "ETA" in output
 
-    cost = json.loads((out / "report.json").read_text())["cost"]
-    comparison = cost["forecast_vs_spend"]
-    judge_row = next(row for row in comparison["rows"] if row["stage"] == "judge")
-    assert judge_row["forecast_usd"] > 0 and judge_row["spent_usd"] > 0
-    assert judge_row["ratio"] == pytest.approx(judge_row["spent_usd"] / judge_row["forecast_usd"])
-    assert comparison["spent_usd"] == pytest.approx(cost["usd_total"])
-    assert cost["usd_total"] <= ceiling
-    stages = {row["stage"]: row for row in cost["device_hours"]}
-    assert stages["pairwise_judge"]["wall_seconds"] > 0
-    assert all(row["gpus"] == 0 and row["gpu_hours"] == 0 for row in stages.values())
+    cost = read_report(RunFolder(out)).cost
+    assert cost is not None and cost.forecast_vs_spend is not None
+    judge_row = next(row for row in cost.forecast_vs_spend.rows if row.stage == "judge")
+    assert judge_row.forecast_usd > 0 and judge_row.spent_usd > 0
+    assert judge_row.ratio == pytest.approx(judge_row.spent_usd / judge_row.forecast_usd)
+    assert cost.forecast_vs_spend.spent_usd == pytest.approx(cost.usd_total)
+    assert cost.usd_total is not None and cost.usd_total <= ceiling
+    stages = {row.stage: row for row in cost.device_hours}
+    assert stages["pairwise_judge"].wall_seconds > 0
+    assert all(row.gpus == 0 and row.gpu_hours == 0 for row in stages.values())
 
 
 def test_forecast_comparison_rows_and_ratio() -> None:

@@ -119,16 +119,17 @@ def test_each_dataset_runs_in_its_sub_folder_and_the_report_averages_them(tmp_pa
         single = json.loads((tmp_path / "run" / name / "report.json").read_text())
         assert single["profile"] == f"scripted/{name}"
         assert (tmp_path / "run" / name / "profile.yaml").exists()
-    assert [entry["name"] for entry in report["datasets"]] == ["mails", "more"]
-    assert [entry["users"] for entry in report["datasets"]] == [2, 3]
-    rows = report["comparisons"]
-    assert {row["dataset"] for row in rows} == {"mails", "more"}
-    for aggregate in report["aggregate"]:
-        pair = (aggregate["system_a"], aggregate["system_b"])
-        rates = [row["win_rate"] for row in rows if (row["system_a"], row["system_b"]) == pair]
+    assert report.datasets is not None
+    assert [entry.name for entry in report.datasets] == ["mails", "more"]
+    assert [entry.users for entry in report.datasets] == [2, 3]
+    rows = report.rows()
+    assert {row.dataset for row in rows} == {"mails", "more"}
+    for aggregate in report.aggregate["llm"]:
+        pair = (aggregate.system_a, aggregate.system_b)
+        rates = [row.win_rate for row in rows if (row.system_a, row.system_b) == pair]
         assert len(rates) == 2
-        assert aggregate["win_rate"] == pytest.approx(sum(rates) / 2)
-    assert {rating["system"] for rating in report["ratings"]} == set(profile.systems)
+        assert aggregate.win_rate == pytest.approx(sum(rates) / 2)
+    assert {rating.system for rating in report.ratings["llm"]} == set(profile.systems)
     markdown = (tmp_path / "run" / "report.md").read_text()
     assert "## Datasets" in markdown and "| mails | more | Aggregate |" in markdown
     assert (tmp_path / "run" / "report.html").exists()

@@ -33,13 +33,11 @@ def test_unhonoured_decoding_is_stated_not_claimed(tmp_path: Path, monkeypatch):
     context = open_run(tmp_path / "run", profile, Console(file=output, width=300), "none")
     report = run_benchmark(context)
 
-    stated = report["decoding_not_honoured"]
-    assert set(stated) == {"small", "large", "judge"}
-    assert stated["judge"] == {
-        "model": "prefbench-mock/judge",
-        "settings": ["temperature"],
-        "reason": REASON,
-    }
+    stated = report.decoding_not_honoured
+    assert stated is not None and set(stated) == {"small", "large", "judge"}
+    judge_role = stated["judge"]
+    assert (judge_role.model, judge_role.settings) == ("prefbench-mock/judge", ["temperature"])
+    assert judge_role.reason == REASON
     judge_logs = sorted((tmp_path / "run" / "logs" / "judge").glob("*.eval"))
     assert judge_logs
     for judge_log in judge_logs:

@@ -9,14 +9,18 @@ must recompute nothing.
 """
 
 import json
+import shutil
 
 import pytest
+import yaml
 from inspect_ai.log import read_eval_log
 
+from prefbench.core.run_folder import RunFolder
 from prefbench.harness.pipeline import generate, judge, prepare_records, report, run_benchmark
+from prefbench.harness.report.file import read_report
 from tests.conftest import DEMO_SYSTEMS as SYSTEMS
 from tests.conftest import tiny_demo_profile
-from tests.helpers import scripted_run
+from tests.helpers import run_cli, scripted_run
 
 pytestmark = pytest.mark.integration
 
@@ -67,36 +71,41 @@ def test_agent_rules_are_in_the_generation_log(finished_run):
 
 def test_report_has_every_comparison(finished_run):
     run_dir, report = finished_run
-    saved = json.loads((run_dir / "report.json").read_text())
-    assert saved["comparisons"] == report["comparisons"]
-    assert [row["system_b"] for row in report["comparisons"]] == SYSTEMS[:4] + ["no_baseline_agent"]
-    for row in report["comparisons"]:
-        assert row["n"] + row["parse_failures"] == 2
-        assert row["n"] == row["wins"] + row["losses"] + row["ties"]
-        assert row["judge"] == "similarity"
-    assert saved["cost"]["tokens_by_stage"]["gen"]["output_tokens"] > 0
+    saved = read_report(RunFolder(run_dir))
+    assert saved.comparisons == report.comparisons
+    assert report.judges == ["similarity"]
+    rows = report.rows()
+    assert [row.system_b for row in rows if row.system_a == "preference_agent"] == SYSTEMS[:4] + [
+        "no_baseline_agent"
+    ]
+    for row in rows:
+        assert row.n + row.parse_failures == 2
+        assert row.n == row.wins + row.losses + row.ties
+        assert row.judge == "similarity"
+    assert saved.cost is not None and saved.cost.tokens_by_stage["gen"].output_tokens > 0
 
 
 def test_similarity_metrics_and_personalization_matrix(finished_run):
     run_dir, report = finished_run
-    rows = report["similarity"]["rows"]
-    assert sorted(row["system"] for row in rows) == sorted(SYSTEMS)
+    assert report.similarity is not None and report.personalization is not None
+    rows = report.similarity.rows
+    assert sorted(row.system for row in rows) == sorted(SYSTEMS)
     for row in rows:
-        assert row["n"] == 2 and 0 < row["bertscore_f1"] <= 1
-        assert 0 <= row["rouge_l"] <= 1 and 0 <= row["tfidf_cosine"] <= 1 and row["bleu"] >= 0
-    matrix = report["personalization"]
-    assert matrix["users"] == ["ava", "bo"] and matrix["k"] == 2
-    assert all(0 < value <= 1 for row in matrix["matrix"] for value in row)
+        assert row.n == 2 and 0 < row.bertscore_f1 <= 1
+        assert 0 <= row.rouge_l <= 1 and 0 <= row.tfidf_cosine <= 1 and row.bleu >= 0
+    matrix = report.personalization
+    assert matrix.users == ["ava", "bo"] and matrix.k == 2
+    assert all(0 < value <= 1 for row in matrix.matrix for value in row)
     (cross_log,) = (run_dir / "logs" / "cross").glob("*.eval")
     assert len(read_eval_log(str(cross_log)).samples) == 4  # 2 agents × 2 test emails
 
 
 def test_multi_candidate_judge_and_figures(finished_run):
     run_dir, report = finished_run
-    section = report["multi_candidate"]
-    assert section["n"] == 2 and section["rotations"] == 6
-    assert sorted(row["system"] for row in section["first_choice"]) == sorted(SYSTEMS)
-    assert sum(row["votes"] for row in section["first_choice"]) == pytest.approx(12)
+    section = report.multi_candidate["similarity"]
+    assert section.n == 2 and section.rotations == 6
+    assert sorted(row.system for row in section.first_choice) == sorted(SYSTEMS)
+    assert sum(row.votes for row in section.first_choice) == pytest.approx(12)
     markdown = (run_dir / "report.md").read_text()
     for figure in ("win_rates", "ratings", "personalization"):
         assert (run_dir / "figures" / f"{figure}.png").stat().st_size > 0
@@ -145,7 +154,7 @@ def test_unchanged_rerun_recomputes_nothing(finished_run):
     context = scripted_run(run_dir, tiny_demo_profile())
     again = run_benchmark(context)
     assert context.recomputed_nothing
-    assert again["comparisons"] == report["comparisons"]
+    assert again.comparisons == report.comparisons
     assert {p: p.stat().st_mtime_ns for p in manifests} == manifests
 
 
@@ -163,8 +172,8 @@ def test_llm_judge_runs_on_smollm2(finished_run):
     assert context.runner.evals_run == 0
     judge(context)
     result = report(context)
-    (row,) = result["comparisons"]
-    assert row["judge"] == "llm" and row["n"] + row["parse_failures"] == 2
+    (row,) = result.rows()
+    assert row.judge == "llm" and row.n + row.parse_failures == 2
     log = read_eval_log(str(context.judge_logs["small_zero_shot"].log_path))
     for sample in log.samples:
         metadata = next(iter(sample.scores.values())).metadata
@@ -199,3 +208,39 @@ def test_llm_judge_logprob_verdicts_on_smollm2_are_honest(finished_run):
             else:
                 assert mass >= 0.5 and sum(probabilities) == pytest.approx(1.0)
     assert orders == 4
+
+
+def test_the_llm_judge_beside_the_similarity_judge_in_one_report(
+    pristine_demo_run, tmp_path, monkeypatch, capsys
+):
+    """`prefbench judge --judge llm` on the finished demo: SmolLM2 judges beside BERTScore.
+
+    The similarity judge's stages are reused (no eval); the report holds one leaderboard per
+    judge, every row of each judge's own; report.csv has a row per judge and comparison.
+    """
+    run_dir = tmp_path / "run"
+    shutil.copytree(pristine_demo_run, run_dir, symlinks=True)
+    profile = yaml.safe_load((run_dir / "profile.yaml").read_text())
+    profile["roles"]["judge"] = {"model": "offline/smollm2"}
+    profile["judge"]["llm"] = {"max_tokens": 24}
+    (run_dir / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    similarity_logs = sorted((run_dir / "logs" / "judge").glob("*.eval"))
+    code, output = run_cli(
+        monkeypatch, capsys, "judge", "--run", str(run_dir), "--judge", "llm", "--display", "none"
+    )
+    assert code == 0, output
+    assert all(path.exists() for path in similarity_logs)  # reused, none judged again
+    result = read_report(RunFolder(run_dir))
+    assert result.judges == ["similarity", "llm"]
+    for judge_name in result.judges:
+        rows = result.comparisons[judge_name]
+        assert [row.system_b for row in rows] == SYSTEMS[:4] + ["no_baseline_agent"]
+        assert {row.judge for row in rows} == {judge_name}
+        assert all(row.n + row.parse_failures == 2 for row in rows)
+    markdown = (run_dir / "report.md").read_text()
+    assert "## Leaderboard (judge: similarity)" in markdown
+    assert "## Leaderboard (judge: llm)" in markdown
+    code, output = run_cli(monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "csv")
+    assert code == 0, output
+    lines = (run_dir / "report.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 5

@@ -6,6 +6,7 @@ exit code 2 with a message naming the file and the fix.
 """
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from prefbench.tasks.records import Record, write_records
 from tests.faults import limit_file_size, run_with_file_size_limit
 from tests.helpers import run_cli, scripted_profile
 from tests.human_fixtures import judged_run
+from tests.report_models import report
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 4000
@@ -80,8 +82,9 @@ def test_records_write_on_a_full_disk_keeps_the_old_file(tmp_path: Path):
 def test_report_write_on_a_full_disk_keeps_the_old_report(tmp_path: Path):
     run = RunFolder(judged_run(tmp_path / "run", {"naive_finetune": 12, "few_shot": 12}))
     profile = parse_profile(scripted_profile(), Path("<test profile>"))
-    report = build_report(run, profile, sorted(run.logs("judge").glob("*.eval")))
-    write_report(run, {**report, "comparisons": report["comparisons"][:1]})
+    report = build_report(run, profile, sorted(run.logs("judge").glob("*.eval")), {}, "key")
+    smaller = {"llm": report.comparisons["llm"][:1]}
+    write_report(run, report.model_copy(update={"comparisons": smaller}))
     before = snapshot(run.root)
     error = run_with_file_size_limit(LIMIT, lambda: write_report(run, report))
     assert error is not None and error.errno == errno.EFBIG
@@ -142,7 +145,8 @@ def test_cli_exits_2_when_the_bundle_does_not_fit(tmp_path: Path):
 def test_cli_exits_2_when_the_report_does_not_fit(tmp_path: Path):
     run = RunFolder(judged_run(tmp_path / "run", {"naive_finetune": 12, "few_shot": 12}))
     profile = parse_profile(scripted_profile(), Path("<test profile>"))
-    write_report(run, build_report(run, profile, sorted(run.logs("judge").glob("*.eval"))))
+    judge_logs = sorted(run.logs("judge").glob("*.eval"))
+    write_report(run, build_report(run, profile, judge_logs, {}, "key"))
     report_html_path(run).write_text("old page\n")
     result = prefbench("report", "--run", str(run.root), limit=LIMIT)
     assert_disk_full_message(result, report_html_path(run))
@@ -153,7 +157,7 @@ def test_other_os_errors_are_not_called_a_full_disk(monkeypatch, capsys, tmp_pat
     from prefbench.harness.report import build as report_build
 
     run = RunFolder(judged_run(tmp_path / "run", {"naive_finetune": 2}))
-    run.report_json.write_text("{}\n")
+    run.report_json.write_text(json.dumps(report().dump()) + "\n")
 
     def denied(run, report) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(run.report_md))

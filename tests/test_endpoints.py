@@ -21,7 +21,9 @@ import pytest
 import yaml
 from inspect_ai.log import read_eval_log
 
+from prefbench.core.run_folder import RunFolder
 from prefbench.harness.pipeline import run_benchmark
+from prefbench.harness.report.file import read_report
 from tests.helpers import scripted_run
 from tests.openai_test_server import OpenAITestServer, RecordedRequest, read_recorded
 from tests.server_profiles import KEY_VARIABLE, endpoint_profile
@@ -46,7 +48,7 @@ def test_run_on_servers_completes_with_stated_decoding(tmp_path: Path) -> None:
         context = scripted_run(tmp_path / "run", endpoint_profile(server.base_url))
         report = run_benchmark(context)
         first = list(server.requests)
-    assert report["comparisons"], "the judge stage ran on the server"
+    assert report.rows(), "the judge stage ran on the server"
     assert first, "no request reached the server"
     for request in first:
         assert request.seed is not None, request
@@ -153,7 +155,7 @@ def test_killed_run_resumes_on_another_port_without_repeating_calls(tmp_path: Pa
     assert not repeated, f"{len(repeated)} finished calls were made again: {sorted(repeated)[:2]}"
     unfinished = {request_identity(r) for r in answered} - {request_identity(r) for r in finished}
     assert unfinished <= asked_again, "a call the run had not recorded was never asked again"
-    assert json.loads((run_dir / "report.json").read_text())["comparisons"]
+    assert read_report(RunFolder(run_dir)).rows()
 
 
 def test_sigterm_ends_a_run_through_its_cleanup(tmp_path: Path) -> None:

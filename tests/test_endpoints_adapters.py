@@ -51,7 +51,7 @@ def served_run(tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_system_ran_on_the_servers(served_run):
     run_dir, report, server, _ = served_run
-    assert report["comparisons"]
+    assert report.rows()
     models = {request.model for request in server.requests}
     assert {"large", "judge"} <= models
     assert len(list((run_dir / "logs" / "gen").glob("*.eval"))) == len(DEMO_SYSTEMS)

@@ -145,20 +145,21 @@ def test_a_permanent_400_on_one_sample_is_listed_and_only_it_is_asked_again(
         report = run_benchmark(scripted_run(tmp_path / "run", profile))
         first = list(server.arrivals)
     assert fault.seen == 2, "one request and one sample retry; a 400 is not retried"
-    failed = report["failed_samples"]
-    [sample] = failed["samples"]
-    assert sample["stage"] == "gen-small_zero_shot"
-    assert sample["system"] == "small_zero_shot"
-    assert sample["user"] and sample["sample_id"]
-    assert sample["error"] == "BadRequestError('Error code: 400 - scripted 400')"
-    assert failed["by_stage"] == {"gen-small_zero_shot": 1}
-    by_comparison = {row["comparison"]: row for row in failed["by_comparison"]}
-    assert by_comparison["few_shot-vs-small_zero_shot"]["skipped_failed_generation"] == 1
-    assert by_comparison["few_shot-vs-large_zero_shot"]["skipped_failed_generation"] == 0
-    rows = {row["system_b"]: row for row in report["comparisons"]}
-    assert rows["small_zero_shot"]["n"] < rows["large_zero_shot"]["n"]
+    failed = report.failed_samples
+    assert failed is not None
+    [sample] = failed.samples
+    assert sample.stage == "gen-small_zero_shot"
+    assert sample.system == "small_zero_shot"
+    assert sample.user and sample.sample_id
+    assert sample.error == "BadRequestError('Error code: 400 - scripted 400')"
+    assert failed.by_stage == {"gen-small_zero_shot": 1}
+    by_comparison = {row.comparison: row for row in failed.by_comparison}
+    assert by_comparison["few_shot-vs-small_zero_shot"].skipped_failed_generation == 1
+    assert by_comparison["few_shot-vs-large_zero_shot"].skipped_failed_generation == 0
+    rows = {row.system_b: row for row in report.rows()}
+    assert rows["small_zero_shot"].n < rows["large_zero_shot"].n
     markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
-    assert "Failed samples" in markdown and sample["sample_id"] in markdown
+    assert "Failed samples" in markdown and sample.sample_id in markdown
     assert "Failed samples" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
 
     # the same folder again, the sample still failing: only it is asked, twice
@@ -169,7 +170,8 @@ def test_a_permanent_400_on_one_sample_is_listed_and_only_it_is_asked_again(
         rerun = run_benchmark(scripted_run(tmp_path / "run", profile))
     assert len(again.arrivals) == 2
     assert all(BO_ZERO_SHOT in r.prompt and r.model == "small-model" for r in again.arrivals)
-    assert rerun["failed_samples"]["samples"][0]["sample_id"] == sample["sample_id"]
+    assert rerun.failed_samples is not None
+    assert rerun.failed_samples.samples[0].sample_id == sample.sample_id
 
     # the server healed: the sample is answered and judged; nothing that succeeded is repeated
     with OpenAITestServer() as healed:
@@ -180,9 +182,9 @@ def test_a_permanent_400_on_one_sample_is_listed_and_only_it_is_asked_again(
     }
     assert not succeeded & {request_key(r) for r in healed.requests}
     assert any(BO_ZERO_SHOT in r.prompt for r in healed.requests)
-    assert "failed_samples" not in healed_report
-    rows = {row["system_b"]: row for row in healed_report["comparisons"]}
-    assert rows["small_zero_shot"]["n"] == rows["large_zero_shot"]["n"]
+    assert healed_report.failed_samples is None
+    rows = {row.system_b: row for row in healed_report.rows()}
+    assert rows["small_zero_shot"].n == rows["large_zero_shot"].n
 
 
 def test_failures_over_the_policy_stop_the_run_and_it_resumes(
@@ -205,7 +207,7 @@ def test_failures_over_the_policy_stop_the_run_and_it_resumes(
     with OpenAITestServer() as healed:
         profile = policy_profile(healed.base_url, fail_on_error=2)
         report = run_benchmark(scripted_run(tmp_path / "run", profile))
-    assert report["comparisons"] and "failed_samples" not in report
+    assert report.rows() and report.failed_samples is None
     assert not {request_key(r) for r in first} & {request_key(r) for r in healed.requests}
 
 
@@ -221,12 +223,13 @@ def test_a_failed_judge_sample_is_counted_per_comparison(tmp_path: Path) -> None
     with OpenAITestServer(faults=[fault]) as server:
         profile = policy_profile(server.base_url, fail_on_error=2)
         report = run_benchmark(scripted_run(tmp_path / "run", profile))
-    failed = report["failed_samples"]
-    assert {entry["system"] for entry in failed["samples"]} == {
+    failed = report.failed_samples
+    assert failed is not None
+    assert {entry.system for entry in failed.samples} == {
         "few_shot-vs-small_zero_shot",
         "few_shot-vs-large_zero_shot",
     }
-    assert all(entry["user"] == "bo" for entry in failed["samples"])
-    for row in failed["by_comparison"]:
-        assert (row["judge_failed"], row["skipped_failed_generation"]) == (1, 0)
-    assert all(row["n"] == 1 for row in report["comparisons"]), report["comparisons"]
+    assert all(entry.user == "bo" for entry in failed.samples)
+    for row in failed.by_comparison:
+        assert (row.judge_failed, row.skipped_failed_generation) == (1, 0)
+    assert all(row.n == 1 for row in report.rows()), report.comparisons

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from prefbench.core.errors import PrefbenchInputError
 from prefbench.harness.cli.human_results import agreement_command, import_answers_command
 from prefbench.harness.pipeline import run_benchmark
-from prefbench.harness.report.build import read_comparison
+from prefbench.harness.report.judged import read_comparison
 from prefbench.human_eval.agreement import agreement_section
 from prefbench.human_eval.attach import attach_human_scores, read_judged_items
 from prefbench.human_eval.bundle import (
@@ -423,7 +423,7 @@ def test_attach_round_trip_on_judge_logs(scripted_study: Path):
             assert len(history) == (3 if item_id == changed else 2)
             assert all(row["outcome"] == expected_outcome(entry, row["choice"]) for row in history)
         policy = "inconsistent_is_tie"
-        assert read_comparison(log, policy).outcomes == read_comparison(old, policy).outcomes
+        assert read_comparison(log, policy).outcomes() == read_comparison(old, policy).outcomes()
 
     digests = [hashlib.sha256(path.read_bytes()).hexdigest() for path in logs]
     assert attach_human_scores(run_dir).logs_written == 0

@@ -2,7 +2,6 @@
 without repeating any finished model call, and gives the same results as an
 uninterrupted run."""
 
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from prefbench.core.run_folder import RunFolder
+from prefbench.harness.report.file import read_report
 from tests.helpers import scripted_profile
 
 PREFBENCH = [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()"]
@@ -50,7 +51,7 @@ def reference(tmp_path_factory) -> tuple[list[str], dict]:
     process = prefbench_run(write_profile(tmp_path, call_log), tmp_path / "run")
     output = process.communicate(timeout=300)[0].decode()
     assert process.returncode == 0, output
-    return calls(call_log), json.loads((tmp_path / "run" / "report.json").read_text())
+    return calls(call_log), read_report(RunFolder(tmp_path / "run"))
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
@@ -80,6 +81,6 @@ def test_interrupted_run_resumes_without_repeating_calls(tmp_path, reference, st
     in_flight = len(total) - len(reference_calls)
     assert 0 <= in_flight <= 2
     assert sorted(set(total)) == sorted(set(reference_calls))
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
-    strip = lambda r: [{k: v for k, v in row.items() if k != "log"} for row in r["comparisons"]]  # noqa: E731
+    report = read_report(RunFolder(tmp_path / "run"))
+    strip = lambda r: [row.model_copy(update={"log": ""}) for row in r.rows()]  # noqa: E731
     assert strip(report) == strip(reference_report)

@@ -69,10 +69,11 @@ def test_a_yaml_judge_runs_and_reads_its_verdicts_with_its_pattern(judge_registr
     profile = scripted_profile(judge={"kind": str(judge_file), "closest_style": {"max_tokens": 64}})
     profile["roles"]["judge"]["model_args"]["replies"] = replies
     report = run_benchmark(scripted_run(tmp_path / "run", profile))
-    rows = report["comparisons"]
-    assert rows and all(row["judge"] == "closest_style" for row in rows)
+    rows = report.rows()
+    assert report.judges == ["closest_style"]
+    assert rows and all(row.judge == "closest_style" for row in rows)
     # "[[1]]" in both orders: candidate 1 each time, a position-inconsistent tie, parsed
-    assert all(row["parse_failures"] == 0 and row["ties"] == row["n"] for row in rows)
+    assert all(row.parse_failures == 0 and row.ties == row.n for row in rows)
     run = tmp_path / "run"
     saved = yaml.safe_load((run / "profile.yaml").read_text())
     assert saved["judge"]["kind"] == str(judge_file)
@@ -161,7 +162,7 @@ def test_the_paper_judge_runs_on_the_scripted_pipeline(tmp_path: Path):
     profile = parse_profile(raw, Path("<test profile>"))
     assert profile.judge.typed_settings(profile.metrics).max_tokens == 1024
     report = run_benchmark(scripted_run(tmp_path / "run", raw))
-    assert all(row["parse_failures"] == 0 for row in report["comparisons"])
+    assert all(row.parse_failures == 0 for row in report.rows())
     log = next((tmp_path / "run" / "logs" / "judge").glob("*.eval"))
     from inspect_ai.log import read_eval_log
 

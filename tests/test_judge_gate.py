@@ -6,18 +6,13 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import get_model
 
 import tests.logprob_model  # noqa: F401  (registers prefbench-logprob)
-from prefbench.harness.profile import load_profile
-from prefbench.harness.report.build import (
-    comparison_rows,
-    flagged_judges,
-    judge_audit_rows,
-    order_blind,
-    ratings_rows,
-    read_comparison,
-    with_judge_flags,
-)
+from prefbench.harness.judging import ResolvedJudge
+from prefbench.harness.profile import JudgeSettings, load_profile
+from prefbench.harness.report.build import judge_results
+from prefbench.harness.report.judged import read_comparison
 from prefbench.harness.report.markdown import report_markdown
 from prefbench.scorers.llm_judge import llm_judge
+from prefbench.scorers.registry import lookup_judge
 from prefbench.scorers.stats import audit_judge, quality_gate
 from prefbench.scorers.stats.judge_audit import AuditedPair
 from prefbench.scorers.stats.judge_gate import (
@@ -26,6 +21,7 @@ from prefbench.scorers.stats.judge_gate import (
     MIN_POSITION_CONSISTENCY,
 )
 from prefbench.tasks.pairwise import candidates_in_place
+from tests.report_models import report as make_report
 
 FOLLOW_UP_REQUEST = "Reply with only the number"
 
@@ -129,35 +125,35 @@ def judge_log(users: int = 6, pairs_per_user: int = 3):
 def test_scripted_smollm2_logprob_judge_is_flagged_on_every_row_it_made():
     comparison = read_comparison(judge_log(), "inconsistent_is_tie")
     profile, _ = load_profile("demo")
-    audits = judge_audit_rows([comparison], profile)
-    [gate] = [row["quality_gate"] for row in audits]
-    assert audits[0]["first_slot_win_rate"]["rate"] == 1.0
-    assert gate["flagged"]
-    assert [reason.split(":")[0] for reason in gate["reasons"]] == [
+    llm = lookup_judge("llm")
+    judge = ResolvedJudge(llm, llm.parse_settings({}), JudgeSettings(kind="llm"), primary=True)
+    results = judge_results(judge, [comparison], profile)
+    gate = results.audit.quality_gate
+    assert results.audit.first_slot_win_rate.rate == 1.0
+    assert gate.flagged
+    assert [reason.split(":")[0] for reason in gate.reasons] == [
         "position bias",
         "position consistency",
         "fallback verdicts",
     ]
-    flags = flagged_judges(audits)
-    rows = with_judge_flags(comparison_rows([comparison], "inconsistent_is_tie"), flags)
-    ratings = ratings_rows([comparison], "preference_agent", flags)
-    assert rows and all(row["judge_flags"] == gate["reasons"] for row in rows)
-    assert ratings and all(rating["judge_flags"] for rating in ratings)
-    report = {
-        "reference_system": "preference_agent",
-        "comparisons": rows,
-        "ratings": ratings,
-        "judge_audit": audits,
-    }
+    rows, ratings = results.comparisons, results.ratings
+    assert rows and all(row.judge_flags == gate.reasons for row in rows)
+    assert ratings and all(rating.judge_flags for rating in ratings)
+    report = make_report(
+        reference_system="preference_agent",
+        comparisons={"llm": rows},
+        ratings={"llm": ratings},
+        judge_audit={"llm": results.audit},
+    )
     markdown = report_markdown(report, {})
     assert "naive_finetune ⚠" in markdown
     assert "Quality gate (llm): FAILED ⚠" in markdown
-    assert gate["reasons"][0] in markdown
+    assert gate.reasons[0] in markdown
 
 
 def test_a_similarity_judge_is_not_gated_on_its_by_construction_order_numbers():
     # a judge that always names candidate 1 would fail on position; order-blind, it is not gated
     pairs = [AuditedPair("a", "b", f"u{i % 4}", 1, 1, 100, 80 + i, 0.5) for i in range(24)]
     assert quality_gate(audit_judge(pairs))["flagged"]
-    assert order_blind("similarity") and not order_blind("llm")
+    assert lookup_judge("similarity").order_blind and not lookup_judge("llm").order_blind
     assert quality_gate(audit_judge(pairs), order_blind=True)["flagged"] is False

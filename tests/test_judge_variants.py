@@ -129,7 +129,7 @@ def test_the_profile_encoder_reaches_the_similarity_judges(tmp_path):
     generate(context, prepare_records(context))
     judge(context)
     logs = [result.read_header() for result in context.judge_logs.values()]
-    logs.append(context.multi_candidate_log.read_header())
+    logs.append(context.multi_candidate_logs["similarity"].read_header())
     for log in logs:
         (scorer,) = log.eval.scorers
         assert scorer.options["model_dir"] == encoder and scorer.options["num_layers"] == 5

@@ -79,19 +79,19 @@ def test_judge_sees_both_orders_and_report_counts_them(tmp_path: Path):
     context = scripted_run(tmp_path / "run", scripted_profile())
     result = run_benchmark(context)
     # the scripted judge always answers 1: each pair is order-inconsistent, so a tie
-    for row in result["comparisons"]:
-        assert row["system_a"] == "few_shot"
-        assert row["n"] == row["ties"] == 2 and row["wins"] == row["losses"] == 0
-        assert row["win_rate"] == 0.5 and row["position_consistency"] == 0.0
+    for row in result.rows():
+        assert row.system_a == "few_shot"
+        assert row.n == row.ties == 2 and row.wins == row.losses == 0
+        assert row.win_rate == 0.5 and row.position_consistency == 0.0
     # every pair a tie: all three systems rate the same
-    ratings = {row["system"]: row["rating"] for row in result["ratings"]}
+    ratings = {row.system: row.rating for row in result.ratings["llm"]}
     assert set(ratings) == {"few_shot", "small_zero_shot", "large_zero_shot"}
     assert max(ratings.values()) - min(ratings.values()) < 1e-6
-    assert set(result["comparisons"][0]["per_user"]) == {"ava", "bo"}
+    assert set(result.rows()[0].per_user) == {"ava", "bo"}
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert saved["comparisons"] == result["comparisons"]
+    assert saved == result.dump()
     # a judge that always answers 1 fails the quality gate: every row says so
-    assert all(row["judge_flags"] for row in result["comparisons"])
+    assert all(row.judge_flags for row in result.rows())
     markdown = (tmp_path / "run" / "report.md").read_text()
     assert "| small_zero_shot ⚠ [1] | 2 |" in markdown
     assert "Quality gate (llm): FAILED ⚠ — position bias: candidate 1 chosen in 100.0 %" in markdown
@@ -108,7 +108,7 @@ def test_rerun_with_nothing_changed_makes_no_model_call(tmp_path: Path):
     assert again.recomputed_nothing
     assert call_log.read_text().count("\n") == calls_first
     assert sorted(p.name for p in (tmp_path / "run" / "logs").rglob("*.eval")) == logs_before
-    assert second["comparisons"] == first["comparisons"]
+    assert second.comparisons == first.comparisons
 
 
 def test_lost_stage_log_is_redone_from_the_cache(tmp_path: Path):
@@ -211,7 +211,7 @@ def test_stage_functions_compose_like_run(tmp_path: Path):
     generate(context, records)
     judge(context)
     result = report(context)
-    assert [row["system_b"] for row in result["comparisons"]] == [
+    assert [row.system_b for row in result.rows()] == [
         "small_zero_shot",
         "large_zero_shot",
     ]
@@ -255,9 +255,9 @@ def test_report_collects_the_section_of_every_stage_in_the_pipeline(tmp_path: Pa
     context = scripted_run(tmp_path / "run", scripted_profile())
     context.stages = (ExtraSectionStage(), ReportStage())
     result = run_benchmark(context)
-    assert result["extra_section"] == {"answer": 42}
+    assert result.stage_sections == {"extra_section": {"answer": 42}}
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert saved["extra_section"] == {"answer": 42}
+    assert saved["stage_sections"]["extra_section"] == {"answer": 42}
     assert "similarity" not in saved  # a stage that did not run adds nothing
 
 

@@ -107,7 +107,9 @@ def test_a_valid_run_folder_profile_still_opens(tmp_path: Path) -> None:
     from prefbench.harness.profile import read_run_profile
 
     profile = read_run_profile(run_dir / "profile.yaml", judge_kind="similarity")
-    assert profile.judge.kind == "similarity" and profile.name == "scripted"
+    # the judge is added after the profile's own, which stays the primary one
+    assert [judge.kind for judge in profile.judges] == ["llm", "similarity"]
+    assert profile.judge.kind == "llm" and profile.name == "scripted"
 
 
 def test_later_settings_are_dumped_only_when_set(tmp_path: Path) -> None:

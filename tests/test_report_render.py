@@ -8,6 +8,7 @@ few_shot beats small_zero_shot on alpha 2/2 and on beta 2.5/3, and ties large_ze
 import copy
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,13 +20,21 @@ from PIL import Image
 
 from prefbench.core.run_folder import RunFolder
 from prefbench.core.tables import Section, Table, cells, columns
-from prefbench.harness.report.build import read_comparison, render_report, report_html_path
+from prefbench.harness.report.build import render_report, report_html_path
 from prefbench.harness.report.figures import personalization_figure
 from prefbench.harness.report.html import report_html
+from prefbench.harness.report.judged import read_comparison
 from prefbench.harness.report.markdown import report_markdown
+from prefbench.harness.report.schema import (
+    ComparisonRow,
+    PersonalizationSection,
+    Report,
+)
 from prefbench.scorers.stats import summarize_win_rate
 from prefbench.tasks.records import Record, write_records
 from tests.helpers import LARGE_EMAIL, SMALL_REPLY, run_cli_split, scripted_profile, scripted_run
+from tests.report_models import audit, comparison, rate, similarity_row
+from tests.report_models import report as make_report
 
 USERS = {"alpha": ["ann", "ben"], "beta": ["cat", "dan", "eve"]}
 COPYCAT = "COPYCAT"  # in one beta test subject: the small model then writes the large text
@@ -66,7 +75,7 @@ def two_dataset_profile(records_path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, dict]:
+def finished(tmp_path_factory) -> tuple[Path, Report]:
     from prefbench.harness.pipeline import run_benchmark
 
     root = tmp_path_factory.mktemp("two-datasets")
@@ -79,8 +88,8 @@ def finished(tmp_path_factory) -> tuple[Path, dict]:
     return root / "run", report
 
 
-def rows_by_key(report: dict) -> dict[tuple[str, str], dict]:
-    return {(row["system_b"], row["dataset"]): row for row in report["comparisons"]}
+def rows_by_key(report: Report) -> dict[tuple[str, str], ComparisonRow]:
+    return {(row.system_b, row.dataset): row for row in report.rows("llm")}
 
 
 def test_one_comparison_per_judge_log_and_dataset(finished):
@@ -92,49 +101,49 @@ def test_one_comparison_per_judge_log_and_dataset(finished):
         for dataset in ("alpha", "beta")
     )
     alpha, beta = rows["small_zero_shot", "alpha"], rows["small_zero_shot", "beta"]
-    assert (alpha["n"], alpha["wins"], alpha["ties"], alpha["win_rate"]) == (2, 2, 0, 1.0)
-    assert (beta["n"], beta["wins"], beta["ties"]) == (3, 2, 1)
-    assert beta["win_rate"] == pytest.approx(2.5 / 3)
+    assert (alpha.n, alpha.wins, alpha.ties, alpha.win_rate) == (2, 2, 0, 1.0)
+    assert (beta.n, beta.wins, beta.ties) == (3, 2, 1)
+    assert beta.win_rate == pytest.approx(2.5 / 3)
     # exact sign test of 2 wins, 0 losses: 2 * 0.5 ** 2
-    assert alpha["p_value"] == pytest.approx(0.5) and beta["p_value"] == pytest.approx(0.5)
-    assert alpha["position_consistency"] == 1.0
-    assert beta["position_consistency"] == pytest.approx(2 / 3)  # cat's pair disagrees
-    assert set(alpha["per_user"]) == {"ann", "ben"}
-    assert set(beta["per_user"]) == {"cat", "dan", "eve"}
-    assert beta["per_user"]["cat"]["win_rate"] == 0.5
-    for row in report["comparisons"]:
-        assert row["ci_low"] <= row["win_rate"] <= row["ci_high"]
+    assert alpha.p_value == pytest.approx(0.5) and beta.p_value == pytest.approx(0.5)
+    assert alpha.position_consistency == 1.0
+    assert beta.position_consistency == pytest.approx(2 / 3)  # cat's pair disagrees
+    assert set(alpha.per_user) == {"ann", "ben"}
+    assert set(beta.per_user) == {"cat", "dan", "eve"}
+    assert beta.per_user["cat"].win_rate == 0.5
+    for row in report.rows():
+        assert row.ci_low <= row.win_rate <= row.ci_high
     # both datasets of a pair come from one judge log
-    assert alpha["log"] == beta["log"]
+    assert alpha.log == beta.log
     for dataset in ("alpha", "beta"):
         tie = rows["large_zero_shot", dataset]
-        assert tie["win_rate"] == 0.5 and tie["ties"] == tie["n"] == len(USERS[dataset])
+        assert tie.win_rate == 0.5 and tie.ties == tie.n == len(USERS[dataset])
 
 
 def test_aggregate_is_the_mean_of_the_dataset_win_rates(finished):
     _, report = finished
-    aggregate = {row["system_b"]: row for row in report["aggregate"]}
+    aggregate = {row.system_b: row for row in report.aggregate["llm"]}
     small = aggregate["small_zero_shot"]
-    assert small["datasets"] == ["alpha", "beta"] and small["system_a"] == "few_shot"
-    assert small["win_rate"] == pytest.approx((1.0 + 2.5 / 3) / 2)  # 11/12, not pooled 4.5/5
-    assert small["n"] == 5
-    assert aggregate["large_zero_shot"]["win_rate"] == 0.5
+    assert small.datasets == ["alpha", "beta"] and small.system_a == "few_shot"
+    assert small.win_rate == pytest.approx((1.0 + 2.5 / 3) / 2)  # 11/12, not pooled 4.5/5
+    assert small.n == 5
+    assert aggregate["large_zero_shot"].win_rate == 0.5
 
 
 def test_aggregate_of_one_dataset_equals_its_row(tmp_path):
     from prefbench.harness.pipeline import run_benchmark
 
     report = run_benchmark(scripted_run(tmp_path / "run", scripted_profile()))
-    by_system = {row["system_b"]: row for row in report["comparisons"]}
-    for aggregate in report["aggregate"]:
-        row = by_system[aggregate["system_b"]]
-        assert aggregate["datasets"] == [row["dataset"]] == ["demo"]
-        assert (aggregate["win_rate"], aggregate["n"]) == (row["win_rate"], row["n"])
+    by_system = {row.system_b: row for row in report.rows()}
+    for aggregate in report.aggregate["llm"]:
+        row = by_system[aggregate.system_b]
+        assert aggregate.datasets == [row.dataset] == ["demo"]
+        assert (aggregate.win_rate, aggregate.n) == (row.win_rate, row.n)
 
 
 def test_the_human_score_is_never_read_as_the_judge(finished):
     run_dir, report = finished
-    path = run_dir / "logs" / "judge" / rows_by_key(report)["small_zero_shot", "beta"]["log"]
+    path = run_dir / "logs" / "judge" / rows_by_key(report)["small_zero_shot", "beta"].log
     log = read_eval_log(str(path))
     judged = read_comparison(log, "inconsistent_is_tie")
     human = Score(value="I", answer="loss", metadata={"winner_ab": 2, "winner_ba": 1})
@@ -143,15 +152,13 @@ def test_the_human_score_is_never_read_as_the_judge(finished):
     annotated.eval.scorers = [judge_scorer.model_copy(update={"name": "human"}), judge_scorer]
     for sample in annotated.samples:
         sample.scores = {"human": human, **sample.scores}
-    assert read_comparison(annotated, "inconsistent_is_tie").outcomes == judged.outcomes
+    assert read_comparison(annotated, "inconsistent_is_tie").outcomes() == judged.outcomes()
     annotated.eval.scorers = []  # no scorer list: every score but `human` is the judge's
-    assert read_comparison(annotated, "inconsistent_is_tie").outcomes == judged.outcomes
+    assert read_comparison(annotated, "inconsistent_is_tie").outcomes() == judged.outcomes()
     # an independent summary of the beta pairs matches report.json
-    beta = [i for i, dataset in enumerate(judged.datasets) if dataset == "beta"]
-    summary = summarize_win_rate(
-        [judged.outcomes[i] for i in beta], [judged.users[i] for i in beta]
-    )
-    assert summary.win_rate == rows_by_key(report)["small_zero_shot", "beta"]["win_rate"]
+    beta = [pair for pair in judged.pairs if pair.dataset == "beta"]
+    summary = summarize_win_rate([pair.outcome for pair in beta], [pair.user for pair in beta])
+    assert summary.win_rate == rows_by_key(report)["small_zero_shot", "beta"].win_rate
 
 
 def image_links(markdown: str) -> list[str]:
@@ -186,23 +193,24 @@ def test_report_md_has_table_1_and_links_to_existing_figures(finished):
 
 def test_report_json_has_the_judge_audit_and_lc_fields(finished):
     _, report = finished
-    [audit] = report["judge_audit"]
-    assert audit["judge"] == "llm" and audit["judge_models"] == ["prefbench-mock/judge"]
+    [judge_audit] = report.judge_audit.values()
+    assert judge_audit.judge == "llm" and judge_audit.judge_models == ["prefbench-mock/judge"]
     # the scripted judge picks the large model's text in both orders: 5 of 10 pairs
     # compare it with itself (large_zero_shot), where it always says candidate 1
-    first_slot = audit["first_slot_win_rate"]
-    assert first_slot["n"] == 20 and first_slot["rate"] == pytest.approx(0.8)
-    assert first_slot["ci_low"] <= first_slot["rate"] <= first_slot["ci_high"]
-    assert audit["self_preference"] == []
-    for row in report["comparisons"]:
+    first_slot = judge_audit.first_slot_win_rate
+    assert first_slot.n == 20 and first_slot.rate == pytest.approx(0.8)
+    assert first_slot.ci_low <= first_slot.rate <= first_slot.ci_high
+    assert judge_audit.self_preference == []
+    written = json.loads((finished[0] / "report.json").read_text())
+    for row in written["comparisons"]["llm"]:
         assert {"lc_win_rate", "lc_ci_low", "lc_ci_high", "lc_ci_method"} <= set(row)
         assert {"win_rate", "ci_low", "ci_high", "ci_method", "p_value"} <= set(row)
-    assert {"lc_win_rate", "win_rate", "n"} <= set(report["aggregate"][0])
+    assert {"lc_win_rate", "win_rate", "n"} <= set(written["aggregate"]["llm"][0])
     # both the reference and large_zero_shot write the large model's text; the small model
     # copies it for one beta user (COPYCAT): identical outputs, counted per comparison
     identical = {
-        (row["system_b"], row["dataset"]): (row["identical_outputs"], row["compared_outputs"])
-        for row in report["comparisons"]
+        (row.system_b, row.dataset): (row.identical_outputs, row.compared_outputs)
+        for row in report.rows()
     }
     assert identical == {
         ("large_zero_shot", "alpha"): (2, 2),
@@ -210,8 +218,8 @@ def test_report_json_has_the_judge_audit_and_lc_fields(finished):
         ("small_zero_shot", "alpha"): (0, 2),
         ("small_zero_shot", "beta"): (1, 3),
     }
-    ratings = {row["system"]: row for row in report["ratings"]}
-    assert ratings[report["reference_system"]]["rating"] == 1000
+    ratings = {row.system: row for row in report.ratings["llm"]}
+    assert ratings[report.reference_system].rating == 1000
 
 
 def assert_valid_figure(png: Path) -> None:
@@ -289,9 +297,12 @@ def optional_sections() -> dict:
                     "bleu": 12.5,
                     "rouge_l": 0.25,
                     "tfidf_cosine": 0.4,
+                    "ci_method": "cr2-ik",
+                    "ci_guaranteed": None,
                 },
-                {"system": "small_zero_shot"},  # missing keys render as "–"
+                similarity_row("small_zero_shot"),  # no measurement renders as "–"
             ],
+            "num_layers": 6,
         },
         "personalization": {
             "system": "preference_agent",
@@ -303,17 +314,29 @@ def optional_sections() -> dict:
             "diagonal_mean": 0.8,
             "off_diagonal_mean": 0.225,
             "p_value": 0.01,
+            "min_p_value": 0.001,
+            "p_value_method": "permutation",
         },
         "multi_candidate": {
-            "judge": "llm",
-            "systems": ["few_shot", "small_zero_shot"],
-            "n": 5,
-            "rotations": 2,
-            "parse_failures": 1,
-            "position_consistency": 0.6,
-            "first_choice": [
-                {"system": "few_shot", "votes": 4, "share": 0.8, "ci_low": 0.4, "ci_high": 0.96}
-            ],
+            "llm": {
+                "judge": "llm",
+                "systems": ["few_shot", "small_zero_shot"],
+                "n": 5,
+                "rotations": 2,
+                "parse_failures": 1,
+                "position_consistency": 0.6,
+                "first_choice": [
+                    {
+                        "system": "few_shot",
+                        "votes": 4,
+                        "share": 0.8,
+                        "ci_low": 0.4,
+                        "ci_high": 0.96,
+                        "ci_method": "wilson",
+                        "ci_guaranteed": None,
+                    }
+                ],
+            }
         },
         "cost": {
             "tokens_by_stage": {
@@ -326,11 +349,15 @@ def optional_sections() -> dict:
                     "input_tokens": 10,
                     "output_tokens": 5,
                     "usd": 0.000075,
+                    "batch": False,
+                    "cached_calls": 0,
                 }
             ],
+            "cached_calls_by_stage": {"gen": 0},
             "usd_by_stage": {"gen": 0.000075},
             "usd_total": 0.000075,
             "prices_as_of": "2025-01-01",
+            "batch_discounts_as_of": None,
         },
     }
 
@@ -338,23 +365,20 @@ def optional_sections() -> dict:
 def test_win_rate_figure_labels_a_control_pair_by_both_systems():
     from prefbench.harness.report.figures import win_rate_figure
 
-    def row(system_a: str, system_b: str) -> dict:
-        interval = {"ci_low": 0.3, "ci_high": 0.8}
-        return {
-            "system_a": system_a,
-            "system_b": system_b,
-            "dataset": "d",
-            "win_rate": 0.6,
-            **interval,
-        }
+    def row(system_a: str, system_b: str) -> ComparisonRow:
+        return comparison(
+            system_a=system_a, system_b=system_b, win_rate=0.6, ci_low=0.3, ci_high=0.8
+        )
 
-    plain = win_rate_figure({"reference_system": "agent", "comparisons": [row("agent", "few")]})
+    plain = win_rate_figure(
+        make_report(reference_system="agent", comparisons={"llm": [row("agent", "few")]})
+    )
     assert plain.axes[0].get_ylabel() == "win rate of agent"
     assert [t.get_text() for t in plain.axes[0].get_xticklabels()] == ["few"]
-    report = {
-        "reference_system": "agent",
-        "comparisons": [row("agent", "few"), row("positive_control", "large_zero_shot")],
-    }
+    report = make_report(
+        reference_system="agent",
+        comparisons={"llm": [row("agent", "few"), row("positive_control", "large_zero_shot")]},
+    )
     [axes] = win_rate_figure(report).axes
     assert axes.get_ylabel() == "win rate of the first system named"
     assert [t.get_text() for t in axes.get_xticklabels()] == [
@@ -365,7 +389,7 @@ def test_win_rate_figure_labels_a_control_pair_by_both_systems():
 
 def test_heatmap_is_drawn_from_a_personalization_section():
     section = optional_sections()["personalization"]
-    figure = personalization_figure(section)
+    figure = personalization_figure(PersonalizationSection.model_validate(section))
     (axes, _colorbar) = figure.axes
     assert axes.images[0].get_array().tolist() == section["matrix"]
     texts = [text.get_text() for text in axes.texts]
@@ -378,8 +402,9 @@ def test_heatmap_is_drawn_from_a_personalization_section():
 
 def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
     _, base = finished
-    report = {**copy.deepcopy(base), **optional_sections()}
-    report["comparisons"][0]["system_b"] = EVIL
+    data = {**base.model_dump(), **optional_sections()}
+    data["comparisons"]["llm"][0]["system_b"] = EVIL
+    report = Report.model_validate(data)
     run = RunFolder(tmp_path / "run")
     render_report(run, report)
     assert_valid_figure(tmp_path / "run" / "figures" / "personalization.png")
@@ -388,7 +413,7 @@ def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
     assert EVIL not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown
     assert "figures/personalization.png" in image_links(markdown)
     assert "| ann | **0.900** | 0.200 | 0.300 |" in markdown
-    assert "| small_zero_shot | – | – | – | – |" in markdown  # a similarity row without data
+    assert "| small_zero_shot | d | 0 | – | – | – |" in markdown  # a row without measurements
     assert "| few_shot | 4 | 80.0 | [40.0, 96.0] |" in markdown
     assert "| gen | openai/gpt-4o | 10 | 5 | 0 | 0.0001 |" in markdown
     assert "prices as of 2025-01-01" in markdown
@@ -401,17 +426,13 @@ def test_optional_sections_escaping_and_stale_figures(finished, tmp_path):
     assert '<td class="emphasis">0.900</td>' in page
 
     # without the section, its heatmap is gone from the folder and from the pages
-    del report["personalization"]
-    render_report(run, report)
+    render_report(run, report.model_copy(update={"personalization": None}))
     assert not (tmp_path / "run" / "figures" / "personalization.png").exists()
     assert not (tmp_path / "run" / "figures" / "personalization.svg").exists()
     assert "personalization.png" not in run.report_md.read_text()
 
 
 def audit_row(judge: str, self_preference: list[dict]) -> dict:
-    def rate(value: float, low: float, high: float, n: int) -> dict:
-        return {"rate": value, "n": n, "ci_low": low, "ci_high": high, "ci_method": "wilson"}
-
     return {
         "judge": judge,
         "judge_models": ["hf/judge-model"],
@@ -424,6 +445,8 @@ def audit_row(judge: str, self_preference: list[dict]) -> dict:
             "ci_low": 0.1,
             "ci_high": 1.5,
             "ci_method": "cr2-ik",
+            "n": 20,
+            "separation": False,
         },
         "length_bins": [
             {"lead_low": -1.0, "lead_high": 0.0, "lead_mean": -0.5, "win_rate": 0.4, "n": 24},
@@ -438,13 +461,14 @@ def test_judge_audit_section_and_figure_from_plain_data():
     from prefbench.harness.report.tables import judge_audit_section
 
     flagged = {"system": "own", "models": ["hf/judge-model"], "win_rate": 0.9, "n": 12}
-    flagged |= {"ci_low": 0.7, "ci_high": 0.97, "ci_method": "wilson"}
+    flagged |= {"ci_low": 0.7, "ci_high": 0.97, "ci_method": "wilson", "ci_guaranteed": True}
     modest = {**flagged, "system": "twin", "win_rate": 0.55, "ci_low": 0.4, "ci_high": 0.7}
     gate = {"flagged": True, "reasons": ["position bias: candidate 1 chosen in 75.0 %"]}
-    similarity = {**audit_row("similarity", []), "order_blind": True}
-    audits = [{**audit_row(EVIL, [flagged, modest]), "quality_gate": gate}, similarity]
+    similarity = audit(**{**audit_row("similarity", []), "order_blind": True})
+    audits = [audit(**{**audit_row(EVIL, [flagged, modest]), "quality_gate": gate}), similarity]
     section = judge_audit_section(audits)
-    markdown = report_markdown({"comparisons": [], "judge_audit": audits}, {})
+    by_judge = {item.judge: item for item in audits}
+    markdown = report_markdown(make_report(judge_audit=by_judge), {})
     # the order tests appear once: for the LLM judge, not for the order-blind similarity judge
     assert (
         markdown.count("| candidate 1 wins (50 = no position bias) | 75.0 | [60.0, 85.0] | 24 |")
@@ -461,21 +485,19 @@ def test_judge_audit_section_and_figure_from_plain_data():
     assert none_paragraph == (
         "Self-preference (similarity): the judge's models (hf/judge-model) are no system's model."
     )
-    no_model = judge_audit_section([{**audit_row("similarity", []), "judge_models": []}])
+    no_model = judge_audit_section([audit(**{**audit_row("similarity", []), "judge_models": []})])
     assert no_model.paragraphs[1:] == [
         "Self-preference (similarity): none possible, the judge calls no model."
     ]
-    figure = judge_audit_figure({"judge_audit": audits})
+    figure = judge_audit_figure(make_report(judge_audit=by_judge))
     shares, lengths = figure.axes
     assert len(shares.patches) == 6  # 3 shares × 2 judges
     assert [list(line.get_ydata()) for line in lengths.get_lines()[:2]] == [[0.4, 0.6]] * 2
     assert list(lengths.get_lines()[0].get_xdata()) == [-0.5, 0.5]
-    assert judge_audit_figure({"judge_audit": []}) is None
-    unparsed = {"first_slot_win_rate": {"rate": None, "n": 0}, "length_bins": []}
-    assert judge_audit_figure({"judge_audit": [{**audit_row("llm", []), **unparsed}]}) is not None
-    empty = {key: {"rate": None, "n": 0} for key in ("first_slot_win_rate", "longer_win_rate")}
-    nothing = {**empty, "position_consistency": {"rate": None}, "length_bins": []}
-    assert judge_audit_figure({"judge_audit": [{"judge": "llm", **nothing}]}) is None
+    assert judge_audit_figure(make_report()) is None
+    unparsed = audit(**{**audit_row("llm", []), "first_slot_win_rate": rate(), "length_bins": []})
+    assert judge_audit_figure(make_report(judge_audit={"llm": unparsed})) is not None
+    assert judge_audit_figure(make_report(judge_audit={"llm": audit("llm")})) is None
 
 
 def test_agreement_sits_between_the_results_and_the_cost(monkeypatch):
@@ -488,8 +510,7 @@ def test_agreement_sits_between_the_results_and_the_cost(monkeypatch):
         tables=[Table(columns=columns("annotator", "κ"), rows=[cells("ann", "0.7")])],
     )
     monkeypatch.setattr(report_tables, "agreement_report_section", lambda _: agreement)
-    report = {"profile": "p", "comparisons": [], "ratings": [], "agreement": {"kappa": 0.7}}
-    report["cost"] = optional_sections()["cost"]
+    report = make_report(agreement={"kappa": 0.7}, cost=optional_sections()["cost"])
     markdown = report_markdown(report)
     assert "## Human evaluation\n\nkappa {0.7} &lt;script&gt;" in markdown
     assert "| annotator | κ |\n|---|---:|\n| ann | 0.7 |" in markdown
@@ -528,7 +549,7 @@ def test_cli_report_unknown_format(finished, monkeypatch, capsys):
     code, out, err = run_cli_split(
         monkeypatch, capsys, "report", "--run", str(run_dir), "--format", "pdf"
     )
-    assert code == 2 and "md, html or json" in out + err
+    assert code == 2 and "md, html, json, csv" in out + err
 
 
 @pytest.mark.parametrize(
@@ -558,5 +579,35 @@ def test_report_json_is_read_in_one_place_that_names_the_file_and_the_fix(
     assert str(run.report_json) in str(raised.value)
     assert problem in str(raised.value) and fix in str(raised.value)
     assert read_previous_report(run) is None  # the pipeline rebuilds it
-    run.report_json.write_text('{"profile": "p"}')
-    assert read_report(run) == read_previous_report(run) == {"profile": "p"}
+    written = make_report()
+    run.report_json.write_text(json.dumps(written.dump()))
+    assert read_report(run) == read_previous_report(run) == written
+
+
+def test_an_older_report_json_is_refused_with_the_command_that_rebuilds_it(tmp_path):
+    from prefbench.harness.report.build import read_previous_report
+    from prefbench.harness.report.file import OlderReportLayout, read_report
+
+    run = RunFolder(tmp_path / "run")
+    run.root.mkdir()
+    older = {**make_report().dump(), "comparisons": [], "aggregate": [], "ratings": []}
+    del older["schema_version"]
+    run.report_json.write_text(json.dumps(older))
+    with pytest.raises(OlderReportLayout) as raised:
+        read_report(run)
+    message = str(raised.value)
+    assert str(run.report_json) in message and "no schema_version" in message
+    assert f"prefbench report --run {run.root}" in message
+    assert read_previous_report(run) is None  # a run rebuilds it
+
+
+def test_cli_report_rebuilds_an_older_report_json(finished, monkeypatch, capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished[0], run_dir)
+    older = json.loads((run_dir / "report.json").read_text())
+    del older["schema_version"]
+    (run_dir / "report.json").write_text(json.dumps(older))
+    code, out, err = run_cli_split(monkeypatch, capsys, "report", "--run", str(run_dir))
+    assert code == 0, out + err
+    assert "rebuilding it" in out
+    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == 7

@@ -33,6 +33,10 @@ from prefbench.human_eval.export import export_bundle
 from prefbench.human_eval.folder import HumanFolder
 from prefbench.human_eval.store import AnnotationStore
 from tests.helpers import run_cli, scripted_profile, scripted_run
+from tests.report_models import report
+
+REPORT = report()
+"""A valid report.json for the folders whose lock another process holds."""
 
 REPO = Path(__file__).resolve().parents[1]
 PREFBENCH = [sys.executable, "-c", "from prefbench.harness.cli.app import main; main()"]
@@ -71,7 +75,7 @@ def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen]]:
     run = tmp_path / "run"
     run.mkdir()
     (run / "profile.yaml").write_text(yaml.safe_dump(scripted_profile()), encoding="utf-8")
-    (run / "report.json").write_text('{"comparisons": []}\n', encoding="utf-8")
+    (run / "report.json").write_text(json.dumps(REPORT.dump()) + "\n", encoding="utf-8")
     child = python(
         HOLD_UNTIL_STDIN_CLOSES,
         str(run),
@@ -192,7 +196,7 @@ def test_reads_need_no_lock(holder, monkeypatch, capsys):
     run, _ = holder
     code, output = run_cli(monkeypatch, capsys, "report", "--run", str(run), "--format", "json")
     assert code == 0, output
-    assert json.loads(output) == {"comparisons": []}
+    assert json.loads(output) == REPORT.dump()
 
 
 def test_holds_nest_within_one_process_and_end_with_the_last(tmp_path: Path):

@@ -3,10 +3,13 @@
 import numpy as np
 import pytest
 
-from prefbench.harness.report.build import JudgedComparison, aggregate_rows, comparison_row
+from prefbench.harness.report.build import aggregate_rows, comparison_row
+from prefbench.harness.report.judged import JudgedComparison, JudgedPair
 from prefbench.harness.report.tables import leaderboard
 from prefbench.scorers.outcome import PairOutcome
+from prefbench.scorers.pair_metadata import PairVerdict
 from prefbench.scorers.stats import soft_win_rate
+from tests.report_models import report
 
 
 def simulated_soft_scores(
@@ -82,42 +85,50 @@ def test_bad_input_is_refused(scores, users, message):
 def comparison(soft_scores: list[float | None]) -> JudgedComparison:
     """Six pairs of three users: A wins four, loses two, with the given soft scores."""
     kinds = ["win", "win", "loss", "win", "win", "loss"]
-    outcomes = [PairOutcome(kind, 1.0 if kind == "win" else 0.0, True) for kind in kinds]
-    return JudgedComparison(
-        system_a="preference_agent",
-        system_b="large_zero_shot",
-        judge="llm",
-        outcomes=outcomes,
-        users=["u1", "u1", "u2", "u2", "u3", "u3"],
-        datasets=["demo"] * 6,
-        log_name="judge.eval",
-        winners=[(1, 2)] * 6,
-        lengths=[(100, 90)] * 6,
-        soft_scores=soft_scores,
-        sources=[("logprobs", "logprobs")] * 6,
-        verdict_modes=["logprobs"] * 6,
-    )
+    users = ["u1", "u1", "u2", "u2", "u3", "u3"]
+    pairs = [
+        JudgedPair(
+            outcome=PairOutcome(kind, 1.0 if kind == "win" else 0.0, True),  # type: ignore[arg-type]
+            user=user,
+            dataset="demo",
+            verdict=PairVerdict(
+                winner_ab=1,
+                winner_ba=2,
+                soft_score=soft,
+                verdict_source_ab="logprobs",
+                verdict_source_ba="logprobs",
+                verdict_mode="logprobs",
+            ),
+            length_a=100,
+            length_b=90,
+            identical=False,
+        )
+        for kind, user, soft in zip(kinds, users, soft_scores, strict=True)
+    ]
+    return JudgedComparison("preference_agent", "large_zero_shot", "llm", "judge.eval", pairs)
 
 
 def test_the_report_row_holds_the_soft_win_rate_only_when_verdicts_carry_soft_scores():
     soft = comparison([0.9, 0.8, 0.3, 0.7, 0.6, 0.4])
     row = comparison_row(soft, "inconsistent_is_tie")
-    assert row["soft_win_rate"] == pytest.approx(3.7 / 6)
-    assert row["soft_n"] == 6
-    assert row["soft_ci_low"] <= row["soft_win_rate"] <= row["soft_ci_high"]
-    assert row["soft_ci_method"] == "cr2-ik-logit"
-    assert row["soft_users"] == 3 and row["soft_ci_guaranteed"] is False
-    table = leaderboard({"reference_system": "preference_agent", "comparisons": [row]})
+    assert row.soft_win_rate == pytest.approx(3.7 / 6)
+    assert row.soft_n == 6
+    assert row.soft_ci_low <= row.soft_win_rate <= row.soft_ci_high
+    assert row.soft_ci_method == "cr2-ik-logit"
+    assert row.soft_users == 3 and row.soft_ci_guaranteed is False
+    with_soft = report(reference_system="preference_agent", comparisons={"llm": [row]})
+    table = leaderboard(with_soft, "llm")
     assert "soft win %" in [column.header for column in table.columns]
 
     text_only = comparison_row(comparison([None] * 6), "inconsistent_is_tie")
-    assert not any(key.startswith("soft_") for key in text_only)
-    table = leaderboard({"reference_system": "preference_agent", "comparisons": [text_only]})
+    assert all(value is None for key, value in text_only if key.startswith("soft_"))
+    only_text = report(reference_system="preference_agent", comparisons={"llm": [text_only]})
+    table = leaderboard(only_text, "llm")
     assert "soft win %" not in [column.header for column in table.columns]
 
 
 def test_the_aggregate_holds_the_soft_win_rate_only_where_a_dataset_has_one():
     soft = comparison_row(comparison([0.9, 0.8, 0.3, 0.7, 0.6, 0.4]), "inconsistent_is_tie")
     text_only = comparison_row(comparison([None] * 6), "inconsistent_is_tie")
-    assert aggregate_rows([soft])[0]["soft_win_rate"] == pytest.approx(3.7 / 6)
-    assert "soft_win_rate" not in aggregate_rows([text_only])[0]
+    assert aggregate_rows([soft])[0].soft_win_rate == pytest.approx(3.7 / 6)
+    assert aggregate_rows([text_only])[0].soft_win_rate is None

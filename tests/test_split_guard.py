@@ -17,6 +17,7 @@ from rich.console import Console
 from prefbench.core.run_folder import RunFolder
 from prefbench.harness.pipeline import PipelineContext, open_run, run_benchmark
 from prefbench.harness.profile import parse_profile
+from prefbench.harness.report.file import read_report
 from prefbench.harness.split import read_split, split_info
 from prefbench.harness.stage_runner import SPLIT_FIELD
 from prefbench.harness.stages.records import limited_records
@@ -171,8 +172,9 @@ def test_a_new_split_replaces_records_and_report_together(
     assert new_split.fingerprint != old_split.fingerprint and new_split.test > old_split.test
     records = read_records(run_dir / "data" / "records.jsonl")
     assert sum(record.split == "test" for record in records) == new_split.test
-    report = json.loads((run_dir / "report.json").read_text())
-    assert report["provenance"]["split"]["fingerprint"] == new_split.fingerprint
+    report = read_report(RunFolder(run_dir))
+    assert report.provenance is not None and report.provenance.split is not None
+    assert report.provenance.split.fingerprint == new_split.fingerprint
     assert new_split.fingerprint in log_splits(run_dir)  # the old split's logs stay
     code, output = run_cli(
         monkeypatch, capsys, "run", "--profile", str(path), "--out", str(run_dir)

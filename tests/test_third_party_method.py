@@ -142,8 +142,8 @@ def test_added_to_a_scripted_run_only_its_own_calls_are_made(tmp_path: Path):
         for example in retrieved:
             assert example.split == "train" and example.user == records[str(sample.id)].user
             assert example.content in sample.messages[1].text
-    assert [row["system_b"] for row in report["comparisons"]][-1] == SYSTEM
-    assert SYSTEM in {row["system"] for row in report["ratings"]}
+    assert [row.system_b for row in report.rows()][-1] == SYSTEM
+    assert SYSTEM in {row.system for row in report.ratings[report.judges[0]]}
 
 
 @pytest.mark.integration
@@ -190,15 +190,16 @@ def test_added_to_the_finished_demo_run_only_its_own_stages_compute(
         assert example.split == "train" and example.user == records[str(sample.id)].user
 
     saved = json.loads((run_dir / "report.json").read_text())
-    assert saved["comparisons"] == report["comparisons"]
-    assert [row["system_b"] for row in report["comparisons"]] == [
+    assert saved == report.dump()
+    assert [row.system_b for row in report.rows()] == [
         *(name for name in DEMO_SYSTEMS if name != "preference_agent"),
         SYSTEM,
     ]
-    assert {row["system"] for row in report["ratings"]} == {*DEMO_SYSTEMS, SYSTEM}
-    assert {row["system"] for row in report["multi_candidate"]["first_choice"]} == {
+    assert {row.system for row in report.ratings["similarity"]} == {*DEMO_SYSTEMS, SYSTEM}
+    assert {row.system for row in report.multi_candidate["similarity"].first_choice} == {
         *DEMO_SYSTEMS,
         SYSTEM,
     }
-    assert {row["system"] for row in report["similarity"]["rows"]} == {*DEMO_SYSTEMS, SYSTEM}
+    assert report.similarity is not None
+    assert {row.system for row in report.similarity.rows} == {*DEMO_SYSTEMS, SYSTEM}
     assert SYSTEM in (run_dir / "report.md").read_text()

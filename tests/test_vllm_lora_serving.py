@@ -185,7 +185,7 @@ def test_servers_start_once_for_all_datasets(tmp_path, stand_in, monkeypatch):
 
     monkeypatch.setattr(pipeline, "open_run", open_with_placeholder_adapters)
     outcome = run_datasets(tmp_path / "run", parsed, Console(file=io.StringIO()), display="none")
-    assert len(outcome.report["datasets"]) == 2
+    assert len(outcome.report.datasets or []) == 2
     bases = sorted(start["argv"][1] for start in starts(stand_in))
     assert bases == sorted([str(tmp_path / "small-weights"), str(tmp_path / "large-weights")])
     [small] = [s for s in starts(stand_in) if "small-weights" in s["argv"][1]]

@@ -29,6 +29,7 @@ from prefbench.harness.stage_runner import StageInterrupted
 
 if TYPE_CHECKING:
     from prefbench.harness.pipeline import PipelineContext
+    from prefbench.harness.report.schema import Report
 
 app = typer.Typer(
     help="Benchmark personalized text generation: preference agents and baselines.",
@@ -64,7 +65,7 @@ def _offline_environment(profile: Profile) -> None:
 
 
 def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -> "PipelineContext":
-    """Reopen a run folder with its own profile (optionally another judge)."""
+    """Reopen a run folder with its own profile (optionally with one more judge)."""
     from prefbench.core.run_folder import RunFolder
     from prefbench.harness.pipeline import open_run
 
@@ -80,17 +81,18 @@ def _open_existing(run_dir: Path, display: str, judge_kind: str | None = None) -
     return open_run(run_dir, profile, console, display=display)
 
 
-def _print_leaderboard(report: dict, run_dir: Path) -> None:
+def _print_leaderboard(report: "Report", run_dir: Path) -> None:
     from prefbench.core.tables import rich_tables
-    from prefbench.harness.report.combined import combined_terminal_tables, is_combined
+    from prefbench.harness.report.combined import combined_terminal_tables
     from prefbench.harness.report.tables import terminal_tables
 
-    tables = combined_terminal_tables(report) if is_combined(report) else terminal_tables(report)
+    combined = report.is_combined()
+    tables = combined_terminal_tables(report) if combined else terminal_tables(report)
     console.print(rich_tables(tables))
-    if isinstance(report.get("long_texts"), dict):
+    if report.long_texts is not None:
         from prefbench.tasks.long_texts import outcome_line
 
-        console.print(outcome_line(report["long_texts"]), highlight=False)
+        console.print(outcome_line(report.long_texts.model_dump()), highlight=False)
     console.print(
         f"Run folder: [bold]{run_dir}[/bold] (report.json, report.md, report.html, figures/, "
         "logs/ for `inspect view`)"
@@ -216,7 +218,8 @@ def judge(
             "--judge",
             help=(
                 "a registered judge (llm, similarity or a plug-in's) or a YAML judge file "
-                "(docs/judges.md); default: the profile's."
+                "(docs/judges.md), added to the run's judges (never in place of one); the "
+                "report gets its own leaderboard. Default: the profile's judges."
             ),
         ),
     ] = None,
@@ -224,7 +227,9 @@ def judge(
 ) -> None:
     """Judge the reference system against each other system (logs/judge/), then report.
 
-    Generations are reused, never recomputed: run `prefbench run` or `generate` first.
+    Every judge of the run's profile judges; `--judge` adds one to profile.yaml's `judges`
+    first. A judge that judged before is reused (no call). Generations are reused, never
+    recomputed: run `prefbench run` or `generate` first.
     """
     from prefbench.harness.pipeline import generate as generate_stage
     from prefbench.harness.pipeline import judge as judge_stage
@@ -240,42 +245,95 @@ def judge(
     _print_leaderboard(report(context), run_dir)
 
 
+REPORT_FORMATS = ("md", "html", "json", "csv")
+
+
 @app.command(name="report")
 def report_command(
-    run_dir: RunOption,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run", help="The run folder, e.g. runs/demo.")
+    ] = None,
     output_format: Annotated[
         str,
         typer.Option(
             "--format",
             help="md or html: (re)write report.md, report.html and figures/ from report.json "
-            "and print the leaderboard; json: print report.json only.",
+            "and print the leaderboards; json: print report.json only; csv: write report.csv "
+            "(one row per judge and comparison, docs/report_schema.md).",
         ),
     ] = "md",
+    schema: Annotated[
+        bool,
+        typer.Option("--schema", help="Print report.json's JSON schema and exit (no --run)."),
+    ] = False,
 ) -> None:
-    """Render a finished run's results (report.json) as report.md/report.html, or print them."""
+    """Render a finished run's results (report.json) as report.md/report.html/report.csv.
+
+    A report.json of an older prefbench (no `schema_version`) is rebuilt from the run's logs
+    first; no model is called.
+    """
     import json
 
-    from prefbench.core.run_folder import RunFolder
-    from prefbench.harness.report.file import read_report
+    if schema:
+        from prefbench.harness.report.schema import report_json_schema
 
-    if output_format not in ("md", "html", "json"):
-        raise PrefbenchInputError(f"unknown --format '{output_format}'; use md, html or json")
-    run = RunFolder(run_dir).require_existing()
-    if output_format == "json":
-        print(json.dumps(read_report(run), indent=2))
+        print(json.dumps(report_json_schema(), indent=2))
         return
+    if output_format not in REPORT_FORMATS:
+        raise PrefbenchInputError(
+            f"unknown --format '{output_format}'; use one of {', '.join(REPORT_FORMATS)}"
+        )
+    if run_dir is None:
+        raise PrefbenchInputError("give the run folder: prefbench report --run runs/NAME")
+    from prefbench.core.run_folder import RunFolder
     from prefbench.harness.report.build import render_report, report_html_path
-    from prefbench.harness.report.combined import is_combined, write_combined_report
+    from prefbench.harness.report.combined import write_combined_report
+    from prefbench.harness.report.csv_file import write_report_csv
+    from prefbench.harness.report.file import OlderReportLayout, read_report
 
-    with run.locked():
+    run = RunFolder(run_dir).require_existing()
+    try:
         report = read_report(run)
-        if is_combined(report):
+    except OlderReportLayout as older:
+        console.print(f"[yellow]{older}[/yellow]: rebuilding it", highlight=False)
+        report = _rebuilt_report(run_dir)
+    if output_format == "json":
+        print(json.dumps(report.dump(), indent=2))
+        return
+    with run.locked():
+        if output_format == "csv":
+            written = write_report_csv(run, report)
+        elif report.is_combined():
             write_combined_report(run, report)
+            written = run.report_md if output_format == "md" else report_html_path(run)
         else:
             render_report(run, report)
+            written = run.report_md if output_format == "md" else report_html_path(run)
     _print_leaderboard(report, run_dir)
-    written = run.report_md if output_format == "md" else report_html_path(run)
     console.print(f"Report: [bold]{written}[/bold]")
+
+
+def _rebuilt_report(run_dir: Path) -> "Report":
+    """The report of a finished run folder built again from its logs; no stage runs.
+
+    Every stage must have finished (`reuse_only`); otherwise an input error names the stage.
+    A several-dataset run is rebuilt by `prefbench run --out RUN` (its datasets' folders).
+    """
+    from prefbench.harness.pipeline import (
+        generate,
+        judge,
+        measure_similarity,
+        prepare_records,
+        report,
+    )
+
+    context = _open_existing(run_dir, "none")
+    context.runner.reuse_only = True
+    records = prepare_records(context)
+    generate(context, records)
+    measure_similarity(context, records)
+    judge(context)
+    return report(context)
 
 
 app.command("systems")(list_systems)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from prefbench.core.tables import Column, Table, cells, columns, rich_table, ric
 from prefbench.harness.report.file import read_report
 
 if TYPE_CHECKING:
+    from prefbench.harness.report.schema import Report
     from prefbench.human_eval.attach import AttachSummary
     from prefbench.human_eval.importers import FileImport
 
@@ -114,11 +115,11 @@ def _warn(line: str) -> None:
     console.print(line, highlight=False)
 
 
-def _judge_logs(run: RunFolder, report: dict[str, Any]) -> list[Path]:
+def _judge_logs(run: RunFolder, report: Report) -> list[Path]:
     """The judge logs of the report's comparisons, each once (plain names in logs/judge/)."""
     from prefbench.human_eval.judge_logs import judge_log_path
 
-    names = dict.fromkeys(str(row.get("log")) for row in report.get("comparisons", []))
+    names = dict.fromkeys(row.log for row in report.rows())
     return [judge_log_path(run.root, name, run.report_json) for name in names]
 
 
@@ -139,8 +140,8 @@ def agreement_command(
         raise PrefbenchInputError(f"unknown --format '{output_format}'; use md or json")
     run = RunFolder(run_dir)
     with run.locked():  # report.json is read, changed and written back
-        report = read_report(run)
         profile = read_run_profile(run.profile)
+        report = read_report(run)
         attach_human_scores(run_dir, announce=_warn)
         section = agreement_section(
             run_dir,
@@ -155,8 +156,7 @@ def agreement_command(
                 f"with `prefbench human serve --run {run_dir}` or `prefbench human import --run "
                 f"{run_dir} FILE`"
             )
-        report["agreement"] = section
-        write_report(run, report)
+        write_report(run, report.model_copy(update={"agreement": section}))
     if output_format == "json":
         print(json.dumps(section, indent=2))
     else:

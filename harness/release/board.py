@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from prefbench.harness.release.manifest import JudgeSpec
+from prefbench.harness.report.schema import Report
 
 __all__ = [
     "LEADERBOARD_SCHEMA_VERSION",
@@ -71,6 +72,9 @@ class BoardRow(BaseModel):
     generation_usd: float | None = None
     """Dollars of the system's generation calls at the price list (None: unknown)."""
     verdict_log: str | None = None
+    judge_flags: list[str] = []
+    """Why the judge failed its quality gate on this row (`prefbench.scorers.stats.judge_gate`);
+    empty when it passed."""
     provenance: RowProvenance
 
 
@@ -110,50 +114,49 @@ def _flipped(value: float | None) -> float | None:
 
 
 def board_rows(
-    report: dict[str, Any],
+    report: Report,
+    judge: str,
     reference: str,
     systems: list[str],
     provenance: dict[str, RowProvenance],
     costs: dict[str, float | None],
 ) -> list[BoardRow]:
-    """One row per system, from the report's comparisons with the reference and ratings.
+    """One row per system, from `judge`'s comparisons with the reference and ratings.
 
     The reference's own row holds only its rating (it is what the others are measured
     against). Rows are ordered by win rate, best first (the reference last among equals).
     """
-    ratings = {row["system"]: row for row in report.get("ratings", [])}
-    comparisons = {
-        row["system_b"]: row
-        for row in report.get("comparisons", [])
-        if row["system_a"] == reference
-    }
+    ratings = {row.system: row for row in report.ratings.get(judge, [])}
+    comparisons = {row.system_b: row for row in report.rows(judge) if row.system_a == reference}
     rows = []
     for system in systems:
-        rating = ratings.get(system, {})
+        rating = ratings.get(system)
         row: dict[str, Any] = {
             "system": system,
             "reference": system == reference,
-            "rating": rating.get("rating"),
-            "rating_ci_low": rating.get("ci_low"),
-            "rating_ci_high": rating.get("ci_high"),
+            "rating": rating.rating if rating else None,
+            "rating_ci_low": rating.ci_low if rating else None,
+            "rating_ci_high": rating.ci_high if rating else None,
             "generation_usd": costs.get(system),
             "provenance": provenance[system],
+            "judge_flags": list(rating.judge_flags) if rating else [],
         }
         compared = comparisons.get(system)
         if compared is not None:
             row |= {
-                "n": compared.get("n"),
-                "wins": compared.get("losses"),  # the reference's losses are the system's wins
-                "losses": compared.get("wins"),
-                "ties": compared.get("ties"),
-                "win_rate": _flipped(compared.get("win_rate")),
-                "ci_low": _flipped(compared.get("ci_high")),
-                "ci_high": _flipped(compared.get("ci_low")),
-                "ci_method": compared.get("ci_method"),
-                "lc_win_rate": _flipped(compared.get("lc_win_rate")),
-                "lc_ci_low": _flipped(compared.get("lc_ci_high")),
-                "lc_ci_high": _flipped(compared.get("lc_ci_low")),
-                "verdict_log": compared.get("log"),
+                "n": compared.n,
+                "wins": compared.losses,  # the reference's losses are the system's wins
+                "losses": compared.wins,
+                "ties": compared.ties,
+                "win_rate": _flipped(compared.win_rate),
+                "ci_low": _flipped(compared.ci_high),
+                "ci_high": _flipped(compared.ci_low),
+                "ci_method": compared.ci_method,
+                "lc_win_rate": _flipped(compared.lc_win_rate),
+                "lc_ci_low": _flipped(compared.lc_ci_high),
+                "lc_ci_high": _flipped(compared.lc_ci_low),
+                "verdict_log": compared.log,
+                "judge_flags": list(compared.judge_flags),
             }
         rows.append(BoardRow(**row))
     return sorted(rows, key=lambda row: (row.win_rate is None, -(row.win_rate or 0.0), row.system))

@@ -50,6 +50,7 @@ from prefbench.harness.release.submission import (
 from prefbench.harness.release.working_run import assemble_working_run, submission_request
 from prefbench.harness.report.build import build_report
 from prefbench.harness.report.file import read_report
+from prefbench.harness.report.schema import Report
 from prefbench.harness.stage_runner import StageRequest, StageResult
 from prefbench.harness.stages import PairwiseJudgeStage, PipelineContext
 from prefbench.harness.stages.pairwise_judge import ORDERS_PER_SAMPLE, judged_pairs, size_batches
@@ -312,10 +313,15 @@ def build_leaderboard(
                 judge=manifest.judge,
                 reference_system=reference,
                 rows=board_rows(
-                    report, reference, systems, _provenances(manifest, methods, profile), costs
+                    report,
+                    manifest.judge.name,
+                    reference,
+                    systems,
+                    _provenances(manifest, methods, profile),
+                    costs,
                 ),
-                controls=dict((report.get("controls") or {}).get(manifest.judge.name, {})),
-                agreement=dict(release_report.get("agreement") or {}),
+                controls=_controls_of(report, manifest.judge.name),
+                agreement=dict(release_report.agreement),
             )
         ],
     )
@@ -324,6 +330,12 @@ def build_leaderboard(
     return board
 
 
-def read_report_of(release_dir: Path) -> dict[str, Any]:
+def read_report_of(release_dir: Path) -> Report:
     """The release's report.json (its human agreement section is shown beside the rows)."""
     return read_report(RunFolder(release_dir))
+
+
+def _controls_of(report: Report, judge: str) -> dict[str, Any]:
+    """The report's control checks of `judge` as JSON (empty when it has none)."""
+    controls = report.controls.get(judge)
+    return controls.model_dump(mode="json") if controls is not None else {}

@@ -83,7 +83,7 @@ def _copy(source: Path, folder: Path, relative: str) -> str:
 def _require_current_report(run: RunFolder, verdict_logs: list[Path]) -> None:
     """An input error unless report.json was built from exactly these verdict logs."""
     report = read_report(run)
-    reported = {str(row.get("log")) for row in report.get("comparisons", [])}
+    reported = {row.log for row in report.rows()}
     names = {path.name for path in verdict_logs}
     if reported != names:
         raise PrefbenchInputError(

@@ -7,16 +7,13 @@ report.html and the terminal. A run without control systems gets an empty sectio
 leaves out.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from prefbench.core.display import MISSING, interval, number, percent, text
 from prefbench.core.tables import Section, Table, cells, columns
-from prefbench.scorers.stats.controls import (
-    ControlCheck,
-    control_checks,
-    detects_personalization,
-)
+from prefbench.harness.report.schema import ComparisonRow, ControlCheck, JudgeControls
+from prefbench.scorers.stats.controls import ControlCheck as ControlCheckSpec
+from prefbench.scorers.stats.controls import control_checks, detects_personalization
 
 ANSWERS = {True: "yes", False: "no", None: "not measured (a control system is missing)"}
 
@@ -34,86 +31,83 @@ HOW_TO_READ = (
 
 
 def controls_section(
-    rows: Iterable[Mapping[str, Any]], checks: Sequence[ControlCheck]
-) -> dict[str, Any]:
+    rows: Sequence[ComparisonRow], checks: Sequence[ControlCheckSpec]
+) -> dict[str, JudgeControls]:
     """report.json `controls`: per judge, its checks and whether it detects personalization.
 
     `checks` are the control checks of the run's systems
     (`prefbench.solvers.registry.control_checks_of`).
     """
     by_judge: dict[str, list] = {}
-    for outcome in control_checks(rows, checks):
+    for outcome in control_checks([row.model_dump() for row in rows], checks):
         by_judge.setdefault(outcome.judge, []).append(outcome)
     return {
-        judge: {
-            "detects_personalization": detects_personalization(outcomes),
-            "answer": ANSWERS[detects_personalization(outcomes)],
-            "checks": [outcome.to_dict() for outcome in outcomes],
-        }
+        judge: JudgeControls(
+            detects_personalization=detects_personalization(outcomes),
+            answer=ANSWERS[detects_personalization(outcomes)],
+            checks=[ControlCheck.model_validate(outcome.to_dict()) for outcome in outcomes],
+        )
         for judge, outcomes in by_judge.items()
     }
 
 
-def _needed(check: Mapping[str, Any]) -> str:
-    required = check.get("required")
-    if not isinstance(required, dict):
+def _needed(check: ControlCheck) -> str:
+    required = check.required
+    if required is None:
         return MISSING
-    return (
-        f"{required.get('pairs')} pairs: {required.get('pairs_per_user')}/user "
-        f"or {required.get('users')} users"
+    return f"{required.pairs} pairs: {required.pairs_per_user}/user or {required.users} users"
+
+
+def _identical(check: ControlCheck) -> str:
+    if not check.compared_outputs:
+        return MISSING
+    return f"{check.identical_outputs} of {check.compared_outputs}"
+
+
+def controls_table(judge: str, result: JudgeControls) -> Table:
+    """One judge's control checks as a table, titled with its answer."""
+    body = [
+        cells(
+            f"{check.better} beats {check.worse}",
+            text(check.dataset),
+            number(check.n),
+            percent(check.win_rate),
+            interval(check.ci_low, check.ci_high),
+            "yes" if check.expected_order else "no",
+            _identical(check),
+            _needed(check),
+        )
+        for check in result.checks
+    ]
+    return Table(
+        columns=columns(
+            "expected order", "dataset", "n", "win %", "95% CI", "holds", "identical", "needed"
+        ),
+        rows=body,
+        title=f"Controls (judge: {judge}): the judge can detect personalization at this sample "
+        f"size: {result.answer}",
+        caption="needed: scored pairs for the interval to exclude 50 % at the observed "
+        "effect (80 % power); – when the check holds or the effect is zero or reversed",
     )
 
 
-def _identical(check: Mapping[str, Any]) -> str:
-    compared = check.get("compared_outputs")
-    if not compared:
-        return MISSING
-    return f"{check.get('identical_outputs')} of {compared}"
+def diagnoses(judge: str, result: JudgeControls) -> list[str]:
+    """Why each of a judge's failed checks failed, one line each."""
+    return [
+        f"{judge}: {check.better} vs {check.worse} ({text(check.dataset)}): {check.diagnosis}."
+        for check in result.checks
+        if check.diagnosis
+    ]
 
 
-def controls_report_section(section: Mapping[str, Any]) -> Section:
+def controls_report_section(section: Mapping[str, JudgeControls]) -> Section:
     """The controls section of report.md/html: one table per judge, then each failure's cause."""
-    tables = []
-    diagnoses = []
-    for judge, result in section.items():
-        diagnoses += [
-            f"{judge}: {check.get('better')} vs {check.get('worse')} "
-            f"({text(check.get('dataset'))}): {check.get('diagnosis')}."
-            for check in result.get("checks", [])
-            if check.get("diagnosis")
-        ]
-        body = [
-            cells(
-                f"{check.get('better')} beats {check.get('worse')}",
-                text(check.get("dataset")),
-                number(check.get("n")),
-                percent(check.get("win_rate")),
-                interval(check.get("ci_low"), check.get("ci_high")),
-                "yes" if check.get("expected_order") else "no",
-                _identical(check),
-                _needed(check),
-            )
-            for check in result.get("checks", [])
-        ]
-        tables.append(
-            Table(
-                columns=columns(
-                    "expected order",
-                    "dataset",
-                    "n",
-                    "win %",
-                    "95% CI",
-                    "holds",
-                    "identical",
-                    "needed",
-                ),
-                rows=body,
-                title=f"Controls (judge: {judge}): the judge can detect personalization at "
-                f"this sample size: {result.get('answer')}",
-                caption="needed: scored pairs for the interval to exclude 50 % at the observed "
-                "effect (80 % power); – when the check holds or the effect is zero or reversed",
-            )
-        )
     return Section(
-        key="controls", title="Controls", paragraphs=[HOW_TO_READ, *diagnoses], tables=tables
+        key="controls",
+        title="Controls",
+        paragraphs=[
+            HOW_TO_READ,
+            *(line for judge, result in section.items() for line in diagnoses(judge, result)),
+        ],
+        tables=[controls_table(judge, result) for judge, result in section.items()],
     )

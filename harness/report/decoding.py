@@ -7,10 +7,10 @@ the section names the roles, what was not sent and why.
 """
 
 from collections.abc import Mapping
-from typing import Any
 
 from prefbench.core.display import text
 from prefbench.core.tables import Section, Table, cells, columns
+from prefbench.harness.report.schema import UnhonouredDecoding
 
 EXPLANATION = (
     "Every call asks for greedy decoding (temperature 0) and the profile's seed, except where "
@@ -19,17 +19,11 @@ EXPLANATION = (
 )
 
 
-def decoding_report_section(section: Mapping[str, Any]) -> Section:
+def decoding_report_section(section: Mapping[str, UnhonouredDecoding]) -> Section:
     """The roles whose provider did not honour the stated decoding, as one table."""
     rows = [
-        cells(
-            text(role),
-            text(entry.get("model")),
-            text(", ".join(str(name) for name in entry.get("settings") or [])),
-            text(entry.get("reason")),
-        )
+        cells(text(role), text(entry.model), text(", ".join(entry.settings)), text(entry.reason))
         for role, entry in section.items()
-        if isinstance(entry, Mapping)
     ]
     table = Table(
         columns=columns("role", "model", "not sent", "why", labels=4),

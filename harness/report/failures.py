@@ -5,11 +5,9 @@ sample id, error) and, per comparison, the records the judge skipped because a g
 failed. docs/error_policy.md says what a re-run does with them.
 """
 
-from collections.abc import Mapping
-from typing import Any
-
 from prefbench.core.display import number, text
 from prefbench.core.tables import Section, Table, cells, columns
+from prefbench.harness.report.schema import FailedSamplesSection
 
 EXPLANATION = (
     "These samples still failed after the retries of the profile's error policy "
@@ -20,30 +18,27 @@ EXPLANATION = (
 )
 
 
-def failed_samples_report_section(section: Mapping[str, Any]) -> Section:
+def failed_samples_report_section(section: FailedSamplesSection) -> Section:
     """The failed samples and the per-comparison counts as report tables."""
     samples = [
         cells(
-            text(entry.get("stage")),
-            text(entry.get("system")),
-            text(entry.get("user")),
-            text(entry.get("sample_id")),
-            text(entry.get("error")),
+            text(entry.stage),
+            text(entry.system),
+            text(entry.user),
+            text(entry.sample_id),
+            text(entry.error),
         )
-        for entry in section.get("samples") or []
-        if isinstance(entry, Mapping)
+        for entry in section.samples
     ]
     comparisons = [
         cells(
-            text(entry.get("comparison")),
-            number(entry.get("skipped_failed_generation")),
-            number(entry.get("judge_failed")),
+            text(entry.comparison + (f" ({entry.judge})" if entry.judge else "")),
+            number(entry.skipped_failed_generation),
+            number(entry.judge_failed),
         )
-        for entry in section.get("by_comparison") or []
-        if isinstance(entry, Mapping)
+        for entry in section.by_comparison
     ]
-    policy = section.get("policy")
-    threshold = policy.get("fail_on_error") if isinstance(policy, Mapping) else None
+    threshold = section.policy.fail_on_error
     tables = [
         Table(
             columns=columns("stage", "system", "user", "sample", "error", labels=5),

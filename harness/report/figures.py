@@ -2,15 +2,15 @@
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot state, no display), each
 written as `figures/NAME.png` and `figures/NAME.svg` through a temporary file and a rename.
-A figure is drawn only when report.json has its data; the agreement section has none.
+A figure is drawn only when the report has its data; the agreement section has none. The
+win rates and ratings are the primary judge's (each judge's tables are in the report); the
+judge audit draws every judge side by side.
 """
 
 import math
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 import numpy as np
@@ -19,15 +19,17 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
+from prefbench.harness.report.schema import ComparisonRow, PersonalizationSection, Report
+
 FIGURE_NAMES = ("win_rates", "ratings", "judge_audit", "personalization")
 FORMATS = ("png", "svg")
 PLAIN_TEXT = matplotlib.rc_context({"text.parse_math": False, "svg.hashsalt": "prefbench"})
 """Names are drawn as written (a `$` never starts mathtext); SVG ids are reproducible."""
 
 
-def _number(value: Any) -> float:
+def _number(value: float | None) -> float:
     """A float, or NaN for a missing value (matplotlib leaves NaN undrawn)."""
-    return float(value) if isinstance(value, int | float) else math.nan
+    return math.nan if value is None else float(value)
 
 
 def _errors(values: list[float], lows: list[float], highs: list[float]) -> np.ndarray:
@@ -43,48 +45,40 @@ def _new_figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _dict_of(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _rows(value: Any) -> list[dict[str, Any]]:
-    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
-
-
 @PLAIN_TEXT
-def win_rate_figure(report: Mapping[str, Any]) -> Figure | None:
+def win_rate_figure(report: Report) -> Figure | None:
     """Bars of the reference system's win rate vs each system, 95 % intervals, 50 % dashed.
 
     One bar per compared system; with several datasets the bars are grouped by dataset. When a
     comparison does not start from the reference (a control pair), every bar is labelled
     "A vs B" and the axis reads "win rate of the first system named". None when no
-    comparison has a win rate.
+    comparison has a win rate. The bars are the primary judge's, named in the title.
     """
-    reference = report.get("reference_system")
-    rows = [row for row in _rows(report.get("comparisons")) if row.get("win_rate") is not None]
+    reference = report.reference_system
+    judge = report.judges[0] if report.judges else ""
+    rows = [row for row in report.rows(judge) if row.win_rate is not None]
     if not rows:
         return None
 
     # a control pair (system A is not the reference) is labelled "A vs B", and then every bar
     # is, so that no bar reads as the reference's win rate when it is not
-    mixed = any(row.get("system_a") != reference for row in rows)
+    mixed = any(row.system_a != reference for row in rows)
 
-    def label(row: dict[str, Any]) -> str:
-        system_b = str(row.get("system_b"))
-        return f"{row.get('system_a')} vs {system_b}" if mixed else system_b
+    def label(row: ComparisonRow) -> str:
+        return f"{row.system_a} vs {row.system_b}" if mixed else row.system_b
 
-    datasets = list(dict.fromkeys(str(row.get("dataset")) for row in rows))
+    datasets = list(dict.fromkeys(row.dataset for row in rows))
     labels = list(dict.fromkeys(label(row) for row in rows))
-    by_key = {(label(row), str(row.get("dataset"))): row for row in rows}
+    by_key = {(label(row), row.dataset): row for row in rows}
     grouped = len(datasets) > 1
     width = 0.8 / len(labels) if grouped else 0.6
     figure = _new_figure(max(4.0, 1.5 + 0.7 * len(datasets) * len(labels)), 3.6)
     axes = figure.add_subplot()
     for index, name in enumerate(labels):
-        cells = [by_key.get((name, dataset), {}) for dataset in datasets]
-        values = [_number(cell.get("win_rate")) for cell in cells]
-        lows = [_number(cell.get("ci_low")) for cell in cells]
-        highs = [_number(cell.get("ci_high")) for cell in cells]
+        cells = [by_key.get((name, dataset)) for dataset in datasets]
+        values = [_number(cell.win_rate if cell else None) for cell in cells]
+        lows = [_number(cell.ci_low if cell else None) for cell in cells]
+        highs = [_number(cell.ci_high if cell else None) for cell in cells]
         if grouped:
             positions = np.arange(len(datasets)) + (index - (len(labels) - 1) / 2) * width
         else:
@@ -105,28 +99,34 @@ def win_rate_figure(report: Mapping[str, Any]) -> Figure | None:
     if grouped:
         axes.set_xticks(np.arange(len(datasets)), datasets)
         axes.legend(title="vs system", fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+        axes.set_title(f"judge: {judge} (error bars: 95 % interval)", fontsize="medium")
     else:
         axes.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right")
-        axes.set_title(f"{datasets[0]} (error bars: 95 % interval)", fontsize="medium")
+        axes.set_title(
+            f"{datasets[0]}, judge: {judge} (error bars: 95 % interval)", fontsize="medium"
+        )
     return figure
 
 
 @PLAIN_TEXT
-def ratings_figure(report: Mapping[str, Any]) -> Figure | None:
-    """Bradley–Terry ratings as dots with 95 % intervals, best system on top; None if empty."""
-    ratings = [row for row in _rows(report.get("ratings")) if row.get("rating") is not None]
+def ratings_figure(report: Report) -> Figure | None:
+    """The primary judge's Bradley–Terry ratings as dots with 95 % intervals, best on top.
+
+    None when that judge has no rating.
+    """
+    judge = report.judges[0] if report.judges else ""
+    ratings = sorted(report.ratings.get(judge, []), key=lambda row: row.rating)
     if not ratings:
         return None
-    ratings.sort(key=lambda row: _number(row.get("rating")))
-    values = [_number(row.get("rating")) for row in ratings]
-    lows = [_number(row.get("ci_low")) for row in ratings]
-    highs = [_number(row.get("ci_high")) for row in ratings]
+    values = [row.rating for row in ratings]
+    lows = [_number(row.ci_low) for row in ratings]
+    highs = [_number(row.ci_high) for row in ratings]
     figure = _new_figure(5.5, 1.2 + 0.4 * len(ratings))
     axes = figure.add_subplot()
     positions = np.arange(len(ratings))
     axes.errorbar(values, positions, xerr=_errors(values, lows, highs), fmt="o", capsize=4)
-    axes.set_yticks(positions, [str(row.get("system")) for row in ratings])
-    axes.set_xlabel("Bradley–Terry rating (Elo scale, 95 % interval)")
+    axes.set_yticks(positions, [row.system for row in ratings])
+    axes.set_xlabel(f"Bradley–Terry rating (judge: {judge}; Elo scale, 95 % interval)")
     axes.grid(axis="x", linewidth=0.5, alpha=0.5)
     return figure
 
@@ -136,11 +136,11 @@ AUDIT_SHARES = (
     ("longer_win_rate", "longer wins"),
     ("position_consistency", "orders agree"),
 )
-"""The judge audit's shares drawn as bars: report.json key and bar label."""
+"""The judge audit's shares drawn as bars: the `JudgeAudit` field and bar label."""
 
 
 @PLAIN_TEXT
-def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
+def judge_audit_figure(report: Report) -> Figure | None:
     """Each judge's audit: its bias shares with 95 % intervals, and win rate by length lead.
 
     Left: per judge, the share of verdicts for candidate 1, for the longer candidate, and of
@@ -151,9 +151,8 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
     """
     audits = [
         audit
-        for audit in _rows(report.get("judge_audit"))
-        if _rows(audit.get("length_bins"))
-        or any(_number(_dict_of(audit.get(key)).get("rate")) >= 0 for key, _ in AUDIT_SHARES)
+        for audit in report.judge_audit.values()
+        if audit.length_bins or any(getattr(audit, key).rate is not None for key, _ in AUDIT_SHARES)
     ]
     if not audits:
         return None
@@ -161,10 +160,10 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
     shares, lengths = figure.subplots(1, 2)
     width = 0.8 / len(audits)
     for index, audit in enumerate(audits):
-        rates = [_dict_of(audit.get(key)) for key, _ in AUDIT_SHARES]
-        values = [_number(rate.get("rate")) for rate in rates]
-        lows = [_number(rate.get("ci_low")) for rate in rates]
-        highs = [_number(rate.get("ci_high")) for rate in rates]
+        rates = [getattr(audit, key) for key, _ in AUDIT_SHARES]
+        values = [_number(rate.rate) for rate in rates]
+        lows = [_number(rate.ci_low) for rate in rates]
+        highs = [_number(rate.ci_high) for rate in rates]
         positions = np.arange(len(AUDIT_SHARES)) + (index - (len(audits) - 1) / 2) * width
         color = f"C{index % 10}"
         shares.bar(
@@ -174,15 +173,14 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
             yerr=_errors(values, lows, highs),
             capsize=4,
             color=color,
-            label=str(audit.get("judge")),
+            label=audit.judge,
         )
-        bins = _rows(audit.get("length_bins"))
         lengths.plot(
-            [_number(b.get("lead_mean")) for b in bins],
-            [_number(b.get("win_rate")) for b in bins],
+            [b.lead_mean for b in audit.length_bins],
+            [b.win_rate for b in audit.length_bins],
             "o-",
             color=color,
-            label=str(audit.get("judge")),
+            label=audit.judge,
         )
     for axes in (shares, lengths):
         axes.axhline(0.5, linestyle="--", color="0.4", linewidth=1)
@@ -200,26 +198,26 @@ def judge_audit_figure(report: Mapping[str, Any]) -> Figure | None:
 
 
 @PLAIN_TEXT
-def personalization_figure(section: Mapping[str, Any]) -> Figure | None:
+def personalization_figure(section: PersonalizationSection) -> Figure | None:
     """The K×K heatmap: agent of user i (rows) on the test set of user j (columns).
 
     Every cell is annotated with its value and the diagonal (each agent on its own user)
     is outlined. None when the matrix is empty.
     """
-    rows = [row if isinstance(row, list) else [] for row in section.get("matrix") or []]
+    rows = section.matrix
     columns = max((len(row) for row in rows), default=0)
     if not columns:
         return None
     matrix = np.full((len(rows), columns), np.nan)
     for i, row in enumerate(rows):
-        matrix[i, : len(row)] = [_number(value) for value in row]
-    users = [str(user) for user in section.get("users") or []]
+        matrix[i, : len(row)] = row
+    users = section.users
     row_labels = [users[i] if i < len(users) else str(i) for i in range(len(rows))]
     column_labels = [users[j] if j < len(users) else str(j) for j in range(columns)]
     figure = _new_figure(2.5 + 0.8 * columns, 1.8 + 0.7 * len(rows))
     axes = figure.add_subplot()
     image = axes.imshow(matrix, cmap="viridis")
-    figure.colorbar(image, ax=axes, label=str(section.get("metric") or "score"))
+    figure.colorbar(image, ax=axes, label=section.metric)
     for i in range(len(rows)):
         for j in range(columns):
             value = matrix[i, j]
@@ -243,20 +241,18 @@ def personalization_figure(section: Mapping[str, Any]) -> Figure | None:
     axes.set_yticks(np.arange(len(rows)), row_labels)
     axes.set_xlabel("test set of user j")
     axes.set_ylabel("agent of user i")
-    axes.set_title(str(section.get("system") or ""), fontsize="medium")
+    axes.set_title(section.system, fontsize="medium")
     return figure
 
 
-def report_figures(report: Mapping[str, Any]) -> dict[str, Figure]:
+def report_figures(report: Report) -> dict[str, Figure]:
     """Every figure the report has data for, by name (see `FIGURE_NAMES`)."""
-    personalization = report.get("personalization")
+    personalization = report.personalization
     drawn = {
         "win_rates": win_rate_figure(report),
         "ratings": ratings_figure(report),
         "judge_audit": judge_audit_figure(report),
-        "personalization": personalization_figure(personalization)
-        if isinstance(personalization, dict) and personalization
-        else None,
+        "personalization": personalization_figure(personalization) if personalization else None,
     }
     return {name: figure for name, figure in drawn.items() if figure is not None}
 
@@ -281,7 +277,7 @@ def save_figure(figure: Figure, path: Path) -> None:
         raise
 
 
-def write_figures(report: Mapping[str, Any], folder: Path) -> dict[str, Path]:
+def write_figures(report: Report, folder: Path) -> dict[str, Path]:
     """Write each figure as `folder/NAME.png` and `.svg`; return the PNG paths by name.
 
     Figures of `FIGURE_NAMES` that the report no longer has data for are removed, so the

@@ -8,9 +8,9 @@ needs nothing beside it and loads nothing from the network.
 import base64
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from prefbench.core.tables import render_html
+from prefbench.harness.report.schema import Report
 from prefbench.harness.report.tables import TEMPLATES, page_context
 
 
@@ -19,7 +19,7 @@ def data_uri(png: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
 
 
-def report_html(report: Mapping[str, Any], figures: Mapping[str, Path] | None = None) -> str:
-    """report.html of a report.json object; `figures` maps figure names to PNG files."""
+def report_html(report: Report, figures: Mapping[str, Path] | None = None) -> str:
+    """report.html of a report; `figures` maps figure names to PNG files."""
     uris = {name: data_uri(path) for name, path in (figures or {}).items()}
     return render_html("report.html.j2", TEMPLATES, **page_context(report, uris))

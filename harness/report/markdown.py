@@ -6,12 +6,12 @@ text taken from report.json is escaped by `prefbench.core.tables.escape_markdown
 """
 
 from collections.abc import Mapping
-from typing import Any
 
 from prefbench.core.tables import render_markdown
+from prefbench.harness.report.schema import Report
 from prefbench.harness.report.tables import TEMPLATES, page_context
 
 
-def report_markdown(report: Mapping[str, Any], figures: Mapping[str, str] | None = None) -> str:
-    """report.md of a report.json object; `figures` maps figure names to relative paths."""
+def report_markdown(report: Report, figures: Mapping[str, str] | None = None) -> str:
+    """report.md of a report; `figures` maps figure names to relative paths."""
     return render_markdown("report.md.j2", TEMPLATES, **page_context(report, figures or {}))

@@ -1,10 +1,10 @@
-"""Every table of the report, built once as `core.tables` models from a report.json object.
+"""Every table of the report, built once as `core.tables` models from a typed `Report`.
 
-`report_sections` gives the report in reading order (win rates, leaderboard, ratings, the
-judge audit, the optional similarity, personalization and multi-candidate sections, the
-human agreement, the cost); report.md, report.html and the terminal draw the same
-`Section`s and `Table`s.
-Optional report.json sections are read defensively: a missing key or a None value shows as "–".
+`report_sections` gives the report in reading order (win rates, a leaderboard per judge,
+ratings per judge, the judge audit, the optional similarity, personalization and
+multi-candidate sections, the human agreement, the cost); report.md, report.html and the
+terminal draw the same `Section`s and `Table`s. Every table of one judge's results names
+that judge; no table mixes two judges' rows. A None value shows as "–".
 """
 
 from collections.abc import Mapping
@@ -16,6 +16,19 @@ from prefbench.core.tables import Cell, Section, Table, cells, columns
 from prefbench.harness.report.controls import controls_report_section
 from prefbench.harness.report.decoding import decoding_report_section
 from prefbench.harness.report.failures import failed_samples_report_section
+from prefbench.harness.report.schema import (
+    AggregateRow,
+    ComparisonRow,
+    CostSection,
+    JudgeAudit,
+    MultiCandidateSection,
+    PersonalizationSection,
+    Rate,
+    RatingRow,
+    Report,
+    SimilaritySection,
+    VerdictSources,
+)
 from prefbench.human_eval.agreement_render import agreement_report_section
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -71,120 +84,93 @@ def flagged(label: str, judge: Any, reasons: Any) -> Cell:
     return Cell(f"{label} ⚠" if note else label, note=note)
 
 
-def order_blind_judges(report: Mapping[str, Any]) -> set[str]:
-    """Judges whose verdicts cannot depend on the candidates' order (judge audit rows)."""
-    return {
-        str(audit.get("judge"))
-        for audit in _dicts(report.get("judge_audit"))
-        if audit.get("order_blind")
-    }
-
-
-def win_cell(row: Mapping[str, Any]) -> Cell:
+def win_cell(row: ComparisonRow) -> Cell:
     """Table 1's cell: win % and its 95 % interval, e.g. "61.1 [52.0, 70.3]"."""
-    spread = interval_cell(row.get("ci_low"), row.get("ci_high"), row.get("ci_guaranteed"))
-    value = percent(row.get("win_rate"))
+    spread = interval_cell(row.ci_low, row.ci_high, row.ci_guaranteed)
+    value = percent(row.win_rate)
     return Cell(value if spread.text == MISSING else f"{value} {spread.text}", note=spread.note)
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def datasets_of(report: Mapping[str, Any]) -> list[str]:
-    """The datasets of the report's comparisons, in order of first appearance."""
-    rows = _dicts(report.get("comparisons"))
-    return list(dict.fromkeys(str(row.get("dataset")) for row in rows))
-
-
-def _opponent(row: Mapping[str, Any], reference: Any) -> str:
+def _opponent(row: ComparisonRow, reference: str) -> str:
     """System B's name, prefixed by system A's when A is not the reference system."""
-    system_a, system_b = row.get("system_a"), str(row.get("system_b"))
-    return system_b if system_a == reference else f"{system_a} vs {system_b}"
+    return row.system_b if row.system_a == reference else f"{row.system_a} vs {row.system_b}"
 
 
-def win_rate_tables(report: Mapping[str, Any]) -> list[Table]:
-    """Table 1 of the paper per (system A, judge): rows = baselines; datasets, then Aggregate."""
-    rows = _dicts(report.get("comparisons"))
-    datasets = datasets_of(report)
-    aggregates = {
-        (row.get("system_a"), row.get("system_b"), row.get("judge")): row
-        for row in _dicts(report.get("aggregate"))
-    }
+def win_rate_tables(report: Report) -> list[Table]:
+    """Table 1 of the paper per (judge, system A): rows = baselines; datasets, then Aggregate."""
+    datasets = report.datasets_of()
     tables = []
-    for system_a, judge in dict.fromkeys((row.get("system_a"), row.get("judge")) for row in rows):
-        group = [
-            row for row in rows if (row.get("system_a"), row.get("judge")) == (system_a, judge)
-        ]
-        by_cell = {(row.get("system_b"), str(row.get("dataset"))): win_cell(row) for row in group}
-        reasons = next((row.get("judge_flags") for row in group if row.get("judge_flags")), [])
-        body = [
-            cells(
-                flagged(str(system_b), judge, reasons),
-                *(by_cell.get((system_b, dataset), MISSING) for dataset in datasets),
-                percent(aggregates.get((system_a, system_b, judge), {}).get("win_rate")),
+    for judge in report.judges:
+        rows = report.rows(judge)
+        aggregates = {(row.system_a, row.system_b): row for row in report.aggregate.get(judge, [])}
+        for system_a in dict.fromkeys(row.system_a for row in rows):
+            group = [row for row in rows if row.system_a == system_a]
+            by_cell = {(row.system_b, row.dataset): win_cell(row) for row in group}
+            reasons = next((row.judge_flags for row in group if row.judge_flags), [])
+            body = [
+                cells(
+                    flagged(system_b, judge, reasons),
+                    *(by_cell.get((system_b, dataset), MISSING) for dataset in datasets),
+                    percent(_aggregate_win_rate(aggregates.get((system_a, system_b)))),
+                )
+                for system_b in dict.fromkeys(row.system_b for row in group)
+            ]
+            warning = " ⚠ JUDGE FAILED THE QUALITY GATE" if reasons else ""
+            tables.append(
+                Table(
+                    columns=columns("vs system", *datasets, "Aggregate"),
+                    rows=body,
+                    title=f"{system_a} win rate vs each baseline, % [95 % interval] "
+                    f"(judge: {judge}){warning}",
+                    caption="Aggregate: mean of the dataset win rates.",
+                )
             )
-            for system_b in dict.fromkeys(row.get("system_b") for row in group)
-        ]
-        warning = " ⚠ JUDGE FAILED THE QUALITY GATE" if reasons else ""
-        tables.append(
-            Table(
-                columns=columns("vs system", *datasets, "Aggregate"),
-                rows=body,
-                title=f"{system_a} win rate vs each baseline, % [95 % interval] "
-                f"(judge: {judge}){warning}",
-                caption="Aggregate: mean of the dataset win rates.",
-            )
-        )
     return tables
 
 
-def leaderboard(report: Mapping[str, Any]) -> Table:
-    """Every comparison: counts, win %, interval, p-value and position consistency.
+def _aggregate_win_rate(row: AggregateRow | None) -> float | None:
+    return None if row is None else row.win_rate
+
+
+def leaderboard(report: Report, judge: str) -> Table:
+    """One judge's comparisons: counts, win %, interval, p-value and position consistency.
 
     The dataset column appears only when the comparisons span several datasets; a single
-    dataset is named in the title.
+    dataset is named in the title, and so is the judge.
     """
-    reference = report.get("reference_system")
-    comparisons = _dicts(report.get("comparisons"))
-    datasets = list(dict.fromkeys(text(row.get("dataset")) for row in comparisons))
+    reference = report.reference_system
+    comparisons = report.rows(judge)
+    datasets = list(dict.fromkeys(text(row.dataset) for row in comparisons))
     several = len(datasets) > 1
-    soft = any(row.get("soft_win_rate") is not None for row in comparisons)
-    blind = order_blind_judges(report)
+    soft = any(row.soft_win_rate is not None for row in comparisons)
+    audit = report.judge_audit.get(judge)
+    blind = audit is not None and audit.order_blind
     body = [
         cells(
-            *([text(row.get("dataset"))] if several else []),
-            flagged(_opponent(row, reference), row.get("judge"), row.get("judge_flags")),
-            *(number(row.get(key)) for key in ("n", "wins", "losses", "ties", "parse_failures")),
-            percent(row.get("win_rate")),
-            interval_cell(row.get("ci_low"), row.get("ci_high"), row.get("ci_guaranteed")),
+            *([text(row.dataset)] if several else []),
+            flagged(_opponent(row, reference), row.judge, row.judge_flags),
+            *(number(value) for value in (row.n, row.wins, row.losses, row.ties)),
+            number(row.parse_failures),
+            percent(row.win_rate),
+            interval_cell(row.ci_low, row.ci_high, row.ci_guaranteed),
             Cell(
-                percent(row.get("lc_win_rate")) + (" ‡" if row.get("lc_separation") else ""),
-                note=SEPARATION if row.get("lc_separation") else "",
+                percent(row.lc_win_rate) + (" ‡" if row.lc_separation else ""),
+                note=SEPARATION if row.lc_separation else "",
             ),
-            interval_cell(row.get("lc_ci_low"), row.get("lc_ci_high"), row.get("ci_guaranteed")),
+            interval_cell(row.lc_ci_low, row.lc_ci_high, row.ci_guaranteed),
             *(
                 (
-                    percent(row.get("soft_win_rate")),
-                    interval_cell(
-                        row.get("soft_ci_low"),
-                        row.get("soft_ci_high"),
-                        row.get("soft_ci_guaranteed"),
-                    ),
+                    percent(row.soft_win_rate),
+                    interval_cell(row.soft_ci_low, row.soft_ci_high, row.soft_ci_guaranteed),
                 )
                 if soft
                 else ()
             ),
-            p_value(row.get("p_value")),
-            "n/a" if str(row.get("judge")) in blind else percent(row.get("position_consistency")),
+            p_value(row.p_value),
+            "n/a" if blind else percent(row.position_consistency),
         )
         for row in comparisons
     ]
-    judges = sorted({str(row.get("judge")) for row in comparisons})
     scope = "" if several or not datasets else f", dataset: {datasets[0]}"
     headers = ["vs system", "n", "win", "loss", "tie", "fail", "win %", "95% CI"]
     headers += ["LC win %", "LC 95% CI"]
@@ -193,7 +179,7 @@ def leaderboard(report: Mapping[str, Any]) -> Table:
     return Table(
         columns=columns(*(["dataset"] if several else []), *headers, labels=2 if several else 1),
         rows=body,
-        title=f"{reference} vs each system (judge: {', '.join(judges) or '?'}{scope})",
+        title=f"{reference} vs each system (judge: {judge}{scope})",
         caption="fail: parse failures (not in n); a tie counts half; LC: length-controlled "
         "win rate (predicted at equal output length); "
         + ("soft: mean of the judge's probability that the system wins; " if soft else "")
@@ -209,66 +195,61 @@ RATING_SEPARATED = (
 )
 
 
-def _rating_interval(rating: Mapping[str, Any], reference: Any) -> Cell:
-    if rating.get("separated"):
+def _rating_interval(rating: RatingRow, reference: str) -> Cell:
+    if rating.separated:
         return Cell("unbounded ‡", note=RATING_SEPARATED)
-    if rating.get("system") == reference and rating.get("ci_low") is None:
+    if rating.system == reference and rating.ci_low is None:
         return Cell("pinned")
     return interval_cell(
-        rating.get("ci_low"),
-        rating.get("ci_high"),
-        rating.get("ci_guaranteed"),
-        as_percent=False,
-        digits=0,
+        rating.ci_low, rating.ci_high, rating.ci_guaranteed, as_percent=False, digits=0
     )
 
 
-def _rating_label(rating: Mapping[str, Any]) -> Cell:
-    flags = rating.get("judge_flags") or []
-    system = text(rating.get("system"))
-    if not flags:
-        return Cell(system)
+def _rating_label(rating: RatingRow) -> Cell:
+    if not rating.judge_flags:
+        return Cell(rating.system)
     return Cell(
-        f"{system} ⚠", note="from a judge that failed the quality gate: " + "; ".join(flags)
+        f"{rating.system} ⚠",
+        note="from a judge that failed the quality gate: " + "; ".join(rating.judge_flags),
     )
 
 
-def ratings(report: Mapping[str, Any]) -> Table:
-    """Bradley–Terry ratings of every system, best first as stored."""
-    reference = report.get("reference_system")
+def ratings(report: Report, judge: str) -> Table:
+    """Bradley–Terry ratings of every system over one judge's battles, best first as stored."""
+    reference = report.reference_system
     body = [
-        cells(
-            _rating_label(rating),
-            number(rating.get("rating"), 0),
-            _rating_interval(rating, reference),
-        )
-        for rating in _dicts(report.get("ratings"))
+        cells(_rating_label(rating), number(rating.rating, 0), _rating_interval(rating, reference))
+        for rating in report.ratings.get(judge, [])
     ]
     return Table(
         columns=columns("system", "rating", "95% CI"),
         rows=body,
-        title="Bradley–Terry ratings (Elo scale; 95 % interval clustered by user)",
+        title=f"Bradley–Terry ratings (judge: {judge}; Elo scale; 95 % interval clustered by user)",
         caption=f"{reference or MISSING} is pinned at 1000 when it played, and a nearly flat "
         "prior (sd 10 logits) on each system's difference from it only keeps a system that won "
         "or lost every battle finite (‡): a system that only tied the reference rates 1000.",
     )
 
 
-def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
-    """What a run prints at its end: win rates per dataset (when several), leaderboard, ratings."""
-    tables = win_rate_tables(report) if len(datasets_of(report)) > 1 else []
-    tables.append(leaderboard(report))
-    if _dicts(report.get("ratings")):
-        tables.append(ratings(report))
+def terminal_tables(report: Report) -> list[Table]:
+    """What a run prints at its end: win rates per dataset (when several), then per judge.
+
+    Each judge's leaderboard and ratings, in the profile's order.
+    """
+    tables = win_rate_tables(report) if len(report.datasets_of()) > 1 else []
+    for judge in report.judges:
+        tables.append(leaderboard(report, judge))
+        if report.ratings.get(judge):
+            tables.append(ratings(report, judge))
     return tables
 
 
-def _rate_cells(rate: Mapping[str, Any]) -> list[Cell]:
+def _rate_cells(rate: Rate) -> list[Cell]:
     """A judge-audit share: %, its 95 % interval and its n."""
     return cells(
-        percent(rate.get("rate")),
-        interval_cell(rate.get("ci_low"), rate.get("ci_high"), rate.get("ci_guaranteed")),
-        number(rate.get("n")),
+        percent(rate.rate),
+        interval_cell(rate.ci_low, rate.ci_high, rate.ci_guaranteed),
+        number(rate.n),
     )
 
 
@@ -278,100 +259,89 @@ SLOPE_SEPARATION = (
 )
 
 
-def _fallback_cells(sources: Mapping[str, Any]) -> list[Cell]:
-    counts = ", ".join(f"{name} {count}" for name, count in _dict(sources.get("counts")).items())
-    return cells(
-        percent(sources.get("fallback_rate")),
-        Cell(counts or MISSING),
-        number(sources.get("n")),
-    )
+def _fallback_cells(sources: VerdictSources) -> list[Cell]:
+    counts = ", ".join(f"{name} {count}" for name, count in sources.counts.items())
+    return cells(percent(sources.fallback_rate), Cell(counts or MISSING), number(sources.n))
 
 
-def judge_audit_table(audit: Mapping[str, Any]) -> Table:
+def judge_audit_table(audit: JudgeAudit) -> Table:
     """One judge's position and length bias and verdict sources: each with its interval and n.
 
     A judge that ignores the order (`order_blind`) has no position rows: its first-slot rate
     and consistency hold by construction.
     """
-    slope = _dict(audit.get("length_coefficient"))
+    slope = audit.length_coefficient
     position = (
         []
-        if audit.get("order_blind")
+        if audit.order_blind
         else [
             cells(
                 "candidate 1 wins (50 = no position bias)",
-                *_rate_cells(_dict(audit.get("first_slot_win_rate"))),
+                *_rate_cells(audit.first_slot_win_rate),
             ),
-            cells("both orders agree", *_rate_cells(_dict(audit.get("position_consistency")))),
+            cells("both orders agree", *_rate_cells(audit.position_consistency)),
         ]
     )
-    sources = _dict(audit.get("verdict_sources"))
+    sources = audit.verdict_sources
     rows = [
         *position,
-        cells("longer candidate wins", *_rate_cells(_dict(audit.get("longer_win_rate")))),
+        cells("longer candidate wins", *_rate_cells(audit.longer_win_rate)),
         cells(
             Cell(
                 "length slope (logit per unit tanh(Δ/sd); 0 = none)"
-                + (" ‡" if slope.get("separation") else ""),
-                note=SLOPE_SEPARATION if slope.get("separation") else "",
+                + (" ‡" if slope.separation else ""),
+                note=SLOPE_SEPARATION if slope.separation else "",
             ),
-            number(slope.get("coefficient")),
-            interval(slope.get("ci_low"), slope.get("ci_high"), as_percent=False),
-            number(slope.get("n")),
+            number(slope.coefficient),
+            interval(slope.ci_low, slope.ci_high, as_percent=False),
+            number(slope.n),
         ),
-        *(
-            [cells("verdicts from a fallback", *_fallback_cells(sources))]
-            if sources.get("n")
-            else []
-        ),
+        *([cells("verdicts from a fallback", *_fallback_cells(sources))] if sources.n else []),
     ]
     return Table(
         columns=columns("measure", "value", "95% CI", "n"),
         rows=rows,
-        title=f"Judge audit: {text(audit.get('judge'))}",
+        title=f"Judge audit: {text(audit.judge)}",
         caption="n: single-order verdicts (pairs for agreement); the slope has one intercept "
         "per comparison, so a better system that is also longer is not length bias; the "
         "fallback row's CI column counts the parsed verdicts by source",
     )
 
 
-def gate_paragraph(audit: Mapping[str, Any]) -> str:
+def gate_paragraph(audit: JudgeAudit) -> str:
     """The judge's quality gate: passed, or failed with every reason."""
-    judge = text(audit.get("judge"))
-    gate = _dict(audit.get("quality_gate"))
+    judge = text(audit.judge)
     blind = (
         " It ignores the order of the candidates, so its first-slot rate (50 %) and position "
         "consistency (100 %) hold by construction and are not tested."
-        if audit.get("order_blind")
+        if audit.order_blind
         else ""
     )
-    if not gate.get("flagged"):
+    if not audit.quality_gate.flagged:
         return f"Quality gate ({judge}): passed.{blind}"
     return (
         f"Quality gate ({judge}): FAILED ⚠ — "
-        + "; ".join(str(reason) for reason in gate.get("reasons") or [])
+        + "; ".join(audit.quality_gate.reasons)
         + ". Every win rate, rating and table from this judge is marked ⚠: its numbers "
         f"measure these artifacts as much as the systems.{blind}"
     )
 
 
-def self_preference_paragraph(audit: Mapping[str, Any]) -> str:
+def self_preference_paragraph(audit: JudgeAudit) -> str:
     """Which systems share the judge's model, and their win rate under it (flagged > 50 %)."""
-    judge = text(audit.get("judge"))
-    models = ", ".join(str(m) for m in audit.get("judge_models") or [])
-    rows = _dicts(audit.get("self_preference"))
+    judge = text(audit.judge)
+    models = ", ".join(audit.judge_models)
     if not models:
         return f"Self-preference ({judge}): none possible, the judge calls no model."
-    if not rows:
+    if not audit.self_preference:
         return f"Self-preference ({judge}): the judge's models ({models}) are no system's model."
     parts = []
-    for row in rows:
-        low = row.get("ci_low")
-        flagged = isinstance(low, int | float) and low > 0.5
+    for row in audit.self_preference:
+        above = row.ci_low is not None and row.ci_low > 0.5
         parts.append(
-            f"{text(row.get('system'))} {percent(row.get('win_rate'))} % "
-            f"{interval(row.get('ci_low'), row.get('ci_high'))} over {number(row.get('n'))} pairs"
-            + (" — FLAGGED: above 50 % beyond its interval" if flagged else "")
+            f"{text(row.system)} {percent(row.win_rate)} % "
+            f"{interval(row.ci_low, row.ci_high)} over {number(row.n)} pairs"
+            + (" — FLAGGED: above 50 % beyond its interval" if above else "")
         )
     return (
         f"Self-preference ({judge}): the judge's models ({models}) also write for "
@@ -380,7 +350,7 @@ def self_preference_paragraph(audit: Mapping[str, Any]) -> str:
     )
 
 
-def judge_audit_section(audits: list[dict[str, Any]]) -> Section:
+def judge_audit_section(audits: list[JudgeAudit]) -> Section:
     """Per judge: position bias, length bias and self-preference, each with its interval."""
     return Section(
         key="judge_audit",
@@ -395,41 +365,41 @@ def judge_audit_section(audits: list[dict[str, Any]]) -> Section:
     )
 
 
-def similarity_section(section: Mapping[str, Any]) -> Section:
+def similarity_section(section: SimilaritySection) -> Section:
     """BERTScore F1 (with interval) and the lexical metrics of each system's outputs."""
     body = [
         cells(
-            text(row.get("system")),
-            text(row.get("dataset")),
-            number(row.get("n")),
-            number(row.get("bertscore_f1")),
+            text(row.system),
+            text(row.dataset),
+            number(row.n),
+            number(row.bertscore_f1),
             interval_cell(
-                row.get("bertscore_f1_ci_low"),
-                row.get("bertscore_f1_ci_high"),
-                row.get("ci_guaranteed"),
+                row.bertscore_f1_ci_low,
+                row.bertscore_f1_ci_high,
+                row.ci_guaranteed,
                 as_percent=False,
             ),
-            number(row.get("bleu"), 2),
-            number(row.get("rouge_l")),
-            number(row.get("tfidf_cosine")),
+            number(row.bleu, 2),
+            number(row.rouge_l),
+            number(row.tfidf_cosine),
         )
-        for row in _dicts(section.get("rows"))
+        for row in section.rows
     ]
     headers = ["system", "dataset", "n", "BERTScore F1", "95% CI", "BLEU", "ROUGE-L", "TF-IDF cos"]
     return Section(
         key="similarity",
         title="Similarity to the ground truth",
         paragraphs=[
-            f"BERTScore encoder: {section.get('encoder') or MISSING}. BLEU, ROUGE-L and TF-IDF "
+            f"BERTScore encoder: {section.encoder or MISSING}. BLEU, ROUGE-L and TF-IDF "
             "cosine are secondary metrics."
         ],
         tables=[Table(columns=columns(*headers, labels=2), rows=body)],
     )
 
 
-def _smallest_p(smallest: Any) -> str:
+def _smallest_p(smallest: float | None) -> str:
     """What the permutation test can reach: its smallest p, and whether it can be significant."""
-    if not isinstance(smallest, int | float):
+    if smallest is None:
         return ""
     verdict = (
         "; with so few users this test can never be significant at 0.05" if smallest > 0.05 else ""
@@ -437,25 +407,23 @@ def _smallest_p(smallest: Any) -> str:
     return f" (smallest possible p = {p_value(smallest)}{verdict})"
 
 
-def personalization_section(section: Mapping[str, Any]) -> Section:
+def personalization_section(section: PersonalizationSection) -> Section:
     """The K×K matrix: agent of user i (rows) on the test set of user j (columns)."""
-    users = [str(user) for user in section.get("users") or []]
-    matrix = [row if isinstance(row, list) else [] for row in section.get("matrix") or []]
+    users = section.users
     body = [
         cells(
             users[i] if i < len(users) else str(i),
             *(Cell(number(value), emphasis=i == j) for j, value in enumerate(row)),
         )
-        for i, row in enumerate(matrix)
+        for i, row in enumerate(section.matrix)
     ]
     summary = (
-        f"{section.get('metric') or 'score'} of {section.get('system') or MISSING}: "
-        f"k = {number(section.get('k'))} users; diagonal mean "
-        f"{number(section.get('diagonal_mean'))}, off-diagonal mean "
-        f"{number(section.get('off_diagonal_mean'))}; the user's own agent is best in "
-        f"{number(section.get('diagonal_best_columns'))} of {number(section.get('k'))} test "
+        f"{section.metric} of {section.system}: k = {number(section.k)} users; diagonal mean "
+        f"{number(section.diagonal_mean)}, off-diagonal mean "
+        f"{number(section.off_diagonal_mean)}; the user's own agent is best in "
+        f"{number(section.diagonal_best_columns)} of {number(section.k)} test "
         f"sets (columns); one-sided permutation test of diagonal > off-diagonal, p = "
-        f"{p_value(section.get('p_value'))}{_smallest_p(section.get('min_p_value'))}."
+        f"{p_value(section.p_value)}{_smallest_p(section.min_p_value)}."
     )
     return Section(
         key="personalization",
@@ -472,43 +440,52 @@ def personalization_section(section: Mapping[str, Any]) -> Section:
     )
 
 
-def multi_candidate_section(section: Mapping[str, Any]) -> Section:
-    """First choices of a judge that ranked all systems at once."""
-    systems = section.get("systems")
-    names = ", ".join(str(s) for s in systems) if isinstance(systems, list) else MISSING
-    body = [
-        cells(
-            text(row.get("system")),
-            number(row.get("votes"), digits=1),
-            percent(row.get("share")),
-            interval_cell(row.get("ci_low"), row.get("ci_high"), row.get("ci_guaranteed")),
+def multi_candidate_section(sections: Mapping[str, MultiCandidateSection]) -> Section:
+    """First choices of each judge that ranked all systems at once, one table per judge."""
+    paragraphs, tables = [], []
+    for judge, section in sections.items():
+        paragraphs.append(
+            f"Judge {judge} saw {', '.join(section.systems)} together on "
+            f"{number(section.n)} records ({number(section.rotations)} rotations of the "
+            f"candidate order); parse failures: {number(section.parse_failures)}; position "
+            f"consistency: {percent(section.position_consistency)} %."
         )
-        for row in _dicts(section.get("first_choice"))
-    ]
+        body = [
+            cells(
+                text(row.system),
+                number(row.votes, digits=1),
+                percent(row.share),
+                interval_cell(row.ci_low, row.ci_high, row.ci_guaranteed),
+            )
+            for row in section.first_choice
+        ]
+        tables.append(
+            Table(
+                columns=columns("system", "first choices", "share %", "95% CI"),
+                rows=body,
+                title=f"First choices (judge: {judge})",
+            )
+        )
     return Section(
         key="multi_candidate",
         title="All systems at once: the judge's first choice",
-        paragraphs=[
-            f"Judge {section.get('judge') or MISSING} saw {names} together on "
-            f"{number(section.get('n'))} records ({number(section.get('rotations'))} rotations "
-            f"of the candidate order); parse failures: {number(section.get('parse_failures'))}; "
-            f"position consistency: {percent(section.get('position_consistency'))} %."
-        ],
-        tables=[Table(columns=columns("system", "first choices", "share %", "95% CI"), rows=body)],
+        paragraphs=paragraphs,
+        tables=tables,
     )
 
 
-def cost_section(section: Mapping[str, Any]) -> Section:
+def cost_section(section: CostSection) -> Section:
     """Tokens per stage and, when prices are known, US dollars per stage and model."""
-    usd_by_stage = _dict(section.get("usd_by_stage"))
-    keys = ("input_tokens", "output_tokens", "total_tokens")
+    usd_by_stage = section.usd_by_stage
     stage_rows = [
         cells(
-            str(stage),
-            *(number(_dict(usage).get(key)) for key in keys),
+            stage,
+            number(usage.input_tokens),
+            number(usage.output_tokens),
+            number(usage.total_tokens),
             *([number(usd_by_stage.get(stage), 4)] if usd_by_stage else []),
         )
-        for stage, usage in _dict(section.get("tokens_by_stage")).items()
+        for stage, usage in section.tokens_by_stage.items()
     ]
     stage_headers = ["stage", "input tokens", "output tokens", "total tokens"]
     tables = [
@@ -518,8 +495,7 @@ def cost_section(section: Mapping[str, Any]) -> Section:
             title="Tokens by stage",
         )
     ]
-    by_model = _dicts(section.get("by_stage_model"))
-    if by_model:
+    if section.by_stage_model:
         tables.append(
             Table(
                 columns=columns(
@@ -530,24 +506,24 @@ def cost_section(section: Mapping[str, Any]) -> Section:
                     "cached calls",
                     "USD",
                     labels=2,
-                ),
+                ),  # fmt: skip
                 rows=[
                     cells(
-                        text(row.get("stage")),
-                        text(row.get("model")),
-                        number(row.get("input_tokens")),
-                        number(row.get("output_tokens")),
-                        number(row.get("cached_calls", 0)),
-                        number(row.get("usd"), 4),
+                        text(row.stage),
+                        text(row.model),
+                        number(row.input_tokens),
+                        number(row.output_tokens),
+                        number(row.cached_calls),
+                        number(row.usd, 4),
                     )
-                    for row in by_model
+                    for row in section.by_stage_model
                 ],
                 title="By stage and model (cached calls: answered from the cache on resuming, "
                 "counted with the tokens they cost when first made)",
             )
         )
-    comparison = _dict(section.get("forecast_vs_spend"))
-    if _dicts(comparison.get("rows")):
+    comparison = section.forecast_vs_spend
+    if comparison is not None and comparison.rows:
         tables.append(
             Table(
                 columns=columns(
@@ -555,55 +531,61 @@ def cost_section(section: Mapping[str, Any]) -> Section:
                 ),
                 rows=[
                     cells(
-                        text(row.get("stage")),
-                        number(row.get("forecast_usd"), 4),
-                        number(row.get("forecast_usd_max"), 4),
-                        number(row.get("spent_usd"), 4),
-                        number(row.get("ratio"), 2),
+                        text(row.stage),
+                        number(row.forecast_usd, 4),
+                        number(row.forecast_usd_max, 4),
+                        number(row.spent_usd, 4),
+                        number(row.ratio, 2),
                     )
-                    for row in _dicts(comparison.get("rows"))
+                    for row in comparison.rows
                 ],
                 title="Forecast (dry run) against spend",
             )
         )
-    hours = _dicts(section.get("device_hours"))
-    if hours:
+    if section.device_hours:
         tables.append(
             Table(
                 columns=columns("stage", "wall s", "CPU s", "GPUs", "GPU-hours"),
                 rows=[
                     cells(
-                        text(row.get("stage")),
-                        number(row.get("wall_seconds"), 1),
-                        number(row.get("cpu_seconds"), 1),
-                        number(row.get("gpus")),
-                        number(row.get("gpu_hours"), 3),
+                        text(row.stage),
+                        number(row.wall_seconds, 1),
+                        number(row.cpu_seconds, 1),
+                        number(row.gpus),
+                        number(row.gpu_hours, 3),
                     )
-                    for row in hours
+                    for row in section.device_hours
                 ],
                 title="Time and GPU-hours by pipeline stage",
             )
         )
     paragraphs = []
-    if comparison.get("ratio") is not None:
+    if comparison is not None and comparison.ratio is not None:
         paragraphs.append(
-            f"Spent {number(comparison.get('spent_usd'), 4)} USD against a forecast of "
-            f"{number(comparison.get('forecast_usd'), 4)} USD (ratio "
-            f"{number(comparison.get('ratio'), 2)}; the forecast aims at ±20 %)."
+            f"Spent {number(comparison.spent_usd, 4)} USD against a forecast of "
+            f"{number(comparison.forecast_usd, 4)} USD (ratio "
+            f"{number(comparison.ratio, 2)}; the forecast aims at ±20 %)."
         )
-    if "usd_total" in section:
-        total = section.get("usd_total")
-        paragraphs.append(
-            f"Estimated cost: {number(total, 4)} USD (prices as of "
-            f"{section.get('prices_as_of') or MISSING})."
-            if total is not None
-            else "Estimated cost: unknown (a model has no price in the profile)."
-        )
+    total = section.usd_total
+    paragraphs.append(
+        f"Estimated cost: {number(total, 4)} USD (prices as of {section.prices_as_of or MISSING})."
+        if total is not None
+        else "Estimated cost: unknown (a model has no price in the profile)."
+    )
     return Section(key="cost", title="Cost", paragraphs=paragraphs, tables=tables)
 
 
-def report_sections(report: Mapping[str, Any]) -> list[Section]:
-    """The whole report in reading order; optional sections only when report.json has them."""
+def _judge_key(key: str, judge: str, report: Report) -> str:
+    """A per-judge section's key: plain for the primary judge, `KEY-JUDGE` for the others."""
+    return key if judge == report.judges[0] else f"{key}-{judge}"
+
+
+def report_sections(report: Report) -> list[Section]:
+    """The whole report in reading order; optional sections only when the report has them.
+
+    Each judge has its own leaderboard and ratings section, titled with its name; the
+    figures of win rates and ratings draw the primary judge's.
+    """
     sections = [
         Section(
             key="win_rates",
@@ -612,42 +594,54 @@ def report_sections(report: Mapping[str, Any]) -> list[Section]:
             figure="win_rates",
             tables=win_rate_tables(report),
         ),
-        Section(key="leaderboard", title="Leaderboard", tables=[leaderboard(report)]),
     ]
-    if _dicts(report.get("ratings")):
+    for judge in report.judges:
         sections.append(
             Section(
-                key="ratings",
-                title="Bradley–Terry ratings (all pairings)",
-                figure="ratings",
-                tables=[ratings(report)],
+                key=_judge_key("leaderboard", judge, report),
+                title=f"Leaderboard (judge: {judge})",
+                tables=[leaderboard(report, judge)],
             )
         )
-    audits = _dicts(report.get("judge_audit"))
-    if audits:
-        sections.append(judge_audit_section(audits))
-    optional = {
-        "controls": controls_report_section,
-        "similarity": similarity_section,
-        "personalization": personalization_section,
-        "multi_candidate": multi_candidate_section,
-        "agreement": agreement_report_section,
-        "cost": cost_section,
-        "decoding_not_honoured": decoding_report_section,
-        "failed_samples": failed_samples_report_section,
-    }
-    for key, build in optional.items():
-        if _dict(report.get(key)):
-            sections.append(build(report[key]))
+    for judge in report.judges:
+        if report.ratings.get(judge):
+            primary = judge == report.judges[0]
+            sections.append(
+                Section(
+                    key=_judge_key("ratings", judge, report),
+                    title=f"Bradley–Terry ratings (judge: {judge}; all its pairings)",
+                    figure="ratings" if primary else None,
+                    tables=[ratings(report, judge)],
+                )
+            )
+    if report.judge_audit:
+        sections.append(judge_audit_section(list(report.judge_audit.values())))
+    if report.controls:
+        sections.append(controls_report_section(report.controls))
+    if report.similarity is not None:
+        sections.append(similarity_section(report.similarity))
+    if report.personalization is not None:
+        sections.append(personalization_section(report.personalization))
+    if report.multi_candidate:
+        sections.append(multi_candidate_section(report.multi_candidate))
+    if report.agreement:
+        sections.append(agreement_report_section(report.agreement))
+    if report.cost is not None:
+        sections.append(cost_section(report.cost))
+    if report.decoding_not_honoured:
+        sections.append(decoding_report_section(report.decoding_not_honoured))
+    if report.failed_samples is not None:
+        sections.append(failed_samples_report_section(report.failed_samples))
     return sections
 
 
-def page_context(report: Mapping[str, Any], figures: Mapping[str, str]) -> dict[str, Any]:
+def page_context(report: Report, figures: Mapping[str, str]) -> dict[str, Any]:
     """What the report.md and report.html templates read: the heading, sections and figures."""
     return {
-        "profile": text(report.get("profile")),
-        "run": text(report.get("run")),
-        "reference_system": text(report.get("reference_system")),
+        "profile": text(report.profile),
+        "run": text(report.run),
+        "reference_system": text(report.reference_system),
+        "judges": ", ".join(report.judges),
         "sections": report_sections(report),
         "figures": figures,
     }

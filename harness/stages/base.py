@@ -25,6 +25,7 @@ from prefbench.tasks.records import Record
 
 if TYPE_CHECKING:
     from prefbench.harness.cost.plan import Planner
+    from prefbench.harness.report.schema import Report
 
 
 class Stage(ABC):
@@ -79,8 +80,10 @@ class Stage(ABC):
 class PipelineContext:
     """A run in progress: its folder, profile, stage runner, console and what stages made.
 
-    `records` are set by the records stage; `generation_logs`, `judge_logs` and
-    `multi_candidate_log` by the stages that write them; `sections` holds the report.json
+    `records` are set by the records stage; `generation_logs`, `judge_logs` (every judge's:
+    keyed by the other system for a reference pair, `A-vs-B` for a control pair, each with
+    `@JUDGE` after it for a judge other than the primary) and `multi_candidate_logs` (by
+    judge) by the stages that write them; `sections` holds the report.json
     sections computed in this invocation, by key; `report` the last report written.
     """
 
@@ -95,9 +98,9 @@ class PipelineContext:
     records: list[Record] | None = None
     generation_logs: dict[str, StageResult] = field(default_factory=dict)
     judge_logs: dict[str, StageResult] = field(default_factory=dict)
-    multi_candidate_log: StageResult | None = None
+    multi_candidate_logs: dict[str, StageResult] = field(default_factory=dict)
     sections: dict[str, Any] = field(default_factory=dict)
-    report: dict[str, Any] | None = None
+    report: "Report | None" = None
     adapter_trainer: AdapterTrainer | None = None
     """Replaces LoRA training when set (the dry run records the jobs instead)."""
     allow_new_split: bool = False

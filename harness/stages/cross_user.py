@@ -16,6 +16,7 @@ from prefbench.harness.prompt_files import (
     system_code_key,
     text_kind_prompts_key,
 )
+from prefbench.harness.report.schema import PersonalizationSection
 from prefbench.harness.report.tables import personalization_section
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.generation import load_adapters_of, system_options, system_request
@@ -101,7 +102,11 @@ class CrossUserStage(Stage):
             scored.read(), settings.encoder, settings.num_layers, seed=context.profile.seed
         )
         section = {**section, "encoder": encoder_name(settings.encoder)}
-        context.console.print(rich_tables(personalization_section(section).tables))
+        context.console.print(
+            rich_tables(
+                personalization_section(PersonalizationSection.model_validate(section)).tables
+            )
+        )
         self.keep_section(context, section)
 
     def plan(self, context: PipelineContext, planner: "Planner") -> None:

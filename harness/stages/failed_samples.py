@@ -28,6 +28,7 @@ def comparison_counts(context: PipelineContext) -> list[dict[str, Any]]:
                 "comparison": f"{system_a}-vs-{system_b}",
                 "system_a": system_a,
                 "system_b": system_b,
+                "judge": metadata.get("judge"),
                 "skipped_failed_generation": len(skipped),
                 "judge_failed": len(failed_sample_ids(result.log_path)),
             }

@@ -1,20 +1,22 @@
 """The multi-candidate judge stage: all systems' outputs shown to the judge at once.
 
-Runs when `judge.multi_candidate` is set: one `multi_candidate_comparison` eval
-(`logs/multi/`) over every system's generation log, in every cyclic rotation; its votes form
-the report.json `multi_candidate` section. What depends on the judge is in
-`multi_candidate_judge_eval`. All samples and rotations are in flight together, bounded by
-the judge role's connections and `tokens_per_minute` (as in the pairwise stage).
+Runs for each judge of the profile with `multi_candidate` set: one `multi_candidate_comparison`
+eval (`logs/multi/`) over every system's generation log, in every cyclic rotation; its votes
+form that judge's entry of the report.json `multi_candidate` section (keyed by judge). The
+primary judge's stage is `judge-multi-candidate` as before; another judge's carries its name.
+What depends on the judge is in `multi_candidate_judge_eval`. All samples and rotations are
+in flight together, bounded by the judge role's connections and `tokens_per_minute` (as in
+the pairwise stage).
 """
 
 from typing import TYPE_CHECKING, Any
 
+from prefbench.harness.judging import ResolvedJudge, resolve_judges
 from prefbench.harness.profile import Profile
 from prefbench.harness.stage_runner import StageRequest, StageResult
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.generation import require_generation_logs
 from prefbench.harness.stages.pairwise_judge import JudgeEval, size_batches
-from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 from prefbench.tasks.multi_candidate import multi_candidate_comparison, read_multi_candidate
 from prefbench.tasks.pairwise import judging_sample
 
@@ -24,22 +26,26 @@ if TYPE_CHECKING:
     from prefbench.harness.cost.plan import Planner
 
 
-def multi_candidate_judge_eval(profile: Profile, logs: list[StageResult]) -> JudgeEval:
-    """The profile judge's comparison of all generation logs at once."""
-    definition = lookup_judge(profile.judge.kind)
-    settings = profile.judge.typed_settings(profile.metrics)
+STAGE = "judge-multi-candidate"
+
+
+def multi_candidate_judge_eval(judge: ResolvedJudge, logs: list[StageResult]) -> JudgeEval:
+    """A judge's comparison of all generation logs at once."""
     task = multi_candidate_comparison(
         generation_logs=[str(result.log_path) for result in logs],
-        judge=definition.name,
-        judge_settings=settings.model_dump(mode="json"),
+        judge=judge.name,
+        judge_settings=judge.settings_json(),
     )
-    key = judge_key_inputs(definition.name, settings, "multi_candidate")
-    roles = definition.roles_for(settings)
-    return JudgeEval(task, roles, key, {"judge": definition.name})
+    return JudgeEval(task, judge.roles(), judge.key("multi_candidate"), {"judge": judge.name})
+
+
+def multi_candidate_judges(profile: Profile) -> list[ResolvedJudge]:
+    """The profile's judges that judge all systems at once."""
+    return [judge for judge in resolve_judges(profile) if judge.multi_candidate]
 
 
 class MultiCandidateStage(Stage):
-    """Judge every system's output together; sets `context.multi_candidate_log`."""
+    """Judge every system's output together, per judge; fills `context.multi_candidate_logs`."""
 
     name = "multi_candidate"
     title = "multi-candidate judging"
@@ -55,33 +61,44 @@ class MultiCandidateStage(Stage):
 
     def calls_models(self, context: PipelineContext) -> bool:
         """Whether it runs at all, with a judge that calls a model."""
-        judge = context.profile.judge
-        settings = judge.typed_settings(context.profile.metrics)
-        return judge.multi_candidate and bool(lookup_judge(judge.kind).roles_for(settings))
+        return any(judge.roles() for judge in multi_candidate_judges(context.profile))
 
     def run(self, context: PipelineContext) -> None:
-        """Run (or reuse) the eval when the profile asks for it; store the votes section."""
+        """Run (or reuse) each multi-candidate judge's eval; store the votes by judge."""
         profile = context.profile
-        if not profile.judge.multi_candidate:
+        judges = multi_candidate_judges(profile)
+        if not judges:
             return
         self.heading(context)
         require_generation_logs(context)
         logs = [context.generation_logs[name] for name in profile.systems]
-        judge = multi_candidate_judge_eval(profile, logs)
-        request = StageRequest(
-            "multi",
-            "judge-multi-candidate",
-            judge.task,
-            judge.roles,
-            self.key(logs, judge),
-            metadata={"systems": list(profile.systems), **judge.metadata},
-            max_samples=len(judge.task.dataset) or None,
+        requests = []
+        for judge in judges:
+            evaluation = multi_candidate_judge_eval(judge, logs)
+            requests.append(
+                StageRequest(
+                    "multi",
+                    judge.stage_name(STAGE),
+                    evaluation.task,
+                    evaluation.roles,
+                    self.key(logs, evaluation),
+                    metadata={"systems": list(profile.systems), **evaluation.metadata},
+                    max_samples=len(evaluation.task.dataset) or None,
+                )
+            )
+        results = context.runner.run_stages(
+            requests, before_eval=lambda pending: size_batches(context, pending, len(logs))
         )
-        (context.multi_candidate_log,) = context.runner.run_stages(
-            [request], before_eval=lambda pending: size_batches(context, pending, len(logs))
+        context.multi_candidate_logs.update(
+            (judge.name, result) for judge, result in zip(judges, results, strict=True)
         )
-        section = read_multi_candidate(context.multi_candidate_log.read())
-        self.keep_section(context, section)
+        self.keep_section(
+            context,
+            {
+                judge.name: read_multi_candidate(result.read())
+                for judge, result in zip(judges, results, strict=True)
+            },
+        )
 
     def plan(self, context: PipelineContext, planner: "Planner") -> None:
         """Plan the multi-candidate eval unless the run folder has it finished.
@@ -89,20 +106,27 @@ class MultiCandidateStage(Stage):
         With every generation finished it is keyed as `run` keys it; otherwise it is judged
         on the planned answers. A judge that calls no model gets a local row.
         """
+        for judge in multi_candidate_judges(context.profile):
+            self._plan_judge(context, planner, judge)
+
+    def _plan_judge(
+        self, context: PipelineContext, planner: "Planner", judge: ResolvedJudge
+    ) -> None:
+        """Plan one judge's multi-candidate eval (see `plan`)."""
         profile = context.profile
-        if not profile.judge.multi_candidate:
-            return
-        stage = "judge-multi-candidate"
+        stage = judge.stage_name(STAGE)
         logs = [context.generation_logs.get(name) for name in profile.systems]
         samples: list[Sample] | None = None
         if all(log is not None for log in logs):
             finished_logs = [log for log in logs if log is not None]
-            judge = multi_candidate_judge_eval(profile, finished_logs)
-            finished = planner.finished("multi", stage, judge.roles, self.key(finished_logs, judge))
+            evaluation = multi_candidate_judge_eval(judge, finished_logs)
+            finished = planner.finished(
+                "multi", stage, evaluation.roles, self.key(finished_logs, evaluation)
+            )
             if finished is not None and not finished.failed:
                 return
-            samples = list(judge.task.dataset)
-        if not self.calls_models(context):
+            samples = list(evaluation.task.dataset)
+        if not judge.roles():
             planner.local(self.name, "multi", stage)
             return
         if samples is None:
@@ -125,9 +149,5 @@ class MultiCandidateStage(Stage):
                 ).items()
                 if all(sample_id in text for text in texts)
             ]
-        definition = lookup_judge(profile.judge.kind)
-        settings = profile.judge.typed_settings(profile.metrics)
-        scorer = definition.multi_candidate_scorer(settings.model_dump(mode="json"))
-        planner.evaluate(
-            self.name, "multi", stage, samples, definition.roles_for(settings), scorer=scorer
-        )
+        scorer = judge.definition.multi_candidate_scorer(judge.settings_json())
+        planner.evaluate(self.name, "multi", stage, samples, judge.roles(), scorer=scorer)

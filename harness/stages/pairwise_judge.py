@@ -1,6 +1,10 @@
 """The pairwise judge stage: the reference system against every other system, plus controls.
 
-One `pairwise_comparison` eval per pair (`logs/judge/`), both orders of each test sample.
+One `pairwise_comparison` eval per pair and judge of the profile (`logs/judge/`), both
+orders of each test sample. Each judge is resolved once (`prefbench.harness.judging`); the
+primary judge's evals keep the names a single-judge run had (`judge-A-vs-B`), every other
+judge's carry its name (`judge-A-vs-B@NAME`), so adding a judge never touches the stages of
+the judges already there.
 What depends on the judge (its roles, task and key entries) is in `pairwise_judge_eval`.
 Every pair that has not finished runs in one inspect eval, all samples and both orders in
 flight together, bounded by the judge role's connections (`max_connections`) and its
@@ -24,15 +28,15 @@ from typing import TYPE_CHECKING, Any
 from inspect_ai import Task
 from inspect_ai.model import BatchConfig, GenerateConfig
 
+from prefbench.harness.judging import ResolvedJudge, resolve_judges
 from prefbench.harness.profile import Profile
 from prefbench.harness.stage_runner import StageRequest, StageResult
 from prefbench.harness.stages.base import PipelineContext, Stage
 from prefbench.harness.stages.failed_samples import failed_samples_section
 from prefbench.harness.stages.generation import require_generation_logs
-from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 from prefbench.scorers.stats.controls import control_pairs
 from prefbench.solvers.registry import control_checks_of
-from prefbench.tasks.pairwise import judging_sample, pairwise_comparison
+from prefbench.tasks.pairwise import pair_sample, pairwise_comparison
 
 if TYPE_CHECKING:
     from inspect_ai.dataset import Sample
@@ -57,20 +61,28 @@ class JudgeEval:
     metadata: dict[str, Any]
 
 
-def pairwise_judge_eval(profile: Profile, log_a: StageResult, log_b: StageResult) -> JudgeEval:
-    """The profile judge's comparison of two generation logs."""
-    definition = lookup_judge(profile.judge.kind)
-    settings = profile.judge.typed_settings(profile.metrics)
+def pairwise_judge_eval(judge: ResolvedJudge, log_a: StageResult, log_b: StageResult) -> JudgeEval:
+    """A judge's comparison of two generation logs."""
     task = pairwise_comparison(
         generations_a=str(log_a.log_path),
         generations_b=str(log_b.log_path),
-        judge=definition.name,
-        judge_settings=settings.model_dump(mode="json"),
-        tie_policy=profile.judge.tie_policy,
+        judge=judge.name,
+        judge_settings=judge.settings_json(),
+        tie_policy=judge.tie_policy,
     )
-    key = judge_key_inputs(definition.name, settings, "pairwise")
-    roles = definition.roles_for(settings)
-    return JudgeEval(task, roles, key, {"judge": definition.name})
+    return JudgeEval(task, judge.roles(), judge.key("pairwise"), {"judge": judge.name})
+
+
+def pair_stage(judge: ResolvedJudge, system_a: str, system_b: str, control: bool) -> str:
+    """The stage name of one pair's eval under a judge (`judge-A-vs-B`, `...@NAME`)."""
+    prefix = "judge-control" if control else "judge"
+    return judge.stage_name(f"{prefix}-{system_a}-vs-{system_b}")
+
+
+def pair_log_name(judge: ResolvedJudge, system_a: str, system_b: str, control: bool) -> str:
+    """The `context.judge_logs` key of one pair under a judge (`PipelineContext`)."""
+    name = f"{system_a}-vs-{system_b}" if control else system_b
+    return name if judge.primary else f"{name}@{judge.name}"
 
 
 def judged_pairs(profile: Profile) -> list[tuple[str, str, bool]]:
@@ -114,10 +126,11 @@ def size_batches(context: PipelineContext, pending: list[StageRequest], per_samp
 
 
 class PairwiseJudgeStage(Stage):
-    """Judge the reference against every other system, and the control pairs.
+    """Judge the reference against every other system, and the control pairs, per judge.
 
     Fills `context.judge_logs`: keyed by the other system for a reference pair, by
-    `"A-vs-B"` for a control pair.
+    `"A-vs-B"` for a control pair, each followed by `@NAME` for a judge other than the
+    primary (`pair_log_name`).
     """
 
     name = "pairwise_judge"
@@ -133,30 +146,37 @@ class PairwiseJudgeStage(Stage):
         return {"a": log_a.stage_key(), "b": log_b.stage_key(), **judge.key}
 
     def request(
-        self, context: PipelineContext, system_a: str, system_b: str, control: bool = False
+        self,
+        context: PipelineContext,
+        system_a: str,
+        system_b: str,
+        control: bool = False,
+        judge: ResolvedJudge | None = None,
     ) -> StageRequest:
-        """The judge eval of one pair of the context's generation logs, keyed as `run` keys it.
+        """The eval of one pair of the context's generation logs under `judge`, keyed as `run` does.
 
-        Its stage is `judge-A-vs-B` (`judge-control-A-vs-B` for a control pair); a leaderboard
-        judging a submission against a release asks for its pairs the same way.
+        `judge`: one of `resolve_judges(profile)`, the primary (first) when None. Its stage is
+        `judge-A-vs-B` (`judge-control-A-vs-B` for a control pair, `...@NAME` for a judge
+        other than the primary); a leaderboard judging a submission against a release asks
+        for its pairs the same way.
         """
+        judge = judge or resolve_judges(context.profile)[0]
         log_a = context.generation_logs[system_a]
         log_b = context.generation_logs[system_b]
-        judge = pairwise_judge_eval(context.profile, log_a, log_b)
-        prefix = "judge-control" if control else "judge"
+        evaluation = pairwise_judge_eval(judge, log_a, log_b)
         return StageRequest(
             "judge",
-            f"{prefix}-{system_a}-vs-{system_b}",
-            judge.task,
-            judge.roles,
-            self.key(log_a, log_b, judge),
+            pair_stage(judge, system_a, system_b, control),
+            evaluation.task,
+            evaluation.roles,
+            self.key(log_a, log_b, evaluation),
             metadata={
                 "system_a": system_a,
                 "system_b": system_b,
                 **({"control_pair": True} if control else {}),
-                **judge.metadata,
+                **evaluation.metadata,
             },
-            max_samples=len(judge.task.dataset) or None,
+            max_samples=len(evaluation.task.dataset) or None,
         )
 
     def report_section(self, context: PipelineContext) -> dict[str, Any] | None:
@@ -164,21 +184,19 @@ class PairwiseJudgeStage(Stage):
         return failed_samples_section(context)
 
     def calls_models(self, context: PipelineContext) -> bool:
-        """Whether the profile's judge calls a model (an LLM judge; not the similarity judge)."""
-        judge = context.profile.judge
-        return bool(
-            lookup_judge(judge.kind).roles_for(judge.typed_settings(context.profile.metrics))
-        )
+        """Whether a judge of the profile calls a model (an LLM judge; not the similarity one)."""
+        return any(judge.roles() for judge in resolve_judges(context.profile))
 
     def run(self, context: PipelineContext) -> None:
-        """Run (or reuse) one judge eval per pair of `judged_pairs`, all pending ones at once."""
+        """Run (or reuse) one eval per pair of `judged_pairs` and judge, pending ones at once."""
         self.heading(context)
         profile = context.profile
         require_generation_logs(context)
         names, requests = [], []
-        for system_a, system_b, control in judged_pairs(profile):
-            names.append(f"{system_a}-vs-{system_b}" if control else system_b)
-            requests.append(self.request(context, system_a, system_b, control))
+        for judge in resolve_judges(profile):
+            for system_a, system_b, control in judged_pairs(profile):
+                names.append(pair_log_name(judge, system_a, system_b, control))
+                requests.append(self.request(context, system_a, system_b, control, judge))
         results = context.runner.run_stages(
             requests, before_eval=lambda pending: size_batches(context, pending, ORDERS_PER_SAMPLE)
         )
@@ -191,35 +209,41 @@ class PairwiseJudgeStage(Stage):
         is judged on the planned answers. The judge's own scorer runs (a judge that calls no
         model gets a local row instead).
         """
-        profile = context.profile
-        local = not self.calls_models(context)
-        for system_a, system_b, control in judged_pairs(profile):
-            stage = f"{'judge-control' if control else 'judge'}-{system_a}-vs-{system_b}"
-            log_a = context.generation_logs.get(system_a)
-            log_b = context.generation_logs.get(system_b)
-            samples: list[Sample] | None = None
-            definition = lookup_judge(profile.judge.kind)
-            settings = profile.judge.typed_settings(profile.metrics)
-            roles = definition.roles_for(settings)
-            if log_a is not None and log_b is not None:
-                judge = pairwise_judge_eval(profile, log_a, log_b)
-                finished = planner.finished(
-                    "judge", stage, judge.roles, self.key(log_a, log_b, judge)
-                )
-                if finished is not None and not finished.failed:
-                    name = f"{system_a}-vs-{system_b}" if control else system_b
-                    context.judge_logs[name] = finished.result
-                    continue
-                samples = list(judge.task.dataset)
-            if local:
-                planner.local(self.name, "judge", stage)
-                continue
-            if samples is None:
-                samples = planned_pairs(context, planner, system_a, system_b)
-            scorer = definition.pairwise_scorer(
-                settings.model_dump(mode="json"), profile.judge.tie_policy
+        for judge in resolve_judges(context.profile):
+            for system_a, system_b, control in judged_pairs(context.profile):
+                self._plan_pair(context, planner, judge, system_a, system_b, control)
+
+    def _plan_pair(
+        self,
+        context: PipelineContext,
+        planner: "Planner",
+        judge: ResolvedJudge,
+        system_a: str,
+        system_b: str,
+        control: bool,
+    ) -> None:
+        """Plan one pair's eval under one judge (see `plan`)."""
+        stage = pair_stage(judge, system_a, system_b, control)
+        log_a = context.generation_logs.get(system_a)
+        log_b = context.generation_logs.get(system_b)
+        samples: list[Sample] | None = None
+        if log_a is not None and log_b is not None:
+            evaluation = pairwise_judge_eval(judge, log_a, log_b)
+            finished = planner.finished(
+                "judge", stage, evaluation.roles, self.key(log_a, log_b, evaluation)
             )
-            planner.evaluate(self.name, "judge", stage, samples, roles, scorer=scorer)
+            if finished is not None and not finished.failed:
+                name = pair_log_name(judge, system_a, system_b, control)
+                context.judge_logs[name] = finished.result
+                return
+            samples = list(evaluation.task.dataset)
+        if not judge.roles():
+            planner.local(self.name, "judge", stage)
+            return
+        if samples is None:
+            samples = planned_pairs(context, planner, system_a, system_b)
+        scorer = judge.definition.pairwise_scorer(judge.settings_json(), judge.tie_policy)
+        planner.evaluate(self.name, "judge", stage, samples, judge.roles(), scorer=scorer)
 
 
 def planned_pairs(
@@ -229,16 +253,7 @@ def planned_pairs(
     text_a = planner.completions(system_a, context.generation_logs.get(system_a))
     text_b = planner.completions(system_b, context.generation_logs.get(system_b))
     return [
-        judging_sample(
-            sample_id,
-            generated,
-            {
-                "system_a": system_a,
-                "system_b": system_b,
-                "candidate_a": text_a[sample_id],
-                "candidate_b": text_b[sample_id],
-            },
-        )
+        pair_sample(sample_id, generated, system_a, system_b, text_a[sample_id], text_b[sample_id])
         for sample_id, generated in planner.test_samples(context.run.records, context.limit).items()
         if sample_id in text_a and sample_id in text_b
     ]

@@ -3,7 +3,8 @@
 report.json carries the run's `provenance` (`prefbench.harness.provenance.run_provenance`:
 versions, model identities, judge spec, split), which is part of the report's key.
 
-The report is built from the pairwise judge logs (`prefbench.harness.report.build.build_report`)
+The report is built (a typed `prefbench.harness.report.schema.Report`) from the pairwise
+judge logs of every judge (`prefbench.harness.report.build.build_report`)
 plus the section of every stage of the run's pipeline that has one (`Stage.report_section`). It is
 keyed by its inputs; an unchanged report is read back instead of recomputing its bootstraps.
 """
@@ -14,12 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from prefbench.core.fingerprint import fingerprint
 from prefbench.harness.provenance import run_provenance
-from prefbench.harness.report.build import (
-    REPORT_FORMAT,
-    build_report,
-    read_previous_report,
-    write_report,
-)
+from prefbench.harness.report.build import build_report, read_previous_report, write_report
+from prefbench.harness.report.schema import SCHEMA_VERSION
 from prefbench.harness.stages.base import PipelineContext, Stage
 
 if TYPE_CHECKING:
@@ -59,10 +56,10 @@ class ReportStage(Stage):
             "judge_logs": [result.stage_key() for result in judge_logs],
             "judge_files": [_file_content(result.log_path) for result in judge_logs],
             "sections": sections,  # provenance (`prefbench.harness.provenance`) among them
-            "tie_policy": profile.judge.tie_policy,
+            "tie_policies": [judge.tie_policy for judge in profile.judges],
             "seed": profile.seed,
             "reference": profile.reference_system,
-            "report_format": REPORT_FORMAT,
+            "report_format": SCHEMA_VERSION,
         }
 
     def plan(self, context: PipelineContext, planner: "Planner") -> None:
@@ -83,15 +80,11 @@ class ReportStage(Stage):
         )
         inputs_key = fingerprint(self.key(context, sections))
         previous = read_previous_report(context.run)
-        if previous is not None and previous.get("inputs_key") == inputs_key:
+        if previous is not None and previous.inputs_key == inputs_key:
             context.console.print("[dim]report: inputs unchanged, reused report.json[/dim]")
             context.report = previous
             return
         paths = [result.log_path for result in context.judge_logs.values()]
-        report = {
-            **build_report(context.run, context.profile, paths),
-            **sections,
-            "inputs_key": inputs_key,
-        }
+        report = build_report(context.run, context.profile, paths, sections, inputs_key)
         write_report(context.run, report)
         context.report = report

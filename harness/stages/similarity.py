@@ -9,6 +9,7 @@ section.
 from typing import TYPE_CHECKING, Any
 
 from prefbench.core.tables import rich_tables
+from prefbench.harness.report.schema import SimilaritySection
 from prefbench.harness.report.tables import similarity_section
 from prefbench.harness.stage_runner import StageResult
 from prefbench.harness.stages.base import PipelineContext, Stage
@@ -84,7 +85,9 @@ class SimilarityStage(Stage):
             "num_layers": profile.metrics.num_layers,
             "rows": rows,
         }
-        context.console.print(rich_tables(similarity_section(section).tables))
+        context.console.print(
+            rich_tables(similarity_section(SimilaritySection.model_validate(section)).tables)
+        )
         self.keep_section(context, section)
 
     def plan(self, context: PipelineContext, planner: "Planner") -> None:

@@ -50,22 +50,16 @@ def main() -> None:
     forecast_seconds = time.monotonic() - started
     report = run_benchmark(context)
     run_seconds = time.monotonic() - started - forecast_seconds
-    comparison = report["cost"]["forecast_vs_spend"]
+    assert report is not None and report.cost is not None
+    comparison = report.cost.forecast_vs_spend
+    assert comparison is not None
     print(f"profile {profile.name}, price {args.price} USD per million tokens")
     print(f"forecast (dry run) took {forecast_seconds:.0f} s, the run {run_seconds:.0f} s")
     print(f"{'stage':10} {'forecast $':>12} {'with retries':>13} {'spent $':>12} {'ratio':>7}")
-    for row in comparison["rows"]:
-        print_row(
-            row["stage"],
-            row["forecast_usd"],
-            row["forecast_usd_max"],
-            row["spent_usd"],
-            row["ratio"],
-        )
-    print_row(
-        "total", comparison["forecast_usd"], None, comparison["spent_usd"], comparison["ratio"]
-    )
-    print(json.dumps(report["cost"]["device_hours"], indent=1))
+    for row in comparison.rows:
+        print_row(row.stage, row.forecast_usd, row.forecast_usd_max, row.spent_usd, row.ratio)
+    print_row("total", comparison.forecast_usd, None, comparison.spent_usd, comparison.ratio)
+    print(json.dumps([row.model_dump() for row in report.cost.device_hours], indent=1))
 
 
 def print_row(stage: str, *values: float | None) -> None:

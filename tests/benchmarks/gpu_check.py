@@ -40,6 +40,9 @@ import threading
 import time
 from pathlib import Path
 
+from prefbench.core.run_folder import RunFolder
+from prefbench.harness.report.file import read_report
+
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / ".gpu-bundle"
 STASH = Path(os.environ.get("PREFBENCH_GPU_STASH", "/root/prefbench-gpu-stash"))
@@ -240,8 +243,8 @@ def check(out: Path | None, cpu: bool) -> int:
         peak = (memory.peak - memory.start) / 2**20
         print(f"peak GPU memory of the first run: {peak:,.0f} MiB (device-wide, less the start)")
     print(f"re-run: exit {again}, new logs {new_logs}, 'no model call, no training': {reused}")
-    report = json.loads((run / "report.json").read_text(encoding="utf-8"))
-    print(f"report: {len(report.get('comparisons', []))} comparisons in {run / 'report.md'}")
+    report = read_report(RunFolder(run))
+    print(f"report: {len(report.rows())} comparisons in {run / 'report.md'}")
     ok = again == 0 and reused and new_logs == 0
     print("GPU check passed" if ok else "GPU check FAILED: the re-run recomputed something")
     return 0 if ok else 1

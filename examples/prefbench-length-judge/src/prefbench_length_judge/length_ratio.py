@@ -12,6 +12,7 @@ from inspect_ai.solver import TaskState
 
 from prefbench.plugin import (
     JudgeSettingsModel,
+    PairSampleMetadata,
     TiePolicy,
     first_choice_shares,
     judge,
@@ -47,8 +48,9 @@ def length_ratio_judge(tie_policy: TiePolicy = "inconsistent_is_tie", unit: Unit
     """A wins when its length is closer to the ground truth's than B's; equal is a tie."""
 
     async def score(state: TaskState, target: Target) -> Score:
-        gap_a = distance(state.metadata["candidate_a"], target.text, unit)
-        gap_b = distance(state.metadata["candidate_b"], target.text, unit)
+        pair = state.metadata_as(PairSampleMetadata)
+        gap_a = distance(pair.candidate_a, target.text, unit)
+        gap_b = distance(pair.candidate_b, target.text, unit)
         details = {"distance_a": gap_a, "distance_b": gap_b}
         if gap_a == gap_b:
             return pair_score(None, None, tie_policy, "length_ratio", details, exact_tie=True)
