@@ -330,7 +330,7 @@ def test_the_leaderboard_refuses_a_changed_release_or_another_judge(
     shutil.copytree(published["release"], other_judge)
     manifest_path = other_judge / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["judge"]["key"]["judge_prompts"] = [["email/judge.txt", "1" * 64]]
+    manifest["judge"]["key"]["judge_prompts"] = [["email:judge", "1" * 64]]
     manifest_path.write_text(json.dumps(manifest))
     args = ["leaderboard", "--release", str(other_judge), str(submission)]
     code, output = run_cli(monkeypatch, capsys, *args, "--out", str(tmp_path / "site2"))

@@ -60,8 +60,8 @@ def test_the_judge_spec_holds_the_prompts_it_sends(scripted_release):
     spec = scripted_release["manifest"].judge
     assert spec.name == "llm" and spec.verdict == "text" and spec.roles == ["judge"]
     names = {prompt.name for prompt in spec.prompts}
-    assert "email/judge.txt" in names
-    email = next(prompt for prompt in spec.prompts if prompt.name == "email/judge.txt")
+    assert "email:judge" in names
+    email = next(prompt for prompt in spec.prompts if prompt.name == "email:judge")
     shipped = Path(__file__).parents[1] / "core" / "text_kinds" / "email" / "judge.txt"
     assert email.content == shipped.read_text(encoding="utf-8")
     assert [email.name, email.sha256] in spec.key["judge_prompts"]

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from prefbench.core.errors import PrefbenchInputError
+from prefbench.core.fingerprint import fingerprint
 from prefbench.core.run_folder import RunFolder
 from prefbench.core.safe_names import is_safe_name
 from prefbench.harness.cost.guard import refuse_above_ceiling
@@ -287,7 +288,10 @@ def build_leaderboard(
         judged = context.runner.run_stages(
             requests, before_eval=lambda todo: size_batches(context, todo, ORDERS_PER_SAMPLE)
         )
-        report = build_report(work, profile, [result.log_path for result in judged])
+        logs = [result.log_path for result in judged]
+        report = build_report(
+            work, profile, logs, {}, inputs_key=fingerprint([p.name for p in logs])
+        )
         costs = {
             system: generation_usd(_log_usage(result), profile)
             for system, result in context.generation_logs.items()

@@ -36,6 +36,7 @@ from prefbench.harness.report.file import read_report
 from prefbench.harness.serving.models import role_identity
 from prefbench.harness.split import read_split, split_path
 from prefbench.harness.stage_runner import KEY_FIELD
+from prefbench.scorers.judge_prompts import prompt_label
 from prefbench.scorers.registry import judge_key_inputs, lookup_judge
 
 __all__ = ["JUDGE_FILE", "judge_spec", "make_release"]
@@ -56,7 +57,7 @@ def judge_spec(profile: Profile) -> JudgeSpec:
     digests = dict(key.get("judge_prompts", []))
     prompts = []
     for path in sorted(set(settings.prompt_files("pairwise"))):
-        name = f"{path.parent.name}/{path.name}"
+        name = prompt_label(path)
         text = path.read_text(encoding="utf-8")
         prompts.append(PromptFile(name=name, sha256=digests[name], content=text))
     roles = definition.roles_for(settings)
