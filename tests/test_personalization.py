@@ -24,6 +24,7 @@ from prefbench.harness.pipeline import (
     run_personalization,
     run_similarity_metrics,
 )
+from prefbench.harness.report.schema import PersonalizationSection
 from prefbench.harness.report.tables import personalization_section
 from prefbench.tasks.cross_user import (
     adapter_user,
@@ -104,7 +105,17 @@ def test_statistics_when_the_diagonal_wins_every_column():
     assert stats["p_value"] == pytest.approx(1 / 6)
     assert stats["p_value"] == pytest.approx(brute_force_p_value(matrix))
     assert stats["min_p_value"] == pytest.approx(1 / 6)  # 3 users: never below 0.05
-    section = personalization_section({"k": 3, "labels": ["a", "b", "c"], **stats})
+    section = personalization_section(
+        PersonalizationSection(
+            system="preference_agent",
+            metric="bertscore_f1",
+            users=["a", "b", "c"],
+            matrix=matrix.tolist(),
+            k=3,
+            p_value_method="permutation of agent labels",
+            **stats,
+        )
+    )
     [summary] = section.paragraphs
     assert "(smallest possible p = " in summary
     assert "with so few users this test can never be significant at 0.05" in summary
@@ -218,7 +229,7 @@ def test_matrix_section_is_k_by_k_of_mean_f1(crossed):
     matrix = np.array(section["matrix"])
     assert np.allclose(matrix, matrix[0:1, :])
     assert section["diagonal_best_columns"] == 0
-    table = personalization_section(section).tables[0]
+    table = personalization_section(PersonalizationSection.model_validate(section)).tables[0]
     assert [c.header for c in table.columns] == ["agent \\ test set", *users]
 
 
